@@ -1,0 +1,78 @@
+//! Type metadata that `#[derive(DeviceType)]` emits as constants, and that the
+//! linker turns into the IR's [`StructDef`](crate::ir::StructDef)s.
+//!
+//! A proc macro cannot see a struct defined elsewhere, so every kernel carries
+//! `&'static TypeDesc`s for the types it names; rustc resolves the paths, and
+//! the offsets come from `core::mem::offset_of!`, so Rust is the one source of
+//! truth for every layout.
+
+use crate::ir::Scalar;
+
+/// The shape of a type a kernel can hold: a scalar, an array, or a struct.
+#[derive(Debug, Clone, Copy)]
+pub enum TypeDesc {
+    /// A scalar.
+    Scalar(Scalar),
+    /// `[elem; len]`.
+    Array {
+        /// Element type.
+        elem: &'static TypeDesc,
+        /// Number of elements.
+        len: usize,
+    },
+    /// A `#[derive(DeviceType)]` struct.
+    Struct(&'static StructLayout),
+}
+
+/// The layout of a `#[repr(C)]` struct, as Rust computed it.
+#[derive(Debug, Clone, Copy)]
+pub struct StructLayout {
+    /// The struct's name (last path segment), e.g. `"Tally"`.
+    pub name: &'static str,
+    /// `size_of::<T>()`.
+    pub size: usize,
+    /// `align_of::<T>()`.
+    pub align: usize,
+    /// Fields in declaration order.
+    pub fields: &'static [FieldLayout],
+}
+
+/// One field of a [`StructLayout`].
+#[derive(Debug, Clone, Copy)]
+pub struct FieldLayout {
+    /// Field name.
+    pub name: &'static str,
+    /// `offset_of!(T, field)`.
+    pub offset: usize,
+    /// The field's type.
+    pub ty: &'static TypeDesc,
+}
+
+impl TypeDesc {
+    /// Size in bytes.
+    pub const fn size(&self) -> usize {
+        match self {
+            TypeDesc::Scalar(s) => s.size(),
+            TypeDesc::Array { elem, len } => elem.size() * *len,
+            TypeDesc::Struct(l) => l.size,
+        }
+    }
+
+    /// Alignment in bytes.
+    pub const fn align(&self) -> usize {
+        match self {
+            TypeDesc::Scalar(s) => s.size(),
+            TypeDesc::Array { elem, .. } => elem.align(),
+            TypeDesc::Struct(l) => l.align,
+        }
+    }
+
+    /// A Rust-like spelling, for error messages: `f32`, `[u32; 4]`, `Tally`.
+    pub fn rust_name(&self) -> String {
+        match self {
+            TypeDesc::Scalar(s) => s.rust_name().to_string(),
+            TypeDesc::Array { elem, len } => format!("[{}; {}]", elem.rust_name(), len),
+            TypeDesc::Struct(l) => l.name.to_string(),
+        }
+    }
+}

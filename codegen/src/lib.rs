@@ -1,0 +1,23 @@
+//! spindle-codegen: the compiler behind `#[kernel]`.
+//!
+//! A kernel travels through three stages:
+//! 1. [`frontend`]: the Rust function (syn) is checked against the supported
+//!    subset and lowered, with type inference, to the typed [`ir`]. At macro
+//!    time this runs with external items unknown, to report spanned errors;
+//!    at first use ([`link`]) it runs again with every struct layout and
+//!    `#[device]` function known, producing the [`ir::Kernel`].
+//! 2. [`cuda`]: the IR is emitted as CUDA C for NVRTC.
+//! 3. The runtime's CPU backend interprets the same IR.
+//!
+//! This crate knows nothing of CUDA drivers; it is pure and testable anywhere.
+
+pub mod abi;
+pub mod cuda;
+pub mod frontend;
+pub mod ir;
+pub mod layout;
+mod link;
+mod mode;
+
+pub use link::{link, ItemSource, KernelOptions, LinkError};
+pub use mode::{KernelMode, UnknownMode};

@@ -1,0 +1,88 @@
+//! [`link`]: from the Rust source of a kernel and of the items it uses to a
+//! typed [`Kernel`](crate::ir::Kernel).
+
+use std::fmt;
+
+use crate::ir::{Kernel, SrcSpan};
+use crate::layout::TypeDesc;
+use crate::KernelMode;
+
+/// The options given in `#[kernel(...)]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelOptions {
+    pub mode: KernelMode,
+    /// Ring handler threads per block (1 ..= 1024); ignored for batch.
+    pub threads: u32,
+    /// `bounds_checks = false` turns index checks off.
+    pub bounds_checks: bool,
+}
+
+impl KernelOptions {
+    /// Defaults for a mode: one thread, bounds checks on.
+    pub const fn new(mode: KernelMode) -> Self {
+        KernelOptions {
+            mode,
+            threads: 1,
+            bounds_checks: true,
+        }
+    }
+}
+
+/// The Rust source text of one item (a kernel or a `#[device]` fn), as the
+/// macro captured it, with where it starts in the user's file so every
+/// position in the IR names the user's line.
+#[derive(Clone, Copy, Debug)]
+pub struct ItemSource<'a> {
+    /// The function's name.
+    pub name: &'a str,
+    /// The text of the `fn` item (without its spindle attribute). Token
+    /// positions in it are relative to `line`/`column`.
+    pub source: &'a str,
+    /// The user's source file (`file!()`).
+    pub file: &'a str,
+    /// 1-based line in `file` of the first line of `source`.
+    pub line: u32,
+}
+
+/// Linking failed: the kernel uses something that does not fit (a struct
+/// that was not described, a field that does not exist, a type mismatch
+/// only visible with the layouts known).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkError {
+    /// What went wrong, in a sentence that says what to do.
+    pub message: String,
+    /// The file of the item at fault.
+    pub file: String,
+    /// Where in it.
+    pub span: SrcSpan,
+}
+
+impl fmt::Display for LinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file,
+            self.span.line,
+            self.span.column + 1,
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for LinkError {}
+
+/// Links a kernel: parses `kernel` and `device_fns`, resolves the struct
+/// types described by `types` (every `TypeDesc` reachable from them is
+/// available by name), type-checks everything and lowers it to the IR.
+///
+/// `device_fns` may hold more functions than the kernel calls; only the
+/// reachable ones end up in [`Kernel::device_fns`].
+pub fn link(
+    kernel: &ItemSource<'_>,
+    options: &KernelOptions,
+    device_fns: &[ItemSource<'_>],
+    types: &[&'static TypeDesc],
+) -> Result<Kernel, LinkError> {
+    crate::frontend::link_kernel(kernel, options, device_fns, types)
+}

@@ -1,0 +1,144 @@
+//! Kernel metadata emitted by `#[kernel]` and `#[device]`, linking at first
+//! use, and the arguments the glue passes to a launch.
+
+use std::sync::{Arc, OnceLock};
+
+use spindle_codegen::ir::Kernel;
+use spindle_codegen::layout::TypeDesc;
+use spindle_codegen::{ItemSource, KernelMode, KernelOptions};
+
+use crate::buffer::Mem;
+use crate::types::{bytes_of, DeviceType};
+use crate::{Error, Result};
+
+/// What `#[kernel]` records about a kernel (one `static` per kernel).
+#[derive(Debug)]
+pub struct KernelInfo {
+    pub name: &'static str,
+    pub mode: KernelMode,
+    /// Ring: handler threads per block.
+    pub threads: u32,
+    pub bounds_checks: bool,
+    /// The `fn` item's source text (see [`ItemSource`]).
+    pub source: &'static str,
+    pub file: &'static str,
+    pub line: u32,
+    /// Metadata of every struct type the kernel names.
+    pub types: &'static [&'static TypeDesc],
+    /// Every `#[device]` function the kernel calls directly.
+    pub device_fns: &'static [&'static DeviceFnInfo],
+    /// The linked IR, built on first use.
+    pub linked: OnceLock<std::result::Result<Arc<Kernel>, String>>,
+}
+
+/// What `#[device]` records about a device function.
+#[derive(Debug)]
+pub struct DeviceFnInfo {
+    pub name: &'static str,
+    pub source: &'static str,
+    pub file: &'static str,
+    pub line: u32,
+    pub types: &'static [&'static TypeDesc],
+    pub device_fns: &'static [&'static DeviceFnInfo],
+}
+
+impl KernelInfo {
+    /// The linked IR of this kernel, linking it on first use.
+    pub fn linked(&'static self) -> Result<Arc<Kernel>> {
+        self.linked
+            .get_or_init(|| self.link().map(Arc::new))
+            .clone()
+            .map_err(|message| Error::Link {
+                kernel: self.name.to_string(),
+                message,
+            })
+    }
+
+    fn link(&self) -> std::result::Result<Kernel, String> {
+        let mut fns: Vec<&'static DeviceFnInfo> = Vec::new();
+        let mut types: Vec<&'static TypeDesc> = self.types.to_vec();
+        let mut stack: Vec<&'static DeviceFnInfo> = self.device_fns.to_vec();
+        while let Some(f) = stack.pop() {
+            if fns.iter().any(|g| std::ptr::eq(*g, f)) {
+                continue;
+            }
+            fns.push(f);
+            types.extend_from_slice(f.types);
+            stack.extend_from_slice(f.device_fns);
+        }
+        let sources: Vec<ItemSource<'_>> = fns
+            .iter()
+            .map(|f| ItemSource {
+                name: f.name,
+                source: f.source,
+                file: f.file,
+                line: f.line,
+            })
+            .collect();
+        let options = KernelOptions {
+            mode: self.mode,
+            threads: self.threads,
+            bounds_checks: self.bounds_checks,
+        };
+        let item = ItemSource {
+            name: self.name,
+            source: self.source,
+            file: self.file,
+            line: self.line,
+        };
+        let started = std::time::Instant::now();
+        let result = spindle_codegen::link(&item, &options, &sources, &types).map_err(|e| e.to_string());
+        tracing::debug!(kernel = self.name, elapsed_us = started.elapsed().as_micros() as u64, ok = result.is_ok(), "linked kernel");
+        result
+    }
+}
+
+/// One argument of a launch, as the generated glue passes it.
+#[doc(hidden)]
+pub enum KernelArg<'a> {
+    /// A scalar, array or struct by value.
+    Value {
+        desc: &'static TypeDesc,
+        bytes: Vec<u8>,
+    },
+    /// `&Buffer<T>` for a `&[T]` parameter.
+    Slice {
+        desc: &'static TypeDesc,
+        mem: &'a Mem,
+        len: usize,
+    },
+    /// `&mut Buffer<T>` for a `&mut [T]` parameter.
+    SliceMut {
+        desc: &'static TypeDesc,
+        mem: &'a mut Mem,
+        len: usize,
+    },
+}
+
+impl<'a> KernelArg<'a> {
+    /// A by-value argument.
+    pub fn value<T: DeviceType>(v: &T) -> Self {
+        KernelArg::Value {
+            desc: &T::DESC,
+            bytes: bytes_of(std::slice::from_ref(v)).to_vec(),
+        }
+    }
+
+    /// A read-only buffer argument.
+    pub fn slice<T: DeviceType>(b: &'a crate::Buffer<T>) -> Self {
+        KernelArg::Slice {
+            desc: &T::DESC,
+            mem: &b.mem,
+            len: b.len,
+        }
+    }
+
+    /// A mutable buffer argument.
+    pub fn slice_mut<T: DeviceType>(b: &'a mut crate::Buffer<T>) -> Self {
+        KernelArg::SliceMut {
+            desc: &T::DESC,
+            mem: &mut b.mem,
+            len: b.len,
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! spindle-runtime: devices, buffers, launches and the backends behind them.
+//!
+//! Most programs use it through the `spindle` facade crate.
+
+mod buffer;
+pub mod cpu;
+pub mod cuda;
+mod device;
+mod error;
+mod fault;
+pub mod gpu;
+mod kernel;
+mod launch;
+mod types;
+
+pub use buffer::Buffer;
+#[doc(hidden)]
+pub use buffer::Mem;
+pub use device::{Backend, Device};
+pub use error::{Error, Result};
+pub use kernel::{DeviceFnInfo, KernelArg, KernelInfo};
+pub use launch::{Dim3, Launch};
+pub use spindle_codegen::KernelMode;
+pub use types::DeviceType;
