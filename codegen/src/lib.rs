@@ -15,6 +15,7 @@ pub mod abi;
 pub mod cuda;
 pub mod frontend;
 pub mod ir;
+pub mod ring;
 pub mod layout;
 mod link;
 mod mode;

@@ -9,8 +9,10 @@ mod device;
 mod error;
 mod fault;
 pub mod gpu;
+pub mod jit;
 mod kernel;
 mod launch;
+pub mod ring;
 mod types;
 
 pub use buffer::Buffer;

@@ -1,0 +1,1 @@
+//! The ring protocol's shared layout and the persistent-loop emitter (issue: ring mode).

@@ -1,0 +1,1 @@
+//! The JIT pipeline's caches (issue: disk cache).
