@@ -1,1 +1,58 @@
+//! # spindle
+//!
+//! Write GPU kernels as ordinary Rust functions.
+//!
+//! - `#[kernel(mode = "batch")]` turns a function into a kernel launched
+//!   once per call over a grid of threads: `name::launch(&dev, launch, args…)`.
+//! - `#[kernel(mode = "ring")]` turns a handler `fn(state: &mut S, msg: M) -> R`
+//!   into a persistent actor: `name::spawn(&dev, init)` returns an [`Actor`]
+//!   that takes messages over lock-free rings, with no launch per message.
+//!
+//! The same kernels run on an NVIDIA GPU (CUDA C generated from the Rust,
+//! compiled with NVRTC at first use) or, without one, on the CPU backend with
+//! the same semantics.
+//!
+//! ```
+//! use spindle::prelude::*;
+//!
+//! #[kernel(mode = "batch")]
+//! fn saxpy(a: f32, x: &[f32], y: &mut [f32]) {
+//!     let i = global_index();
+//!     if i < y.len() {
+//!         y[i] = a * x[i] + y[i];
+//!     }
+//! }
+//!
+//! # fn main() -> spindle::Result<()> {
+//! let dev = Device::cpu();
+//! let x = dev.upload(&[1.0f32; 1000])?;
+//! let mut y = dev.upload(&vec![2.0f32; 1000])?;
+//! saxpy::launch(&dev, Launch::for_elements(1000), 3.0, &x, &mut y)?;
+//! assert!(y.to_vec()?.iter().all(|&v| v == 5.0));
+//! # Ok(()) }
+//! ```
 
+pub use spindle_macros::{device, kernel, DeviceType};
+pub use spindle_runtime::{
+    gpu, Backend, Buffer, Device, DeviceType, Dim3, Error, KernelMode, Launch, Result,
+};
+// RING: pub use spindle_runtime::{Actor, RingConfig};
+
+/// Compile-time and runtime pieces for code that wants the compiler itself.
+pub use spindle_codegen as codegen;
+
+/// Everything a kernel program needs: `use spindle::prelude::*;`.
+pub mod prelude {
+    pub use crate::gpu::*;
+    pub use crate::{
+        device, kernel, Backend, Buffer, Device, DeviceType, Error, KernelMode, Launch, Result,
+    };
+}
+
+/// Items used by generated code only. Not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    pub use spindle_codegen::layout::{follows_c_layout, FieldLayout, StructLayout, TypeDesc};
+    pub use spindle_runtime::{DeviceFnInfo, KernelArg, KernelInfo};
+    pub use std::sync::OnceLock;
+}

@@ -76,3 +76,26 @@ impl TypeDesc {
         }
     }
 }
+
+/// `true` when `layout`'s offsets and size are those C gives a struct with
+/// these fields (each field at the next multiple of its alignment, size
+/// rounded up to the struct's alignment) — what the CUDA side assumes.
+pub const fn follows_c_layout(layout: &StructLayout) -> bool {
+    let mut end = 0usize;
+    let mut align = 1usize;
+    let mut i = 0;
+    while i < layout.fields.len() {
+        let f = &layout.fields[i];
+        let a = f.ty.align();
+        let at = end.div_ceil(a) * a;
+        if f.offset != at {
+            return false;
+        }
+        end = at + f.ty.size();
+        if a > align {
+            align = a;
+        }
+        i += 1;
+    }
+    layout.align == align && layout.size == end.div_ceil(align) * align
+}

@@ -1,1 +1,45 @@
+//! spindle's procedural macros: `#[kernel]`, `#[device]`, `#[derive(DeviceType)]`.
+//!
+//! Each macro is three stages — parse the attribute and item, check them
+//! with the kernel compiler's front end (`spindle_codegen::frontend`), expand
+//! with `quote!` — and never panics: every problem becomes a spanned
+//! `compile_error!`, emitted beside the unchanged item so IDEs keep working.
 
+use proc_macro::TokenStream;
+
+mod attr;
+mod device_fn;
+mod device_type;
+mod error;
+mod kernel;
+mod paths;
+mod source;
+
+/// Turns a Rust function into a GPU kernel; see the `spindle` crate docs.
+///
+/// `#[kernel(mode = "batch")]` or `#[kernel(mode = "ring")]`, with optional
+/// `threads = N` (ring only, 1..=1024) and `bounds_checks = false`.
+#[proc_macro_attribute]
+pub fn kernel(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item2: proc_macro2::TokenStream = item.into();
+    kernel::expand(attr.into(), item2.clone())
+        .unwrap_or_else(|e| error::with_item(e, item2))
+        .into()
+}
+
+/// Makes a function callable from kernels and other device functions.
+#[proc_macro_attribute]
+pub fn device(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item2: proc_macro2::TokenStream = item.into();
+    device_fn::expand(attr.into(), item2.clone())
+        .unwrap_or_else(|e| error::with_item(e, item2))
+        .into()
+}
+
+/// Describes a `#[repr(C)]` struct's layout so kernels can use it.
+#[proc_macro_derive(DeviceType)]
+pub fn derive_device_type(item: TokenStream) -> TokenStream {
+    device_type::expand(item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}

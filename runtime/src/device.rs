@@ -120,7 +120,10 @@ impl Device {
     /// A new buffer of `n` zeroed values.
     pub fn zeros<T: DeviceType>(&self, n: usize) -> Result<Buffer<T>> {
         let bytes = n.checked_mul(std::mem::size_of::<T>()).ok_or_else(|| {
-            Error::Buffer(format!("zeros: {n} elements of {} bytes overflow", std::mem::size_of::<T>()))
+            Error::Buffer(format!(
+                "zeros: {n} elements of {} bytes overflow",
+                std::mem::size_of::<T>()
+            ))
         })?;
         let mem = match &*self.inner {
             DeviceInner::Cpu(_) => Mem::Cpu(cpu::HostMem::zeroed(bytes)),
@@ -175,19 +178,36 @@ fn check_args(kernel: &Kernel, args: &[KernelArg<'_>], dev: &Device) -> Result<(
     if args.len() != kernel.entry.params.len() {
         return Err(err(
             "",
-            format!("expected {} arguments, got {}", kernel.entry.params.len(), args.len()),
+            format!(
+                "expected {} arguments, got {}",
+                kernel.entry.params.len(),
+                args.len()
+            ),
         ));
     }
     for (p, a) in kernel.entry.params.iter().zip(args.iter()) {
         let (want_ty, desc, mem) = match (&p.kind, a) {
             (ParamKind::Value(t), KernelArg::Value { desc, .. }) => (t, *desc, None),
-            (ParamKind::Slice { elem, mutable: false }, KernelArg::Slice { desc, mem, .. }) => {
-                (elem, *desc, Some(&**mem))
+            (
+                ParamKind::Slice {
+                    elem,
+                    mutable: false,
+                },
+                KernelArg::Slice { desc, mem, .. },
+            ) => (elem, *desc, Some(&**mem)),
+            (
+                ParamKind::Slice {
+                    elem,
+                    mutable: true,
+                },
+                KernelArg::SliceMut { desc, mem, .. },
+            ) => (elem, *desc, Some(&**mem)),
+            _ => {
+                return Err(err(
+                    &p.name,
+                    "argument kind does not match the parameter".into(),
+                ))
             }
-            (ParamKind::Slice { elem, mutable: true }, KernelArg::SliceMut { desc, mem, .. }) => {
-                (elem, *desc, Some(&**mem))
-            }
-            _ => return Err(err(&p.name, "argument kind does not match the parameter".into())),
         };
         if !desc_matches(kernel, want_ty, desc) {
             return Err(err(
@@ -205,7 +225,10 @@ fn check_args(kernel: &Kernel, args: &[KernelArg<'_>], dev: &Device) -> Result<(
                 (Mem::Cpu(_), DeviceInner::Cpu(_)) | (Mem::Cuda(_), DeviceInner::Cuda(_))
             );
             if !ok {
-                return Err(err(&p.name, format!("the buffer lives on another device than `{}`", dev.name())));
+                return Err(err(
+                    &p.name,
+                    format!("the buffer lives on another device than `{}`", dev.name()),
+                ));
             }
         }
     }
@@ -216,7 +239,9 @@ fn check_args(kernel: &Kernel, args: &[KernelArg<'_>], dev: &Device) -> Result<(
 pub(crate) fn desc_matches(kernel: &Kernel, ty: &Ty, desc: &TypeDesc) -> bool {
     match (ty, desc) {
         (Ty::Scalar(a), TypeDesc::Scalar(b)) => a == b,
-        (Ty::Array(e, n), TypeDesc::Array { elem, len }) => *n as usize == *len && desc_matches(kernel, e, elem),
+        (Ty::Array(e, n), TypeDesc::Array { elem, len }) => {
+            *n as usize == *len && desc_matches(kernel, e, elem)
+        }
         (Ty::Struct(id), TypeDesc::Struct(l)) => {
             let d = kernel.struct_def(*id);
             d.name == l.name && d.size as usize == l.size && d.fields.len() == l.fields.len()

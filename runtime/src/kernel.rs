@@ -87,8 +87,14 @@ impl KernelInfo {
             line: self.line,
         };
         let started = std::time::Instant::now();
-        let result = spindle_codegen::link(&item, &options, &sources, &types).map_err(|e| e.to_string());
-        tracing::debug!(kernel = self.name, elapsed_us = started.elapsed().as_micros() as u64, ok = result.is_ok(), "linked kernel");
+        let result =
+            spindle_codegen::link(&item, &options, &sources, &types).map_err(|e| e.to_string());
+        tracing::debug!(
+            kernel = self.name,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            ok = result.is_ok(),
+            "linked kernel"
+        );
         result
     }
 }

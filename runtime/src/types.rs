@@ -84,5 +84,7 @@ pub(crate) fn bytes_of<T: DeviceType>(values: &[T]) -> &[u8] {
     // SAFETY: `T: DeviceType` is plain data (`Copy`, `repr(C)` or scalar);
     // the slice covers exactly `size_of_val(values)` initialised bytes of
     // the values (padding bytes are only copied, never interpreted).
-    unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values)) }
+    unsafe {
+        std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values))
+    }
 }
