@@ -34,7 +34,7 @@
 
 pub use spindle_macros::{device, kernel, DeviceType};
 pub use spindle_runtime::{
-    gpu, Backend, Buffer, Device, DeviceType, Dim3, Error, KernelMode, Launch, Result,
+    gpu, registered_kernels, Backend, Buffer, Device, DeviceType, Dim3, Error, KernelMode, Launch, Result,
 };
 // RING: pub use spindle_runtime::{Actor, RingConfig};
 
@@ -53,6 +53,7 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use spindle_codegen::layout::{follows_c_layout, FieldLayout, StructLayout, TypeDesc};
-    pub use spindle_runtime::{DeviceFnInfo, KernelArg, KernelInfo};
+    pub use spindle_runtime::inventory;
+    pub use spindle_runtime::{DeviceFnInfo, KernelArg, KernelInfo, KernelRegistration};
     pub use std::sync::OnceLock;
 }

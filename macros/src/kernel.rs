@@ -66,6 +66,10 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
                 linked: #private::OnceLock::new(),
             };
 
+            #private::inventory::submit! {
+                #private::KernelRegistration(&KERNEL)
+            }
+
             /// The CUDA C generated for this kernel (needs no GPU).
             ///
             /// # Panics

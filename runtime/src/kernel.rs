@@ -148,3 +148,18 @@ impl<'a> KernelArg<'a> {
         }
     }
 }
+
+/// A kernel linked into this program; `#[kernel]` registers every kernel so
+/// tools can find them all (NVRTC checks, precompiling a cache).
+#[doc(hidden)]
+pub struct KernelRegistration(pub &'static KernelInfo);
+
+inventory::collect!(KernelRegistration);
+
+/// Every `#[kernel]` in this program (in no particular order).
+///
+/// Used to compile all kernels ahead of time, e.g. to check them with NVRTC
+/// or to fill a cache folder for machines without NVRTC.
+pub fn registered_kernels() -> impl Iterator<Item = &'static KernelInfo> {
+    inventory::iter::<KernelRegistration>.into_iter().map(|r| r.0)
+}

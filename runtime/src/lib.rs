@@ -20,7 +20,9 @@ pub use buffer::Buffer;
 pub use buffer::Mem;
 pub use device::{Backend, Device};
 pub use error::{Error, Result};
-pub use kernel::{DeviceFnInfo, KernelArg, KernelInfo};
+pub use kernel::{registered_kernels, DeviceFnInfo, KernelArg, KernelInfo, KernelRegistration};
+#[doc(hidden)]
+pub use inventory;
 pub use launch::{Dim3, Launch};
 pub use spindle_codegen::KernelMode;
 pub use types::DeviceType;
