@@ -1,0 +1,8 @@
+use spindle::prelude::*;
+
+#[kernel(mode = "batch")]
+async fn k(y: &mut [f32]) {
+    y[0] = 1.0;
+}
+
+fn main() {}

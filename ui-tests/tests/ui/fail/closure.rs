@@ -1,0 +1,10 @@
+use spindle::prelude::*;
+
+#[kernel(mode = "batch")]
+fn k(y: &mut [f32]) {
+    let double = |v: f32| v * 2.0;
+    let i = global_index();
+    y[i] = double(y[i]);
+}
+
+fn main() {}

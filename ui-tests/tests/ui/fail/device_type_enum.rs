@@ -1,0 +1,10 @@
+use spindle::prelude::*;
+
+#[derive(Clone, Copy, DeviceType)]
+#[repr(C)]
+enum Kind {
+    A,
+    B,
+}
+
+fn main() {}
