@@ -1,1 +1,4 @@
-//! The ring protocol's shared layout and the persistent-loop emitter (issue: ring mode).
+//! Ring mode: the protocol's shared layout ([`layout`]) and the persistent
+//! kernel that plays the executor side of it on the GPU ([`emit`]).
+
+pub mod layout;

@@ -1,0 +1,622 @@
+//! The ring protocol's memory layout, defined once.
+//!
+//! Both sides of an actor share one memory region: a [`ControlBlock`], a
+//! request ring, a reply ring and a state-out area. The Rust types below are
+//! the definition; [`c_declarations`] produces the C structs and
+//! `static_assert`s for the generated kernel from the same field tables, and
+//! the runtime reaches every word through the offsets exported here. There
+//! is no hand-kept second copy.
+//!
+//! # Region
+//!
+//! ```text
+//! offset 0                      ControlBlock (5 lines of 128 bytes)
+//! RingLayout::request_offset    capacity × request slot  (host → executor)
+//! RingLayout::reply_offset      capacity × reply slot    (executor → host)
+//! RingLayout::state_out_offset  S, written once by the executor at exit
+//! ```
+//!
+//! # Who writes what
+//!
+//! | word                          | writer   | when                                   |
+//! |-------------------------------|----------|----------------------------------------|
+//! | `config.*`                    | host     | once, before the executor starts       |
+//! | `command.stop`                | host     | shutdown (`STOP_DRAIN`) or drop (`STOP_ABORT`) |
+//! | `request_head.index`          | executor | after copying a request out of its slot|
+//! | `reply_head.index`            | host     | after copying a reply out of its slot  |
+//! | `status.*`                    | executor | start, fault, exit                     |
+//! | request slot `seq` + payload  | host     | publishing a request                   |
+//! | reply slot `seq` + payload    | executor | publishing a reply                     |
+//! | state-out                     | executor | once, before publishing `exited`       |
+//!
+//! Each index has exactly one writer and its own 128-byte line
+//! ([`CacheLine`]); no side writes the other's index and nothing is updated
+//! by copying a whole struct. No word is ever the target of a
+//! read-modify-write (x86 hosts do not support concurrent CPU/GPU atomics
+//! on mapped memory): every shared word is a plain 32-bit store read by the
+//! other side.
+//!
+//! # Positions and sequence numbers
+//!
+//! Messages on a ring are numbered by a position `p = 0, 1, 2, …` kept as a
+//! wrapping `u32`. Position `p` lives in slot `p & (capacity - 1)`.
+//!
+//! - **Publish** (producer, at position `p`): full check first — the slot is
+//!   free once the consumer's head `h` satisfies `p - h < capacity`
+//!   (wrapping); the producer loads `h` with *acquire*. Then it writes the
+//!   payload with plain stores and publishes `seq = p + 1` with *release*.
+//! - **Consume** (consumer, at position `p`): load the slot's `seq` with
+//!   *acquire*; the slot holds message `p` exactly when `seq == p + 1`
+//!   (any other value is an older lap: the ring is empty at `p`). Copy the
+//!   payload out, then store `head = p + 1` with *release*.
+//!
+//! The release on `seq` orders the payload writes before it, and the acquire
+//! that reads it orders the payload reads after it: the consumer never sees
+//! a partial payload. The release on `head` orders the consumer's payload
+//! reads before the producer's acquire of `head` and so before the
+//! producer's next write to that slot: the producer never overwrites a
+//! payload that is still being read. A stale `seq` can never be mistaken for
+//! a fresh one: a slot's `seq` values are `p + 1 - k·capacity`, all distinct
+//! modulo 2³² because `capacity ≤ MAX_CAPACITY ≪ 2³²`.
+//!
+//! Both sides check fullness: the host before each request, the executor
+//! before each reply (it waits for the host's `reply_head`, still
+//! watching `stop` for an abort). The host never deadlocks on a full
+//! request ring: while it waits for room it moves ready replies into a
+//! host-side queue, which frees reply slots so the executor can progress.
+//!
+//! On the GPU the acquire loads are `ld.acquire.sys.u32` and the release
+//! stores `st.release.sys.u32` (system scope: the other side is the host
+//! CPU); on the host they are Rust/C++ `Acquire`/`Release` atomics.
+//!
+//! # Start, stop, drain, exit
+//!
+//! 1. The host zeroes the region, writes `config` and starts the executor.
+//!    The executor checks `config` against the layout it was built for and
+//!    stores `status.running = 1` (release). A mismatch sets
+//!    `status.error = ERROR_LAYOUT` and exits.
+//! 2. Shutdown: after its last publish the host stores `stop = STOP_DRAIN`
+//!    (release). The executor polls `stop` (acquire) only when the request
+//!    ring looks empty (and every [`STOP_POLL_INTERVAL`] messages); once it
+//!    has read `STOP_DRAIN` it polls the ring *once more* and exits only if
+//!    that poll is empty. Because the host's last `seq` release precedes its
+//!    `stop` release, the acquire of `stop` makes every published request
+//!    visible: nothing sent before shutdown is lost.
+//! 3. The executor writes its state to the state-out area (plain stores),
+//!    then stores `status.exited = EXIT_DRAINED` (release). The host loads
+//!    `exited` (acquire) and then reads the state: the release/acquire pair
+//!    orders the state-out writes before the host's reads. While waiting for
+//!    `exited` the host keeps consuming replies so the drain never blocks on
+//!    a full reply ring.
+//! 4. Drop stores `stop = STOP_ABORT`: the executor stops after the message
+//!    in hand, without draining and without waiting for reply room, and
+//!    publishes `exited = EXIT_ABORTED`.
+//!
+//! # Faults
+//!
+//! A handler fault (bounds check, division by zero) is recorded in the
+//! kernel's own fault record (device memory). After the barrier that ends
+//! the message, the polling lane copies it to `status.fault` (plain stores),
+//! stores `status.error = ERROR_FAULT` (release), publishes
+//! `exited = EXIT_FAULTED` and returns; the message's reply is never
+//! published. The host loads `error` (acquire) before it reads `fault`, and
+//! from then on every call returns that fault as an error naming the kernel.
+//! `ERROR_EXECUTOR` is used by executors that carry their error on a side
+//! channel (the CPU executor's interpreter).
+
+use std::fmt::Write as _;
+use std::mem::{align_of, offset_of, size_of};
+
+use crate::abi::FaultRecord;
+
+/// Bytes per cache line, as the protocol pads them (covers 64-byte CPU
+/// lines, adjacent-line prefetch, and 128-byte GPU L2 lines).
+pub const CACHE_LINE: usize = 128;
+
+/// `config.magic`: `"SPRG"`.
+pub const MAGIC: u32 = 0x5350_5247;
+/// `config.version`: bump on any layout or protocol change.
+pub const VERSION: u32 = 1;
+
+/// `command.stop`: keep running.
+pub const STOP_NONE: u32 = 0;
+/// `command.stop`: drain every published request, write state back, exit.
+pub const STOP_DRAIN: u32 = 1;
+/// `command.stop`: exit after the message in hand, without draining.
+pub const STOP_ABORT: u32 = 2;
+
+/// `status.exited`: still running (or not started).
+pub const EXIT_NONE: u32 = 0;
+/// `status.exited`: drained and wrote the state back.
+pub const EXIT_DRAINED: u32 = 1;
+/// `status.exited`: stopped by `STOP_ABORT` (state-out also written).
+pub const EXIT_ABORTED: u32 = 2;
+/// `status.exited`: stopped after a fault; state-out not written.
+pub const EXIT_FAULTED: u32 = 3;
+
+/// `status.error`: no error.
+pub const ERROR_NONE: u32 = 0;
+/// `status.error`: a handler fault; `status.fault` holds the record.
+pub const ERROR_FAULT: u32 = 1;
+/// `status.error`: `config` does not match the layout the executor was
+/// built for.
+pub const ERROR_LAYOUT: u32 = 2;
+/// `status.error`: the executor failed and reports why on its own channel.
+pub const ERROR_EXECUTOR: u32 = 3;
+
+/// The executor checks `stop` at least once per this many messages, so an
+/// abort is noticed even while requests keep arriving.
+pub const STOP_POLL_INTERVAL: u32 = 64;
+
+/// The largest ring capacity (slots). Keeps sequence numbers unambiguous and
+/// regions a sane size.
+pub const MAX_CAPACITY: u32 = 1 << 20;
+
+/// The largest message, reply or state (bytes) a ring carries.
+pub const MAX_PAYLOAD: usize = 1 << 20;
+
+/// One 128-byte line holding a `T` and nothing else: the named padding type
+/// that keeps each single-writer word off every other writer's line.
+#[repr(C, align(128))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheLine<T>(pub T);
+
+/// A field of a protocol struct, as the C declaration needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CField {
+    /// Field name (same on both sides).
+    pub name: &'static str,
+    /// C type name (`uint32_t`, or another protocol struct).
+    pub c_type: &'static str,
+    /// `[N]` for arrays, else empty.
+    pub c_suffix: &'static str,
+    /// `offset_of!` on the Rust side.
+    pub offset: usize,
+    /// Whether the field is a [`CacheLine`] (emitted `alignas(128)`).
+    pub line: bool,
+}
+
+/// A protocol struct whose C declaration is generated from its Rust one.
+pub trait CStruct {
+    /// The C struct name.
+    const C_NAME: &'static str;
+    /// `size_of::<Self>()`.
+    const SIZE: usize;
+    /// `align_of::<Self>()`.
+    const ALIGN: usize;
+    /// Fields in declaration order.
+    const FIELDS: &'static [CField];
+}
+
+/// Defines a `#[repr(C)]` protocol struct and its [`CStruct`] table in one
+/// place, so the C side cannot drift from the Rust side.
+macro_rules! protocol_struct {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident as $cname:literal {
+            $( $(#[$fmeta:meta])* pub $field:ident : $ty:ty => $cty:literal $csuf:literal $line:literal ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[repr(C)]
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct $name {
+            $( $(#[$fmeta])* pub $field: $ty ),*
+        }
+
+        impl CStruct for $name {
+            const C_NAME: &'static str = $cname;
+            const SIZE: usize = size_of::<$name>();
+            const ALIGN: usize = align_of::<$name>();
+            const FIELDS: &'static [CField] = &[
+                $( CField {
+                    name: stringify!($field),
+                    c_type: $cty,
+                    c_suffix: $csuf,
+                    offset: offset_of!($name, $field),
+                    line: $line,
+                } ),*
+            ];
+        }
+    };
+}
+
+protocol_struct! {
+    /// Written by the host once, before the executor starts; read-only after.
+    pub struct RingConfigWords as "SpindleRingConfig" {
+        /// [`MAGIC`].
+        pub magic: u32 => "uint32_t" "" false,
+        /// [`VERSION`].
+        pub version: u32 => "uint32_t" "" false,
+        /// Slots per ring (a power of two ≤ [`MAX_CAPACITY`]).
+        pub capacity: u32 => "uint32_t" "" false,
+        /// Bytes from one request slot to the next.
+        pub request_stride: u32 => "uint32_t" "" false,
+        /// Bytes from one reply slot to the next.
+        pub reply_stride: u32 => "uint32_t" "" false,
+        /// `size_of::<S>()`.
+        pub state_size: u32 => "uint32_t" "" false,
+        /// Longest idle back-off sleep in nanoseconds (0: spin).
+        pub idle_ns: u32 => "uint32_t" "" false,
+        /// Threads running the handler.
+        pub threads: u32 => "uint32_t" "" false,
+    }
+}
+
+protocol_struct! {
+    /// The host's command word.
+    pub struct RingCommand as "SpindleRingCommand" {
+        /// [`STOP_NONE`], [`STOP_DRAIN`] or [`STOP_ABORT`].
+        pub stop: u32 => "uint32_t" "" false,
+    }
+}
+
+protocol_struct! {
+    /// A consumer's index: positions it has finished reading.
+    pub struct RingIndex as "SpindleRingIndex" {
+        /// Next position the consumer will read (wrapping).
+        pub index: u32 => "uint32_t" "" false,
+    }
+}
+
+protocol_struct! {
+    /// The executor's status words.
+    pub struct RingStatus as "SpindleRingStatus" {
+        /// 1 once the executor has checked `config` and runs.
+        pub running: u32 => "uint32_t" "" false,
+        /// An `EXIT_*` code; non-zero once the executor has stopped touching
+        /// the region.
+        pub exited: u32 => "uint32_t" "" false,
+        /// An `ERROR_*` code.
+        pub error: u32 => "uint32_t" "" false,
+        /// Keeps `fault` 8-byte aligned.
+        pub _pad: u32 => "uint32_t" "" false,
+        /// The fault, valid once `error == ERROR_FAULT`.
+        pub fault: FaultRecord => "SpindleFault" "" false,
+    }
+}
+
+protocol_struct! {
+    /// The control block at the start of the region.
+    pub struct ControlBlock as "SpindleRingControl" {
+        /// Host, before start.
+        pub config: CacheLine<RingConfigWords> => "SpindleRingConfig" "" true,
+        /// Host: `stop`.
+        pub command: CacheLine<RingCommand> => "SpindleRingCommand" "" true,
+        /// Executor: request positions consumed.
+        pub request_head: CacheLine<RingIndex> => "SpindleRingIndex" "" true,
+        /// Host: reply positions consumed.
+        pub reply_head: CacheLine<RingIndex> => "SpindleRingIndex" "" true,
+        /// Executor: running, exited, error, fault.
+        pub status: CacheLine<RingStatus> => "SpindleRingStatus" "" true,
+    }
+}
+
+protocol_struct! {
+    /// The header of every ring slot; the payload follows at
+    /// [`SLOT_PAYLOAD_OFFSET`].
+    pub struct SlotHeader as "SpindleSlotHeader" {
+        /// `p + 1` once the slot holds the message at position `p`.
+        pub seq: u32 => "uint32_t" "" false,
+        /// Keeps the payload 8-byte aligned.
+        pub _pad: u32 => "uint32_t" "" false,
+    }
+}
+
+/// Where a slot's payload starts (every kernel type aligns to ≤ 8).
+pub const SLOT_PAYLOAD_OFFSET: usize = size_of::<SlotHeader>();
+
+// The layout, pinned on the Rust side.
+const _: () = {
+    assert!(size_of::<CacheLine<u32>>() == CACHE_LINE);
+    assert!(align_of::<CacheLine<u32>>() == CACHE_LINE);
+    assert!(size_of::<RingConfigWords>() == 32);
+    assert!(size_of::<RingStatus>() == 16 + size_of::<FaultRecord>());
+    assert!(size_of::<RingStatus>() <= CACHE_LINE);
+    assert!(size_of::<ControlBlock>() == 5 * CACHE_LINE);
+    assert!(offset_of!(ControlBlock, config) == 0);
+    assert!(offset_of!(ControlBlock, command) == CACHE_LINE);
+    assert!(offset_of!(ControlBlock, request_head) == 2 * CACHE_LINE);
+    assert!(offset_of!(ControlBlock, reply_head) == 3 * CACHE_LINE);
+    assert!(offset_of!(ControlBlock, status) == 4 * CACHE_LINE);
+    assert!(size_of::<SlotHeader>() == 8);
+    assert!(offset_of!(SlotHeader, seq) == 0);
+};
+
+/// Byte offsets of the shared words inside the region (the control block
+/// is at offset 0).
+pub mod offsets {
+    use super::*;
+
+    /// `config` (the whole line).
+    pub const CONFIG: usize = offset_of!(ControlBlock, config);
+    /// `command.stop`.
+    pub const STOP: usize = offset_of!(ControlBlock, command) + offset_of!(RingCommand, stop);
+    /// `request_head.index`.
+    pub const REQUEST_HEAD: usize =
+        offset_of!(ControlBlock, request_head) + offset_of!(RingIndex, index);
+    /// `reply_head.index`.
+    pub const REPLY_HEAD: usize =
+        offset_of!(ControlBlock, reply_head) + offset_of!(RingIndex, index);
+    /// `status.running`.
+    pub const RUNNING: usize = offset_of!(ControlBlock, status) + offset_of!(RingStatus, running);
+    /// `status.exited`.
+    pub const EXITED: usize = offset_of!(ControlBlock, status) + offset_of!(RingStatus, exited);
+    /// `status.error`.
+    pub const ERROR: usize = offset_of!(ControlBlock, status) + offset_of!(RingStatus, error);
+    /// `status.fault`.
+    pub const FAULT: usize = offset_of!(ControlBlock, status) + offset_of!(RingStatus, fault);
+}
+
+/// The layout of one ring's slots for a payload type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlotLayout {
+    /// Payload bytes (`size_of` of the message or reply type).
+    pub payload_size: usize,
+    /// Bytes from one slot to the next: header + payload, rounded up to 8.
+    pub stride: usize,
+}
+
+impl SlotLayout {
+    /// The slot layout for a payload of `size` bytes aligned to `align`
+    /// (≤ 8, as every kernel type is) — the layout of the C struct
+    /// `struct alignas(8) { uint32_t seq; uint32_t _pad; T payload; }`.
+    pub const fn new(size: usize, align: usize) -> Result<SlotLayout, &'static str> {
+        if size == 0 {
+            return Err("zero-sized payloads cannot travel over a ring");
+        }
+        if size > MAX_PAYLOAD {
+            return Err("payload larger than 1 MiB");
+        }
+        if align == 0 || align > 8 || !align.is_power_of_two() {
+            return Err("payload alignment must be 1, 2, 4 or 8");
+        }
+        let stride = (SLOT_PAYLOAD_OFFSET + size).div_ceil(8) * 8;
+        Ok(SlotLayout {
+            payload_size: size,
+            stride,
+        })
+    }
+}
+
+/// The whole region of one actor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RingLayout {
+    /// Slots per ring.
+    pub capacity: u32,
+    /// Request slots (message `M`).
+    pub request: SlotLayout,
+    /// Reply slots (reply `R`).
+    pub reply: SlotLayout,
+    /// `size_of::<S>()`.
+    pub state_size: usize,
+    /// Offset of request slot 0.
+    pub request_offset: usize,
+    /// Offset of reply slot 0.
+    pub reply_offset: usize,
+    /// Offset of the state-out area.
+    pub state_out_offset: usize,
+    /// Total region size (a multiple of [`CACHE_LINE`]).
+    pub total_size: usize,
+}
+
+/// Size and alignment of a payload type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PayloadShape {
+    pub size: usize,
+    pub align: usize,
+}
+
+impl RingLayout {
+    /// The region for `capacity` slots per ring carrying messages of shape
+    /// `msg`, replies of shape `reply`, and state of shape `state`.
+    pub fn new(
+        capacity: usize,
+        msg: PayloadShape,
+        reply: PayloadShape,
+        state: PayloadShape,
+    ) -> Result<RingLayout, String> {
+        if capacity == 0 || !capacity.is_power_of_two() || capacity > MAX_CAPACITY as usize {
+            return Err(format!(
+                "ring capacity {capacity} must be a power of two between 1 and {MAX_CAPACITY}"
+            ));
+        }
+        let request = SlotLayout::new(msg.size, msg.align).map_err(|e| format!("message: {e}"))?;
+        let reply = SlotLayout::new(reply.size, reply.align).map_err(|e| format!("reply: {e}"))?;
+        if state.size == 0 || state.size > MAX_PAYLOAD || state.align > 8 {
+            return Err(format!(
+                "state of {} bytes (align {}) does not fit a ring (1 byte ..= 1 MiB, align ≤ 8)",
+                state.size, state.align
+            ));
+        }
+        let line = |n: usize| n.div_ceil(CACHE_LINE) * CACHE_LINE;
+        let request_offset = size_of::<ControlBlock>();
+        let reply_offset = request_offset + line(capacity * request.stride);
+        let state_out_offset = reply_offset + line(capacity * reply.stride);
+        let total_size = state_out_offset + line(state.size);
+        Ok(RingLayout {
+            capacity: capacity as u32,
+            request,
+            reply,
+            state_size: state.size,
+            request_offset,
+            reply_offset,
+            state_out_offset,
+            total_size,
+        })
+    }
+
+    /// The `config` words the host writes for this layout.
+    pub fn config_words(&self, idle_ns: u32, threads: u32) -> RingConfigWords {
+        RingConfigWords {
+            magic: MAGIC,
+            version: VERSION,
+            capacity: self.capacity,
+            request_stride: self.request.stride as u32,
+            reply_stride: self.reply.stride as u32,
+            state_size: self.state_size as u32,
+            idle_ns,
+            threads,
+        }
+    }
+}
+
+fn c_struct_decl<T: CStruct>(out: &mut String) {
+    let _ = writeln!(out, "struct {} {{", T::C_NAME);
+    for f in T::FIELDS {
+        let align = if f.line { "alignas(128) " } else { "" };
+        let _ = writeln!(out, "  {align}{} {}{};", f.c_type, f.name, f.c_suffix);
+    }
+    let _ = writeln!(out, "}};");
+    let _ = writeln!(
+        out,
+        "static_assert(sizeof({0}) == {1}, \"{0}: size differs from the Rust definition\");",
+        T::C_NAME,
+        T::SIZE
+    );
+    let _ = writeln!(
+        out,
+        "static_assert(alignof({0}) == {1}, \"{0}: alignment differs from the Rust definition\");",
+        T::C_NAME,
+        T::ALIGN
+    );
+    for f in T::FIELDS {
+        let _ = writeln!(
+            out,
+            "static_assert(__builtin_offsetof({0}, {1}) == {2}, \"{0}.{1}: offset differs from the Rust definition\");",
+            T::C_NAME,
+            f.name,
+            f.offset
+        );
+    }
+}
+
+/// The C declarations of the protocol: constants, the control block
+/// structs, and the two slot structs for message type `msg_c` and reply type
+/// `reply_c` (C type names declared earlier in the translation unit) laid
+/// out as `request` and `reply`, each with `static_assert`s pinning it to
+/// the Rust definition. The capacity is not baked in: the kernel reads it
+/// from `config`. Needs `SpindleFault` ([`crate::abi::fault_record_c_decl`])
+/// declared before it.
+pub fn c_declarations(
+    request: &SlotLayout,
+    reply: &SlotLayout,
+    msg_c: &str,
+    reply_c: &str,
+) -> String {
+    let mut out = String::new();
+    out.push_str("/* spindle ring protocol: generated from spindle_codegen::ring::layout */\n");
+    let consts: [(&str, u32); 15] = [
+        ("SPINDLE_RING_MAGIC", MAGIC),
+        ("SPINDLE_RING_VERSION", VERSION),
+        ("SPINDLE_RING_STOP_NONE", STOP_NONE),
+        ("SPINDLE_RING_STOP_DRAIN", STOP_DRAIN),
+        ("SPINDLE_RING_STOP_ABORT", STOP_ABORT),
+        ("SPINDLE_RING_EXIT_NONE", EXIT_NONE),
+        ("SPINDLE_RING_EXIT_DRAINED", EXIT_DRAINED),
+        ("SPINDLE_RING_EXIT_ABORTED", EXIT_ABORTED),
+        ("SPINDLE_RING_EXIT_FAULTED", EXIT_FAULTED),
+        ("SPINDLE_RING_ERROR_NONE", ERROR_NONE),
+        ("SPINDLE_RING_ERROR_FAULT", ERROR_FAULT),
+        ("SPINDLE_RING_ERROR_LAYOUT", ERROR_LAYOUT),
+        ("SPINDLE_RING_ERROR_EXECUTOR", ERROR_EXECUTOR),
+        ("SPINDLE_RING_STOP_POLL_INTERVAL", STOP_POLL_INTERVAL),
+        ("SPINDLE_RING_MAX_CAPACITY", MAX_CAPACITY),
+    ];
+    for (name, value) in consts {
+        let _ = writeln!(out, "#define {name} {value}u");
+    }
+    c_struct_decl::<RingConfigWords>(&mut out);
+    c_struct_decl::<RingCommand>(&mut out);
+    c_struct_decl::<RingIndex>(&mut out);
+    c_struct_decl::<RingStatus>(&mut out);
+    c_struct_decl::<ControlBlock>(&mut out);
+    c_struct_decl::<SlotHeader>(&mut out);
+    for (name, ty, slot) in [
+        ("SpindleRequestSlot", msg_c, request),
+        ("SpindleReplySlot", reply_c, reply),
+    ] {
+        let _ = writeln!(
+            out,
+            "struct alignas(8) {name} {{\n  uint32_t seq;\n  uint32_t _pad;\n  {ty} payload;\n}};"
+        );
+        let _ = writeln!(
+            out,
+            "static_assert(sizeof({name}) == {}, \"{name}: stride differs from the Rust layout\");",
+            slot.stride
+        );
+        let _ = writeln!(
+            out,
+            "static_assert(__builtin_offsetof({name}, payload) == {SLOT_PAYLOAD_OFFSET}, \"{name}: payload offset differs from the Rust layout\");"
+        );
+        let _ = writeln!(
+            out,
+            "static_assert(sizeof({ty}) == {}, \"{name}: payload size differs from the Rust layout\");",
+            slot.payload_size
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const U32: PayloadShape = PayloadShape { size: 4, align: 4 };
+
+    #[test]
+    fn offsets_are_one_per_line() {
+        let words = [
+            offsets::STOP,
+            offsets::REQUEST_HEAD,
+            offsets::REPLY_HEAD,
+            offsets::RUNNING,
+        ];
+        for (i, a) in words.iter().enumerate() {
+            for b in &words[i + 1..] {
+                assert_ne!(a / CACHE_LINE, b / CACHE_LINE, "{a} and {b} share a line");
+            }
+        }
+        assert_eq!(offsets::EXITED / CACHE_LINE, offsets::RUNNING / CACHE_LINE);
+        assert_eq!(offsets::FAULT % 8, 0);
+    }
+
+    #[test]
+    fn slot_strides() {
+        assert_eq!(SlotLayout::new(4, 4).unwrap().stride, 16);
+        assert_eq!(SlotLayout::new(8, 8).unwrap().stride, 16);
+        assert_eq!(SlotLayout::new(9, 1).unwrap().stride, 24);
+        assert_eq!(SlotLayout::new(1, 1).unwrap().stride, 16);
+        assert!(SlotLayout::new(0, 1).is_err());
+        assert!(SlotLayout::new(16, 16).is_err());
+    }
+
+    #[test]
+    fn ring_layout_regions_are_line_aligned() {
+        let l = RingLayout::new(8, U32, PayloadShape { size: 12, align: 4 }, U32).unwrap();
+        assert_eq!(l.request_offset, 640);
+        assert_eq!(l.reply_offset, 640 + 128);
+        assert_eq!(l.state_out_offset, 640 + 128 + 256);
+        assert_eq!(l.total_size, 640 + 128 + 256 + 128);
+        for bad in [0, 3, 6, (MAX_CAPACITY as usize) * 2] {
+            assert!(RingLayout::new(bad, U32, U32, U32).is_err(), "{bad}");
+        }
+        assert!(RingLayout::new(1, U32, U32, U32).is_ok());
+    }
+
+    #[test]
+    fn c_declarations_carry_the_rust_offsets() {
+        let l = RingLayout::new(16, U32, U32, U32).unwrap();
+        let c = c_declarations(&l.request, &l.reply, "uint32_t", "float");
+        assert!(c.contains("static_assert(sizeof(SpindleRingControl) == 640"));
+        assert!(c.contains("static_assert(__builtin_offsetof(SpindleRingControl, status) == 512"));
+        assert!(c.contains("alignas(128) SpindleRingCommand command;"));
+        assert!(c.contains("static_assert(sizeof(SpindleRequestSlot) == 16"));
+        assert!(c.contains("#define SPINDLE_RING_STOP_DRAIN 1u"));
+        let fault = format!(
+            "static_assert(__builtin_offsetof(SpindleRingStatus, fault) == {}",
+            offsets::FAULT - 4 * CACHE_LINE
+        );
+        assert!(c.contains(&fault), "{c}");
+    }
+}
