@@ -1,60 +1,104 @@
 //! The CUDA backend: driver probing, NVRTC, module cache, launches.
+//!
+//! - [`driver`](self) probe: never panics; no driver, no device or a bad
+//!   ordinal is [`Error::CudaUnavailable`](crate::Error::CudaUnavailable).
+//! - `nvrtc`: finds and loads libnvrtc (see its search order in
+//!   [`nvrtc_version`]'s module), [`compile_cubin`] turns CUDA C into a CUBIN
+//!   for one `sm_XY` — both work without a GPU.
+//! - `modules`: per-device cache of loaded kernels (the disk cache hook is
+//!   marked there), `launch`: ABI argument packing and fault read-back,
+//!   `memory`: buffers.
 
-use spindle_codegen::ir::Kernel;
+mod compile;
+mod driver;
+mod excerpt;
+mod launch;
+mod memory;
+mod modules;
+mod nvrtc;
+mod resources;
 
-use crate::kernel::{KernelArg, KernelInfo};
-use crate::{Error, Launch, Result};
+use std::sync::{Arc, Mutex};
 
-/// Device memory of a buffer.
-pub struct DeviceMem {
-    _private: (),
-}
+use cudarc::driver::{CudaContext, CudaStream};
+use spindle_codegen::abi::FaultRecord;
 
-impl DeviceMem {
-    pub(crate) fn copy_to_host(&self, dst: &mut [u8]) -> Result<()> {
-        let _ = dst;
-        Err(Error::Unsupported("CUDA backend not built yet".into()))
-    }
+pub use compile::{compile_cubin, options as nvrtc_options, CompiledModule, EXTRA_FLAGS};
+pub use memory::DeviceMem;
+pub use nvrtc::{nvrtc_origin, nvrtc_version};
+pub use resources::{FunctionResources, Resources};
 
-    pub(crate) fn copy_from_host(&mut self, src: &[u8]) -> Result<()> {
-        let _ = src;
-        Err(Error::Unsupported("CUDA backend not built yet".into()))
-    }
-}
+use crate::Result;
 
-/// One CUDA GPU.
+/// One CUDA GPU: its context, the stream all of spindle's work on it goes
+/// to, and the kernels loaded into it.
 pub struct CudaDevice {
-    _private: (),
+    ctx: Arc<CudaContext>,
+    /// A dedicated non-blocking stream (never the legacy NULL stream).
+    stream: Arc<CudaStream>,
+    ordinal: usize,
+    name: String,
+    /// `sm_XY` of the device, the target of every compile.
+    arch: String,
+    // Boxed to keep `Device`'s enum small.
+    modules: Box<modules::ModuleCache>,
+    /// The device copy of [`FaultRecord`] that batch launches use; the lock
+    /// serialises launches (which share one stream anyway).
+    fault: Box<Mutex<DeviceMem>>,
 }
 
 impl CudaDevice {
+    /// Opens GPU number `ordinal`.
     pub(crate) fn new(ordinal: usize) -> Result<Self> {
-        let _ = ordinal;
-        Err(Error::CudaUnavailable("CUDA backend not built yet".into()))
+        let opened = driver::open(ordinal)?;
+        let fault = memory::zeroed(&opened.stream, std::mem::size_of::<FaultRecord>())?;
+        let dev = CudaDevice {
+            ctx: opened.ctx,
+            stream: opened.stream,
+            ordinal,
+            name: opened.name,
+            arch: opened.arch,
+            modules: Box::default(),
+            fault: Box::new(Mutex::new(fault)),
+        };
+        tracing::debug!(ordinal, name = %dev.name, arch = %dev.arch, "opened CUDA device");
+        Ok(dev)
     }
 
+    /// The GPU's name, e.g. `"NVIDIA H100 80GB HBM3"`.
     pub(crate) fn name(&self) -> String {
-        String::new()
+        self.name.clone()
     }
 
-    pub(crate) fn upload(&self, bytes: &[u8]) -> Result<DeviceMem> {
-        let _ = bytes;
-        Err(Error::Unsupported("CUDA backend not built yet".into()))
+    /// The GPU's architecture as NVRTC names it, e.g. `"sm_90"`.
+    pub fn arch(&self) -> &str {
+        &self.arch
     }
 
-    pub(crate) fn zeros(&self, len: usize) -> Result<DeviceMem> {
-        let _ = len;
-        Err(Error::Unsupported("CUDA backend not built yet".into()))
+    /// The device ordinal.
+    pub fn ordinal(&self) -> usize {
+        self.ordinal
     }
 
-    pub(crate) fn launch(
-        &self,
-        info: &'static KernelInfo,
-        kernel: &Kernel,
-        launch: &Launch,
-        args: &mut [KernelArg<'_>],
-    ) -> Result<()> {
-        let _ = (info, kernel, launch, args);
-        Err(Error::Unsupported("CUDA backend not built yet".into()))
+    /// The context (for the ring actor's own streams and pinned memory).
+    #[allow(dead_code)] // for the ring backend
+    pub(crate) fn context(&self) -> &Arc<CudaContext> {
+        &self.ctx
+    }
+
+    /// The device's stream for buffer copies and batch launches.
+    #[allow(dead_code)] // for the ring backend
+    pub(crate) fn stream(&self) -> &Arc<CudaStream> {
+        &self.stream
+    }
+}
+
+impl std::fmt::Debug for CudaDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CudaDevice")
+            .field("ordinal", &self.ordinal)
+            .field("name", &self.name)
+            .field("arch", &self.arch)
+            .finish()
     }
 }

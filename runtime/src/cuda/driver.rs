@@ -1,0 +1,250 @@
+//! Probing the CUDA driver and opening one GPU, without ever panicking.
+//!
+//! With no `libcuda.so` present, every cudarc driver call panics, so the
+//! probe asks `is_culib_present` first; and because cudarc also panics on a
+//! symbol an old driver lacks, the opening sequence runs under
+//! `catch_unwind` and reports such a panic as [`Error::CudaUnavailable`].
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use cudarc::driver::result::DriverError;
+use cudarc::driver::sys::CUresult;
+use cudarc::driver::{result, sys, CudaContext, CudaStream};
+
+use crate::{Error, Result};
+
+/// The pieces [`super::CudaDevice`] is made of.
+pub(super) struct Opened {
+    pub ctx: Arc<CudaContext>,
+    pub stream: Arc<CudaStream>,
+    pub name: String,
+    /// `sm_XY`.
+    pub arch: String,
+}
+
+/// Opens GPU `ordinal`: its primary context, a dedicated non-blocking
+/// stream, its name and architecture.
+pub(super) fn open(ordinal: usize) -> Result<Opened> {
+    // SAFETY: `is_culib_present` only tries to dlopen the driver library by
+    // its usual names and closes it again; it has no preconditions.
+    if !unsafe { sys::is_culib_present() } {
+        return Err(Error::CudaUnavailable(
+            "no CUDA driver (libcuda.so) found: install the NVIDIA driver to use a GPU, \
+             or set SPINDLE_BACKEND=cpu"
+                .into(),
+        ));
+    }
+    match catch_unwind(AssertUnwindSafe(|| open_present(ordinal))) {
+        Ok(r) => r,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("unknown panic");
+            Err(Error::CudaUnavailable(format!(
+                "the CUDA driver could not be used ({what}); it may be older than CUDA 13.0"
+            )))
+        }
+    }
+}
+
+fn open_present(ordinal: usize) -> Result<Opened> {
+    let unavailable =
+        |what: &str, e: DriverError| Error::CudaUnavailable(format!("{what}: {}", describe(e)));
+    result::init().map_err(|e| unavailable("cuInit failed", e))?;
+    let count =
+        result::device::get_count().map_err(|e| unavailable("cuDeviceGetCount failed", e))?;
+    let count = usize::try_from(count).unwrap_or(0);
+    if ordinal >= count {
+        return Err(Error::CudaUnavailable(format!(
+            "GPU {ordinal} was requested but the driver reports {count} CUDA device(s)"
+        )));
+    }
+    let ctx =
+        CudaContext::new(ordinal).map_err(|e| unavailable(&format!("opening GPU {ordinal}"), e))?;
+    // All synchronisation is explicit in spindle: every operation on the
+    // device's stream is followed by a stream synchronise, and ring actors
+    // manage their own streams. cudarc's per-buffer event tracking would
+    // instead make host access wait on a running persistent kernel, and
+    // would synchronise the whole context on the first `new_stream`.
+    // SAFETY: disabled before any buffer or stream exists on this context
+    // object; the ordering duties it hands over are met as described above.
+    unsafe { ctx.disable_event_tracking() };
+    let stream = ctx
+        .new_stream()
+        .map_err(|e| cuda_error(&format!("creating a stream on GPU {ordinal}"), e))?;
+    let name = ctx
+        .name()
+        .map_err(|e| cuda_error(&format!("reading GPU {ordinal}'s name"), e))?;
+    let (major, minor) = ctx
+        .compute_capability()
+        .map_err(|e| cuda_error(&format!("reading GPU {ordinal}'s compute capability"), e))?;
+    Ok(Opened {
+        ctx,
+        stream,
+        name,
+        arch: format!("sm_{major}{minor}"),
+    })
+}
+
+/// `CUDA_ERROR_NAME: description`, asking the driver only for the
+/// description (`cuGetErrorString`).
+pub(crate) fn describe(e: DriverError) -> String {
+    let name = format!("{:?}", e.0);
+    match e.error_string() {
+        Ok(s) => format!("{name}: {}", s.to_string_lossy()),
+        Err(_) => name,
+    }
+}
+
+/// Errors after which the context is unusable (a "sticky" error): every
+/// later call in this process fails the same way.
+pub(crate) fn is_sticky(e: DriverError) -> bool {
+    matches!(
+        e.0,
+        CUresult::CUDA_ERROR_ILLEGAL_ADDRESS
+            | CUresult::CUDA_ERROR_LAUNCH_FAILED
+            | CUresult::CUDA_ERROR_ILLEGAL_INSTRUCTION
+            | CUresult::CUDA_ERROR_MISALIGNED_ADDRESS
+            | CUresult::CUDA_ERROR_INVALID_ADDRESS_SPACE
+            | CUresult::CUDA_ERROR_INVALID_PC
+            | CUresult::CUDA_ERROR_HARDWARE_STACK_ERROR
+            | CUresult::CUDA_ERROR_ASSERT
+            | CUresult::CUDA_ERROR_ECC_UNCORRECTABLE
+    )
+}
+
+/// An [`Error::Cuda`] for a failed driver call during `context`.
+pub(crate) fn cuda_error(context: &str, e: DriverError) -> Error {
+    let mut message = describe(e);
+    if is_sticky(e) {
+        message.push_str(
+            " (this error leaves the GPU's CUDA context unusable: every later CUDA call in \
+             this process fails; restart the process to use the GPU again)",
+        );
+    }
+    Error::Cuda {
+        context: context.to_string(),
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_never_panics() {
+        // SAFETY: see `open`.
+        let present = unsafe { sys::is_culib_present() };
+        match open(0) {
+            Ok(d) => {
+                assert!(present);
+                assert!(d.arch.starts_with("sm_"), "{}", d.arch);
+            }
+            Err(Error::CudaUnavailable(why)) if !present => {
+                assert!(why.contains("no CUDA driver (libcuda.so) found"), "{why}");
+            }
+            Err(Error::CudaUnavailable(_) | Error::Cuda { .. }) => assert!(present),
+            Err(other) => panic!("unexpected error {other:?}"),
+        }
+    }
+
+    #[test]
+    fn default_device_falls_back_to_cpu_without_a_driver() {
+        // SAFETY: see `open`.
+        let present = unsafe { sys::is_culib_present() };
+        if present || std::env::var_os("SPINDLE_BACKEND").is_some() {
+            eprintln!("SKIPPED default_device_falls_back_to_cpu_without_a_driver: a CUDA driver is present or SPINDLE_BACKEND is set");
+            return;
+        }
+        let dev = crate::Device::default().expect("auto falls back to the CPU backend");
+        assert_eq!(dev.backend(), crate::Backend::Cpu);
+        assert!(matches!(
+            crate::Device::cuda(0),
+            Err(Error::CudaUnavailable(_))
+        ));
+    }
+
+    #[test]
+    fn out_of_range_ordinal_is_unavailable() {
+        assert!(matches!(open(4096), Err(Error::CudaUnavailable(_))));
+    }
+
+    /// Builds a stub `libcuda.so` whose `cuInit` reports "no device" and runs
+    /// [`stub_driver_child`] against it in a child process (the loader only
+    /// reads `LD_LIBRARY_PATH` at start-up).
+    #[test]
+    fn driver_present_without_device_is_unavailable() {
+        let dir = std::env::temp_dir().join(format!("spindle-stub-cuda-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let c = dir.join("stub.c");
+        std::fs::write(
+            &c,
+            "int cuInit(unsigned int flags) { (void)flags; return 100; }\n\
+             int cuGetErrorString(int e, const char** s) {\n\
+               *s = e == 100 ? \"no CUDA-capable device is detected\" : \"stub error\"; return 0; }\n",
+        )
+        .unwrap();
+        let so = dir.join("libcuda.so");
+        let built = std::process::Command::new("gcc")
+            .args(["-shared", "-fPIC", "-Wl,-soname,libcuda.so.1", "-o"])
+            .arg(&so)
+            .arg(&c)
+            .status();
+        match built {
+            Ok(s) if s.success() => {}
+            other => {
+                eprintln!("SKIPPED driver_present_without_device_is_unavailable: gcc could not build the stub ({other:?})");
+                let _ = std::fs::remove_dir_all(&dir);
+                return;
+            }
+        }
+        std::fs::copy(&so, dir.join("libcuda.so.1")).unwrap();
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "cuda::driver::tests::stub_driver_child",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("LD_LIBRARY_PATH", &dir)
+            .env("SPINDLE_STUB_DRIVER_CHILD", "1")
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "child failed:\n{text}");
+        assert!(text.contains("1 passed"), "the child ran no test:\n{text}");
+    }
+
+    /// The child half of [`driver_present_without_device_is_unavailable`].
+    #[test]
+    #[ignore = "run by driver_present_without_device_is_unavailable with a stub libcuda"]
+    fn stub_driver_child() {
+        assert_eq!(
+            std::env::var("SPINDLE_STUB_DRIVER_CHILD").as_deref(),
+            Ok("1")
+        );
+        // SAFETY: see `open`.
+        assert!(
+            unsafe { sys::is_culib_present() },
+            "the stub libcuda was not found"
+        );
+        match open(0) {
+            Err(Error::CudaUnavailable(why)) => {
+                assert!(why.contains("cuInit failed"), "{why}");
+                assert!(why.contains("CUDA_ERROR_NO_DEVICE"), "{why}");
+                assert!(why.contains("no CUDA-capable device is detected"), "{why}");
+            }
+            Err(other) => panic!("unexpected error {other:?}"),
+            Ok(_) => panic!("the stub driver has no device"),
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! The per-device cache of loaded kernels: emit → compile (or, later, read
+//! from the disk cache) → load, once per kernel and device.
+//!
+//! Read-mostly: a launch of a kernel that is already loaded takes a read
+//! lock and one atomic load. Each kernel has its own build lock, so a
+//! kernel's first launch waits for its own compile only, never for another
+//! kernel's. A failed build is not cached: the next launch tries again and
+//! reports the error again.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+
+use cudarc::driver::CudaFunction;
+use cudarc::nvrtc::Ptx;
+use spindle_codegen::abi::entry_symbol;
+use spindle_codegen::ir::Kernel;
+
+use super::compile::compile_cubin;
+use super::driver::cuda_error;
+use super::CudaDevice;
+use crate::kernel::KernelInfo;
+use crate::{Error, Result};
+
+/// A kernel entry point loaded into a device's context (the function keeps
+/// its module loaded).
+pub(crate) struct LoadedKernel {
+    pub(crate) function: CudaFunction,
+    /// The entry symbol, for messages.
+    pub(crate) symbol: String,
+}
+
+/// Loaded kernels of one device, by key (the address of the kernel's
+/// `&'static KernelInfo` for batch kernels).
+#[derive(Default)]
+pub(crate) struct ModuleCache {
+    slots: RwLock<HashMap<usize, Arc<Slot>>>,
+}
+
+#[derive(Default)]
+struct Slot {
+    ready: OnceLock<Arc<LoadedKernel>>,
+    /// Held while this kernel builds, so concurrent first launches of the
+    /// same kernel compile it once.
+    building: Mutex<()>,
+}
+
+impl ModuleCache {
+    /// The kernel cached under `key`, built with `build` on first use.
+    pub(crate) fn get_or_build(
+        &self,
+        key: usize,
+        build: impl FnOnce() -> Result<LoadedKernel>,
+    ) -> Result<Arc<LoadedKernel>> {
+        let slot = self.slot(key);
+        if let Some(k) = slot.ready.get() {
+            return Ok(k.clone());
+        }
+        let _building = slot.building.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(k) = slot.ready.get() {
+            return Ok(k.clone());
+        }
+        let loaded = Arc::new(build()?);
+        Ok(slot.ready.get_or_init(|| loaded).clone())
+    }
+
+    fn slot(&self, key: usize) -> Arc<Slot> {
+        if let Some(s) = self
+            .slots
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
+            return s.clone();
+        }
+        self.slots
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key)
+            .or_default()
+            .clone()
+    }
+}
+
+impl CudaDevice {
+    /// The loaded entry point of batch kernel `info`, emitting, compiling and
+    /// loading it on its first launch on this device.
+    pub(crate) fn batch_kernel(
+        &self,
+        info: &'static KernelInfo,
+        kernel: &Kernel,
+    ) -> Result<Arc<LoadedKernel>> {
+        let key = info as *const KernelInfo as usize;
+        self.modules.get_or_build(key, || {
+            let source = spindle_codegen::cuda::emit(kernel, &Default::default());
+            self.load_kernel(&kernel.name, &source.code, &entry_symbol(&kernel.name))
+        })
+    }
+
+    /// Compiles `source` for this device (or takes the CUBIN from the disk
+    /// cache, once it exists) and loads entry point `symbol` from it.
+    pub(crate) fn load_kernel(
+        &self,
+        kernel_name: &str,
+        source: &str,
+        symbol: &str,
+    ) -> Result<LoadedKernel> {
+        let cubin = cubin_for(kernel_name, source, &self.arch)?;
+        self.load_cubin(kernel_name, cubin, symbol)
+    }
+
+    /// Loads a CUBIN into this device's context and finds `symbol` in it.
+    pub(crate) fn load_cubin(
+        &self,
+        kernel_name: &str,
+        cubin: Vec<u8>,
+        symbol: &str,
+    ) -> Result<LoadedKernel> {
+        if symbol.contains('\0') {
+            return Err(Error::Config(format!(
+                "entry symbol {symbol:?} contains a NUL byte"
+            )));
+        }
+        let module = self
+            .ctx
+            .load_module(Ptx::from_binary(cubin))
+            .map_err(|e| cuda_error(&format!("loading the CUBIN of kernel `{kernel_name}`"), e))?;
+        let function = module.load_function(symbol).map_err(|e| {
+            cuda_error(
+                &format!("finding entry point `{symbol}` of kernel `{kernel_name}`"),
+                e,
+            )
+        })?;
+        Ok(LoadedKernel {
+            function,
+            symbol: symbol.to_string(),
+        })
+    }
+}
+
+/// The CUBIN of `source` for `arch`.
+///
+/// ==== DISK CACHE HOOK ====================================================
+/// `crate::jit`'s disk cache plugs in here and nowhere else: derive the key
+/// from (source, arch, NVRTC version, `compile::options(arch)`), return
+/// `DiskCache::get(key)` on a hit without touching NVRTC, and after a compile
+/// `DiskCache::put(key, &cubin)` (a failed put is logged, never fatal). Log
+/// hits and misses with `tracing`.
+/// =========================================================================
+fn cubin_for(kernel_name: &str, source: &str, arch: &str) -> Result<Vec<u8>> {
+    Ok(compile_cubin(kernel_name, source, arch)?.cubin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_build_is_retried_and_a_success_is_kept() {
+        let cache = ModuleCache::default();
+        let mut calls = 0;
+        let r = cache.get_or_build(1, || {
+            calls += 1;
+            Err(Error::Config("first build fails".into()))
+        });
+        assert!(matches!(r, Err(Error::Config(_))));
+        // No way to make a `CudaFunction` without a GPU: check the retry
+        // reaches the builder again.
+        let r = cache.get_or_build(1, || {
+            calls += 1;
+            Err(Error::Config("second build fails too".into()))
+        });
+        assert!(matches!(r, Err(Error::Config(m)) if m.contains("second")));
+        assert_eq!(calls, 2);
+        assert_eq!(cache.slots.read().unwrap().len(), 1);
+    }
+}
