@@ -17,6 +17,7 @@ use spindle_codegen::ir::{Kernel, ParamKind};
 
 use super::driver::cuda_error;
 use super::memory::DeviceMem;
+use super::modules::LoadedKernel;
 use super::CudaDevice;
 use crate::buffer::Mem;
 use crate::fault::fault_error;
@@ -45,6 +46,17 @@ impl CudaDevice {
         // Build (or find) the module before taking the launch lock, so a
         // compile never holds up launches of other kernels.
         let loaded = self.batch_kernel(info, kernel)?;
+        self.launch_loaded(kernel, &loaded, launch, args)
+    }
+
+    /// Runs the already loaded entry point of `kernel` (see [`Self::launch`]).
+    pub(crate) fn launch_loaded(
+        &self,
+        kernel: &Kernel,
+        loaded: &LoadedKernel,
+        launch: &Launch,
+        args: &mut [KernelArg<'_>],
+    ) -> Result<()> {
         // One fault record per device, so launches are serialised here;
         // they run one after another on the device's stream anyway.
         let fault = self
@@ -146,14 +158,14 @@ fn decode_fault_record(b: &[u8; size_of::<FaultRecord>()]) -> FaultRecord {
 }
 
 /// The launch's C arguments, each in its own 8-byte-aligned storage.
-struct ArgPack {
-    values: Vec<Vec<u64>>,
+pub(super) struct ArgPack {
+    pub(super) values: Vec<Vec<u64>>,
 }
 
 impl ArgPack {
     /// Packs the fault pointer and `args` for `kernel`'s entry point,
     /// checking each argument against its IR parameter.
-    fn new(fault_ptr: u64, kernel: &Kernel, args: &[KernelArg<'_>]) -> Result<ArgPack> {
+    pub(super) fn new(fault_ptr: u64, kernel: &Kernel, args: &[KernelArg<'_>]) -> Result<ArgPack> {
         let params = &kernel.entry.params;
         let bad = |param: &str, message: String| Error::Argument {
             kernel: kernel.name.clone(),

@@ -12,6 +12,8 @@
 mod compile;
 mod driver;
 mod excerpt;
+#[cfg(test)]
+mod gpu_tests;
 mod launch;
 mod memory;
 mod modules;

@@ -1,5 +1,5 @@
-//! The per-device cache of loaded kernels: emit → compile (or, later, read
-//! from the disk cache) → load, once per kernel and device.
+//! The per-device cache of loaded kernels: emit → compile (or read the
+//! CUBIN from `crate::jit`'s disk cache) → load, once per kernel and device.
 //!
 //! Read-mostly: a launch of a kernel that is already loaded takes a read
 //! lock and one atomic load. Each kernel has its own build lock, so a
@@ -15,9 +15,11 @@ use cudarc::nvrtc::Ptx;
 use spindle_codegen::abi::entry_symbol;
 use spindle_codegen::ir::Kernel;
 
-use super::compile::compile_cubin;
+use super::compile::{self, compile_cubin};
 use super::driver::cuda_error;
+use super::nvrtc::nvrtc_version;
 use super::CudaDevice;
+use crate::jit::{CacheKey, DiskCache, KeyInputs};
 use crate::kernel::KernelInfo;
 use crate::{Error, Result};
 
@@ -97,14 +99,37 @@ impl CudaDevice {
     }
 
     /// Compiles `source` for this device (or takes the CUBIN from the disk
-    /// cache, once it exists) and loads entry point `symbol` from it.
+    /// cache) and loads entry point `symbol` from it. A cached CUBIN the
+    /// driver refuses is recompiled once.
     pub(crate) fn load_kernel(
         &self,
         kernel_name: &str,
         source: &str,
         symbol: &str,
     ) -> Result<LoadedKernel> {
-        let cubin = cubin_for(kernel_name, source, &self.arch)?;
+        let cache = disk_cache();
+        let key = match cache {
+            Some(_) => Some(cache_key(source, &self.arch)?),
+            None => None,
+        };
+        if let (Some(cache), Some(key)) = (cache, &key) {
+            if let Some(cubin) = cache.get(key) {
+                match self.load_cubin(kernel_name, cubin, symbol) {
+                    Ok(k) => return Ok(k),
+                    Err(e) => tracing::warn!(
+                        kernel = kernel_name,
+                        error = %e,
+                        "the disk cache's CUBIN did not load; recompiling"
+                    ),
+                }
+            }
+        }
+        let cubin = compile_cubin(kernel_name, source, &self.arch)?.cubin;
+        if let (Some(cache), Some(key)) = (cache, &key) {
+            if let Err(e) = cache.put(key, &cubin) {
+                tracing::warn!(kernel = kernel_name, error = %e, "could not store the CUBIN in the disk cache");
+            }
+        }
         self.load_cubin(kernel_name, cubin, symbol)
     }
 
@@ -137,17 +162,24 @@ impl CudaDevice {
     }
 }
 
-/// The CUBIN of `source` for `arch`.
-///
-/// ==== DISK CACHE HOOK ====================================================
-/// `crate::jit`'s disk cache plugs in here and nowhere else: derive the key
-/// from (source, arch, NVRTC version, `compile::options(arch)`), return
-/// `DiskCache::get(key)` on a hit without touching NVRTC, and after a compile
-/// `DiskCache::put(key, &cubin)` (a failed put is logged, never fatal). Log
-/// hits and misses with `tracing`.
-/// =========================================================================
-fn cubin_for(kernel_name: &str, source: &str, arch: &str) -> Result<Vec<u8>> {
-    Ok(compile_cubin(kernel_name, source, arch)?.cubin)
+/// The process-wide disk cache (`SPINDLE_CACHE`, `SPINDLE_CACHE_DIR`), or
+/// `None` when it is off.
+fn disk_cache() -> Option<&'static DiskCache> {
+    static CACHE: OnceLock<Option<DiskCache>> = OnceLock::new();
+    CACHE.get_or_init(DiskCache::from_env).as_ref()
+}
+
+/// The disk cache key of `source` compiled for `arch` with this NVRTC and
+/// [`compile::options`].
+fn cache_key(source: &str, arch: &str) -> Result<CacheKey> {
+    let options = compile::options(arch);
+    let options: Vec<&str> = options.iter().map(String::as_str).collect();
+    Ok(CacheKey::new(&KeyInputs {
+        source,
+        nvrtc_version: nvrtc_version()?,
+        options: &options,
+        arch,
+    }))
 }
 
 #[cfg(test)]
