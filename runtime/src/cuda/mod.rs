@@ -1,13 +1,14 @@
 //! The CUDA backend: driver probing, NVRTC, module cache, launches.
 //!
-//! - [`driver`](self) probe: never panics; no driver, no device or a bad
+//! - `driver`: opens a GPU and never panics; no driver, no device or a bad
 //!   ordinal is [`Error::CudaUnavailable`](crate::Error::CudaUnavailable).
-//! - `nvrtc`: finds and loads libnvrtc (see its search order in
-//!   [`nvrtc_version`]'s module), [`compile_cubin`] turns CUDA C into a CUBIN
-//!   for one `sm_XY` — both work without a GPU.
-//! - `modules`: per-device cache of loaded kernels (the disk cache hook is
-//!   marked there), `launch`: ABI argument packing and fault read-back,
-//!   `memory`: buffers.
+//! - `nvrtc`: finds and loads libnvrtc (search order in that module's doc;
+//!   `SPINDLE_NVRTC_DIR` first); [`compile_cubin`] turns CUDA C into a CUBIN
+//!   for one `sm_XY` with error excerpts and the ptxas resource report
+//!   ([`Resources`]). Neither needs a GPU.
+//! - `modules`: the per-device cache of loaded kernels, backed by the disk
+//!   cache of `crate::jit`; `launch`: ABI argument packing, the launch and
+//!   the fault read-back; `memory`: buffers ([`DeviceMem`]).
 
 mod compile;
 mod driver;
