@@ -10,9 +10,29 @@
 //! - [`link_kernel`] runs at first use with everything known and produces the
 //!   [`Kernel`](crate::ir::Kernel).
 
+mod annotate;
+mod env;
+mod finalize;
+mod hir;
+mod link;
+mod lower;
+mod signature;
+mod types;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+
 use crate::ir::Kernel;
 use crate::layout::TypeDesc;
 use crate::{ItemSource, KernelOptions, LinkError};
+use env::Env;
+use finalize::Finalizer;
+use hir::HFn;
+use lower::Shared;
+use signature::{check_signature, FnRole, TypeCx};
+use types::Types;
 
 /// What the macro needs to know about a kernel or `#[device]` function.
 #[derive(Clone, Debug)]
@@ -53,29 +73,40 @@ pub enum ParamShapeKind {
 }
 
 /// Checks a `#[kernel]` function at macro time.
+///
+/// ```
+/// use spindle_codegen::{frontend, KernelMode, KernelOptions};
+/// let item: syn::ItemFn = syn::parse_str(
+///     "fn saxpy(a: f32, x: &[f32], y: &mut [f32]) {
+///          let i = global_index();
+///          if i < y.len() { y[i] = a * x[i] + y[i]; }
+///      }",
+/// ).unwrap();
+/// let analysis = frontend::analyze_kernel(&item, &KernelOptions::new(KernelMode::Batch)).unwrap();
+/// assert_eq!(analysis.params.len(), 3);
+/// ```
 pub fn analyze_kernel(item: &syn::ItemFn, options: &KernelOptions) -> syn::Result<Analysis> {
-    let _ = (item, options);
-    Err(syn::Error::new(
-        proc_macro2::Span::call_site(),
-        "spindle: front end not built yet",
-    ))
+    analyze(item, FnRole::Kernel(*options)).into_result()
 }
 
 /// Checks a `#[device]` function at macro time.
 pub fn analyze_device_fn(item: &syn::ItemFn) -> syn::Result<Analysis> {
-    let _ = item;
-    Err(syn::Error::new(
-        proc_macro2::Span::call_site(),
-        "spindle: front end not built yet",
-    ))
+    analyze(item, FnRole::Device).into_result()
 }
 
 /// Rewrites the copy of the function that rustc type-checks so every `let`
 /// whose type the front end inferred without external items carries that
 /// type: a disagreement between codegen's inference and rustc's becomes a
 /// compile error instead of a silent miscompile.
+///
+/// `options` is `None` for a `#[device]` fn. Items with errors are left
+/// unchanged (the macro reports the errors instead).
 pub fn annotate_lets(item: &mut syn::ItemFn, options: Option<&KernelOptions>) {
-    let _ = (item, options);
+    let role = match options {
+        Some(o) => FnRole::Kernel(*o),
+        None => FnRole::Device,
+    };
+    annotate::annotate(item, role);
 }
 
 pub(crate) fn link_kernel(
@@ -84,10 +115,74 @@ pub(crate) fn link_kernel(
     device_fns: &[ItemSource<'_>],
     types: &[&'static TypeDesc],
 ) -> Result<Kernel, LinkError> {
-    let _ = (options, device_fns, types);
-    Err(LinkError {
-        message: "front end not built yet".into(),
-        file: kernel.file.to_string(),
-        span: Default::default(),
-    })
+    link::link_kernel(kernel, options, device_fns, types)
+}
+
+/// The result of the macro-time analysis of one item.
+struct MacroAnalysis {
+    analysis: Analysis,
+    errors: Vec<syn::Error>,
+    types: Types,
+    lowered: HFn,
+}
+
+impl MacroAnalysis {
+    fn into_result(self) -> syn::Result<Analysis> {
+        let mut errors = self.errors.into_iter();
+        match errors.next() {
+            None => Ok(self.analysis),
+            Some(mut first) => {
+                for e in errors {
+                    first.combine(e);
+                }
+                Err(first)
+            }
+        }
+    }
+}
+
+/// Checks and lowers `item` with external items unknown.
+fn analyze(item: &syn::ItemFn, role: FnRole) -> MacroAnalysis {
+    let mut types = Types::new();
+    let mut sites = Vec::new();
+    let mut struct_types = Vec::new();
+    let mut device_fns = Vec::new();
+    let mut errors = Vec::new();
+    let sig = check_signature(
+        item,
+        role,
+        &mut TypeCx {
+            types: &mut types,
+            env: Env::Macro,
+            struct_paths: &mut struct_types,
+        },
+        &mut errors,
+    );
+    let params = sig.shapes.clone();
+    let ret = sig.ret_syn.clone();
+    let mut shared = Shared {
+        types: &mut types,
+        env: Env::Macro,
+        sites: &mut sites,
+        struct_paths: &mut struct_types,
+        device_paths: &mut device_fns,
+    };
+    let lowered = lower::lower_fn(&mut shared, item, role, sig, 1);
+    errors.extend(lowered.errors);
+    // The checks that need final types, where the types are known.
+    let (no_structs, no_fns) = (HashMap::new(), HashMap::new());
+    let mut fin = Finalizer::new(&types, false, &no_structs, &no_fns);
+    fin.function(&lowered.hfn);
+    errors.extend(fin.errors);
+    MacroAnalysis {
+        analysis: Analysis {
+            params,
+            ret,
+            struct_types,
+            device_fns,
+        },
+        errors,
+        types,
+        lowered: lowered.hfn,
+    }
 }

@@ -1,0 +1,164 @@
+//! `annotate_lets`: writes the front end's inferred types into the copy of
+//! the function rustc checks, so rustc verifies our inference.
+//!
+//! Only `let`s without an annotation whose type is a scalar or an array of
+//! scalars, inferred without any external item, are annotated. The `let`s
+//! are found again by address: the analysis borrows the same syntax tree
+//! that is then walked mutably, and nothing moves in between.
+
+use std::collections::HashMap;
+
+use proc_macro2::{Group, Span, TokenStream, TokenTree};
+use quote::ToTokens;
+
+use super::signature::FnRole;
+use super::types::{Shape, TyVar, Types};
+
+pub(super) fn annotate(item: &mut syn::ItemFn, role: FnRole) {
+    let annotations = {
+        let analysis = super::analyze(item, role);
+        if !analysis.errors.is_empty() {
+            return;
+        }
+        let mut map = HashMap::new();
+        for local in &analysis.lowered.locals {
+            let Some(key) = local.let_key else { continue };
+            if let Some(tokens) = type_tokens(&analysis.types, local.ty) {
+                map.insert(key, tokens);
+            }
+        }
+        map
+    };
+    if !annotations.is_empty() {
+        block(&mut item.block, &annotations);
+    }
+}
+
+/// The Rust spelling of `v`, if it is fully known without external items
+/// and made of scalars and arrays.
+fn type_tokens(types: &Types, v: TyVar) -> Option<String> {
+    if types.is_external(v) {
+        return None;
+    }
+    match types.shape(v) {
+        Some(Shape::Scalar(s)) => Some(s.rust_name().to_string()),
+        Some(Shape::Array(elem, len)) => Some(format!("[{}; {}]", type_tokens(types, elem)?, len)),
+        Some(_) => None,
+        None => types.default_scalar(v).map(|s| s.rust_name().to_string()),
+    }
+}
+
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|t| match t {
+            TokenTree::Group(g) => {
+                let mut n = Group::new(g.delimiter(), respan(g.stream(), span));
+                n.set_span(span);
+                TokenTree::Group(n)
+            }
+            mut other => {
+                other.set_span(span);
+                other
+            }
+        })
+        .collect()
+}
+
+fn local(l: &mut syn::Local, annotations: &HashMap<usize, String>) {
+    if let Some(init) = &mut l.init {
+        expr(&mut init.expr, annotations);
+    }
+    let key = l as *const syn::Local as usize;
+    let Some(text) = annotations.get(&key) else {
+        return;
+    };
+    let span = l.pat.to_token_stream().into_iter().next().map(|t| t.span());
+    let Ok(tokens) = text.parse::<TokenStream>() else {
+        return;
+    };
+    let Ok(ty) = syn::parse2::<syn::Type>(respan(tokens, span.unwrap_or_else(Span::call_site)))
+    else {
+        return;
+    };
+    let pat = std::mem::replace(&mut l.pat, syn::Pat::Verbatim(TokenStream::new()));
+    l.pat = syn::Pat::Type(syn::PatType {
+        attrs: Vec::new(),
+        pat: Box::new(pat),
+        colon_token: Default::default(),
+        ty: Box::new(ty),
+    });
+}
+
+fn block(b: &mut syn::Block, annotations: &HashMap<usize, String>) {
+    for s in &mut b.stmts {
+        match s {
+            syn::Stmt::Local(l) => local(l, annotations),
+            syn::Stmt::Expr(e, _) => expr(e, annotations),
+            _ => {}
+        }
+    }
+}
+
+/// Visits every block nested in `e` (the constructs of the subset).
+fn expr(e: &mut syn::Expr, a: &HashMap<usize, String>) {
+    use syn::Expr as E;
+    match e {
+        E::Block(b) => block(&mut b.block, a),
+        E::If(i) => {
+            expr(&mut i.cond, a);
+            block(&mut i.then_branch, a);
+            if let Some((_, e)) = &mut i.else_branch {
+                expr(e, a);
+            }
+        }
+        E::While(w) => {
+            expr(&mut w.cond, a);
+            block(&mut w.body, a);
+        }
+        E::Loop(l) => block(&mut l.body, a),
+        E::ForLoop(f) => {
+            expr(&mut f.expr, a);
+            block(&mut f.body, a);
+        }
+        E::Paren(p) => expr(&mut p.expr, a),
+        E::Group(g) => expr(&mut g.expr, a),
+        E::Unary(u) => expr(&mut u.expr, a),
+        E::Cast(c) => expr(&mut c.expr, a),
+        E::Field(f) => expr(&mut f.base, a),
+        E::Binary(b) => {
+            expr(&mut b.left, a);
+            expr(&mut b.right, a);
+        }
+        E::Assign(x) => {
+            expr(&mut x.left, a);
+            expr(&mut x.right, a);
+        }
+        E::Index(i) => {
+            expr(&mut i.expr, a);
+            expr(&mut i.index, a);
+        }
+        E::Call(c) => c.args.iter_mut().for_each(|x| expr(x, a)),
+        E::MethodCall(m) => {
+            expr(&mut m.receiver, a);
+            m.args.iter_mut().for_each(|x| expr(x, a));
+        }
+        E::Array(arr) => arr.elems.iter_mut().for_each(|x| expr(x, a)),
+        E::Repeat(r) => expr(&mut r.expr, a),
+        E::Struct(s) => s.fields.iter_mut().for_each(|f| expr(&mut f.expr, a)),
+        E::Return(r) => {
+            if let Some(x) = &mut r.expr {
+                expr(x, a);
+            }
+        }
+        E::Range(r) => {
+            if let Some(x) = &mut r.start {
+                expr(x, a);
+            }
+            if let Some(x) = &mut r.end {
+                expr(x, a);
+            }
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,269 @@
+//! What the front end knows about items outside the function it lowers.
+//!
+//! At macro time nothing ([`Env::Macro`]): struct fields and `#[device]`
+//! signatures become fresh external type variables. At link time
+//! ([`Env::Link`]) every `DeviceType` layout and `#[device]` source is known.
+
+use std::collections::HashMap;
+
+use super::hir::CalleeKey;
+use super::types::{Shape, StructKey, TyVar, Types};
+use crate::ir::{self, FieldDef, StructDef, StructId, Ty, DIM3};
+use crate::layout::{StructLayout, TypeDesc};
+use crate::ItemSource;
+
+/// The front end's view of external items.
+#[derive(Clone, Copy)]
+pub(super) enum Env<'a> {
+    Macro,
+    Link(&'a LinkEnv<'a>),
+}
+
+/// Everything the linker was given.
+pub(super) struct LinkEnv<'a> {
+    structs: HashMap<&'static str, &'static StructLayout>,
+    pub fns: Vec<DeviceFnSource<'a>>,
+}
+
+/// One `#[device]` fn's source, parsed once.
+pub(super) struct DeviceFnSource<'a> {
+    pub src: ItemSource<'a>,
+    pub parsed: Result<syn::ItemFn, syn::Error>,
+}
+
+/// A field as lowering sees it.
+pub(super) struct FieldInfo {
+    pub name: String,
+    pub ty: TyVar,
+}
+
+impl<'a> LinkEnv<'a> {
+    /// Collects every struct reachable from `types`; two different layouts
+    /// under one name are an error (the message says which).
+    pub fn new(types: &[&'static TypeDesc], fns: &[ItemSource<'a>]) -> Result<Self, String> {
+        let mut structs = HashMap::new();
+        for desc in types {
+            collect_structs(desc, &mut structs)?;
+        }
+        if let Some(user) = structs.get(DIM3) {
+            if !same_as_dim3(user) {
+                return Err(format!(
+                    "a DeviceType named `{DIM3}` with a different layout than spindle's built-in \
+                     `Dim3 {{ x, y, z: u32 }}` is used: rename the struct"
+                ));
+            }
+        }
+        let fns = fns
+            .iter()
+            .map(|src| DeviceFnSource {
+                src: *src,
+                parsed: syn::parse_str::<syn::ItemFn>(src.source),
+            })
+            .collect();
+        Ok(LinkEnv { structs, fns })
+    }
+}
+
+fn collect_structs(
+    desc: &'static TypeDesc,
+    out: &mut HashMap<&'static str, &'static StructLayout>,
+) -> Result<(), String> {
+    match desc {
+        TypeDesc::Scalar(_) => Ok(()),
+        TypeDesc::Array { elem, .. } => collect_structs(elem, out),
+        TypeDesc::Struct(layout) => {
+            if let Some(seen) = out.get(layout.name) {
+                if !same_layout(seen, layout) {
+                    return Err(format!(
+                        "two different types named `{}` reach this kernel (size {} vs {}, fields \
+                         {} vs {}): spindle identifies DeviceType structs by name, so rename one",
+                        layout.name,
+                        seen.size,
+                        layout.size,
+                        field_list(seen),
+                        field_list(layout)
+                    ));
+                }
+                return Ok(());
+            }
+            out.insert(layout.name, layout);
+            for f in layout.fields {
+                collect_structs(f.ty, out)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn field_list(l: &StructLayout) -> String {
+    let fields: Vec<String> = l
+        .fields
+        .iter()
+        .map(|f| format!("{}: {}", f.name, f.ty.rust_name()))
+        .collect();
+    format!("{{ {} }}", fields.join(", "))
+}
+
+fn same_layout(a: &StructLayout, b: &StructLayout) -> bool {
+    std::ptr::eq(a, b)
+        || (a.name == b.name
+            && a.size == b.size
+            && a.align == b.align
+            && a.fields.len() == b.fields.len()
+            && a.fields.iter().zip(b.fields).all(|(x, y)| {
+                x.name == y.name
+                    && x.offset == y.offset
+                    && x.ty.rust_name() == y.ty.rust_name()
+                    && x.ty.size() == y.ty.size()
+            }))
+}
+
+fn same_as_dim3(l: &StructLayout) -> bool {
+    let d = ir::dim3_def();
+    l.size == d.size as usize
+        && l.align == d.align as usize
+        && l.fields.len() == 3
+        && l.fields.iter().zip(&d.fields).all(|(f, g)| {
+            f.name == g.name
+                && f.offset == g.offset as usize
+                && matches!(f.ty, TypeDesc::Scalar(crate::ir::Scalar::U32))
+        })
+}
+
+impl<'a> Env<'a> {
+    pub fn is_link(&self) -> bool {
+        matches!(self, Env::Link(_))
+    }
+
+    /// Whether a struct of this name can be used (`Dim3` always can; at
+    /// macro time every name can).
+    pub fn struct_exists(&self, name: &str) -> bool {
+        match self {
+            Env::Macro => true,
+            Env::Link(env) => name == DIM3 || env.structs.contains_key(name),
+        }
+    }
+
+    /// The fields of a struct, in declaration order, or `None` when unknown
+    /// (a `DeviceType` at macro time).
+    pub fn struct_fields(&self, types: &mut Types, key: StructKey) -> Option<Vec<FieldInfo>> {
+        let name = types.struct_name(key).to_string();
+        if name == DIM3 {
+            return Some(
+                ir::dim3_def()
+                    .fields
+                    .into_iter()
+                    .map(|f| FieldInfo {
+                        name: f.name,
+                        ty: types.scalar(crate::ir::Scalar::U32),
+                    })
+                    .collect(),
+            );
+        }
+        let Env::Link(env) = self else { return None };
+        let layout = env.structs.get(name.as_str())?;
+        Some(
+            layout
+                .fields
+                .iter()
+                .map(|f| FieldInfo {
+                    name: f.name.to_string(),
+                    ty: desc_var(types, f.ty),
+                })
+                .collect(),
+        )
+    }
+
+    /// The `#[device]` fn a call names (by its last path segment).
+    pub fn callee(&self, name: &str) -> Option<CalleeKey> {
+        let Env::Link(env) = self else { return None };
+        env.fns
+            .iter()
+            .position(|f| f.src.name == name)
+            .map(|i| i as CalleeKey)
+    }
+}
+
+/// A type variable for a described type.
+pub(super) fn desc_var(types: &mut Types, desc: &TypeDesc) -> TyVar {
+    match desc {
+        TypeDesc::Scalar(s) => types.scalar(*s),
+        TypeDesc::Array { elem, len } => {
+            let e = desc_var(types, elem);
+            types.known(Shape::Array(e, *len as u32))
+        }
+        TypeDesc::Struct(l) => {
+            let key = types.struct_key(l.name);
+            types.known(Shape::Struct(key))
+        }
+    }
+}
+
+/// The struct table of a linked kernel: the used structs and everything
+/// they contain, dependencies first, and the id of each struct key.
+pub(super) fn struct_table(
+    env: &LinkEnv<'_>,
+    types: &mut Types,
+) -> (Vec<StructDef>, HashMap<StructKey, StructId>) {
+    let mut order: Vec<String> = Vec::new();
+    for key in types.used_structs() {
+        let name = types.struct_name(key).to_string();
+        visit_struct(env, &name, &mut order);
+    }
+    let ids: HashMap<String, StructId> = order
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.clone(), i as StructId))
+        .collect();
+    let defs = order
+        .iter()
+        .map(|name| match env.structs.get(name.as_str()) {
+            Some(layout) if name != DIM3 => StructDef {
+                name: name.clone(),
+                size: layout.size as u32,
+                align: layout.align as u32,
+                fields: layout
+                    .fields
+                    .iter()
+                    .map(|f| FieldDef {
+                        name: f.name.to_string(),
+                        offset: f.offset as u32,
+                        ty: desc_ty(f.ty, &ids),
+                    })
+                    .collect(),
+            },
+            _ => ir::dim3_def(),
+        })
+        .collect();
+    let mut by_key = HashMap::new();
+    for (name, id) in &ids {
+        by_key.insert(types.struct_key(name), *id);
+    }
+    (defs, by_key)
+}
+
+fn visit_struct(env: &LinkEnv<'_>, name: &str, order: &mut Vec<String>) {
+    if order.iter().any(|n| n == name) {
+        return;
+    }
+    if let Some(layout) = env.structs.get(name).filter(|_| name != DIM3) {
+        for f in layout.fields {
+            let mut d: &TypeDesc = f.ty;
+            while let TypeDesc::Array { elem, .. } = d {
+                d = elem;
+            }
+            if let TypeDesc::Struct(inner) = d {
+                visit_struct(env, inner.name, order);
+            }
+        }
+    }
+    order.push(name.to_string());
+}
+
+fn desc_ty(desc: &TypeDesc, ids: &HashMap<String, StructId>) -> Ty {
+    match desc {
+        TypeDesc::Scalar(s) => Ty::Scalar(*s),
+        TypeDesc::Array { elem, len } => Ty::Array(Box::new(desc_ty(elem, ids)), *len as u32),
+        TypeDesc::Struct(l) => Ty::Struct(ids[l.name]),
+    }
+}

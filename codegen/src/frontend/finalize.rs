@@ -1,0 +1,468 @@
+//! The last step: [`HFn`] → [`ir::Function`] once inference is done. Type
+//! variables are resolved (unsuffixed literals default like rustc: `i32`,
+//! `f64`), and the checks that need final types run here: operand types
+//! of operators and casts, literal ranges, `-` on unsigned types.
+//!
+//! At macro time (`strict == false`) types that depend on external items
+//! are unknown: checks involving them are skipped, and the IR built is
+//! thrown away.
+
+use std::collections::HashMap;
+
+use proc_macro2::Span;
+
+use super::hir::*;
+use super::lower::method::{intrinsic_domain, Domain};
+use super::types::{Shape, StructKey, TyVar, Types};
+use crate::ir::*;
+
+pub(super) struct Finalizer<'a> {
+    pub types: &'a Types,
+    /// Link time: every type must be known.
+    pub strict: bool,
+    pub struct_ids: &'a HashMap<StructKey, StructId>,
+    /// `FnId` of each callee key (link time).
+    pub fn_ids: &'a HashMap<CalleeKey, FnId>,
+    pub errors: Vec<syn::Error>,
+    reported_unknown: bool,
+}
+
+impl<'a> Finalizer<'a> {
+    pub fn new(
+        types: &'a Types,
+        strict: bool,
+        struct_ids: &'a HashMap<StructKey, StructId>,
+        fn_ids: &'a HashMap<CalleeKey, FnId>,
+    ) -> Self {
+        Finalizer {
+            types,
+            strict,
+            struct_ids,
+            fn_ids,
+            errors: Vec::new(),
+            reported_unknown: false,
+        }
+    }
+
+    fn error(&mut self, span: Span, msg: impl std::fmt::Display) {
+        self.errors.push(syn::Error::new(span, msg));
+    }
+
+    /// The final type of `v`, or `None` when it is unknown (reported at link
+    /// time).
+    fn resolve(&mut self, v: TyVar, span: Span) -> Option<Ty> {
+        let t = self.try_resolve(v);
+        if t.is_none() && self.strict && !self.reported_unknown {
+            self.reported_unknown = true;
+            self.error(
+                span,
+                "type annotations needed: the type of this expression cannot be inferred; add a \
+                 type to the `let` or a suffix to the literal (`0u32`, `1.0f32`)",
+            );
+        }
+        t
+    }
+
+    fn try_resolve(&self, v: TyVar) -> Option<Ty> {
+        match self.types.shape(v) {
+            Some(Shape::Unit) => Some(Ty::Unit),
+            Some(Shape::Scalar(s)) => Some(Ty::Scalar(s)),
+            Some(Shape::Array(elem, len)) => {
+                Some(Ty::Array(Box::new(self.try_resolve(elem)?), len))
+            }
+            Some(Shape::Struct(k)) => Some(Ty::Struct(
+                self.struct_ids.get(&k).copied().unwrap_or_default(),
+            )),
+            None => self.types.default_scalar(v).map(Ty::Scalar),
+        }
+    }
+
+    fn scalar(&mut self, v: TyVar) -> Option<Scalar> {
+        self.try_resolve(v).and_then(|t| t.as_scalar())
+    }
+
+    fn describe(&self, v: TyVar) -> String {
+        match self.try_resolve(v) {
+            Some(Ty::Scalar(s)) => s.rust_name().to_string(),
+            _ => self.types.describe(v),
+        }
+    }
+
+    pub fn function(&mut self, f: &HFn) -> Function {
+        let params = f
+            .params
+            .iter()
+            .map(|p| Param {
+                name: p.name.clone(),
+                kind: match p.kind {
+                    HParamKind::Value(t) | HParamKind::MsgRef(t) => {
+                        ParamKind::Value(self.resolve(t, p.span).unwrap_or(Ty::Unit))
+                    }
+                    HParamKind::Slice { elem, mutable } => ParamKind::Slice {
+                        elem: self.resolve(elem, p.span).unwrap_or(Ty::Unit),
+                        mutable,
+                    },
+                    HParamKind::StateRef(t) => {
+                        ParamKind::StateRef(self.resolve(t, p.span).unwrap_or(Ty::Unit))
+                    }
+                },
+                mutable: p.mutable,
+            })
+            .collect();
+        let locals = f
+            .locals
+            .iter()
+            .map(|l| {
+                let ty = self.try_resolve(l.ty);
+                if ty.is_none() && self.strict {
+                    self.error(
+                        l.span,
+                        format!(
+                            "type annotations needed for `{}`: write `let {}: T`",
+                            l.name, l.name
+                        ),
+                    );
+                }
+                if ty == Some(Ty::Unit) {
+                    self.error(
+                        l.span,
+                        format!(
+                            "`{}` would hold `()`: that is not a value kernels can store",
+                            l.name
+                        ),
+                    );
+                }
+                Local {
+                    name: l.name.clone(),
+                    ty: ty.unwrap_or(Ty::Unit),
+                    mutable: l.mutable,
+                }
+            })
+            .collect();
+        let ret = self.try_resolve(f.ret).unwrap_or(Ty::Unit);
+        Function {
+            name: f.name.clone(),
+            params,
+            ret,
+            locals,
+            body: self.block(&f.body),
+            span: f.span,
+        }
+    }
+
+    fn block(&mut self, b: &HBlock) -> Block {
+        Block {
+            stmts: b.iter().map(|s| self.stmt(s)).collect(),
+        }
+    }
+
+    fn stmt(&mut self, s: &HStmt) -> Stmt {
+        let kind = match &s.kind {
+            HStmtKind::Let { local, init } => StmtKind::Let {
+                local: *local,
+                init: init.as_ref().map(|e| self.expr(e)),
+            },
+            HStmtKind::Assign { place, value } => StmtKind::Assign {
+                place: self.place(place),
+                value: self.expr(value),
+            },
+            HStmtKind::CompoundAssign { place, op, value } => {
+                self.check_binary(*op, place.ty, value.ty, value.span);
+                StmtKind::CompoundAssign {
+                    place: self.place(place),
+                    op: *op,
+                    value: self.expr(value),
+                }
+            }
+            HStmtKind::Expr(e) => StmtKind::Expr(self.expr(e)),
+            HStmtKind::If {
+                cond,
+                then_block,
+                else_block,
+            } => StmtKind::If {
+                cond: self.expr(cond),
+                then_block: self.block(then_block),
+                else_block: self.block(else_block),
+            },
+            HStmtKind::While { id, cond, body } => StmtKind::While {
+                id: *id,
+                cond: self.expr(cond),
+                body: self.block(body),
+            },
+            HStmtKind::Loop { id, body } => StmtKind::Loop {
+                id: *id,
+                body: self.block(body),
+            },
+            HStmtKind::For {
+                id,
+                var,
+                start,
+                end,
+                inclusive,
+                step,
+                body,
+            } => {
+                let start_span = start.span;
+                let start = self.expr(start);
+                let var_ty = start.ty.clone();
+                if let Some(s) = var_ty.as_scalar().filter(|s| !s.is_int()) {
+                    self.error(
+                        start_span,
+                        format!(
+                            "`for` ranges need an integer type, found `{}`",
+                            s.rust_name()
+                        ),
+                    );
+                }
+                let step = step.as_ref().map(|s| {
+                    let e = self.expr(s);
+                    if e.ty == var_ty || var_ty == Ty::Unit {
+                        e
+                    } else {
+                        Expr {
+                            kind: ExprKind::Cast(Box::new(e)),
+                            ty: var_ty.clone(),
+                        }
+                    }
+                });
+                StmtKind::For {
+                    id: *id,
+                    var: *var,
+                    start,
+                    end: self.expr(end),
+                    inclusive: *inclusive,
+                    step,
+                    body: self.block(body),
+                }
+            }
+            HStmtKind::Break(id) => StmtKind::Break(*id),
+            HStmtKind::Continue(id) => StmtKind::Continue(*id),
+            HStmtKind::Return(e) => StmtKind::Return(e.as_ref().map(|e| self.expr(e))),
+            HStmtKind::Block(b) => StmtKind::Block(self.block(b)),
+        };
+        Stmt { kind, span: s.span }
+    }
+
+    fn place(&mut self, p: &HPlace) -> Place {
+        let proj = p
+            .proj
+            .iter()
+            .map(|pr| match pr {
+                HProj::Field(i) => Proj::Field(*i),
+                HProj::Index { index, site } => Proj::Index {
+                    index: Box::new(self.expr(index)),
+                    site: *site,
+                },
+            })
+            .collect();
+        Place {
+            root: p.root,
+            proj,
+            ty: self.try_resolve(p.ty).unwrap_or(Ty::Unit),
+        }
+    }
+
+    fn expr(&mut self, e: &HExpr) -> Expr {
+        let ty = self.resolve(e.ty, e.span).unwrap_or(Ty::Unit);
+        let kind = match &e.kind {
+            HExprKind::Lit(l) => ExprKind::Lit(self.lit(*l, &ty, false, e.span)),
+            HExprKind::Load(p) => ExprKind::Load(self.place(p)),
+            HExprKind::Unary(op, inner) => return self.unary(*op, inner, ty, e.span),
+            HExprKind::Binary(op, l, r) => {
+                self.check_binary(*op, l.ty, r.ty, e.span);
+                ExprKind::Binary(*op, Box::new(self.expr(l)), Box::new(self.expr(r)))
+            }
+            HExprKind::Cast(inner) => {
+                self.check_cast(inner.ty, e.ty, e.span);
+                ExprKind::Cast(Box::new(self.expr(inner)))
+            }
+            HExprKind::Call(key, args) => ExprKind::Call(
+                self.fn_ids.get(key).copied().unwrap_or_default(),
+                args.iter().map(|a| self.expr(a)).collect(),
+            ),
+            HExprKind::Intrinsic(i, args) => {
+                if let Some(recv) = args.first() {
+                    self.check_intrinsic(*i, recv.ty, e.span);
+                }
+                ExprKind::Intrinsic(*i, args.iter().map(|a| self.expr(a)).collect())
+            }
+            HExprKind::StructLit(fields) => {
+                ExprKind::StructLit(fields.iter().map(|a| self.expr(a)).collect())
+            }
+            HExprKind::ArrayLit(elems) => {
+                ExprKind::ArrayLit(elems.iter().map(|a| self.expr(a)).collect())
+            }
+            HExprKind::ArrayRepeat(v, n) => ExprKind::ArrayRepeat(Box::new(self.expr(v)), *n),
+            HExprKind::Field(v, i) => ExprKind::Field(Box::new(self.expr(v)), *i),
+            HExprKind::SliceLen(p) => ExprKind::SliceLen(*p),
+            HExprKind::Unit | HExprKind::Never => {
+                self.error(
+                    e.span,
+                    "this expression has no value (it is `()` or leaves the function) and cannot \
+                     be used as one",
+                );
+                ExprKind::Lit(Lit::Bool(false))
+            }
+            HExprKind::Error => ExprKind::Lit(Lit::Bool(false)),
+        };
+        Expr { kind, ty }
+    }
+
+    fn unary(&mut self, op: UnOp, inner: &HExpr, ty: Ty, span: Span) -> Expr {
+        let s = ty.as_scalar();
+        match (op, s) {
+            (UnOp::Neg, Some(s)) if s.is_int() && !s.is_signed_int() => self.error(
+                span,
+                format!(
+                    "cannot negate an unsigned `{}`: use a signed type, or `wrapping_neg()`",
+                    s.rust_name()
+                ),
+            ),
+            (UnOp::Neg, Some(Scalar::Bool)) => self.error(span, "cannot negate a `bool`: use `!`"),
+            (UnOp::Not, Some(s)) if s.is_float() => {
+                self.error(span, format!("`!` does not apply to `{}`", s.rust_name()))
+            }
+            (_, None) if self.try_resolve(inner.ty).is_some() => {
+                let t = self.describe(inner.ty);
+                self.error(span, format!("this operator does not apply to `{t}`"))
+            }
+            _ => {}
+        }
+        // `-literal` folds into one literal (so `-128i8` is in range).
+        if let (UnOp::Neg, HExprKind::Lit(l)) = (op, &inner.kind) {
+            return Expr {
+                kind: ExprKind::Lit(self.lit(*l, &ty, true, inner.span)),
+                ty,
+            };
+        }
+        Expr {
+            kind: ExprKind::Unary(op, Box::new(self.expr(inner))),
+            ty,
+        }
+    }
+
+    /// A literal of type `ty`, negated when `negate`.
+    fn lit(&mut self, l: HLit, ty: &Ty, negate: bool, span: Span) -> Lit {
+        match (l, ty.as_scalar()) {
+            (HLit::Bool(b), _) => Lit::Bool(b),
+            (HLit::Int(v), Some(s)) if s.is_int() => {
+                let v = if negate { -v } else { v };
+                let bits = s.bits();
+                let (min, max) = if s.is_signed_int() {
+                    (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1)
+                } else {
+                    (0, (1i128 << bits) - 1)
+                };
+                if v < min || v > max {
+                    self.error(
+                        span,
+                        format!(
+                            "literal `{v}` does not fit in `{}` (range {min}..={max})",
+                            s.rust_name()
+                        ),
+                    );
+                }
+                Lit::Int(v.clamp(min, max))
+            }
+            (HLit::Float(v), Some(s)) if s.is_float() => {
+                let v = if negate { -v } else { v };
+                if s == Scalar::F32 {
+                    let r = v as f32;
+                    if v.is_finite() && r.is_infinite() {
+                        self.error(span, format!("literal `{v}` is out of range for `f32`"));
+                    }
+                    Lit::Float(r as f64)
+                } else {
+                    Lit::Float(v)
+                }
+            }
+            (HLit::Int(v), _) => Lit::Int(if negate { -v } else { v }),
+            (HLit::Float(v), _) => Lit::Float(if negate { -v } else { v }),
+        }
+    }
+
+    fn check_binary(&mut self, op: BinOp, l: TyVar, r: TyVar, span: Span) {
+        let (Some(ls), Some(rs)) = (self.try_resolve(l), self.try_resolve(r)) else {
+            return;
+        };
+        let (Some(a), Some(b)) = (ls.as_scalar(), rs.as_scalar()) else {
+            let t = self.describe(l);
+            self.error(
+                span,
+                format!(
+                    "this operator needs scalar operands, found `{t}` (arrays and structs are \
+                     compared and combined field by field)"
+                ),
+            );
+            return;
+        };
+        let ok = match op {
+            BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem => a != Scalar::Bool,
+            BinOp::BitAnd | BinOp::BitOr | BinOp::BitXor => !a.is_float(),
+            BinOp::Shl | BinOp::Shr => a.is_int() && b.is_int(),
+            BinOp::And | BinOp::Or => a == Scalar::Bool,
+            _ => true,
+        };
+        if !ok {
+            self.error(
+                span,
+                format!("operator `{:?}` does not apply to `{}`", op, a.rust_name()),
+            );
+        }
+    }
+
+    fn check_cast(&mut self, from: TyVar, to: TyVar, span: Span) {
+        let (Some(f), Some(t)) = (self.try_resolve(from), self.scalar(to)) else {
+            return;
+        };
+        let Some(f) = f.as_scalar() else {
+            let d = self.describe(from);
+            self.error(span, format!("`as` converts scalars only, found `{d}`"));
+            return;
+        };
+        if t == Scalar::Bool && f != Scalar::Bool {
+            self.error(
+                span,
+                format!(
+                    "cannot cast `{}` to `bool`: compare instead (`x != 0`)",
+                    f.rust_name()
+                ),
+            );
+        } else if f == Scalar::Bool && t.is_float() {
+            self.error(
+                span,
+                "cannot cast `bool` to a float: cast to an integer first",
+            );
+        }
+    }
+
+    fn check_intrinsic(&mut self, i: Intrinsic, recv: TyVar, span: Span) {
+        let Some(domain) = intrinsic_domain(i) else {
+            return;
+        };
+        let Some(t) = self.try_resolve(recv) else {
+            return;
+        };
+        let name = format!("{i:?}");
+        let Some(s) = t.as_scalar().filter(|s| *s != Scalar::Bool) else {
+            let d = self.describe(recv);
+            self.error(span, format!("`{name}` needs a number, found `{d}`"));
+            return;
+        };
+        let problem = match (domain, i) {
+            (Domain::Float, _) if !s.is_float() => Some("a float (`f32`/`f64`)"),
+            (Domain::Int, _) if !s.is_int() => Some("an integer"),
+            (_, Intrinsic::Abs | Intrinsic::Signum) if s.is_int() && !s.is_signed_int() => {
+                Some("a signed integer or a float")
+            }
+            (_, Intrinsic::IsPowerOfTwo) if s.is_signed_int() => Some("an unsigned integer"),
+            _ => None,
+        };
+        if let Some(want) = problem {
+            self.error(
+                span,
+                format!("this method needs {want}, found `{}`", s.rust_name()),
+            );
+        }
+    }
+}

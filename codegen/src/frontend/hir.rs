@@ -1,0 +1,189 @@
+//! The lowered function before its types are final: the shape of the
+//! [`ir`](crate::ir), with a [`TyVar`] wherever the IR has a `Ty`.
+//!
+//! Lowering builds it while inference is still running (a literal's type may
+//! be decided by a later statement); [`super::finalize`] then turns it into
+//! the IR with every variable resolved.
+
+use proc_macro2::Span;
+
+use super::types::TyVar;
+use crate::ir::{BinOp, Intrinsic, LocalId, LoopId, ParamId, PlaceRoot, SiteId, SrcSpan, UnOp};
+
+/// A lowered function.
+#[derive(Debug)]
+pub(super) struct HFn {
+    pub name: String,
+    pub span: SrcSpan,
+    pub params: Vec<HParam>,
+    pub ret: TyVar,
+    pub locals: Vec<HLocal>,
+    pub body: HBlock,
+}
+
+#[derive(Debug)]
+pub(super) struct HParam {
+    pub name: String,
+    pub kind: HParamKind,
+    pub mutable: bool,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(super) enum HParamKind {
+    Value(TyVar),
+    /// Ring message taken as `&M`: a by-value parameter read through an
+    /// implicit deref.
+    MsgRef(TyVar),
+    Slice {
+        elem: TyVar,
+        mutable: bool,
+    },
+    StateRef(TyVar),
+}
+
+impl HParamKind {
+    /// The type of the value the parameter names (after implicit derefs).
+    pub fn value_ty(self) -> TyVar {
+        match self {
+            HParamKind::Value(t) | HParamKind::MsgRef(t) | HParamKind::StateRef(t) => t,
+            HParamKind::Slice { elem, .. } => elem,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct HLocal {
+    pub name: String,
+    pub ty: TyVar,
+    pub mutable: bool,
+    pub span: Span,
+    /// For a user `let` without a type annotation: the address of its
+    /// `syn::Local`, so `annotate_lets` can find it again.
+    pub let_key: Option<usize>,
+}
+
+pub(super) type HBlock = Vec<HStmt>;
+
+#[derive(Debug)]
+pub(super) struct HStmt {
+    pub kind: HStmtKind,
+    pub span: SrcSpan,
+}
+
+#[derive(Debug)]
+pub(super) enum HStmtKind {
+    Let {
+        local: LocalId,
+        init: Option<HExpr>,
+    },
+    Assign {
+        place: HPlace,
+        value: HExpr,
+    },
+    CompoundAssign {
+        place: HPlace,
+        op: BinOp,
+        value: HExpr,
+    },
+    Expr(HExpr),
+    If {
+        cond: HExpr,
+        then_block: HBlock,
+        else_block: HBlock,
+    },
+    While {
+        id: LoopId,
+        cond: HExpr,
+        body: HBlock,
+    },
+    Loop {
+        id: LoopId,
+        body: HBlock,
+    },
+    For {
+        id: LoopId,
+        var: LocalId,
+        start: HExpr,
+        end: HExpr,
+        inclusive: bool,
+        /// A `usize` expression (as `step_by` takes); cast to the loop
+        /// variable's type when finalized.
+        step: Option<HExpr>,
+        body: HBlock,
+    },
+    Break(LoopId),
+    Continue(LoopId),
+    Return(Option<HExpr>),
+    Block(HBlock),
+}
+
+#[derive(Debug)]
+pub(super) struct HExpr {
+    pub kind: HExprKind,
+    pub ty: TyVar,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum HLit {
+    Bool(bool),
+    Int(i128),
+    Float(f64),
+}
+
+/// Index of a `#[device]` fn among the sources given to the linker.
+pub(super) type CalleeKey = u32;
+
+#[derive(Debug)]
+pub(super) enum HExprKind {
+    Lit(HLit),
+    Load(HPlace),
+    Unary(UnOp, Box<HExpr>),
+    Binary(BinOp, Box<HExpr>, Box<HExpr>),
+    Cast(Box<HExpr>),
+    Call(CalleeKey, Vec<HExpr>),
+    Intrinsic(Intrinsic, Vec<HExpr>),
+    /// Fields in the struct's declaration order.
+    StructLit(Vec<HExpr>),
+    ArrayLit(Vec<HExpr>),
+    ArrayRepeat(Box<HExpr>, u32),
+    Field(Box<HExpr>, u32),
+    SliceLen(ParamId),
+    /// The value of a `()` expression; never reaches the IR of a valid program.
+    Unit,
+    /// The value of an expression that never finishes (`return`, `break`):
+    /// it fits any type and is never stored.
+    Never,
+    /// Stands in for an expression that already produced an error.
+    Error,
+}
+
+impl HExpr {
+    /// True when evaluating the expression cannot observe or change state,
+    /// so it need not be spilled before a later operand's statements.
+    pub fn is_constant(&self) -> bool {
+        match &self.kind {
+            HExprKind::Lit(_)
+            | HExprKind::SliceLen(_)
+            | HExprKind::Unit
+            | HExprKind::Never
+            | HExprKind::Error => true,
+            HExprKind::Unary(_, e) | HExprKind::Cast(e) => e.is_constant(),
+            _ => false,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct HPlace {
+    pub root: PlaceRoot,
+    pub proj: Vec<HProj>,
+    pub ty: TyVar,
+}
+
+#[derive(Debug)]
+pub(super) enum HProj {
+    Field(u32),
+    Index { index: Box<HExpr>, site: SiteId },
+}

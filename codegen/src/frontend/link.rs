@@ -1,0 +1,220 @@
+//! Link time: the kernel and every `#[device]` fn it reaches, lowered with
+//! every external item known, checked, and assembled into a [`Kernel`].
+
+use std::collections::HashMap;
+
+use proc_macro2::Span;
+
+use super::env::{struct_table, Env, LinkEnv};
+use super::finalize::Finalizer;
+use super::hir::CalleeKey;
+use super::lower::{lower_fn, Lowered, Shared};
+use super::signature::{check_signature, FnRole, TypeCx};
+use super::types::Types;
+use crate::ir::{FnId, Kernel, SrcSpan};
+use crate::layout::TypeDesc;
+use crate::{ItemSource, KernelMode, KernelOptions, LinkError};
+
+/// Which function an error belongs to: the kernel or a device fn.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Owner {
+    Kernel,
+    Device(CalleeKey),
+}
+
+pub(super) fn link_kernel(
+    kernel: &ItemSource<'_>,
+    options: &KernelOptions,
+    device_fns: &[ItemSource<'_>],
+    types: &[&'static TypeDesc],
+) -> Result<Kernel, LinkError> {
+    let env = LinkEnv::new(types, device_fns).map_err(|message| LinkError {
+        message,
+        file: kernel.file.to_string(),
+        span: SrcSpan {
+            line: kernel.line,
+            column: 0,
+        },
+    })?;
+    let src_of = |owner: Owner| match owner {
+        Owner::Kernel => *kernel,
+        Owner::Device(k) => env.fns[k as usize].src,
+    };
+    let fail = |owner: Owner, errors: Vec<syn::Error>| link_error(&src_of(owner), errors);
+
+    let item =
+        syn::parse_str::<syn::ItemFn>(kernel.source).map_err(|e| fail(Owner::Kernel, vec![e]))?;
+    let mut tys = Types::new();
+    let mut sites = Vec::new();
+    let (mut struct_paths, mut device_paths) = (Vec::new(), Vec::new());
+    let mut shared = Shared {
+        types: &mut tys,
+        env: Env::Link(&env),
+        sites: &mut sites,
+        struct_paths: &mut struct_paths,
+        device_paths: &mut device_paths,
+    };
+
+    let role = FnRole::Kernel(*options);
+    let entry =
+        lower_checked(&mut shared, &item, role, kernel.line).map_err(|e| fail(Owner::Kernel, e))?;
+    let mut lowered: HashMap<CalleeKey, Lowered> = HashMap::new();
+    let mut work: Vec<CalleeKey> = entry.calls.iter().map(|(k, _)| *k).collect();
+    while let Some(key) = work.pop() {
+        if lowered.contains_key(&key) {
+            continue;
+        }
+        let source = &env.fns[key as usize];
+        let item = source
+            .parsed
+            .as_ref()
+            .map_err(|e| fail(Owner::Device(key), vec![e.clone()]))?;
+        let l = lower_checked(&mut shared, item, FnRole::Device, source.src.line)
+            .map_err(|e| fail(Owner::Device(key), e))?;
+        work.extend(l.calls.iter().map(|(k, _)| *k));
+        lowered.insert(key, l);
+    }
+
+    // Callees first; a call back into a function still being visited is
+    // recursion, which the GPU cannot do.
+    let mut order = Vec::new();
+    let mut state = HashMap::new();
+    for (callee, span) in &entry.calls {
+        visit(
+            *callee,
+            *span,
+            Owner::Kernel,
+            &lowered,
+            &mut state,
+            &mut order,
+        )
+        .map_err(|(owner, e)| fail(owner, vec![e]))?;
+    }
+    let fn_ids: HashMap<CalleeKey, FnId> = order
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (*k, i as FnId))
+        .collect();
+
+    let (structs, struct_ids) = struct_table(&env, &mut tys);
+    let finalize = |owner: Owner, l: &Lowered| {
+        let mut fin = Finalizer::new(&tys, true, &struct_ids, &fn_ids);
+        let f = fin.function(&l.hfn);
+        if fin.errors.is_empty() {
+            Ok(f)
+        } else {
+            Err(fail(owner, fin.errors))
+        }
+    };
+    let entry_fn = finalize(Owner::Kernel, &entry)?;
+    let mut device = Vec::new();
+    for key in &order {
+        device.push(finalize(Owner::Device(*key), &lowered[key])?);
+    }
+    Ok(Kernel {
+        name: item.sig.ident.to_string(),
+        mode: options.mode,
+        threads: match options.mode {
+            KernelMode::Ring => options.threads,
+            KernelMode::Batch => 0,
+        },
+        bounds_checks: options.bounds_checks,
+        file: kernel.file.to_string(),
+        entry: entry_fn,
+        device_fns: device,
+        structs,
+        fault_sites: sites,
+    })
+}
+
+/// Checks the signature and lowers the body; any error fails.
+fn lower_checked(
+    shared: &mut Shared<'_, '_>,
+    item: &syn::ItemFn,
+    role: FnRole,
+    line: u32,
+) -> Result<Lowered, Vec<syn::Error>> {
+    let mut errors = Vec::new();
+    let sig = check_signature(
+        item,
+        role,
+        &mut TypeCx {
+            types: shared.types,
+            env: shared.env,
+            struct_paths: shared.struct_paths,
+        },
+        &mut errors,
+    );
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let l = lower_fn(shared, item, role, sig, line);
+    if l.errors.is_empty() {
+        Ok(l)
+    } else {
+        Err(l.errors)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Visit {
+    Active,
+    Done,
+}
+
+/// Post-order over the call graph from `key`, called at `span` in `caller`.
+fn visit(
+    key: CalleeKey,
+    span: Span,
+    caller: Owner,
+    lowered: &HashMap<CalleeKey, Lowered>,
+    state: &mut HashMap<CalleeKey, Visit>,
+    order: &mut Vec<CalleeKey>,
+) -> Result<(), (Owner, syn::Error)> {
+    match state.get(&key) {
+        Some(Visit::Done) => return Ok(()),
+        Some(Visit::Active) => {
+            let name = &lowered[&key].hfn.name;
+            return Err((
+                caller,
+                syn::Error::new(
+                    span,
+                    format!(
+                        "this call makes `#[device] fn {name}` recursive: recursion is not \
+                         supported on the GPU; rewrite it as a loop"
+                    ),
+                ),
+            ));
+        }
+        None => {}
+    }
+    state.insert(key, Visit::Active);
+    for (callee, at) in &lowered[&key].calls {
+        visit(*callee, *at, Owner::Device(key), lowered, state, order)?;
+    }
+    state.insert(key, Visit::Done);
+    order.push(key);
+    Ok(())
+}
+
+/// A link error at the first error's position in `src`'s file.
+fn link_error(src: &ItemSource<'_>, errors: Vec<syn::Error>) -> LinkError {
+    let count = errors.len();
+    let first = errors
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| syn::Error::new(Span::call_site(), "unknown link error"));
+    let start = first.span().start();
+    let mut message = format!("in `{}`: {}", src.name, first);
+    if count > 1 {
+        message.push_str(&format!(" ({} more error(s) in this function)", count - 1));
+    }
+    LinkError {
+        message,
+        file: src.file.to_string(),
+        span: SrcSpan {
+            line: src.line + (start.line as u32).saturating_sub(1),
+            column: start.column as u32,
+        },
+    }
+}

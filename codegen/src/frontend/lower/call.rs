@@ -1,0 +1,368 @@
+//! Function calls (device intrinsics, `f32::sqrt(x)`-style calls,
+//! `#[device]` fns) and paths that name constants (`f32::MAX`,
+//! `core::f32::consts::PI`).
+
+use quote::ToTokens;
+use syn::spanned::Spanned;
+
+use super::stmt::strip;
+use super::Lowerer;
+use crate::frontend::hir::{HExpr, HExprKind, HLit};
+use crate::frontend::signature::{check_signature, FnRole};
+use crate::frontend::types::Shape;
+use crate::ir::{Intrinsic, Scalar, DIM3};
+
+/// Device intrinsics the IR does not have yet.
+const NOT_YET: &[&str] = &[
+    "lane_id",
+    "sync_threads",
+    "shared_array",
+    "atomic_add",
+    "atomic_sub",
+    "atomic_min",
+    "atomic_max",
+    "atomic_and",
+    "atomic_or",
+    "atomic_xor",
+    "atomic_exchange",
+    "atomic_cas",
+    "warp_shuffle",
+    "warp_shuffle_down",
+    "warp_shuffle_up",
+    "warp_shuffle_xor",
+    "warp_all",
+    "warp_any",
+    "warp_ballot",
+    "sync_warp",
+    "thread_fence",
+    "thread_fence_block",
+    "thread_fence_system",
+];
+
+impl Lowerer<'_, '_, '_> {
+    pub(super) fn call(&mut self, c: &syn::ExprCall) -> HExpr {
+        let syn::Expr::Path(p) = strip(&c.func) else {
+            return self.reject_call(
+                &c.func,
+                "only named functions can be called in kernels (`helper(x)` for a `#[device] fn`)",
+            );
+        };
+        if p.qself.is_some() {
+            return self.reject_call(p, "qualified paths (`<T as Trait>::f`) are not supported");
+        }
+        if p.path.segments.iter().any(|s| !s.arguments.is_none()) {
+            return self.reject_call(
+                p,
+                "generic calls are not supported in kernels: call a concrete function",
+            );
+        }
+        let segs: Vec<String> = p
+            .path
+            .segments
+            .iter()
+            .map(|s| s.ident.to_string())
+            .collect();
+        let last = segs.last().expect("a path has a segment").as_str();
+        let prefix = &segs[..segs.len() - 1];
+        let gpu_path = prefix.is_empty()
+            || matches!(prefix.last().map(String::as_str), Some("gpu" | "prelude"));
+        if gpu_path {
+            if let Some(intrinsic) = geometry(last) {
+                if !c.args.is_empty() {
+                    return self.reject_call(&c.args, &format!("`{last}()` takes no arguments"));
+                }
+                let ty = if intrinsic == Intrinsic::GlobalIndex {
+                    self.types().scalar(Scalar::Usize)
+                } else {
+                    let key = self.types().struct_key(DIM3);
+                    self.types().known(Shape::Struct(key))
+                };
+                return HExpr {
+                    kind: HExprKind::Intrinsic(intrinsic, Vec::new()),
+                    ty,
+                    span: c.span(),
+                };
+            }
+            if NOT_YET.contains(&last) {
+                return self.reject_call(
+                    p,
+                    &format!("`{last}` is not supported by this version of spindle's compiler yet"),
+                );
+            }
+        }
+        if let Some(scalar) = scalar_prefix(prefix) {
+            let args = self.operands(&c.args);
+            let mut args = args.into_iter();
+            let Some(receiver) = args.next() else {
+                return self.reject_call(
+                    c,
+                    &format!(
+                        "`{}::{last}` takes the value as its first argument",
+                        scalar.rust_name()
+                    ),
+                );
+            };
+            let t = self.types().scalar(scalar);
+            self.expect_ty(t, receiver.ty, receiver.span, "");
+            let span = p.path.segments.last().expect("non-empty").ident.span();
+            return self.method_intrinsic(last, receiver, args.collect(), span, c.span());
+        }
+        if let Some(msg) = std_call(&segs) {
+            return self.reject_call(p, &msg);
+        }
+        self.device_call(p, c)
+    }
+
+    fn reject_call(&mut self, t: impl ToTokens, msg: &str) -> HExpr {
+        let span = t.to_token_stream().into_iter().next().map(|t| t.span());
+        self.error(t, msg);
+        self.error_expr(span.unwrap_or_else(proc_macro2::Span::call_site))
+    }
+
+    /// A call of a `#[device]` fn: unknown signature at macro time, resolved
+    /// by name at link time.
+    fn device_call(&mut self, p: &syn::ExprPath, c: &syn::ExprCall) -> HExpr {
+        let args = self.operands(&c.args);
+        let span = c.span();
+        let text = p.path.to_token_stream().to_string();
+        if !self
+            .cx
+            .device_paths
+            .iter()
+            .any(|d| d.to_token_stream().to_string() == text)
+        {
+            self.cx.device_paths.push(p.path.clone());
+        }
+        let name = p.path.segments.last().expect("non-empty").ident.to_string();
+        let env = self.cx.env;
+        if !env.is_link() {
+            for a in &args {
+                let t = self.types().fresh_external();
+                let _ = self.types().unify(t, a.ty);
+            }
+            let ty = self.types().fresh_external();
+            return HExpr {
+                kind: HExprKind::Call(0, args),
+                ty,
+                span,
+            };
+        }
+        let Some(key) = env.callee(&name) else {
+            return self.reject_call(
+                p,
+                &format!(
+                    "no `#[device]` fn named `{name}` was found: kernels can only call functions \
+                     marked `#[device]` (and the device intrinsics in `spindle::gpu`)"
+                ),
+            );
+        };
+        let crate::frontend::env::Env::Link(link) = env else {
+            unreachable!("checked above")
+        };
+        let item = match &link.fns[key as usize].parsed {
+            Ok(item) => item,
+            Err(e) => {
+                let msg = format!("the source of `#[device] fn {name}` does not parse: {e}");
+                return self.reject_call(p, &msg);
+            }
+        };
+        // The callee's own problems are reported when it is lowered.
+        let mut ignored = Vec::new();
+        let sig = check_signature(item, FnRole::Device, &mut self.type_cx(), &mut ignored);
+        if sig.params.len() != args.len() {
+            let msg = format!(
+                "`{name}` takes {} argument(s) but {} were given",
+                sig.params.len(),
+                args.len()
+            );
+            return self.reject_call(c, &msg);
+        }
+        for (param, arg) in sig.params.iter().zip(&args) {
+            let pty = param.kind.value_ty();
+            self.expect_ty(
+                pty,
+                arg.ty,
+                arg.span,
+                &format!(" for argument `{}`", param.name),
+            );
+        }
+        self.calls.push((key, span));
+        HExpr {
+            kind: HExprKind::Call(key, args),
+            ty: sig.ret,
+            span,
+        }
+    }
+
+    /// A path in value position that is not a local or parameter: a std
+    /// numeric constant, or an error.
+    pub(super) fn path_value(&mut self, p: &syn::ExprPath) -> HExpr {
+        let span = p.span();
+        let segs: Vec<String> = p
+            .path
+            .segments
+            .iter()
+            .map(|s| s.ident.to_string())
+            .collect();
+        if p.qself.is_none() && p.path.segments.iter().all(|s| s.arguments.is_none()) {
+            if let Some((lit, scalar)) = constant(&segs) {
+                let ty = self.types().scalar(scalar);
+                return HExpr {
+                    kind: HExprKind::Lit(lit),
+                    ty,
+                    span,
+                };
+            }
+        }
+        let msg = if segs.len() == 1 {
+            format!(
+                "cannot find `{}` here: kernels can use their parameters, local variables and \
+                 std numeric constants (`f32::MAX`, `core::f32::consts::PI`); module-level \
+                 `const`/`static` items are not supported (write the value)",
+                segs[0]
+            )
+        } else {
+            format!(
+                "`{}` is not supported in kernels: only std numeric constants (`u32::MAX`, \
+                 `f32::EPSILON`, `core::f32::consts::PI`) can be named by path",
+                p.path.to_token_stream()
+            )
+        };
+        self.error(p, msg);
+        self.error_expr(span)
+    }
+}
+
+fn geometry(name: &str) -> Option<Intrinsic> {
+    Some(match name {
+        "thread_idx" => Intrinsic::ThreadIdx,
+        "block_idx" => Intrinsic::BlockIdx,
+        "block_dim" => Intrinsic::BlockDim,
+        "grid_dim" => Intrinsic::GridDim,
+        "global_index" => Intrinsic::GlobalIndex,
+        _ => return None,
+    })
+}
+
+/// `f32` in `f32::sqrt` or `std::f32::sqrt`.
+fn scalar_prefix(prefix: &[String]) -> Option<Scalar> {
+    let rest = match prefix.first().map(String::as_str) {
+        Some("std" | "core") => &prefix[1..],
+        _ => prefix,
+    };
+    match rest {
+        [t] => Scalar::from_rust_name(t).filter(|s| *s != Scalar::Bool),
+        _ => None,
+    }
+}
+
+/// Why a call into std (or another non-device path) is rejected.
+fn std_call(segs: &[String]) -> Option<String> {
+    let first = segs[0].as_str();
+    let last = segs.last().expect("non-empty").as_str();
+    if matches!(first, "std" | "core" | "alloc") {
+        return Some(format!(
+            "`{}` is not supported in kernels: only float/integer math methods and the \
+             intrinsics in `spindle::gpu` are available",
+            segs.join("::")
+        ));
+    }
+    if matches!(last, "Some" | "None" | "Ok" | "Err") {
+        return Some("`Option`/`Result` are not supported in kernels".into());
+    }
+    if segs.len() >= 2 {
+        let owner = &segs[segs.len() - 2];
+        if matches!(owner.as_str(), "Vec" | "String" | "Box") {
+            return Some(format!(
+                "`{owner}` cannot be used on the GPU: kernels cannot allocate; use slices and \
+                 fixed-size arrays"
+            ));
+        }
+        if owner.starts_with(|c: char| c.is_ascii_uppercase()) {
+            return Some(format!(
+                "associated functions (`{}`) are not supported in kernels: write a struct \
+                 literal, or make the helper a free `#[device] fn`",
+                segs.join("::")
+            ));
+        }
+    }
+    None
+}
+
+/// A std numeric constant by path: `u32::MAX`, `f32::EPSILON`,
+/// `std::f64::consts::PI`.
+fn constant(segs: &[String]) -> Option<(HLit, Scalar)> {
+    let rest = match segs.first().map(String::as_str) {
+        Some("std" | "core") => &segs[1..],
+        _ => segs,
+    };
+    match rest {
+        [t, name] => {
+            let s = Scalar::from_rust_name(t).filter(|s| *s != Scalar::Bool)?;
+            scalar_const(s, name)
+        }
+        [t, consts, name] if consts == "consts" => {
+            let s = Scalar::from_rust_name(t).filter(|s| s.is_float())?;
+            let v = float_const(name)?;
+            let v = if s == Scalar::F32 { v.1 as f64 } else { v.0 };
+            Some((HLit::Float(v), s))
+        }
+        _ => None,
+    }
+}
+
+fn scalar_const(s: Scalar, name: &str) -> Option<(HLit, Scalar)> {
+    if s.is_int() {
+        let bits = s.bits();
+        let (min, max) = if s.is_signed_int() {
+            (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1)
+        } else {
+            (0, (1i128 << bits) - 1)
+        };
+        return match name {
+            "MAX" => Some((HLit::Int(max), s)),
+            "MIN" => Some((HLit::Int(min), s)),
+            "BITS" => Some((HLit::Int(bits as i128), Scalar::U32)),
+            _ => None,
+        };
+    }
+    let (v64, v32) = match name {
+        "MAX" => (f64::MAX, f32::MAX),
+        "MIN" => (f64::MIN, f32::MIN),
+        "MIN_POSITIVE" => (f64::MIN_POSITIVE, f32::MIN_POSITIVE),
+        "EPSILON" => (f64::EPSILON, f32::EPSILON),
+        "INFINITY" => (f64::INFINITY, f32::INFINITY),
+        "NEG_INFINITY" => (f64::NEG_INFINITY, f32::NEG_INFINITY),
+        "NAN" => (f64::NAN, f32::NAN),
+        _ => return None,
+    };
+    let v = if s == Scalar::F32 { v32 as f64 } else { v64 };
+    Some((HLit::Float(v), s))
+}
+
+/// A `std::f64::consts` / `std::f32::consts` value, as (f64, f32).
+fn float_const(name: &str) -> Option<(f64, f32)> {
+    use std::{f32::consts as c32, f64::consts as c64};
+    Some(match name {
+        "PI" => (c64::PI, c32::PI),
+        "TAU" => (c64::TAU, c32::TAU),
+        "E" => (c64::E, c32::E),
+        "SQRT_2" => (c64::SQRT_2, c32::SQRT_2),
+        "FRAC_1_SQRT_2" => (c64::FRAC_1_SQRT_2, c32::FRAC_1_SQRT_2),
+        "LN_2" => (c64::LN_2, c32::LN_2),
+        "LN_10" => (c64::LN_10, c32::LN_10),
+        "LOG2_E" => (c64::LOG2_E, c32::LOG2_E),
+        "LOG10_E" => (c64::LOG10_E, c32::LOG10_E),
+        "LOG2_10" => (c64::LOG2_10, c32::LOG2_10),
+        "LOG10_2" => (c64::LOG10_2, c32::LOG10_2),
+        "FRAC_PI_2" => (c64::FRAC_PI_2, c32::FRAC_PI_2),
+        "FRAC_PI_3" => (c64::FRAC_PI_3, c32::FRAC_PI_3),
+        "FRAC_PI_4" => (c64::FRAC_PI_4, c32::FRAC_PI_4),
+        "FRAC_PI_6" => (c64::FRAC_PI_6, c32::FRAC_PI_6),
+        "FRAC_PI_8" => (c64::FRAC_PI_8, c32::FRAC_PI_8),
+        "FRAC_1_PI" => (c64::FRAC_1_PI, c32::FRAC_1_PI),
+        "FRAC_2_PI" => (c64::FRAC_2_PI, c32::FRAC_2_PI),
+        "FRAC_2_SQRT_PI" => (c64::FRAC_2_SQRT_PI, c32::FRAC_2_SQRT_PI),
+        _ => return None,
+    })
+}

@@ -1,0 +1,309 @@
+//! Lowering: a checked `syn::ItemFn` body → [`HFn`](super::hir::HFn), with
+//! type inference running alongside (constraints go to [`Types`] as each
+//! construct is lowered).
+//!
+//! Expressions never hold blocks: a value-producing `if` or block is lowered
+//! to statements that write a temporary local. Evaluation order stays
+//! Rust's: when a later operand needs such statements, the operands before
+//! it are first spilled into temporaries ([`Lowerer::spill_before`]).
+
+mod call;
+mod expr;
+pub(super) mod method;
+mod place;
+mod stmt;
+
+use proc_macro2::Span;
+use quote::ToTokens;
+
+use super::env::Env;
+use super::hir::{CalleeKey, HBlock, HExpr, HExprKind, HFn, HLocal, HParam, HStmt, HStmtKind};
+use super::signature::{FnRole, Signature, TypeCx};
+use super::types::{Kind, TyVar, Types};
+use crate::ir::{FaultSite, LocalId, LoopId, ParamId, SrcSpan};
+
+/// Shared state of one analysis or link, borrowed by each function's lowering.
+pub(super) struct Shared<'a, 'e> {
+    pub types: &'a mut Types,
+    pub env: Env<'e>,
+    pub sites: &'a mut Vec<FaultSite>,
+    pub struct_paths: &'a mut Vec<syn::Path>,
+    pub device_paths: &'a mut Vec<syn::Path>,
+}
+
+/// What lowering one function produced.
+pub(super) struct Lowered {
+    pub hfn: HFn,
+    /// `#[device]` fns called (link time), with the call's span.
+    pub calls: Vec<(CalleeKey, Span)>,
+    pub errors: Vec<syn::Error>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Binding {
+    Local(LocalId),
+    Param(ParamId),
+}
+
+struct LoopFrame {
+    label: Option<String>,
+    id: LoopId,
+}
+
+pub(super) struct Lowerer<'s, 'a, 'e> {
+    cx: &'s mut Shared<'a, 'e>,
+    role: FnRole,
+    fn_name: String,
+    line_base: u32,
+    params: Vec<HParam>,
+    locals: Vec<HLocal>,
+    /// Locals declared without an initializer: assignable once even when
+    /// not `mut` (rustc checks the "once").
+    deferred_init: Vec<LocalId>,
+    scopes: Vec<Vec<(String, Binding)>>,
+    loops: Vec<LoopFrame>,
+    next_loop: LoopId,
+    stmts: HBlock,
+    ret: TyVar,
+    calls: Vec<(CalleeKey, Span)>,
+    errors: Vec<syn::Error>,
+}
+
+/// Lowers a function whose signature was checked into `sig`. `line_base` is
+/// the user-file line of the item's first line (spans in the IR name it).
+pub(super) fn lower_fn(
+    cx: &mut Shared<'_, '_>,
+    item: &syn::ItemFn,
+    role: FnRole,
+    sig: Signature,
+    line_base: u32,
+) -> Lowered {
+    let scope = sig
+        .params
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.name.clone(), Binding::Param(i as ParamId)))
+        .collect();
+    let mut l = Lowerer {
+        cx,
+        role,
+        fn_name: item.sig.ident.to_string(),
+        line_base,
+        params: sig.params,
+        locals: Vec::new(),
+        deferred_init: Vec::new(),
+        scopes: vec![scope],
+        loops: Vec::new(),
+        next_loop: 0,
+        stmts: Vec::new(),
+        ret: sig.ret,
+        calls: Vec::new(),
+        errors: Vec::new(),
+    };
+    l.fn_body(&item.block);
+    let span = l.src_span(item.sig.ident.span());
+    Lowered {
+        hfn: HFn {
+            name: l.fn_name,
+            span,
+            params: l.params,
+            ret: l.ret,
+            locals: l.locals,
+            body: l.stmts,
+        },
+        calls: l.calls,
+        errors: l.errors,
+    }
+}
+
+impl<'s, 'a, 'e> Lowerer<'s, 'a, 'e> {
+    fn types(&mut self) -> &mut Types {
+        self.cx.types
+    }
+
+    fn type_cx(&mut self) -> TypeCx<'_, 'e> {
+        TypeCx {
+            types: self.cx.types,
+            env: self.cx.env,
+            struct_paths: self.cx.struct_paths,
+        }
+    }
+
+    fn src_span(&self, span: Span) -> SrcSpan {
+        let start = span.start();
+        SrcSpan {
+            line: self.line_base + (start.line as u32).saturating_sub(1),
+            column: start.column as u32,
+        }
+    }
+
+    fn error(&mut self, tokens: impl ToTokens, msg: impl std::fmt::Display) {
+        self.errors.push(syn::Error::new_spanned(tokens, msg));
+    }
+
+    fn error_at(&mut self, span: Span, msg: impl std::fmt::Display) {
+        self.errors.push(syn::Error::new(span, msg));
+    }
+
+    /// An expression standing in for one that failed; its type is unknown
+    /// and external so it never causes follow-up errors.
+    fn error_expr(&mut self, span: Span) -> HExpr {
+        HExpr {
+            kind: HExprKind::Error,
+            ty: self.types().fresh_external(),
+            span,
+        }
+    }
+
+    fn push(&mut self, kind: HStmtKind, span: Span) {
+        let span = self.src_span(span);
+        self.stmts.push(HStmt { kind, span });
+    }
+
+    /// Requires `found` to have type `expected`; reports a mismatch at `span`.
+    fn expect_ty(&mut self, expected: TyVar, found: TyVar, span: Span, context: &str) -> bool {
+        if self.types().unify(expected, found).is_ok() {
+            return true;
+        }
+        let (e, f) = (
+            self.types().describe(expected),
+            self.types().describe(found),
+        );
+        self.error_at(
+            span,
+            format!("mismatched types{context}: expected `{e}`, found `{f}`"),
+        );
+        false
+    }
+
+    /// Requires `v` to be some integer (or float) type.
+    fn expect_kind(&mut self, v: TyVar, kind: Kind, span: Span, what: &str) -> bool {
+        if self.types().require_kind(v, kind).is_ok() {
+            return true;
+        }
+        let found = self.types().describe(v);
+        let want = match kind {
+            Kind::Int => "an integer",
+            Kind::Float => "a float (`f32`/`f64`)",
+            Kind::Any => "a value",
+        };
+        self.error_at(span, format!("{what} needs {want}, found `{found}`"));
+        false
+    }
+
+    fn declare_local(&mut self, name: String, ty: TyVar, mutable: bool, span: Span) -> LocalId {
+        self.locals.push(HLocal {
+            name: name.clone(),
+            ty,
+            mutable,
+            span,
+            let_key: None,
+        });
+        let id = (self.locals.len() - 1) as LocalId;
+        if name != "_" {
+            self.scopes
+                .last_mut()
+                .expect("a scope is open")
+                .push((name, Binding::Local(id)));
+        }
+        id
+    }
+
+    /// A compiler temporary (not visible to the user's names).
+    fn temp(&mut self, ty: TyVar, span: Span) -> LocalId {
+        self.locals.push(HLocal {
+            name: format!("_t{}", self.locals.len()),
+            ty,
+            mutable: true,
+            span,
+            let_key: None,
+        });
+        (self.locals.len() - 1) as LocalId
+    }
+
+    fn lookup(&self, name: &str) -> Option<Binding> {
+        self.scopes
+            .iter()
+            .rev()
+            .flat_map(|s| s.iter().rev())
+            .find(|(n, _)| n == name)
+            .map(|(_, b)| *b)
+    }
+
+    /// Runs `f` with a fresh statement list and scope; returns the statements.
+    fn nested(&mut self, f: impl FnOnce(&mut Self)) -> HBlock {
+        let outer = std::mem::take(&mut self.stmts);
+        self.scopes.push(Vec::new());
+        f(self);
+        self.scopes.pop();
+        std::mem::replace(&mut self.stmts, outer)
+    }
+
+    /// If statements were emitted since `mark` (a later operand was hoisted),
+    /// moves `e` into a temporary declared before them, keeping Rust's
+    /// left-to-right evaluation order.
+    fn spill_before(&mut self, mark: usize, e: HExpr) -> HExpr {
+        if self.stmts.len() == mark || e.is_constant() {
+            return e;
+        }
+        let (ty, span) = (e.ty, e.span);
+        let tmp = self.temp(ty, span);
+        let stmt = HStmt {
+            kind: HStmtKind::Let {
+                local: tmp,
+                init: Some(e),
+            },
+            span: self.src_span(span),
+        };
+        self.stmts.insert(mark, stmt);
+        self.load_local(tmp, span)
+    }
+
+    fn load_local(&mut self, local: LocalId, span: Span) -> HExpr {
+        let ty = self.locals[local as usize].ty;
+        HExpr {
+            kind: HExprKind::Load(super::hir::HPlace {
+                root: crate::ir::PlaceRoot::Local(local),
+                proj: Vec::new(),
+                ty,
+            }),
+            ty,
+            span,
+        }
+    }
+
+    fn new_loop(&mut self, label: Option<&syn::Label>) -> LoopId {
+        let id = self.next_loop;
+        self.next_loop += 1;
+        self.loops.push(LoopFrame {
+            label: label.map(|l| l.name.ident.to_string()),
+            id,
+        });
+        id
+    }
+
+    /// The loop a `break`/`continue` names.
+    fn loop_target(&mut self, label: Option<&syn::Lifetime>, span: Span) -> Option<LoopId> {
+        let found = match label {
+            None => self.loops.last().map(|f| f.id),
+            Some(l) => {
+                let name = l.ident.to_string();
+                self.loops
+                    .iter()
+                    .rev()
+                    .find(|f| f.label.as_deref() == Some(name.as_str()))
+                    .map(|f| f.id)
+            }
+        };
+        if found.is_none() {
+            let msg = match label {
+                None => "`break`/`continue` outside of a loop".to_string(),
+                Some(l) => format!(
+                    "no enclosing loop is labeled `{l}` (labels on plain blocks are not supported)"
+                ),
+            };
+            self.error_at(span, msg);
+        }
+        found
+    }
+}

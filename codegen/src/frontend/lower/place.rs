@@ -1,0 +1,408 @@
+//! Places: locals, parameters, the ring state, and the field and index
+//! projections on them; field access and indexing on computed values.
+
+use proc_macro2::Span;
+use quote::ToTokens;
+use syn::spanned::Spanned;
+
+use super::stmt::strip;
+use super::{Binding, Lowerer};
+use crate::frontend::hir::{HExpr, HExprKind, HParamKind, HPlace, HProj, HStmtKind};
+use crate::frontend::types::{Shape, TyVar};
+use crate::ir::{FaultSite, ParamId, PlaceRoot, Scalar, SiteId};
+
+/// What a path, field or index expression denotes.
+pub(super) enum Access {
+    /// A memory location; `text` spells it for fault messages (`p.hist`).
+    /// `bare_state` marks the ring state reference itself (`state`, not
+    /// `*state` or `state.field`).
+    Place {
+        place: HPlace,
+        text: String,
+        bare_state: bool,
+    },
+    /// A slice parameter, not yet indexed.
+    Slice { param: ParamId, text: String },
+    /// A computed value.
+    Value(HExpr),
+}
+
+impl Lowerer<'_, '_, '_> {
+    /// Lowers a path, field, index or deref expression.
+    pub(super) fn access(&mut self, e: &syn::Expr) -> Access {
+        match e {
+            syn::Expr::Paren(p) => self.access(&p.expr),
+            syn::Expr::Group(g) => self.access(&g.expr),
+            syn::Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
+                let ident = p.path.get_ident().expect("checked");
+                match self.lookup(&ident.to_string()) {
+                    Some(b) => self.binding_access(b, ident.to_string()),
+                    None => Access::Value(self.path_value(p)),
+                }
+            }
+            syn::Expr::Path(p) => Access::Value(self.path_value(p)),
+            syn::Expr::Field(f) => self.field_access(f),
+            syn::Expr::Index(ix) => self.index_access(ix),
+            syn::Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => self.deref_access(u),
+            _ => Access::Value(self.expr(e)),
+        }
+    }
+
+    fn binding_access(&mut self, b: Binding, name: String) -> Access {
+        let (root, ty, bare_state) = match b {
+            Binding::Local(id) => (PlaceRoot::Local(id), self.locals[id as usize].ty, false),
+            Binding::Param(id) => match self.params[id as usize].kind {
+                HParamKind::Slice { .. } => {
+                    return Access::Slice {
+                        param: id,
+                        text: name,
+                    }
+                }
+                HParamKind::StateRef(t) => (PlaceRoot::Param(id), t, true),
+                HParamKind::Value(t) | HParamKind::MsgRef(t) => (PlaceRoot::Param(id), t, false),
+            },
+        };
+        Access::Place {
+            place: HPlace {
+                root,
+                proj: Vec::new(),
+                ty,
+            },
+            text: name,
+            bare_state,
+        }
+    }
+
+    fn deref_access(&mut self, u: &syn::ExprUnary) -> Access {
+        if let syn::Expr::Path(p) = strip(&u.expr) {
+            if let Some(ident) = p.path.get_ident() {
+                if let Some(Binding::Param(id)) = self.lookup(&ident.to_string()) {
+                    if let HParamKind::StateRef(ty) | HParamKind::MsgRef(ty) =
+                        self.params[id as usize].kind
+                    {
+                        return Access::Place {
+                            place: HPlace {
+                                root: PlaceRoot::Param(id),
+                                proj: Vec::new(),
+                                ty,
+                            },
+                            text: ident.to_string(),
+                            bare_state: false,
+                        };
+                    }
+                }
+            }
+        }
+        self.error(
+            u,
+            "`*` only applies to the ring state (`*state`) and to a message taken as `&M` \
+             (`*msg`); kernels have no other references",
+        );
+        Access::Value(self.error_expr(u.span()))
+    }
+
+    fn field_access(&mut self, f: &syn::ExprField) -> Access {
+        let name = match &f.member {
+            syn::Member::Named(n) => n.to_string(),
+            syn::Member::Unnamed(_) => {
+                self.error(
+                    &f.member,
+                    "tuple fields are not supported: kernels have no tuples; use a struct",
+                );
+                return Access::Value(self.error_expr(f.span()));
+            }
+        };
+        match self.access(&f.base) {
+            Access::Place {
+                mut place, text, ..
+            } => {
+                let Some((index, ty)) = self.field_of(place.ty, &name, f.member.span()) else {
+                    return Access::Value(self.error_expr(f.span()));
+                };
+                place.proj.push(HProj::Field(index));
+                place.ty = ty;
+                Access::Place {
+                    place,
+                    text: format!("{text}.{name}"),
+                    bare_state: false,
+                }
+            }
+            Access::Slice { text, .. } => {
+                self.error(
+                    &f.member,
+                    format!("`{text}` is a slice and has no fields: index it first (`{text}[i].{name}`)"),
+                );
+                Access::Value(self.error_expr(f.span()))
+            }
+            Access::Value(v) => {
+                if matches!(v.kind, HExprKind::Error) {
+                    return Access::Value(v);
+                }
+                let Some((index, ty)) = self.field_of(v.ty, &name, f.member.span()) else {
+                    return Access::Value(self.error_expr(f.span()));
+                };
+                Access::Value(HExpr {
+                    kind: HExprKind::Field(Box::new(v), index),
+                    ty,
+                    span: f.span(),
+                })
+            }
+        }
+    }
+
+    /// The index and type of field `name` of a value of type `ty`.
+    fn field_of(&mut self, ty: TyVar, name: &str, span: Span) -> Option<(u32, TyVar)> {
+        match self.types().shape(ty) {
+            Some(Shape::Struct(key)) => {
+                let env = self.cx.env;
+                let Some(fields) = env.struct_fields(self.types(), key) else {
+                    // A DeviceType at macro time: its fields are unknown.
+                    return Some((0, self.types().fresh_external()));
+                };
+                if let Some(i) = fields.iter().position(|f| f.name == name) {
+                    return Some((i as u32, fields[i].ty));
+                }
+                let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+                let sname = self.types().struct_name(key).to_string();
+                self.error_at(
+                    span,
+                    format!(
+                        "no field `{name}` on type `{sname}`; its fields are: {}",
+                        names.join(", ")
+                    ),
+                );
+                None
+            }
+            Some(_) => {
+                let t = self.types().describe(ty);
+                self.error_at(span, format!("`{t}` has no field `{name}`"));
+                None
+            }
+            None => self.unknown_type(span, &format!("accessing `.{name}`")),
+        }
+    }
+
+    /// A value whose type is not known where its shape is needed: an error
+    /// at link time, an unknown (external) type at macro time.
+    pub(super) fn unknown_type(&mut self, span: Span, doing: &str) -> Option<(u32, TyVar)> {
+        if self.cx.env.is_link() {
+            self.error_at(
+                span,
+                format!(
+                    "type annotations needed: the type of this value must be known before {doing}"
+                ),
+            );
+            return None;
+        }
+        Some((0, self.types().fresh_external()))
+    }
+
+    fn index_access(&mut self, ix: &syn::ExprIndex) -> Access {
+        if let syn::Expr::Range(r) = strip(&ix.index) {
+            self.error(
+                r,
+                "slicing (`x[a..b]`) is not supported: index single elements (`x[i]`)",
+            );
+            return Access::Value(self.error_expr(ix.span()));
+        }
+        let base = self.access(&ix.expr);
+        let index = self.expr(&ix.index);
+        let usize_ty = self.types().scalar(Scalar::Usize);
+        if self.types().unify(usize_ty, index.ty).is_err() {
+            let t = self.types().describe(index.ty);
+            self.error(
+                &ix.index,
+                format!("indices are `usize`, found `{t}`: write `[i as usize]`"),
+            );
+        }
+        let span = ix.span();
+        let (mut place, text) = match base {
+            Access::Slice { param, text } => {
+                let HParamKind::Slice { elem, .. } = self.params[param as usize].kind else {
+                    unreachable!("Access::Slice names a slice parameter")
+                };
+                let site = self.site(&text, span);
+                let place = HPlace {
+                    root: PlaceRoot::Param(param),
+                    proj: vec![HProj::Index {
+                        index: Box::new(index),
+                        site,
+                    }],
+                    ty: elem,
+                };
+                return Access::Place {
+                    place,
+                    text: format!("{text}[..]"),
+                    bare_state: false,
+                };
+            }
+            Access::Place { place, text, .. } => (place, text),
+            Access::Value(v) => {
+                if matches!(v.kind, HExprKind::Error) {
+                    return Access::Value(v);
+                }
+                // An rvalue array: store it in a temporary, then index that.
+                let text = ix.expr.to_token_stream().to_string();
+                let tmp = self.temp(v.ty, v.span);
+                let ty = v.ty;
+                self.push(
+                    HStmtKind::Let {
+                        local: tmp,
+                        init: Some(v),
+                    },
+                    span,
+                );
+                (super::stmt::local_place(tmp, ty), text)
+            }
+        };
+        let elem = match self.types().shape(place.ty) {
+            Some(Shape::Array(elem, _)) => elem,
+            Some(_) => {
+                let t = self.types().describe(place.ty);
+                self.error(
+                    &ix.expr,
+                    format!(
+                        "cannot index a value of type `{t}`: only arrays and slices can be indexed"
+                    ),
+                );
+                return Access::Value(self.error_expr(span));
+            }
+            None => match self.unknown_type(ix.expr.span(), "indexing it") {
+                Some((_, t)) => t,
+                None => return Access::Value(self.error_expr(span)),
+            },
+        };
+        let site = self.site(&text, span);
+        place.proj.push(HProj::Index {
+            index: Box::new(index),
+            site,
+        });
+        place.ty = elem;
+        Access::Place {
+            place,
+            text: format!("{text}[..]"),
+            bare_state: false,
+        }
+    }
+
+    /// A new fault site naming `what`.
+    fn site(&mut self, what: &str, span: Span) -> SiteId {
+        let span = self.src_span(span);
+        self.cx.sites.push(FaultSite {
+            what: what.to_string(),
+            function: self.fn_name.clone(),
+            span,
+        });
+        (self.cx.sites.len() - 1) as SiteId
+    }
+
+    /// Reads a path, field, index or deref expression.
+    pub(super) fn access_value(&mut self, e: &syn::Expr) -> HExpr {
+        match self.access(e) {
+            Access::Place {
+                place,
+                text,
+                bare_state,
+            } => {
+                if bare_state {
+                    self.error(
+                        e,
+                        format!(
+                            "`{text}` is a reference to the actor state: write `*{text}` to copy \
+                             the state, or `{text}.field` to read a field"
+                        ),
+                    );
+                    return self.error_expr(e.span());
+                }
+                let ty = place.ty;
+                HExpr {
+                    kind: HExprKind::Load(place),
+                    ty,
+                    span: e.span(),
+                }
+            }
+            Access::Slice { text, .. } => {
+                self.error(
+                    e,
+                    format!(
+                        "a slice parameter can only be indexed (`{text}[i]`) or asked for its \
+                         length (`{text}.len()`)"
+                    ),
+                );
+                self.error_expr(e.span())
+            }
+            Access::Value(v) => v,
+        }
+    }
+
+    /// The place an assignment writes, after checking it may be written.
+    pub(super) fn place_for_write(&mut self, e: &syn::Expr) -> Option<HPlace> {
+        match self.access(e) {
+            Access::Place {
+                place,
+                text,
+                bare_state,
+            } => {
+                if bare_state {
+                    self.error(
+                        e,
+                        format!("assign the state through the reference: `*{text} = value;`"),
+                    );
+                    return None;
+                }
+                let problem = match place.root {
+                    PlaceRoot::Local(id) => {
+                        let l = &self.locals[id as usize];
+                        (!l.mutable && !self.is_deferred_init(id)).then(|| {
+                            format!(
+                                "cannot assign to `{text}`: `{}` is not mutable; declare it with \
+                                 `let mut {}`",
+                                l.name, l.name
+                            )
+                        })
+                    }
+                    PlaceRoot::Param(id) => {
+                        let p = &self.params[id as usize];
+                        match p.kind {
+                            HParamKind::StateRef(_) => None,
+                            HParamKind::Slice { mutable: true, .. } => None,
+                            HParamKind::Slice { mutable: false, .. } => Some(format!(
+                                "cannot write to `{text}`: `{}` is a `&[T]` parameter; take \
+                                 `&mut [T]` to write to it",
+                                p.name
+                            )),
+                            HParamKind::MsgRef(_) => Some(format!(
+                                "cannot assign to `{text}`: the message is read-only; copy it \
+                                 into a `let mut` first"
+                            )),
+                            HParamKind::Value(_) if p.mutable => None,
+                            HParamKind::Value(_) => Some(format!(
+                                "cannot assign to `{text}`: parameter `{}` is not mutable; \
+                                 declare it `mut {}`",
+                                p.name, p.name
+                            )),
+                        }
+                    }
+                };
+                if let Some(msg) = problem {
+                    self.error(e, msg);
+                    return None;
+                }
+                Some(place)
+            }
+            Access::Slice { text, .. } => {
+                self.error(
+                    e,
+                    format!("cannot assign a whole slice: assign its elements (`{text}[i] = v`)"),
+                );
+                None
+            }
+            Access::Value(v) => {
+                if !matches!(v.kind, HExprKind::Error) {
+                    self.error(e, "this expression is not a place that can be assigned to");
+                }
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,633 @@
+//! Statements and control flow: `let`, assignment, `if`, loops, `break`,
+//! `continue`, `return`, blocks.
+
+use proc_macro2::Span;
+use syn::spanned::Spanned;
+
+use super::Lowerer;
+use crate::frontend::hir::{HExpr, HExprKind, HLit, HPlace, HStmt, HStmtKind};
+use crate::frontend::signature::value_type;
+use crate::frontend::types::{Kind, Shape};
+use crate::ir::{BinOp, LocalId, PlaceRoot, Scalar, UnOp};
+
+impl Lowerer<'_, '_, '_> {
+    /// The function body: statements, then the tail value returned.
+    pub(super) fn fn_body(&mut self, block: &syn::Block) {
+        if self.cx.types.shape(self.ret) == Some(Shape::Unit) {
+            self.block_stmts(block);
+            return;
+        }
+        let v = self.block_value(block);
+        match v.kind {
+            HExprKind::Never | HExprKind::Error => {}
+            // No tail: every path returns (or rustc reports the missing value).
+            HExprKind::Unit if !has_tail(block) => {}
+            _ => {
+                let ret = self.ret;
+                if self.expect_ty(ret, v.ty, v.span, " in the returned value") {
+                    let span = v.span;
+                    self.push(HStmtKind::Return(Some(v)), span);
+                }
+            }
+        }
+    }
+
+    /// Lowers a block's statements into the current list, its tail (if any)
+    /// as a statement.
+    pub(super) fn block_stmts(&mut self, block: &syn::Block) {
+        for s in &block.stmts {
+            self.stmt(s);
+        }
+    }
+
+    /// Lowers a block's statements into the current list and returns its
+    /// value: the tail expression, `Unit`, or `Never` when it ends in
+    /// `return`/`break`/`continue`.
+    pub(super) fn block_value(&mut self, block: &syn::Block) -> HExpr {
+        let n = block.stmts.len();
+        for s in block.stmts.iter().take(n.saturating_sub(1)) {
+            self.stmt(s);
+        }
+        let span = block.brace_token.span.join();
+        match block.stmts.last() {
+            Some(syn::Stmt::Expr(e, None)) => self.expr(e),
+            Some(last) => {
+                self.stmt(last);
+                let diverges = matches!(
+                    last,
+                    syn::Stmt::Expr(
+                        syn::Expr::Return(_) | syn::Expr::Break(_) | syn::Expr::Continue(_),
+                        _
+                    )
+                );
+                if diverges {
+                    self.never_expr(span)
+                } else {
+                    self.unit_expr(span)
+                }
+            }
+            None => self.unit_expr(span),
+        }
+    }
+
+    pub(super) fn unit_expr(&mut self, span: Span) -> HExpr {
+        HExpr {
+            kind: HExprKind::Unit,
+            ty: self.types().unit(),
+            span,
+        }
+    }
+
+    pub(super) fn never_expr(&mut self, span: Span) -> HExpr {
+        HExpr {
+            kind: HExprKind::Never,
+            ty: self.types().fresh(Kind::Any),
+            span,
+        }
+    }
+
+    fn stmt(&mut self, s: &syn::Stmt) {
+        match s {
+            syn::Stmt::Local(l) => self.local(l),
+            syn::Stmt::Expr(e, _) => self.stmt_expr(e),
+            syn::Stmt::Item(item) => self.error(
+                item,
+                "items (`fn`, `struct`, `const`, `static`, `use`, `impl`) cannot be declared \
+                 inside a kernel: move it outside (a helper fn needs `#[device]`)",
+            ),
+            syn::Stmt::Macro(m) => {
+                let msg = super::expr::macro_message(&m.mac);
+                self.error(m, msg)
+            }
+        }
+    }
+
+    /// An expression in statement position: evaluated for its effects.
+    pub(super) fn stmt_expr(&mut self, e: &syn::Expr) {
+        match e {
+            syn::Expr::If(i) => self.if_stmt(i),
+            syn::Expr::While(w) => self.while_stmt(w),
+            syn::Expr::Loop(l) => self.loop_stmt(l),
+            syn::Expr::ForLoop(f) => self.for_stmt(f),
+            syn::Expr::Block(b) if b.label.is_none() => {
+                let body = self.nested(|l| l.block_stmts(&b.block));
+                self.push(HStmtKind::Block(body), b.span());
+            }
+            syn::Expr::Assign(a) => self.assign(a),
+            syn::Expr::Binary(b) if compound_op(&b.op).is_some() => self.compound_assign(b),
+            syn::Expr::Return(r) => self.return_stmt(r),
+            syn::Expr::Break(b) => self.break_stmt(b),
+            syn::Expr::Continue(c) => {
+                if let Some(id) = self.loop_target(c.label.as_ref(), c.span()) {
+                    self.push(HStmtKind::Continue(id), c.span());
+                }
+            }
+            _ => {
+                let v = self.expr(e);
+                let skip = matches!(
+                    v.kind,
+                    HExprKind::Unit | HExprKind::Never | HExprKind::Error | HExprKind::Lit(_)
+                );
+                if !skip {
+                    let span = v.span;
+                    self.push(HStmtKind::Expr(v), span);
+                }
+            }
+        }
+    }
+
+    fn local(&mut self, l: &syn::Local) {
+        if let Some(init) = &l.init {
+            if let Some((_, diverge)) = &init.diverge {
+                self.error(
+                    diverge,
+                    "`let … else` is not supported: use `if` to check the value first",
+                );
+                return;
+            }
+        }
+        let (pat, annotation) = match &l.pat {
+            syn::Pat::Type(t) => (&*t.pat, Some(&*t.ty)),
+            p => (p, None),
+        };
+        let (name, mutable) = match pat {
+            syn::Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
+                (p.ident.clone(), p.mutability.is_some())
+            }
+            syn::Pat::Wild(_) if annotation.is_none() => {
+                // `let _ = e;` evaluates `e` and drops it.
+                if let Some(init) = &l.init {
+                    self.stmt_expr(&init.expr);
+                }
+                return;
+            }
+            _ => {
+                self.error(
+                    pat,
+                    "only simple `let name` / `let mut name` bindings are supported; \
+                     destructuring patterns (tuples, structs, slices) are not",
+                );
+                return;
+            }
+        };
+        let ty = match annotation {
+            Some(t) => match value_type(&mut self.type_cx(), t) {
+                Ok(v) => v,
+                Err(e) => {
+                    self.errors.push(e);
+                    self.types().fresh_external()
+                }
+            },
+            None => self.types().fresh(Kind::Any),
+        };
+        let init = l.init.as_ref().map(|init| {
+            let v = self.expr(&init.expr);
+            self.expect_ty(ty, v.ty, v.span, "");
+            v
+        });
+        let id = self.declare_local(name.to_string(), ty, mutable, name.span());
+        if annotation.is_none() {
+            self.locals[id as usize].let_key = Some(l as *const syn::Local as usize);
+        }
+        if init.is_none() {
+            self.deferred_init.push(id);
+        }
+        self.push(HStmtKind::Let { local: id, init }, l.span());
+    }
+
+    /// A condition: a `bool` expression (`if let` is rejected).
+    pub(super) fn cond_expr(&mut self, e: &syn::Expr) -> HExpr {
+        if let syn::Expr::Let(l) = e {
+            self.error(
+                l,
+                "`if let` / `while let` are not supported: kernels have no enums to match; use a \
+                 plain `bool` condition",
+            );
+            return self.error_expr(e.span());
+        }
+        let v = self.expr(e);
+        let b = self.types().scalar(Scalar::Bool);
+        self.expect_ty(b, v.ty, v.span, " in condition");
+        v
+    }
+
+    pub(super) fn if_stmt(&mut self, i: &syn::ExprIf) {
+        let cond = self.cond_expr(&i.cond);
+        let then_block = self.nested(|l| l.block_stmts(&i.then_branch));
+        let else_block = match &i.else_branch {
+            None => Vec::new(),
+            Some((_, e)) => self.nested(|l| l.stmt_expr(e)),
+        };
+        self.push(
+            HStmtKind::If {
+                cond,
+                then_block,
+                else_block,
+            },
+            i.if_token.span,
+        );
+    }
+
+    fn while_stmt(&mut self, w: &syn::ExprWhile) {
+        let id = self.new_loop(w.label.as_ref());
+        let mut cond = None;
+        let cond_stmts = self.nested(|l| cond = Some(l.cond_expr(&w.cond)));
+        let cond = cond.expect("set by the closure");
+        let body = self.nested(|l| l.block_stmts(&w.body));
+        self.loops.pop();
+        let span = w.while_token.span;
+        if cond_stmts.is_empty() {
+            self.push(HStmtKind::While { id, cond, body }, span);
+            return;
+        }
+        // The condition needs statements: evaluate them at the top of each
+        // iteration of a `loop`, then leave when the condition is false.
+        let mut stmts = cond_stmts;
+        let exit = self.not(cond);
+        let line = self.src_span(span);
+        stmts.push(HStmt {
+            kind: HStmtKind::If {
+                cond: exit,
+                then_block: vec![HStmt {
+                    kind: HStmtKind::Break(id),
+                    span: line,
+                }],
+                else_block: Vec::new(),
+            },
+            span: line,
+        });
+        stmts.push(HStmt {
+            kind: HStmtKind::Block(body),
+            span: line,
+        });
+        self.push(HStmtKind::Loop { id, body: stmts }, span);
+    }
+
+    /// `!e` for a `bool` expression.
+    pub(super) fn not(&mut self, e: HExpr) -> HExpr {
+        let (ty, span) = (e.ty, e.span);
+        HExpr {
+            kind: HExprKind::Unary(UnOp::Not, Box::new(e)),
+            ty,
+            span,
+        }
+    }
+
+    fn loop_stmt(&mut self, l: &syn::ExprLoop) {
+        let id = self.new_loop(l.label.as_ref());
+        let body = self.nested(|lw| lw.block_stmts(&l.body));
+        self.loops.pop();
+        self.push(HStmtKind::Loop { id, body }, l.loop_token.span);
+    }
+
+    fn for_stmt(&mut self, f: &syn::ExprForLoop) {
+        let span = f.for_token.span;
+        let (name, mutable) = match &*f.pat {
+            syn::Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
+                (p.ident.to_string(), p.mutability.is_some())
+            }
+            syn::Pat::Wild(_) => ("_".to_string(), false),
+            p => {
+                self.error(
+                    p,
+                    "a `for` loop binds a simple name (`for i in 0..n`) or `_`; patterns are not \
+                     supported",
+                );
+                return;
+            }
+        };
+        let Some(range) = self.for_range(&f.expr) else {
+            return;
+        };
+        let start = self.expr(range.start);
+        let mark = self.stmts.len();
+        let end = self.expr(range.end);
+        let start = self.spill_before(mark, start);
+        let ty = start.ty;
+        if self.expect_ty(ty, end.ty, end.span, " in range bounds") {
+            self.expect_kind(ty, Kind::Int, start.span, "a `for` range");
+        }
+        let step = range.step.map(|s| {
+            let mark = self.stmts.len();
+            let v = self.expr(s);
+            if self.stmts.len() != mark {
+                // Hoisted statements of the step come after `start`/`end`.
+                self.error(s, "the `step_by` argument must be a plain expression here");
+            }
+            let usize_ty = self.types().scalar(Scalar::Usize);
+            self.expect_ty(usize_ty, v.ty, v.span, " (`step_by` takes a `usize`)");
+            if matches!(v.kind, HExprKind::Lit(HLit::Int(0))) {
+                self.error(s, "`step_by(0)` panics in Rust: use a step of at least 1");
+            }
+            v
+        });
+        let id = self.new_loop(f.label.as_ref());
+        if range.rev {
+            self.rev_loop(id, &name, mutable, start, end, range.inclusive, f);
+            self.loops.pop();
+            return;
+        }
+        let mut var = 0;
+        let body = self.nested(|l| {
+            var = l.declare_local(name, ty, mutable, f.pat.span());
+            l.block_stmts(&f.body);
+        });
+        self.loops.pop();
+        self.push(
+            HStmtKind::For {
+                id,
+                var,
+                start,
+                end,
+                inclusive: range.inclusive,
+                step,
+                body,
+            },
+            span,
+        );
+    }
+
+    /// `for v in (a..b).rev()` as `let s = a; let mut k = b; while k > s { k -= 1; let v = k; body }`
+    /// and `(a..=b).rev()` as
+    /// `let s = a; let mut k = b; let mut go = s <= k; while go { let v = k; go = k != s; k -= 1; body }`
+    /// (the decrement may wrap after the last iteration; `k` is then unused).
+    #[allow(clippy::too_many_arguments)]
+    fn rev_loop(
+        &mut self,
+        id: crate::ir::LoopId,
+        name: &str,
+        mutable: bool,
+        start: HExpr,
+        end: HExpr,
+        inclusive: bool,
+        f: &syn::ExprForLoop,
+    ) {
+        let span = f.for_token.span;
+        let ty = start.ty;
+        let s = self.temp(ty, span);
+        let k = self.temp(ty, span);
+        self.push(
+            HStmtKind::Let {
+                local: s,
+                init: Some(start),
+            },
+            span,
+        );
+        self.push(
+            HStmtKind::Let {
+                local: k,
+                init: Some(end),
+            },
+            span,
+        );
+        let bool_ty = self.types().scalar(Scalar::Bool);
+        let one = HExpr {
+            kind: HExprKind::Lit(HLit::Int(1)),
+            ty,
+            span,
+        };
+        let decrement = HStmtKind::CompoundAssign {
+            place: local_place(k, ty),
+            op: BinOp::Sub,
+            value: one,
+        };
+        let (ls, lk) = (self.load_local(s, span), self.load_local(k, span));
+        let mut var = 0;
+        if !inclusive {
+            let cond = binary(BinOp::Gt, lk, ls, bool_ty, span);
+            let body = self.nested(|l| {
+                let lk = l.load_local(k, span);
+                l.push(decrement, span);
+                var = l.declare_local(name.to_string(), ty, mutable, f.pat.span());
+                l.push(
+                    HStmtKind::Let {
+                        local: var,
+                        init: Some(lk),
+                    },
+                    span,
+                );
+                let inner = l.nested(|l| l.block_stmts(&f.body));
+                l.push(HStmtKind::Block(inner), span);
+            });
+            self.push(HStmtKind::While { id, cond, body }, span);
+            return;
+        }
+        let go = self.temp(bool_ty, span);
+        let first = binary(BinOp::Le, ls, lk, bool_ty, span);
+        self.push(
+            HStmtKind::Let {
+                local: go,
+                init: Some(first),
+            },
+            span,
+        );
+        let cond = self.load_local(go, span);
+        let body = self.nested(|l| {
+            let lk = l.load_local(k, span);
+            var = l.declare_local(name.to_string(), ty, mutable, f.pat.span());
+            l.push(
+                HStmtKind::Let {
+                    local: var,
+                    init: Some(lk),
+                },
+                span,
+            );
+            let (lk, ls) = (l.load_local(k, span), l.load_local(s, span));
+            let more = binary(BinOp::Ne, lk, ls, bool_ty, span);
+            l.push(
+                HStmtKind::Assign {
+                    place: local_place(go, bool_ty),
+                    value: more,
+                },
+                span,
+            );
+            l.push(decrement, span);
+            let inner = l.nested(|l| l.block_stmts(&f.body));
+            l.push(HStmtKind::Block(inner), span);
+        });
+        self.push(HStmtKind::While { id, cond, body }, span);
+    }
+
+    fn break_stmt(&mut self, b: &syn::ExprBreak) {
+        if let Some(v) = &b.expr {
+            self.error(
+                v,
+                "`break` with a value is not supported: assign the value to a `let mut` declared \
+                 before the loop, then `break`",
+            );
+            return;
+        }
+        if let Some(id) = self.loop_target(b.label.as_ref(), b.span()) {
+            self.push(HStmtKind::Break(id), b.span());
+        }
+    }
+
+    fn return_stmt(&mut self, r: &syn::ExprReturn) {
+        let unit = self.cx.types.shape(self.ret) == Some(Shape::Unit);
+        match (&r.expr, unit) {
+            (None, true) => self.push(HStmtKind::Return(None), r.span()),
+            (None, false) => {
+                let t = self.cx.types.describe(self.ret);
+                self.error(
+                    r,
+                    format!("this function returns `{t}`: write `return value;`"),
+                );
+            }
+            (Some(e), true) => {
+                let msg = if self.role.is_batch() {
+                    "batch kernels return nothing: write `return;` (results go into a `&mut [T]` \
+                     parameter)"
+                } else {
+                    "this function has no return type: write `return;`, or declare `-> T`"
+                };
+                self.error(e, msg);
+            }
+            (Some(e), false) => {
+                let v = self.expr(e);
+                let ret = self.ret;
+                self.expect_ty(ret, v.ty, v.span, " in the returned value");
+                self.push(HStmtKind::Return(Some(v)), r.span());
+            }
+        }
+    }
+
+    fn assign(&mut self, a: &syn::ExprAssign) {
+        // Rust evaluates the assigned value first, then the place.
+        let value = self.expr(&a.right);
+        let mark = self.stmts.len();
+        let Some(place) = self.place_for_write(&a.left) else {
+            return;
+        };
+        let value = self.spill_before(mark, value);
+        if self.expect_ty(place.ty, value.ty, value.span, " in assignment") {
+            self.push(HStmtKind::Assign { place, value }, a.span());
+        }
+    }
+
+    fn compound_assign(&mut self, b: &syn::ExprBinary) {
+        let op = compound_op(&b.op).expect("checked by the caller");
+        let value = self.expr(&b.right);
+        let mark = self.stmts.len();
+        let Some(place) = self.place_for_write(&b.left) else {
+            return;
+        };
+        let value = self.spill_before(mark, value);
+        let ok = if matches!(op, BinOp::Shl | BinOp::Shr) {
+            self.expect_kind(place.ty, Kind::Int, b.left.span(), "a shift")
+                && self.expect_kind(value.ty, Kind::Int, value.span, "a shift amount")
+        } else {
+            self.expect_ty(place.ty, value.ty, value.span, " in compound assignment")
+        };
+        if ok {
+            self.push(HStmtKind::CompoundAssign { place, op, value }, b.span());
+        }
+    }
+
+    /// Takes apart `a..b`, `a..=b`, `(a..b).step_by(s)`, `(a..b).rev()`.
+    fn for_range<'e>(&mut self, e: &'e syn::Expr) -> Option<ForRange<'e>> {
+        let unsupported = "`for` loops iterate over integer ranges: `for i in a..b`, `a..=b`, \
+                           `(a..b).step_by(s)` or `(a..b).rev()`; to visit a slice or array \
+                           write `for i in 0..xs.len()` and index";
+        match strip(e) {
+            syn::Expr::Range(r) => {
+                let (Some(start), Some(end)) = (&r.start, &r.end) else {
+                    self.error(r, "a `for` range needs both bounds (`a..b`)");
+                    return None;
+                };
+                Some(ForRange {
+                    start,
+                    end,
+                    inclusive: matches!(r.limits, syn::RangeLimits::Closed(_)),
+                    step: None,
+                    rev: false,
+                })
+            }
+            syn::Expr::MethodCall(m)
+                if matches!(strip(&m.receiver), syn::Expr::Range(_)) && m.turbofish.is_none() =>
+            {
+                let method = m.method.to_string();
+                let mut range = self.for_range(&m.receiver)?;
+                match (method.as_str(), m.args.len()) {
+                    ("step_by", 1) => range.step = Some(&m.args[0]),
+                    ("rev", 0) => range.rev = true,
+                    _ => {
+                        self.error(&m.method, unsupported);
+                        return None;
+                    }
+                }
+                Some(range)
+            }
+            other => {
+                self.error(other, unsupported);
+                None
+            }
+        }
+    }
+
+    /// Whether `local` may be assigned although not `mut` (declared without
+    /// an initializer).
+    pub(super) fn is_deferred_init(&self, local: LocalId) -> bool {
+        self.deferred_init.contains(&local)
+    }
+}
+
+/// `e` without parentheses and invisible groups.
+pub(super) fn strip(e: &syn::Expr) -> &syn::Expr {
+    match e {
+        syn::Expr::Paren(p) => strip(&p.expr),
+        syn::Expr::Group(g) => strip(&g.expr),
+        _ => e,
+    }
+}
+
+fn has_tail(block: &syn::Block) -> bool {
+    matches!(block.stmts.last(), Some(syn::Stmt::Expr(_, None)))
+}
+
+pub(super) fn local_place(local: LocalId, ty: crate::frontend::types::TyVar) -> HPlace {
+    HPlace {
+        root: PlaceRoot::Local(local),
+        proj: Vec::new(),
+        ty,
+    }
+}
+
+pub(super) fn binary(
+    op: BinOp,
+    l: HExpr,
+    r: HExpr,
+    ty: crate::frontend::types::TyVar,
+    span: Span,
+) -> HExpr {
+    HExpr {
+        kind: HExprKind::Binary(op, Box::new(l), Box::new(r)),
+        ty,
+        span,
+    }
+}
+
+/// The operator of `+=`, `<<=`, …
+pub(super) fn compound_op(op: &syn::BinOp) -> Option<BinOp> {
+    Some(match op {
+        syn::BinOp::AddAssign(_) => BinOp::Add,
+        syn::BinOp::SubAssign(_) => BinOp::Sub,
+        syn::BinOp::MulAssign(_) => BinOp::Mul,
+        syn::BinOp::DivAssign(_) => BinOp::Div,
+        syn::BinOp::RemAssign(_) => BinOp::Rem,
+        syn::BinOp::BitXorAssign(_) => BinOp::BitXor,
+        syn::BinOp::BitAndAssign(_) => BinOp::BitAnd,
+        syn::BinOp::BitOrAssign(_) => BinOp::BitOr,
+        syn::BinOp::ShlAssign(_) => BinOp::Shl,
+        syn::BinOp::ShrAssign(_) => BinOp::Shr,
+        _ => return None,
+    })
+}
+
+/// A `for` loop's iterator, taken apart.
+struct ForRange<'e> {
+    pub start: &'e syn::Expr,
+    pub end: &'e syn::Expr,
+    pub inclusive: bool,
+    pub step: Option<&'e syn::Expr>,
+    pub rev: bool,
+}

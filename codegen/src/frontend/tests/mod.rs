@@ -1,0 +1,187 @@
+//! Front-end tests: macro-time checks, inference, lowering, linking.
+//! Each test parses Rust source with `syn::parse_str`, as the runtime does.
+
+mod basics;
+
+use crate::ir::{Kernel, Local, Scalar, Ty};
+use crate::layout::{FieldLayout, StructLayout, TypeDesc};
+use crate::{ItemSource, KernelMode, KernelOptions, LinkError};
+
+pub(super) fn parse(src: &str) -> syn::ItemFn {
+    syn::parse_str(src).expect("test source parses")
+}
+
+pub(super) fn batch() -> KernelOptions {
+    KernelOptions::new(KernelMode::Batch)
+}
+
+pub(super) fn ring() -> KernelOptions {
+    KernelOptions::new(KernelMode::Ring)
+}
+
+/// Macro-time errors of a kernel: (message, line, column) of each.
+pub(super) fn kernel_errors(src: &str, options: KernelOptions) -> Vec<(String, usize, usize)> {
+    match super::analyze_kernel(&parse(src), &options) {
+        Ok(_) => Vec::new(),
+        Err(e) => e
+            .into_iter()
+            .map(|e| {
+                let s = e.span().start();
+                (e.to_string(), s.line, s.column)
+            })
+            .collect(),
+    }
+}
+
+/// The single macro-time error of a kernel (panics if not exactly one).
+pub(super) fn one_error(src: &str, options: KernelOptions) -> (String, usize, usize) {
+    let errs = kernel_errors(src, options);
+    assert_eq!(errs.len(), 1, "expected one error, got {errs:#?}");
+    errs.into_iter().next().unwrap()
+}
+
+/// The file name tests link under, and the line the kernel source starts on.
+pub(super) const FILE: &str = "src/kernels.rs";
+pub(super) const LINE: u32 = 10;
+
+fn item_source(src: &'static str, line: u32) -> ItemSource<'static> {
+    let item = parse(src);
+    let name: &'static str = Box::leak(item.sig.ident.to_string().into_boxed_str());
+    ItemSource {
+        name,
+        source: src,
+        file: FILE,
+        line,
+    }
+}
+
+pub(super) fn try_link(
+    src: &'static str,
+    options: KernelOptions,
+    device_fns: &[&'static str],
+    types: &[&'static TypeDesc],
+) -> Result<Kernel, LinkError> {
+    let kernel = item_source(src, LINE);
+    let devs: Vec<ItemSource<'static>> = device_fns
+        .iter()
+        .enumerate()
+        .map(|(i, s)| item_source(s, 100 + 20 * i as u32))
+        .collect();
+    crate::link(&kernel, &options, &devs, types)
+}
+
+pub(super) fn link(
+    src: &'static str,
+    options: KernelOptions,
+    device_fns: &[&'static str],
+    types: &[&'static TypeDesc],
+) -> Kernel {
+    match try_link(src, options, device_fns, types) {
+        Ok(k) => k,
+        Err(e) => panic!("link failed: {e}"),
+    }
+}
+
+/// The local named `name` (the last one, if shadowed).
+pub(super) fn local<'k>(k: &'k Kernel, name: &str) -> &'k Local {
+    k.entry
+        .locals
+        .iter()
+        .rev()
+        .find(|l| l.name == name)
+        .unwrap_or_else(|| panic!("no local `{name}` in {:#?}", k.entry.locals))
+}
+
+pub(super) const fn s(x: Scalar) -> Ty {
+    Ty::Scalar(x)
+}
+
+pub(super) static F32: TypeDesc = TypeDesc::Scalar(Scalar::F32);
+pub(super) static U32: TypeDesc = TypeDesc::Scalar(Scalar::U32);
+pub(super) static POS: TypeDesc = TypeDesc::Array { elem: &F32, len: 3 };
+static PARTICLE_FIELDS: [FieldLayout; 2] = [
+    FieldLayout {
+        name: "pos",
+        offset: 0,
+        ty: &POS,
+    },
+    FieldLayout {
+        name: "mass",
+        offset: 12,
+        ty: &F32,
+    },
+];
+static PARTICLE_LAYOUT: StructLayout = StructLayout {
+    name: "Particle",
+    size: 16,
+    align: 4,
+    fields: &PARTICLE_FIELDS,
+};
+/// `Particle { pos: [f32; 3], mass: f32 }`
+pub(super) static PARTICLE: TypeDesc = TypeDesc::Struct(&PARTICLE_LAYOUT);
+
+static HIST: TypeDesc = TypeDesc::Array { elem: &U32, len: 8 };
+static TALLY_FIELDS: [FieldLayout; 3] = [
+    FieldLayout {
+        name: "count",
+        offset: 0,
+        ty: &U32,
+    },
+    FieldLayout {
+        name: "sum",
+        offset: 4,
+        ty: &F32,
+    },
+    FieldLayout {
+        name: "hist",
+        offset: 8,
+        ty: &HIST,
+    },
+];
+static TALLY_LAYOUT: StructLayout = StructLayout {
+    name: "Tally",
+    size: 40,
+    align: 4,
+    fields: &TALLY_FIELDS,
+};
+/// `Tally { count: u32, sum: f32, hist: [u32; 8] }`
+pub(super) static TALLY: TypeDesc = TypeDesc::Struct(&TALLY_LAYOUT);
+
+static ADD_FIELDS: [FieldLayout; 1] = [FieldLayout {
+    name: "value",
+    offset: 0,
+    ty: &F32,
+}];
+static ADD_LAYOUT: StructLayout = StructLayout {
+    name: "Add",
+    size: 4,
+    align: 4,
+    fields: &ADD_FIELDS,
+};
+/// `Add { value: f32 }`
+pub(super) static ADD: TypeDesc = TypeDesc::Struct(&ADD_LAYOUT);
+
+static SWARM_PARTS: TypeDesc = TypeDesc::Array {
+    elem: &PARTICLE,
+    len: 2,
+};
+static SWARM_FIELDS: [FieldLayout; 2] = [
+    FieldLayout {
+        name: "parts",
+        offset: 0,
+        ty: &SWARM_PARTS,
+    },
+    FieldLayout {
+        name: "leader",
+        offset: 32,
+        ty: &U32,
+    },
+];
+static SWARM_LAYOUT: StructLayout = StructLayout {
+    name: "Swarm",
+    size: 36,
+    align: 4,
+    fields: &SWARM_FIELDS,
+};
+/// `Swarm { parts: [Particle; 2], leader: u32 }`
+pub(super) static SWARM: TypeDesc = TypeDesc::Struct(&SWARM_LAYOUT);

@@ -1,0 +1,355 @@
+//! Type variables for the front end's Rust-like inference.
+//!
+//! Every expression gets a [`TyVar`]; constraints unify variables
+//! (union-find). An open variable has a [`Kind`]: an unsuffixed integer
+//! literal is `Int` (any integer type, `i32` when nothing else decides), an
+//! unsuffixed float literal is `Float` (`f64` by default).
+//!
+//! A variable is *external* when its type comes from something the macro
+//! cannot see (a struct field, a `#[device]` fn's signature). Unifying
+//! spreads the flag, so [`Types::is_external`] says whether a type depends on
+//! outside items — then `annotate_lets` leaves that `let` alone.
+
+use crate::ir::Scalar;
+
+/// A type variable; index into [`Types`].
+pub(super) type TyVar = u32;
+/// A struct name interned in [`Types`].
+pub(super) type StructKey = u32;
+
+/// A known type constructor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Shape {
+    Unit,
+    Scalar(Scalar),
+    Array(TyVar, u32),
+    Struct(StructKey),
+}
+
+/// What an open variable may still become.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Kind {
+    Any,
+    /// Some integer type (`{integer}`).
+    Int,
+    /// Some float type (`{float}`).
+    Float,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Slot {
+    Link(TyVar),
+    Open { kind: Kind, external: bool },
+    Known { shape: Shape, external: bool },
+}
+
+/// The inference state of one link (or one macro-time analysis).
+#[derive(Debug, Default)]
+pub(super) struct Types {
+    slots: Vec<Slot>,
+    struct_names: Vec<String>,
+}
+
+/// Two types that cannot be the same.
+#[derive(Debug)]
+pub(super) struct Mismatch;
+
+impl Types {
+    pub(super) fn new() -> Self {
+        Types::default()
+    }
+
+    fn push(&mut self, slot: Slot) -> TyVar {
+        self.slots.push(slot);
+        (self.slots.len() - 1) as TyVar
+    }
+
+    /// A fresh variable of `kind`.
+    pub(super) fn fresh(&mut self, kind: Kind) -> TyVar {
+        self.push(Slot::Open {
+            kind,
+            external: false,
+        })
+    }
+
+    /// A fresh variable standing for a type only the linker knows.
+    pub(super) fn fresh_external(&mut self) -> TyVar {
+        self.push(Slot::Open {
+            kind: Kind::Any,
+            external: true,
+        })
+    }
+
+    /// A variable bound to `shape`.
+    pub(super) fn known(&mut self, shape: Shape) -> TyVar {
+        self.push(Slot::Known {
+            shape,
+            external: false,
+        })
+    }
+
+    pub(super) fn scalar(&mut self, s: Scalar) -> TyVar {
+        self.known(Shape::Scalar(s))
+    }
+
+    pub(super) fn unit(&mut self) -> TyVar {
+        self.known(Shape::Unit)
+    }
+
+    /// Interns a struct name.
+    pub(super) fn struct_key(&mut self, name: &str) -> StructKey {
+        if let Some(i) = self.struct_names.iter().position(|n| n == name) {
+            return i as StructKey;
+        }
+        self.struct_names.push(name.to_string());
+        (self.struct_names.len() - 1) as StructKey
+    }
+
+    pub(super) fn struct_name(&self, key: StructKey) -> &str {
+        &self.struct_names[key as usize]
+    }
+
+    /// Every struct that some known type names.
+    pub(super) fn used_structs(&self) -> Vec<StructKey> {
+        let mut keys: Vec<StructKey> = self
+            .slots
+            .iter()
+            .filter_map(|s| match s {
+                Slot::Known {
+                    shape: Shape::Struct(k),
+                    ..
+                } => Some(*k),
+                _ => None,
+            })
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    }
+
+    fn find(&self, mut v: TyVar) -> TyVar {
+        while let Slot::Link(next) = self.slots[v as usize] {
+            v = next;
+        }
+        v
+    }
+
+    /// The shape `v` is bound to, if known yet.
+    pub(super) fn shape(&self, v: TyVar) -> Option<Shape> {
+        match self.slots[self.find(v) as usize] {
+            Slot::Known { shape, .. } => Some(shape),
+            _ => None,
+        }
+    }
+
+    /// The scalar `v` is bound to, if any.
+    pub(super) fn scalar_of(&self, v: TyVar) -> Option<Scalar> {
+        match self.shape(v) {
+            Some(Shape::Scalar(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The kind of an open variable (`None` when it is known).
+    pub(super) fn open_kind(&self, v: TyVar) -> Option<Kind> {
+        match self.slots[self.find(v) as usize] {
+            Slot::Open { kind, .. } => Some(kind),
+            _ => None,
+        }
+    }
+
+    /// Whether `v` (or any part of it) depends on items the macro cannot see.
+    pub(super) fn is_external(&self, v: TyVar) -> bool {
+        match self.slots[self.find(v) as usize] {
+            Slot::Open { external, .. } => external,
+            Slot::Known { shape, external } => {
+                external
+                    || match shape {
+                        Shape::Array(elem, _) => self.is_external(elem),
+                        _ => false,
+                    }
+            }
+            Slot::Link(_) => unreachable!("find returns a root"),
+        }
+    }
+
+    /// The scalar an open literal variable defaults to, like rustc.
+    pub(super) fn default_scalar(&self, v: TyVar) -> Option<Scalar> {
+        match self.open_kind(v)? {
+            Kind::Int => Some(Scalar::I32),
+            Kind::Float => Some(Scalar::F64),
+            Kind::Any => None,
+        }
+    }
+
+    /// Makes `a` and `b` the same type.
+    pub(super) fn unify(&mut self, a: TyVar, b: TyVar) -> Result<(), Mismatch> {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra == rb {
+            return Ok(());
+        }
+        match (self.slots[ra as usize], self.slots[rb as usize]) {
+            (
+                Slot::Open {
+                    kind: ka,
+                    external: ea,
+                },
+                Slot::Open {
+                    kind: kb,
+                    external: eb,
+                },
+            ) => {
+                let kind = match (ka, kb) {
+                    (Kind::Any, k) | (k, Kind::Any) => k,
+                    (x, y) if x == y => x,
+                    _ => return Err(Mismatch),
+                };
+                self.slots[rb as usize] = Slot::Link(ra);
+                self.slots[ra as usize] = Slot::Open {
+                    kind,
+                    external: ea || eb,
+                };
+                Ok(())
+            }
+            (
+                Slot::Open { kind, external },
+                Slot::Known {
+                    shape,
+                    external: e2,
+                },
+            )
+            | (
+                Slot::Known {
+                    shape,
+                    external: e2,
+                },
+                Slot::Open { kind, external },
+            ) => {
+                if !kind_admits(kind, shape) {
+                    return Err(Mismatch);
+                }
+                let (open, known) = if matches!(self.slots[ra as usize], Slot::Open { .. }) {
+                    (ra, rb)
+                } else {
+                    (rb, ra)
+                };
+                self.slots[open as usize] = Slot::Link(known);
+                self.slots[known as usize] = Slot::Known {
+                    shape,
+                    external: external || e2,
+                };
+                Ok(())
+            }
+            (
+                Slot::Known {
+                    shape: sa,
+                    external: ea,
+                },
+                Slot::Known {
+                    shape: sb,
+                    external: eb,
+                },
+            ) => {
+                match (sa, sb) {
+                    (Shape::Array(ea_elem, la), Shape::Array(eb_elem, lb)) if la == lb => {
+                        self.unify(ea_elem, eb_elem)?
+                    }
+                    (x, y) if x == y => {}
+                    _ => return Err(Mismatch),
+                }
+                self.slots[rb as usize] = Slot::Link(ra);
+                self.slots[ra as usize] = Slot::Known {
+                    shape: sa,
+                    external: ea || eb,
+                };
+                Ok(())
+            }
+            _ => unreachable!("find returns a root"),
+        }
+    }
+
+    /// Requires `v` to be an integer (`Kind::Int`) or a float (`Kind::Float`).
+    pub(super) fn require_kind(&mut self, v: TyVar, want: Kind) -> Result<(), Mismatch> {
+        let r = self.find(v);
+        match self.slots[r as usize] {
+            Slot::Open { kind, external } => {
+                let kind = match (kind, want) {
+                    (Kind::Any, k) | (k, Kind::Any) => k,
+                    (x, y) if x == y => x,
+                    _ => return Err(Mismatch),
+                };
+                self.slots[r as usize] = Slot::Open { kind, external };
+                Ok(())
+            }
+            Slot::Known { shape, .. } if kind_admits(want, shape) => Ok(()),
+            _ => Err(Mismatch),
+        }
+    }
+
+    /// A Rust-like spelling for messages: `f32`, `[u32; 4]`, `{integer}`, `_`.
+    pub(super) fn describe(&self, v: TyVar) -> String {
+        match self.slots[self.find(v) as usize] {
+            Slot::Open {
+                kind: Kind::Int, ..
+            } => "{integer}".into(),
+            Slot::Open {
+                kind: Kind::Float, ..
+            } => "{float}".into(),
+            Slot::Open { .. } => "_".into(),
+            Slot::Known { shape, .. } => match shape {
+                Shape::Unit => "()".into(),
+                Shape::Scalar(s) => s.rust_name().into(),
+                Shape::Array(elem, len) => format!("[{}; {}]", self.describe(elem), len),
+                Shape::Struct(k) => self.struct_name(k).into(),
+            },
+            Slot::Link(_) => unreachable!("find returns a root"),
+        }
+    }
+}
+
+fn kind_admits(kind: Kind, shape: Shape) -> bool {
+    match (kind, shape) {
+        (Kind::Any, _) => true,
+        (Kind::Int, Shape::Scalar(s)) => s.is_int(),
+        (Kind::Float, Shape::Scalar(s)) => s.is_float(),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_kinds_unify_with_matching_scalars_only() {
+        let mut t = Types::new();
+        let i = t.fresh(Kind::Int);
+        let f = t.fresh(Kind::Float);
+        assert!(t.unify(i, f).is_err());
+        let u = t.scalar(Scalar::Usize);
+        t.unify(i, u).unwrap();
+        assert_eq!(t.scalar_of(i), Some(Scalar::Usize));
+        let b = t.scalar(Scalar::Bool);
+        assert!(t.unify(f, b).is_err());
+        assert_eq!(t.describe(f), "{float}");
+        assert_eq!(t.default_scalar(f), Some(Scalar::F64));
+    }
+
+    #[test]
+    fn arrays_unify_elementwise_and_external_spreads() {
+        let mut t = Types::new();
+        let e1 = t.fresh(Kind::Float);
+        let a1 = t.known(Shape::Array(e1, 3));
+        let x = t.fresh_external();
+        let a2 = t.known(Shape::Array(x, 3));
+        assert!(!t.is_external(a1));
+        t.unify(a1, a2).unwrap();
+        assert!(t.is_external(a1));
+        let f32v = t.scalar(Scalar::F32);
+        t.unify(x, f32v).unwrap();
+        assert_eq!(t.describe(a1), "[f32; 3]");
+        let e3 = t.fresh(Kind::Any);
+        let a3 = t.known(Shape::Array(e3, 4));
+        assert!(t.unify(a1, a3).is_err());
+    }
+}
