@@ -1,9 +1,46 @@
 //! The CPU backend: runs a kernel's IR with GPU semantics on host threads.
+//!
+//! # Design
+//!
+//! A SIMT interpreter. Each kernel is compiled once ([`compile`]) into a
+//! [`Program`](program::Program): a tree of instructions over *lane-vector
+//! registers*, each holding one value per thread of a block, with every
+//! operation resolved to a monomorphic lane loop ([`ops`], [`intrinsics`]).
+//! A block runs as one unit ([`exec`]): each instruction executes for all of
+//! its threads under an active mask; `if` splits the mask, loops iterate
+//! while any lane is left, `break`/`continue`/`return` park lanes in their
+//! loop's or call's frame masks. Structs and arrays are byte blobs with the
+//! IR's layout ([`memory`]); every index is bounds-checked, and a faulting
+//! thread stops while the others go on. Blocks are handed to
+//! `available_parallelism()` host threads by an atomic counter ([`grid`]).
+//!
+//! Compiled programs are cached per kernel in the [`CpuDevice`]: a launch
+//! takes a read lock for the lookup only.
+//!
+//! Ring kernels run through a [`RingHandler`] ([`ring`]), one message at a
+//! time on one block of `kernel.threads` threads.
+
+mod compile;
+mod compile_expr;
+mod exec;
+mod grid;
+mod intrinsics;
+mod memory;
+mod ops;
+mod program;
+mod ring;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock, Weak};
 
 use spindle_codegen::ir::Kernel;
 
 use crate::kernel::KernelArg;
-use crate::{Error, Launch, Result};
+use crate::{Error, KernelMode, Launch, Result};
+
+pub use ring::RingHandler;
 
 /// Host memory holding a buffer's bytes, 8-byte aligned (the largest
 /// alignment of any kernel scalar).
@@ -42,23 +79,91 @@ impl HostMem {
     }
 }
 
+/// A compiled program and the kernel it was compiled from (weak, so the
+/// cache never keeps a kernel alive, and a dead entry is never mistaken for
+/// a new kernel that happens to reuse its address).
+type CacheEntry = (Weak<Kernel>, Arc<program::Program>);
+
 /// The CPU backend as a device.
 pub struct CpuDevice {
     threads: usize,
+    programs: RwLock<HashMap<usize, CacheEntry>>,
 }
 
 impl CpuDevice {
     pub(crate) fn new() -> Self {
-        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        CpuDevice { threads }
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        CpuDevice {
+            threads,
+            programs: RwLock::new(HashMap::new()),
+        }
     }
 
     pub(crate) fn name(&self) -> String {
         format!("CPU backend ({} threads)", self.threads)
     }
 
-    pub(crate) fn launch(&self, kernel: &Kernel, launch: &Launch, args: &mut [KernelArg<'_>]) -> Result<()> {
-        let _ = (kernel, launch, args);
-        Err(Error::Unsupported("CPU interpreter not built yet".into()))
+    /// The compiled program of `kernel`, compiling it on first use.
+    fn program(&self, kernel: &Arc<Kernel>) -> Result<Arc<program::Program>> {
+        let key = Arc::as_ptr(kernel) as usize;
+        {
+            let cache = self.programs.read().unwrap_or_else(|e| e.into_inner());
+            if let Some((k, p)) = cache.get(&key) {
+                if k.upgrade().is_some_and(|k| Arc::ptr_eq(&k, kernel)) {
+                    return Ok(p.clone());
+                }
+            }
+        }
+        let started = std::time::Instant::now();
+        let prog = compile::compile(kernel).map_err(|m| {
+            Error::Unsupported(format!(
+                "the CPU backend cannot run kernel `{}`: {m}",
+                kernel.name
+            ))
+        })?;
+        tracing::debug!(
+            kernel = %kernel.name,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            instructions = prog.code.len(),
+            registers = prog.temps as usize + prog.fixed.len(),
+            "compiled kernel for the CPU backend"
+        );
+        let prog = Arc::new(prog);
+        let mut cache = self.programs.write().unwrap_or_else(|e| e.into_inner());
+        cache.retain(|_, (k, _)| k.strong_count() > 0);
+        cache.insert(key, (Arc::downgrade(kernel), prog.clone()));
+        Ok(prog)
+    }
+
+    /// Runs a batch kernel over the whole grid and waits for it. On the
+    /// first fault the faulting thread stops, the others run to the end,
+    /// and the launch returns the fault as an error.
+    pub(crate) fn launch(
+        &self,
+        kernel: &Arc<Kernel>,
+        launch: &Launch,
+        args: &mut [KernelArg<'_>],
+    ) -> Result<()> {
+        if kernel.mode != KernelMode::Batch {
+            return Err(Error::Unsupported(format!(
+                "kernel `{}` is a ring kernel; start it with `spawn`, not a batch launch",
+                kernel.name
+            )));
+        }
+        launch.validate(&kernel.name)?;
+        let prog = self.program(kernel)?;
+        match grid::run_grid(&prog, kernel, launch, args, self.threads)? {
+            Some(rec) => Err(crate::fault::fault_error(kernel, &rec)),
+            None => Ok(()),
+        }
+    }
+
+    /// Compiles a ring kernel's handler for running one message at a time
+    /// on the calling thread (see [`RingHandler::run`]).
+    pub fn ring_handler(&self, kernel: &Arc<Kernel>) -> Result<RingHandler> {
+        let prog = self.program(kernel)?;
+        RingHandler::new(kernel.clone(), prog)
     }
 }

@@ -1,0 +1,535 @@
+//! The SIMT executor: runs a [`Program`] for all threads of one block at
+//! once, one instruction for every lane under the active mask.
+//!
+//! Masks are `n` bytes (0 or 1) in numbered slots; slot 0 is the active
+//! mask and `live` counts its set lanes. Control flow:
+//! - `If` splits the active lanes by the condition, runs each side that has
+//!   lanes, and rejoins the lanes that are still running at the end of
+//!   either side.
+//! - `Loop` runs while any lane is left; a false condition or `break` moves
+//!   a lane into the frame's exit mask, `continue` into its continue mask
+//!   (rejoined at the end of the iteration); after the loop the exit mask
+//!   is the active mask. `return` and calls work the same way with a
+//!   `Region` frame. A lane that faults leaves every mask for good.
+//!
+//! Where the next features go:
+//! - `sync_threads()`: every lane of the block executes each instruction
+//!   before any lane executes the next, so a barrier reached with every
+//!   live lane active is a no-op here; a barrier reached by only part of
+//!   the block (divergent barrier) is where a check would report it.
+//! - warp operations: lane `l` belongs to warp `l / 32` in the block's
+//!   linear thread order, as on CUDA, so a shuffle or vote is a permutation
+//!   or reduction over 32-lane chunks of a register under the active mask.
+//! - shared memory: one more [`Root`](super::program::Root) whose base is a
+//!   per-block area with lane stride 0, like the ring state.
+
+use spindle_codegen::abi::{FaultRecord, NO_SITE};
+use spindle_codegen::ir::FaultKind;
+
+use super::memory::Env;
+use super::ops::{lanes, lanes_mut};
+use super::program::{Body, Fixed, Inst, MaskSlot, Program, Reg, Width};
+
+/// The storage behind [`Lanes`], kept between runs by a ring handler so a
+/// message costs no allocation.
+#[derive(Debug, Default)]
+pub(crate) struct LaneBuffers {
+    regs: Vec<u64>,
+    blobs: Vec<u64>,
+    masks: Vec<u8>,
+}
+
+/// One host thread's registers, blobs and masks, reused block after block.
+pub(crate) struct Lanes<'a> {
+    pub(super) prog: &'a Program,
+    pub(super) env: &'a Env<'a>,
+    /// Threads per block (lanes).
+    pub(super) n: usize,
+    regs: Vec<u64>,
+    blobs: Vec<u64>,
+    masks: Vec<u8>,
+    /// Number of set lanes in mask slot 0.
+    pub(super) live: usize,
+    /// The block being run.
+    pub(super) block: [u32; 3],
+    /// The first fault of the block being run.
+    pub(super) fault: Option<FaultRecord>,
+}
+
+impl<'a> Lanes<'a> {
+    /// Allocates a block's worth of state and fills the launch-wide fixed
+    /// registers (constants, parameters, geometry).
+    pub fn new(prog: &'a Program, env: &'a Env<'a>) -> Self {
+        Lanes::with_buffers(prog, env, LaneBuffers::default())
+    }
+
+    /// As [`Lanes::new`], reusing `bufs`' allocations.
+    pub fn with_buffers(prog: &'a Program, env: &'a Env<'a>, bufs: LaneBuffers) -> Self {
+        let n = env.threads();
+        let regs_count = prog.temps as usize + prog.fixed.len();
+        let LaneBuffers {
+            mut regs,
+            mut blobs,
+            mut masks,
+        } = bufs;
+        regs.clear();
+        regs.resize(regs_count * n, 0);
+        blobs.clear();
+        blobs.resize((prog.blob_bytes as usize * n).div_ceil(8), 0);
+        masks.clear();
+        masks.resize(prog.mask_slots as usize * n, 0);
+        let mut lanes = Lanes {
+            prog,
+            env,
+            n,
+            regs,
+            blobs,
+            masks,
+            live: 0,
+            block: [0; 3],
+            fault: None,
+        };
+        for (k, f) in prog.fixed.iter().enumerate() {
+            if !f.per_block() {
+                lanes.fill_fixed(k, *f);
+            }
+        }
+        lanes
+    }
+
+    /// Runs one block; returns its first fault.
+    pub fn run_block(&mut self, block: [u32; 3]) -> Option<FaultRecord> {
+        self.block = block;
+        self.fault = None;
+        let prog = self.prog;
+        for (k, f) in prog.fixed.iter().enumerate() {
+            if f.per_block() {
+                self.fill_fixed(k, *f);
+            }
+        }
+        self.masks[..self.n].fill(1);
+        self.live = self.n;
+        self.run(prog.block_init);
+        self.masks[..self.n].fill(1);
+        self.live = self.n;
+        self.run(prog.entry);
+        self.fault.take()
+    }
+
+    /// Gives the storage back for another run.
+    pub fn into_buffers(self) -> LaneBuffers {
+        LaneBuffers {
+            regs: self.regs,
+            blobs: self.blobs,
+            masks: self.masks,
+        }
+    }
+
+    /// Lane 0's bytes of register `r` (`w` bytes).
+    pub fn lane0_reg(&self, r: Reg, w: Width) -> &[u8] {
+        // SAFETY: a register slot holds at least 8 initialised bytes; lane 0
+        // is its first `w` bytes.
+        unsafe { std::slice::from_raw_parts(self.reg(r).cast::<u8>(), w.bytes()) }
+    }
+
+    /// Lane 0's bytes of blob `b`.
+    pub fn lane0_blob(&self, b: u32) -> &[u8] {
+        let def = self.prog.blobs[b as usize];
+        // SAFETY: lane 0's copy of the blob is `size` bytes at its base.
+        unsafe { std::slice::from_raw_parts(self.blob_base(def.offset), def.size as usize) }
+    }
+
+    /// The lane's `thread_idx()`.
+    pub(super) fn thread_of(&self, lane: usize) -> [u32; 3] {
+        let [bx, by, _] = self.env.block_dim;
+        let (bx, by) = (bx as usize, by as usize);
+        [
+            (lane % bx) as u32,
+            ((lane / bx) % by) as u32,
+            (lane / (bx * by)) as u32,
+        ]
+    }
+
+    /// Records a fault of `lane` if it is the block's first. The caller has
+    /// already cleared the lane from the active mask.
+    pub(super) fn record_fault(
+        &mut self,
+        lane: usize,
+        kind: FaultKind,
+        site: u32,
+        index: u64,
+        len: u64,
+    ) {
+        if self.fault.is_none() {
+            self.fault = Some(FaultRecord {
+                flag: 1,
+                kind: kind as u32,
+                site,
+                _pad: 0,
+                index,
+                len,
+                block: self.block,
+                thread: self.thread_of(lane),
+            });
+        }
+    }
+
+    /// The slot of register `r`.
+    #[inline(always)]
+    pub(super) fn reg(&self, r: Reg) -> *mut u64 {
+        let i = if r.is_fixed() {
+            self.prog.temps as usize + (r.0 & !Reg::FIXED) as usize
+        } else {
+            r.0 as usize
+        };
+        debug_assert!((i + 1) * self.n <= self.regs.len());
+        // SAFETY: the compiler numbers temporaries below `temps` and fixed
+        // registers below `fixed.len()`, so the slot is inside `regs`.
+        // Writing through the pointer is fine: `regs` is never reallocated
+        // and no reference into it outlives an instruction.
+        unsafe { self.regs.as_ptr().add(i * self.n).cast_mut() }
+    }
+
+    /// Lane 0's byte address of blob `b`.
+    #[inline(always)]
+    pub(super) fn blob_base(&self, offset: u32) -> *mut u8 {
+        // SAFETY: `offset × n` is within the blob arena (offsets and sizes
+        // come from the program, the arena holds `blob_bytes × n` bytes).
+        unsafe {
+            self.blobs
+                .as_ptr()
+                .cast::<u8>()
+                .add(offset as usize * self.n)
+                .cast_mut()
+        }
+    }
+
+    /// Mask slot `s`.
+    ///
+    /// # Safety
+    /// No other reference to that slot may be alive while the result is.
+    #[inline(always)]
+    pub(super) unsafe fn mask<'m>(&self, s: MaskSlot) -> &'m mut [u8] {
+        debug_assert!((s as usize + 1) * self.n <= self.masks.len());
+        // SAFETY: slot `s < mask_slots` is inside `masks`; uniqueness is
+        // the caller's promise.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.masks.as_ptr().add(s as usize * self.n).cast_mut(),
+                self.n,
+            )
+        }
+    }
+
+    /// Recounts the active lanes.
+    pub(super) fn recount(&mut self) {
+        // SAFETY: only this reference to slot 0 is alive.
+        let exec = unsafe { self.mask(0) };
+        self.live = exec.iter().map(|&b| b as usize).sum();
+    }
+
+    fn fill_fixed(&mut self, k: usize, f: Fixed) {
+        let r = self.reg(Reg(Reg::FIXED | k as u32));
+        let n = self.n;
+        let env = self.env;
+        // SAFETY: `r` is fixed register k's slot; nothing else refers to it.
+        unsafe {
+            match f {
+                Fixed::Const { bits, w } => fill(r, n, w, bits),
+                Fixed::Param { param, w } => fill(r, n, w, env.scalar_param(param as usize)),
+                Fixed::SliceLen(s) => fill(r, n, Width::W8, env.slices[s as usize].len),
+                Fixed::ThreadIdx(axis) => {
+                    let out = lanes_mut::<u32>(r, n);
+                    for (l, o) in out.iter_mut().enumerate() {
+                        *o = self.thread_of(l)[axis as usize];
+                    }
+                }
+                Fixed::BlockDim(axis) => fill(r, n, Width::W4, env.block_dim[axis as usize] as u64),
+                Fixed::GridDim(axis) => fill(r, n, Width::W4, env.grid_dim[axis as usize] as u64),
+                Fixed::BlockIdx(axis) => fill(r, n, Width::W4, self.block[axis as usize] as u64),
+                Fixed::GlobalIndex => {
+                    let base = self.block[0] as u64 * env.block_dim[0] as u64;
+                    let out = lanes_mut::<u64>(r, n);
+                    for (l, o) in out.iter_mut().enumerate() {
+                        *o = base + (l % env.block_dim[0] as usize) as u64;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs a body for the active lanes; returns early once none is left.
+    pub(super) fn run(&mut self, body: Body) {
+        let prog = self.prog;
+        for inst in &prog.code[body.start as usize..body.end as usize] {
+            self.step(inst);
+            if self.live == 0 {
+                return;
+            }
+        }
+    }
+
+    #[inline]
+    fn step(&mut self, inst: &Inst) {
+        let n = self.n;
+        match *inst {
+            // SAFETY (Map*, Div): registers are `n`-lane slots; the compiler
+            // never makes a destination one of the sources.
+            Inst::Map1 { f, d, a } => unsafe { f(self.reg(d), self.reg(a), n) },
+            Inst::Map2 { f, d, a, b } => unsafe { f(self.reg(d), self.reg(a), self.reg(b), n) },
+            Inst::Map3 { f, d, a, b, c } => unsafe {
+                f(self.reg(d), self.reg(a), self.reg(b), self.reg(c), n)
+            },
+            Inst::Div { f, d, a, b } => {
+                // SAFETY: as above; slot 0 is not referenced elsewhere.
+                let fault = unsafe {
+                    f(
+                        self.reg(d),
+                        self.reg(a),
+                        self.reg(b),
+                        self.mask(0).as_mut_ptr(),
+                        n,
+                    )
+                };
+                if let Some((lane, kind)) = fault {
+                    self.record_fault(lane, kind, NO_SITE, 0, 0);
+                    self.recount();
+                }
+            }
+            Inst::Move { w, d, s } => self.move_lanes(w, d, s, self.live < n),
+            Inst::MoveAll { w, d, s } => self.move_lanes(w, d, s, false),
+            Inst::Clear { d } => {
+                // SAFETY: a u8 register of n lanes.
+                unsafe { lanes_mut::<u8>(self.reg(d), n) }.fill(0);
+            }
+            Inst::ForCond {
+                f,
+                cond,
+                counter,
+                end,
+                step,
+                done,
+            } => {
+                // SAFETY: distinct n-lane registers.
+                unsafe {
+                    f(
+                        self.reg(cond),
+                        self.reg(counter),
+                        self.reg(end),
+                        self.reg(step),
+                        self.reg(done),
+                        n,
+                    )
+                }
+            }
+            Inst::ForStep {
+                f,
+                counter,
+                step,
+                done,
+            } => {
+                // SAFETY: distinct n-lane registers.
+                unsafe { f(self.reg(counter), self.reg(step), self.reg(done), n) }
+            }
+            Inst::LoadSlice {
+                w,
+                d,
+                slice,
+                idx,
+                site,
+            } => self.load_slice(w, d, slice, idx, site),
+            Inst::StoreSlice {
+                w,
+                s,
+                slice,
+                idx,
+                site,
+            } => self.store_slice(w, s, slice, idx, site),
+            Inst::Index {
+                off,
+                base,
+                idx,
+                len,
+                stride,
+                site,
+            } => self.index(off, base, idx, len, stride, site),
+            Inst::Load { w, d, at } => self.load(w, d, at),
+            Inst::Store { w, s, at } => self.store(w, s, at),
+            Inst::Copy { size, dst, src } => self.copy(size, dst, src),
+            Inst::Repeat { elem, count, at } => self.repeat(elem, count, at),
+            Inst::If {
+                cond,
+                slot,
+                then_,
+                else_,
+            } => self.run_if(cond, slot, then_, else_),
+            Inst::Loop {
+                frame,
+                pre,
+                cond,
+                body,
+                post,
+            } => self.run_loop(frame, pre, cond, body, post),
+            Inst::Region { frame, body } => {
+                // SAFETY: one slot reference at a time.
+                unsafe { self.mask(frame) }.fill(0);
+                self.run(body);
+                self.rejoin(frame);
+            }
+            Inst::Break(slot) | Inst::Continue(slot) | Inst::Return(slot) => {
+                // SAFETY: `slot` is a frame slot, never slot 0.
+                let (exec, to) = unsafe { (self.mask(0), self.mask(slot)) };
+                for (t, e) in to.iter_mut().zip(exec.iter_mut()) {
+                    *t |= *e;
+                    *e = 0;
+                }
+                self.live = 0;
+            }
+        }
+    }
+
+    /// Adds the lanes of `slot` back to the active mask.
+    fn rejoin(&mut self, slot: MaskSlot) {
+        // SAFETY: slot != 0 (frame slots start at 1).
+        let (exec, from) = unsafe { (self.mask(0), self.mask(slot)) };
+        let mut live = 0;
+        for (e, f) in exec.iter_mut().zip(from.iter()) {
+            *e |= *f;
+            live += *e as usize;
+        }
+        self.live = live;
+    }
+
+    fn run_if(&mut self, cond: Reg, slot: MaskSlot, then_: Body, else_: Body) {
+        let n = self.n;
+        let mut taken = 0usize;
+        {
+            // SAFETY: slots 0 and `slot` are distinct; `cond` is a u8 register.
+            let (exec, other, c) = unsafe {
+                (
+                    self.mask(0),
+                    self.mask(slot),
+                    lanes::<u8>(self.reg(cond), n),
+                )
+            };
+            for ((e, o), &c) in exec.iter_mut().zip(other.iter_mut()).zip(c) {
+                let t = *e & (c != 0) as u8;
+                *o = *e ^ t;
+                *e = t;
+                taken += t as usize;
+            }
+        }
+        let not_taken = self.live - taken;
+        if not_taken == 0 {
+            self.live = taken;
+            self.run(then_);
+        } else if taken == 0 {
+            // SAFETY: distinct slots.
+            unsafe { self.mask(0).copy_from_slice(self.mask(slot)) };
+            self.live = not_taken;
+            self.run(else_);
+        } else {
+            self.live = taken;
+            self.run(then_);
+            // Park the lanes that finished `then_` in slot + 1, run `else_`.
+            // SAFETY: slots 0, slot and slot + 1 are distinct.
+            unsafe {
+                let (exec, other, parked) = (self.mask(0), self.mask(slot), self.mask(slot + 1));
+                parked.copy_from_slice(exec);
+                exec.copy_from_slice(other);
+            }
+            self.live = not_taken;
+            self.run(else_);
+            self.rejoin(slot + 1);
+        }
+    }
+
+    fn run_loop(&mut self, frame: MaskSlot, pre: Body, cond: Option<Reg>, body: Body, post: Body) {
+        let n = self.n;
+        // SAFETY (all mask and register views here): distinct slots, each
+        // view dropped before the next `run`.
+        unsafe { self.mask(frame) }.fill(0);
+        loop {
+            self.run(pre);
+            if let Some(c) = cond {
+                let (exec, exited, c) =
+                    unsafe { (self.mask(0), self.mask(frame), lanes::<u8>(self.reg(c), n)) };
+                let mut live = 0;
+                for ((e, x), &c) in exec.iter_mut().zip(exited.iter_mut()).zip(c) {
+                    let t = *e & (c != 0) as u8;
+                    *x |= *e ^ t;
+                    *e = t;
+                    live += t as usize;
+                }
+                self.live = live;
+            }
+            if self.live == 0 {
+                break;
+            }
+            unsafe { self.mask(frame + 1) }.fill(0);
+            self.run(body);
+            self.rejoin(frame + 1);
+            if self.live == 0 {
+                break;
+            }
+            self.run(post);
+            if self.live == 0 {
+                break;
+            }
+        }
+        unsafe { self.mask(0).copy_from_slice(self.mask(frame)) };
+        self.recount();
+    }
+
+    fn move_lanes(&mut self, w: Width, d: Reg, s: Reg, masked: bool) {
+        let n = self.n;
+        let (d, s) = (self.reg(d), self.reg(s));
+        if d == s {
+            return;
+        }
+        // SAFETY: distinct n-lane registers; slot 0 is not referenced
+        // elsewhere.
+        unsafe {
+            let exec = self.mask(0);
+            match w {
+                Width::W1 => move_typed::<u8>(d, s, exec, n, masked),
+                Width::W2 => move_typed::<u16>(d, s, exec, n, masked),
+                Width::W4 => move_typed::<u32>(d, s, exec, n, masked),
+                Width::W8 => move_typed::<u64>(d, s, exec, n, masked),
+            }
+        }
+    }
+}
+
+/// `d = s` on every lane, or on the lanes set in `exec`.
+///
+/// # Safety
+/// `d` and `s` are distinct `n`-lane registers.
+#[inline(always)]
+unsafe fn move_typed<T: Copy>(d: *mut u64, s: *const u64, exec: &[u8], n: usize, masked: bool) {
+    // SAFETY: upheld by the caller.
+    let (d, s) = unsafe { (lanes_mut::<T>(d, n), lanes::<T>(s, n)) };
+    if masked {
+        for ((d, &s), &e) in d.iter_mut().zip(s).zip(exec) {
+            *d = if e != 0 { s } else { *d };
+        }
+    } else {
+        d.copy_from_slice(s);
+    }
+}
+
+/// Fills an `n`-lane register with `bits` truncated to width `w`.
+///
+/// # Safety
+/// `r` is an `n`-lane register not referenced elsewhere.
+unsafe fn fill(r: *mut u64, n: usize, w: Width, bits: u64) {
+    // SAFETY: upheld by the caller.
+    unsafe {
+        match w {
+            Width::W1 => lanes_mut::<u8>(r, n).fill(bits as u8),
+            Width::W2 => lanes_mut::<u16>(r, n).fill(bits as u16),
+            Width::W4 => lanes_mut::<u32>(r, n).fill(bits as u32),
+            Width::W8 => lanes_mut::<u64>(r, n).fill(bits),
+        }
+    }
+}

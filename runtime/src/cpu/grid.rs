@@ -1,0 +1,197 @@
+//! Running a batch launch: binding the arguments, then handing the grid's
+//! blocks to host threads through an atomic counter. Each host thread keeps
+//! one [`Lanes`] and runs whole blocks on it, so a block never spans host
+//! threads (which is what makes barriers and warp operations local).
+
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use spindle_codegen::abi::FaultRecord;
+use spindle_codegen::ir::Kernel;
+
+use super::exec::Lanes;
+use super::memory::{scalar_bits, Env, SliceView};
+use super::program::{ParamBinding, Program};
+use crate::buffer::Mem;
+use crate::kernel::KernelArg;
+use crate::{Error, Launch, Result};
+
+/// Runs `prog` over the launch's grid on up to `workers` host threads.
+/// Returns the first fault (that of the lowest-numbered faulting block).
+pub(crate) fn run_grid(
+    prog: &Program,
+    kernel: &Kernel,
+    launch: &Launch,
+    args: &mut [KernelArg<'_>],
+    workers: usize,
+) -> Result<Option<FaultRecord>> {
+    let env = bind(prog, kernel, launch, args)?;
+    let [gx, gy, _] = env.grid_dim.map(|d| d as u64);
+    let total = launch.grid.volume();
+    let next = AtomicU64::new(0);
+    let first: Mutex<Option<(u64, FaultRecord)>> = Mutex::new(None);
+    let work = || {
+        let mut lanes = Lanes::new(prog, &env);
+        loop {
+            // Relaxed: the counter only hands out distinct block numbers;
+            // the results are published by the scope's join.
+            let b = next.fetch_add(1, Ordering::Relaxed);
+            if b >= total {
+                break;
+            }
+            let block = [
+                (b % gx) as u32,
+                ((b / gx) % gy) as u32,
+                (b / (gx * gy)) as u32,
+            ];
+            if let Some(rec) = lanes.run_block(block) {
+                let mut first = first.lock().unwrap_or_else(|e| e.into_inner());
+                if first.is_none_or(|(fb, _)| b < fb) {
+                    *first = Some((b, rec));
+                }
+            }
+        }
+    };
+    let workers = (workers as u64).min(total).max(1) as usize;
+    if workers == 1 {
+        work();
+    } else {
+        std::thread::scope(|s| {
+            for _ in 1..workers {
+                s.spawn(&work);
+            }
+            work();
+        });
+    }
+    Ok(first
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .map(|(_, r)| r))
+}
+
+/// Binds the launch's arguments to the program's parameter slots. The
+/// device already checked kinds and types against the IR; this checks
+/// what the interpreter's memory safety relies on (sizes, host memory).
+fn bind<'a>(
+    prog: &Program,
+    kernel: &Kernel,
+    launch: &Launch,
+    args: &'a mut [KernelArg<'_>],
+) -> Result<Env<'a>> {
+    let err = |param: &str, message: String| Error::Argument {
+        kernel: kernel.name.clone(),
+        param: param.to_string(),
+        message,
+    };
+    if args.len() != prog.params.len() {
+        return Err(err(
+            "",
+            format!(
+                "expected {} arguments, got {}",
+                prog.params.len(),
+                args.len()
+            ),
+        ));
+    }
+    let mut env = Env {
+        slices: Vec::new(),
+        uniforms: Vec::new(),
+        scalars: vec![0; args.len()],
+        state: SliceView {
+            ptr: std::ptr::null_mut(),
+            len: 0,
+        },
+        block_dim: [launch.block.x, launch.block.y, launch.block.z],
+        grid_dim: [launch.grid.x, launch.grid.y, launch.grid.z],
+        _borrow: PhantomData,
+    };
+    for (i, (binding, arg)) in prog.params.iter().zip(args.iter_mut()).enumerate() {
+        let name = kernel.entry.params.get(i).map_or("", |p| p.name.as_str());
+        match (binding, arg) {
+            (ParamBinding::Scalar { size }, KernelArg::Value { bytes, .. }) => {
+                if bytes.len() != *size as usize {
+                    return Err(err(
+                        name,
+                        format!("expected {size} bytes, got {}", bytes.len()),
+                    ));
+                }
+                env.scalars[i] =
+                    scalar_bits(bytes).ok_or_else(|| err(name, "not a scalar".into()))?;
+            }
+            (ParamBinding::Uniform { size, .. }, KernelArg::Value { bytes, .. }) => {
+                if bytes.len() != *size as usize {
+                    return Err(err(
+                        name,
+                        format!("expected {size} bytes, got {}", bytes.len()),
+                    ));
+                }
+                env.uniforms.push(&bytes[..]);
+            }
+            (
+                ParamBinding::Slice {
+                    elem_size,
+                    mutable: false,
+                    ..
+                },
+                KernelArg::Slice { mem, len, .. },
+            ) => {
+                let bytes = host_bytes(mem)
+                    .ok_or_else(|| err(name, "the buffer is not in host memory".into()))?;
+                check_len(bytes.len(), *len, *elem_size).map_err(|m| err(name, m))?;
+                // Never written through: the compiler rejects stores into `&[T]`.
+                env.slices.push(SliceView {
+                    ptr: bytes.as_ptr().cast_mut(),
+                    len: *len as u64,
+                });
+            }
+            (
+                ParamBinding::Slice {
+                    elem_size,
+                    mutable: true,
+                    ..
+                },
+                KernelArg::SliceMut { mem, len, .. },
+            ) => {
+                let Mem::Cpu(h) = &mut **mem else {
+                    return Err(err(name, "the buffer is not in host memory".into()));
+                };
+                let bytes = h.as_bytes_mut();
+                check_len(bytes.len(), *len, *elem_size).map_err(|m| err(name, m))?;
+                env.slices.push(SliceView {
+                    ptr: bytes.as_mut_ptr(),
+                    len: *len as u64,
+                });
+            }
+            (ParamBinding::State { .. }, _) => {
+                return Err(Error::Unsupported(format!(
+                    "kernel `{}` is a ring kernel; start it with `spawn`, not a batch launch",
+                    kernel.name
+                )))
+            }
+            _ => {
+                return Err(err(
+                    name,
+                    "argument kind does not match the parameter".into(),
+                ))
+            }
+        }
+    }
+    Ok(env)
+}
+
+fn host_bytes(mem: &Mem) -> Option<&[u8]> {
+    match mem {
+        Mem::Cpu(h) => Some(h.as_bytes()),
+        _ => None,
+    }
+}
+
+fn check_len(bytes: usize, len: usize, elem_size: u32) -> std::result::Result<(), String> {
+    match len.checked_mul(elem_size as usize) {
+        Some(need) if need <= bytes => Ok(()),
+        _ => Err(format!(
+            "buffer of {bytes} bytes is too small for {len} elements of {elem_size} bytes"
+        )),
+    }
+}

@@ -1,0 +1,379 @@
+//! Memory the lanes read and write: slice parameters shared by every host
+//! thread, by-value aggregates, the ring state and per-lane blobs; and the
+//! bounds-checked index computation.
+//!
+//! Every address is checked before it is used: constant offsets come from
+//! the struct layout, dynamic ones from `Index`, which checks every index
+//! against its length whether or not the kernel asked for bounds checks
+//! (host memory safety depends on it; on a GPU an unchecked out-of-bounds
+//! access is undefined, so reporting it is a valid outcome there too).
+
+use std::marker::PhantomData;
+use std::ptr;
+
+use spindle_codegen::ir::{FaultKind, SiteId};
+
+use super::exec::Lanes;
+use super::ops::{lanes, lanes_mut};
+use super::program::{Addr, Len, Reg, Root, Width};
+
+/// A slice argument's bytes as the lanes see them: a raw pointer, because
+/// every host thread running blocks of the launch reads and writes it at
+/// once.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SliceView {
+    pub ptr: *mut u8,
+    /// Length in elements.
+    pub len: u64,
+}
+
+// SAFETY: a `SliceView` is only created from a buffer borrowed for the
+// whole launch (`&Mem` / `&mut Mem` in the launch's arguments, or the
+// state of a ring handler), and the launch joins every host thread before
+// that borrow ends. Lanes only touch elements they bounds-checked. Threads
+// of different blocks writing the same element race, exactly as GPU threads
+// do; kernels in which no two threads write one element (the contract of a
+// well-formed kernel on any backend) access disjoint bytes. Reads of a
+// `&[T]` slice never write.
+unsafe impl Send for SliceView {}
+// SAFETY: as above.
+unsafe impl Sync for SliceView {}
+
+/// What a launch (or ring message) binds the program to.
+pub(crate) struct Env<'a> {
+    /// Slice parameters, by slice slot.
+    pub slices: Vec<SliceView>,
+    /// Aggregate by-value parameters, by uniform slot.
+    pub uniforms: Vec<&'a [u8]>,
+    /// Scalar by-value parameters' bits, by parameter index (0 for others).
+    pub scalars: Vec<u64>,
+    /// The ring state (`len` = its size in bytes), or a null view.
+    pub state: SliceView,
+    pub block_dim: [u32; 3],
+    pub grid_dim: [u32; 3],
+    pub _borrow: PhantomData<&'a mut [u8]>,
+}
+
+impl Env<'_> {
+    /// Threads per block.
+    pub fn threads(&self) -> usize {
+        self.block_dim.iter().map(|&d| d as usize).product()
+    }
+
+    pub fn scalar_param(&self, p: usize) -> u64 {
+        self.scalars.get(p).copied().unwrap_or(0)
+    }
+}
+
+/// The bits of a scalar of `bytes.len()` bytes (1, 2, 4 or 8), zero-extended.
+pub(crate) fn scalar_bits(bytes: &[u8]) -> Option<u64> {
+    Some(match bytes.len() {
+        1 => bytes[0] as u64,
+        2 => u16::from_ne_bytes(bytes.try_into().ok()?) as u64,
+        4 => u32::from_ne_bytes(bytes.try_into().ok()?) as u64,
+        8 => u64::from_ne_bytes(bytes.try_into().ok()?),
+        _ => return None,
+    })
+}
+
+macro_rules! by_width {
+    ($w:expr, $f:ident ( $($a:expr),* )) => {
+        match $w {
+            Width::W1 => $f::<u8>($($a),*),
+            Width::W2 => $f::<u16>($($a),*),
+            Width::W4 => $f::<u32>($($a),*),
+            Width::W8 => $f::<u64>($($a),*),
+        }
+    };
+}
+
+impl Lanes<'_> {
+    /// Base pointer and per-lane stride of a root.
+    fn root(&self, root: Root) -> (*mut u8, usize) {
+        match root {
+            Root::Blob(b) => {
+                let def = self.prog.blobs[b as usize];
+                (self.blob_base(def.offset), def.size as usize)
+            }
+            Root::Slice(s) => (self.env.slices[s as usize].ptr, 0),
+            Root::Uniform(u) => (self.env.uniforms[u as usize].as_ptr().cast_mut(), 0),
+            Root::State => (self.env.state.ptr, 0),
+        }
+    }
+
+    /// `d = slice[idx]` on active lanes; out-of-bounds lanes fault.
+    pub(super) fn load_slice(&mut self, w: Width, d: Reg, slice: u32, idx: Reg, site: SiteId) {
+        by_width!(w, load_slice_typed(self, d, slice, idx, site))
+    }
+
+    /// `slice[idx] = s` on active lanes; out-of-bounds lanes fault.
+    pub(super) fn store_slice(&mut self, w: Width, s: Reg, slice: u32, idx: Reg, site: SiteId) {
+        by_width!(w, store_slice_typed(self, s, slice, idx, site))
+    }
+
+    /// `off = base + idx * stride` after checking `idx < len`.
+    pub(super) fn index(
+        &mut self,
+        off: Reg,
+        base: Option<Reg>,
+        idx: Reg,
+        len: Len,
+        stride: u32,
+        site: SiteId,
+    ) {
+        let n = self.n;
+        let len = match len {
+            Len::Const(l) => l,
+            Len::Slice(s) => self.env.slices[s as usize].len,
+        };
+        let stride = stride as u64;
+        // SAFETY: `off`, `idx` and `base` are n-lane u64 registers; `off`
+        // is a fresh temporary, distinct from the others.
+        let (o, i) = unsafe {
+            (
+                lanes_mut::<u64>(self.reg(off), n),
+                lanes::<u64>(self.reg(idx), n),
+            )
+        };
+        match base {
+            Some(b) => {
+                // SAFETY: as above.
+                let b = unsafe { lanes::<u64>(self.reg(b), n) };
+                for ((o, &i), &b) in o.iter_mut().zip(i).zip(b) {
+                    *o = b.wrapping_add(i.wrapping_mul(stride));
+                }
+            }
+            None => {
+                for (o, &i) in o.iter_mut().zip(i) {
+                    *o = i.wrapping_mul(stride);
+                }
+            }
+        }
+        // SAFETY: only reference to slot 0.
+        let exec = unsafe { self.mask(0) };
+        let bad = exec
+            .iter()
+            .zip(i)
+            .fold(false, |acc, (&e, &i)| acc | (e != 0 && i >= len));
+        if bad {
+            for l in 0..n {
+                if exec[l] != 0 && i[l] >= len {
+                    exec[l] = 0;
+                    self.record_fault(l, FaultKind::OutOfBounds, site, i[l], len);
+                }
+            }
+            self.recount();
+        }
+    }
+
+    /// The byte address of lane `l` of `at`.
+    #[inline(always)]
+    fn lane_addr(
+        base: *mut u8,
+        stride: usize,
+        konst: u32,
+        off: Option<&[u64]>,
+        l: usize,
+    ) -> *mut u8 {
+        let o = l * stride + konst as usize + off.map_or(0, |o| o[l] as usize);
+        base.wrapping_add(o)
+    }
+
+    fn offsets(&self, at: Addr) -> Option<&[u64]> {
+        // SAFETY: an n-lane u64 register, only read here.
+        at.off.map(|r| unsafe { lanes::<u64>(self.reg(r), self.n) })
+    }
+
+    /// `d = *at` on active lanes.
+    pub(super) fn load(&mut self, w: Width, d: Reg, at: Addr) {
+        by_width!(w, load_typed(self, d, at))
+    }
+
+    /// `*at = s` on active lanes.
+    pub(super) fn store(&mut self, w: Width, s: Reg, at: Addr) {
+        by_width!(w, store_typed(self, s, at))
+    }
+
+    /// Copies `size` bytes per active lane (the ranges may overlap).
+    pub(super) fn copy(&mut self, size: u32, dst: Addr, src: Addr) {
+        let (db, ds) = self.root(dst.root);
+        let (sb, ss) = self.root(src.root);
+        let (doff, soff) = (self.offsets(dst), self.offsets(src));
+        // SAFETY: only reference to slot 0.
+        let exec = unsafe { self.mask(0) };
+        for (l, &e) in exec.iter().enumerate() {
+            if e != 0 {
+                let d = Self::lane_addr(db, ds, dst.konst, doff, l);
+                let s = Self::lane_addr(sb, ss, src.konst, soff, l);
+                // SAFETY: both addresses are in bounds of their roots for
+                // `size` bytes (see the module doc); `ptr::copy` allows
+                // overlap.
+                unsafe { ptr::copy(s, d, size as usize) };
+            }
+        }
+    }
+
+    /// Copies element 0 at `at` over elements `1..count` on active lanes.
+    pub(super) fn repeat(&mut self, elem: u32, count: u32, at: Addr) {
+        let (b, stride) = self.root(at.root);
+        let off = self.offsets(at);
+        // SAFETY: only reference to slot 0.
+        let exec = unsafe { self.mask(0) };
+        for (l, &e) in exec.iter().enumerate() {
+            if e != 0 {
+                let first = Self::lane_addr(b, stride, at.konst, off, l);
+                for k in 1..count as usize {
+                    // SAFETY: the array of `count` elements lies in bounds
+                    // at `first`; elements do not overlap.
+                    unsafe {
+                        ptr::copy_nonoverlapping(first, first.add(k * elem as usize), elem as usize)
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// Whether the lanes hold `b, b + 1, …, b + n - 1` (the common
+/// `x[global_index()]` pattern), and `b`.
+#[inline(always)]
+fn consecutive(idx: &[u64]) -> Option<u64> {
+    let b = *idx.first()?;
+    let ok = idx
+        .iter()
+        .enumerate()
+        .fold(true, |acc, (l, &i)| acc & (i == b.wrapping_add(l as u64)));
+    ok.then_some(b)
+}
+
+fn load_slice_typed<T: Copy>(lanes_: &mut Lanes<'_>, d: Reg, slice: u32, idx: Reg, site: SiteId) {
+    let n = lanes_.n;
+    let v = lanes_.env.slices[slice as usize];
+    let size = std::mem::size_of::<T>();
+    // SAFETY: `d` (T lanes) and `idx` (u64 lanes) are distinct registers.
+    let (dl, il) = unsafe {
+        (
+            lanes_mut::<T>(lanes_.reg(d), n),
+            lanes::<u64>(lanes_.reg(idx), n),
+        )
+    };
+    if lanes_.live == n {
+        if let Some(b) = consecutive(il) {
+            if b <= v.len && v.len - b >= n as u64 {
+                // SAFETY: elements b..b+n are inside the slice (checked just
+                // above); the register holds n values of T.
+                unsafe {
+                    ptr::copy_nonoverlapping(
+                        v.ptr.add(b as usize * size),
+                        dl.as_mut_ptr().cast::<u8>(),
+                        n * size,
+                    )
+                };
+                return;
+            }
+        }
+    }
+    // SAFETY: only reference to slot 0.
+    let exec = unsafe { lanes_.mask(0) };
+    let mut faulted = false;
+    for l in 0..n {
+        if exec[l] == 0 {
+            continue;
+        }
+        let i = il[l];
+        if i < v.len {
+            // SAFETY: element i is inside the slice.
+            dl[l] = unsafe { ptr::read_unaligned(v.ptr.add(i as usize * size).cast::<T>()) };
+        } else {
+            exec[l] = 0;
+            faulted = true;
+            lanes_.record_fault(l, FaultKind::OutOfBounds, site, i, v.len);
+        }
+    }
+    if faulted {
+        lanes_.recount();
+    }
+}
+
+fn store_slice_typed<T: Copy>(lanes_: &mut Lanes<'_>, s: Reg, slice: u32, idx: Reg, site: SiteId) {
+    let n = lanes_.n;
+    let v = lanes_.env.slices[slice as usize];
+    let size = std::mem::size_of::<T>();
+    // SAFETY: `s` (T lanes) and `idx` (u64 lanes) are registers, only read.
+    let (sl, il) = unsafe {
+        (
+            lanes::<T>(lanes_.reg(s), n),
+            lanes::<u64>(lanes_.reg(idx), n),
+        )
+    };
+    if lanes_.live == n {
+        if let Some(b) = consecutive(il) {
+            if b <= v.len && v.len - b >= n as u64 {
+                // SAFETY: elements b..b+n are inside the (mutable) slice.
+                unsafe {
+                    ptr::copy_nonoverlapping(
+                        sl.as_ptr().cast::<u8>(),
+                        v.ptr.add(b as usize * size),
+                        n * size,
+                    )
+                };
+                return;
+            }
+        }
+    }
+    // SAFETY: only reference to slot 0.
+    let exec = unsafe { lanes_.mask(0) };
+    let mut faulted = false;
+    for l in 0..n {
+        if exec[l] == 0 {
+            continue;
+        }
+        let i = il[l];
+        if i < v.len {
+            // SAFETY: element i is inside the (mutable) slice.
+            unsafe { ptr::write_unaligned(v.ptr.add(i as usize * size).cast::<T>(), sl[l]) };
+        } else {
+            exec[l] = 0;
+            faulted = true;
+            lanes_.record_fault(l, FaultKind::OutOfBounds, site, i, v.len);
+        }
+    }
+    if faulted {
+        lanes_.recount();
+    }
+}
+
+fn load_typed<T: Copy>(lanes_: &mut Lanes<'_>, d: Reg, at: Addr) {
+    let n = lanes_.n;
+    let (base, stride) = lanes_.root(at.root);
+    let off = lanes_.offsets(at);
+    // SAFETY: `d` is a fresh T register distinct from the offsets register.
+    let dl = unsafe { lanes_mut::<T>(lanes_.reg(d), n) };
+    // SAFETY: only reference to slot 0.
+    let exec = unsafe { lanes_.mask(0) };
+    for l in 0..n {
+        if exec[l] != 0 {
+            let p = Lanes::lane_addr(base, stride, at.konst, off, l);
+            // SAFETY: in bounds of the root (module doc).
+            dl[l] = unsafe { ptr::read_unaligned(p.cast::<T>()) };
+        }
+    }
+}
+
+fn store_typed<T: Copy>(lanes_: &mut Lanes<'_>, s: Reg, at: Addr) {
+    let n = lanes_.n;
+    let (base, stride) = lanes_.root(at.root);
+    let off = lanes_.offsets(at);
+    // SAFETY: `s` is only read.
+    let sl = unsafe { lanes::<T>(lanes_.reg(s), n) };
+    // SAFETY: only reference to slot 0.
+    let exec = unsafe { lanes_.mask(0) };
+    for l in 0..n {
+        if exec[l] != 0 {
+            let p = Lanes::lane_addr(base, stride, at.konst, off, l);
+            // SAFETY: in bounds of a writable root (the compiler rejects
+            // stores into `&[T]` and read-only parameters).
+            unsafe { ptr::write_unaligned(p.cast::<T>(), sl[l]) };
+        }
+    }
+}

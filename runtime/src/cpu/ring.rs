@@ -1,0 +1,147 @@
+//! Running a ring kernel's handler on the CPU, one message at a time, for
+//! the ring-mode actor whose loop lives on a host thread.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use spindle_codegen::abi::FaultRecord;
+use spindle_codegen::ir::{Kernel, ParamKind};
+
+use super::exec::{LaneBuffers, Lanes};
+use super::memory::{scalar_bits, Env, SliceView};
+use super::program::{ParamBinding, Program, RetSlot};
+use crate::{Error, KernelMode, Result};
+
+/// A ring kernel's handler, compiled for the CPU backend, ready to run one
+/// message at a time: `handler(&mut state, msg) -> reply` on one block of
+/// `kernel.threads` threads (thread 0's return value is the reply).
+///
+/// Made by [`CpuDevice::ring_handler`](super::CpuDevice::ring_handler).
+/// Not `Sync`: one actor thread owns it; it keeps its lane storage between
+/// messages, so a message allocates nothing.
+#[derive(Debug)]
+pub struct RingHandler {
+    kernel: Arc<Kernel>,
+    prog: Arc<Program>,
+    bufs: Option<LaneBuffers>,
+    state_size: usize,
+    msg_size: usize,
+    reply_size: usize,
+}
+
+impl RingHandler {
+    pub(crate) fn new(kernel: Arc<Kernel>, prog: Arc<Program>) -> Result<Self> {
+        let bad = |message: String| {
+            Err(Error::Unsupported(format!(
+                "kernel `{}` cannot run as a ring handler: {message}",
+                kernel.name
+            )))
+        };
+        if kernel.mode != KernelMode::Ring {
+            return bad("it is not a ring kernel".into());
+        }
+        if kernel.threads == 0 || kernel.threads > 1024 {
+            return bad(format!("{} threads (1 ..= 1024 expected)", kernel.threads));
+        }
+        let (state_size, msg_size) = match (&kernel.entry.params[..], &prog.params[..]) {
+            ([s, m], [ParamBinding::State { size }, msg])
+                if matches!(s.kind, ParamKind::StateRef(_)) =>
+            {
+                let msg_size = match (&m.kind, msg) {
+                    (
+                        ParamKind::Value(_),
+                        ParamBinding::Scalar { size } | ParamBinding::Uniform { size, .. },
+                    ) => *size,
+                    _ => return bad("its second parameter is not a message by value".into()),
+                };
+                (*size as usize, msg_size as usize)
+            }
+            _ => return bad("its parameters are not `(state: &mut S, msg: M)`".into()),
+        };
+        let reply_size = kernel.size_of(&kernel.entry.ret) as usize;
+        Ok(RingHandler {
+            kernel,
+            prog,
+            bufs: Some(LaneBuffers::default()),
+            state_size,
+            msg_size,
+            reply_size,
+        })
+    }
+
+    /// The kernel this handler runs.
+    pub fn kernel(&self) -> &Arc<Kernel> {
+        &self.kernel
+    }
+
+    /// Size in bytes of the state `S`.
+    pub fn state_size(&self) -> usize {
+        self.state_size
+    }
+
+    /// Size in bytes of a message `M`.
+    pub fn msg_size(&self) -> usize {
+        self.msg_size
+    }
+
+    /// Size in bytes of a reply `R`.
+    pub fn reply_size(&self) -> usize {
+        self.reply_size
+    }
+
+    /// Runs the handler for one message: `state` is updated in place and
+    /// thread 0's return value is written to `reply`.
+    ///
+    /// Returns `Ok(Some(record))` when a thread faulted (the other threads
+    /// finished; `state` holds whatever they wrote); turn it into the
+    /// user's error with `crate::fault::fault_error(kernel, &record)`.
+    /// `Err` when a buffer has the wrong size.
+    pub fn run(
+        &mut self,
+        state: &mut [u8],
+        msg: &[u8],
+        reply: &mut [u8],
+    ) -> Result<Option<FaultRecord>> {
+        let sizes = [
+            (state.len(), self.state_size, "state"),
+            (msg.len(), self.msg_size, "msg"),
+            (reply.len(), self.reply_size, "reply"),
+        ];
+        for (got, want, what) in sizes {
+            if got != want {
+                return Err(Error::Argument {
+                    kernel: self.kernel.name.clone(),
+                    param: what.into(),
+                    message: format!("expected {want} bytes, got {got}"),
+                });
+            }
+        }
+        let mut env = Env {
+            slices: Vec::new(),
+            uniforms: Vec::new(),
+            scalars: vec![0; 2],
+            state: SliceView {
+                ptr: state.as_mut_ptr(),
+                len: state.len() as u64,
+            },
+            block_dim: [self.kernel.threads, 1, 1],
+            grid_dim: [1, 1, 1],
+            _borrow: PhantomData,
+        };
+        match self.prog.params[1] {
+            ParamBinding::Scalar { .. } => env.scalars[1] = scalar_bits(msg).unwrap_or(0),
+            _ => env.uniforms.push(msg),
+        }
+        let mut lanes = Lanes::with_buffers(&self.prog, &env, self.bufs.take().unwrap_or_default());
+        let fault = lanes.run_block([0, 0, 0]);
+        match self.prog.ret {
+            Some(RetSlot::Reg(r, w)) => {
+                reply.copy_from_slice(&lanes.lane0_reg(r, w)[..self.reply_size])
+            }
+            Some(RetSlot::Blob(b, _)) => reply.copy_from_slice(lanes.lane0_blob(b)),
+            None => {}
+        }
+        self.bufs = Some(lanes.into_buffers());
+        Ok(fault)
+    }
+}
