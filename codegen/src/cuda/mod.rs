@@ -1,6 +1,85 @@
-//! The CUDA C emitter: [`Kernel`](crate::ir::Kernel) → source text for NVRTC.
+//! The CUDA C emitter: [`Kernel`](crate::ir::Kernel) → one self-contained
+//! translation unit for NVRTC (no `#include`; NVRTC has no std headers).
+//!
+//! The unit reads top to bottom as:
+//! 1. the prelude ([`prelude`]): fixed-width integer typedefs, `offsetof`,
+//!    the `SpindleFault` record from [`crate::abi`], device-only operations
+//!    behind named helpers (so a host shim can replace them, DESIGN.md §7.3),
+//!    and the fault helpers (`spindle_fault_exit`, `spindle_check`);
+//! 2. struct declarations ([`types`]) with `static_assert`s pinning each
+//!    size, alignment and offset to Rust's layout; arrays are one-field
+//!    wrapper structs so they copy like Rust arrays;
+//! 3. helpers used by this kernel only (checked division, saturating casts,
+//!    integer intrinsics), generated on demand;
+//! 4. device functions, callees first (prototypes first, so recursion works);
+//! 5. the entry: for batch kernels
+//!    `extern "C" __global__ void spindle_<name>(SpindleFault* spindle_fault, <params>)`
+//!    (the ABI of [`crate::abi`]); for ring kernels the handler
+//!    `__device__ R spindle_handler_<name>(SpindleFault* spindle_fault, S* p_state, M p_msg)`
+//!    and no `__global__`: the ring emitter adds the persistent loop.
+//!
+//! Semantics are those of [`crate::ir`]: no C++ undefined behaviour is ever
+//! reachable (see [`ops`]), and expressions keep Rust's left-to-right
+//! evaluation order (see [`expr`]).
+//!
+//! ```
+//! use spindle_codegen::cuda::{emit, EmitOptions, NVRTC_FLAGS};
+//! use spindle_codegen::ir::*;
+//! use spindle_codegen::KernelMode;
+//! let kernel = Kernel {
+//!     name: "noop".into(),
+//!     mode: KernelMode::Batch,
+//!     threads: 0,
+//!     bounds_checks: true,
+//!     file: "src/lib.rs".into(),
+//!     entry: Function {
+//!         name: "noop".into(),
+//!         params: vec![],
+//!         ret: Ty::Unit,
+//!         locals: vec![],
+//!         body: Block::default(),
+//!         span: SrcSpan::default(),
+//!     },
+//!     device_fns: vec![],
+//!     structs: vec![],
+//!     fault_sites: vec![],
+//! };
+//! let src = emit(&kernel, &EmitOptions::default());
+//! assert_eq!(src.entry, "spindle_noop");
+//! assert!(src.code.contains("extern \"C\" __global__ void spindle_noop(SpindleFault* spindle_fault)"));
+//! assert!(NVRTC_FLAGS.contains(&"--fmad=false"));
+//! ```
 
-use crate::ir::Kernel;
+mod expr;
+mod intrinsic;
+mod names;
+mod ops;
+mod prelude;
+mod scalar;
+mod stmt;
+mod types;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt::Write as _;
+
+use crate::abi;
+use crate::ir::{Kernel, Ty};
+use names::Names;
+use prelude::Helpers;
+use types::ArrayTypes;
+
+/// Options NVRTC must get for the emitted code to mean what the IR means:
+/// no implicit FMA contraction, IEEE division and square root, no flushing
+/// of subnormals, C++17. The runtime adds `-arch=sm_XY` and `-lineinfo`.
+pub const NVRTC_FLAGS: &[&str] = &[
+    "--fmad=false",
+    "--prec-div=true",
+    "--prec-sqrt=true",
+    "--ftz=false",
+    "-std=c++17",
+];
 
 /// Emitter options.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,12 +102,129 @@ impl Default for EmitOptions {
 pub struct CudaSource {
     /// The complete translation unit.
     pub code: String,
-    /// The `extern "C" __global__` symbol to launch.
+    /// The `extern "C" __global__` symbol to launch: [`abi::entry_symbol`].
+    /// For a ring kernel the ring emitter defines it around the handler.
     pub entry: String,
 }
 
-/// Emits a batch kernel as CUDA C.
+/// The parts of a ring kernel the ring emitter builds its persistent loop
+/// from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RingHandler {
+    /// Prelude, types, helpers, device functions and the handler function;
+    /// no `__global__`.
+    pub code: String,
+    /// `spindle_handler_<name>`: `__device__ R f(SpindleFault*, S*, M)`.
+    pub handler: String,
+    /// The C type of the state `S`.
+    pub state_type: String,
+    /// The C type of the message `M`.
+    pub msg_type: String,
+    /// The C type of the reply `R` (`void` for `()`).
+    pub reply_type: String,
+}
+
+/// Emits a kernel as CUDA C: the whole translation unit for a batch
+/// kernel; for a ring kernel the shared part of [`emit_ring_handler`]
+/// (the ring emitter appends the `__global__` loop).
 pub fn emit(kernel: &Kernel, options: &EmitOptions) -> CudaSource {
-    let _ = (kernel, options);
-    unimplemented!("CUDA emitter not built yet")
+    CudaSource {
+        code: emit_unit(kernel, options),
+        entry: abi::entry_symbol(&kernel.name),
+    }
+}
+
+/// Emits a ring kernel's handler and everything it needs, plus the C types
+/// of its state, message and reply.
+pub fn emit_ring_handler(kernel: &Kernel, options: &EmitOptions) -> RingHandler {
+    let code = emit_unit(kernel, options);
+    let mut ctx = Ctx::new(kernel, *options);
+    let mut param_ty = |i: usize| match kernel.entry.params.get(i).map(|p| &p.kind) {
+        Some(crate::ir::ParamKind::StateRef(t)) | Some(crate::ir::ParamKind::Value(t)) => {
+            ctx.c_type(t)
+        }
+        _ => "void".to_string(),
+    };
+    let state_type = param_ty(0);
+    let msg_type = param_ty(1);
+    let reply_type = ctx.c_type(&kernel.entry.ret);
+    RingHandler {
+        code,
+        handler: handler_symbol(&kernel.name),
+        state_type,
+        msg_type,
+        reply_type,
+    }
+}
+
+/// The ring handler's symbol: `spindle_handler_<name>`.
+pub fn handler_symbol(kernel_name: &str) -> String {
+    format!("spindle_handler_{kernel_name}")
+}
+
+/// The C spelling of a value type in the code [`emit`] produces for this
+/// kernel (`uint32_t`, `S_Tally`, `spindle_arr_4_float`, `void`).
+pub fn c_type(kernel: &Kernel, ty: &Ty) -> String {
+    Ctx::new(kernel, EmitOptions::default()).c_type(ty)
+}
+
+/// State shared by everything emitted for one kernel.
+pub(crate) struct Ctx<'k> {
+    pub(crate) kernel: &'k Kernel,
+    pub(crate) options: EmitOptions,
+    pub(crate) names: Names,
+    pub(crate) arrays: ArrayTypes,
+    pub(crate) helpers: Helpers,
+    /// Problems with the IR itself (it should never have them); each
+    /// becomes an `#error` so NVRTC rejects the unit with the reason.
+    pub(crate) errors: Vec<String>,
+}
+
+impl<'k> Ctx<'k> {
+    fn new(kernel: &'k Kernel, options: EmitOptions) -> Self {
+        Ctx {
+            kernel,
+            options,
+            names: Names::new(kernel),
+            arrays: ArrayTypes::default(),
+            helpers: Helpers::default(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// Records an unsupported or malformed construct.
+    pub(crate) fn error(&mut self, message: &str) {
+        if !self.errors.iter().any(|e| e == message) {
+            self.errors.push(message.to_string());
+        }
+    }
+
+    /// Records malformed IR and returns a placeholder expression.
+    pub(crate) fn invalid(&mut self, message: &str) -> String {
+        self.error(&format!("invalid IR: {message}"));
+        "spindle_invalid_ir".to_string()
+    }
+}
+
+fn emit_unit(kernel: &Kernel, options: &EmitOptions) -> String {
+    let mut ctx = Ctx::new(kernel, *options);
+    // Functions first: they decide which types and helpers are needed.
+    let functions = stmt::emit_functions(&mut ctx);
+    let types = ctx.type_declarations();
+    let mut out = String::new();
+    for e in &ctx.errors {
+        let _ = writeln!(out, "#error \"spindle: {}\"", e.replace(['"', '\\'], "'"));
+    }
+    out.push_str(&prelude::prelude(kernel));
+    if !types.is_empty() {
+        out.push_str("\n// ---- types\n");
+        out.push_str(&types);
+    }
+    let helpers = ctx.helper_definitions();
+    if !helpers.is_empty() {
+        out.push_str("\n// ---- helpers\n");
+        out.push_str(&helpers);
+    }
+    out.push_str(&functions);
+    out
 }

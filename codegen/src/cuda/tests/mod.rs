@@ -1,0 +1,6 @@
+//! Unit tests of the CUDA emitter over hand-built IR. The `nvrtc` module
+//! writes a corpus of emitted kernels for compiling with the real NVRTC.
+
+mod basics;
+mod irb;
+mod nvrtc;
