@@ -367,7 +367,7 @@ impl Lowerer<'_, '_, '_> {
                             HParamKind::StateRef(_) => None,
                             HParamKind::Slice { mutable: true, .. } => None,
                             HParamKind::Slice { mutable: false, .. } => Some(format!(
-                                "cannot write to `{text}`: `{}` is a `&[T]` parameter; take \
+                                "cannot write to `{}`: it is a `&[T]` parameter; take \
                                  `&mut [T]` to write to it",
                                 p.name
                             )),

@@ -2,6 +2,9 @@
 //! Each test parses Rust source with `syn::parse_str`, as the runtime does.
 
 mod basics;
+mod errors;
+mod infer;
+mod link;
 
 use crate::ir::{Kernel, Local, Scalar, Ty};
 use crate::layout::{FieldLayout, StructLayout, TypeDesc};
@@ -185,3 +188,25 @@ static SWARM_LAYOUT: StructLayout = StructLayout {
 };
 /// `Swarm { parts: [Particle; 2], leader: u32 }`
 pub(super) static SWARM: TypeDesc = TypeDesc::Struct(&SWARM_LAYOUT);
+
+/// Asserts that analyzing `src` as a kernel reports an error containing
+/// `msg`, whose span starts at the first occurrence of `at` in `src`.
+#[track_caller]
+pub(super) fn assert_rejects(src: &str, options: KernelOptions, msg: &str, at: &str) {
+    let errs = kernel_errors(src, options);
+    let Some(err) = errs.iter().find(|e| e.0.contains(msg)) else {
+        panic!("no error containing {msg:?} for\n{src}\ngot {errs:#?}");
+    };
+    let offset = src
+        .find(at)
+        .unwrap_or_else(|| panic!("{at:?} not in source"));
+    let before = &src[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap().chars().count();
+    assert_eq!(
+        (err.1, err.2),
+        (line, column),
+        "error {:?} should point at {at:?}",
+        err.0
+    );
+}

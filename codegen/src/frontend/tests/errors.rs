@@ -1,0 +1,448 @@
+//! Macro-time rejections: every construct outside the subset, and the
+//! mode rules, with a span on the offending tokens and advice.
+
+use super::*;
+
+fn b(src: &str, msg: &str, at: &str) {
+    assert_rejects(src, batch(), msg, at);
+}
+
+#[test]
+fn batch_kernels_return_nothing() {
+    b(
+        "fn k(x: &[f32]) -> f32 { x[0] }",
+        "write results into a `&mut [T]`",
+        "->",
+    );
+    b(
+        "fn k(o: &mut [f32]) { return 1.0; }",
+        "batch kernels return nothing: write `return;`",
+        "1.0",
+    );
+}
+
+#[test]
+fn batch_parameter_kinds() {
+    b("fn k(x: &f32) {}", "take it by value (`x: f32`)", "&f32");
+    b(
+        "fn k(x: &mut f32) {}",
+        "take a slice `&mut [f32]`",
+        "&mut f32",
+    );
+    b(
+        "fn k(x: Vec<f32>) {}",
+        "`Vec` cannot be used on the GPU",
+        "Vec",
+    );
+    b("fn k(x: (f32, u32)) {}", "tuples are not supported", "(f32");
+    b("fn k(x: String) {}", "strings are not supported", "String");
+    b("fn k(x: char) {}", "`char` is not supported", "char");
+    b("fn k(x: u128) {}", "128-bit integers", "u128");
+    b(
+        "fn k(x: [f32; N]) {}",
+        "array lengths must be integer literals",
+        "N]",
+    );
+    b(
+        "fn k((a, b): (f32, f32)) {}",
+        "parameters must be simple names",
+        "(a, b)",
+    );
+    b("fn k(x: *const f32) {}", "raw pointers", "*const");
+}
+
+#[test]
+fn item_level_rules() {
+    b("fn k<T>(x: &[T]) {}", "cannot be generic", "<T>");
+    b("async fn k() {}", "cannot be `async`", "async");
+    b("unsafe fn k() {}", "cannot be `unsafe fn`", "unsafe");
+    b("const fn k() {}", "kernels cannot be `const fn`", "const");
+    b("extern \"C\" fn k() {}", "cannot declare an ABI", "extern");
+    b("fn k<'a>(x: &'a [f32]) {}", "cannot be generic", "<'a>");
+}
+
+#[test]
+fn ring_handler_shape() {
+    let r = |src: &str, msg: &str, at: &str| assert_rejects(src, ring(), msg, at);
+    r(
+        "fn h(state: Tally, msg: Add) -> u32 { 0 }",
+        "take the state as `&mut Tally`",
+        "Tally,",
+    );
+    r("fn h() -> u32 { 0 }", "a ring handler looks like", "()");
+    r(
+        "fn h(state: &mut Tally) -> u32 { 0 }",
+        "1 parameter is given",
+        "state",
+    );
+    r(
+        "fn h(state: &mut Tally, msg: Add) { }",
+        "ring handlers return the reply",
+        ")",
+    );
+    r(
+        "fn h(state: &mut Tally, msg: Add, extra: u32) -> u32 { 0 }",
+        "exactly two parameters",
+        "extra",
+    );
+    r(
+        "fn h(state: &Tally, msg: Add) -> u32 { 0 }",
+        "the state is taken as `&mut S`",
+        "&Tally",
+    );
+    r(
+        "fn h(state: &mut Tally, msg: &[f32]) -> u32 { 0 }",
+        "ring handlers cannot take slices",
+        "&[f32]",
+    );
+    r(
+        "fn h(state: &mut u32, msg: u32) -> u32 { state = 1; 0 }",
+        "`*state = value;`",
+        "state =",
+    );
+    r(
+        "fn h(state: &mut Tally, msg: Add) -> Tally { state }",
+        "write `*state` to copy",
+        "state }",
+    );
+    let mut threads = ring();
+    threads.threads = 2000;
+    assert_rejects(
+        "fn h(s: &mut u32, m: u32) -> u32 { m }",
+        threads,
+        "between 1 and 1024",
+        "h(",
+    );
+}
+
+#[test]
+fn ring_handlers_that_fit_are_accepted() {
+    for src in [
+        "fn h(state: &mut Tally, msg: Add) -> Tally { state.count += 1; state.sum += msg.value; *state }",
+        "fn h(state: &mut Tally, msg: &Add) -> f32 { state.sum += msg.value; state.sum + (*msg).value }",
+        "fn h(state: &mut [u32; 4], msg: u32) -> u32 { state[0] += msg; *state = [1, 2, 3, 4]; msg }",
+    ] {
+        let errs = kernel_errors(src, ring());
+        assert!(errs.is_empty(), "{src}: {errs:#?}");
+    }
+}
+
+#[test]
+fn control_flow_rejections() {
+    b(
+        "fn k(o: &mut [u32]) { match o[0] { 0 => {}, _ => {} } }",
+        "use `if` / `else if` / `else`",
+        "match",
+    );
+    b(
+        "fn k(o: &mut [u32]) { if let 1 = o[0] { } }",
+        "`if let` / `while let` are not supported",
+        "let 1",
+    );
+    b(
+        "fn k(o: &mut [u32]) { while let 1 = o[0] { } }",
+        "`if let` / `while let` are not supported",
+        "let 1",
+    );
+    b(
+        "fn k(o: &mut [u32]) { let x = loop { break 5; }; }",
+        "`break` with a value is not supported",
+        "5;",
+    );
+    b(
+        "fn k(o: &mut [u32]) { 'a: { o[0] = 1; } }",
+        "labeled blocks are not supported",
+        "'a",
+    );
+    b(
+        "fn k(o: &mut [u32]) { break; }",
+        "outside of a loop",
+        "break",
+    );
+    b(
+        "fn k(o: &mut [u32]) { loop { break 'nope; } }",
+        "no enclosing loop is labeled `'nope`",
+        "break 'nope",
+    );
+    b(
+        "fn k(o: &mut [u32]) { for x in o { } }",
+        "`for` loops iterate over integer ranges",
+        "o {",
+    );
+    b(
+        "fn k(o: &mut [u32]) { for i in 0.. { } }",
+        "needs both bounds",
+        "0..",
+    );
+    b(
+        "fn k(o: &mut [u32]) { for (i, j) in 0..2 { } }",
+        "a `for` loop binds a simple name",
+        "(i, j)",
+    );
+    b(
+        "fn k(o: &mut [u32]) { for i in (0..8).step_by(0) { } }",
+        "`step_by(0)` panics",
+        "0) {",
+    );
+}
+
+#[test]
+fn expression_rejections() {
+    b(
+        "fn k(o: &mut [f32]) { let f = |x: f32| x * 2.0; }",
+        "closures are not supported",
+        "|x",
+    );
+    b(
+        "fn k(o: &mut [f32]) { println!(\"{}\", o[0]); }",
+        "`println!` is not supported in kernels: there is no console",
+        "println",
+    );
+    b(
+        "fn k(o: &mut [f32]) { assert!(o.len() > 0); }",
+        "check the condition with `if`",
+        "assert",
+    );
+    b(
+        "fn k(o: &mut [f32]) { let v = vec![1.0]; }",
+        "kernels cannot allocate",
+        "vec",
+    );
+    b(
+        "fn k(o: &mut [f32]) { let t = (1, 2); }",
+        "tuples are not supported",
+        "(1, 2)",
+    );
+    b(
+        "fn k(o: &mut [f32]) { let r = &o[0]; }",
+        "references are not supported in kernel bodies",
+        "&o",
+    );
+    b(
+        "fn k(o: &mut [f32]) { let r = 0..4; }",
+        "ranges are only supported as `for` loop bounds",
+        "0..4",
+    );
+    b(
+        "fn k(o: &mut [f32]) { unsafe { o[0] = 1.0; } }",
+        "`unsafe` blocks are not supported",
+        "unsafe",
+    );
+    b(
+        "fn k(o: &mut [f32]) { let s = \"hi\"; }",
+        "strings are not supported",
+        "\"hi\"",
+    );
+    b(
+        "fn k(o: &mut [f32]) { let (a, b) = (1, 2); }",
+        "destructuring patterns",
+        "(a, b)",
+    );
+    b(
+        "fn k(o: &mut [f32]) { let v: Vec<f32> = Vec::new(); }",
+        "`Vec` cannot be used on the GPU",
+        "Vec<",
+    );
+    b(
+        "fn k(o: &mut [f32]) { let x = o[0].sin_cos(); }",
+        "`sin_cos` is not a method kernels support",
+        "sin_cos",
+    );
+    b(
+        "fn k(o: &mut [f32]) { let x = o.iter(); }",
+        "iterators are not supported",
+        "iter",
+    );
+    b(
+        "fn k(o: &mut [f32]) { let x = o[0].clone(); }",
+        "copied implicitly",
+        "clone",
+    );
+    b(
+        "fn k(o: &mut [f32]) { let x = o[1..3]; }",
+        "slicing (`x[a..b]`) is not supported",
+        "1..3",
+    );
+    b(
+        "fn k(o: &mut [f32]) { fn helper() {} }",
+        "cannot be declared inside a kernel",
+        "fn helper",
+    );
+    b(
+        "fn k(o: &mut [f32]) { const N: usize = 4; }",
+        "cannot be declared inside a kernel",
+        "const N",
+    );
+    b(
+        "fn k(o: &mut [f32]) { o[0] = N as f32; }",
+        "module-level `const`/`static` items are not supported",
+        "N as",
+    );
+    b(
+        "fn k(o: &mut [f32]) { o[0] = Some(1.0); }",
+        "not supported in kernels",
+        "Some",
+    );
+    b(
+        "fn k(o: &mut [f32]) { let t = Tally::default(); }",
+        "associated functions (`Tally::default`) are not supported",
+        "Tally",
+    );
+    b(
+        "fn k(o: &mut [f32]) { let x = std::mem::size_of::<f32>(); }",
+        "generic calls are not supported",
+        "std",
+    );
+    b(
+        "fn k(o: &mut [f32]) { let c = 'a'; }",
+        "`char` is not supported",
+        "'a'",
+    );
+    b(
+        "fn k(o: &mut [f32]) { let x = o[0]?; }",
+        "`?` is not supported",
+        "o[0]?",
+    );
+    b(
+        "fn k(o: &mut [f32]) { let p = Particle { mass: 1.0, ..q }; }",
+        "`..base` struct update syntax is not supported",
+        "q }",
+    );
+    b(
+        "fn k(o: &mut [f32]) { sync_threads(); }",
+        "`sync_threads` is not supported by this version",
+        "sync_threads",
+    );
+    b(
+        "fn k(o: &mut [f32]) { let t = thread_idx(1); }",
+        "takes no arguments",
+        "1)",
+    );
+}
+
+#[test]
+fn type_errors_at_macro_time() {
+    b(
+        "fn k(o: &mut [f32]) { let x: u32 = 1.5; }",
+        "mismatched types: expected `u32`, found `{float}`",
+        "1.5",
+    );
+    b(
+        "fn k(o: &mut [f32], n: u32) { o[n] = 1.0; }",
+        "indices are `usize`, found `u32`: write `[i as usize]`",
+        "n]",
+    );
+    b(
+        "fn k(o: &mut [f32], n: u32) { o[0] = o[1] + n; }",
+        "mismatched types in `+` (convert with `as`): expected `f32`, found `u32`",
+        "n; }",
+    );
+    b(
+        "fn k(o: &mut [f32]) { if o[0] { } }",
+        "in condition: expected `bool`, found `f32`",
+        "o[0] {",
+    );
+    b(
+        "fn k(o: &mut [u8]) { o[0] = 256; }",
+        "literal `256` does not fit in `u8`",
+        "256",
+    );
+    b(
+        "fn k(o: &mut [u32]) { o[0] = -1; }",
+        "cannot negate an unsigned `u32`",
+        "-1",
+    );
+    b(
+        "fn k(o: &mut [i32]) { o[0] = 2.5f32.count_ones() as i32; }",
+        "`.count_ones()` needs an integer, found `f32`",
+        "2.5f32",
+    );
+    b(
+        "fn k(o: &mut [u32]) { o[0] = o[1].sqrt(); }",
+        "`.sqrt()` needs a float (`f32`/`f64`), found `u32`",
+        "o[1]",
+    );
+    b(
+        "fn k(o: &mut [u32]) { o[0] = o[1].abs(); }",
+        "needs a signed integer or a float, found `u32`",
+        "o[1].abs",
+    );
+    b(
+        "fn k(o: &mut [bool]) { o[0] = 1 as bool; }",
+        "cannot cast `i32` to `bool`",
+        "1 as",
+    );
+    b(
+        "fn k(o: &[f32]) { o[0] = 1.0; }",
+        "it is a `&[T]` parameter; take `&mut [T]`",
+        "o[0]",
+    );
+    b(
+        "fn k(o: &mut [f32]) { let x = 1.0; x = 2.0; o[0] = x; }",
+        "declare it with `let mut x`",
+        "x = 2.0",
+    );
+    b(
+        "fn k(o: &mut [f32], a: f32) { a = 2.0; }",
+        "declare it `mut a`",
+        "a = 2.0",
+    );
+    b(
+        "fn k(o: &mut [f32]) { o = 2.0; }",
+        "cannot assign a whole slice",
+        "o = ",
+    );
+    b(
+        "fn k(o: &mut [f32]) { let x = o; }",
+        "can only be indexed",
+        "o; }",
+    );
+    b(
+        "fn k(o: &mut [f32]) { let x = thread_idx().w; }",
+        "no field `w` on type `Dim3`; its fields are: x, y, z",
+        "w;",
+    );
+    b(
+        "fn k(o: &mut [f32]) { let x = o[0].y; }",
+        "`f32` has no field `y`",
+        "y;",
+    );
+    b(
+        "fn k(o: &mut [f32]) { let x = o[0][1]; }",
+        "cannot index a value of type `f32`",
+        "o[0][",
+    );
+}
+
+#[test]
+fn several_errors_are_reported_together() {
+    let errs = kernel_errors(
+        "fn k<T>(o: &mut [f32]) -> u32 { match 1 { _ => {} } let c = |x| x; }",
+        batch(),
+    );
+    // generic, return type (two spans), `match`, closure
+    assert_eq!(errs.len(), 5, "{errs:#?}");
+}
+
+#[test]
+fn device_fn_rules() {
+    let dev = |src: &str| -> Vec<String> {
+        match crate::frontend::analyze_device_fn(&parse(src)) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+        }
+    };
+    assert!(dev("fn lerp(a: f32, b: f32, t: f32) -> f32 { a + (b - a) * t }").is_empty());
+    assert!(dev("const fn sq(x: u32) -> u32 { x * x }").is_empty());
+    assert!(dev("fn nothing(x: u32) { let _ = x; }").is_empty());
+    let e = dev("fn f(x: &[f32]) -> f32 { x[0] }");
+    assert!(e[0].contains("take their arguments by value"), "{e:?}");
+    let e = dev("fn f(x: &mut Particle) { }");
+    assert!(e[0].contains("take their arguments by value"), "{e:?}");
+    let e = dev("fn f<T>(x: T) -> T { x }");
+    assert!(e[0].contains("cannot be generic"), "{e:?}");
+    let e = dev("fn f(x: f32) { return x; }");
+    assert!(e[0].contains("this function has no return type"), "{e:?}");
+    let e = dev("fn f(x: f32) -> f32 { return; }");
+    assert!(e[0].contains("write `return value;`"), "{e:?}");
+}
