@@ -2,7 +2,8 @@
 //! the function rustc checks, so rustc verifies our inference.
 //!
 //! Only `let`s without an annotation whose type is a scalar or an array of
-//! scalars, inferred without any external item, are annotated. The `let`s
+//! scalars, inferred without any external item (see [`type_tokens`]), are
+//! annotated. The `let`s
 //! are found again by address: the analysis borrows the same syntax tree
 //! that is then walked mutably, and nothing moves in between.
 
@@ -34,16 +35,22 @@ pub(super) fn annotate(item: &mut syn::ItemFn, role: FnRole) {
     }
 }
 
-/// The Rust spelling of `v`, if it is fully known without external items
-/// and made of scalars and arrays.
+/// The Rust spelling of `v`, if made of scalars and arrays and inferred
+/// without external items.
+///
+/// At macro time an external type never has a shape, so a known shape
+/// always comes from the function itself (a suffix, an annotation, a
+/// parameter, a std method); unifying it with an external value only
+/// constrains that value, and rustc checks that constraint where it is
+/// used. An unsuffixed literal whose type is still open is different: if it
+/// meets an external value, rustc takes that value's type, which the
+/// macro cannot know, so it is not annotated.
 fn type_tokens(types: &Types, v: TyVar) -> Option<String> {
-    if types.is_external(v) {
-        return None;
-    }
     match types.shape(v) {
         Some(Shape::Scalar(s)) => Some(s.rust_name().to_string()),
         Some(Shape::Array(elem, len)) => Some(format!("[{}; {}]", type_tokens(types, elem)?, len)),
         Some(_) => None,
+        None if types.is_external(v) => None,
         None => types.default_scalar(v).map(|s| s.rust_name().to_string()),
     }
 }

@@ -161,7 +161,7 @@ impl Lowerer<'_, '_, '_> {
             syn::BinOp::Ge(_) => (BinOp::Ge, ">="),
             syn::BinOp::And(_) => return self.short_circuit(b, BinOp::And),
             syn::BinOp::Or(_) => return self.short_circuit(b, BinOp::Or),
-            _ => return self.reject(&b.op, "this operator is not supported in kernels"),
+            _ => return self.reject(b.op, "this operator is not supported in kernels"),
         };
         let l = self.expr(&b.left);
         let mark = self.stmts.len();

@@ -242,7 +242,7 @@ impl Lowerer<'_, '_, '_> {
                     return Access::Value(v);
                 }
                 // An rvalue array: store it in a temporary, then index that.
-                let text = ix.expr.to_token_stream().to_string();
+                let text = tokens_text(&ix.expr);
                 let tmp = self.temp(v.ty, v.span);
                 let ty = v.ty;
                 self.push(
@@ -405,4 +405,23 @@ impl Lowerer<'_, '_, '_> {
             }
         }
     }
+}
+
+/// Source text of an expression for messages, without the token spacing
+/// `to_string` adds (`[5.0 , 6.0]` → `[5.0, 6.0]`).
+fn tokens_text(e: &syn::Expr) -> String {
+    let mut text = e.to_token_stream().to_string();
+    for (from, to) in [
+        (" ,", ","),
+        (" . ", "."),
+        (" (", "("),
+        ("( ", "("),
+        (" )", ")"),
+        (" [", "["),
+        ("[ ", "["),
+        (" ]", "]"),
+    ] {
+        text = text.replace(from, to);
+    }
+    text
 }

@@ -1,10 +1,12 @@
 //! Front-end tests: macro-time checks, inference, lowering, linking.
 //! Each test parses Rust source with `syn::parse_str`, as the runtime does.
 
+mod annotate;
 mod basics;
 mod errors;
 mod infer;
 mod link;
+mod lower;
 
 use crate::ir::{Kernel, Local, Scalar, Ty};
 use crate::layout::{FieldLayout, StructLayout, TypeDesc};
@@ -34,13 +36,6 @@ pub(super) fn kernel_errors(src: &str, options: KernelOptions) -> Vec<(String, u
             })
             .collect(),
     }
-}
-
-/// The single macro-time error of a kernel (panics if not exactly one).
-pub(super) fn one_error(src: &str, options: KernelOptions) -> (String, usize, usize) {
-    let errs = kernel_errors(src, options);
-    assert_eq!(errs.len(), 1, "expected one error, got {errs:#?}");
-    errs.into_iter().next().unwrap()
 }
 
 /// The file name tests link under, and the line the kernel source starts on.
@@ -209,4 +204,104 @@ pub(super) fn assert_rejects(src: &str, options: KernelOptions, msg: &str, at: &
         "error {:?} should point at {at:?}",
         err.0
     );
+}
+
+/// Every expression in a block, in pre-order.
+pub(super) fn exprs(b: &crate::ir::Block) -> Vec<&crate::ir::Expr> {
+    use crate::ir::{Expr, ExprKind, Place, Proj, StmtKind};
+    fn place<'a>(p: &'a Place, out: &mut Vec<&'a Expr>) {
+        for pr in &p.proj {
+            if let Proj::Index { index, .. } = pr {
+                expr(index, out);
+            }
+        }
+    }
+    fn expr<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
+        out.push(e);
+        match &e.kind {
+            ExprKind::Load(p) => place(p, out),
+            ExprKind::Unary(_, a) | ExprKind::Cast(a) | ExprKind::Field(a, _) => expr(a, out),
+            ExprKind::ArrayRepeat(a, _) => expr(a, out),
+            ExprKind::Binary(_, a, b) => {
+                expr(a, out);
+                expr(b, out);
+            }
+            ExprKind::Call(_, args)
+            | ExprKind::Intrinsic(_, args)
+            | ExprKind::StructLit(args)
+            | ExprKind::ArrayLit(args) => args.iter().for_each(|a| expr(a, out)),
+            ExprKind::Lit(_) | ExprKind::SliceLen(_) => {}
+        }
+    }
+    fn block<'a>(b: &'a crate::ir::Block, out: &mut Vec<&'a Expr>) {
+        for s in &b.stmts {
+            match &s.kind {
+                StmtKind::Let { init, .. } => init.iter().for_each(|e| expr(e, out)),
+                StmtKind::Assign { place: p, value }
+                | StmtKind::CompoundAssign {
+                    place: p, value, ..
+                } => {
+                    place(p, out);
+                    expr(value, out);
+                }
+                StmtKind::Expr(e) => expr(e, out),
+                StmtKind::If {
+                    cond,
+                    then_block,
+                    else_block,
+                } => {
+                    expr(cond, out);
+                    block(then_block, out);
+                    block(else_block, out);
+                }
+                StmtKind::While { cond, body, .. } => {
+                    expr(cond, out);
+                    block(body, out);
+                }
+                StmtKind::Loop { body, .. } | StmtKind::Block(body) => block(body, out),
+                StmtKind::For {
+                    start,
+                    end,
+                    step,
+                    body,
+                    ..
+                } => {
+                    expr(start, out);
+                    expr(end, out);
+                    step.iter().for_each(|e| expr(e, out));
+                    block(body, out);
+                }
+                StmtKind::Return(e) => e.iter().for_each(|e| expr(e, out)),
+                StmtKind::Break(_) | StmtKind::Continue(_) => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    block(b, &mut out);
+    out
+}
+
+/// Every statement in a block, in pre-order.
+pub(super) fn stmts(b: &crate::ir::Block) -> Vec<&crate::ir::StmtKind> {
+    use crate::ir::StmtKind;
+    let mut out = Vec::new();
+    for s in &b.stmts {
+        out.push(&s.kind);
+        match &s.kind {
+            StmtKind::If {
+                then_block,
+                else_block,
+                ..
+            } => {
+                out.extend(stmts(then_block));
+                out.extend(stmts(else_block));
+            }
+            StmtKind::While { body, .. }
+            | StmtKind::Loop { body, .. }
+            | StmtKind::Block(body)
+            | StmtKind::For { body, .. } => out.extend(stmts(body)),
+            _ => {}
+        }
+    }
+    out
 }
