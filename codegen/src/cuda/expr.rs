@@ -28,6 +28,8 @@ impl FnEmitter<'_, '_> {
 
     /// Adds an operand whose emission started when `pre` had `start` entries.
     fn seq_add(&mut self, seq: &mut Seq, start: usize, text: String, effects: bool, ty: &Ty) {
+        // A bare name (a temporary holding the result) has no effects left.
+        let effects = effects && !is_name(&text);
         let grew = self.pre.len() > start;
         if grew || effects {
             for (at, (i, cty)) in (start..).zip(std::mem::take(&mut seq.pending)) {
@@ -131,7 +133,7 @@ impl FnEmitter<'_, '_> {
                 let mut text = format!("{name}(spindle_fault");
                 for a in v {
                     text.push_str(", ");
-                    text.push_str(&a);
+                    text.push_str(bare(&a));
                 }
                 text.push(')');
                 text
@@ -289,6 +291,7 @@ impl FnEmitter<'_, '_> {
                     let start = self.pre.len();
                     let i = self.expr(index);
                     let text = if bounds {
+                        let i = bare(&i);
                         format!("spindle_check(spindle_fault, {i}, {len}, {site}u)")
                     } else {
                         i
@@ -381,4 +384,45 @@ pub(crate) fn bare(s: &str) -> &str {
         }
     }
     &s[1..s.len() - 1]
+}
+
+/// `s` as the operand of a prefix cast: unchanged when it is a name, a
+/// literal, a call, a subscript, a member access or already parenthesized;
+/// otherwise wrapped in parentheses.
+pub(crate) fn paren(s: &str) -> String {
+    if is_atom(s) {
+        s.to_string()
+    } else {
+        format!("({s})")
+    }
+}
+
+fn is_atom(s: &str) -> bool {
+    if s.is_empty() {
+        return false;
+    }
+    if s.starts_with('(') && bare(s).len() + 2 == s.len() {
+        return true;
+    }
+    if !s.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
+        return false;
+    }
+    let mut depth = 0i32;
+    for c in s.chars() {
+        match c {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth -= 1,
+            c if depth == 0 && !(c.is_ascii_alphanumeric() || c == '_' || c == '.') => {
+                return false
+            }
+            _ => {}
+        }
+    }
+    depth == 0
+}
+
+/// A C identifier: a local, parameter or temporary.
+pub(crate) fn is_name(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }

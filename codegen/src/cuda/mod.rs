@@ -58,6 +58,7 @@ mod prelude;
 mod scalar;
 mod stmt;
 mod types;
+mod walk;
 
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,7 @@
 //! back; shift amounts are masked; division checks its divisor; float→int
 //! casts saturate explicitly.
 
+use super::expr::paren;
 use super::scalar::{
     float_lit, int_lit, int_max, int_min, tag, unsigned_c, wide_c, wraps_natively,
 };
@@ -63,7 +64,7 @@ impl Ctx<'_> {
                 if wraps_natively(s) {
                     format!("({a} {sym} {b})")
                 } else {
-                    format!("(({c})(({w})({a}) {sym} ({w})({b})))")
+                    format!("(({c})(({w}){} {sym} ({w}){}))", paren(a), paren(b))
                 }
             }
             BinOp::Div | BinOp::Rem => {
@@ -86,13 +87,13 @@ impl Ctx<'_> {
                 let amount = if rhs == Scalar::U32 {
                     format!("({b} & {}u)", s.bits() - 1)
                 } else {
-                    format!("((uint32_t)({b}) & {}u)", s.bits() - 1)
+                    format!("((uint32_t){} & {}u)", paren(b), s.bits() - 1)
                 };
                 if op == BinOp::Shl {
                     if wraps_natively(s) {
                         format!("({a} << {amount})")
                     } else {
-                        format!("(({c})(({w})({a}) << {amount}))")
+                        format!("(({c})(({w}){} << {amount}))", paren(a))
                     }
                 } else if wraps_natively(s) {
                     format!("({a} >> {amount})")
@@ -117,7 +118,7 @@ impl Ctx<'_> {
             (UnOp::Neg, _) if s.is_float() => format!("(-{a})"),
             (UnOp::Neg, _) if s.is_int() => {
                 let w = wide_c(s);
-                format!("(({c})(({w})0 - ({w})({a})))")
+                format!("(({c})(({w})0 - ({w}){}))", paren(a))
             }
             _ => self.invalid(&format!("operator {op:?} on {}", s.rust_name())),
         }
@@ -139,7 +140,7 @@ impl Ctx<'_> {
         // int→int truncates or extends by the source's signedness, int→float
         // rounds to nearest, bool→number is 0/1, f64→f32 rounds to nearest:
         // exactly C's conversions for values that fit, which these are.
-        format!("(({})({a}))", to.c_name())
+        format!("(({}){})", to.c_name(), paren(a))
     }
 
     /// `spindle_div_i32` / `spindle_rem_i32`: faults on a zero divisor and on
@@ -199,8 +200,8 @@ pub(crate) fn zero_extended(s: Scalar, a: &str) -> String {
     let u = unsigned_c(s);
     let w = wide_c(s);
     if u == w {
-        format!("(({w})({a}))")
+        format!("(({w}){})", paren(a))
     } else {
-        format!("(({w})({u})({a}))")
+        format!("(({w})({u}){})", paren(a))
     }
 }

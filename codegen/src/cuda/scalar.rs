@@ -101,7 +101,7 @@ pub(crate) fn float_lit(s: Scalar, v: f64) -> String {
         if !x.is_finite() {
             return format!("spindle_f32_from_bits({:#010x}u)", x.to_bits());
         }
-        let dec = format!("{x:?}");
+        let dec = decimal(x as f64).unwrap_or_else(|| format!("{x:?}"));
         let text = if dec.parse::<f64>().map(|d| d as f32) == Ok(x) {
             dec
         } else {
@@ -112,8 +112,14 @@ pub(crate) fn float_lit(s: Scalar, v: f64) -> String {
         if !v.is_finite() {
             return format!("spindle_f64_from_bits({:#018x}ull)", v.to_bits());
         }
-        wrap_neg(format!("{v:?}"))
+        wrap_neg(decimal(v).unwrap_or_else(|| format!("{v:?}")))
     }
+}
+
+/// Whole numbers below 2^67 in full (`2147483648.0`, not `2147483600.0`):
+/// exact, and easier to read in bounds.
+fn decimal(v: f64) -> Option<String> {
+    (v.fract() == 0.0 && v.abs() < 1.5e20).then(|| format!("{v:.1}"))
 }
 
 fn wrap_neg(text: String) -> String {

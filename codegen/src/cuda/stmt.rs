@@ -37,6 +37,8 @@ pub(crate) struct FnEmitter<'c, 'k> {
     depth: usize,
     /// The C function returns `void` (a batch entry, or a unit function).
     void_ret: bool,
+    /// Locals some expression reads (see `walk.rs`).
+    read: HashSet<u32>,
 }
 
 /// Where a function goes in the unit.
@@ -127,6 +129,7 @@ fn function<'k>(ctx: &mut Ctx<'k>, f: &'k Function, role: Role) -> String {
         out: String::new(),
         depth: 1,
         void_ret,
+        read: super::walk::read_locals(f),
     };
     fe.block(&f.body);
     let ends_in_return = matches!(
@@ -288,7 +291,7 @@ impl FnEmitter<'_, '_> {
             }
             return;
         }
-        let c = self.ctx.c_type(&local.ty);
+        let c = format!("{}{}", self.unused_attr(id), self.ctx.c_type(&local.ty));
         match init {
             Some(e) => {
                 let t = self.expr(e);
@@ -309,7 +312,7 @@ impl FnEmitter<'_, '_> {
             return;
         }
         let v = self.expr(value);
-        let value_effects = self.effects(value);
+        let value_effects = self.effects(value) && !super::expr::is_name(&v);
         let place_start = self.pre.len();
         let p = self.place(place);
         let place_effects = self.place_effects(place);
@@ -366,6 +369,15 @@ impl FnEmitter<'_, '_> {
         } else {
             let rhs_text = self.ctx.binary(op, s, rhs, &p, &v);
             self.line(&format!("{p} = {};", bare(&rhs_text)));
+        }
+    }
+
+    /// `[[maybe_unused]] ` for a local nothing reads.
+    fn unused_attr(&self, id: u32) -> &'static str {
+        if self.read.contains(&id) {
+            ""
+        } else {
+            "[[maybe_unused]] "
         }
     }
 
@@ -506,7 +518,7 @@ impl FnEmitter<'_, '_> {
         // A mutable loop variable is a copy, so assigning it cannot change the iteration.
         let (it, prefix) = if local.mutable {
             let it = self.new_temp();
-            let prefix = format!("{c} {name} = {it};");
+            let prefix = format!("{}{c} {name} = {it};", self.unused_attr(var));
             (it, prefix)
         } else {
             (name, String::new())

@@ -2,5 +2,7 @@
 //! writes a corpus of emitted kernels for compiling with the real NVRTC.
 
 mod basics;
+mod control;
 mod irb;
 mod nvrtc;
+mod ops;

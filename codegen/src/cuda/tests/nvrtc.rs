@@ -13,6 +13,19 @@ pub(crate) fn corpus() -> Vec<(String, Kernel)> {
     let mut no_checks = saxpy();
     no_checks.bounds_checks = false;
     out.push(("saxpy_unchecked".to_string(), no_checks));
+    out.push(("loops".to_string(), super::control::loops_kernel()));
+    out.push(("calls".to_string(), super::control::calls_kernel()));
+    out.push((
+        "short_circuit".to_string(),
+        super::control::short_circuit_kernel(),
+    ));
+    for s in crate::ir::Scalar::ALL {
+        out.push((format!("ops_{}", s.rust_name()), super::ops::ops_kernel(s)));
+        out.push((
+            format!("casts_from_{}", s.rust_name()),
+            super::ops::casts_kernel(s),
+        ));
+    }
     out
 }
 

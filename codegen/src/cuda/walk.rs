@@ -1,0 +1,104 @@
+//! Which locals a function reads: the others are declared
+//! `[[maybe_unused]]`, since NVRTC warns about variables never read (Rust
+//! code often has them, e.g. `let _unused = ...`).
+
+use std::collections::HashSet;
+
+use crate::ir::{Block, Expr, ExprKind, Function, LocalId, Place, PlaceRoot, Proj, StmtKind};
+
+/// Every local whose value some expression or compound assignment reads.
+pub(crate) fn read_locals(f: &Function) -> HashSet<LocalId> {
+    let mut read = HashSet::new();
+    block(&f.body, &mut read);
+    read
+}
+
+fn block(b: &Block, read: &mut HashSet<LocalId>) {
+    for s in &b.stmts {
+        match &s.kind {
+            StmtKind::Let { init, .. } => {
+                if let Some(e) = init {
+                    expr(e, read);
+                }
+            }
+            StmtKind::Assign { place, value } => {
+                expr(value, read);
+                indices(place, read);
+            }
+            StmtKind::CompoundAssign { place, value, .. } => {
+                expr(value, read);
+                place_read(place, read);
+            }
+            StmtKind::Expr(e) => expr(e, read),
+            StmtKind::If {
+                cond,
+                then_block,
+                else_block,
+            } => {
+                expr(cond, read);
+                block(then_block, read);
+                block(else_block, read);
+            }
+            StmtKind::While { cond, body, .. } => {
+                expr(cond, read);
+                block(body, read);
+            }
+            StmtKind::Loop { body, .. } => block(body, read),
+            StmtKind::For {
+                start,
+                end,
+                step,
+                body,
+                ..
+            } => {
+                expr(start, read);
+                expr(end, read);
+                if let Some(s) = step {
+                    expr(s, read);
+                }
+                block(body, read);
+            }
+            StmtKind::Return(Some(e)) => expr(e, read),
+            StmtKind::Return(None) | StmtKind::Break(_) | StmtKind::Continue(_) => {}
+            StmtKind::Block(b) => block(b, read),
+        }
+    }
+}
+
+fn place_read(p: &Place, read: &mut HashSet<LocalId>) {
+    if let PlaceRoot::Local(id) = p.root {
+        read.insert(id);
+    }
+    indices(p, read);
+}
+
+fn indices(p: &Place, read: &mut HashSet<LocalId>) {
+    for pr in &p.proj {
+        if let Proj::Index { index, .. } = pr {
+            expr(index, read);
+        }
+    }
+}
+
+fn expr(e: &Expr, read: &mut HashSet<LocalId>) {
+    match &e.kind {
+        ExprKind::Lit(_) | ExprKind::SliceLen(_) => {}
+        ExprKind::Load(p) => place_read(p, read),
+        ExprKind::Unary(_, a)
+        | ExprKind::Cast(a)
+        | ExprKind::Field(a, _)
+        | ExprKind::ArrayRepeat(a, _) => expr(a, read),
+        ExprKind::Binary(_, a, b) => {
+            expr(a, read);
+            expr(b, read);
+        }
+        ExprKind::Call(_, args)
+        | ExprKind::Intrinsic(_, args)
+        | ExprKind::StructLit(args)
+        | ExprKind::ArrayLit(args) => {
+            for a in args {
+                expr(a, read);
+            }
+        }
+    }
+}
