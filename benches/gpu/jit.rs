@@ -1,0 +1,306 @@
+//! JIT: what a kernel's first use costs.
+//!
+//! - Here (no GPU needed): NVRTC compile of the emitted CUDA C to a CUBIN
+//!   (cold), and a disk-cache hit (key digest + reading and checking the
+//!   entry) with the runtime's own `DiskCache`.
+//! - On a GPU: the first launch in a fresh process with an empty cache
+//!   folder (cold: link, emit, NVRTC, load, launch), with a warm folder
+//!   (disk hit), and the second launch (memory hit: module already loaded).
+//!   Each sample is a child process (`gpu --jit-child`), so no process-wide
+//!   state (loaded NVRTC, linked IR, cache settings) carries over.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use spindle::prelude::*;
+use spindle_runtime::cuda::{compile_cubin, nvrtc_options, nvrtc_version};
+use spindle_runtime::jit::{CacheKey, DiskCache, KeyInputs};
+
+use crate::harness::{measure, Stats};
+use crate::kernels::touch;
+use crate::particles;
+use crate::report::Reporter;
+
+const GROUP: &str = "jit";
+/// The arch compiled for when there is no GPU to ask (H100/H200).
+const DEFAULT_ARCH: &str = "sm_90";
+
+pub fn run(r: &mut Reporter, gpu: Result<&Device, &str>, gpu_arch: Option<&str>) {
+    r.section("JIT: cold compile, disk hit, memory hit");
+    let arch = gpu_arch.unwrap_or(DEFAULT_ARCH);
+    match nvrtc_version() {
+        Ok((major, minor)) => {
+            println!("  NVRTC {major}.{minor}, compiling for {arch}");
+            for (name, source) in [
+                ("touch", touch::try_cuda_source()),
+                ("particles::step", particles::step::try_cuda_source()),
+            ] {
+                match source {
+                    Ok(src) => compile_and_disk(r, name, &src, arch, (major, minor)),
+                    Err(e) => r.skip(
+                        GROUP,
+                        &format!("{name}: NVRTC cold compile"),
+                        &format!("the kernel does not link: {e}"),
+                    ),
+                }
+            }
+        }
+        Err(e) => {
+            let why = format!("NVRTC not found: {e}");
+            r.skip(GROUP, "NVRTC cold compile", &why);
+            r.skip(GROUP, "disk cache hit (key + read)", &why);
+        }
+    }
+    match gpu {
+        Ok(_) => first_launches(r),
+        Err(why) => {
+            for name in FIRST_LAUNCH_FIGURES {
+                r.skip(GROUP, name, why);
+            }
+        }
+    }
+}
+
+const FIRST_LAUNCH_FIGURES: [&str; 3] = [
+    "touch: first launch, empty cache folder (cold)",
+    "touch: first launch, warm cache folder (disk hit)",
+    "touch: second launch (memory hit)",
+];
+
+fn compile_and_disk(r: &mut Reporter, name: &str, source: &str, arch: &str, version: (i32, i32)) {
+    let first = match compile_cubin(name, source, arch) {
+        Ok(m) => m,
+        Err(e) => {
+            r.skip(
+                GROUP,
+                &format!("{name}: NVRTC cold compile"),
+                &format!("NVRTC rejected it: {e}"),
+            );
+            return;
+        }
+    };
+    let cold = measure(1, r.reps(21), || {
+        compile_cubin(name, source, arch).unwrap();
+    });
+    r.time(
+        GROUP,
+        &format!("{name}: NVRTC cold compile to CUBIN ({arch})"),
+        cold,
+        &format!("{} bytes", first.cubin.len()),
+    );
+
+    let dir = scratch_dir("disk");
+    let cache = DiskCache::at(&dir);
+    let options = nvrtc_options(arch);
+    let options: Vec<&str> = options.iter().map(String::as_str).collect();
+    let key_of = || {
+        CacheKey::new(&KeyInputs {
+            source,
+            nvrtc_version: version,
+            options: &options,
+            arch,
+        })
+    };
+    if let Err(e) = cache.put(&key_of(), &first.cubin) {
+        r.skip(
+            GROUP,
+            &format!("{name}: disk cache hit"),
+            &format!("could not store the entry: {e}"),
+        );
+        return;
+    }
+    if cache.get(&key_of()).as_deref() != Some(&first.cubin[..]) {
+        r.skip(
+            GROUP,
+            &format!("{name}: disk cache hit"),
+            "the stored entry did not read back",
+        );
+    } else {
+        let hit = measure(50, r.reps(2000), || {
+            let bytes = cache.get(&key_of()).unwrap();
+            std::hint::black_box(bytes);
+        });
+        r.time(
+            GROUP,
+            &format!("{name}: disk cache hit (key digest + read + check)"),
+            hit,
+            "",
+        );
+        r.ratio(
+            GROUP,
+            &format!("{name}: cold compile / disk hit"),
+            cold,
+            hit,
+            None,
+            "speed-up of the disk cache",
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A fresh folder under the system's temporary folder.
+fn scratch_dir(what: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    std::env::temp_dir().join(format!(
+        "spindle-bench-{what}-{}-{nanos}",
+        std::process::id()
+    ))
+}
+
+fn entries(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok()).count())
+        .unwrap_or(0)
+}
+
+/// One child's figures: first launch, second launch, in nanoseconds.
+fn child(cache_dir: &Path) -> Result<(Duration, Duration), String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
+    let out = std::process::Command::new(exe)
+        .arg("--jit-child")
+        .env("SPINDLE_CACHE_DIR", cache_dir)
+        .env_remove("SPINDLE_CACHE")
+        .output()
+        .map_err(|e| format!("cannot run the child: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find_map(|l| l.strip_prefix("jit-child "));
+    match line.map(|l| {
+        l.split_whitespace()
+            .map(str::parse::<u64>)
+            .collect::<Vec<_>>()
+    }) {
+        Some(v) if out.status.success() && v.len() == 2 && v.iter().all(Result::is_ok) => {
+            let v: Vec<u64> = v.into_iter().map(Result::unwrap).collect();
+            Ok((Duration::from_nanos(v[0]), Duration::from_nanos(v[1])))
+        }
+        _ => Err(format!(
+            "the child failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+    }
+}
+
+/// The child side: open GPU 0, then time the first and second launch.
+pub fn child_main() -> std::process::ExitCode {
+    let dev = match Device::cuda(0) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("{e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let run = || -> spindle::Result<(Duration, Duration)> {
+        let mut out = dev.zeros::<u32>(32)?;
+        let t = Instant::now();
+        touch::launch(&dev, Launch::new(1u32, 32u32), &mut out)?;
+        let first = t.elapsed();
+        let t = Instant::now();
+        touch::launch(&dev, Launch::new(1u32, 32u32), &mut out)?;
+        let second = t.elapsed();
+        if out.to_vec()? != vec![2u32; 32] {
+            return Err(spindle::Error::Config("touch gave a wrong result".into()));
+        }
+        Ok((first, second))
+    };
+    match run() {
+        Ok((a, b)) => {
+            println!("jit-child {} {}", a.as_nanos(), b.as_nanos());
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn first_launches(r: &mut Reporter) {
+    let reps = r.reps(21).max(5);
+    let base = scratch_dir("first-launch");
+    let stats = |v: &mut Vec<Duration>| {
+        v.sort_unstable();
+        Stats {
+            median: v[v.len() / 2],
+            p99: v[(v.len() * 99 / 100).min(v.len() - 1)],
+            reps: v.len(),
+        }
+    };
+    let result = (|| -> Result<(), String> {
+        let (mut cold, mut hot) = (Vec::new(), Vec::new());
+        let mut wrote = true;
+        // Two unrecorded children first: file-system and driver caches.
+        for i in 0..reps + 2 {
+            let dir = base.join(format!("cold-{i}"));
+            let (first, second) = child(&dir)?;
+            wrote &= entries(&dir) > 0;
+            if i >= 2 {
+                cold.push(first);
+                hot.push(second);
+            }
+        }
+        r.time(
+            GROUP,
+            FIRST_LAUNCH_FIGURES[0],
+            stats(&mut cold),
+            "fresh process per sample",
+        );
+        r.time(
+            GROUP,
+            FIRST_LAUNCH_FIGURES[2],
+            stats(&mut hot),
+            "same child, right after its first launch",
+        );
+        if !wrote {
+            r.skip(
+                GROUP,
+                FIRST_LAUNCH_FIGURES[1],
+                "the CUDA backend wrote nothing to SPINDLE_CACHE_DIR: the disk cache is not wired into launches in this build",
+            );
+            return Ok(());
+        }
+        let warm = base.join("cold-0");
+        let before = entries(&warm);
+        let mut disk = Vec::new();
+        for i in 0..reps + 2 {
+            let (first, _) = child(&warm)?;
+            if i >= 2 {
+                disk.push(first);
+            }
+        }
+        let disk = stats(&mut disk);
+        let cold = stats(&mut cold);
+        if entries(&warm) != before {
+            r.skip(
+                GROUP,
+                FIRST_LAUNCH_FIGURES[1],
+                "a warm cache folder still got new entries: not a hit",
+            );
+        } else {
+            r.time(
+                GROUP,
+                FIRST_LAUNCH_FIGURES[1],
+                disk,
+                "fresh process per sample",
+            );
+            r.ratio(
+                GROUP,
+                "touch first launch: cold / disk hit",
+                cold,
+                disk,
+                None,
+                "",
+            );
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        for name in FIRST_LAUNCH_FIGURES {
+            r.skip(GROUP, name, &e);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&base);
+}
