@@ -9,8 +9,10 @@
 
 mod call;
 mod expr;
+mod loops;
 pub(super) mod method;
 mod place;
+mod reject;
 mod stmt;
 
 use proc_macro2::Span;

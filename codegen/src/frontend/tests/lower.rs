@@ -478,3 +478,33 @@ fn bounds_check_option_is_carried() {
     assert!(!k.bounds_checks);
     assert_eq!(k.fault_sites.len(), 1);
 }
+
+#[test]
+fn loops_without_break_never_finish() {
+    let k = link(
+        "fn k(out: &mut [u32]) { out[0] = first_even(3) + spin(2); }",
+        batch(),
+        &[
+            "fn first_even(start: u32) -> u32 {
+                let mut n = start;
+                loop {
+                    for _ in 0..2 { break; }
+                    if n % 2 == 0 { return n; }
+                    n += 1;
+                }
+            }",
+            "fn spin(x: u32) -> u32 { 'outer: loop { loop { break 'outer; } } x }",
+        ],
+        &[],
+    );
+    assert_eq!(k.device_fns.len(), 2);
+    // A loop that is broken out of has type `()`: it cannot be the value.
+    let e = try_link(
+        "fn k(out: &mut [u32]) { out[0] = f(); }",
+        batch(),
+        &["fn f() -> u32 { loop { break; } }"],
+        &[],
+    )
+    .unwrap_err();
+    assert!(e.message.contains("expected `u32`, found `()`"), "{e}");
+}

@@ -1,0 +1,58 @@
+//! Why constructs outside the subset are rejected, and what to write instead.
+
+/// Why a macro is rejected, and what to write instead.
+pub(super) fn macro_message(mac: &syn::Macro) -> String {
+    let name = mac
+        .path
+        .segments
+        .last()
+        .map(|s| s.ident.to_string())
+        .unwrap_or_default();
+    let advice = match name.as_str() {
+        "println" | "print" | "eprintln" | "eprint" | "dbg" => {
+            "there is no console on the GPU; remove it (write values to an output slice to \
+             inspect them)"
+        }
+        "assert" | "assert_eq" | "assert_ne" | "debug_assert" | "debug_assert_eq"
+        | "debug_assert_ne" => {
+            "check the condition with `if` and return early (or record it in an output slice)"
+        }
+        "vec" => "kernels cannot allocate; use a fixed-size array (`[0.0f32; N]`)",
+        "panic" | "unreachable" | "todo" | "unimplemented" => {
+            "kernels cannot panic; return early instead"
+        }
+        "format" | "write" | "writeln" | "concat" | "stringify" => {
+            "strings are not supported in kernels"
+        }
+        _ => "macros cannot be checked or compiled for the GPU; write the code out",
+    };
+    format!("`{name}!` is not supported in kernels: {advice}")
+}
+
+/// The message for an expression kind outside the subset.
+pub(super) fn rejection(e: &syn::Expr) -> &'static str {
+    match e {
+        syn::Expr::Match(_) => "`match` is not supported in kernels: use `if` / `else if` / `else`",
+        syn::Expr::Closure(_) => {
+            "closures are not supported in kernels: write a `#[device] fn` and call it"
+        }
+        syn::Expr::Tuple(_) => {
+            "tuples are not supported in kernels: use a DeviceType struct or an array"
+        }
+        syn::Expr::Reference(_) => {
+            "references are not supported in kernel bodies: use values (device fns take their \
+             arguments by value); to write through a parameter, index it (`out[i] = v`)"
+        }
+        syn::Expr::RawAddr(_) => "raw pointers are not supported in kernels",
+        syn::Expr::Try(_) => "`?` is not supported in kernels: kernels cannot return errors",
+        syn::Expr::Range(_) => "ranges are only supported as `for` loop bounds (`for i in a..b`)",
+        syn::Expr::Let(_) => "`let` in expressions (`if let`, let chains) is not supported",
+        syn::Expr::Async(_) | syn::Expr::Await(_) => "async code is not supported in kernels",
+        syn::Expr::Unsafe(_) => "`unsafe` blocks are not supported (nor needed) in kernels",
+        syn::Expr::Const(_) => "`const` blocks are not supported in kernels",
+        syn::Expr::TryBlock(_) => "`try` blocks are not supported in kernels",
+        syn::Expr::Yield(_) => "`yield` is not supported in kernels",
+        syn::Expr::Infer(_) => "`_` is not an expression here",
+        _ => "this expression is not supported in kernels",
+    }
+}
