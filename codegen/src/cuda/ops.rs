@@ -199,9 +199,10 @@ impl Ctx<'_> {
 pub(crate) fn zero_extended(s: Scalar, a: &str) -> String {
     let u = unsigned_c(s);
     let w = wide_c(s);
+    // A cast binds tighter than every binary operator: no outer parentheses needed.
     if u == w {
-        format!("(({w}){})", paren(a))
+        format!("({w}){}", paren(a))
     } else {
-        format!("(({w})({u}){})", paren(a))
+        format!("({w})({u}){}", paren(a))
     }
 }

@@ -323,3 +323,14 @@ pub(crate) fn saxpy() -> Kernel {
     });
     kb.entry(f.finish())
 }
+
+/// The emitted unit without `#line` directives.
+pub(crate) fn code_of(k: &Kernel) -> String {
+    crate::cuda::emit(
+        k,
+        &crate::cuda::EmitOptions {
+            line_directives: false,
+        },
+    )
+    .code
+}

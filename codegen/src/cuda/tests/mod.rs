@@ -3,6 +3,8 @@
 
 mod basics;
 mod control;
+mod intrinsics;
 mod irb;
 mod nvrtc;
 mod ops;
+mod types;

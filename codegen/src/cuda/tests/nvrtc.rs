@@ -19,12 +19,18 @@ pub(crate) fn corpus() -> Vec<(String, Kernel)> {
         "short_circuit".to_string(),
         super::control::short_circuit_kernel(),
     ));
+    out.push(("structs".to_string(), super::types::structs_kernel()));
+    out.push(("tally".to_string(), super::types::tally_kernel()));
     for s in crate::ir::Scalar::ALL {
         out.push((format!("ops_{}", s.rust_name()), super::ops::ops_kernel(s)));
         out.push((
             format!("casts_from_{}", s.rust_name()),
             super::ops::casts_kernel(s),
         ));
+        if s != crate::ir::Scalar::Bool {
+            let k = super::intrinsics::intrinsics_kernel(s);
+            out.push((format!("intrinsics_{}", s.rust_name()), k));
+        }
     }
     out
 }

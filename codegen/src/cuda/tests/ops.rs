@@ -104,7 +104,7 @@ pub(crate) fn casts_kernel(from: Scalar) -> Kernel {
     let mut f = FnBuilder::new(&name, Ty::Unit);
     let v = f.value("v", ty(from));
     for to in Scalar::ALL {
-        if to == Scalar::Bool && from != Scalar::Bool || from.is_float() && to == Scalar::Bool {
+        if to == Scalar::Bool && from != Scalar::Bool {
             continue; // not a Rust cast
         }
         if from == Scalar::Bool && to.is_float() {
