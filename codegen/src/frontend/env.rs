@@ -218,7 +218,10 @@ pub(super) fn struct_table(
     let defs = order
         .iter()
         .map(|name| match env.structs.get(name.as_str()) {
-            Some(layout) if name != DIM3 => StructDef {
+            // Lowering only lets known structs (and `Dim3`) into types.
+            _ if name == DIM3 => ir::dim3_def(),
+            None => unreachable!("struct `{name}` was checked to exist"),
+            Some(layout) => StructDef {
                 name: name.clone(),
                 size: layout.size as u32,
                 align: layout.align as u32,
@@ -232,7 +235,6 @@ pub(super) fn struct_table(
                     })
                     .collect(),
             },
-            _ => ir::dim3_def(),
         })
         .collect();
     let mut by_key = HashMap::new();

@@ -73,6 +73,9 @@ impl<'a> Finalizer<'a> {
             Some(Shape::Struct(k)) => Some(Ty::Struct(
                 self.struct_ids.get(&k).copied().unwrap_or_default(),
             )),
+            // At macro time a literal that meets an external value gets
+            // that value's type, which is unknown here.
+            None if !self.strict && self.types.is_external(v) => None,
             None => self.types.default_scalar(v).map(Ty::Scalar),
         }
     }

@@ -225,7 +225,13 @@ impl Types {
                 },
                 Slot::Open { kind, external },
             ) => {
-                if !kind_admits(kind, shape) {
+                let (o, k) = if matches!(self.slots[ra as usize], Slot::Open { .. }) {
+                    (ra, rb)
+                } else {
+                    (rb, ra)
+                };
+                // The occurs check: `a = [a]` would make an infinite type.
+                if !kind_admits(kind, shape) || self.occurs(o, k) {
                     return Err(Mismatch);
                 }
                 let (open, known) = if matches!(self.slots[ra as usize], Slot::Open { .. }) {
@@ -266,6 +272,16 @@ impl Types {
             }
             _ => unreachable!("find returns a root"),
         }
+    }
+
+    /// Whether the root `var` appears inside the type `v`.
+    fn occurs(&self, var: TyVar, v: TyVar) -> bool {
+        let r = self.find(v);
+        r == var
+            || matches!(
+                self.slots[r as usize],
+                Slot::Known { shape: Shape::Array(elem, _), .. } if self.occurs(var, elem)
+            )
     }
 
     /// Requires `v` to be an integer (`Kind::Int`) or a float (`Kind::Float`).
@@ -333,6 +349,15 @@ mod tests {
         assert!(t.unify(f, b).is_err());
         assert_eq!(t.describe(f), "{float}");
         assert_eq!(t.default_scalar(f), Some(Scalar::F64));
+    }
+
+    #[test]
+    fn infinite_types_are_rejected() {
+        let mut t = Types::new();
+        let a = t.fresh(Kind::Any);
+        let arr = t.known(Shape::Array(a, 1));
+        assert!(t.unify(a, arr).is_err());
+        assert!(t.unify(arr, a).is_err());
     }
 
     #[test]

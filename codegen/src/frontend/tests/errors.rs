@@ -415,6 +415,24 @@ fn type_errors_at_macro_time() {
 }
 
 #[test]
+fn literals_meeting_unknown_types_are_not_defaulted_at_macro_time() {
+    let errs = kernel_errors(
+        "fn k(o: &mut [u64], p: Particle) { o[0] = helper(3_000_000_000, -1) + p.big * 5_000_000_000; }",
+        batch(),
+    );
+    assert!(errs.is_empty(), "{errs:#?}");
+}
+
+#[test]
+fn infinite_types_are_errors_not_crashes() {
+    b(
+        "fn k(o: &mut [f32]) { let mut a; a = [a]; }",
+        "mismatched types in assignment",
+        "[a]",
+    );
+}
+
+#[test]
 fn several_errors_are_reported_together() {
     let errs = kernel_errors(
         "fn k<T>(o: &mut [f32]) -> u32 { match 1 { _ => {} } let c = |x| x; }",
