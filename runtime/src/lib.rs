@@ -24,5 +24,6 @@ pub use kernel::{registered_kernels, DeviceFnInfo, KernelArg, KernelInfo, Kernel
 #[doc(hidden)]
 pub use inventory;
 pub use launch::{Dim3, Launch};
+pub use ring::{Actor, RingConfig};
 pub use spindle_codegen::KernelMode;
 pub use types::DeviceType;

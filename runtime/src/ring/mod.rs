@@ -1,1 +1,42 @@
-//! Ring actors: the host side of the ring protocol and its executors (issue: ring mode).
+//! Ring actors: the host side of the ring protocol and its executors.
+//!
+//! A ring kernel (`#[kernel(mode = "ring")]`) runs as an [`Actor`]: one
+//! executor stays resident, takes messages from a request ring, runs the
+//! handler against state it keeps, and answers through a reply ring. The
+//! protocol — layout, who writes which word, the orderings, stop and drain,
+//! faults — is defined and documented once in
+//! [`spindle_codegen::ring::layout`]. Here:
+//!
+//! - [`memory`]: the region the rings live in (heap, pinned CUDA memory, or
+//!   memory shared with host-compiled CUDA), behind [`RingMemory`];
+//! - `protocol`: the producer and consumer of one ring;
+//! - `host`: the host session (send, receive, the host-side reply queue,
+//!   waits with timeouts, stop);
+//! - `executor`: what the host needs from an executor, and the executor
+//!   loop in Rust — the same loop the generated GPU kernel runs;
+//! - `cpu_executor` / `cuda_executor`: the two executors of a [`crate::Device`];
+//! - [`Actor`] and [`RingConfig`]: the user's API.
+
+mod actor;
+mod config;
+mod cpu_executor;
+mod cuda_executor;
+mod executor;
+mod host;
+mod interp;
+#[doc(hidden)]
+pub mod memory;
+mod protocol;
+mod wait;
+
+#[cfg(all(test, loom))]
+mod loom_tests;
+#[cfg(test)]
+mod tests;
+
+pub use actor::Actor;
+pub use config::RingConfig;
+#[doc(hidden)]
+pub use executor::{Executor, RingHandler};
+#[doc(hidden)]
+pub use memory::{RawRegion, RingMemory};

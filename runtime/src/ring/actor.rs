@@ -1,0 +1,325 @@
+//! [`Actor`]: a running ring kernel, as the user holds it.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use spindle_codegen::ir::{Kernel, ParamKind, Ty};
+use spindle_codegen::layout::TypeDesc;
+use spindle_codegen::KernelMode;
+
+use super::config::RingConfig;
+use super::cpu_executor::{CpuExecutor, FnHandler};
+use super::executor::{Executor, RingHandler};
+use super::host::HostSession;
+use super::memory::RawRegion;
+use super::wait::Backoff;
+use crate::device::{desc_matches, DeviceInner};
+use crate::kernel::KernelInfo;
+use crate::types::{bytes_of, DeviceType};
+use crate::{Device, Error, Result};
+
+/// A persistent actor: a ring kernel running on a device, holding state `S`,
+/// taking messages `M` and answering each with a reply `R`, in order.
+///
+/// Made by the `spawn` glue of a `#[kernel(mode = "ring")]` function.
+/// Every method but [`shutdown`](Actor::shutdown) takes `&mut self`; a
+/// handler fault (an index out of bounds…) fails the actor, and every later
+/// call returns that error, naming the kernel. Dropping an actor stops its
+/// executor without draining and without hanging.
+///
+/// ```
+/// use spindle_runtime::{Actor, RingConfig};
+/// // A closure-backed actor (the test hook behind the kernel glue).
+/// let mut actor = Actor::<u64, u32, u64>::spawn_fn("sum", 0, RingConfig::default(), |s, m| {
+///     *s += m as u64;
+///     *s
+/// })
+/// .unwrap();
+/// assert_eq!(actor.call(2).unwrap(), 2);
+/// for i in 0..100 {
+///     actor.send(i).unwrap();
+/// }
+/// for i in 0..100u64 {
+///     assert_eq!(actor.recv().unwrap(), 2 + i * (i + 1) / 2);
+/// }
+/// assert_eq!(actor.shutdown().unwrap(), 2 + 4950);
+/// ```
+pub struct Actor<S: DeviceType, M: DeviceType, R: DeviceType> {
+    session: HostSession<RawRegion, M, R>,
+    _state: PhantomData<fn() -> S>,
+}
+
+impl<S: DeviceType, M: DeviceType, R: DeviceType> Actor<S, M, R> {
+    /// Starts the ring kernel `info` on `dev` with initial state `init`.
+    pub fn spawn(
+        dev: &Device,
+        info: &'static KernelInfo,
+        init: S,
+        config: RingConfig,
+    ) -> Result<Self> {
+        let kernel = info.linked()?;
+        check_signature::<S, M, R>(&kernel)?;
+        let layout = config.layout::<S, M, R>()?;
+        match &*dev.inner {
+            DeviceInner::Cpu(_) => {
+                let handler = super::interp::ring_handler(&kernel)?;
+                let region = Arc::new(RawRegion::heap(layout));
+                region.write_config(&layout.config_words(0, kernel.threads));
+                let executor = CpuExecutor::start(
+                    &kernel.name,
+                    region.clone(),
+                    handler,
+                    bytes_of(std::slice::from_ref(&init)),
+                    config.cpu_idle(),
+                )?;
+                Ok(Self::from_parts(
+                    &kernel.name,
+                    region,
+                    Box::new(executor),
+                    Some(kernel.clone()),
+                    &config,
+                ))
+            }
+            DeviceInner::Cuda(cuda) => {
+                let (region, executor) = super::cuda_executor::start(
+                    cuda,
+                    info,
+                    &kernel,
+                    layout,
+                    bytes_of(std::slice::from_ref(&init)),
+                    &config,
+                )?;
+                Ok(Self::from_parts(
+                    &kernel.name,
+                    region,
+                    executor,
+                    Some(kernel.clone()),
+                    &config,
+                ))
+            }
+        }
+    }
+
+    /// An actor whose handler is a Rust closure, run on a CPU executor
+    /// thread over the same ring protocol. For tests and benchmarks of the
+    /// protocol; kernels use [`Actor::spawn`].
+    #[doc(hidden)]
+    pub fn spawn_fn<F>(name: &str, init: S, config: RingConfig, handler: F) -> Result<Self>
+    where
+        F: FnMut(&mut S, M) -> R + Send + 'static,
+    {
+        Self::spawn_handler(
+            name,
+            init,
+            config,
+            Box::new(FnHandler::<S, M, R, F>::new(name, handler)),
+        )
+    }
+
+    /// An actor over any byte-level handler on a CPU executor thread.
+    #[doc(hidden)]
+    pub fn spawn_handler(
+        name: &str,
+        init: S,
+        config: RingConfig,
+        handler: Box<dyn RingHandler>,
+    ) -> Result<Self> {
+        let layout = config.layout::<S, M, R>()?;
+        let region = Arc::new(RawRegion::heap(layout));
+        region.write_config(&layout.config_words(0, 1));
+        let executor = CpuExecutor::start(
+            name,
+            region.clone(),
+            handler,
+            bytes_of(std::slice::from_ref(&init)),
+            config.cpu_idle(),
+        )?;
+        Ok(Self::from_parts(
+            name,
+            region,
+            Box::new(executor),
+            None,
+            &config,
+        ))
+    }
+
+    /// An actor over an executor started by `start`, which receives the
+    /// zeroed region (its `config` written, with `threads` handler threads)
+    /// and the bytes of the initial state. For executors outside this crate
+    /// (host-compiled CUDA in tests). `kernel`, when given, names fault
+    /// sites.
+    #[doc(hidden)]
+    pub fn spawn_with_executor(
+        name: &str,
+        init: S,
+        config: RingConfig,
+        threads: u32,
+        kernel: Option<Arc<Kernel>>,
+        start: impl FnOnce(Arc<RawRegion>, &[u8]) -> Result<Box<dyn Executor>>,
+    ) -> Result<Self> {
+        let layout = config.layout::<S, M, R>()?;
+        let region = Arc::new(RawRegion::heap(layout));
+        region.write_config(&layout.config_words(config.gpu_idle_ns(), threads));
+        let executor = start(region.clone(), bytes_of(std::slice::from_ref(&init)))?;
+        Ok(Self::from_parts(name, region, executor, kernel, &config))
+    }
+
+    fn from_parts(
+        name: &str,
+        region: Arc<RawRegion>,
+        executor: Box<dyn Executor>,
+        kernel: Option<Arc<Kernel>>,
+        config: &RingConfig,
+    ) -> Self {
+        let layout = *region.layout();
+        Actor {
+            session: HostSession::new(
+                region,
+                name.to_string(),
+                layout,
+                executor,
+                kernel,
+                Box::new(Backoff::new(config.host_max_sleep())),
+                config.timeout,
+            ),
+            _state: PhantomData,
+        }
+    }
+
+    /// Sends `msg` and waits for its reply. Replies to messages sent
+    /// earlier stay queued for [`recv`](Actor::recv), in order.
+    pub fn call(&mut self, msg: M) -> Result<R> {
+        self.session.call(&msg)
+    }
+
+    /// Sends `msg`, waiting (up to the timeout) for room in the request
+    /// ring. While it waits it queues ready replies on the host, so sending
+    /// many messages before receiving never deadlocks.
+    pub fn send(&mut self, msg: M) -> Result<()> {
+        self.session.send(&msg)
+    }
+
+    /// Sends `msg` if the request ring has room, else [`Error::Full`].
+    pub fn try_send(&mut self, msg: M) -> Result<()> {
+        self.session.try_send(&msg)
+    }
+
+    /// The reply to the oldest message not yet received, waiting up to the
+    /// configured timeout.
+    pub fn recv(&mut self) -> Result<R> {
+        let timeout = self.session.timeout();
+        self.session.recv_timeout(timeout)
+    }
+
+    /// Like [`recv`](Actor::recv), waiting up to `timeout`
+    /// ([`Error::Timeout`] after it; at once when no message is in flight,
+    /// since no reply can come).
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<R> {
+        self.session.recv_timeout(timeout)
+    }
+
+    /// The next reply if it is ready.
+    pub fn try_recv(&mut self) -> Result<Option<R>> {
+        self.session.try_recv()
+    }
+
+    /// Handles every message sent so far, stops the executor and returns
+    /// the final state. Replies not yet received are discarded.
+    pub fn shutdown(mut self) -> Result<S> {
+        self.session.shutdown::<S>()
+    }
+
+    /// Slots per ring.
+    pub fn capacity(&self) -> usize {
+        self.session.capacity()
+    }
+
+    /// Messages sent whose replies have not been received yet.
+    pub fn in_flight(&self) -> u64 {
+        self.session.in_flight()
+    }
+}
+
+impl<S: DeviceType, M: DeviceType, R: DeviceType> Drop for Actor<S, M, R> {
+    fn drop(&mut self) {
+        // A no-op after `shutdown`; otherwise stops without draining and
+        // waits at most the timeout (leaking the region if it must).
+        self.session.abort();
+    }
+}
+
+impl<S: DeviceType, M: DeviceType, R: DeviceType> std::fmt::Debug for Actor<S, M, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Actor")
+            .field("capacity", &self.session.capacity())
+            .field("in_flight", &self.session.in_flight())
+            .field("region", &self.session.memory())
+            .finish()
+    }
+}
+
+/// Checks that a linked kernel is a ring handler `fn(&mut S, M) -> R`.
+fn check_signature<S: DeviceType, M: DeviceType, R: DeviceType>(k: &Kernel) -> Result<()> {
+    let err = |param: &str, message: String| Error::Argument {
+        kernel: k.name.clone(),
+        param: param.to_string(),
+        message,
+    };
+    if k.mode != KernelMode::Ring {
+        return Err(err(
+            "",
+            format!("`{}` is a {} kernel, not a ring kernel", k.name, k.mode),
+        ));
+    }
+    let params = &k.entry.params;
+    let mismatch = |what: &str, ty: &Ty, desc: &TypeDesc| {
+        err(
+            what,
+            format!(
+                "expected `{}`, the actor was spawned with `{}`",
+                k.ty_name(ty),
+                desc.rust_name()
+            ),
+        )
+    };
+    let [state, msg] = params.as_slice() else {
+        return Err(err(
+            "",
+            format!(
+                "a ring handler takes (state, message), this one takes {} parameters",
+                params.len()
+            ),
+        ));
+    };
+    match &state.kind {
+        ParamKind::StateRef(ty) if desc_matches(k, ty, &S::DESC) => {}
+        ParamKind::StateRef(ty) => return Err(mismatch(&state.name, ty, &S::DESC)),
+        _ => {
+            return Err(err(
+                &state.name,
+                "the first parameter of a ring handler must be `&mut S`".into(),
+            ))
+        }
+    }
+    match &msg.kind {
+        ParamKind::Value(ty) if desc_matches(k, ty, &M::DESC) => {}
+        ParamKind::Value(ty) => return Err(mismatch(&msg.name, ty, &M::DESC)),
+        _ => {
+            return Err(err(
+                &msg.name,
+                "the second parameter of a ring handler must be the message".into(),
+            ))
+        }
+    }
+    if !desc_matches(k, &k.entry.ret, &R::DESC) {
+        return Err(mismatch("return value", &k.entry.ret, &R::DESC));
+    }
+    if k.threads == 0 || k.threads > 1024 {
+        return Err(err(
+            "",
+            format!("threads = {} is outside 1..=1024", k.threads),
+        ));
+    }
+    Ok(())
+}

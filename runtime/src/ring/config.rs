@@ -1,0 +1,181 @@
+//! [`RingConfig`]: how an actor's rings and waits are set up.
+
+use std::time::Duration;
+
+use spindle_codegen::ring::layout::{PayloadShape, RingLayout, MAX_CAPACITY};
+
+use crate::types::DeviceType;
+use crate::{Error, Result};
+
+/// Settings for [`Actor::spawn`](super::Actor::spawn): ring size, how long
+/// host waits last, and how an idle executor backs off.
+///
+/// ```
+/// use std::time::Duration;
+/// use spindle_runtime::RingConfig;
+/// let config = RingConfig::default()
+///     .capacity(4096)
+///     .timeout(Duration::from_secs(2))
+///     .idle_sleep(Duration::from_micros(5));
+/// assert_eq!(config.slots(), 4096);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RingConfig {
+    pub(crate) capacity: usize,
+    pub(crate) timeout: Duration,
+    pub(crate) idle_sleep: Option<Duration>,
+}
+
+/// Default slots per ring.
+pub const DEFAULT_CAPACITY: usize = 1024;
+/// Default host wait timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default longest idle sleep of a GPU executor (`__nanosleep` cap).
+pub const DEFAULT_GPU_IDLE_SLEEP: Duration = Duration::from_micros(1);
+/// Default longest park of an idle CPU executor thread (a send wakes it
+/// earlier).
+pub const DEFAULT_CPU_IDLE_SLEEP: Duration = Duration::from_millis(1);
+/// The longest single `__nanosleep` the GPU honours (about 1 ms).
+const MAX_GPU_SLEEP_NS: u128 = 1_000_000;
+
+impl Default for RingConfig {
+    fn default() -> Self {
+        RingConfig {
+            capacity: DEFAULT_CAPACITY,
+            timeout: DEFAULT_TIMEOUT,
+            idle_sleep: None,
+        }
+    }
+}
+
+impl RingConfig {
+    /// Slots per ring (request and reply rings alike): a power of two
+    /// between 1 and 2²⁰. Checked when the actor spawns
+    /// ([`Error::Config`]). Default 1024.
+    pub fn capacity(mut self, slots: usize) -> Self {
+        self.capacity = slots;
+        self
+    }
+
+    /// How long a host wait (`call`, `send` waiting for room, `recv`,
+    /// `shutdown` without progress) lasts before [`Error::Timeout`].
+    /// Default 10 s.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The longest an idle executor sleeps between polls of the request
+    /// ring. GPU: the cap of an exponential `__nanosleep` back-off from
+    /// 32 ns (default 1 µs; at most 1 ms; zero spins). CPU: after a short
+    /// spin and yield phase the executor thread parks for up to this long,
+    /// and each `send` wakes it early (default 1 ms; zero spins and
+    /// yields).
+    pub fn idle_sleep(mut self, sleep: Duration) -> Self {
+        self.idle_sleep = Some(sleep);
+        self
+    }
+
+    /// The configured slots per ring.
+    pub fn slots(&self) -> usize {
+        self.capacity
+    }
+
+    /// The configured wait timeout.
+    pub fn wait_timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<()> {
+        if self.capacity == 0
+            || !self.capacity.is_power_of_two()
+            || self.capacity > MAX_CAPACITY as usize
+        {
+            return Err(Error::Config(format!(
+                "RingConfig::capacity({}): the ring capacity must be a power of two between 1 and {MAX_CAPACITY}",
+                self.capacity
+            )));
+        }
+        if self.timeout.is_zero() {
+            return Err(Error::Config(
+                "RingConfig::timeout(0): a zero timeout makes every wait fail; use try_send / try_recv to poll".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The region layout for state `S`, messages `M` and replies `R`.
+    pub(crate) fn layout<S: DeviceType, M: DeviceType, R: DeviceType>(&self) -> Result<RingLayout> {
+        self.validate()?;
+        RingLayout::new(self.capacity, shape::<M>(), shape::<R>(), shape::<S>())
+            .map_err(|e| Error::Config(format!("ring layout: {e}")))
+    }
+
+    /// The CPU executor's longest park.
+    pub(crate) fn cpu_idle(&self) -> Duration {
+        self.idle_sleep.unwrap_or(DEFAULT_CPU_IDLE_SLEEP)
+    }
+
+    /// The GPU executor's `__nanosleep` cap, in ns.
+    pub(crate) fn gpu_idle_ns(&self) -> u32 {
+        let ns = self.idle_sleep.unwrap_or(DEFAULT_GPU_IDLE_SLEEP).as_nanos();
+        ns.min(MAX_GPU_SLEEP_NS) as u32
+    }
+
+    /// How long the host sleeps at most between checks in a long wait.
+    pub(crate) fn host_max_sleep(&self) -> Duration {
+        (self.timeout / 100).clamp(Duration::from_micros(1), Duration::from_millis(1))
+    }
+}
+
+/// Size and alignment of a kernel type.
+pub(crate) fn shape<T: DeviceType>() -> PayloadShape {
+    PayloadShape {
+        size: size_of::<T>(),
+        align: align_of::<T>(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capacity_is_validated() {
+        for bad in [0usize, 3, 100, (MAX_CAPACITY as usize) << 1] {
+            let e = RingConfig::default().capacity(bad).validate().unwrap_err();
+            assert!(matches!(e, Error::Config(_)), "{bad}: {e}");
+            assert!(e.to_string().contains("power of two"), "{e}");
+        }
+        for good in [1usize, 2, 64, 1 << 20] {
+            RingConfig::default().capacity(good).validate().unwrap();
+        }
+        assert!(RingConfig::default()
+            .timeout(Duration::ZERO)
+            .validate()
+            .is_err());
+    }
+
+    #[test]
+    fn idle_settings() {
+        let c = RingConfig::default();
+        assert_eq!(c.gpu_idle_ns(), 1000);
+        assert_eq!(c.cpu_idle(), DEFAULT_CPU_IDLE_SLEEP);
+        let c = c.idle_sleep(Duration::from_secs(5));
+        assert_eq!(c.gpu_idle_ns(), 1_000_000);
+        assert_eq!(c.cpu_idle(), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn layout_for_types() {
+        let l = RingConfig::default()
+            .capacity(8)
+            .layout::<[f32; 3], u8, u64>()
+            .unwrap();
+        assert_eq!(l.capacity, 8);
+        assert_eq!(l.request.payload_size, 1);
+        assert_eq!(l.reply.payload_size, 8);
+        assert_eq!(l.state_size, 12);
+    }
+}

@@ -1,0 +1,515 @@
+//! The host side of the ring protocol: [`HostSession`] publishes requests,
+//! consumes replies, keeps replies the user has not asked for yet in a
+//! host-side queue, watches the executor, and stops it.
+//!
+//! It is generic over the memory so that loom can check exactly this code.
+
+use std::collections::VecDeque;
+use std::marker::PhantomData;
+use std::mem::MaybeUninit;
+use std::sync::atomic::Ordering::{Acquire, Release};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use spindle_codegen::abi::FaultRecord;
+use spindle_codegen::ring::layout::{
+    offsets, RingLayout, ERROR_FAULT, ERROR_LAYOUT, ERROR_NONE, EXIT_NONE, STOP_ABORT, STOP_DRAIN,
+};
+
+use spindle_codegen::ir::Kernel;
+
+use super::executor::Executor;
+use super::memory::RingMemory;
+use super::protocol::{Consumer, Producer, RingGeometry};
+use super::wait::Waiter;
+use crate::fault::fault_error;
+use crate::types::{bytes_of, DeviceType};
+use crate::{Error, Result};
+
+/// How often (in pauses) a wait asks the executor whether it is alive.
+const ALIVE_CHECK_EVERY: u32 = 64;
+
+/// Why the session no longer talks to its executor.
+#[derive(Debug)]
+enum Ended {
+    /// The executor reported an error (fault); every call returns it.
+    Failed(Error),
+    /// The executor died or exited on its own.
+    Stopped(String),
+}
+
+/// The host end of one actor.
+pub(crate) struct HostSession<Mem: RingMemory + ?Sized, M, R> {
+    mem: Arc<Mem>,
+    kernel: String,
+    layout: RingLayout,
+    requests: Producer,
+    replies: Consumer,
+    /// Replies taken off the ring before the user asked for them, in order.
+    pending: VecDeque<R>,
+    /// Requests published whose reply the user has not received.
+    in_flight: u64,
+    executor: Box<dyn Executor>,
+    /// The linked kernel, to name a fault's site (`None` for closures).
+    ir: Option<Arc<Kernel>>,
+    waiter: Box<dyn Waiter>,
+    timeout: Duration,
+    ended: Option<Ended>,
+    /// The executor has published `exited` and been finished.
+    finished: bool,
+    _msg: PhantomData<fn(M)>,
+}
+
+impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M, R> {
+    /// A session over a zeroed region whose executor has been started.
+    pub(crate) fn new(
+        mem: Arc<Mem>,
+        kernel: String,
+        layout: RingLayout,
+        executor: Box<dyn Executor>,
+        ir: Option<Arc<Kernel>>,
+        waiter: Box<dyn Waiter>,
+        timeout: Duration,
+    ) -> Self {
+        HostSession {
+            mem,
+            kernel,
+            requests: Producer::new(RingGeometry::requests(&layout)),
+            replies: Consumer::new(RingGeometry::replies(&layout)),
+            layout,
+            pending: VecDeque::new(),
+            in_flight: 0,
+            executor,
+            ir,
+            waiter,
+            timeout,
+            ended: None,
+            finished: false,
+            _msg: PhantomData,
+        }
+    }
+
+    /// The shared memory (for a caller that must keep it alive).
+    pub(crate) fn memory(&self) -> &Arc<Mem> {
+        &self.mem
+    }
+
+    /// The ring capacity.
+    pub(crate) fn capacity(&self) -> usize {
+        self.layout.capacity as usize
+    }
+
+    /// The configured wait timeout.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Requests sent whose replies have not been received.
+    pub(crate) fn in_flight(&self) -> u64 {
+        self.in_flight
+    }
+
+    /// The error every call returns once the session has ended.
+    fn ended_error(&self, ended: &Ended) -> Error {
+        match ended {
+            Ended::Failed(e) => replicate(e, &self.kernel),
+            Ended::Stopped(reason) => Error::ActorStopped {
+                kernel: self.kernel.clone(),
+                reason: reason.clone(),
+            },
+        }
+    }
+
+    /// The fast check before each operation: a failure seen earlier, or
+    /// the error word.
+    fn check(&mut self) -> Result<()> {
+        if let Some(e) = &self.ended {
+            return Err(self.ended_error(e));
+        }
+        // Acquire: pairs with the executor's Release store of `error`,
+        // made after it wrote the fault record (or reported its error on
+        // its side channel): both are visible once we read the code.
+        let code = self.mem.load(offsets::ERROR, Acquire);
+        if code != ERROR_NONE {
+            return Err(self.fail(code));
+        }
+        Ok(())
+    }
+
+    /// Records the executor's error `code` and returns it.
+    fn fail(&mut self, code: u32) -> Error {
+        let e = match (code, &self.ir) {
+            (ERROR_FAULT, Some(ir)) => fault_error(ir, &read_fault(&*self.mem)),
+            (ERROR_FAULT, None) => self.executor.failure(code, &read_fault(&*self.mem)),
+            (ERROR_LAYOUT, _) => Error::ActorStopped {
+                kernel: self.kernel.clone(),
+                reason: "the executor was built for another ring layout than the host's \
+                         (config check failed); this is a bug in spindle"
+                    .into(),
+            },
+            _ => self.executor.failure(code, &FaultRecord::default()),
+        };
+        let out = replicate(&e, &self.kernel);
+        tracing::warn!(kernel = %self.kernel, error = %e, "ring actor failed");
+        self.ended = Some(Ended::Failed(e));
+        out
+    }
+
+    /// The slow check during waits: also notices an executor that exited
+    /// or died.
+    fn check_slow(&mut self, round: u32) -> Result<()> {
+        self.check()?;
+        // Acquire: pairs with the executor's Release of `exited`.
+        let exited = self.mem.load(offsets::EXITED, Acquire);
+        if exited != EXIT_NONE {
+            // It may have failed between the two loads.
+            self.check()?;
+            let reason = format!("the executor exited on its own (code {exited})");
+            self.ended = Some(Ended::Stopped(reason.clone()));
+            return Err(Error::ActorStopped {
+                kernel: self.kernel.clone(),
+                reason,
+            });
+        }
+        if round % ALIVE_CHECK_EVERY == 0 {
+            if let Err(reason) = self.executor.check_alive() {
+                self.check()?;
+                // It may have exited (and ended) since the load above.
+                if self.mem.load(offsets::EXITED, Acquire) != EXIT_NONE {
+                    return self.check_slow(1);
+                }
+                self.ended = Some(Ended::Stopped(reason.clone()));
+                return Err(Error::ActorStopped {
+                    kernel: self.kernel.clone(),
+                    reason,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Repeats `attempt` until it yields a value, the timeout passes, or
+    /// the executor fails.
+    fn wait_for<T>(
+        &mut self,
+        timeout: Duration,
+        mut attempt: impl FnMut(&mut Self) -> Option<T>,
+    ) -> Result<T> {
+        let deadline = Instant::now().checked_add(timeout);
+        self.waiter.begin();
+        let mut round = 1u32;
+        loop {
+            if let Some(v) = attempt(self) {
+                return Ok(v);
+            }
+            self.check_slow(round)?;
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(Error::Timeout {
+                    kernel: self.kernel.clone(),
+                    after: timeout,
+                });
+            }
+            self.waiter.pause();
+            round = round.wrapping_add(1);
+        }
+    }
+
+    fn try_publish(&mut self, msg: &M) -> bool {
+        if self
+            .requests
+            .try_publish(&*self.mem, bytes_of(std::slice::from_ref(msg)))
+        {
+            self.in_flight += 1;
+            self.executor.notify();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Takes the next reply off the ring, if one is published.
+    fn take_reply(&mut self) -> Option<R> {
+        let mut r = MaybeUninit::<R>::uninit();
+        // SAFETY: the slice covers exactly the bytes of `r`.
+        let dst =
+            unsafe { std::slice::from_raw_parts_mut(r.as_mut_ptr().cast::<u8>(), size_of::<R>()) };
+        if self.replies.try_consume(&*self.mem, dst) {
+            // SAFETY: every byte of `r` was written by the consume above
+            // with the bytes of an `R` the executor produced; `R:
+            // DeviceType` is valid for every bit pattern a handler writes.
+            Some(unsafe { r.assume_init() })
+        } else {
+            None
+        }
+    }
+
+    /// Moves every published reply into the host-side queue.
+    fn drain_replies(&mut self) -> usize {
+        let mut n = 0;
+        while let Some(r) = self.take_reply() {
+            self.pending.push_back(r);
+            n += 1;
+        }
+        if n > 0 {
+            // The executor may be waiting for reply room.
+            self.executor.notify();
+        }
+        n
+    }
+
+    /// Publishes `msg`, or `Error::Full` when the request ring has no room.
+    pub(crate) fn try_send(&mut self, msg: &M) -> Result<()> {
+        self.check()?;
+        if self.try_publish(msg) {
+            Ok(())
+        } else {
+            Err(Error::Full {
+                kernel: self.kernel.clone(),
+                capacity: self.capacity(),
+            })
+        }
+    }
+
+    /// Publishes `msg`, waiting for room; while it waits it moves ready
+    /// replies into the host-side queue, so the executor never blocks on a
+    /// full reply ring because of us.
+    pub(crate) fn send(&mut self, msg: &M) -> Result<()> {
+        self.check()?;
+        if self.try_publish(msg) {
+            return Ok(());
+        }
+        let timeout = self.timeout;
+        self.wait_for(timeout, |s| {
+            s.drain_replies();
+            s.try_publish(msg).then_some(())
+        })
+    }
+
+    /// The next reply, if one is ready.
+    pub(crate) fn try_recv(&mut self) -> Result<Option<R>> {
+        self.check()?;
+        let r = match self.pending.pop_front() {
+            Some(r) => Some(r),
+            None => self.take_reply(),
+        };
+        if r.is_some() {
+            self.in_flight -= 1;
+        }
+        Ok(r)
+    }
+
+    /// The next reply, waiting up to `timeout`.
+    pub(crate) fn recv_timeout(&mut self, timeout: Duration) -> Result<R> {
+        if let Some(r) = self.try_recv()? {
+            return Ok(r);
+        }
+        if self.in_flight == 0 {
+            // No reply can ever come: say so now instead of after `timeout`.
+            return Err(Error::Timeout {
+                kernel: self.kernel.clone(),
+                after: timeout,
+            });
+        }
+        let r = self.wait_for(timeout, |s| s.take_reply())?;
+        self.in_flight -= 1;
+        Ok(r)
+    }
+
+    /// Sends `msg` and waits for its reply; replies to earlier messages stay
+    /// queued for `recv`, in order.
+    pub(crate) fn call(&mut self, msg: &M) -> Result<R> {
+        self.send(msg)?;
+        let earlier = self.in_flight - 1;
+        if earlier == 0 {
+            if let Some(r) = self.take_reply() {
+                self.in_flight -= 1;
+                return Ok(r);
+            }
+            let timeout = self.timeout;
+            let r = self.wait_for(timeout, |s| s.take_reply())?;
+            self.in_flight -= 1;
+            return Ok(r);
+        }
+        // Every earlier reply goes to the queue; ours is the last one.
+        let timeout = self.timeout;
+        self.wait_for(timeout, |s| {
+            s.drain_replies();
+            (s.pending.len() as u64 > earlier).then_some(())
+        })?;
+        self.in_flight -= 1;
+        Ok(self
+            .pending
+            .pop_back()
+            .expect("the reply to this call was queued last"))
+    }
+
+    /// Raises `stop` and waits for `exited`, discarding replies meanwhile
+    /// (so the executor never waits for reply room). The wait times out
+    /// only after `timeout` without progress. Returns the exit code.
+    fn stop_and_wait(&mut self, stop: u32) -> Result<u32> {
+        // Release: orders every request publish before `stop`; the
+        // executor's Acquire of `stop` then sees all of them (drain).
+        self.mem.store(offsets::STOP, stop, Release);
+        self.executor.notify();
+        let mut last_progress = Instant::now();
+        self.waiter.begin();
+        let mut round = 1u32;
+        loop {
+            // Acquire: pairs with the executor's Release of `exited`: the
+            // state-out bytes and the error word are visible after it.
+            let exited = self.mem.load(offsets::EXITED, Acquire);
+            if exited != EXIT_NONE {
+                return Ok(exited);
+            }
+            let mut discarded = 0;
+            while self.take_reply().is_some() {
+                discarded += 1;
+            }
+            if discarded > 0 {
+                self.executor.notify();
+                last_progress = Instant::now();
+                self.waiter.begin();
+            }
+            if round % ALIVE_CHECK_EVERY == 0 {
+                if let Err(reason) = self.executor.check_alive() {
+                    if self.mem.load(offsets::EXITED, Acquire) != EXIT_NONE {
+                        continue;
+                    }
+                    return Err(Error::ActorStopped {
+                        kernel: self.kernel.clone(),
+                        reason,
+                    });
+                }
+            }
+            if last_progress.elapsed() >= self.timeout {
+                return Err(Error::Timeout {
+                    kernel: self.kernel.clone(),
+                    after: self.timeout,
+                });
+            }
+            self.waiter.pause();
+            round = round.wrapping_add(1);
+        }
+    }
+
+    /// Drains every request sent so far, stops the executor, and returns
+    /// its final state.
+    pub(crate) fn shutdown<S: DeviceType>(&mut self) -> Result<S> {
+        if let Err(e) = self.check() {
+            self.abort();
+            return Err(e);
+        }
+        let exited = self.stop_and_wait(STOP_DRAIN);
+        let exited = match exited {
+            Ok(code) => code,
+            Err(e) => {
+                self.abort();
+                return Err(e);
+            }
+        };
+        self.finished = true;
+        let freeable = self.executor.finish(true);
+        debug_assert!(freeable);
+        self.check()?;
+        if exited != spindle_codegen::ring::layout::EXIT_DRAINED {
+            return Err(Error::ActorStopped {
+                kernel: self.kernel.clone(),
+                reason: format!("the executor exited with code {exited} instead of draining"),
+            });
+        }
+        debug_assert_eq!(size_of::<S>(), self.layout.state_size);
+        let mut s = MaybeUninit::<S>::uninit();
+        // SAFETY: the slice covers exactly the bytes of `s`.
+        let dst =
+            unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<u8>(), size_of::<S>()) };
+        // SAFETY: the executor wrote state-out before its Release of
+        // `exited`, which we acquired; nobody writes it again.
+        unsafe { self.mem.read_bytes(self.layout.state_out_offset, dst) };
+        // SAFETY: all bytes written above from an `S` the handler left;
+        // `S: DeviceType` is valid for every bit pattern a handler writes.
+        Ok(unsafe { s.assume_init() })
+    }
+
+    /// Stops the executor without draining (drop). Returns `true` when the
+    /// region may be freed.
+    pub(crate) fn abort(&mut self) -> bool {
+        if self.finished {
+            return true;
+        }
+        let exited = matches!(self.stop_and_wait(STOP_ABORT), Ok(_));
+        self.finished = true;
+        let freeable = self.executor.finish(exited);
+        if !freeable {
+            tracing::warn!(
+                kernel = %self.kernel,
+                "ring executor did not exit within {:?} of being stopped; its memory is leaked",
+                self.timeout
+            );
+            // The executor may still touch the region: never free it.
+            std::mem::forget(Arc::clone(&self.mem));
+        }
+        freeable
+    }
+}
+
+/// The `status.fault` record. Call only after acquiring `error`.
+fn read_fault<Mem: RingMemory + ?Sized>(mem: &Mem) -> FaultRecord {
+    let mut rec = MaybeUninit::<FaultRecord>::uninit();
+    // SAFETY: the slice covers exactly the bytes of `rec`.
+    let dst = unsafe {
+        std::slice::from_raw_parts_mut(rec.as_mut_ptr().cast::<u8>(), size_of::<FaultRecord>())
+    };
+    // SAFETY: the executor wrote the record before its Release of `error`,
+    // which the caller acquired, and never writes it again.
+    unsafe { mem.read_bytes(offsets::FAULT, dst) };
+    // SAFETY: FaultRecord is plain integers, valid for every bit pattern.
+    unsafe { rec.assume_init() }
+}
+
+/// A copy of an actor's failure, for the next call that reports it.
+pub(crate) fn replicate(e: &Error, kernel: &str) -> Error {
+    match e {
+        Error::OutOfBounds {
+            kernel,
+            what,
+            index,
+            len,
+            block,
+            thread,
+            location,
+        } => Error::OutOfBounds {
+            kernel: kernel.clone(),
+            what: what.clone(),
+            index: *index,
+            len: *len,
+            block: *block,
+            thread: *thread,
+            location: location.clone(),
+        },
+        Error::Arithmetic {
+            kernel,
+            what,
+            block,
+            thread,
+            location,
+        } => Error::Arithmetic {
+            kernel: kernel.clone(),
+            what: what.clone(),
+            block: *block,
+            thread: *thread,
+            location: location.clone(),
+        },
+        Error::ActorStopped { kernel, reason } => Error::ActorStopped {
+            kernel: kernel.clone(),
+            reason: reason.clone(),
+        },
+        Error::Cuda { context, message } => Error::Cuda {
+            context: context.clone(),
+            message: message.clone(),
+        },
+        other => Error::ActorStopped {
+            kernel: kernel.to_string(),
+            reason: other.to_string(),
+        },
+    }
+}

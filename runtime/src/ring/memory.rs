@@ -1,0 +1,211 @@
+//! The memory a ring lives in: [`RingMemory`] (the word and byte accesses
+//! the protocol needs) and [`RawRegion`] (a region of real memory: ordinary
+//! heap for the CPU executor, pinned mapped host memory for CUDA, or memory
+//! shared with host-compiled CUDA code).
+//!
+//! The protocol code is generic over [`RingMemory`] so the very same code
+//! runs over real memory and, under loom, over a model of it.
+
+use std::alloc::Layout;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use spindle_codegen::ring::layout::{RingLayout, CACHE_LINE};
+
+/// Word and byte accesses to a ring region, by byte offset.
+///
+/// Words are 4-byte aligned `u32`s accessed atomically; byte ranges are
+/// payloads and are only touched while the protocol gives this side
+/// exclusive access to them (see `spindle_codegen::ring::layout`).
+pub trait RingMemory: Send + Sync {
+    /// Atomically loads the `u32` at `offset`.
+    fn load(&self, offset: usize, order: Ordering) -> u32;
+
+    /// Atomically stores the `u32` at `offset`.
+    fn store(&self, offset: usize, value: u32, order: Ordering);
+
+    /// Copies `src` to the bytes at `offset`.
+    ///
+    /// # Safety
+    ///
+    /// The protocol must give the caller exclusive access to those bytes:
+    /// no other side reads or writes them until a later release store by
+    /// the caller is acquired by that side.
+    unsafe fn write_bytes(&self, offset: usize, src: &[u8]);
+
+    /// Copies the bytes at `offset` into `dst`.
+    ///
+    /// # Safety
+    ///
+    /// The last writer of those bytes must have released them to the
+    /// caller (a release store the caller acquired), and nobody may write
+    /// them until the caller releases them again.
+    unsafe fn read_bytes(&self, offset: usize, dst: &mut [u8]);
+}
+
+/// A region of real memory holding one actor's control block, rings and
+/// state-out area, laid out by a [`RingLayout`].
+pub struct RawRegion {
+    base: NonNull<u8>,
+    len: usize,
+    layout: RingLayout,
+    /// Keeps the memory alive (and frees it when dropped).
+    _owner: RegionOwner,
+}
+
+/// Who owns a [`RawRegion`]'s memory.
+pub enum RegionOwner {
+    /// Zeroed heap memory from [`RawRegion::heap`].
+    Heap(HeapBlock),
+    /// Memory someone else owns (pinned CUDA memory, a test's buffer),
+    /// dropped with the region.
+    External(Box<dyn Send + Sync>),
+}
+
+/// Zeroed, 128-byte aligned heap memory, freed on drop.
+pub struct HeapBlock {
+    ptr: NonNull<u8>,
+    layout: Layout,
+}
+
+impl Drop for HeapBlock {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` came from `alloc_zeroed(self.layout)` and is freed
+        // once, here.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) }
+    }
+}
+
+// SAFETY: HeapBlock is an owned allocation; moving or sharing the handle
+// across threads is fine (accesses go through RawRegion's protocol rules).
+unsafe impl Send for HeapBlock {}
+// SAFETY: as above; HeapBlock itself offers no access to the memory.
+unsafe impl Sync for HeapBlock {}
+
+// SAFETY: the region's memory is only accessed through atomics (words) or
+// under the protocol's exclusive-access rules (payloads); the owner is Send.
+unsafe impl Send for RawRegion {}
+// SAFETY: as above: shared access is what the region is for, and every
+// concurrent access is atomic or ordered by the protocol.
+unsafe impl Sync for RawRegion {}
+
+impl RawRegion {
+    /// Zeroed heap memory for `layout` (the CPU executor's region).
+    pub fn heap(layout: RingLayout) -> RawRegion {
+        let mem = Layout::from_size_align(layout.total_size, CACHE_LINE)
+            .expect("ring layouts are bounded far below isize::MAX");
+        // SAFETY: `total_size` is non-zero (the control block alone is 640
+        // bytes).
+        let raw = unsafe { std::alloc::alloc_zeroed(mem) };
+        let Some(ptr) = NonNull::new(raw) else {
+            std::alloc::handle_alloc_error(mem)
+        };
+        RawRegion {
+            base: ptr,
+            len: layout.total_size,
+            layout,
+            _owner: RegionOwner::Heap(HeapBlock { ptr, layout: mem }),
+        }
+    }
+
+    /// A region over memory someone else allocated.
+    ///
+    /// # Safety
+    ///
+    /// `base` must point to `layout.total_size` zeroed bytes, aligned to
+    /// 128, valid for reads and writes from any thread until `owner` is
+    /// dropped, and not accessed except through the ring protocol.
+    pub unsafe fn external(
+        base: NonNull<u8>,
+        layout: RingLayout,
+        owner: Box<dyn Send + Sync>,
+    ) -> RawRegion {
+        debug_assert_eq!(base.as_ptr() as usize % CACHE_LINE, 0);
+        RawRegion {
+            base,
+            len: layout.total_size,
+            layout,
+            _owner: RegionOwner::External(owner),
+        }
+    }
+
+    /// The layout the region was made for.
+    pub fn layout(&self) -> &RingLayout {
+        &self.layout
+    }
+
+    /// The first byte of the region (host address).
+    pub fn base(&self) -> *mut u8 {
+        self.base.as_ptr()
+    }
+
+    /// Writes the `config` line. Only before the executor starts.
+    pub(crate) fn write_config(&self, words: &spindle_codegen::ring::layout::RingConfigWords) {
+        let bytes = crate::ring::protocol::config_bytes(words);
+        // SAFETY: no executor runs yet, so nobody else touches the region;
+        // the config line lies inside it.
+        unsafe { self.write_bytes(spindle_codegen::ring::layout::offsets::CONFIG, &bytes) }
+    }
+
+    fn word(&self, offset: usize) -> &AtomicU32 {
+        assert!(
+            offset % 4 == 0 && offset + 4 <= self.len,
+            "ring word {offset} out of the region"
+        );
+        // SAFETY: in bounds and 4-aligned (checked above; the base is
+        // 128-aligned); the memory lives as long as `self`, and every
+        // concurrent access to this word is atomic (the protocol never
+        // reads or writes a word non-atomically while the other side may
+        // access it).
+        unsafe { AtomicU32::from_ptr(self.base.as_ptr().add(offset).cast::<u32>()) }
+    }
+}
+
+impl RingMemory for RawRegion {
+    fn load(&self, offset: usize, order: Ordering) -> u32 {
+        self.word(offset).load(order)
+    }
+
+    fn store(&self, offset: usize, value: u32, order: Ordering) {
+        self.word(offset).store(value, order)
+    }
+
+    unsafe fn write_bytes(&self, offset: usize, src: &[u8]) {
+        assert!(
+            offset + src.len() <= self.len,
+            "ring payload out of the region"
+        );
+        // SAFETY: in bounds (checked); exclusive access is the caller's
+        // contract; `src` is ordinary memory that cannot overlap the
+        // region's shared bytes the caller holds exclusively.
+        unsafe {
+            std::ptr::copy_nonoverlapping(src.as_ptr(), self.base.as_ptr().add(offset), src.len())
+        }
+    }
+
+    unsafe fn read_bytes(&self, offset: usize, dst: &mut [u8]) {
+        assert!(
+            offset + dst.len() <= self.len,
+            "ring payload out of the region"
+        );
+        // SAFETY: in bounds (checked); the caller's contract makes the
+        // bytes stable and visible to us; `dst` is a distinct buffer.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.base.as_ptr().add(offset),
+                dst.as_mut_ptr(),
+                dst.len(),
+            )
+        }
+    }
+}
+
+impl std::fmt::Debug for RawRegion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawRegion")
+            .field("base", &self.base)
+            .field("len", &self.len)
+            .field("capacity", &self.layout.capacity)
+            .finish()
+    }
+}

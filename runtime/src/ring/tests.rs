@@ -1,0 +1,137 @@
+//! Unit tests of the actor over the CPU executor with closure handlers.
+
+use std::time::Duration;
+
+use super::{Actor, RingConfig};
+use crate::Error;
+
+fn cfg(cap: usize) -> RingConfig {
+    RingConfig::default()
+        .capacity(cap)
+        .timeout(Duration::from_secs(20))
+}
+
+#[test]
+fn call_send_recv_shutdown() {
+    let mut a = Actor::<u64, u32, u64>::spawn_fn("sum", 0, cfg(4), |s, m| {
+        *s += m as u64;
+        *s
+    })
+    .unwrap();
+    assert_eq!(a.call(5).unwrap(), 5);
+    for i in 0..100 {
+        a.send(i).unwrap();
+    }
+    assert_eq!(a.in_flight(), 100);
+    assert_eq!(a.call(1000).unwrap(), 5 + 4950 + 1000);
+    for i in 0..100u64 {
+        assert_eq!(a.recv().unwrap(), 5 + i * (i + 1) / 2);
+    }
+    assert!(a.try_recv().unwrap().is_none());
+    assert!(matches!(
+        a.recv_timeout(Duration::from_secs(5)),
+        Err(Error::Timeout { .. })
+    ));
+    for _ in 0..10 {
+        a.send(1).unwrap();
+    }
+    assert_eq!(a.shutdown().unwrap(), 5 + 4950 + 1000 + 10);
+}
+
+#[test]
+fn try_send_reports_full() {
+    // A handler that blocks until released keeps the request ring full.
+    let gate = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let g = gate.clone();
+    let mut a = Actor::<u32, u32, u32>::spawn_fn("gate", 0, cfg(2), move |s, m| {
+        while !g.load(std::sync::atomic::Ordering::Acquire) {
+            std::thread::yield_now();
+        }
+        *s += m;
+        m
+    })
+    .unwrap();
+    let mut sent = 0;
+    let full = loop {
+        match a.try_send(sent) {
+            Ok(()) => sent += 1,
+            Err(e) => break e,
+        }
+        assert!(sent <= 3, "capacity 2 plus one message in the handler");
+    };
+    assert!(matches!(full, Error::Full { capacity: 2, .. }), "{full}");
+    assert!(full.to_string().contains("gate"));
+    gate.store(true, std::sync::atomic::Ordering::Release);
+    for i in 0..sent {
+        assert_eq!(a.recv().unwrap(), i);
+    }
+    assert_eq!(a.shutdown().unwrap(), (0..sent).sum::<u32>());
+}
+
+#[test]
+fn handler_panic_fails_the_actor_and_every_later_call() {
+    let mut a = Actor::<u32, u32, u32>::spawn_fn("boom", 0, cfg(8), |s, m| {
+        if m == 3 {
+            panic!("message three");
+        }
+        *s += 1;
+        *s
+    })
+    .unwrap();
+    assert_eq!(a.call(1).unwrap(), 1);
+    let e = a.call(3).unwrap_err();
+    assert!(
+        e.to_string().contains("boom") && e.to_string().contains("message three"),
+        "{e}"
+    );
+    for _ in 0..3 {
+        let again = a.call(1).unwrap_err();
+        assert_eq!(again.to_string(), e.to_string());
+    }
+    assert!(a.try_recv().is_err());
+    assert!(a.shutdown().is_err());
+}
+
+#[test]
+fn drop_stops_without_draining_or_hanging() {
+    let start = std::time::Instant::now();
+    let mut a = Actor::<u32, u32, u32>::spawn_fn("slow", 0, cfg(64), |s, m| {
+        std::thread::sleep(Duration::from_millis(5));
+        *s += m;
+        m
+    })
+    .unwrap();
+    for i in 0..64 {
+        a.send(i).unwrap();
+    }
+    drop(a);
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "drop took {:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn send_many_before_receiving_never_deadlocks() {
+    let mut a = Actor::<u64, u64, u64>::spawn_fn("many", 0, cfg(4), |s, m| {
+        *s += m;
+        m * 2
+    })
+    .unwrap();
+    let n = 10_000u64;
+    for i in 0..n {
+        a.send(i).unwrap();
+    }
+    for i in 0..n {
+        assert_eq!(a.recv().unwrap(), i * 2);
+    }
+    assert_eq!(a.shutdown().unwrap(), n * (n - 1) / 2);
+}
+
+#[test]
+fn config_errors() {
+    let e = Actor::<u32, u32, u32>::spawn_fn("c", 0, RingConfig::default().capacity(3), |_, m| m)
+        .unwrap_err();
+    assert!(matches!(e, Error::Config(_)), "{e}");
+}
