@@ -172,9 +172,10 @@ pub(crate) fn compile(k: &Kernel) -> CompileResult<Program> {
     };
     let mut cx = c.enter(f, params, ret)?;
     let block_init = c.push_body(init);
-    let body = c.body(|c| c.block(&mut cx, &f.body))?;
-    let frame = cx.ret_frame;
-    let entry = c.push_body(vec![Inst::Region { frame, body }]);
+    // The entry's body runs as is: a `return` parks its lanes in the
+    // frame, and nothing runs after the body that would need them back.
+    let entry = c.body(|c| c.block(&mut cx, &f.body))?;
+    let global_index = c.fixed_regs.get(&Fixed::GlobalIndex).copied();
     Ok(Program {
         code: c.code,
         entry,
@@ -185,6 +186,7 @@ pub(crate) fn compile(k: &Kernel) -> CompileResult<Program> {
         blob_bytes: c.blob_bytes,
         mask_slots: c.masks,
         params: bindings,
+        global_index,
         ret: ret_slot,
     })
 }
@@ -329,6 +331,18 @@ impl<'k> Compiler<'k> {
             StmtKind::Let { local, init } => {
                 let Some(init) = init else { return Ok(()) };
                 match local_storage(cx, *local)? {
+                    Storage::Reg(r) if !cx.func.locals[*local as usize].mutable => {
+                        // An immutable local initialised from a fixed
+                        // register (`let i = global_index();`) can only
+                        // ever hold that value: read the fixed register.
+                        let v = self.scalar_into(cx, init, Some(r))?;
+                        if v.is_fixed() {
+                            cx.locals[*local as usize] = Storage::Reg(v);
+                        } else if v != r {
+                            let w = self.width_of(&init.ty)?;
+                            self.emit(Inst::MoveAll { w, d: r, s: v });
+                        }
+                    }
                     Storage::Reg(r) => {
                         let v = self.scalar_into(cx, init, Some(r))?;
                         if v != r {

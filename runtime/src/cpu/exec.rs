@@ -36,7 +36,7 @@ use super::program::{Body, Fixed, Inst, MaskSlot, Program, Reg, Width};
 pub(crate) struct LaneBuffers {
     regs: Vec<u64>,
     blobs: Vec<u64>,
-    masks: Vec<u8>,
+    masks: Vec<u64>,
 }
 
 /// One host thread's registers, blobs and masks, reused block after block.
@@ -47,7 +47,16 @@ pub(crate) struct Lanes<'a> {
     pub(super) n: usize,
     regs: Vec<u64>,
     blobs: Vec<u64>,
-    masks: Vec<u8>,
+    /// Mask slots of `n` bytes each, padded with zero bytes to whole words
+    /// (`mask_words` per slot) so lanes can be counted a word at a time.
+    masks: Vec<u64>,
+    mask_words: usize,
+    /// `thread_idx().x` of each lane.
+    lane_x: Vec<u32>,
+    /// Where the block's `global_index()` lanes are `b, b + 1, …` (1-D
+    /// blocks), `b`: loads and stores indexed by it skip their per-lane
+    /// checks.
+    pub(super) global_base: Option<u64>,
     /// Number of set lanes in mask slot 0.
     pub(super) live: usize,
     /// The block being run.
@@ -76,8 +85,11 @@ impl<'a> Lanes<'a> {
         regs.resize(regs_count * n, 0);
         blobs.clear();
         blobs.resize((prog.blob_bytes as usize * n).div_ceil(8), 0);
+        let mask_words = n.div_ceil(8);
         masks.clear();
-        masks.resize(prog.mask_slots as usize * n, 0);
+        masks.resize(prog.mask_slots as usize * mask_words, 0);
+        let bx = env.block_dim[0].max(1) as usize;
+        let lane_x = (0..n).map(|l| (l % bx) as u32).collect();
         let mut lanes = Lanes {
             prog,
             env,
@@ -85,6 +97,9 @@ impl<'a> Lanes<'a> {
             regs,
             blobs,
             masks,
+            mask_words,
+            lane_x,
+            global_base: None,
             live: 0,
             block: [0; 3],
             fault: None,
@@ -107,13 +122,22 @@ impl<'a> Lanes<'a> {
                 self.fill_fixed(k, *f);
             }
         }
-        self.masks[..self.n].fill(1);
-        self.live = self.n;
-        self.run(prog.block_init);
-        self.masks[..self.n].fill(1);
-        self.live = self.n;
+        let one_d = self.env.block_dim[1] == 1 && self.env.block_dim[2] == 1;
+        self.global_base = one_d.then(|| block[0] as u64 * self.env.block_dim[0] as u64);
+        if !prog.block_init.is_empty() {
+            self.activate_all();
+            self.run(prog.block_init);
+        }
+        self.activate_all();
         self.run(prog.entry);
         self.fault.take()
+    }
+
+    /// Makes every lane active.
+    fn activate_all(&mut self) {
+        // SAFETY: the only reference to slot 0.
+        unsafe { self.mask(0) }.fill(1);
+        self.live = self.n;
     }
 
     /// Gives the storage back for another run.
@@ -210,22 +234,35 @@ impl<'a> Lanes<'a> {
     /// No other reference to that slot may be alive while the result is.
     #[inline(always)]
     pub(super) unsafe fn mask<'m>(&self, s: MaskSlot) -> &'m mut [u8] {
-        debug_assert!((s as usize + 1) * self.n <= self.masks.len());
-        // SAFETY: slot `s < mask_slots` is inside `masks`; uniqueness is
-        // the caller's promise.
+        debug_assert!((s as usize + 1) * self.mask_words <= self.masks.len());
+        // SAFETY: slot `s < mask_slots` is inside `masks` (n ≤ 8 ×
+        // mask_words bytes); uniqueness is the caller's promise. The
+        // padding bytes after `n` are never handed out, so they stay 0.
         unsafe {
             std::slice::from_raw_parts_mut(
-                self.masks.as_ptr().add(s as usize * self.n).cast_mut(),
+                self.masks
+                    .as_ptr()
+                    .add(s as usize * self.mask_words)
+                    .cast::<u8>()
+                    .cast_mut(),
                 self.n,
             )
         }
     }
 
+    /// Number of set lanes of mask slot `s` (bytes are 0 or 1: multiplying
+    /// a word by 0x0101…01 sums its bytes into the top byte).
+    pub(super) fn count(&self, s: MaskSlot) -> usize {
+        let at = s as usize * self.mask_words;
+        self.masks[at..at + self.mask_words]
+            .iter()
+            .map(|w| (w.wrapping_mul(0x0101_0101_0101_0101) >> 56) as usize)
+            .sum()
+    }
+
     /// Recounts the active lanes.
     pub(super) fn recount(&mut self) {
-        // SAFETY: only this reference to slot 0 is alive.
-        let exec = unsafe { self.mask(0) };
-        self.live = exec.iter().map(|&b| b as usize).sum();
+        self.live = self.count(0);
     }
 
     fn fill_fixed(&mut self, k: usize, f: Fixed) {
@@ -250,8 +287,8 @@ impl<'a> Lanes<'a> {
                 Fixed::GlobalIndex => {
                     let base = self.block[0] as u64 * env.block_dim[0] as u64;
                     let out = lanes_mut::<u64>(r, n);
-                    for (l, o) in out.iter_mut().enumerate() {
-                        *o = base + (l % env.block_dim[0] as usize) as u64;
+                    for (o, &x) in out.iter_mut().zip(&self.lane_x) {
+                        *o = base + x as u64;
                     }
                 }
             }
@@ -392,17 +429,14 @@ impl<'a> Lanes<'a> {
     fn rejoin(&mut self, slot: MaskSlot) {
         // SAFETY: slot != 0 (frame slots start at 1).
         let (exec, from) = unsafe { (self.mask(0), self.mask(slot)) };
-        let mut live = 0;
         for (e, f) in exec.iter_mut().zip(from.iter()) {
             *e |= *f;
-            live += *e as usize;
         }
-        self.live = live;
+        self.recount();
     }
 
     fn run_if(&mut self, cond: Reg, slot: MaskSlot, then_: Body, else_: Body) {
         let n = self.n;
-        let mut taken = 0usize;
         {
             // SAFETY: slots 0 and `slot` are distinct; `cond` is a u8 register.
             let (exec, other, c) = unsafe {
@@ -416,9 +450,9 @@ impl<'a> Lanes<'a> {
                 let t = *e & (c != 0) as u8;
                 *o = *e ^ t;
                 *e = t;
-                taken += t as usize;
             }
         }
+        let taken = self.count(0);
         let not_taken = self.live - taken;
         if not_taken == 0 {
             self.live = taken;
@@ -454,14 +488,12 @@ impl<'a> Lanes<'a> {
             if let Some(c) = cond {
                 let (exec, exited, c) =
                     unsafe { (self.mask(0), self.mask(frame), lanes::<u8>(self.reg(c), n)) };
-                let mut live = 0;
                 for ((e, x), &c) in exec.iter_mut().zip(exited.iter_mut()).zip(c) {
                     let t = *e & (c != 0) as u8;
                     *x |= *e ^ t;
                     *e = t;
-                    live += t as usize;
                 }
-                self.live = live;
+                self.recount();
             }
             if self.live == 0 {
                 break;

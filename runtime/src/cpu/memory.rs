@@ -234,16 +234,21 @@ impl Lanes<'_> {
     }
 }
 
-/// Whether the lanes hold `b, b + 1, …, b + n - 1` (the common
-/// `x[global_index()]` pattern), and `b`.
-#[inline(always)]
-fn consecutive(idx: &[u64]) -> Option<u64> {
-    let b = *idx.first()?;
-    let ok = idx
-        .iter()
-        .enumerate()
-        .fold(true, |acc, (l, &i)| acc & (i == b.wrapping_add(l as u64)));
-    ok.then_some(b)
+impl Lanes<'_> {
+    /// Whether index register `r` (lanes `idx`) holds `b, b + 1, …,
+    /// b + n - 1` (the common `x[global_index()]` pattern), and `b`.
+    #[inline(always)]
+    fn consecutive(&self, r: Reg, idx: &[u64]) -> Option<u64> {
+        if Some(r) == self.prog.global_index {
+            return self.global_base;
+        }
+        let b = *idx.first()?;
+        let ok = idx
+            .iter()
+            .enumerate()
+            .fold(true, |acc, (l, &i)| acc & (i == b.wrapping_add(l as u64)));
+        ok.then_some(b)
+    }
 }
 
 fn load_slice_typed<T: Copy>(lanes_: &mut Lanes<'_>, d: Reg, slice: u32, idx: Reg, site: SiteId) {
@@ -258,7 +263,7 @@ fn load_slice_typed<T: Copy>(lanes_: &mut Lanes<'_>, d: Reg, slice: u32, idx: Re
         )
     };
     if lanes_.live == n {
-        if let Some(b) = consecutive(il) {
+        if let Some(b) = lanes_.consecutive(idx, il) {
             if b <= v.len && v.len - b >= n as u64 {
                 // SAFETY: elements b..b+n are inside the slice (checked just
                 // above); the register holds n values of T.
@@ -307,7 +312,7 @@ fn store_slice_typed<T: Copy>(lanes_: &mut Lanes<'_>, s: Reg, slice: u32, idx: R
         )
     };
     if lanes_.live == n {
-        if let Some(b) = consecutive(il) {
+        if let Some(b) = lanes_.consecutive(idx, il) {
             if b <= v.len && v.len - b >= n as u64 {
                 // SAFETY: elements b..b+n are inside the (mutable) slice.
                 unsafe {

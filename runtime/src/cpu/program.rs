@@ -249,6 +249,12 @@ pub(crate) struct Body {
     pub end: u32,
 }
 
+impl Body {
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+}
+
 /// What a fixed register holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Fixed {
@@ -328,6 +334,8 @@ pub(crate) struct Program {
     /// Number of mask slots (slot 0: active lanes).
     pub mask_slots: u32,
     pub params: Vec<ParamBinding>,
+    /// The fixed register of `global_index()`, if the kernel reads it.
+    pub global_index: Option<Reg>,
     /// Where the entry's return value lands (ring handlers): a register
     /// and its width, or a blob; `None` for unit.
     pub ret: Option<RetSlot>,

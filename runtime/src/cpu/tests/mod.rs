@@ -2,6 +2,8 @@
 //! its own; these pin the interpreter's semantics).
 #![allow(dead_code)]
 
+mod bench;
+
 use std::sync::Arc;
 
 use spindle_codegen::ir::*;
@@ -71,7 +73,18 @@ impl KernelBuilder {
         self.param("state", ParamKind::StateRef(ty), false)
     }
 
+    /// An immutable local (`let x`).
     pub fn local(&mut self, name: &str, ty: Ty) -> LocalId {
+        self.k.entry.locals.push(Local {
+            name: name.into(),
+            ty,
+            mutable: false,
+        });
+        self.k.entry.locals.len() as u32 - 1
+    }
+
+    /// A mutable local (`let mut x`).
+    pub fn local_mut(&mut self, name: &str, ty: Ty) -> LocalId {
         self.k.entry.locals.push(Local {
             name: name.into(),
             ty,
