@@ -169,7 +169,11 @@ impl HExpr {
             | HExprKind::Unit
             | HExprKind::Never
             | HExprKind::Error => true,
-            HExprKind::Unary(_, e) | HExprKind::Cast(e) => e.is_constant(),
+            HExprKind::Unary(_, e)
+            | HExprKind::Cast(e)
+            | HExprKind::ArrayRepeat(e, _)
+            | HExprKind::Field(e, _) => e.is_constant(),
+            HExprKind::ArrayLit(es) | HExprKind::StructLit(es) => es.iter().all(HExpr::is_constant),
             _ => false,
         }
     }

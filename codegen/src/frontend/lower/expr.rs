@@ -491,6 +491,25 @@ impl Lowerer<'_, '_, '_> {
                 span,
             };
         };
+        // Rust evaluates the fields in source order; the IR lists them in
+        // declaration order. When the orders differ, evaluate the
+        // non-constant values into temporaries first.
+        let order: Vec<Option<usize>> = names
+            .iter()
+            .map(|n| defs.iter().position(|d| *n == d.name))
+            .collect();
+        let in_order = order.windows(2).all(|w| w[0] < w[1]);
+        let values: Vec<HExpr> = if in_order {
+            values
+        } else {
+            values
+                .into_iter()
+                .map(|v| {
+                    let at = self.stmts.len();
+                    self.spill_at(at, v)
+                })
+                .collect()
+        };
         let mut slots: Vec<Option<HExpr>> = defs.iter().map(|_| None).collect();
         let mut ok = true;
         for (n, v) in names.iter().zip(values) {

@@ -245,7 +245,16 @@ impl<'s, 'a, 'e> Lowerer<'s, 'a, 'e> {
     /// moves `e` into a temporary declared before them, keeping Rust's
     /// left-to-right evaluation order.
     fn spill_before(&mut self, mark: usize, e: HExpr) -> HExpr {
-        if self.stmts.len() == mark || e.is_constant() {
+        if self.stmts.len() == mark {
+            return e;
+        }
+        self.spill_at(mark, e)
+    }
+
+    /// Moves a non-constant `e` into a temporary declared at statement
+    /// index `at`.
+    fn spill_at(&mut self, at: usize, e: HExpr) -> HExpr {
+        if e.is_constant() {
             return e;
         }
         let (ty, span) = (e.ty, e.span);
@@ -257,7 +266,7 @@ impl<'s, 'a, 'e> Lowerer<'s, 'a, 'e> {
             },
             span: self.src_span(span),
         };
-        self.stmts.insert(mark, stmt);
+        self.stmts.insert(at, stmt);
         self.load_local(tmp, span)
     }
 

@@ -410,3 +410,42 @@ fn device_fns_take_and_return_structs_and_arrays() {
     assert!(sites.contains(&("centroid", "c")), "{sites:?}");
     assert!(sites.contains(&("k", "c")), "{sites:?}");
 }
+
+#[test]
+fn struct_literal_fields_are_evaluated_in_source_order() {
+    let k = link(
+        "fn k(x: &[f32], out: &mut [f32]) {
+            let p = Particle { mass: x[0], pos: [x[1], x[2], x[3]] };
+            out[0] = p.mass;
+        }",
+        batch(),
+        &[],
+        &[&PARTICLE],
+    );
+    // `mass` (source first) is read into a temporary before `pos`.
+    let stmts = &k.entry.body.stmts;
+    let StmtKind::Let {
+        init: Some(first), ..
+    } = &stmts[0].kind
+    else {
+        panic!()
+    };
+    let ExprKind::Load(place) = &first.kind else {
+        panic!("{first:?}")
+    };
+    let [Proj::Index { index, .. }] = &place.proj[..] else {
+        panic!()
+    };
+    assert_eq!(index.kind, ExprKind::Lit(Lit::Int(0)));
+    let StmtKind::Let {
+        init: Some(lit), ..
+    } = &stmts[2].kind
+    else {
+        panic!()
+    };
+    let ExprKind::StructLit(fields) = &lit.kind else {
+        panic!("{lit:?}")
+    };
+    assert!(matches!(fields[0].kind, ExprKind::Load(_)));
+    assert!(matches!(fields[1].kind, ExprKind::Load(_)));
+}
