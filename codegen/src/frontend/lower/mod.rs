@@ -253,7 +253,7 @@ impl<'s, 'a, 'e> Lowerer<'s, 'a, 'e> {
 
     /// Moves a non-constant `e` into a temporary declared at statement
     /// index `at`.
-    fn spill_at(&mut self, at: usize, e: HExpr) -> HExpr {
+    pub(super) fn spill_at(&mut self, at: usize, e: HExpr) -> HExpr {
         if e.is_constant() {
             return e;
         }

@@ -7,7 +7,7 @@ use syn::spanned::Spanned;
 
 use super::stmt::strip;
 use super::{Binding, Lowerer};
-use crate::frontend::hir::{HExpr, HExprKind, HParamKind, HPlace, HProj, HStmtKind};
+use crate::frontend::hir::{HExpr, HExprKind, HParamKind, HPlace, HProj, HStmt, HStmtKind};
 use crate::frontend::types::{Shape, TyVar};
 use crate::ir::{FaultSite, ParamId, PlaceRoot, Scalar, SiteId};
 
@@ -206,7 +206,9 @@ impl Lowerer<'_, '_, '_> {
             return Access::Value(self.error_expr(ix.span()));
         }
         let base = self.access(&ix.expr);
+        let mark = self.stmts.len();
         let index = self.expr(&ix.index);
+        let hoisted = self.stmts.len() != mark;
         let usize_ty = self.types().scalar(Scalar::Usize);
         if self.types().unify(usize_ty, index.ty).is_err() {
             let t = self.types().describe(index.ty);
@@ -236,22 +238,41 @@ impl Lowerer<'_, '_, '_> {
                     bare_state: false,
                 };
             }
-            Access::Place { place, text, .. } => (place, text),
+            Access::Place {
+                mut place, text, ..
+            } => {
+                if hoisted {
+                    // The index needed statements: evaluate the earlier
+                    // indices of this place before them, as Rust does.
+                    let mut at = mark;
+                    for p in place.proj.iter_mut() {
+                        if let HProj::Index { index, .. } = p {
+                            let before = self.stmts.len();
+                            let old = std::mem::replace(&mut **index, self.error_expr(span));
+                            **index = self.spill_at(at, old);
+                            at += self.stmts.len() - before;
+                        }
+                    }
+                }
+                (place, text)
+            }
             Access::Value(v) => {
                 if matches!(v.kind, HExprKind::Error) {
                     return Access::Value(v);
                 }
                 // An rvalue array: store it in a temporary, then index that.
                 let text = tokens_text(&ix.expr);
+                // It is evaluated before the index (and its statements).
                 let tmp = self.temp(v.ty, v.span);
                 let ty = v.ty;
-                self.push(
-                    HStmtKind::Let {
+                let stmt = HStmt {
+                    kind: HStmtKind::Let {
                         local: tmp,
                         init: Some(v),
                     },
-                    span,
-                );
+                    span: self.src_span(span),
+                };
+                self.stmts.insert(mark, stmt);
                 (super::stmt::local_place(tmp, ty), text)
             }
         };

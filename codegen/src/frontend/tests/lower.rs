@@ -508,3 +508,65 @@ fn loops_without_break_never_finish() {
     .unwrap_err();
     assert!(e.message.contains("expected `u32`, found `()`"), "{e}");
 }
+
+#[test]
+fn earlier_indices_are_evaluated_before_a_hoisted_index() {
+    let k = link(
+        "fn k(out: &mut [u32]) {
+            let mut i = 0;
+            let g = [[1u32, 2], [3, 4]];
+            let v = g[i][{ i += 1; i }];
+            let w = [5u32, 6][{ i -= 1; i }];
+            out[0] = v + w;
+        }",
+        batch(),
+        &[],
+        &[],
+    );
+    let body = &k.entry.body.stmts;
+    // `let t = i;` (the first index, read before `i += 1`), then the block.
+    let i = k.entry.locals.iter().position(|l| l.name == "i").unwrap() as LocalId;
+    let StmtKind::Let {
+        local: t,
+        init: Some(first),
+    } = &body[2].kind
+    else {
+        panic!("{:?}", body[2])
+    };
+    assert_eq!(
+        first.kind,
+        ExprKind::Load(Place {
+            root: PlaceRoot::Local(i),
+            proj: vec![],
+            ty: s(Scalar::Usize)
+        })
+    );
+    let v = stmts(&k.entry.body)
+        .into_iter()
+        .find_map(|s| match s {
+            StmtKind::Let {
+                local,
+                init: Some(e),
+            } if k.entry.locals[*local as usize].name == "v" => Some(e.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let ExprKind::Load(place) = v.kind else {
+        panic!()
+    };
+    let Proj::Index { index, .. } = &place.proj[0] else {
+        panic!()
+    };
+    assert_eq!(
+        index.kind,
+        ExprKind::Load(Place {
+            root: PlaceRoot::Local(*t),
+            proj: vec![],
+            ty: s(Scalar::Usize)
+        })
+    );
+    // The rvalue array's temporary is declared before the index's block.
+    let w_tmp = body.iter().position(|st| matches!(&st.kind, StmtKind::Let { init: Some(e), .. } if matches!(e.kind, ExprKind::ArrayLit(_)) && e.ty == Ty::Array(Box::new(s(Scalar::U32)), 2))).unwrap();
+    let dec = body.iter().position(|st| matches!(&st.kind, StmtKind::Block(b) if matches!(b.stmts[0].kind, StmtKind::CompoundAssign { op: BinOp::Sub, .. }))).unwrap();
+    assert!(w_tmp < dec, "{body:#?}");
+}
