@@ -159,9 +159,8 @@ fn known_unsupported(name: &str) -> Option<&'static str> {
             "iterators are not supported in kernels: use a `for i in 0..n` loop and index"
         }
         "unwrap" | "expect" => "`Option`/`Result` are not supported in kernels",
-        "into" | "from" | "try_into" | "to_string" => {
-            "conversions are written with `as` in kernels (`x as f32`)"
-        }
+        "to_string" | "chars" | "as_str" => "strings are not supported in kernels",
+        "into" | "from" | "try_into" => "conversions are written with `as` in kernels (`x as f32`)",
         _ => return None,
     })
 }

@@ -254,6 +254,11 @@ fn expression_rejections() {
         "iter",
     );
     b(
+        "fn k(o: &mut [f32]) { o[0] = o[1].to_string().len() as f32; }",
+        "strings are not supported",
+        "to_string",
+    );
+    b(
         "fn k(o: &mut [f32]) { let x = o[0].clone(); }",
         "copied implicitly",
         "clone",
