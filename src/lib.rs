@@ -37,6 +37,7 @@ pub use spindle_runtime::{
     gpu, registered_kernels, Backend, Buffer, Device, DeviceType, Dim3, Error, KernelMode, Launch, Result,
 };
 // RING: pub use spindle_runtime::{Actor, RingConfig};
+pub use spindle_runtime::jit::{precompile, PrecompileReport};
 
 /// Compile-time and runtime pieces for code that wants the compiler itself.
 pub use spindle_codegen as codegen;

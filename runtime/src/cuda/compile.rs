@@ -91,6 +91,7 @@ pub fn compile_cubin(kernel_name: &str, source: &str, arch: &str) -> Result<Comp
         ));
     }
     let resources = Resources::parse(&log);
+    dump_resources(kernel_name, arch, &resources);
     tracing::debug!(
         kernel = kernel_name,
         arch,
@@ -148,6 +149,27 @@ fn dump(kernel_name: &str, arch: &str, source: &str, log: &str) {
         .and_then(|()| std::fs::write(dir.join(format!("{kernel_name}.{arch}.log")), log));
     if let Err(e) = result {
         tracing::warn!(dir = %dir.display(), error = %e, "could not write SPINDLE_DUMP_DIR files");
+    }
+}
+
+/// Writes the parsed resource report next to the dump's log.
+fn dump_resources(kernel_name: &str, arch: &str, r: &Resources) {
+    let Some(dir) = std::env::var_os("SPINDLE_DUMP_DIR").filter(|d| !d.is_empty()) else {
+        return;
+    };
+    let mut text = format!(
+        "kernel {kernel_name} for {arch}\nregisters {} (max over functions)\nspill stores {} bytes, spill loads {} bytes\nstack frame {} bytes, static shared memory {} bytes\n",
+        r.registers, r.spill_stores, r.spill_loads, r.stack_frame_bytes, r.shared_bytes
+    );
+    for f in &r.functions {
+        text.push_str(&format!(
+            "  {}: {} registers, {} bytes stack, {} / {} bytes spilled (stores / loads), {} bytes smem, {} barriers\n",
+            f.name, f.registers, f.stack_frame_bytes, f.spill_store_bytes, f.spill_load_bytes, f.shared_bytes, f.barriers
+        ));
+    }
+    let path = std::path::Path::new(&dir).join(format!("{kernel_name}.{arch}.resources.txt"));
+    if let Err(e) = std::fs::write(&path, text) {
+        tracing::warn!(path = %path.display(), error = %e, "could not write the resource report");
     }
 }
 

@@ -28,6 +28,8 @@ use spindle_codegen::abi::FaultRecord;
 
 pub use compile::{compile_cubin, options as nvrtc_options, CompiledModule, EXTRA_FLAGS};
 pub use memory::DeviceMem;
+pub use modules::{cubin_for, module_source};
+pub(crate) use modules::cache_key;
 pub use nvrtc::{nvrtc_origin, nvrtc_version};
 pub use resources::{FunctionResources, Resources};
 

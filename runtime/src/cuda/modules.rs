@@ -12,14 +12,13 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 use cudarc::driver::CudaFunction;
 use cudarc::nvrtc::Ptx;
-use spindle_codegen::abi::entry_symbol;
 use spindle_codegen::ir::Kernel;
 
 use super::compile::{self, compile_cubin};
 use super::driver::cuda_error;
 use super::nvrtc::nvrtc_version;
 use super::CudaDevice;
-use crate::jit::{CacheKey, DiskCache, KeyInputs};
+use crate::jit::{CacheKey, DiskCache, KeyInputs, PORTABLE_NVRTC};
 use crate::kernel::KernelInfo;
 use crate::{Error, Result};
 
@@ -93,43 +92,31 @@ impl CudaDevice {
     ) -> Result<Arc<LoadedKernel>> {
         let key = info as *const KernelInfo as usize;
         self.modules.get_or_build(key, || {
-            let source = spindle_codegen::cuda::emit(kernel, &Default::default());
-            self.load_kernel(&kernel.name, &source.code, &entry_symbol(&kernel.name))
+            let source = module_source(kernel)?;
+            self.load_kernel(&kernel.name, &source.code, &source.entry)
         })
     }
 
     /// Compiles `source` for this device (or takes the CUBIN from the disk
     /// cache) and loads entry point `symbol` from it. A cached CUBIN the
-    /// driver refuses is recompiled once.
+    /// driver refuses is skipped and the kernel recompiled.
     pub(crate) fn load_kernel(
         &self,
         kernel_name: &str,
         source: &str,
         symbol: &str,
     ) -> Result<LoadedKernel> {
-        let cache = disk_cache();
-        let key = match cache {
-            Some(_) => Some(cache_key(source, &self.arch)?),
-            None => None,
-        };
-        if let (Some(cache), Some(key)) = (cache, &key) {
-            if let Some(cubin) = cache.get(key) {
-                match self.load_cubin(kernel_name, cubin, symbol) {
-                    Ok(k) => return Ok(k),
-                    Err(e) => tracing::warn!(
-                        kernel = kernel_name,
-                        error = %e,
-                        "the disk cache's CUBIN did not load; recompiling"
-                    ),
-                }
+        for cubin in cached_cubins(source, &self.arch) {
+            match self.load_cubin(kernel_name, cubin, symbol) {
+                Ok(k) => return Ok(k),
+                Err(e) => tracing::warn!(
+                    kernel = kernel_name,
+                    error = %e,
+                    "the disk cache's CUBIN did not load; trying the next source"
+                ),
             }
         }
-        let cubin = compile_cubin(kernel_name, source, &self.arch)?.cubin;
-        if let (Some(cache), Some(key)) = (cache, &key) {
-            if let Err(e) = cache.put(key, &cubin) {
-                tracing::warn!(kernel = kernel_name, error = %e, "could not store the CUBIN in the disk cache");
-            }
-        }
+        let cubin = compile_and_store(kernel_name, source, &self.arch)?;
         self.load_cubin(kernel_name, cubin, symbol)
     }
 
@@ -162,24 +149,92 @@ impl CudaDevice {
     }
 }
 
+/// The CUDA C of a linked kernel, exactly as the runtime compiles it.
+pub fn module_source(kernel: &Kernel) -> Result<spindle_codegen::cuda::CudaSource> {
+    match kernel.mode {
+        spindle_codegen::KernelMode::Batch => {
+            Ok(spindle_codegen::cuda::emit(kernel, &Default::default()))
+        }
+        spindle_codegen::KernelMode::Ring => Err(Error::Unsupported(format!(
+            "precompiling ring kernel `{}`: ring kernels are not wired into the module cache yet",
+            kernel.name
+        ))),
+    }
+}
+
+/// The CUBIN of kernel `info` for `arch` (e.g. `"sm_90"`), as a launch on
+/// such a GPU would get it: from the disk cache (this NVRTC's entry, then a
+/// precompiled one), else compiled with NVRTC and stored. Needs no GPU.
+///
+/// # Errors
+///
+/// Linking or compiling fails, or NVRTC is unavailable and no precompiled
+/// CUBIN is in the cache.
+pub fn cubin_for(info: &'static KernelInfo, arch: &str) -> Result<Vec<u8>> {
+    let kernel = info.linked()?;
+    let source = module_source(&kernel)?;
+    match cached_cubins(&source.code, arch).into_iter().next() {
+        Some(c) => Ok(c),
+        None => compile_and_store(info.name, &source.code, arch),
+    }
+}
+
+/// The CUBINs the disk cache holds for `source` on `arch`, in lookup order:
+/// the entry compiled by this NVRTC, then a precompiled (portable) entry.
+fn cached_cubins(source: &str, arch: &str) -> Vec<Vec<u8>> {
+    let Some(cache) = disk_cache() else {
+        return Vec::new();
+    };
+    let mut keys = Vec::with_capacity(2);
+    if let Ok(version) = nvrtc_version() {
+        keys.push(cache_key(source, arch, version));
+    }
+    keys.push(cache_key(source, arch, PORTABLE_NVRTC));
+    keys.iter().filter_map(|k| cache.get(k)).collect()
+}
+
+/// Compiles with NVRTC and stores the CUBIN in the disk cache. Without
+/// NVRTC, the error says how precompiled kernels avoid the need.
+fn compile_and_store(kernel_name: &str, source: &str, arch: &str) -> Result<Vec<u8>> {
+    let cache = disk_cache();
+    let version = nvrtc_version().map_err(|e| match e {
+        Error::NvrtcUnavailable(why) => Error::NvrtcUnavailable(format!(
+            "kernel `{kernel_name}` needs compiling for {arch} and the disk cache ({dir}) holds \
+             no precompiled CUBIN for it; {why}. Precompile with `spindle::precompile` on a \
+             machine with NVRTC and point SPINDLE_CACHE_DIR at that folder.",
+            dir = cache
+                .map(|c| c.dir().display().to_string())
+                .unwrap_or_else(|| "off".into()),
+        )),
+        other => other,
+    })?;
+    let cubin = compile_cubin(kernel_name, source, arch)?.cubin;
+    if let Some(cache) = cache {
+        if let Err(e) = cache.put(&cache_key(source, arch, version), &cubin) {
+            tracing::warn!(kernel = kernel_name, error = %e, "could not store the CUBIN in the disk cache");
+        }
+    }
+    Ok(cubin)
+}
+
 /// The process-wide disk cache (`SPINDLE_CACHE`, `SPINDLE_CACHE_DIR`), or
 /// `None` when it is off.
-fn disk_cache() -> Option<&'static DiskCache> {
+pub(crate) fn disk_cache() -> Option<&'static DiskCache> {
     static CACHE: OnceLock<Option<DiskCache>> = OnceLock::new();
     CACHE.get_or_init(DiskCache::from_env).as_ref()
 }
 
-/// The disk cache key of `source` compiled for `arch` with this NVRTC and
-/// [`compile::options`].
-fn cache_key(source: &str, arch: &str) -> Result<CacheKey> {
+/// The disk cache key of `source` compiled for `arch` with [`compile::options`]
+/// by NVRTC `nvrtc_version` ([`PORTABLE_NVRTC`] for precompiled entries).
+pub(crate) fn cache_key(source: &str, arch: &str, nvrtc_version: (i32, i32)) -> CacheKey {
     let options = compile::options(arch);
     let options: Vec<&str> = options.iter().map(String::as_str).collect();
-    Ok(CacheKey::new(&KeyInputs {
+    CacheKey::new(&KeyInputs {
         source,
-        nvrtc_version: nvrtc_version()?,
+        nvrtc_version,
         options: &options,
         arch,
-    }))
+    })
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@
 //! own NVRTC calls still work after the preload (they find the loaded
 //! library by soname).
 //!
+//! `SPINDLE_NVRTC=off` turns NVRTC off (only precompiled kernels load then).
+//!
 //! Search order, first hit wins:
 //! 1. `$SPINDLE_NVRTC_DIR`
 //! 2. `$CUDA_HOME/lib64`, `$CUDA_PATH/lib64`, `/usr/local/cuda/lib64`
@@ -109,6 +111,9 @@ pub fn nvrtc_origin() -> Result<String> {
 }
 
 fn load() -> std::result::Result<Nvrtc, String> {
+    if non_empty_env("SPINDLE_NVRTC").is_some_and(|v| v.eq_ignore_ascii_case("off")) {
+        return Err("NVRTC is turned off (SPINDLE_NVRTC=off)".into());
+    }
     let started = Instant::now();
     let mut tried: Vec<String> = Vec::new();
     let mut failures: Vec<String> = Vec::new();

@@ -25,6 +25,7 @@ mod cache;
 mod config;
 mod entry;
 mod key;
+mod precompile;
 mod sha256;
 
 #[cfg(test)]
@@ -32,4 +33,5 @@ mod cache_tests;
 
 pub use cache::{CacheError, DiskCache};
 pub use config::DEFAULT_MAX_BYTES;
-pub use key::{CacheKey, KeyInputs};
+pub use key::{CacheKey, KeyInputs, PORTABLE_NVRTC};
+pub use precompile::{precompile, PrecompileReport};
