@@ -1,8 +1,11 @@
 //! Tests of the CPU backend with hand-built IR (the front end is tested on
 //! its own; these pin the interpreter's semantics).
-#![allow(dead_code)]
-
+mod arith;
 mod bench;
+mod control;
+mod intrinsics;
+mod memory;
+mod ring;
 
 use std::sync::Arc;
 
