@@ -106,7 +106,8 @@ typedef unsigned long long uint64_t;
 const DEVICE_ONLY: &str = r#"
 #ifndef SPINDLE_HOST_SHIM
 __device__ __forceinline__ uint32_t spindle_atomic_cas_u32(uint32_t* p, uint32_t expected, uint32_t desired) { return atomicCAS(p, expected, desired); }
-[[noreturn]] __device__ __forceinline__ void spindle_exit_thread(void) { asm volatile("exit;"); __builtin_unreachable(); }
+[[noreturn]] __device__ __forceinline__ void spindle_exit_thread(void) { asm volatile("exit;" ::: "memory"); __builtin_unreachable(); }
+__device__ __forceinline__ void spindle_fence_system(void) { __threadfence_system(); }
 __device__ __forceinline__ uint32_t spindle_f32_bits(float x) { return __float_as_uint(x); }
 __device__ __forceinline__ float spindle_f32_from_bits(uint32_t b) { return __uint_as_float(b); }
 __device__ __forceinline__ uint64_t spindle_f64_bits(double x) { return (uint64_t)__double_as_longlong(x); }
@@ -129,7 +130,6 @@ const DEVICE_ONLY_RING: &str = r#"
 #ifndef SPINDLE_HOST_SHIM
 __device__ __forceinline__ void spindle_fence_block(void) { __threadfence_block(); }
 __device__ __forceinline__ void spindle_fence_device(void) { __threadfence(); }
-__device__ __forceinline__ void spindle_fence_system(void) { __threadfence_system(); }
 __device__ __forceinline__ void spindle_nanosleep(uint32_t ns) { __nanosleep(ns); }
 __device__ __forceinline__ void spindle_sync_threads(void) { __syncthreads(); }
 __device__ __forceinline__ uint32_t spindle_load_acquire_sys_u32(const uint32_t* p) { uint32_t v; asm volatile("ld.acquire.sys.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory"); return v; }
@@ -150,6 +150,8 @@ const FAULTS: &str = r#"
     f->len = len;
     f->block[0] = blockIdx.x; f->block[1] = blockIdx.y; f->block[2] = blockIdx.z;
     f->thread[0] = threadIdx.x; f->thread[1] = threadIdx.y; f->thread[2] = threadIdx.z;
+    // Visible to a host that reads it while the kernel still runs (ring mode).
+    spindle_fence_system();
   }
   spindle_exit_thread();
 }

@@ -46,7 +46,7 @@ fn cuda_prelude_is_self_contained() {
     assert!(c.contains("typedef unsigned long long uint64_t;"));
     assert!(c.contains("#define offsetof(T, m) ((uint64_t)__INTADDR__(&(((T*)0)->m)))"));
     assert!(c.contains(&crate::abi::fault_record_c_decl()));
-    assert!(c.contains("asm volatile(\"exit;\")"));
+    assert!(c.contains("asm volatile(\"exit;\" ::: \"memory\")"));
     assert!(c.contains("atomicCAS(p, expected, desired)"));
     assert!(NVRTC_FLAGS.contains(&"--fmad=false") && NVRTC_FLAGS.contains(&"-std=c++17"));
 }
