@@ -9,7 +9,7 @@ pub fn with_item(err: syn::Error, item: TokenStream) -> TokenStream {
     let errors = err.into_compile_error();
     quote! {
         #errors
-        #[allow(dead_code)]
+        #[allow(unused)]
         #item
     }
 }

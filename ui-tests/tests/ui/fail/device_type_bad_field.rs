@@ -2,9 +2,10 @@ use spindle::prelude::*;
 
 #[derive(Clone, Copy, DeviceType)]
 #[repr(C)]
-struct Named<'a> {
+struct Named {
     id: u32,
-    name: &'a str,
+    name: *const u8,
+    parts: (f32, f32),
 }
 
 fn main() {}
