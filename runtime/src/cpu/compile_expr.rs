@@ -4,14 +4,13 @@
 //! fixed one, read without copying) or, for structs and arrays, an address.
 //! Expressions never write locals, so reading a local in place is safe.
 
-use spindle_codegen::ir::{
-    BinOp, Expr, ExprKind, FnId, Intrinsic, Lit, Place, PlaceRoot, Proj, Scalar, Ty,
-};
+use spindle_codegen::ir::{BinOp, Expr, ExprKind, FnId, Intrinsic, Lit, Proj, Scalar, Ty};
 
 use super::compile::{scalar_of, CompileResult, Compiler, FnCtx, Storage, MAX_INLINE_DEPTH};
+use super::compile_place::Loc;
 use super::intrinsics::{self, IntrinsicKernel};
 use super::ops::{self, BinKernel};
-use super::program::{Addr, Fixed, Inst, Len, Reg, Root, Width};
+use super::program::{Addr, Fixed, Inst, Reg, Width};
 
 /// The value of a compiled expression.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,22 +18,6 @@ pub(super) enum Val {
     Reg(Reg),
     Mem(Addr),
     Unit,
-}
-
-/// A place, resolved.
-#[derive(Clone, Copy, Debug)]
-pub(super) enum Loc {
-    /// A scalar local or parameter.
-    Reg(Reg),
-    /// `slice[idx]` with a scalar element: the fast path.
-    SliceElem {
-        slot: u32,
-        idx: Reg,
-        site: u32,
-        mutable: bool,
-    },
-    /// Anything in memory.
-    Mem { at: Addr, writable: bool },
 }
 
 impl<'k> Compiler<'k> {
@@ -70,7 +53,8 @@ impl<'k> Compiler<'k> {
         self.addr_of(v)
     }
 
-    fn dst(&mut self, dst: Option<Reg>) -> Reg {
+    /// `dst`, or a new temporary.
+    pub fn dst(&mut self, dst: Option<Reg>) -> Reg {
         dst.unwrap_or_else(|| self.temp())
     }
 
@@ -474,202 +458,6 @@ impl<'k> Compiler<'k> {
             Storage::Mem(at) => Val::Mem(at),
             _ => Val::Unit,
         })
-    }
-
-    /// Resolves a place, emitting its index computations (with their
-    /// bounds checks) in order.
-    pub fn place(&mut self, cx: &mut FnCtx<'_>, p: &Place) -> CompileResult<Loc> {
-        let (storage, root_ty) = match p.root {
-            PlaceRoot::Local(id) => {
-                let s = cx
-                    .locals
-                    .get(id as usize)
-                    .copied()
-                    .ok_or_else(|| format!("unknown local {id}"))?;
-                (s, Some(cx.func.locals[id as usize].ty.clone()))
-            }
-            PlaceRoot::Param(id) => {
-                let s = cx
-                    .params
-                    .get(id as usize)
-                    .copied()
-                    .ok_or_else(|| format!("unknown parameter {id}"))?;
-                let ty = match &cx.func.params[id as usize].kind {
-                    spindle_codegen::ir::ParamKind::Value(t)
-                    | spindle_codegen::ir::ParamKind::StateRef(t) => Some(t.clone()),
-                    spindle_codegen::ir::ParamKind::Slice { elem, .. } => Some(elem.clone()),
-                };
-                (s, ty)
-            }
-        };
-        let mut ty = root_ty.unwrap_or(Ty::Unit);
-        let (mut at, writable, rest) = match storage {
-            Storage::Reg(r) => {
-                if !p.proj.is_empty() {
-                    return Err("a projection of a scalar".into());
-                }
-                return Ok(Loc::Reg(r));
-            }
-            Storage::Unit => return Err("a place of type ()".into()),
-            Storage::Slice { slot, mutable } => {
-                let Some(Proj::Index { index, site }) = p.proj.first() else {
-                    return Err("a slice used without an index".into());
-                };
-                let idx = self.scalar_into(cx, index, None)?;
-                if p.proj.len() == 1 && ty.as_scalar().is_some() {
-                    return Ok(Loc::SliceElem {
-                        slot,
-                        idx,
-                        site: *site,
-                        mutable,
-                    });
-                }
-                let off = self.temp();
-                let stride = self.size_of(&ty)?;
-                self.emit(Inst::Index {
-                    off,
-                    base: None,
-                    idx,
-                    len: Len::Slice(slot),
-                    stride,
-                    site: *site,
-                });
-                (
-                    Addr {
-                        root: Root::Slice(slot),
-                        konst: 0,
-                        off: Some(off),
-                    },
-                    mutable,
-                    &p.proj[1..],
-                )
-            }
-            Storage::Mem(at) => (at, !matches!(at.root, Root::Uniform(_)), &p.proj[..]),
-        };
-        for proj in rest {
-            match proj {
-                Proj::Field(i) => {
-                    let Ty::Struct(id) = ty else {
-                        return Err(format!("field {i} of {ty:?}"));
-                    };
-                    let def = self.k.struct_def(id);
-                    let f = def
-                        .fields
-                        .get(*i as usize)
-                        .ok_or_else(|| format!("field {i} of `{}`", def.name))?;
-                    at.konst += f.offset;
-                    ty = f.ty.clone();
-                }
-                Proj::Index { index, site } => {
-                    let Ty::Array(elem, len) = ty else {
-                        return Err(format!("an index into {ty:?}"));
-                    };
-                    let idx = self.scalar_into(cx, index, None)?;
-                    let stride = self.size_of(&elem)?;
-                    let off = self.temp();
-                    self.emit(Inst::Index {
-                        off,
-                        base: at.off,
-                        idx,
-                        len: Len::Const(len as u64),
-                        stride,
-                        site: *site,
-                    });
-                    at.off = Some(off);
-                    ty = *elem;
-                }
-            }
-        }
-        if ty != p.ty {
-            return Err(format!("place of type {:?} typed {:?}", ty, p.ty));
-        }
-        Ok(Loc::Mem { at, writable })
-    }
-
-    /// Reads a resolved place of type `ty`.
-    pub fn load_loc(&mut self, loc: Loc, ty: &Ty, dst: Option<Reg>) -> CompileResult<Val> {
-        match loc {
-            Loc::Reg(r) => Ok(Val::Reg(r)),
-            Loc::SliceElem {
-                slot, idx, site, ..
-            } => {
-                let w = self.width_of(ty)?;
-                let d = self.dst(dst);
-                self.emit(Inst::LoadSlice {
-                    w,
-                    d,
-                    slice: slot,
-                    idx,
-                    site,
-                });
-                Ok(Val::Reg(d))
-            }
-            Loc::Mem { at, .. } => match ty {
-                Ty::Scalar(s) => {
-                    let d = self.dst(dst);
-                    self.emit(Inst::Load {
-                        w: Width::of_size(s.size()),
-                        d,
-                        at,
-                    });
-                    Ok(Val::Reg(d))
-                }
-                Ty::Unit => Ok(Val::Unit),
-                _ => Ok(Val::Mem(at)),
-            },
-        }
-    }
-
-    /// Writes `v` (of type `ty`) to a resolved place on the active lanes.
-    pub fn store(&mut self, loc: Loc, v: Val, ty: &Ty) -> CompileResult<()> {
-        match (loc, v) {
-            (Loc::Reg(d), Val::Reg(s)) => {
-                let w = self.width_of(ty)?;
-                if d != s {
-                    self.emit(Inst::Move { w, d, s });
-                }
-            }
-            (
-                Loc::SliceElem {
-                    slot,
-                    idx,
-                    site,
-                    mutable,
-                },
-                Val::Reg(s),
-            ) => {
-                if !mutable {
-                    return Err("a store into a `&[T]` parameter".into());
-                }
-                let w = self.width_of(ty)?;
-                self.emit(Inst::StoreSlice {
-                    w,
-                    s,
-                    slice: slot,
-                    idx,
-                    site,
-                });
-            }
-            (Loc::Mem { at, writable }, v) => {
-                if !writable {
-                    return Err("a store into a read-only parameter".into());
-                }
-                match v {
-                    Val::Reg(s) => {
-                        let w = self.width_of(ty)?;
-                        self.emit(Inst::Store { w, s, at });
-                    }
-                    Val::Mem(src) => {
-                        let size = self.size_of(ty)?;
-                        self.emit(Inst::Copy { size, dst: at, src });
-                    }
-                    Val::Unit => {}
-                }
-            }
-            (_, Val::Unit) => {}
-            (loc, v) => return Err(format!("store of {v:?} into {loc:?}")),
-        }
-        Ok(())
     }
 }
 

@@ -59,7 +59,7 @@ pub(crate) fn run_grid(
     } else {
         std::thread::scope(|s| {
             for _ in 1..workers {
-                s.spawn(&work);
+                s.spawn(work);
             }
             work();
         });

@@ -22,6 +22,7 @@
 
 mod compile;
 mod compile_expr;
+mod compile_place;
 mod exec;
 mod grid;
 mod intrinsics;

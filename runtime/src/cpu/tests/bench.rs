@@ -30,6 +30,8 @@ fn saxpy_against_a_plain_loop() {
         let a = 0.5f32;
         let plain = best_of(5, || {
             let (x, y) = (black_box(&xs[..]), black_box(&mut ys[..]));
+            // The loop exactly as the kernel's body reads.
+            #[allow(clippy::assign_op_pattern)]
             for i in 0..n {
                 y[i] = a * x[i] + y[i];
             }

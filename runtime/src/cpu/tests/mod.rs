@@ -3,6 +3,7 @@
 mod arith;
 mod bench;
 mod control;
+mod faults;
 mod intrinsics;
 mod memory;
 mod ring;
