@@ -135,7 +135,7 @@ impl CudaDevice {
         let module = self
             .ctx
             .load_module(Ptx::from_binary(cubin))
-            .map_err(|e| cuda_error(&format!("loading the CUBIN of kernel `{kernel_name}`"), e))?;
+            .map_err(|e| self.load_error(kernel_name, e))?;
         let function = module.load_function(symbol).map_err(|e| {
             cuda_error(
                 &format!("finding entry point `{symbol}` of kernel `{kernel_name}`"),
@@ -146,6 +146,53 @@ impl CudaDevice {
             function,
             symbol: symbol.to_string(),
         })
+    }
+}
+
+impl CudaDevice {
+    /// The error for a module the driver refused, naming the versions that
+    /// met: code built by a newer toolchain than the driver, or for another
+    /// GPU, fails here.
+    fn load_error(&self, kernel_name: &str, e: cudarc::driver::DriverError) -> Error {
+        use cudarc::driver::sys::CUresult;
+        let mismatch = matches!(
+            e.0,
+            CUresult::CUDA_ERROR_UNSUPPORTED_PTX_VERSION
+                | CUresult::CUDA_ERROR_NO_BINARY_FOR_GPU
+                | CUresult::CUDA_ERROR_INVALID_IMAGE
+                | CUresult::CUDA_ERROR_INVALID_SOURCE
+                | CUresult::CUDA_ERROR_JIT_COMPILER_NOT_FOUND
+        );
+        let err = cuda_error(&format!("loading the CUBIN of kernel `{kernel_name}`"), e);
+        if !mismatch {
+            return err;
+        }
+        let mut driver = 0;
+        // SAFETY: cuDriverGetVersion writes one int through a valid pointer;
+        // the driver is loaded (this device exists).
+        let ok = unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut driver) }
+            == CUresult::CUDA_SUCCESS;
+        let driver = if ok {
+            format!("{}.{}", driver / 1000, (driver % 1000) / 10)
+        } else {
+            "unknown".into()
+        };
+        let nvrtc = nvrtc_version()
+            .map(|(a, b)| format!("{a}.{b}"))
+            .unwrap_or_else(|_| "none (precompiled)".into());
+        match err {
+            Error::Cuda { context, message } => Error::Cuda {
+                context,
+                message: format!(
+                    "{message}; the driver supports CUDA {driver}, the code was compiled by NVRTC \
+                     {nvrtc} for {arch}. Use an NVRTC no newer than the driver (set \
+                     SPINDLE_NVRTC_DIR), or update the driver, and clear stale entries from \
+                     the disk cache (SPINDLE_CACHE_DIR)",
+                    arch = self.arch
+                ),
+            },
+            other => other,
+        }
     }
 }
 
