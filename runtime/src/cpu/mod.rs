@@ -17,7 +17,7 @@
 //! Compiled programs are cached per kernel in the [`CpuDevice`]: a launch
 //! takes a read lock for the lookup only.
 //!
-//! Ring kernels run through a [`RingHandler`] ([`ring`]), one message at a
+//! Ring kernels run through a [`InterpretedHandler`] ([`ring`]), one message at a
 //! time on one block of `kernel.threads` threads.
 
 mod compile;
@@ -41,7 +41,7 @@ use spindle_codegen::ir::Kernel;
 use crate::kernel::KernelArg;
 use crate::{Error, KernelMode, Launch, Result};
 
-pub use ring::RingHandler;
+pub use ring::InterpretedHandler;
 
 /// Host memory holding a buffer's bytes, 8-byte aligned (the largest
 /// alignment of any kernel scalar).
@@ -78,6 +78,14 @@ impl HostMem {
         // SAFETY: as in `as_bytes`, and `&mut self` makes the borrow unique.
         unsafe { std::slice::from_raw_parts_mut(self.words.as_mut_ptr().cast::<u8>(), self.len) }
     }
+}
+
+/// The error for a kernel the compiler rejects.
+fn unsupported(kernel: &Kernel, message: String) -> Error {
+    Error::Unsupported(format!(
+        "the CPU backend cannot run kernel `{}`: {message}",
+        kernel.name
+    ))
 }
 
 /// A compiled program and the kernel it was compiled from (weak, so the
@@ -118,12 +126,7 @@ impl CpuDevice {
             }
         }
         let started = std::time::Instant::now();
-        let prog = compile::compile(kernel).map_err(|m| {
-            Error::Unsupported(format!(
-                "the CPU backend cannot run kernel `{}`: {m}",
-                kernel.name
-            ))
-        })?;
+        let prog = compile::compile(kernel).map_err(|m| unsupported(kernel, m))?;
         tracing::debug!(
             kernel = %kernel.name,
             elapsed_us = started.elapsed().as_micros() as u64,
@@ -162,9 +165,9 @@ impl CpuDevice {
     }
 
     /// Compiles a ring kernel's handler for running one message at a time
-    /// on the calling thread (see [`RingHandler::run`]).
-    pub fn ring_handler(&self, kernel: &Arc<Kernel>) -> Result<RingHandler> {
+    /// on the calling thread (see [`InterpretedHandler::run`]).
+    pub fn ring_handler(&self, kernel: &Arc<Kernel>) -> Result<InterpretedHandler> {
         let prog = self.program(kernel)?;
-        RingHandler::new(kernel.clone(), prog)
+        InterpretedHandler::new(kernel.clone(), prog)
     }
 }

@@ -16,11 +16,17 @@ use crate::{Error, KernelMode, Result};
 /// message at a time: `handler(&mut state, msg) -> reply` on one block of
 /// `kernel.threads` threads (thread 0's return value is the reply).
 ///
-/// Made by [`CpuDevice::ring_handler`](super::CpuDevice::ring_handler).
-/// Not `Sync`: one actor thread owns it; it keeps its lane storage between
-/// messages, so a message allocates nothing.
+/// Made by [`InterpretedHandler::compile`], or by
+/// [`CpuDevice::ring_handler`](super::CpuDevice::ring_handler), which
+/// reuses the device's compiled-program cache. `Send`, for the actor's
+/// host thread that owns it; it keeps its lane storage between messages,
+/// so a message allocates nothing.
+///
+/// Adapting it to the ring executor's byte-level handler interface is a
+/// few lines: call [`InterpretedHandler::run`] and turn `Ok(Some(record))`
+/// into `crate::fault::fault_error(handler.kernel(), &record)`.
 #[derive(Debug)]
-pub struct RingHandler {
+pub struct InterpretedHandler {
     kernel: Arc<Kernel>,
     prog: Arc<Program>,
     bufs: Option<LaneBuffers>,
@@ -29,7 +35,14 @@ pub struct RingHandler {
     reply_size: usize,
 }
 
-impl RingHandler {
+impl InterpretedHandler {
+    /// Compiles `kernel`'s handler (a ring kernel: parameters
+    /// `(state: &mut S, msg: M)`, returning the reply `R`).
+    pub fn compile(kernel: &Arc<Kernel>) -> Result<Self> {
+        let prog = super::compile::compile(kernel).map_err(|m| super::unsupported(kernel, m))?;
+        InterpretedHandler::new(kernel.clone(), Arc::new(prog))
+    }
+
     pub(crate) fn new(kernel: Arc<Kernel>, prog: Arc<Program>) -> Result<Self> {
         let bad = |message: String| {
             Err(Error::Unsupported(format!(
@@ -59,7 +72,7 @@ impl RingHandler {
             _ => return bad("its parameters are not `(state: &mut S, msg: M)`".into()),
         };
         let reply_size = kernel.size_of(&kernel.entry.ret) as usize;
-        Ok(RingHandler {
+        Ok(InterpretedHandler {
             kernel,
             prog,
             bufs: Some(LaneBuffers::default()),

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use spindle_codegen::ir::*;
 use spindle_codegen::KernelMode;
 
-use super::{CpuDevice, HostMem};
+use super::{CpuDevice, HostMem, InterpretedHandler};
 use crate::buffer::Mem;
 use crate::kernel::KernelArg;
 use crate::types::{bytes_of, DeviceType};

@@ -167,3 +167,19 @@ fn ring_handler_reports_faults_and_wrong_sizes() {
         Err(Error::Unsupported(_))
     ));
 }
+
+#[test]
+fn a_handler_compiled_without_a_device_runs_on_another_thread() {
+    let (k, _) = tally(4);
+    let mut h = InterpretedHandler::compile(&k).unwrap();
+    let got = std::thread::spawn(move || {
+        let mut state = tally_bytes(41, 1.0);
+        let mut reply = vec![0u8; 8];
+        h.run(&mut state, &2.5f32.to_ne_bytes(), &mut reply)
+            .unwrap();
+        (state, reply)
+    })
+    .join()
+    .unwrap();
+    assert_eq!(got, (tally_bytes(42, 3.5), tally_bytes(42, 3.5)));
+}
