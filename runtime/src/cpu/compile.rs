@@ -66,6 +66,8 @@ pub(super) struct Compiler<'k> {
     blob_bytes: u32,
     masks: u32,
     pub inline_depth: u32,
+    /// The first instruction that failed [`Inst::check_operands`].
+    malformed: Option<String>,
 }
 
 /// Calls nested deeper than this are taken for recursion.
@@ -85,6 +87,7 @@ pub(crate) fn compile(k: &Kernel) -> CompileResult<Program> {
         blob_bytes: 0,
         masks: 1, // slot 0: the active lanes
         inline_depth: 0,
+        malformed: None,
     };
     let f = &k.entry;
     let mut params = Vec::new();
@@ -176,6 +179,9 @@ pub(crate) fn compile(k: &Kernel) -> CompileResult<Program> {
     // frame, and nothing runs after the body that would need them back.
     let entry = c.body(|c| c.block(&mut cx, &f.body))?;
     let global_index = c.fixed_regs.get(&Fixed::GlobalIndex).copied();
+    if let Some(m) = c.malformed {
+        return Err(m);
+    }
     Ok(Program {
         code: c.code,
         entry,
@@ -245,7 +251,14 @@ impl<'k> Compiler<'k> {
 
     /// Appends an instruction to the current sequence.
     pub fn emit(&mut self, i: Inst) {
+        self.check(&i);
         self.cur.push(i);
+    }
+
+    fn check(&mut self, i: &Inst) {
+        if self.malformed.is_none() {
+            self.malformed = i.check_operands().err();
+        }
     }
 
     /// Size of a value type, checked against the IR's own struct table.
@@ -300,6 +313,9 @@ impl<'k> Compiler<'k> {
 
     /// Moves `insts` into the program as a body.
     fn push_body(&mut self, insts: Vec<Inst>) -> Body {
+        for i in &insts {
+            self.check(i);
+        }
         let start = self.code.len() as u32;
         self.code.extend(insts);
         Body {
@@ -330,6 +346,9 @@ impl<'k> Compiler<'k> {
         match &s.kind {
             StmtKind::Let { local, init } => {
                 let Some(init) = init else { return Ok(()) };
+                if reads_local(init, *local) {
+                    return Err(format!("`let` of local {local} reads that local"));
+                }
                 match local_storage(cx, *local)? {
                     Storage::Reg(r) if !cx.func.locals[*local as usize].mutable => {
                         // An immutable local initialised from a fixed
@@ -559,6 +578,31 @@ impl<'k> Compiler<'k> {
     /// The register width of a scalar type.
     pub fn width_of(&self, ty: &Ty) -> CompileResult<Width> {
         Ok(Width::of_size(scalar_of(ty)?.size()))
+    }
+}
+
+/// Whether `e` reads local `id` (valid IR never does in that local's own
+/// `let`; the direct-write of a `let` relies on it).
+fn reads_local(e: &spindle_codegen::ir::Expr, id: u32) -> bool {
+    use spindle_codegen::ir::{ExprKind, PlaceRoot, Proj};
+    let place_reads = |p: &spindle_codegen::ir::Place| {
+        p.root == PlaceRoot::Local(id)
+            || p.proj
+                .iter()
+                .any(|pr| matches!(pr, Proj::Index { index, .. } if reads_local(index, id)))
+    };
+    match &e.kind {
+        ExprKind::Lit(_) | ExprKind::SliceLen(_) => false,
+        ExprKind::Load(p) => place_reads(p),
+        ExprKind::Unary(_, a)
+        | ExprKind::Cast(a)
+        | ExprKind::Field(a, _)
+        | ExprKind::ArrayRepeat(a, _) => reads_local(a, id),
+        ExprKind::Binary(_, a, b) => reads_local(a, id) || reads_local(b, id),
+        ExprKind::Call(_, args)
+        | ExprKind::Intrinsic(_, args)
+        | ExprKind::StructLit(args)
+        | ExprKind::ArrayLit(args) => args.iter().any(|a| reads_local(a, id)),
     }
 }
 

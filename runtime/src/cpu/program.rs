@@ -242,6 +242,62 @@ pub(crate) enum Inst {
     Return(MaskSlot),
 }
 
+impl Inst {
+    /// Checks what the executor's unsafe lane views rely on: no
+    /// instruction writes a fixed register, and no destination register is
+    /// also a source (a lane kernel holds `&mut` to one and `&` to the
+    /// others). The compiler never builds such an instruction from valid IR;
+    /// this turns malformed IR into an error instead.
+    pub fn check_operands(&self) -> Result<(), String> {
+        let (d, srcs): (Option<Reg>, [Option<Reg>; 5]) = match *self {
+            Inst::Map1 { d, a, .. } => (Some(d), [Some(a), None, None, None, None]),
+            Inst::Map2 { d, a, b, .. } | Inst::Div { d, a, b, .. } => {
+                (Some(d), [Some(a), Some(b), None, None, None])
+            }
+            Inst::Map3 { d, a, b, c, .. } => (Some(d), [Some(a), Some(b), Some(c), None, None]),
+            // A move onto itself is a no-op the executor skips.
+            Inst::Move { d, .. } | Inst::MoveAll { d, .. } | Inst::Clear { d } => {
+                (Some(d), [None; 5])
+            }
+            Inst::LoadSlice { d, idx, .. } => (Some(d), [Some(idx), None, None, None, None]),
+            Inst::Load { d, at, .. } => (Some(d), [at.off, None, None, None, None]),
+            Inst::Index { off, base, idx, .. } => (Some(off), [base, Some(idx), None, None, None]),
+            Inst::ForCond {
+                cond,
+                counter,
+                end,
+                step,
+                done,
+                ..
+            } => (
+                Some(cond),
+                [Some(counter), Some(end), Some(step), Some(done), None],
+            ),
+            Inst::ForStep {
+                counter,
+                step,
+                done,
+                ..
+            } => {
+                if counter == done || done.is_fixed() {
+                    return Err("a `for` loop's registers overlap".into());
+                }
+                (Some(counter), [Some(step), Some(done), None, None, None])
+            }
+            _ => (None, [None; 5]),
+        };
+        match d {
+            Some(d) if d.is_fixed() => {
+                Err("an assignment to a constant or an immutable parameter".into())
+            }
+            Some(d) if srcs.contains(&Some(d)) => Err(format!(
+                "an operation whose result overwrites its operand ({self:?})"
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// A range of [`Program::code`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub(crate) struct Body {

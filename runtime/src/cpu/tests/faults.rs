@@ -411,3 +411,31 @@ fn run_zip_n(k: &Arc<Kernel>, xs: &[i32], ys: &[i32], threads: u32) -> Vec<i32> 
     .unwrap();
     read(&o)
 }
+
+#[test]
+fn malformed_ir_is_rejected_before_it_runs() {
+    // An assignment to an immutable scalar parameter (a fixed register).
+    let mut kb = KernelBuilder::new("m1");
+    let a = kb.value("a", sc(Scalar::U32));
+    let k = kb.build(vec![assign(
+        place_param(a, sc(Scalar::U32)),
+        int(Scalar::U32, 1),
+    )]);
+    let err = launch(&k, Launch::new(1, 1), &mut [KernelArg::value(&0u32)]).unwrap_err();
+    assert!(
+        matches!(err, Error::Unsupported(ref m) if m.contains("immutable parameter")),
+        "{err:?}"
+    );
+    // A `let` whose value reads the local it declares.
+    let mut kb = KernelBuilder::new("m2");
+    let x = kb.local_mut("x", sc(Scalar::U32));
+    let k = kb.build(vec![let_(
+        x,
+        bin(BinOp::Add, local(x, sc(Scalar::U32)), int(Scalar::U32, 1)),
+    )]);
+    let err = launch(&k, Launch::new(1, 1), &mut []).unwrap_err();
+    assert!(
+        matches!(err, Error::Unsupported(ref m) if m.contains("reads that local")),
+        "{err:?}"
+    );
+}
