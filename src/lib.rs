@@ -33,11 +33,12 @@
 //! ```
 
 pub use spindle_macros::{device, kernel, DeviceType};
-pub use spindle_runtime::{
-    gpu, registered_kernels, Backend, Buffer, Device, DeviceType, Dim3, Error, KernelMode, Launch, Result,
-};
-// RING: pub use spindle_runtime::{Actor, RingConfig};
 pub use spindle_runtime::jit::{precompile, PrecompileReport};
+pub use spindle_runtime::{
+    gpu, registered_kernels, Backend, Buffer, Device, DeviceType, Dim3, Error, KernelMode, Launch,
+    Result,
+};
+pub use spindle_runtime::{Actor, RingConfig};
 
 /// Compile-time and runtime pieces for code that wants the compiler itself.
 pub use spindle_codegen as codegen;
@@ -46,7 +47,8 @@ pub use spindle_codegen as codegen;
 pub mod prelude {
     pub use crate::gpu::*;
     pub use crate::{
-        device, kernel, Backend, Buffer, Device, DeviceType, Error, KernelMode, Launch, Result,
+        device, kernel, Actor, Backend, Buffer, Device, DeviceType, Error, KernelMode, Launch,
+        Result, RingConfig,
     };
 }
 

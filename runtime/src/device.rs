@@ -154,7 +154,7 @@ impl Device {
     #[doc(hidden)]
     pub fn cuda_source_of(info: &'static KernelInfo) -> Result<String> {
         let kernel = info.linked()?;
-        Ok(spindle_codegen::cuda::emit(&kernel, &Default::default()).code)
+        Ok(crate::cuda::module_source(&kernel)?.code)
     }
 }
 

@@ -36,14 +36,17 @@ pub fn rng(test: &str) -> fastrand::Rng {
 pub fn compile_all_kernels_with_nvrtc(test: &str) {
     let required = std::env::var("SPINDLE_REQUIRE_NVRTC").is_ok_and(|v| v == "1");
     if let Err(e) = spindle_runtime::cuda::nvrtc_version() {
-        assert!(!required, "SPINDLE_REQUIRE_NVRTC=1 but NVRTC is unavailable: {e}");
+        assert!(
+            !required,
+            "SPINDLE_REQUIRE_NVRTC=1 but NVRTC is unavailable: {e}"
+        );
         eprintln!("skipping `{test}`: {e}");
         return;
     }
     let mut names = Vec::new();
     for info in spindle::registered_kernels() {
         let source = spindle::Device::cuda_source_of(info)
-            .unwrap_or_else(|e| panic!("kernel `{}` does not link: {e}", info.name));
+            .unwrap_or_else(|e| panic!("kernel `{}` has no CUDA source: {e}", info.name));
         let module = spindle_runtime::cuda::compile_cubin(info.name, &source, "sm_90")
             .unwrap_or_else(|e| panic!("kernel `{}` does not compile with NVRTC: {e}", info.name));
         assert!(
@@ -53,7 +56,14 @@ pub fn compile_all_kernels_with_nvrtc(test: &str) {
         );
         names.push(info.name);
     }
-    assert!(!names.is_empty(), "no kernels registered in this test binary");
+    assert!(
+        !names.is_empty(),
+        "no kernels registered in this test binary"
+    );
     names.sort_unstable();
-    eprintln!("{test}: NVRTC compiled {} kernels: {}", names.len(), names.join(", "));
+    eprintln!(
+        "{test}: NVRTC compiled {} kernels: {}",
+        names.len(),
+        names.join(", ")
+    );
 }
