@@ -94,20 +94,24 @@
 //!
 //! # Faults
 //!
-//! A handler fault (bounds check, division by zero) is recorded in the
-//! kernel's own fault record (device memory). After the barrier that ends
-//! the message, the polling lane copies it to `status.fault` (plain stores),
-//! stores `status.error = ERROR_FAULT` (release), publishes
-//! `exited = EXIT_FAULTED` and returns; the message's reply is never
-//! published. The host loads `error` (acquire) before it reads `fault`, and
-//! from then on every call returns that fault as an error naming the kernel.
-//! `ERROR_EXECUTOR` is used by executors that carry their error on a side
-//! channel (the CPU executor's interpreter).
+//! A handler fault (bounds check, division by zero) is recorded by the
+//! faulting thread in the executor's own fault record (the kernel's
+//! `SpindleFault`, in device memory), and that thread stops (PTX `exit`).
+//! The barrier that ends each message counts the threads that reach it; a
+//! short count means a thread faulted. One surviving thread (elected with a
+//! compare-and-swap on a shared-memory word) stores `status.error =
+//! ERROR_FAULT` and `exited = EXIT_FAULTED` (release) and every thread
+//! returns; the message's reply is never published. If no thread survives
+//! (one handler thread, or all of them faulted) nobody publishes: the host
+//! notices the executor ended without `exited` (`cuStreamQuery`, a joined
+//! thread). Either way the host reads the fault record only once the
+//! executor has completely stopped, when every store of the faulting thread
+//! is visible, and from then on every call returns that fault as an error
+//! naming the kernel. `ERROR_EXECUTOR` is used by executors that carry
+//! their error on a side channel (the CPU executor's interpreter).
 
 use std::fmt::Write as _;
 use std::mem::{align_of, offset_of, size_of};
-
-use crate::abi::FaultRecord;
 
 /// Bytes per cache line, as the protocol pads them (covers 64-byte CPU
 /// lines, adjacent-line prefetch, and 128-byte GPU L2 lines).
@@ -269,10 +273,6 @@ protocol_struct! {
         pub exited: u32 => "uint32_t" "" false,
         /// An `ERROR_*` code.
         pub error: u32 => "uint32_t" "" false,
-        /// Keeps `fault` 8-byte aligned.
-        pub _pad: u32 => "uint32_t" "" false,
-        /// The fault, valid once `error == ERROR_FAULT`.
-        pub fault: FaultRecord => "SpindleFault" "" false,
     }
 }
 
@@ -287,14 +287,15 @@ protocol_struct! {
         pub request_head: CacheLine<RingIndex> => "SpindleRingIndex" "" true,
         /// Host: reply positions consumed.
         pub reply_head: CacheLine<RingIndex> => "SpindleRingIndex" "" true,
-        /// Executor: running, exited, error, fault.
+        /// Executor: running, exited, error.
         pub status: CacheLine<RingStatus> => "SpindleRingStatus" "" true,
     }
 }
 
 protocol_struct! {
     /// The header of every ring slot; the payload follows at
-    /// [`SLOT_PAYLOAD_OFFSET`].
+    /// [`SlotLayout::payload_offset`] (8, or the payload's alignment if
+    /// larger).
     pub struct SlotHeader as "SpindleSlotHeader" {
         /// `p + 1` once the slot holds the message at position `p`.
         pub seq: u32 => "uint32_t" "" false,
@@ -303,15 +304,12 @@ protocol_struct! {
     }
 }
 
-/// Where a slot's payload starts (every kernel type aligns to ≤ 8).
-pub const SLOT_PAYLOAD_OFFSET: usize = size_of::<SlotHeader>();
-
 // The layout, pinned on the Rust side.
 const _: () = {
     assert!(size_of::<CacheLine<u32>>() == CACHE_LINE);
     assert!(align_of::<CacheLine<u32>>() == CACHE_LINE);
     assert!(size_of::<RingConfigWords>() == 32);
-    assert!(size_of::<RingStatus>() == 16 + size_of::<FaultRecord>());
+    assert!(size_of::<RingStatus>() == 12);
     assert!(size_of::<RingStatus>() <= CACHE_LINE);
     assert!(size_of::<ControlBlock>() == 5 * CACHE_LINE);
     assert!(offset_of!(ControlBlock, config) == 0);
@@ -344,8 +342,6 @@ pub mod offsets {
     pub const EXITED: usize = offset_of!(ControlBlock, status) + offset_of!(RingStatus, exited);
     /// `status.error`.
     pub const ERROR: usize = offset_of!(ControlBlock, status) + offset_of!(RingStatus, error);
-    /// `status.fault`.
-    pub const FAULT: usize = offset_of!(ControlBlock, status) + offset_of!(RingStatus, fault);
 }
 
 /// The layout of one ring's slots for a payload type.
@@ -353,14 +349,20 @@ pub mod offsets {
 pub struct SlotLayout {
     /// Payload bytes (`size_of` of the message or reply type).
     pub payload_size: usize,
-    /// Bytes from one slot to the next: header + payload, rounded up to 8.
+    /// Where the payload starts in the slot: `max(8, align)`.
+    pub payload_offset: usize,
+    /// The slot's alignment: `max(8, align)`.
+    pub align: usize,
+    /// Bytes from one slot to the next: payload offset + payload, rounded
+    /// up to the slot's alignment.
     pub stride: usize,
 }
 
 impl SlotLayout {
     /// The slot layout for a payload of `size` bytes aligned to `align`
-    /// (≤ 8, as every kernel type is) — the layout of the C struct
-    /// `struct alignas(8) { uint32_t seq; uint32_t _pad; T payload; }`.
+    /// (a power of two ≤ 128) — the layout of the C struct
+    /// `struct alignas(A) { uint32_t seq; uint32_t _pad; T payload; }`
+    /// with `A = max(8, align)`.
     pub const fn new(size: usize, align: usize) -> Result<SlotLayout, &'static str> {
         if size == 0 {
             return Err("zero-sized payloads cannot travel over a ring");
@@ -368,13 +370,20 @@ impl SlotLayout {
         if size > MAX_PAYLOAD {
             return Err("payload larger than 1 MiB");
         }
-        if align == 0 || align > 8 || !align.is_power_of_two() {
-            return Err("payload alignment must be 1, 2, 4 or 8");
+        if align == 0 || align > CACHE_LINE || !align.is_power_of_two() {
+            return Err("payload alignment must be a power of two up to 128");
         }
-        let stride = (SLOT_PAYLOAD_OFFSET + size).div_ceil(8) * 8;
+        let a = if align > 8 { align } else { 8 };
+        let payload_offset = if size_of::<SlotHeader>() > a {
+            size_of::<SlotHeader>()
+        } else {
+            a
+        };
         Ok(SlotLayout {
             payload_size: size,
-            stride,
+            payload_offset,
+            align: a,
+            stride: (payload_offset + size).div_ceil(a) * a,
         })
     }
 }
@@ -423,9 +432,9 @@ impl RingLayout {
         }
         let request = SlotLayout::new(msg.size, msg.align).map_err(|e| format!("message: {e}"))?;
         let reply = SlotLayout::new(reply.size, reply.align).map_err(|e| format!("reply: {e}"))?;
-        if state.size == 0 || state.size > MAX_PAYLOAD || state.align > 8 {
+        if state.size == 0 || state.size > MAX_PAYLOAD || state.align > CACHE_LINE {
             return Err(format!(
-                "state of {} bytes (align {}) does not fit a ring (1 byte ..= 1 MiB, align ≤ 8)",
+                "state of {} bytes (align {}) does not fit a ring (1 byte ..= 1 MiB, align ≤ 128)",
                 state.size, state.align
             ));
         }
@@ -483,7 +492,7 @@ fn c_struct_decl<T: CStruct>(out: &mut String) {
     for f in T::FIELDS {
         let _ = writeln!(
             out,
-            "static_assert(__builtin_offsetof({0}, {1}) == {2}, \"{0}.{1}: offset differs from the Rust definition\");",
+            "static_assert(offsetof({0}, {1}) == {2}, \"{0}.{1}: offset differs from the Rust definition\");",
             T::C_NAME,
             f.name,
             f.offset
@@ -496,8 +505,8 @@ fn c_struct_decl<T: CStruct>(out: &mut String) {
 /// `reply_c` (C type names declared earlier in the translation unit) laid
 /// out as `request` and `reply`, each with `static_assert`s pinning it to
 /// the Rust definition. The capacity is not baked in: the kernel reads it
-/// from `config`. Needs `SpindleFault` ([`crate::abi::fault_record_c_decl`])
-/// declared before it.
+/// from `config`. Needs `uint32_t` and `offsetof` (the emitter's prelude,
+/// or `<cstdint>`/`<cstddef>`) declared before it.
 pub fn c_declarations(
     request: &SlotLayout,
     reply: &SlotLayout,
@@ -538,7 +547,8 @@ pub fn c_declarations(
     ] {
         let _ = writeln!(
             out,
-            "struct alignas(8) {name} {{\n  uint32_t seq;\n  uint32_t _pad;\n  {ty} payload;\n}};"
+            "struct alignas({}) {name} {{\n  uint32_t seq;\n  uint32_t _pad;\n  {ty} payload;\n}};",
+            slot.align
         );
         let _ = writeln!(
             out,
@@ -547,7 +557,8 @@ pub fn c_declarations(
         );
         let _ = writeln!(
             out,
-            "static_assert(__builtin_offsetof({name}, payload) == {SLOT_PAYLOAD_OFFSET}, \"{name}: payload offset differs from the Rust layout\");"
+            "static_assert(offsetof({name}, payload) == {}, \"{name}: payload offset differs from the Rust layout\");",
+            slot.payload_offset
         );
         let _ = writeln!(
             out,
@@ -578,7 +589,6 @@ mod tests {
             }
         }
         assert_eq!(offsets::EXITED / CACHE_LINE, offsets::RUNNING / CACHE_LINE);
-        assert_eq!(offsets::FAULT % 8, 0);
     }
 
     #[test]
@@ -588,7 +598,12 @@ mod tests {
         assert_eq!(SlotLayout::new(9, 1).unwrap().stride, 24);
         assert_eq!(SlotLayout::new(1, 1).unwrap().stride, 16);
         assert!(SlotLayout::new(0, 1).is_err());
-        assert!(SlotLayout::new(16, 16).is_err());
+        let wide = SlotLayout::new(16, 16).unwrap();
+        assert_eq!((wide.payload_offset, wide.align, wide.stride), (16, 16, 32));
+        let wide = SlotLayout::new(20, 16).unwrap();
+        assert_eq!((wide.payload_offset, wide.stride), (16, 48));
+        assert!(SlotLayout::new(4, 256).is_err());
+        assert!(SlotLayout::new(4, 3).is_err());
     }
 
     #[test]
@@ -609,14 +624,10 @@ mod tests {
         let l = RingLayout::new(16, U32, U32, U32).unwrap();
         let c = c_declarations(&l.request, &l.reply, "uint32_t", "float");
         assert!(c.contains("static_assert(sizeof(SpindleRingControl) == 640"));
-        assert!(c.contains("static_assert(__builtin_offsetof(SpindleRingControl, status) == 512"));
+        assert!(c.contains("static_assert(offsetof(SpindleRingControl, status) == 512"));
         assert!(c.contains("alignas(128) SpindleRingCommand command;"));
         assert!(c.contains("static_assert(sizeof(SpindleRequestSlot) == 16"));
         assert!(c.contains("#define SPINDLE_RING_STOP_DRAIN 1u"));
-        let fault = format!(
-            "static_assert(__builtin_offsetof(SpindleRingStatus, fault) == {}",
-            offsets::FAULT - 4 * CACHE_LINE
-        );
-        assert!(c.contains(&fault), "{c}");
+        assert!(c.contains("static_assert(offsetof(SpindleRingStatus, error) == 8"));
     }
 }

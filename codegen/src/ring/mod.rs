@@ -1,4 +1,11 @@
 //! Ring mode: the protocol's shared layout ([`layout`]) and the persistent
 //! kernel that plays the executor side of it on the GPU ([`emit`]).
 
+pub mod emit;
 pub mod layout;
+pub mod samples;
+
+#[cfg(test)]
+mod emit_tests;
+
+pub use emit::{emit_ring, ring_entry_symbol, RingKernelSource};

@@ -10,10 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use spindle_codegen::abi::FaultRecord;
 use spindle_codegen::ring::layout::ERROR_EXECUTOR;
 
-use super::executor::{run_executor, Executor, RingHandler};
+use super::executor::{run_executor, Executor, ExecutorDeath, RingHandler};
 use super::memory::RawRegion;
 use super::wait::{Doorbell, ParkingIdle};
 use crate::cpu::HostMem;
@@ -85,21 +84,21 @@ fn panic_message(p: &(dyn Any + Send)) -> String {
 }
 
 impl Executor for CpuExecutor {
-    fn check_alive(&mut self) -> std::result::Result<(), String> {
+    fn check_alive(&mut self) -> std::result::Result<(), ExecutorDeath> {
         match &self.thread {
             Some(t) if !t.is_finished() => Ok(()),
             Some(_) => {
                 let t = self.thread.take().expect("checked above");
-                Err(match t.join() {
+                Err(ExecutorDeath::Other(match t.join() {
                     Ok(()) => "the executor thread ended without publishing `exited`".into(),
                     Err(p) => format!("the executor thread panicked: {}", panic_message(&*p)),
-                })
+                }))
             }
-            None => Err("the executor thread has ended".into()),
+            None => Err(ExecutorDeath::Other("the executor thread has ended".into())),
         }
     }
 
-    fn failure(&mut self, code: u32, _fault: &FaultRecord) -> Error {
+    fn failure(&mut self, code: u32) -> Error {
         let taken = if code == ERROR_EXECUTOR {
             self.error.lock().unwrap_or_else(|p| p.into_inner()).take()
         } else {

@@ -4,6 +4,7 @@
 //! on the GPU (`spindle_codegen::ring::emit`), step for step.
 
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::time::Duration;
 
 use spindle_codegen::abi::FaultRecord;
 use spindle_codegen::ring::layout::{
@@ -23,14 +24,23 @@ use crate::Error;
 /// not part of spindle's stable API.
 #[doc(hidden)]
 pub trait Executor: Send {
-    /// `Err(reason)` once the executor has died without publishing
-    /// `exited` (a panicked thread, a kernel that crashed). Called during
-    /// host waits, not on every operation.
-    fn check_alive(&mut self) -> Result<(), String>;
+    /// `Err` once the executor has died without publishing `exited` (a
+    /// panicked thread, a kernel that crashed, a kernel whose every
+    /// handler thread faulted). Called during host waits, not on every
+    /// operation.
+    fn check_alive(&mut self) -> Result<(), ExecutorDeath>;
 
-    /// The error for a non-zero `status.error` word. `fault` is the
-    /// `status.fault` record (valid for `ERROR_FAULT`).
-    fn failure(&mut self, code: u32, fault: &FaultRecord) -> Error;
+    /// After `status.error == ERROR_FAULT`: waits up to `timeout` for the
+    /// executor to stop completely (so every store of the faulting thread
+    /// is visible) and returns the fault record it left.
+    fn fault_record(&mut self, timeout: Duration) -> Option<FaultRecord> {
+        let _ = timeout;
+        None
+    }
+
+    /// The error for another non-zero `status.error` code (an executor
+    /// that reports its errors on its own channel).
+    fn failure(&mut self, code: u32) -> Error;
 
     /// The host just published something the executor may wait for.
     fn notify(&self) {}
@@ -39,6 +49,17 @@ pub trait Executor: Send {
     /// `exited`. Returns `true` when the region may be freed (the executor
     /// will never touch it again); `false` makes the host leak the region.
     fn finish(&mut self, exited: bool) -> bool;
+}
+
+/// Why an executor stopped without publishing `exited`.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum ExecutorDeath {
+    /// Every handler thread faulted, so no thread was left to publish the
+    /// fault: the fault record the executor left behind.
+    Fault(FaultRecord),
+    /// Anything else, in a sentence.
+    Other(String),
 }
 
 /// A ring handler over raw bytes: one message, against the state, with one

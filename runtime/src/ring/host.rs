@@ -18,7 +18,7 @@ use spindle_codegen::ring::layout::{
 
 use spindle_codegen::ir::Kernel;
 
-use super::executor::Executor;
+use super::executor::{Executor, ExecutorDeath};
 use super::memory::RingMemory;
 use super::protocol::{Consumer, Producer, RingGeometry};
 use super::wait::Waiter;
@@ -138,21 +138,52 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
 
     /// Records the executor's error `code` and returns it.
     fn fail(&mut self, code: u32) -> Error {
-        let e = match (code, &self.ir) {
-            (ERROR_FAULT, Some(ir)) => fault_error(ir, &read_fault(&*self.mem)),
-            (ERROR_FAULT, None) => self.executor.failure(code, &read_fault(&*self.mem)),
-            (ERROR_LAYOUT, _) => Error::ActorStopped {
+        let e = match code {
+            ERROR_FAULT => match self.executor.fault_record(self.timeout) {
+                Some(rec) => self.fault_to_error(&rec),
+                None => Error::ActorStopped {
+                    kernel: self.kernel.clone(),
+                    reason:
+                        "the handler faulted, but the executor's fault record could not be read"
+                            .into(),
+                },
+            },
+            ERROR_LAYOUT => Error::ActorStopped {
                 kernel: self.kernel.clone(),
                 reason: "the executor was built for another ring layout than the host's \
                          (config check failed); this is a bug in spindle"
                     .into(),
             },
-            _ => self.executor.failure(code, &FaultRecord::default()),
+            _ => self.executor.failure(code),
         };
         let out = replicate(&e, &self.kernel);
         tracing::warn!(kernel = %self.kernel, error = %e, "ring actor failed");
         self.ended = Some(Ended::Failed(e));
         out
+    }
+
+    /// The error for a fault record the executor left.
+    fn fault_to_error(&self, rec: &FaultRecord) -> Error {
+        match &self.ir {
+            Some(ir) => fault_error(ir, rec),
+            None => Error::ActorStopped {
+                kernel: self.kernel.clone(),
+                reason: format!("the handler faulted (fault kind {})", rec.kind),
+            },
+        }
+    }
+
+    /// Records that the executor died and returns the error every later
+    /// call will report.
+    fn died(&mut self, death: ExecutorDeath) -> Error {
+        let ended = match death {
+            ExecutorDeath::Fault(rec) => Ended::Failed(self.fault_to_error(&rec)),
+            ExecutorDeath::Other(reason) => Ended::Stopped(reason),
+        };
+        let e = self.ended_error(&ended);
+        tracing::warn!(kernel = %self.kernel, error = %e, "ring executor died");
+        self.ended = Some(ended);
+        e
     }
 
     /// The slow check during waits: also notices an executor that exited
@@ -172,17 +203,13 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
             });
         }
         if round % ALIVE_CHECK_EVERY == 0 {
-            if let Err(reason) = self.executor.check_alive() {
+            if let Err(death) = self.executor.check_alive() {
                 self.check()?;
                 // It may have exited (and ended) since the load above.
                 if self.mem.load(offsets::EXITED, Acquire) != EXIT_NONE {
                     return self.check_slow(1);
                 }
-                self.ended = Some(Ended::Stopped(reason.clone()));
-                return Err(Error::ActorStopped {
-                    kernel: self.kernel.clone(),
-                    reason,
-                });
+                return Err(self.died(death));
             }
         }
         Ok(())
@@ -371,14 +398,11 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
                 self.waiter.begin();
             }
             if round % ALIVE_CHECK_EVERY == 0 {
-                if let Err(reason) = self.executor.check_alive() {
+                if let Err(death) = self.executor.check_alive() {
                     if self.mem.load(offsets::EXITED, Acquire) != EXIT_NONE {
                         continue;
                     }
-                    return Err(Error::ActorStopped {
-                        kernel: self.kernel.clone(),
-                        reason,
-                    });
+                    return Err(self.died(death));
                 }
             }
             if last_progress.elapsed() >= self.timeout {
@@ -450,20 +474,6 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
         }
         freeable
     }
-}
-
-/// The `status.fault` record. Call only after acquiring `error`.
-fn read_fault<Mem: RingMemory + ?Sized>(mem: &Mem) -> FaultRecord {
-    let mut rec = MaybeUninit::<FaultRecord>::uninit();
-    // SAFETY: the slice covers exactly the bytes of `rec`.
-    let dst = unsafe {
-        std::slice::from_raw_parts_mut(rec.as_mut_ptr().cast::<u8>(), size_of::<FaultRecord>())
-    };
-    // SAFETY: the executor wrote the record before its Release of `error`,
-    // which the caller acquired, and never writes it again.
-    unsafe { mem.read_bytes(offsets::FAULT, dst) };
-    // SAFETY: FaultRecord is plain integers, valid for every bit pattern.
-    unsafe { rec.assume_init() }
 }
 
 /// A copy of an actor's failure, for the next call that reports it.

@@ -16,10 +16,9 @@ use std::time::Duration;
 use loom::cell::UnsafeCell;
 use loom::sync::atomic::AtomicU32;
 
-use spindle_codegen::abi::FaultRecord;
-use spindle_codegen::ring::layout::{offsets, PayloadShape, RingLayout, SLOT_PAYLOAD_OFFSET};
+use spindle_codegen::ring::layout::{offsets, PayloadShape, RingLayout};
 
-use super::executor::{run_executor, Executor, ExecutorExit, RingHandler};
+use super::executor::{run_executor, Executor, ExecutorDeath, ExecutorExit, RingHandler};
 use super::host::HostSession;
 use super::memory::RingMemory;
 use super::protocol::{config_bytes, Consumer, Producer, RingGeometry};
@@ -66,7 +65,7 @@ impl LoomRegion {
                 let seq = base + i * slot.stride;
                 words.insert(seq, AtomicU32::new(0));
                 bytes.insert(
-                    seq + SLOT_PAYLOAD_OFFSET,
+                    seq + slot.payload_offset,
                     UnsafeCell::new(vec![0u8; slot.payload_size]),
                 );
             }
@@ -74,10 +73,6 @@ impl LoomRegion {
         bytes.insert(
             layout.state_out_offset,
             UnsafeCell::new(vec![0u8; layout.state_size]),
-        );
-        bytes.insert(
-            offsets::FAULT,
-            UnsafeCell::new(vec![0u8; size_of::<FaultRecord>()]),
         );
         LoomRegion { words, bytes }
     }
@@ -124,10 +119,10 @@ impl Idle for LoomWait {
 struct LoomExecutor;
 
 impl Executor for LoomExecutor {
-    fn check_alive(&mut self) -> std::result::Result<(), String> {
+    fn check_alive(&mut self) -> std::result::Result<(), ExecutorDeath> {
         Ok(())
     }
-    fn failure(&mut self, code: u32, _fault: &FaultRecord) -> Error {
+    fn failure(&mut self, code: u32) -> Error {
         Error::ActorStopped {
             kernel: "loom".into(),
             reason: format!("error {code}"),

@@ -37,6 +37,6 @@ mod tests;
 pub use actor::Actor;
 pub use config::RingConfig;
 #[doc(hidden)]
-pub use executor::{Executor, RingHandler};
+pub use executor::{Executor, ExecutorDeath, RingHandler};
 #[doc(hidden)]
 pub use memory::{RawRegion, RingMemory};

@@ -8,7 +8,7 @@
 
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
-use spindle_codegen::ring::layout::{offsets, RingConfigWords, RingLayout, SLOT_PAYLOAD_OFFSET};
+use spindle_codegen::ring::layout::{offsets, RingConfigWords, RingLayout};
 
 use super::memory::RingMemory;
 
@@ -19,6 +19,8 @@ pub(crate) struct RingGeometry {
     slots: usize,
     stride: usize,
     payload: usize,
+    /// Offset of the payload within a slot.
+    payload_offset: usize,
     capacity: u32,
     /// Offset of the consumer's index word.
     head: usize,
@@ -31,6 +33,7 @@ impl RingGeometry {
             slots: l.request_offset,
             stride: l.request.stride,
             payload: l.request.payload_size,
+            payload_offset: l.request.payload_offset,
             capacity: l.capacity,
             head: offsets::REQUEST_HEAD,
         }
@@ -42,6 +45,7 @@ impl RingGeometry {
             slots: l.reply_offset,
             stride: l.reply.stride,
             payload: l.reply.payload_size,
+            payload_offset: l.reply.payload_offset,
             capacity: l.capacity,
             head: offsets::REPLY_HEAD,
         }
@@ -104,7 +108,7 @@ impl Producer {
         // (its head is past the slot's previous position, loaded with
         // Acquire), and the consumer will not read it before our Release
         // store of `seq` below: we hold it exclusively.
-        unsafe { mem.write_bytes(seq + SLOT_PAYLOAD_OFFSET, payload) };
+        unsafe { mem.write_bytes(seq + self.ring.payload_offset, payload) };
         // Release: orders the payload writes above before `seq`; the
         // consumer's Acquire load that reads `pos + 1` sees all of them.
         mem.store(seq, self.pos.wrapping_add(1), Release);
@@ -154,7 +158,7 @@ impl Consumer {
         // SAFETY: the Acquire above made the producer's payload visible,
         // and the producer will not write this slot again before our
         // Release store of the head below.
-        unsafe { mem.read_bytes(seq + SLOT_PAYLOAD_OFFSET, dst) };
+        unsafe { mem.read_bytes(seq + self.ring.payload_offset, dst) };
         self.pos = self.pos.wrapping_add(1);
         // Release: orders the payload read above before the head store;
         // the producer acquires the head before it reuses the slot.

@@ -1,0 +1,316 @@
+//! Hand-built ring kernels (IR) for tests that cannot use the macros: the
+//! ring emitter's unit tests here, and the runtime's NVRTC, host-compiled
+//! and GPU ring tests. Each mirrors a small Rust handler, given in its doc.
+#![doc(hidden)]
+
+use crate::ir::*;
+use crate::KernelMode;
+
+fn ty(s: Scalar) -> Ty {
+    Ty::Scalar(s)
+}
+
+fn expr(kind: ExprKind, ty: Ty) -> Expr {
+    Expr { kind, ty }
+}
+
+fn stmt(kind: StmtKind) -> Stmt {
+    Stmt {
+        kind,
+        span: SrcSpan { line: 1, column: 0 },
+    }
+}
+
+fn lit(s: Scalar, v: i128) -> Expr {
+    expr(ExprKind::Lit(Lit::Int(v)), ty(s))
+}
+
+fn place(root: PlaceRoot, proj: Vec<Proj>, t: Ty) -> Place {
+    Place { root, proj, ty: t }
+}
+
+fn load(p: Place) -> Expr {
+    let t = p.ty.clone();
+    expr(ExprKind::Load(p), t)
+}
+
+fn bin(op: BinOp, a: Expr, b: Expr) -> Expr {
+    let t = if op.is_comparison() {
+        ty(Scalar::Bool)
+    } else {
+        a.ty.clone()
+    };
+    expr(ExprKind::Binary(op, Box::new(a), Box::new(b)), t)
+}
+
+fn cast(e: Expr, to: Scalar) -> Expr {
+    expr(ExprKind::Cast(Box::new(e)), ty(to))
+}
+
+fn param(name: &str, kind: ParamKind) -> Param {
+    Param {
+        name: name.into(),
+        kind,
+        mutable: false,
+    }
+}
+
+fn kernel(
+    name: &str,
+    threads: u32,
+    structs: Vec<StructDef>,
+    entry: Function,
+    sites: Vec<FaultSite>,
+) -> Kernel {
+    Kernel {
+        name: name.into(),
+        mode: KernelMode::Ring,
+        threads,
+        bounds_checks: true,
+        file: "tests/ring_samples.rs".into(),
+        entry,
+        device_fns: Vec::new(),
+        structs,
+        fault_sites: sites,
+    }
+}
+
+fn function(
+    name: &str,
+    params: Vec<Param>,
+    ret: Ty,
+    locals: Vec<Local>,
+    stmts: Vec<Stmt>,
+) -> Function {
+    Function {
+        name: name.into(),
+        params,
+        ret,
+        locals,
+        body: Block { stmts },
+        span: SrcSpan { line: 1, column: 0 },
+    }
+}
+
+fn site(kernel: &str, what: &str, line: u32) -> FaultSite {
+    FaultSite {
+        what: what.into(),
+        function: kernel.into(),
+        span: SrcSpan { line, column: 4 },
+    }
+}
+
+/// `let i = thread_idx().x;` as an expression (needs `Dim3` at `dim3`).
+fn thread_x(dim3: StructId) -> Expr {
+    let idx = expr(
+        ExprKind::Intrinsic(Intrinsic::ThreadIdx, vec![]),
+        Ty::Struct(dim3),
+    );
+    expr(ExprKind::Field(Box::new(idx), 0), ty(Scalar::U32))
+}
+
+/// ```ignore
+/// #[repr(C)] struct Tally { count: u32, sum: f32 }
+/// #[repr(C)] struct Add { value: f32 }
+/// #[kernel(mode = "ring")]
+/// fn tally(state: &mut Tally, msg: Add) -> Tally {
+///     state.count += 1;
+///     state.sum += msg.value;
+///     *state
+/// }
+/// ```
+pub fn tally() -> Kernel {
+    let field = |name: &str, offset, s| FieldDef {
+        name: name.into(),
+        offset,
+        ty: ty(s),
+    };
+    let tally = StructDef {
+        name: "Tally".into(),
+        size: 8,
+        align: 4,
+        fields: vec![field("count", 0, Scalar::U32), field("sum", 4, Scalar::F32)],
+    };
+    let add = StructDef {
+        name: "Add".into(),
+        size: 4,
+        align: 4,
+        fields: vec![field("value", 0, Scalar::F32)],
+    };
+    let (ts, adds) = (Ty::Struct(0), Ty::Struct(1));
+    let state = PlaceRoot::Param(0);
+    let body = vec![
+        stmt(StmtKind::CompoundAssign {
+            place: place(state, vec![Proj::Field(0)], ty(Scalar::U32)),
+            op: BinOp::Add,
+            value: lit(Scalar::U32, 1),
+        }),
+        stmt(StmtKind::CompoundAssign {
+            place: place(state, vec![Proj::Field(1)], ty(Scalar::F32)),
+            op: BinOp::Add,
+            value: load(place(
+                PlaceRoot::Param(1),
+                vec![Proj::Field(0)],
+                ty(Scalar::F32),
+            )),
+        }),
+        stmt(StmtKind::Return(Some(load(place(
+            state,
+            vec![],
+            ts.clone(),
+        ))))),
+    ];
+    let entry = function(
+        "tally",
+        vec![
+            param("state", ParamKind::StateRef(ts.clone())),
+            param("msg", ParamKind::Value(adds)),
+        ],
+        ts,
+        vec![],
+        body,
+    );
+    kernel("tally", 1, vec![tally, add], entry, vec![])
+}
+
+/// A block-wide handler over an array state, `threads` ≤ 32 threads:
+///
+/// ```ignore
+/// #[kernel(mode = "ring", threads = N)]
+/// fn lanes(state: &mut [u32; 32], msg: u32) -> u32 {
+///     let i = thread_idx().x;
+///     state[i as usize] += msg + i;
+///     state[0]
+/// }
+/// ```
+pub fn lanes(threads: u32) -> Kernel {
+    let u32t = ty(Scalar::U32);
+    let arr = Ty::Array(Box::new(u32t.clone()), 32);
+    let i = load(place(PlaceRoot::Local(0), vec![], u32t.clone()));
+    let msg = load(place(PlaceRoot::Param(1), vec![], u32t.clone()));
+    let body = vec![
+        stmt(StmtKind::Let {
+            local: 0,
+            init: Some(thread_x(0)),
+        }),
+        stmt(StmtKind::CompoundAssign {
+            place: place(
+                PlaceRoot::Param(0),
+                vec![Proj::Index {
+                    index: Box::new(cast(i.clone(), Scalar::Usize)),
+                    site: 0,
+                }],
+                u32t.clone(),
+            ),
+            op: BinOp::Add,
+            value: bin(BinOp::Add, msg, i),
+        }),
+        stmt(StmtKind::Return(Some(load(place(
+            PlaceRoot::Param(0),
+            vec![Proj::Index {
+                index: Box::new(lit(Scalar::Usize, 0)),
+                site: 1,
+            }],
+            u32t.clone(),
+        ))))),
+    ];
+    let entry = function(
+        "lanes",
+        vec![
+            param("state", ParamKind::StateRef(arr)),
+            param("msg", ParamKind::Value(u32t.clone())),
+        ],
+        u32t.clone(),
+        vec![Local {
+            name: "i".into(),
+            ty: u32t,
+            mutable: false,
+        }],
+        body,
+    );
+    kernel(
+        "lanes",
+        threads,
+        vec![dim3_def()],
+        entry,
+        vec![site("lanes", "state", 3), site("lanes", "state", 4)],
+    )
+}
+
+/// A handler that faults on demand: `msg = t * 1000 + j` makes thread `t`
+/// index `state[j]` (out of bounds for `j ≥ 4`).
+///
+/// ```ignore
+/// #[kernel(mode = "ring", threads = N)]
+/// fn faulty(state: &mut [u32; 4], msg: u32) -> u32 {
+///     let i = thread_idx().x;
+///     if i == msg / 1000 {
+///         state[(msg % 1000) as usize] += 1;
+///     }
+///     i + msg
+/// }
+/// ```
+pub fn faulty(threads: u32) -> Kernel {
+    let u32t = ty(Scalar::U32);
+    let arr = Ty::Array(Box::new(u32t.clone()), 4);
+    let i = load(place(PlaceRoot::Local(0), vec![], u32t.clone()));
+    let msg = load(place(PlaceRoot::Param(1), vec![], u32t.clone()));
+    let body = vec![
+        stmt(StmtKind::Let {
+            local: 0,
+            init: Some(thread_x(0)),
+        }),
+        stmt(StmtKind::If {
+            cond: bin(
+                BinOp::Eq,
+                i.clone(),
+                bin(BinOp::Div, msg.clone(), lit(Scalar::U32, 1000)),
+            ),
+            then_block: Block {
+                stmts: vec![stmt(StmtKind::CompoundAssign {
+                    place: place(
+                        PlaceRoot::Param(0),
+                        vec![Proj::Index {
+                            index: Box::new(cast(
+                                bin(BinOp::Rem, msg.clone(), lit(Scalar::U32, 1000)),
+                                Scalar::Usize,
+                            )),
+                            site: 0,
+                        }],
+                        u32t.clone(),
+                    ),
+                    op: BinOp::Add,
+                    value: lit(Scalar::U32, 1),
+                })],
+            },
+            else_block: Block::default(),
+        }),
+        stmt(StmtKind::Return(Some(bin(BinOp::Add, i, msg)))),
+    ];
+    let entry = function(
+        "faulty",
+        vec![
+            param("state", ParamKind::StateRef(arr)),
+            param("msg", ParamKind::Value(u32t.clone())),
+        ],
+        u32t.clone(),
+        vec![Local {
+            name: "i".into(),
+            ty: u32t,
+            mutable: false,
+        }],
+        body,
+    );
+    kernel(
+        "faulty",
+        threads,
+        vec![dim3_def()],
+        entry,
+        vec![site("faulty", "state", 5)],
+    )
+}
+
+/// Every sample, for compile checks.
+pub fn all() -> Vec<Kernel> {
+    vec![tally(), lanes(1), lanes(32), faulty(1), faulty(32)]
+}

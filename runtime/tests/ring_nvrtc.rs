@@ -1,0 +1,74 @@
+//! The generated persistent ring kernels compile with the real NVRTC (no GPU
+//! needed), for the architectures spindle targets, without warnings and
+//! without register spills. Skips, saying why, when libnvrtc is absent.
+
+use spindle_codegen::cuda::EmitOptions;
+use spindle_codegen::ring::{emit_ring, samples};
+use spindle_runtime::cuda::compile_cubin;
+use spindle_runtime::Error;
+
+const ARCHS: [&str; 3] = ["sm_75", "sm_80", "sm_90"];
+
+#[test]
+fn ring_kernels_compile_with_nvrtc() {
+    for k in samples::all() {
+        let src = emit_ring(&k, &EmitOptions::default()).unwrap();
+        for arch in ARCHS {
+            let label = format!("{}_t{}", k.name, k.threads);
+            match compile_cubin(&label, &src.code, arch) {
+                Ok(m) => {
+                    assert_eq!(&m.cubin[..4], b"\x7fELF", "{label} {arch}");
+                    let lower = m.log.to_lowercase();
+                    assert!(
+                        !lower.contains("warning"),
+                        "{label} {arch}: NVRTC warned:\n{}",
+                        m.log
+                    );
+                    assert_eq!(
+                        m.resources.spill_stores, 0,
+                        "{label} {arch} spills:\n{}",
+                        m.log
+                    );
+                    assert_eq!(
+                        m.resources.spill_loads, 0,
+                        "{label} {arch} spills:\n{}",
+                        m.log
+                    );
+                    println!(
+                        "{label} {arch}: {} registers, {} bytes of CUBIN",
+                        m.resources.registers,
+                        m.cubin.len()
+                    );
+                }
+                Err(Error::NvrtcUnavailable(why)) => {
+                    println!("SKIPPED: NVRTC is not available: {why}");
+                    return;
+                }
+                Err(e) => panic!("{label} {arch}:\n{e}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn a_layout_mismatch_in_the_c_side_is_a_compile_error() {
+    // The static_asserts generated from the Rust layout reject a C type of
+    // another size: replace the message type's size in the assert.
+    let k = samples::tally();
+    let src = emit_ring(&k, &EmitOptions::default()).unwrap();
+    let broken = src.code.replace(
+        "static_assert(sizeof(SpindleRequestSlot) == 16",
+        "static_assert(sizeof(SpindleRequestSlot) == 24",
+    );
+    assert_ne!(broken, src.code);
+    match compile_cubin("tally_broken", &broken, "sm_80") {
+        Err(Error::Compile { log, .. }) => {
+            assert!(
+                log.contains("SpindleRequestSlot: stride differs from the Rust layout"),
+                "{log}"
+            )
+        }
+        Err(Error::NvrtcUnavailable(why)) => println!("SKIPPED: NVRTC is not available: {why}"),
+        other => panic!("expected a compile error, got {other:?}"),
+    }
+}
