@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 
 use super::expr::{bare, indent_lines};
 use super::names::FnNames;
-use super::scalar::{int_lit, unsigned_c, wide_c};
+use super::scalar::{unsigned_c, wide_c};
 use super::{handler_symbol, Ctx};
 use crate::abi;
 use crate::ir::{
@@ -531,24 +531,44 @@ impl FnEmitter<'_, '_> {
         } else {
             let u = unsigned_c(s);
             let w = wide_c(s);
-            let st = match vals.get(2) {
-                Some(v) => {
+            // Distance and step in an unsigned type wide enough for both (a
+            // `usize` step of a `u8` loop must not be truncated).
+            let step_s = step.and_then(|e| e.ty.as_scalar()).unwrap_or(s);
+            let d = if s.bits() == 64 || step_s.bits() == 64 {
+                "uint64_t"
+            } else {
+                "uint32_t"
+            };
+            // `(to)text`, or `text` when it already has that C type.
+            let conv = |to: &str, from: &str, text: &str| {
+                if to == from {
+                    text.to_string()
+                } else {
+                    format!("({to}){}", super::expr::paren(text))
+                }
+            };
+            let st = match (vals.get(2), step) {
+                (Some(v), Some(e)) => {
                     let t = self.new_temp();
-                    self.line(&format!("const {u} {t} = ({u})({v});"));
+                    let su = unsigned_c(step_s);
+                    let value = conv(d, su, &conv(su, &self.ctx.c_type(&e.ty), v));
+                    self.line(&format!("const {d} {t} = {};", bare(&value)));
                     t
                 }
-                None => int_lit(super::scalar::unsigned_of(s), 1),
+                _ => (if d == "uint64_t" { "1ull" } else { "1u" }).to_string(),
             };
             let rem = self.new_temp();
             let cmp = if inclusive { "<=" } else { "<" };
             self.line(&format!("if ({lo} {cmp} {hi}) {{"));
             self.depth += 1;
             // `rem`: distance from the current value to the end; step only while it fits.
-            self.line(&format!("{u} {rem} = ({u})(({w}){hi} - ({w}){lo});"));
+            let dist = conv(u, w, &format!("(({w}){hi} - ({w}){lo})"));
+            self.line(&format!("{d} {rem} = {};", bare(&conv(d, u, &dist))));
             self.line(&format!("for ({c} {it} = {lo};;) {{"));
             let stop = if inclusive { "<" } else { "<=" };
             let after = format!(
-                "if ({rem} {stop} {st}) break;\n{rem} = ({u})({rem} - {st});\n{it} = ({c})(({w}){it} + {st});"
+                "if ({rem} {stop} {st}) break;\n{rem} -= {st};\n{it} = ({c})(({w}){it} + {});",
+                conv(w, d, &st)
             );
             self.loop_body_then(id, false, body, &prefix, &after);
             self.line("}");

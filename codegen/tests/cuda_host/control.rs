@@ -249,6 +249,117 @@ fn loops_in_rust() -> i64 {
     sum + w as i64
 }
 
+/// Arrays and structs are values: a copy does not see later writes to the
+/// original. `out` gets `[b[0], a[0], r[3], p.v[1], q.v[1], p.k]`.
+fn values_kernel() -> Kernel {
+    let a3 = Ty::Array(Box::new(t(I32)), 3);
+    let a2 = Ty::Array(Box::new(t(I32)), 2);
+    let r4 = Ty::Array(Box::new(t(U8)), 4);
+    let pair = StructDef {
+        name: "Pair".into(),
+        size: 12,
+        align: 4,
+        fields: vec![
+            FieldDef {
+                name: "v".into(),
+                offset: 0,
+                ty: a2.clone(),
+            },
+            FieldDef {
+                name: "k".into(),
+                offset: 8,
+                ty: t(I32),
+            },
+        ],
+    };
+    let pt = Ty::Struct(0);
+    let e = |kind, ty: &Ty| Expr {
+        kind,
+        ty: ty.clone(),
+    };
+    let elem = |p: Place, i: i128, ty: Ty| at(p, lit(Usize, i), 0, ty);
+    let field = |mut p: Place, f: u32, ty: Ty| {
+        p.proj.push(Proj::Field(f));
+        p.ty = ty;
+        p
+    };
+    let out = |i: i128, v: Expr| StmtKind::Assign {
+        place: elem(param(0, t(I32)), i, t(I32)),
+        value: v,
+    };
+    let body = vec![
+        StmtKind::Let {
+            local: 0,
+            init: Some(e(
+                ExprKind::ArrayLit(vec![lit(I32, 1), lit(I32, 2), lit(I32, 3)]),
+                &a3,
+            )),
+        },
+        StmtKind::Let {
+            local: 1,
+            init: Some(load(local(0, a3.clone()))),
+        },
+        StmtKind::Assign {
+            place: elem(local(0, a3.clone()), 0, t(I32)),
+            value: lit(I32, 10),
+        },
+        StmtKind::Let {
+            local: 2,
+            init: Some(e(ExprKind::ArrayRepeat(Box::new(lit(U8, 7)), 4), &r4)),
+        },
+        StmtKind::Let {
+            local: 3,
+            init: Some(e(
+                ExprKind::StructLit(vec![
+                    e(ExprKind::ArrayLit(vec![lit(I32, 4), lit(I32, 6)]), &a2),
+                    lit(I32, -9),
+                ]),
+                &pt,
+            )),
+        },
+        StmtKind::Let {
+            local: 4,
+            init: Some(load(local(3, pt.clone()))),
+        },
+        StmtKind::Assign {
+            place: elem(field(local(4, pt.clone()), 0, a2.clone()), 1, t(I32)),
+            value: lit(I32, 5),
+        },
+        out(0, load(elem(local(1, a3.clone()), 0, t(I32)))),
+        out(1, load(elem(local(0, a3.clone()), 0, t(I32)))),
+        out(2, cast(load(elem(local(2, r4.clone()), 3, t(U8))), I32)),
+        out(
+            3,
+            load(elem(field(local(3, pt.clone()), 0, a2.clone()), 1, t(I32))),
+        ),
+        out(
+            4,
+            load(elem(field(local(4, pt.clone()), 0, a2.clone()), 1, t(I32))),
+        ),
+        out(5, load(field(local(4, pt.clone()), 1, t(I32)))),
+    ];
+    let locals = vec![
+        ("a", a3.clone(), true),
+        ("b", a3, false),
+        ("r", r4, false),
+        ("p", pt.clone(), false),
+        ("q", pt, true),
+    ];
+    let f = function(
+        "values",
+        vec![(
+            "out",
+            ParamKind::Slice {
+                elem: t(I32),
+                mutable: true,
+            },
+        )],
+        locals,
+        body,
+    );
+    kernel("values", f, 1, vec![pair])
+}
+
 /// `name(x: &[T], y: &[T], out: &mut [T])`: `out[i] = x[i] op y[i]` for
 /// every thread `i < out.len()`.
 fn elementwise(name: &str, s: Scalar, op: BinOp) -> Kernel {
@@ -302,6 +413,12 @@ fn host_loops_and_faults_match_rust() {
     require_gxx!();
     let f = |v: f32| v.to_bits() as u64;
     let launches = vec![
+        Launch {
+            kernel: values_kernel(),
+            slices: vec![(I32, vec![0; 6], true)],
+            grid: 1,
+            block: 1,
+        },
         Launch {
             kernel: loops_kernel(),
             slices: vec![(I64, vec![0], true)],
@@ -366,4 +483,8 @@ fn host_loops_and_faults_match_rust() {
         .map(|k| r.values[&("rem_overflow".into(), 2, k)])
         .collect();
     assert_eq!(out, [1, 99, 1]);
+    let out: Vec<i32> = (0..6)
+        .map(|k| r.values[&("values".into(), 0, k)] as u32 as i32)
+        .collect();
+    assert_eq!(out, [1, 10, 7, 6, 5, -9]);
 }

@@ -358,11 +358,19 @@ fn cuda_for_loops_never_overflow() {
     assert!(c.contains("const uint32_t spindle_t1 = 0u;\n    const uint32_t spindle_t2 = p_n;\n    for (uint32_t l1_i = spindle_t1; l1_i < spindle_t2; ++l1_i) {"), "{c}");
     // Inclusive to 255u8: counts the distance left instead of incrementing past the end.
     assert!(c.contains("if (spindle_t3 <= spindle_t4) {"), "{c}");
+    let inclusive = "      uint32_t spindle_t5 = (uint32_t)((uint8_t)((uint32_t)spindle_t4 - (uint32_t)spindle_t3));\n\
+                     \x20     for (uint8_t l2_b = spindle_t3;;) {\n\
+                     \x20       l0_sum = (int64_t)((uint64_t)l0_sum + (uint64_t)1ll);\n\
+                     \x20       if (spindle_t5 < 1u) break;\n\
+                     \x20       spindle_t5 -= 1u;\n\
+                     \x20       l2_b = (uint8_t)((uint32_t)l2_b + 1u);\n\
+                     \x20     }";
+    assert!(c.contains(inclusive), "{c}");
+    // The step is kept in a type wide enough for it.
     assert!(
-        c.contains("uint8_t spindle_t5 = (uint8_t)((uint32_t)spindle_t4 - (uint32_t)spindle_t3);"),
+        c.contains("const uint32_t spindle_t22 = (uint32_t)((uint8_t)((int8_t)50));"),
         "{c}"
     );
-    assert!(c.contains("if (spindle_t5 < ((uint8_t)1)) break;"), "{c}");
     // `continue` in a stepped loop jumps to the step, not past it.
     assert!(c.contains("goto spindle_continue_2;"), "{c}");
     assert!(
