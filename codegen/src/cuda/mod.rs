@@ -19,8 +19,14 @@
 //!    and no `__global__`: the ring emitter adds the persistent loop.
 //!
 //! Semantics are those of [`crate::ir`]: no C++ undefined behaviour is ever
-//! reachable (see [`ops`]), and expressions keep Rust's left-to-right
-//! evaluation order (see [`expr`]).
+//! reachable (see `ops.rs`), and expressions keep Rust's left-to-right
+//! evaluation order (see `expr.rs`).
+//!
+//! The same text compiles as host C++ with `host_shim.h` (in this folder)
+//! force-included: `codegen/tests/cuda_host.rs` runs every operator, cast
+//! and intrinsic that way under UBSan and compares with Rust bit for bit.
+//! Under NVRTC, `offsetof` is spelled with `__INTADDR__`, since NVRTC 13's
+//! front end rejects `__builtin_offsetof`.
 //!
 //! ```
 //! use spindle_codegen::cuda::{emit, EmitOptions, NVRTC_FLAGS};

@@ -409,7 +409,7 @@ fn elementwise(name: &str, s: Scalar, op: BinOp) -> Kernel {
 }
 
 #[test]
-fn host_loops_and_faults_match_rust() {
+fn cuda_host_loops_values_and_faults_match_rust() {
     require_gxx!();
     let f = |v: f32| v.to_bits() as u64;
     let launches = vec![
@@ -457,7 +457,8 @@ fn host_loops_and_faults_match_rust() {
             block: 3,
         },
     ];
-    let r = run("faults", &launches);
+    // Optimised: the fault paths must survive the optimiser.
+    let r = run("faults", &launches, "-O2");
     assert_eq!(r.values[&("loops".into(), 0, 0)] as i64, loops_in_rust());
     assert_eq!(r.faults["loops"][0], 0);
     // Fault: [flag, kind, site, index, len, block.x, thread.x].

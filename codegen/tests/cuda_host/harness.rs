@@ -331,8 +331,10 @@ pub fn gxx() -> Option<&'static str> {
 }
 
 /// Emits every kernel, compiles them into one program (each inside its own
-/// namespace) with UBSan, runs it and parses its output.
-pub fn run(tag: &str, launches: &[Launch]) -> Results {
+/// namespace) with UBSan at optimisation level `opt` (`"-O0"`…), runs it
+/// and parses its output. UBSan checks do not depend on `opt`; `-O0`
+/// compiles the big programs several times faster.
+pub fn run(tag: &str, launches: &[Launch], opt: &str) -> Results {
     let cxx = gxx().expect("g++ present");
     let dir: PathBuf =
         std::env::temp_dir().join(format!("spindle-cuda-host-{tag}-{}", std::process::id()));
@@ -402,7 +404,7 @@ pub fn run(tag: &str, launches: &[Launch]) -> Results {
     let out = Command::new(cxx)
         .args([
             "-std=c++17",
-            "-O1",
+            opt,
             "-Wall",
             "-Wextra",
             "-Wno-unused-parameter",
@@ -462,7 +464,7 @@ fn src_entry(k: &Kernel) -> String {
 /// Runs map kernels: for each `(name, inputs, values per input, cases)`,
 /// checks every case on every thread against its Rust answer; returns the
 /// mismatches as readable lines.
-pub fn check_maps(tag: &str, maps: Vec<MapSpec>) -> Vec<String> {
+pub fn check_maps(tag: &str, maps: Vec<MapSpec>, opt: &str) -> Vec<String> {
     let mut launches = Vec::new();
     let mut shapes = Vec::new();
     for (name, inputs, values, cases) in &maps {
@@ -487,7 +489,7 @@ pub fn check_maps(tag: &str, maps: Vec<MapSpec>) -> Vec<String> {
         });
         shapes.push((outs, per_slot));
     }
-    let r = run(tag, &launches);
+    let r = run(tag, &launches, opt);
     let mut bad = Vec::new();
     for ((name, inputs, values, cases), (outs, per_slot)) in maps.iter().zip(&shapes) {
         for thread in 0..values[0].len() {

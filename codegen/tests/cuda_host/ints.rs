@@ -301,7 +301,7 @@ fn int_inputs(s: Scalar) -> Vec<Vec<u64>> {
 }
 
 #[test]
-fn host_integer_semantics_match_rust() {
+fn cuda_host_integer_semantics_match_rust() {
     require_gxx!();
     let mut maps = Vec::new();
     macro_rules! add {
@@ -336,7 +336,7 @@ fn host_integer_semantics_match_rust() {
     add!(u32, u32, U32, unsigned);
     add!(u64, u64, U64, unsigned);
     add!(u64, u64, Usize, unsigned);
-    let bad = check_maps("int", maps);
+    let bad = check_maps("int", maps, "-O0");
     assert!(
         bad.is_empty(),
         "{} mismatches:\n{}",
