@@ -2,11 +2,11 @@
 //! translation unit for NVRTC (no `#include`; NVRTC has no std headers).
 //!
 //! The unit reads top to bottom as:
-//! 1. the prelude ([`prelude`]): fixed-width integer typedefs, `offsetof`,
+//! 1. the prelude (`prelude.rs`): fixed-width integer typedefs, `offsetof`,
 //!    the `SpindleFault` record from [`crate::abi`], device-only operations
 //!    behind named helpers (so a host shim can replace them, DESIGN.md §7.3),
 //!    and the fault helpers (`spindle_fault_exit`, `spindle_check`);
-//! 2. struct declarations ([`types`]) with `static_assert`s pinning each
+//! 2. struct declarations (`types.rs`) with `static_assert`s pinning each
 //!    size, alignment and offset to Rust's layout; arrays are one-field
 //!    wrapper structs so they copy like Rust arrays;
 //! 3. helpers used by this kernel only (checked division, saturating casts,
