@@ -1,4 +1,4 @@
-//! The CUDA C emitter: [`Kernel`](crate::ir::Kernel) → one self-contained
+//! The CUDA C emitter: [`Kernel`] → one self-contained
 //! translation unit for NVRTC (no `#include`; NVRTC has no std headers).
 //!
 //! The unit reads top to bottom as:
