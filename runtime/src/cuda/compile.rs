@@ -14,8 +14,9 @@ use crate::{Error, Result};
 /// Flags every compile gets after `-arch`, `-lineinfo` and `-Xptxas=-v`:
 /// what the IR's semantics need from the C compiler (no implicit FMA
 /// contraction; see `spindle_codegen::ir`).
-// TODO(cuda): use `spindle_codegen::cuda::NVRTC_FLAGS` once the emitter exports it.
-pub const EXTRA_FLAGS: &[&str] = &["--fmad=false", "-std=c++17"];
+/// The flags the generated code's semantics need (no FMA contraction, IEEE
+/// division and square root, no flush-to-zero), owned by the emitter.
+pub const EXTRA_FLAGS: &[&str] = spindle_codegen::cuda::NVRTC_FLAGS;
 
 /// A kernel compiled by [`compile_cubin`].
 #[derive(Clone, Debug, PartialEq, Eq)]
