@@ -99,3 +99,52 @@ pub const fn follows_c_layout(layout: &StructLayout) -> bool {
     }
     layout.align == align && layout.size == end.div_ceil(align) * align
 }
+
+/// The value of a module-level `const` a kernel names, read by the glue at
+/// run time (`const_value(&WINDOW)`) and turned into a literal of its type
+/// when the kernel is linked.
+///
+/// ```
+/// use spindle_codegen::ir::Scalar;
+/// use spindle_codegen::layout::ConstValue;
+/// assert_eq!(ConstValue::from(32usize), ConstValue::Int(Scalar::Usize, 32));
+/// assert_eq!(ConstValue::from(0.5f32).scalar(), Scalar::F32);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ConstValue {
+    /// A `bool`.
+    Bool(bool),
+    /// An integer of an integer scalar type.
+    Int(Scalar, i128),
+    /// A float of a float scalar type (an `f32` is stored widened, exactly).
+    Float(Scalar, f64),
+}
+
+impl ConstValue {
+    /// The value's scalar type.
+    pub const fn scalar(&self) -> Scalar {
+        match self {
+            ConstValue::Bool(_) => Scalar::Bool,
+            ConstValue::Int(s, _) | ConstValue::Float(s, _) => *s,
+        }
+    }
+}
+
+impl From<bool> for ConstValue {
+    fn from(v: bool) -> Self {
+        ConstValue::Bool(v)
+    }
+}
+
+macro_rules! const_value_from {
+    ($variant:ident, $conv:ty: $($t:ty => $s:ident),*) => {$(
+        impl From<$t> for ConstValue {
+            fn from(v: $t) -> Self {
+                ConstValue::$variant(Scalar::$s, v as $conv)
+            }
+        }
+    )*};
+}
+const_value_from!(Int, i128: i8 => I8, i16 => I16, i32 => I32, i64 => I64, isize => Isize,
+    u8 => U8, u16 => U16, u32 => U32, u64 => U64, usize => Usize);
+const_value_from!(Float, f64: f32 => F32, f64 => F64);

@@ -20,5 +20,5 @@ pub mod layout;
 mod link;
 mod mode;
 
-pub use link::{link, ItemSource, KernelOptions, LinkError};
+pub use link::{link, ExternalConst, ItemSource, KernelOptions, LinkError};
 pub use mode::{KernelMode, UnknownMode};

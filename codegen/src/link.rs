@@ -4,7 +4,7 @@
 use std::fmt;
 
 use crate::ir::{Kernel, SrcSpan};
-use crate::layout::TypeDesc;
+use crate::layout::{ConstValue, TypeDesc};
 use crate::KernelMode;
 
 /// The options given in `#[kernel(...)]`.
@@ -42,6 +42,19 @@ pub struct ItemSource<'a> {
     pub file: &'a str,
     /// 1-based line in `file` of the first line of `source`.
     pub line: u32,
+    /// The value of every module-level constant the item names (see
+    /// [`frontend::Analysis::consts`](crate::frontend::Analysis::consts)).
+    pub consts: &'a [ExternalConst<'a>],
+}
+
+/// A module-level `const` an item names, with its value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ExternalConst<'a> {
+    /// The path as the item writes it, spelled by
+    /// [`frontend::const_key`](crate::frontend::const_key) (`WINDOW`,
+    /// `config::WINDOW`).
+    pub path: &'a str,
+    pub value: ConstValue,
 }
 
 /// Linking failed: the kernel uses something that does not fit (a struct
@@ -74,7 +87,8 @@ impl std::error::Error for LinkError {}
 
 /// Links a kernel: parses `kernel` and `device_fns`, resolves the struct
 /// types described by `types` (every `TypeDesc` reachable from them is
-/// available by name), type-checks everything and lowers it to the IR.
+/// available by name) and each item's constants, type-checks everything and
+/// lowers it to the IR.
 ///
 /// `device_fns` may hold more functions than the kernel calls; only the
 /// reachable ones end up in [`Kernel::device_fns`].

@@ -306,7 +306,8 @@ impl<'a> Finalizer<'a> {
                 );
                 ExprKind::Lit(Lit::Bool(false))
             }
-            HExprKind::Error => ExprKind::Lit(Lit::Bool(false)),
+            // Macro time only: the IR built there is thrown away.
+            HExprKind::Const | HExprKind::Error => ExprKind::Lit(Lit::Bool(false)),
         };
         Expr { kind, ty }
     }

@@ -150,6 +150,9 @@ pub(super) enum HExprKind {
     ArrayRepeat(Box<HExpr>, u32),
     Field(Box<HExpr>, u32),
     SliceLen(ParamId),
+    /// A module-level constant at macro time, where its value and type are
+    /// unknown (at link time it is a [`HExprKind::Lit`]).
+    Const,
     /// The value of a `()` expression; never reaches the IR of a valid program.
     Unit,
     /// The value of an expression that never finishes (`return`, `break`):
@@ -165,6 +168,7 @@ impl HExpr {
     pub fn is_constant(&self) -> bool {
         match &self.kind {
             HExprKind::Lit(_)
+            | HExprKind::Const
             | HExprKind::SliceLen(_)
             | HExprKind::Unit
             | HExprKind::Never

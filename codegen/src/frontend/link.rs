@@ -46,13 +46,16 @@ pub(super) fn link_kernel(
         syn::parse_str::<syn::ItemFn>(kernel.source).map_err(|e| fail(Owner::Kernel, vec![e]))?;
     let mut tys = Types::new();
     let mut sites = Vec::new();
-    let (mut struct_paths, mut device_paths) = (Vec::new(), Vec::new());
+    let (mut struct_paths, mut device_paths, mut const_paths) =
+        (Vec::new(), Vec::new(), Vec::new());
     let mut shared = Shared {
         types: &mut tys,
         env: Env::Link(&env),
         sites: &mut sites,
         struct_paths: &mut struct_paths,
         device_paths: &mut device_paths,
+        const_paths: &mut const_paths,
+        consts: kernel.consts,
     };
 
     let role = FnRole::Kernel(*options);
@@ -69,6 +72,8 @@ pub(super) fn link_kernel(
             .parsed
             .as_ref()
             .map_err(|e| fail(Owner::Device(key), vec![e.clone()]))?;
+        // Each function's constants are those of its own module.
+        shared.consts = source.src.consts;
         let l = lower_checked(&mut shared, item, FnRole::Device, source.src.line)
             .map_err(|e| fail(Owner::Device(key), e))?;
         work.extend(l.calls.iter().map(|(k, _)| *k));
@@ -142,6 +147,8 @@ fn lower_checked(
             types: shared.types,
             env: shared.env,
             struct_paths: shared.struct_paths,
+            const_paths: shared.const_paths,
+            consts: shared.consts,
         },
         &mut errors,
     );

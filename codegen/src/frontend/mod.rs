@@ -5,12 +5,14 @@
 //!   items (struct fields, `#[device]` signatures) are unknown there, so they
 //!   check the subset and the mode's rules, infer what can be inferred, and
 //!   report every problem as a spanned `syn::Error`. They also tell the macro
-//!   which external types and functions the item names, so the generated glue
-//!   can hand their metadata to the runtime.
+//!   which external types, functions and constants the item names, so the
+//!   generated glue can hand their metadata (and the constants' values) to
+//!   the runtime.
 //! - [`link_kernel`] runs at first use with everything known and produces the
 //!   [`Kernel`](crate::ir::Kernel).
 
 mod annotate;
+mod consts;
 mod env;
 mod finalize;
 mod hir;
@@ -48,6 +50,29 @@ pub struct Analysis {
     /// Every called function that is not an intrinsic or std method, as
     /// written: each must be a `#[device]` fn.
     pub device_fns: Vec<syn::Path>,
+    /// Every path in value position (or array length) that is not a local,
+    /// a parameter or a std constant, deduplicated, as written (`WINDOW`,
+    /// `config::WINDOW`): each must be a module-level scalar `const` (or
+    /// `static`). Its type is unknown here; the glue hands its value to the
+    /// linker under the name [`const_key`] spells.
+    pub consts: Vec<syn::Path>,
+}
+
+/// The name a constant path is linked under: its segments joined by `::`,
+/// without spaces (`config::WINDOW`, `::outer::N`).
+///
+/// ```
+/// let p: syn::Path = syn::parse_str("config :: WINDOW").unwrap();
+/// assert_eq!(spindle_codegen::frontend::const_key(&p), "config::WINDOW");
+/// ```
+pub fn const_key(path: &syn::Path) -> String {
+    let segs: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+    let lead = if path.leading_colon.is_some() {
+        "::"
+    } else {
+        ""
+    };
+    format!("{lead}{}", segs.join("::"))
 }
 
 /// One parameter, classified for the glue.
@@ -147,6 +172,7 @@ fn analyze(item: &syn::ItemFn, role: FnRole) -> MacroAnalysis {
     let mut sites = Vec::new();
     let mut struct_types = Vec::new();
     let mut device_fns = Vec::new();
+    let mut consts = Vec::new();
     let mut errors = Vec::new();
     let sig = check_signature(
         item,
@@ -155,6 +181,8 @@ fn analyze(item: &syn::ItemFn, role: FnRole) -> MacroAnalysis {
             types: &mut types,
             env: Env::Macro,
             struct_paths: &mut struct_types,
+            const_paths: &mut consts,
+            consts: &[],
         },
         &mut errors,
     );
@@ -166,6 +194,8 @@ fn analyze(item: &syn::ItemFn, role: FnRole) -> MacroAnalysis {
         sites: &mut sites,
         struct_paths: &mut struct_types,
         device_paths: &mut device_fns,
+        const_paths: &mut consts,
+        consts: &[],
     };
     let lowered = lower::lower_fn(&mut shared, item, role, sig, 1);
     errors.extend(lowered.errors);
@@ -180,6 +210,7 @@ fn analyze(item: &syn::ItemFn, role: FnRole) -> MacroAnalysis {
             ret,
             struct_types,
             device_fns,
+            consts,
         },
         errors,
         types,

@@ -9,7 +9,7 @@ use super::hir::{HParam, HParamKind};
 use super::types::{Shape, TyVar, Types};
 use super::{ParamShape, ParamShapeKind};
 use crate::ir::{Scalar, DIM3};
-use crate::{KernelMode, KernelOptions};
+use crate::{ExternalConst, KernelMode, KernelOptions};
 
 /// What kind of function is being analyzed.
 #[derive(Clone, Copy, Debug)]
@@ -37,11 +37,15 @@ pub(super) struct Signature {
     pub ret_syn: Option<syn::Type>,
 }
 
-/// Resolves the syntax of value types, recording the struct paths it names.
+/// Resolves the syntax of value types, recording the struct paths (and the
+/// constants used as array lengths) it names.
 pub(super) struct TypeCx<'t, 'e> {
     pub types: &'t mut Types,
     pub env: Env<'e>,
     pub struct_paths: &'t mut Vec<syn::Path>,
+    pub const_paths: &'t mut Vec<syn::Path>,
+    /// The constants of the function being lowered (link time).
+    pub consts: &'e [ExternalConst<'e>],
 }
 
 const RING_SHAPE: &str =
@@ -372,12 +376,16 @@ pub(super) fn value_type(cx: &mut TypeCx<'_, '_>, ty: &syn::Type) -> syn::Result
             "tuples are not supported in kernels: use a DeviceType struct or an array",
         )),
         syn::Type::Array(a) => {
-            let len = array_len(&a.len)?;
+            let len = array_len(cx, &a.len)?;
             let elem = value_type(cx, &a.elem)?;
             if cx.types.shape(elem) == Some(Shape::Unit) {
                 return Err(err(&a.elem, "arrays of `()` are not supported"));
             }
-            Ok(cx.types.known(Shape::Array(elem, len)))
+            Ok(match len {
+                ArrayLen::Known(n) => cx.types.known(Shape::Array(elem, n)),
+                // A constant length is known to the linker only.
+                ArrayLen::External => cx.types.fresh_external(),
+            })
         }
         syn::Type::Path(p) if p.qself.is_none() => path_type(cx, &p.path),
         syn::Type::Reference(_) => Err(err(
@@ -404,19 +412,34 @@ pub(super) fn value_type(cx: &mut TypeCx<'_, '_>, ty: &syn::Type) -> syn::Result
     }
 }
 
-pub(super) fn array_len(expr: &syn::Expr) -> syn::Result<u32> {
+/// An array length: a literal, or a constant the macro cannot see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ArrayLen {
+    Known(u32),
+    External,
+}
+
+/// The length in `[T; len]` / `[v; len]`: an integer literal, or a
+/// module-level constant (its value is known at link time).
+pub(super) fn array_len(cx: &mut TypeCx<'_, '_>, expr: &syn::Expr) -> syn::Result<ArrayLen> {
     let lit = match expr {
         syn::Expr::Lit(syn::ExprLit {
             lit: syn::Lit::Int(i),
             ..
         }) => i,
-        syn::Expr::Group(g) => return array_len(&g.expr),
-        syn::Expr::Paren(p) => return array_len(&p.expr),
+        syn::Expr::Group(g) => return array_len(cx, &g.expr),
+        syn::Expr::Paren(p) => return array_len(cx, &p.expr),
+        syn::Expr::Path(p) => {
+            return match crate::frontend::consts::classify(p) {
+                Ok(()) => const_len(cx, &p.path),
+                Err(msg) => Err(err(p, &msg)),
+            };
+        }
         _ => {
             return Err(err(
                 expr,
-                "array lengths must be integer literals (`[f32; 4]`); constants and generic \
-                 lengths are not supported",
+                "array lengths must be integer literals or module-level `const`s (`[f32; 4]`, \
+                 `[f32; N]`); expressions and generic lengths are not supported",
             ))
         }
     };
@@ -424,7 +447,30 @@ pub(super) fn array_len(expr: &syn::Expr) -> syn::Result<u32> {
         return Err(err(lit, "an array length is a `usize`"));
     }
     lit.base10_parse::<u32>()
+        .map(ArrayLen::Known)
         .map_err(|_| err(lit, "array length too large"))
+}
+
+/// An array length named by a constant: unknown at macro time, its value
+/// (a `usize`, which rustc checks) at link time.
+fn const_len(cx: &mut TypeCx<'_, '_>, path: &syn::Path) -> syn::Result<ArrayLen> {
+    use crate::frontend::consts::{lookup, Lookup};
+    use crate::layout::ConstValue;
+    match lookup(cx.env, cx.consts, cx.const_paths, path) {
+        Lookup::Unknown => Ok(ArrayLen::External),
+        Lookup::Missing(msg) => Err(err(path, &msg)),
+        Lookup::Value(ConstValue::Int(Scalar::Usize, n)) => u32::try_from(n)
+            .map(ArrayLen::Known)
+            .map_err(|_| err(path, &format!("array length {n} is too large"))),
+        Lookup::Value(v) => Err(err(
+            path,
+            &format!(
+                "an array length is a `usize`, but `{}` is a `{}`",
+                crate::frontend::const_key(path),
+                v.scalar().rust_name()
+            ),
+        )),
+    }
 }
 
 fn path_type(cx: &mut TypeCx<'_, '_>, path: &syn::Path) -> syn::Result<TyVar> {

@@ -1,16 +1,18 @@
 //! Function calls (device intrinsics, `f32::sqrt(x)`-style calls,
 //! `#[device]` fns) and paths that name constants (`f32::MAX`,
-//! `core::f32::consts::PI`).
+//! `core::f32::consts::PI`, module-level `const`s).
 
 use quote::ToTokens;
 use syn::spanned::Spanned;
 
 use super::stmt::strip;
 use super::Lowerer;
+use crate::frontend::consts::{self, Lookup};
 use crate::frontend::hir::{HExpr, HExprKind, HLit};
 use crate::frontend::signature::{check_signature, FnRole};
 use crate::frontend::types::Shape;
 use crate::ir::{Intrinsic, Scalar, DIM3};
+use crate::layout::ConstValue;
 
 /// Device intrinsics the IR does not have yet.
 const NOT_YET: &[&str] = &[
@@ -166,9 +168,12 @@ impl Lowerer<'_, '_, '_> {
                 return self.reject_call(p, &msg);
             }
         };
-        // The callee's own problems are reported when it is lowered.
+        // The callee's own problems are reported when it is lowered; its
+        // array lengths may name constants of its own module.
         let mut ignored = Vec::new();
-        let sig = check_signature(item, FnRole::Device, &mut self.type_cx(), &mut ignored);
+        let mut cx = self.type_cx();
+        cx.consts = link.fns[key as usize].src.consts;
+        let sig = check_signature(item, FnRole::Device, &mut cx, &mut ignored);
         if sig.params.len() != args.len() {
             let msg = format!(
                 "`{name}` takes {} argument(s) but {} were given",
@@ -195,7 +200,7 @@ impl Lowerer<'_, '_, '_> {
     }
 
     /// A path in value position that is not a local or parameter: a std
-    /// numeric constant, or an error.
+    /// numeric constant, a module-level constant, or an error.
     pub(super) fn path_value(&mut self, p: &syn::ExprPath) -> HExpr {
         let span = p.span();
         let segs: Vec<String> = p
@@ -214,22 +219,36 @@ impl Lowerer<'_, '_, '_> {
                 };
             }
         }
-        let msg = if segs.len() == 1 {
-            format!(
-                "cannot find `{}` here: kernels can use their parameters, local variables and \
-                 std numeric constants (`f32::MAX`, `core::f32::consts::PI`); module-level \
-                 `const`/`static` items are not supported (write the value)",
-                segs[0]
-            )
-        } else {
-            format!(
-                "`{}` is not supported in kernels: only std numeric constants (`u32::MAX`, \
-                 `f32::EPSILON`, `core::f32::consts::PI`) can be named by path",
-                p.path.to_token_stream()
-            )
-        };
-        self.error(p, msg);
-        self.error_expr(span)
+        if let Err(msg) = consts::classify(p) {
+            self.error(p, msg);
+            return self.error_expr(span);
+        }
+        let (env, values) = (self.cx.env, self.cx.consts);
+        match consts::lookup(env, values, self.cx.const_paths, &p.path) {
+            // Its type is the constant's, which only the linker knows.
+            Lookup::Unknown => HExpr {
+                kind: HExprKind::Const,
+                ty: self.types().fresh_external(),
+                span,
+            },
+            Lookup::Value(v) => {
+                let (lit, scalar) = match v {
+                    ConstValue::Bool(b) => (HLit::Bool(b), Scalar::Bool),
+                    ConstValue::Int(s, i) => (HLit::Int(i), s),
+                    ConstValue::Float(s, f) => (HLit::Float(f), s),
+                };
+                let ty = self.types().scalar(scalar);
+                HExpr {
+                    kind: HExprKind::Lit(lit),
+                    ty,
+                    span,
+                }
+            }
+            Lookup::Missing(msg) => {
+                self.error(p, msg);
+                self.error_expr(span)
+            }
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use syn::spanned::Spanned;
 use super::stmt::{binary, compound_op, local_place};
 use super::Lowerer;
 use crate::frontend::hir::{HExpr, HExprKind, HLit, HStmtKind};
-use crate::frontend::signature::{array_len, record_path};
+use crate::frontend::signature::{array_len, record_path, ArrayLen};
 use crate::frontend::types::{Kind, Shape};
 use crate::ir::{BinOp, LocalId, Scalar, UnOp, DIM3};
 
@@ -423,7 +423,7 @@ impl Lowerer<'_, '_, '_> {
     }
 
     fn array_repeat(&mut self, r: &syn::ExprRepeat) -> HExpr {
-        let len = match array_len(&r.len) {
+        let len = match array_len(&mut self.type_cx(), &r.len) {
             Ok(n) => n,
             Err(e) => {
                 self.errors.push(e);
@@ -431,7 +431,12 @@ impl Lowerer<'_, '_, '_> {
             }
         };
         let v = self.expr(&r.expr);
-        let ty = self.types().known(Shape::Array(v.ty, len));
+        let (ty, len) = match len {
+            ArrayLen::Known(n) => (self.types().known(Shape::Array(v.ty, n)), n),
+            // A constant length: the array's type is known to the linker
+            // only (the IR built at macro time is thrown away).
+            ArrayLen::External => (self.types().fresh_external(), 0),
+        };
         HExpr {
             kind: HExprKind::ArrayRepeat(Box::new(v), len),
             ty,

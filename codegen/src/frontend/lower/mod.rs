@@ -23,6 +23,7 @@ use super::hir::{CalleeKey, HBlock, HExpr, HExprKind, HFn, HLocal, HParam, HStmt
 use super::signature::{FnRole, Signature, TypeCx};
 use super::types::{Kind, TyVar, Types};
 use crate::ir::{FaultSite, LocalId, LoopId, ParamId, SrcSpan};
+use crate::ExternalConst;
 
 /// Shared state of one analysis or link, borrowed by each function's lowering.
 pub(super) struct Shared<'a, 'e> {
@@ -31,6 +32,11 @@ pub(super) struct Shared<'a, 'e> {
     pub sites: &'a mut Vec<FaultSite>,
     pub struct_paths: &'a mut Vec<syn::Path>,
     pub device_paths: &'a mut Vec<syn::Path>,
+    /// Constant paths named (recorded at macro time).
+    pub const_paths: &'a mut Vec<syn::Path>,
+    /// The values of the constants the function being lowered names (link
+    /// time; empty at macro time).
+    pub consts: &'e [ExternalConst<'e>],
 }
 
 /// What lowering one function produced.
@@ -128,6 +134,8 @@ impl<'s, 'a, 'e> Lowerer<'s, 'a, 'e> {
             types: self.cx.types,
             env: self.cx.env,
             struct_paths: self.cx.struct_paths,
+            const_paths: self.cx.const_paths,
+            consts: self.cx.consts,
         }
     }
 

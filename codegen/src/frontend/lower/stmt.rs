@@ -127,7 +127,11 @@ impl Lowerer<'_, '_, '_> {
                 let v = self.expr(e);
                 let skip = matches!(
                     v.kind,
-                    HExprKind::Unit | HExprKind::Never | HExprKind::Error | HExprKind::Lit(_)
+                    HExprKind::Unit
+                        | HExprKind::Never
+                        | HExprKind::Error
+                        | HExprKind::Lit(_)
+                        | HExprKind::Const
                 );
                 if !skip {
                     let span = v.span;

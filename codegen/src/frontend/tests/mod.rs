@@ -3,6 +3,7 @@
 
 mod annotate;
 mod basics;
+mod consts;
 mod errors;
 mod infer;
 mod link;
@@ -42,7 +43,7 @@ pub(super) fn kernel_errors(src: &str, options: KernelOptions) -> Vec<(String, u
 pub(super) const FILE: &str = "src/kernels.rs";
 pub(super) const LINE: u32 = 10;
 
-fn item_source(src: &'static str, line: u32) -> ItemSource<'static> {
+pub(super) fn item_source(src: &'static str, line: u32) -> ItemSource<'static> {
     let item = parse(src);
     let name: &'static str = Box::leak(item.sig.ident.to_string().into_boxed_str());
     ItemSource {
@@ -50,6 +51,7 @@ fn item_source(src: &'static str, line: u32) -> ItemSource<'static> {
         source: src,
         file: FILE,
         line,
+        consts: &[],
     }
 }
 
