@@ -55,8 +55,12 @@ pub mod prelude {
 /// Items used by generated code only. Not a stable API.
 #[doc(hidden)]
 pub mod __private {
-    pub use spindle_codegen::layout::{follows_c_layout, FieldLayout, StructLayout, TypeDesc};
+    pub use spindle_codegen::layout::{
+        follows_c_layout, ConstValue, FieldLayout, StructLayout, TypeDesc,
+    };
     pub use spindle_runtime::inventory;
-    pub use spindle_runtime::{DeviceFnInfo, KernelArg, KernelInfo, KernelRegistration};
+    pub use spindle_runtime::{
+        const_value, ConstInfo, DeviceFnInfo, KernelArg, KernelInfo, KernelRegistration,
+    };
     pub use std::sync::OnceLock;
 }

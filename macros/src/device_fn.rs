@@ -6,7 +6,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use spindle_codegen::frontend;
 
-use crate::kernel::{device_fn_refs, type_refs};
+use crate::kernel::{const_table, device_fn_refs, type_refs};
 use crate::{paths, source};
 
 pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
@@ -25,8 +25,11 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     let private = paths::private();
     let types = type_refs(&analysis);
     let device_fns = device_fn_refs(&analysis);
+    let (const_table, consts) = const_table(&analysis, name);
     Ok(quote! {
         #checked
+
+        #const_table
 
         #[doc(hidden)]
         #[allow(unused_imports, non_snake_case)]
@@ -41,6 +44,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
                 line: #line,
                 types: &[#(#types),*],
                 device_fns: &[#(#device_fns),*],
+                consts: #consts,
             };
         }
     })

@@ -31,6 +31,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     let bounds_checks = options.bounds_checks;
     let types = type_refs(&analysis);
     let device_fns = device_fn_refs(&analysis);
+    let (const_table, consts) = const_table(&analysis, name);
     let glue = match options.mode {
         KernelMode::Batch => batch_glue(&analysis),
         KernelMode::Ring => ring_glue(&analysis, &func)?,
@@ -43,6 +44,8 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     Ok(quote! {
         #[allow(dead_code, clippy::all)]
         #checked
+
+        #const_table
 
         #[doc = #doc]
         #[allow(unused_imports, private_interfaces, clippy::all)]
@@ -63,6 +66,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
                 line: #line,
                 types: &[#(#types),*],
                 device_fns: &[#(#device_fns),*],
+                consts: #consts,
                 linked: #private::OnceLock::new(),
             };
 
@@ -112,6 +116,36 @@ pub fn device_fn_refs(analysis: &Analysis) -> Vec<TokenStream> {
             quote_spanned!(p.span()=> &#p::#info)
         })
         .collect()
+}
+
+/// The constants an item names: a `static` beside the item, where each path
+/// resolves as it does in the item, with one `ConstInfo` per constant (rustc
+/// checks that the path exists and is a scalar, spanned at the use), and
+/// the expression the item's metadata uses to refer to it (from inside the
+/// glue module).
+pub fn const_table(analysis: &Analysis, item: &syn::Ident) -> (TokenStream, TokenStream) {
+    if analysis.consts.is_empty() {
+        return (TokenStream::new(), quote!(&[]));
+    }
+    let private = paths::private();
+    let table = format_ident!("__SPINDLE_CONSTS_{}", item);
+    let n = analysis.consts.len();
+    let infos = analysis.consts.iter().map(|p| {
+        let key = frontend::const_key(p);
+        let read = quote_spanned!(p.span()=> #private::const_value(&#p));
+        quote! {
+            #private::ConstInfo {
+                name: #key,
+                value: || #read,
+            }
+        }
+    });
+    let def = quote! {
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        static #table: [#private::ConstInfo; #n] = [#(#infos),*];
+    };
+    (def, quote!(&super::#table))
 }
 
 fn batch_glue(analysis: &Analysis) -> TokenStream {

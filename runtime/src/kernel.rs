@@ -4,8 +4,8 @@
 use std::sync::{Arc, OnceLock};
 
 use spindle_codegen::ir::Kernel;
-use spindle_codegen::layout::TypeDesc;
-use spindle_codegen::{ItemSource, KernelMode, KernelOptions};
+use spindle_codegen::layout::{ConstValue, TypeDesc};
+use spindle_codegen::{ExternalConst, ItemSource, KernelMode, KernelOptions};
 
 use crate::buffer::Mem;
 use crate::types::{bytes_of, DeviceType};
@@ -27,6 +27,8 @@ pub struct KernelInfo {
     pub types: &'static [&'static TypeDesc],
     /// Every `#[device]` function the kernel calls directly.
     pub device_fns: &'static [&'static DeviceFnInfo],
+    /// Every module-level constant the kernel names.
+    pub consts: &'static [ConstInfo],
     /// The linked IR, built on first use.
     pub linked: OnceLock<std::result::Result<Arc<Kernel>, String>>,
 }
@@ -40,6 +42,62 @@ pub struct DeviceFnInfo {
     pub line: u32,
     pub types: &'static [&'static TypeDesc],
     pub device_fns: &'static [&'static DeviceFnInfo],
+    /// Every module-level constant the function names.
+    pub consts: &'static [ConstInfo],
+}
+
+/// A module-level constant a kernel or `#[device]` fn names: the path as
+/// written (spelled by `spindle_codegen::frontend::const_key`) and how to
+/// read its value (`|| const_value(&WINDOW)`, where rustc resolves the path
+/// in the function's own module).
+#[derive(Debug)]
+pub struct ConstInfo {
+    pub name: &'static str,
+    pub value: fn() -> ConstValue,
+}
+
+impl ConstInfo {
+    fn external(&self) -> ExternalConst<'static> {
+        ExternalConst {
+            path: self.name,
+            value: (self.value)(),
+        }
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A scalar type whose constants kernels can name: `bool`, the integers
+/// (`i8`..`i64`, `u8`..`u64`, `isize`, `usize`) and `f32`/`f64`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a scalar: kernels can only use `const`s of scalar types",
+    label = "this constant is a `{Self}`",
+    note = "kernels can name module-level `const`s of type `bool`, `i8`..`i64`, `u8`..`u64`, \
+            `isize`, `usize`, `f32` or `f64`; pass arrays and structs as kernel parameters"
+)]
+pub trait DeviceConst: sealed::Sealed + Copy {
+    /// The value, for the linker.
+    fn const_value(&self) -> ConstValue;
+}
+
+macro_rules! device_const {
+    ($($t:ty),*) => {$(
+        impl sealed::Sealed for $t {}
+        impl DeviceConst for $t {
+            fn const_value(&self) -> ConstValue {
+                ConstValue::from(*self)
+            }
+        }
+    )*};
+}
+device_const!(bool, i8, i16, i32, i64, isize, u8, u16, u32, u64, usize, f32, f64);
+
+/// The value of a constant a kernel names (called by the generated glue).
+#[doc(hidden)]
+pub fn const_value<T: DeviceConst>(v: &T) -> ConstValue {
+    v.const_value()
 }
 
 impl KernelInfo {
@@ -66,13 +124,20 @@ impl KernelInfo {
             types.extend_from_slice(f.types);
             stack.extend_from_slice(f.device_fns);
         }
+        // Each item's constants are read in its own module (by the glue).
+        let read = |cs: &[ConstInfo]| cs.iter().map(ConstInfo::external).collect::<Vec<_>>();
+        let fn_consts: Vec<Vec<ExternalConst<'static>>> =
+            fns.iter().map(|f| read(f.consts)).collect();
+        let kernel_consts = read(self.consts);
         let sources: Vec<ItemSource<'_>> = fns
             .iter()
-            .map(|f| ItemSource {
+            .zip(&fn_consts)
+            .map(|(f, consts)| ItemSource {
                 name: f.name,
                 source: f.source,
                 file: f.file,
                 line: f.line,
+                consts,
             })
             .collect();
         let options = KernelOptions {
@@ -85,6 +150,7 @@ impl KernelInfo {
             source: self.source,
             file: self.file,
             line: self.line,
+            consts: &kernel_consts,
         };
         let started = std::time::Instant::now();
         let result =

@@ -20,7 +20,10 @@ pub use buffer::Buffer;
 pub use buffer::Mem;
 pub use device::{Backend, Device};
 pub use error::{Error, Result};
-pub use kernel::{registered_kernels, DeviceFnInfo, KernelArg, KernelInfo, KernelRegistration};
+pub use kernel::{
+    const_value, registered_kernels, ConstInfo, DeviceConst, DeviceFnInfo, KernelArg, KernelInfo,
+    KernelRegistration,
+};
 #[doc(hidden)]
 pub use inventory;
 pub use launch::{Dim3, Launch};
