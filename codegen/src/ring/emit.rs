@@ -42,6 +42,8 @@ pub struct RingKernelSource {
     pub request: SlotLayout,
     /// The reply slots' layout (reply type).
     pub reply: SlotLayout,
+    /// The C type of the state `S` (the kernel's `state` parameter is `S*`).
+    pub state_type: String,
 }
 
 /// The entry symbol of a ring kernel: `spindle_ring_<name>`.
@@ -138,6 +140,7 @@ pub fn wrap_handler(kernel: &Kernel, h: &RingHandler) -> Result<RingKernelSource
         threads: kernel.threads,
         request,
         reply: reply_slot,
+        state_type: h.state_type.clone(),
     })
 }
 

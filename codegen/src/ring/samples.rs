@@ -180,7 +180,7 @@ pub fn tally() -> Kernel {
 /// fn lanes(state: &mut [u32; 32], msg: u32) -> u32 {
 ///     let i = thread_idx().x;
 ///     state[i as usize] += msg + i;
-///     state[0]
+///     state[i as usize] // the reply is thread 0's: state[0]
 /// }
 /// ```
 pub fn lanes(threads: u32) -> Kernel {
@@ -203,12 +203,12 @@ pub fn lanes(threads: u32) -> Kernel {
                 u32t.clone(),
             ),
             op: BinOp::Add,
-            value: bin(BinOp::Add, msg, i),
+            value: bin(BinOp::Add, msg, i.clone()),
         }),
         stmt(StmtKind::Return(Some(load(place(
             PlaceRoot::Param(0),
             vec![Proj::Index {
-                index: Box::new(lit(Scalar::Usize, 0)),
+                index: Box::new(cast(i.clone(), Scalar::Usize)),
                 site: 1,
             }],
             u32t.clone(),

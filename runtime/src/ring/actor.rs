@@ -62,8 +62,8 @@ impl<S: DeviceType, M: DeviceType, R: DeviceType> Actor<S, M, R> {
         check_signature::<S, M, R>(&kernel)?;
         let layout = config.layout::<S, M, R>()?;
         match &*dev.inner {
-            DeviceInner::Cpu(_) => {
-                let handler = super::interp::ring_handler(&kernel)?;
+            DeviceInner::Cpu(cpu) => {
+                let handler = super::interp::ring_handler(cpu, &kernel)?;
                 let region = Arc::new(RawRegion::heap(layout));
                 region.write_config(&layout.config_words(0, kernel.threads));
                 let executor = CpuExecutor::start(

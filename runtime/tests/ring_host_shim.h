@@ -1,0 +1,176 @@
+// Host versions of every device-only helper a generated ring kernel uses,
+// with real concurrency: each CUDA thread of the block is an OS thread, and
+// the kernel runs against the real Rust host side over real memory
+// (DESIGN.md §7.3; driven by ring_host_compiled.rs).
+//
+//   g++ -std=c++17 -shared -fPIC -pthread -include ring_host_shim.h unit.cpp
+//
+// - threadIdx/blockIdx/blockDim/gridDim are thread_local;
+// - __shared__ variables are function statics: one block per kernel runs at
+//   a time in a process (the test serialises its actors);
+// - spindle_sync_threads / spindle_sync_threads_count are a block barrier
+//   with PTX semantics: a thread that exited (spindle_exit_thread, a fault,
+//   or returning from the kernel) no longer counts, and releases a barrier
+//   it was the last one missing from;
+// - system-scope acquire loads and release stores are GCC __atomic
+//   builtins (ThreadSanitizer understands them);
+// - spindle_nanosleep sleeps.
+//
+// The generated prelude skips its own typedefs and device helpers when
+// SPINDLE_HOST_SHIM is defined, so this file must define every helper the
+// prelude would (the emitter's codegen/src/cuda/host_shim.h lists the
+// batch ones; this one runs a whole block concurrently instead of one
+// thread after another).
+#ifndef SPINDLE_HOST_SHIM
+#define SPINDLE_HOST_SHIM 1
+
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <csetjmp>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#define __device__
+#define __global__ __attribute__((noipa))
+#define __forceinline__ inline
+#define __noinline__ __attribute__((noinline))
+#define __restrict__ __restrict
+#define __shared__ static
+
+struct spindle_host_dim3 {
+  unsigned int x, y, z;
+};
+static thread_local spindle_host_dim3 threadIdx, blockIdx, blockDim, gridDim;
+// Where a faulting thread goes (spindle_exit_thread).
+static thread_local jmp_buf spindle_host_exit;
+
+// A CTA barrier: waits for every thread that has not exited; reports how
+// many arrived with a true predicate (bar.red.popc).
+class SpindleHostBarrier {
+ public:
+  explicit SpindleHostBarrier(unsigned int threads) : expected_(threads) {}
+
+  unsigned int arrive_and_wait(unsigned int pred) {
+    std::unique_lock<std::mutex> lock(m_);
+    const unsigned long long phase = phase_;
+    arrived_ += 1;
+    count_ += pred ? 1u : 0u;
+    if (arrived_ == expected_) {
+      release();
+      return last_count_;
+    }
+    cv_.wait(lock, [&] { return phase_ != phase; });
+    return last_count_;
+  }
+
+  // The calling thread exited: it no longer takes part.
+  void drop() {
+    std::unique_lock<std::mutex> lock(m_);
+    expected_ -= 1;
+    if (arrived_ > 0 && arrived_ == expected_) release();
+  }
+
+ private:
+  void release() {
+    last_count_ = count_;
+    arrived_ = 0;
+    count_ = 0;
+    phase_ += 1;
+    cv_.notify_all();
+  }
+
+  std::mutex m_;
+  std::condition_variable cv_;
+  unsigned int expected_;
+  unsigned int arrived_ = 0;
+  unsigned int count_ = 0;
+  unsigned int last_count_ = 0;
+  unsigned long long phase_ = 0;
+};
+
+static thread_local SpindleHostBarrier* spindle_host_block = nullptr;
+
+static inline uint32_t spindle_atomic_cas_u32(uint32_t* p, uint32_t expected, uint32_t desired) {
+  __atomic_compare_exchange_n(p, &expected, desired, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+  return expected;
+}
+[[noreturn]] static inline void spindle_exit_thread(void) { longjmp(spindle_host_exit, 1); }
+static inline uint32_t spindle_f32_bits(float x) { uint32_t b; std::memcpy(&b, &x, 4); return b; }
+static inline float spindle_f32_from_bits(uint32_t b) { float x; std::memcpy(&x, &b, 4); return x; }
+static inline uint64_t spindle_f64_bits(double x) { uint64_t b; std::memcpy(&b, &x, 8); return b; }
+static inline double spindle_f64_from_bits(uint64_t b) { double x; std::memcpy(&x, &b, 8); return x; }
+static inline uint32_t spindle_popc32(uint32_t x) { return (uint32_t)__builtin_popcount(x); }
+static inline uint32_t spindle_popc64(uint64_t x) { return (uint32_t)__builtin_popcountll(x); }
+static inline uint32_t spindle_clz32(uint32_t x) { return x ? (uint32_t)__builtin_clz(x) : 32u; }
+static inline uint32_t spindle_clz64(uint64_t x) { return x ? (uint32_t)__builtin_clzll(x) : 64u; }
+static inline uint32_t spindle_ctz32(uint32_t x) { return x ? (uint32_t)__builtin_ctz(x) : 32u; }
+static inline uint32_t spindle_ctz64(uint64_t x) { return x ? (uint32_t)__builtin_ctzll(x) : 64u; }
+static inline uint32_t spindle_brev32(uint32_t x) {
+  uint32_t r = 0;
+  for (int i = 0; i < 32; ++i) r |= ((x >> i) & 1u) << (31 - i);
+  return r;
+}
+static inline uint64_t spindle_brev64(uint64_t x) {
+  return ((uint64_t)spindle_brev32((uint32_t)x) << 32) | spindle_brev32((uint32_t)(x >> 32));
+}
+static inline uint32_t spindle_bswap32(uint32_t x) { return __builtin_bswap32(x); }
+static inline uint64_t spindle_bswap64(uint64_t x) { return __builtin_bswap64(x); }
+
+// Fences. ThreadSanitizer does not model standalone fences; under it a
+// fence is a sequentially consistent read-modify-write of one shared word
+// (stronger than a fence: every fence synchronises with every other).
+#if defined(__SANITIZE_THREAD__)
+static uint32_t spindle_host_fence_word;
+static inline void spindle_host_fence(void) { __atomic_fetch_add(&spindle_host_fence_word, 0u, __ATOMIC_SEQ_CST); }
+#else
+static inline void spindle_host_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+#endif
+static inline void spindle_fence_block(void) { spindle_host_fence(); }
+static inline void spindle_fence_device(void) { spindle_host_fence(); }
+static inline void spindle_fence_system(void) { spindle_host_fence(); }
+
+// Ring-loop operations.
+static inline void spindle_nanosleep(uint32_t ns) {
+  if (ns < 1000u) std::this_thread::yield();
+  else std::this_thread::sleep_for(std::chrono::nanoseconds(ns));
+}
+static inline void spindle_sync_threads(void) { spindle_host_block->arrive_and_wait(1u); }
+static inline uint32_t spindle_sync_threads_count(uint32_t pred) { return spindle_host_block->arrive_and_wait(pred); }
+static inline uint32_t spindle_load_acquire_sys_u32(const uint32_t* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline uint64_t spindle_load_acquire_sys_u64(const uint64_t* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void spindle_store_release_sys_u32(uint32_t* p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+static inline void spindle_store_release_sys_u64(uint64_t* p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+
+// One thread: runs `body` until it returns or exits (a fault).
+template <class F>
+__attribute__((noinline)) static void spindle_host_thread(F& body) {
+  if (setjmp(spindle_host_exit) == 0) body();
+}
+
+// Runs `body` as one block of `threads` concurrent threads (one grid block)
+// and waits for all of them.
+template <class F>
+static void spindle_host_run_block(unsigned int threads, F body) {
+  SpindleHostBarrier barrier(threads);
+  std::vector<std::thread> pool;
+  pool.reserve(threads);
+  for (unsigned int t = 0; t < threads; ++t) {
+    pool.emplace_back([&barrier, &body, t, threads] {
+      threadIdx = {t, 0, 0};
+      blockIdx = {0, 0, 0};
+      blockDim = {threads, 1, 1};
+      gridDim = {1, 1, 1};
+      spindle_host_block = &barrier;
+      spindle_host_thread(body);
+      barrier.drop();
+    });
+  }
+  for (auto& th : pool) th.join();
+}
+
+#endif  // SPINDLE_HOST_SHIM
