@@ -132,7 +132,16 @@ pub fn const_table(analysis: &Analysis, item: &syn::Ident) -> (TokenStream, Toke
     let n = analysis.consts.len();
     let infos = analysis.consts.iter().map(|p| {
         let key = frontend::const_key(p);
-        let read = quote_spanned!(p.span()=> #private::const_value(&#p));
+        // The whole call at the use, so rustc's errors point there.
+        let span = p.span();
+        let at_use: TokenStream = paths::private()
+            .into_iter()
+            .map(|mut t| {
+                t.set_span(span);
+                t
+            })
+            .collect();
+        let read = quote_spanned!(span=> #at_use::const_value(&#p));
         quote! {
             #private::ConstInfo {
                 name: #key,
