@@ -86,7 +86,7 @@ fn mix_reference(a: u32, b: i64, x: f32, i: usize) -> (u32, i64, f32, bool) {
         .wrapping_add(-40_000_000_000)
         .max(i64::MIN + 7);
     let f = (x * 1.75 + 0.125) + (x * -3.0 + 0.125);
-    let flag = (a > 1000) && i % 8 != 0;
+    let flag = (a > 1000) && !i.is_multiple_of(8);
     (u, l, f, flag)
 }
 
@@ -203,7 +203,7 @@ fn batch_kernel_with_constants_compiles_with_nvrtc() {
     assert!(src.contains("40000000000"), "{src}");
     if let Err(e) = spindle_runtime::cuda::nvrtc_version() {
         assert!(
-            std::env::var("SPINDLE_REQUIRE_NVRTC").map_or(true, |v| v != "1"),
+            !std::env::var("SPINDLE_REQUIRE_NVRTC").is_ok_and(|v| v == "1"),
             "SPINDLE_REQUIRE_NVRTC=1 but NVRTC is unavailable: {e}"
         );
         eprintln!("skipping `batch_kernel_with_constants_compiles_with_nvrtc`: {e}");

@@ -308,7 +308,7 @@ fn device_fns_use_the_constants_of_their_own_module() {
         exprs(b)
             .into_iter()
             .filter_map(|e| match &e.kind {
-                ExprKind::Lit(l @ Lit::Float(_)) => Some(l.clone()),
+                ExprKind::Lit(l @ Lit::Float(_)) => Some(*l),
                 _ => None,
             })
             .collect()
