@@ -202,10 +202,18 @@ pub fn module_source(kernel: &Kernel) -> Result<spindle_codegen::cuda::CudaSourc
         spindle_codegen::KernelMode::Batch => {
             Ok(spindle_codegen::cuda::emit(kernel, &Default::default()))
         }
-        spindle_codegen::KernelMode::Ring => Err(Error::Unsupported(format!(
-            "precompiling ring kernel `{}`: ring kernels are not wired into the module cache yet",
-            kernel.name
-        ))),
+        spindle_codegen::KernelMode::Ring => {
+            let ring = spindle_codegen::ring::emit_ring(kernel, &Default::default()).map_err(
+                |message| Error::Link {
+                    kernel: kernel.name.clone(),
+                    message,
+                },
+            )?;
+            Ok(spindle_codegen::cuda::CudaSource {
+                code: ring.code,
+                entry: ring.entry,
+            })
+        }
     }
 }
 
