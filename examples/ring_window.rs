@@ -31,8 +31,8 @@ pub struct Summary {
 #[kernel(mode = "ring")]
 pub fn window(state: &mut Window, sample: f32) -> Summary {
     state.values[state.next as usize] = sample;
-    state.next = (state.next + 1) % 32;
-    if state.filled < 32 {
+    state.next = (state.next + 1) % WINDOW as u32;
+    if state.filled < WINDOW as u32 {
         state.filled += 1;
     }
     let mut sum = 0.0f32;
