@@ -26,14 +26,18 @@ host="$(rustc -vV | sed -n 's/^host: //p')"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-# 1. Build. Plain host target (a static musl build could never dlopen libcuda or libnvrtc).
-say "building the release test suites (cargo test --workspace --release --no-run)"
-cargo test --workspace --release --no-run --message-format=json-render-diagnostics \
-    >"$work/tests.json"
-say "building the benchmark runner (cargo bench --bench gpu --no-run)"
-cargo bench --bench gpu --no-run --message-format=json-render-diagnostics >"$work/bench.json"
-python3 scripts/gpu/artifacts.py <"$work/tests.json" >"$work/tests.tsv"
-python3 scripts/gpu/artifacts.py <"$work/bench.json" | awk -F'\t' '$1 == "bench" && $3 == "gpu"' >"$work/bench.tsv"
+# 1. Build. Plain host target (a static musl build could never dlopen libcuda or
+# libnvrtc). One cargo run builds the test suites (what `cargo test --workspace
+# --release --no-run` builds, less the examples) and the benchmark runner `gpu`
+# (the same binary `cargo bench --bench gpu` runs: release and bench profiles
+# are alike here), so both come from the same state of the tree.
+say "building the release test suites and the benchmark runner"
+say "  cargo test --workspace --release --no-run --lib --bins --tests --bench gpu"
+cargo test --workspace --release --no-run --lib --bins --tests --bench gpu \
+    --message-format=json-render-diagnostics >"$work/cargo.json"
+python3 scripts/gpu/artifacts.py <"$work/cargo.json" >"$work/all.tsv"
+awk -F'\t' '$1 == "test"' "$work/all.tsv" >"$work/tests.tsv"
+awk -F'\t' '$1 == "bench" && $3 == "gpu"' "$work/all.tsv" >"$work/bench.tsv"
 [ -s "$work/bench.tsv" ] || die "cargo built no bench executable named gpu"
 
 # 2. Stage.
@@ -71,6 +75,30 @@ while IFS=$'\t' read -r kind pkg target path; do
 done <"$work/tests.tsv"
 IFS=$'\t' read -r _ _ _ bench_path <"$work/bench.tsv"
 strip_into "$bench_path" "$bundle/bin/bench/gpu"
+
+# Shared libraries of the Rust toolchain that some suites link (proc-macro
+# crates' tests link libstd dynamically) travel in lib/; run.sh puts it on
+# LD_LIBRARY_PATH. Anything else missing here is an error.
+sysroot_lib="$(rustc --print sysroot)/lib/rustlib/$host/lib"
+mkdir -p "$bundle/lib"
+for bin in "$bundle"/bin/tests/* "$bundle/bin/bench/gpu"; do
+    ldd "$bin" 2>/dev/null | awk '/=> not found/ {print $1}'
+done | sort -u | while read -r lib; do
+    [ -f "$sysroot_lib/$lib" ] || die "a staged binary needs $lib, which is neither installed nor in the Rust sysroot"
+    strip_into "$sysroot_lib/$lib" "$bundle/lib/$lib"
+    say "carrying $lib from the Rust toolchain"
+done
+
+# Tests that read the source tree at run time: run.sh skips them by name.
+grep -v '^#' scripts/gpu/needs-source.tsv | awk -F'\t' 'NF >= 3' >"$bundle/needs-source.tsv"
+while IFS=$'\t' read -r suite test _; do
+    if [ ! -x "$bundle/bin/tests/$suite" ]; then
+        say "warning: scripts/gpu/needs-source.tsv names suite $suite, which was not staged"
+    elif ! LD_LIBRARY_PATH="$bundle/lib" "$bundle/bin/tests/$suite" --list --exact "$test" 2>/dev/null | grep -q "^$test: test"; then
+        say "warning: scripts/gpu/needs-source.tsv names $suite $test, which no longer exists"
+    fi
+done <"$bundle/needs-source.tsv"
+
 cp scripts/gpu/run.sh scripts/gpu/peers.py scripts/gpu/report.py "$bundle/"
 chmod 755 "$bundle/run.sh" "$bundle/peers.py" "$bundle/report.py"
 

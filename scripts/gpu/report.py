@@ -158,6 +158,12 @@ def main():
     except json.JSONDecodeError:
         pass
 
+    needs_source = []
+    for line in read(os.path.join(args.bundle, "needs-source.tsv")).splitlines():
+        cols = line.split("\t")
+        if len(cols) >= 3 and not line.startswith("#"):
+            needs_source.append(tuple(cols[:3]))
+
     suites = []
     tdir = os.path.join(logs, "tests")
     for f in sorted(os.listdir(tdir)) if os.path.isdir(tdir) else []:
@@ -186,6 +192,7 @@ def main():
         "machine": env,
         "spindle_probe": probe,
         "bundle": manifest,
+        "not_run_needs_source": [{"suite": a, "test": b, "reason": c} for a, b, c in needs_source],
         "tests": {"totals": totals, "suites": suites},
         "bench": {"exit_code": int(bench_rc) if bench_rc.lstrip("-").isdigit() else None, "records": records},
         "peers": peers,
@@ -215,20 +222,30 @@ def main():
         "",
     ]
     left_out = manifest.get("left_out", [])
-    if left_out:
-        md += ["Not carried (they need the source tree):", ""]
-        md += [f"- `{x['suite']}`: {x['reason']}" for x in left_out]
+    if left_out or needs_source:
+        md += ["Not run from the bundle (they need the source tree, which a GPU machine does not have):", ""]
+        md += [f"- suite `{x['suite']}`: {x['reason']}" for x in left_out]
+        md += [f"- test `{suite}::{test}`: {reason}" for suite, test, reason in needs_source]
         md += [""]
     skipped = [(s["suite"], t["name"], t["detail"]) for s in suites for t in s["tests"] if t["status"] == "skipped"]
     if skipped:
-        md += ["### Skipped, with the reason each test printed", "", table(["suite", "test", "reason"], skipped), ""]
+        by_reason = {}
+        for _, name, detail in skipped:
+            # The same reason names each test; count them without the names.
+            key = re.sub(r"`[^`]*`|^\S+: |SKIPPED \S+: ", "…", detail)
+            by_reason[key] = by_reason.get(key, 0) + 1
+        md += ["### Skipped, with the reason each test printed", "",
+               "Reasons (test names elided):", ""]
+        md += [f"- {n} × {md_escape(k)}" for k, n in sorted(by_reason.items(), key=lambda kv: -kv[1])]
+        md += ["", table(["suite", "test", "reason"], skipped), ""]
     bad = [s for s in suites if s["state"] != "ok"]
     for s in bad:
         md += [f"### {s['suite']}: {s['state']} (exit {s['exit_code']})", ""]
-        for t in s["tests"]:
-            if t["status"] == "failed":
-                md += [f"- `{t['name']}`", "", "```", t["detail"], "```", ""]
-        md += ["Last lines of the log:", "", "```", s["log_tail"], "```", ""]
+        failed = [t for t in s["tests"] if t["status"] == "failed"]
+        for t in failed:
+            md += [f"- `{t['name']}`", "", "```", t["detail"].strip(), "```", ""]
+        if not failed:
+            md += ["Last lines of the log:", "", "```", s["log_tail"], "```", ""]
 
     md += ["## Benchmarks", "",
            f"`bin/bench/gpu` (benches/gpu.rs), exit code {bench_rc or 'not run'}. Per repetition: median and p99.", ""]

@@ -74,6 +74,9 @@ else
     env_line nvrtc_dir ""
 fi
 
+# Toolchain libraries some suites link (see gpu-check.sh).
+export LD_LIBRARY_PATH="$bundle/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
 # A fresh disk cache: every run starts cold and leaves the user's cache alone.
 export SPINDLE_CACHE_DIR="$report/kernel-cache"
 rm -rf "$SPINDLE_CACHE_DIR"
@@ -113,10 +116,16 @@ if [ "${SPINDLE_SKIP_TESTS:-}" != 1 ]; then
         [ -x "$bin" ] || continue
         name="$(basename "$bin")"
         say "test suite $name"
+        # Tests that need the source tree (needs-source.tsv) are skipped by name.
+        skips=()
+        while IFS=$'\t' read -r suite test _; do
+            [ "$suite" = "$name" ] && skips+=(--skip "$test")
+        done < <(cat "$bundle/needs-source.tsv" 2>/dev/null)
         # --show-output prints each passing test's captured output, which is
-        # where "skipping …" lines say why a GPU part did not run.
-        (cd "$logs/tests" && timeout "${SPINDLE_TEST_TIMEOUT:-600}" "$bin" --show-output) \
-            >"$logs/tests/$name.log" 2>&1
+        # where "skipping …" lines say why a GPU part did not run. --exact
+        # makes each --skip match one test name only.
+        (cd "$logs/tests" && timeout "${SPINDLE_TEST_TIMEOUT:-600}" "$bin" --show-output \
+            ${skips[@]+"--exact"} ${skips[@]+"${skips[@]}"}) >"$logs/tests/$name.log" 2>&1
         rc=$?
         echo "$rc" >"$logs/tests/$name.rc"
         grep -E '^test result:' "$logs/tests/$name.log" | sed 's/^/    /'
