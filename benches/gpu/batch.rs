@@ -58,10 +58,10 @@ fn overhead(r: &mut Reporter, dev: &Device, arch: &str) -> Result<(), String> {
     if out.to_vec().map_err(|e| e.to_string())? != vec![1u32; LEN] {
         return Err("spindle's touch gave a wrong result on the GPU".into());
     }
-    let source = touch::try_cuda_source().map_err(|e| e.to_string())?;
-    let cubin = spindle_runtime::cuda::compile_cubin("touch", &source, arch)
-        .map_err(|e| format!("compiling touch for the raw baseline: {e}"))?
-        .cubin;
+    // The CUBIN the runtime loaded: from the disk cache its launch filled, or
+    // compiled the same way when the cache is off.
+    let cubin = spindle_runtime::cuda::cubin_for(&touch::KERNEL, arch)
+        .map_err(|e| format!("the CUBIN of touch for the raw baseline: {e}"))?;
     let mut raw = RawTouch::load(cubin, LEN)?;
     raw.launch_sync()?;
     if raw.output()? != vec![1u32; LEN] {
