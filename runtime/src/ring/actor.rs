@@ -13,7 +13,7 @@ use super::cpu_executor::{CpuExecutor, FnHandler};
 use super::executor::{Executor, RingHandler};
 use super::host::HostSession;
 use super::memory::RawRegion;
-use super::wait::Backoff;
+use super::wait::{Backoff, Waiter};
 use crate::device::{desc_matches, DeviceInner};
 use crate::kernel::KernelInfo;
 use crate::types::{bytes_of, DeviceType};
@@ -58,42 +58,50 @@ impl<S: DeviceType, M: DeviceType, R: DeviceType> Actor<S, M, R> {
         init: S,
         config: RingConfig,
     ) -> Result<Self> {
-        let kernel = info.linked()?;
+        Self::spawn_linked(dev, info.linked()?, init, config)
+    }
+
+    /// Starts an already linked ring kernel.
+    pub(crate) fn spawn_linked(
+        dev: &Device,
+        kernel: Arc<Kernel>,
+        init: S,
+        config: RingConfig,
+    ) -> Result<Self> {
         check_signature::<S, M, R>(&kernel)?;
         let layout = config.layout::<S, M, R>()?;
+        let init = bytes_of(std::slice::from_ref(&init));
         match &*dev.inner {
             DeviceInner::Cpu(cpu) => {
                 let handler = super::interp::ring_handler(cpu, &kernel)?;
                 let region = Arc::new(RawRegion::heap(layout));
                 region.write_config(&layout.config_words(0, kernel.threads));
-                let executor = CpuExecutor::start(
+                let (executor, waiter) = CpuExecutor::start(
                     &kernel.name,
                     region.clone(),
                     handler,
-                    bytes_of(std::slice::from_ref(&init)),
+                    init,
                     config.cpu_idle(),
+                    config.host_max_sleep(),
                 )?;
                 Ok(Self::from_parts(
                     &kernel.name,
                     region,
                     Box::new(executor),
+                    waiter,
                     Some(kernel.clone()),
                     &config,
                 ))
             }
             DeviceInner::Cuda(cuda) => {
-                let (region, executor) = super::cuda_executor::start(
-                    cuda,
-                    info,
-                    &kernel,
-                    layout,
-                    bytes_of(std::slice::from_ref(&init)),
-                    &config,
-                )?;
+                let (region, executor) =
+                    super::cuda_executor::start(cuda, &kernel, layout, init, &config)?;
+                let waiter = Box::new(Backoff::new(config.host_max_sleep()));
                 Ok(Self::from_parts(
                     &kernel.name,
                     region,
                     executor,
+                    waiter,
                     Some(kernel.clone()),
                     &config,
                 ))
@@ -128,17 +136,19 @@ impl<S: DeviceType, M: DeviceType, R: DeviceType> Actor<S, M, R> {
         let layout = config.layout::<S, M, R>()?;
         let region = Arc::new(RawRegion::heap(layout));
         region.write_config(&layout.config_words(0, 1));
-        let executor = CpuExecutor::start(
+        let (executor, waiter) = CpuExecutor::start(
             name,
             region.clone(),
             handler,
             bytes_of(std::slice::from_ref(&init)),
             config.cpu_idle(),
+            config.host_max_sleep(),
         )?;
         Ok(Self::from_parts(
             name,
             region,
             Box::new(executor),
+            waiter,
             None,
             &config,
         ))
@@ -162,13 +172,17 @@ impl<S: DeviceType, M: DeviceType, R: DeviceType> Actor<S, M, R> {
         let region = Arc::new(RawRegion::heap(layout));
         region.write_config(&layout.config_words(config.gpu_idle_ns(), threads));
         let executor = start(region.clone(), bytes_of(std::slice::from_ref(&init)))?;
-        Ok(Self::from_parts(name, region, executor, kernel, &config))
+        let waiter = Box::new(Backoff::new(config.host_max_sleep()));
+        Ok(Self::from_parts(
+            name, region, executor, waiter, kernel, &config,
+        ))
     }
 
     fn from_parts(
         name: &str,
         region: Arc<RawRegion>,
         executor: Box<dyn Executor>,
+        waiter: Box<dyn Waiter>,
         kernel: Option<Arc<Kernel>>,
         config: &RingConfig,
     ) -> Self {
@@ -180,7 +194,7 @@ impl<S: DeviceType, M: DeviceType, R: DeviceType> Actor<S, M, R> {
                 layout,
                 executor,
                 kernel,
-                Box::new(Backoff::new(config.host_max_sleep())),
+                waiter,
                 config.timeout,
             ),
             _state: PhantomData,

@@ -14,7 +14,7 @@ use spindle_codegen::ring::layout::ERROR_EXECUTOR;
 
 use super::executor::{run_executor, Executor, ExecutorDeath, RingHandler};
 use super::memory::RawRegion;
-use super::wait::{Doorbell, ParkingIdle};
+use super::wait::{Doorbell, Parking, Waiter};
 use crate::cpu::HostMem;
 use crate::types::DeviceType;
 use crate::{Error, Result};
@@ -30,22 +30,27 @@ pub(crate) struct CpuExecutor {
 
 impl CpuExecutor {
     /// Starts the executor thread over `region` (whose `config` is
-    /// written) with state `init`.
+    /// written) with state `init`. Also returns the waiter the host side
+    /// must use: it parks, and the executor wakes it after each reply.
     pub(crate) fn start(
         kernel: &str,
         region: Arc<RawRegion>,
         mut handler: Box<dyn RingHandler>,
         init: &[u8],
         max_park: Duration,
-    ) -> Result<CpuExecutor> {
+        host_max_park: Duration,
+    ) -> Result<(CpuExecutor, Box<dyn Waiter>)> {
+        // `bell` wakes the executor (rung by the host after a send), and
+        // `host_bell` wakes the host (rung by the executor after a reply).
         let bell = Doorbell::new();
+        let host_bell = Doorbell::new();
         let error = Arc::new(Mutex::new(None));
         let mut state = HostMem::from_bytes(init);
-        let (bell2, error2) = (bell.clone(), error.clone());
+        let (bell2, host_bell2, error2) = (bell.clone(), host_bell.clone(), error.clone());
         let thread = std::thread::Builder::new()
             .name(format!("spindle-ring-{kernel}"))
             .spawn(move || {
-                let mut idle = ParkingIdle::new(bell2, max_park);
+                let mut idle = Parking::new(bell2, host_bell2, max_park);
                 let layout = *region.layout();
                 let mut report = |e: Error| {
                     *error2.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
@@ -64,12 +69,16 @@ impl CpuExecutor {
                 kernel: kernel.to_string(),
                 reason: format!("could not start the executor thread: {e}"),
             })?;
-        Ok(CpuExecutor {
-            kernel: kernel.to_string(),
-            thread: Some(thread),
-            bell,
-            error,
-        })
+        let waiter = Parking::new(host_bell, bell.clone(), host_max_park);
+        Ok((
+            CpuExecutor {
+                kernel: kernel.to_string(),
+                thread: Some(thread),
+                bell,
+                error,
+            },
+            Box::new(waiter),
+        ))
     }
 }
 

@@ -155,6 +155,7 @@ where
                 // Release: the report above happens before the host's
                 // Acquire of `error`.
                 mem.store(offsets::ERROR, ERROR_EXECUTOR, Release);
+                idle.published();
                 break 'run ExecutorExit::Faulted;
             }
             // The full check on the reply ring.
@@ -162,10 +163,13 @@ where
                 if stop(mem) == STOP_ABORT {
                     break 'run ExecutorExit::Aborted;
                 }
-                idle.pause(&|| mem.load(offsets::STOP, Relaxed) == STOP_ABORT);
+                idle.pause(&|| {
+                    replies.room_visible(mem) || mem.load(offsets::STOP, Relaxed) == STOP_ABORT
+                });
             }
             let published = replies.try_publish(mem, &reply);
             debug_assert!(published, "has_room was true");
+            idle.published();
             since_stop_poll += 1;
             if since_stop_poll >= STOP_POLL_INTERVAL {
                 since_stop_poll = 0;
@@ -199,5 +203,6 @@ where
     // Release: orders the state-out writes, every reply and any error word
     // before `exited`; the host acquires `exited` before reading them.
     mem.store(offsets::EXITED, code, Release);
+    idle.published();
     exit
 }

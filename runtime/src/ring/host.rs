@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
-use std::sync::atomic::Ordering::{Acquire, Release};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -236,9 +236,21 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
                     after: timeout,
                 });
             }
-            self.waiter.pause();
+            self.pause();
             round = round.wrapping_add(1);
         }
+    }
+
+    /// One pause of a wait; wakes early once the executor published a
+    /// reply, freed a request slot, failed or exited.
+    fn pause(&mut self) {
+        let (mem, replies, requests) = (&*self.mem, &self.replies, &self.requests);
+        self.waiter.pause(&|| {
+            replies.is_ready(mem)
+                || requests.room_visible(mem)
+                || mem.load(offsets::EXITED, Relaxed) != EXIT_NONE
+                || mem.load(offsets::ERROR, Relaxed) != ERROR_NONE
+        });
     }
 
     fn try_publish(&mut self, msg: &M) -> bool {
@@ -261,6 +273,8 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
         let dst =
             unsafe { std::slice::from_raw_parts_mut(r.as_mut_ptr().cast::<u8>(), size_of::<R>()) };
         if self.replies.try_consume(&*self.mem, dst) {
+            // The executor may be waiting for reply room.
+            self.executor.notify();
             // SAFETY: every byte of `r` was written by the consume above
             // with the bytes of an `R` the executor produced; `R:
             // DeviceType` is valid for every bit pattern a handler writes.
@@ -276,10 +290,6 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
         while let Some(r) = self.take_reply() {
             self.pending.push_back(r);
             n += 1;
-        }
-        if n > 0 {
-            // The executor may be waiting for reply room.
-            self.executor.notify();
         }
         n
     }
@@ -393,7 +403,6 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
                 discarded += 1;
             }
             if discarded > 0 {
-                self.executor.notify();
                 last_progress = Instant::now();
                 self.waiter.begin();
             }
@@ -411,7 +420,7 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
                     after: self.timeout,
                 });
             }
-            self.waiter.pause();
+            self.pause();
             round = round.wrapping_add(1);
         }
     }

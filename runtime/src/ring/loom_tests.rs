@@ -102,7 +102,7 @@ struct LoomWait;
 
 impl Waiter for LoomWait {
     fn begin(&mut self) {}
-    fn pause(&mut self) {
+    fn pause(&mut self, _ready: &dyn Fn() -> bool) {
         loom::thread::yield_now();
     }
 }

@@ -29,6 +29,8 @@ pub mod memory;
 mod protocol;
 mod wait;
 
+#[cfg(test)]
+mod kernel_tests;
 #[cfg(all(test, loom))]
 mod loom_tests;
 #[cfg(test)]

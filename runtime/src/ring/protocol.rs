@@ -96,6 +96,13 @@ impl Producer {
         self.pos.wrapping_sub(self.cached_head) < self.ring.capacity
     }
 
+    /// Whether the consumer has freed a slot since the last full check (a
+    /// peek for waits; `has_room` is the check that counts).
+    pub(crate) fn room_visible<M: RingMemory + ?Sized>(&self, mem: &M) -> bool {
+        // Relaxed: a yes/no hint; `has_room` acquires before any write.
+        self.pos.wrapping_sub(mem.load(self.ring.head, Relaxed)) < self.ring.capacity
+    }
+
     /// Writes `payload` into the next slot and publishes it, if there is
     /// room; `false` when the ring is full.
     pub(crate) fn try_publish<M: RingMemory + ?Sized>(&mut self, mem: &M, payload: &[u8]) -> bool {

@@ -3,16 +3,18 @@
 //! every wait re-checks the shared words after it returns.
 
 use std::sync::atomic::{fence, AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::Thread;
 use std::time::Duration;
 
 /// The host's pause between two checks of a condition.
 pub(crate) trait Waiter: Send {
-    /// A new wait starts (resets the back-off).
+    /// A new wait starts on the calling thread (resets the back-off).
     fn begin(&mut self);
-    /// Pauses once; later pauses may be longer.
-    fn pause(&mut self);
+    /// Pauses once; later pauses may be longer. `ready` says whether the
+    /// executor has published something since the last check; a waiter
+    /// that parks re-checks it after announcing that it sleeps.
+    fn pause(&mut self, ready: &dyn Fn() -> bool);
 }
 
 /// Spin, then yield, then sleep with growing sleeps up to `max_sleep`.
@@ -61,7 +63,7 @@ impl Waiter for Backoff {
         self.round = 0;
     }
 
-    fn pause(&mut self) {
+    fn pause(&mut self, _ready: &dyn Fn() -> bool) {
         self.step()
     }
 }
@@ -73,77 +75,110 @@ pub(crate) trait Idle {
     /// Pauses once. `ready` says whether work has arrived; an idle that
     /// parks re-checks it after announcing that it sleeps.
     fn pause(&mut self, ready: &dyn Fn() -> bool);
+    /// The executor published a reply (or exited): wake a parked host.
+    fn published(&self) {}
 }
 
-/// Shared between a parking executor thread and the host that wakes it.
+/// How one side wakes the other when it parks: the sleeper announces
+/// itself here, the other side rings after publishing.
 #[derive(Debug)]
 pub(crate) struct Doorbell {
     sleeping: AtomicBool,
-    thread: std::sync::OnceLock<Thread>,
+    thread: Mutex<Option<Thread>>,
 }
 
 impl Doorbell {
     pub(crate) fn new() -> Arc<Doorbell> {
         Arc::new(Doorbell {
             sleeping: AtomicBool::new(false),
-            thread: std::sync::OnceLock::new(),
+            thread: Mutex::new(None),
         })
     }
 
-    /// Called by the host after it published something the executor may
-    /// be waiting for.
+    /// Called after publishing something the sleeper may wait for.
     pub(crate) fn ring(&self) {
-        // SeqCst fence: the Dekker pair of the one in `ParkingIdle::pause`.
-        // Either the executor's fence comes first, and we see `sleeping`
+        // SeqCst fence: the Dekker pair of the one in `Parking::pause`.
+        // Either the sleeper's fence comes first, and we see `sleeping`
         // and unpark it, or ours does, and its re-check after its fence
         // sees what we published before this call. A lost wake-up could
         // only cost latency anyway (parks are bounded).
         fence(Ordering::SeqCst);
         if self.sleeping.load(Ordering::Relaxed) {
-            if let Some(t) = self.thread.get() {
+            if let Some(t) = &*self.thread.lock().unwrap_or_else(PoisonError::into_inner) {
                 t.unpark();
             }
         }
     }
-}
 
-/// The CPU executor's idle: spin, yield, then park (woken early by the
-/// host's [`Doorbell::ring`]) for up to `max_park`.
-pub(crate) struct ParkingIdle {
-    backoff: Backoff,
-    max_park: Duration,
-    bell: Arc<Doorbell>,
-}
-
-impl ParkingIdle {
-    /// Must be created on the executor's own thread.
-    pub(crate) fn new(bell: Arc<Doorbell>, max_park: Duration) -> Self {
-        let _ = bell.thread.set(std::thread::current());
-        ParkingIdle {
-            backoff: Backoff::new(Duration::ZERO),
-            max_park,
-            bell,
+    /// Makes the calling thread the one `ring` wakes.
+    fn register_current(&self) {
+        let me = std::thread::current();
+        let mut t = self.thread.lock().unwrap_or_else(PoisonError::into_inner);
+        if t.as_ref().map(Thread::id) != Some(me.id()) {
+            *t = Some(me);
         }
     }
 }
 
-impl Idle for ParkingIdle {
-    fn reset(&mut self) {
-        self.backoff.begin();
+/// Spin, yield, then park for up to `max_park`, woken early when the other
+/// side rings `own`; rings `peer` after publishing. The CPU executor's idle
+/// and the host's waiter for CPU actors.
+pub(crate) struct Parking {
+    backoff: Backoff,
+    max_park: Duration,
+    own: Arc<Doorbell>,
+    peer: Arc<Doorbell>,
+}
+
+impl Parking {
+    /// Registers the calling thread as the one `own` wakes.
+    pub(crate) fn new(own: Arc<Doorbell>, peer: Arc<Doorbell>, max_park: Duration) -> Self {
+        own.register_current();
+        Parking {
+            backoff: Backoff::new(Duration::ZERO),
+            max_park,
+            own,
+            peer,
+        }
     }
 
-    fn pause(&mut self, ready: &dyn Fn() -> bool) {
+    fn park(&mut self, ready: &dyn Fn() -> bool) {
         if !self.backoff.is_sleeping() || self.max_park.is_zero() {
             self.backoff.step();
             return;
         }
-        self.bell.sleeping.store(true, Ordering::Relaxed);
+        self.own.sleeping.store(true, Ordering::Relaxed);
         // SeqCst fence: see `Doorbell::ring`.
         fence(Ordering::SeqCst);
         if !ready() {
             std::thread::park_timeout(self.max_park);
         }
-        self.bell.sleeping.store(false, Ordering::Relaxed);
+        self.own.sleeping.store(false, Ordering::Relaxed);
+    }
+}
+
+impl Idle for Parking {
+    fn reset(&mut self) {
+        self.backoff.begin();
+    }
+
+    fn pause(&mut self, ready: &dyn Fn() -> bool) {
+        self.park(ready)
+    }
+
+    fn published(&self) {
+        self.peer.ring();
+    }
+}
+
+impl Waiter for Parking {
+    fn begin(&mut self) {
+        self.backoff.begin();
+        self.own.register_current();
+    }
+
+    fn pause(&mut self, ready: &dyn Fn() -> bool) {
+        self.park(ready)
     }
 }
 
@@ -158,7 +193,7 @@ mod tests {
         b.begin();
         let t = Instant::now();
         for _ in 0..(SPIN_ROUNDS + YIELD_ROUNDS + 20) {
-            b.pause();
+            Waiter::pause(&mut b, &|| false);
         }
         assert!(b.is_sleeping());
         assert!(t.elapsed() < Duration::from_secs(2));
@@ -172,10 +207,10 @@ mod tests {
         let flag = Arc::new(AtomicBool::new(false));
         let (b2, f2) = (bell.clone(), flag.clone());
         let t = std::thread::spawn(move || {
-            let mut idle = ParkingIdle::new(b2, Duration::from_secs(30));
+            let mut idle = Parking::new(b2, Doorbell::new(), Duration::from_secs(30));
             let start = Instant::now();
             while !f2.load(Ordering::Acquire) {
-                idle.pause(&|| f2.load(Ordering::Acquire));
+                Idle::pause(&mut idle, &|| f2.load(Ordering::Acquire));
             }
             start.elapsed()
         });
