@@ -93,7 +93,7 @@ def numba_peer(reps):
         from numba import cuda
         import numba
     except Exception as e:
-        return skipped("numba", f"numba missing ({e})"), None
+        return skipped("numba", f"numba or numpy missing ({e})"), None
     try:
         if not cuda.is_available():
             return skipped("numba", "no GPU (numba.cuda.is_available() is False)"), numba.__version__
