@@ -35,7 +35,7 @@ def key_values(text, sep):
     return out
 
 
-def parse_suite(name, log, rc):
+def parse_suite(name, log, rc, listed=""):
     """One test binary's results: every test with its status, skip reasons
     from the captured output of passing tests, libtest's totals."""
     tests = {}
@@ -72,6 +72,9 @@ def parse_suite(name, log, rc):
             totals = {"result": m.group(1), "passed": int(m.group(2)), "failed": int(m.group(3)),
                       "ignored": int(m.group(4))}
     counts = {s: sum(1 for t in tests.values() if t["status"] == s) for s in ("ok", "skipped", "failed", "ignored")}
+    # `--list --format terse` lines: "name: test".
+    unfinished = [l[: -len(": test")] for l in listed.splitlines()
+                  if l.endswith(": test") and l[: -len(": test")] not in tests]
     state = "ok"
     if rc == 124:
         state = "timed out"
@@ -87,6 +90,7 @@ def parse_suite(name, log, rc):
         "ignored": counts["ignored"],
         "libtest_totals": totals,
         "tests": sorted(tests.values(), key=lambda t: t["name"]),
+        "unfinished": unfinished if rc == 124 else [],
         "log_tail": "" if state == "ok" else "\n".join(log.splitlines()[-30:]),
     }
 
@@ -170,7 +174,8 @@ def main():
         if f.endswith(".log"):
             name = f[:-4]
             rc_text = read(os.path.join(tdir, name + ".rc"), "").strip()
-            suites.append(parse_suite(name, read(os.path.join(tdir, f)), int(rc_text) if rc_text else -1))
+            suites.append(parse_suite(name, read(os.path.join(tdir, f)), int(rc_text) if rc_text else -1,
+                                      read(os.path.join(tdir, name + ".list"))))
     totals = {k: sum(s[k] for s in suites) for k in ("passed", "skipped", "failed", "ignored")}
     totals["suites"] = len(suites)
     totals["suites_not_ok"] = sum(1 for s in suites if s["state"] != "ok")
@@ -244,6 +249,9 @@ def main():
         failed = [t for t in s["tests"] if t["status"] == "failed"]
         for t in failed:
             md += [f"- `{t['name']}`", "", "```", t["detail"].strip(), "```", ""]
+        if s["unfinished"]:
+            md += ["Still running when the time ran out (or never started): "
+                   + ", ".join(f"`{t}`" for t in s["unfinished"]), ""]
         if not failed:
             md += ["Last lines of the log:", "", "```", s["log_tail"], "```", ""]
 

@@ -8,8 +8,10 @@
 #   bash gpu-bundle/run.sh
 #
 # Environment: SPINDLE_REPORT_DIR, SPINDLE_NVRTC_DIR (a folder with
-# libnvrtc.so.13), SPINDLE_TEST_TIMEOUT (seconds per suite, default 600),
-# SPINDLE_BENCH_TIMEOUT (default 900), SPINDLE_BENCH_QUICK=1 (fewer repetitions),
+# libnvrtc.so.13), SPINDLE_TEST_TIMEOUT (seconds per suite, default 300),
+# SPINDLE_BENCH_TIMEOUT (default 480), SPINDLE_TEST_THREADS (libtest --test-threads;
+# default: libtest's, and a suite that times out is rerun with 1),
+# SPINDLE_BENCH_QUICK=1 (fewer repetitions),
 # SPINDLE_SKIP_TESTS=1 / SPINDLE_SKIP_BENCH=1 / SPINDLE_SKIP_PEERS=1.
 set -uo pipefail # no -e: a failing suite must not stop the run
 
@@ -78,8 +80,9 @@ fi
 export LD_LIBRARY_PATH="$bundle/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 # A fresh disk cache: every run starts cold and leaves the user's cache alone.
-export SPINDLE_CACHE_DIR="$report/kernel-cache"
-rm -rf "$SPINDLE_CACHE_DIR"
+scratch="$(mktemp -d "${TMPDIR:-/tmp}/spindle-gpu-check.XXXXXX")"
+trap 'rm -rf "$scratch"' EXIT
+export SPINDLE_CACHE_DIR="$scratch/kernel-cache"
 unset SPINDLE_BACKEND CARGO_MANIFEST_DIR
 
 # --- the machine --------------------------------------------------------------
@@ -124,14 +127,28 @@ if [ "${SPINDLE_SKIP_TESTS:-}" != 1 ]; then
         # --show-output prints each passing test's captured output, which is
         # where "skipping …" lines say why a GPU part did not run. --exact
         # makes each --skip match one test name only.
-        (cd "$logs/tests" && timeout "${SPINDLE_TEST_TIMEOUT:-600}" "$bin" --show-output \
-            ${skips[@]+"--exact"} ${skips[@]+"${skips[@]}"}) >"$logs/tests/$name.log" 2>&1
-        rc=$?
-        echo "$rc" >"$logs/tests/$name.rc"
-        grep -E '^test result:' "$logs/tests/$name.log" | sed 's/^/    /'
-        if [ "$rc" -ne 0 ]; then
+        run_suite() { # log-name, extra libtest args...
+            local log="$1"
+            shift
+            (cd "$logs/tests" && timeout "${SPINDLE_TEST_TIMEOUT:-300}" "$bin" --show-output \
+                ${skips[@]+"--exact"} ${skips[@]+"${skips[@]}"} "$@") >"$logs/tests/$log.log" 2>&1
+            rc=$?
+            echo "$rc" >"$logs/tests/$log.rc"
+            # After a timeout the report names the tests that never finished.
+            [ "$rc" -eq 124 ] && "$bin" --list --format terse >"$logs/tests/$log.list" 2>/dev/null
+            grep -E '^test result:' "$logs/tests/$log.log" | sed 's/^/    /'
+        }
+        run_suite "$name" ${SPINDLE_TEST_THREADS:+--test-threads "$SPINDLE_TEST_THREADS"}
+        if [ "$rc" -eq 124 ]; then
+            # A hang: run it again one test at a time, to tell a test that hangs
+            # alone from tests that hang each other (both logs are reported).
+            say "  TIMED OUT after ${SPINDLE_TEST_TIMEOUT:-300} s; running it again with --test-threads 1"
             failed_suites=$((failed_suites + 1))
-            [ "$rc" -eq 124 ] && say "  TIMED OUT after ${SPINDLE_TEST_TIMEOUT:-600} s" || say "  FAILED (exit $rc)"
+            run_suite "$name~serial" --test-threads 1
+            [ "$rc" -eq 124 ] && say "  TIMED OUT again" || say "  serial rerun: exit $rc"
+        elif [ "$rc" -ne 0 ]; then
+            failed_suites=$((failed_suites + 1))
+            say "  FAILED (exit $rc)"
         fi
     done
 fi
@@ -139,7 +156,7 @@ fi
 # --- benchmarks and peers -----------------------------------------------------
 if [ "${SPINDLE_SKIP_BENCH:-}" != 1 ]; then
     say "benchmarks (bin/bench/gpu)"
-    SPINDLE_BENCH_JSON="$report/bench.jsonl" timeout "${SPINDLE_BENCH_TIMEOUT:-900}" \
+    SPINDLE_BENCH_JSON="$report/bench.jsonl" timeout "${SPINDLE_BENCH_TIMEOUT:-480}" \
         "$bundle/bin/bench/gpu" 2>&1 | tee "$logs/bench.log"
     echo "${PIPESTATUS[0]}" >"$logs/bench.rc"
 fi
