@@ -216,8 +216,12 @@ fn nvrtc_errors_name_the_rust_line() {
             || text.contains(&format!("jit.rs:{rust_line}")),
         "{text}"
     );
-    assert!(
-        text.contains("y[i] *= k;"),
-        "the excerpt does not show the Rust line:\n{text}"
-    );
+    // The excerpt quotes the Rust line when the source file is readable (it
+    // is not in a test bundle carried to a GPU machine).
+    if Path::new("tests/jit.rs").exists() {
+        assert!(
+            text.contains("y[i] *= k;"),
+            "the excerpt does not show the Rust line:\n{text}"
+        );
+    }
 }
