@@ -41,16 +41,17 @@ impl KernelMode {
     /// current data-centre GPU (H100 class, PCIe host):
     ///
     /// - `Batch`: one launch plus stream synchronisation of a small kernel,
-    ///   about 5 µs. Published figures for an empty launch + sync are 3–7 µs
-    ///   (see `shared/CUDA-NOTES.md`, "Persistent kernels"); spindle's own
-    ///   measurement is `launch_sync` in `benches/gpu.rs` (BENCHMARKS.md).
-    /// - `Ring`: one message round trip through a resident actor, about 2 µs:
-    ///   a host↔GPU ping-pong over PCIe costs ≈1.1 µs (GDRCopy), plus the
-    ///   handler and the reply poll. spindle's own measurement is
-    ///   `ring_call` in `benches/gpu.rs` (BENCHMARKS.md).
+    ///   about 5 µs — published figures for an empty launch + sync are
+    ///   3–7 µs (`shared/CUDA-NOTES.md`, "Persistent kernels").
+    /// - `Ring`: one message round trip through a resident actor, about
+    ///   2 µs — a host↔GPU ping-pong over PCIe costs ≈1.1 µs (GDRCopy), plus
+    ///   the handler and the reply poll.
     ///
-    /// These are planning figures, not guarantees; BENCHMARKS.md records what
-    /// was measured on which card.
+    /// These are planning figures from published measurements. spindle's
+    /// own are the rows "touch launch+sync, spindle" and "call round trip"
+    /// of `cargo bench --bench gpu` (`benches/gpu.rs`), recorded with the
+    /// card's name in BENCHMARKS.md; until a GPU run is recorded there,
+    /// treat these as estimates.
     pub const fn typical_overhead_us(&self) -> f64 {
         match self {
             KernelMode::Batch => 5.0,
