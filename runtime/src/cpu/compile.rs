@@ -179,6 +179,10 @@ pub(crate) fn compile(k: &Kernel) -> CompileResult<Program> {
     // frame, and nothing runs after the body that would need them back.
     let entry = c.body(|c| c.block(&mut cx, &f.body))?;
     let global_index = c.fixed_regs.get(&Fixed::GlobalIndex).copied();
+    // ForCond's `done` is not in generic_reads' three slots; it is never
+    // the global index (a temporary).
+    let global_index_read =
+        global_index.is_some_and(|gi| c.code.iter().any(|i| i.generic_reads().contains(&Some(gi))));
     if let Some(m) = c.malformed {
         return Err(m);
     }
@@ -193,6 +197,7 @@ pub(crate) fn compile(k: &Kernel) -> CompileResult<Program> {
         mask_slots: c.masks,
         params: bindings,
         global_index,
+        global_index_read,
         ret: ret_slot,
     })
 }
@@ -210,6 +215,12 @@ impl<'k> Compiler<'k> {
         self.next_reg += 1;
         self.max_reg = self.max_reg.max(self.next_reg);
         r
+    }
+
+    /// What fixed register `r` holds, if it is one.
+    pub fn fixed_kind(&self, r: Reg) -> Option<Fixed> {
+        r.is_fixed()
+            .then(|| self.fixed[(r.0 & !Reg::FIXED) as usize])
     }
 
     /// The fixed register holding `f` (shared by every use).

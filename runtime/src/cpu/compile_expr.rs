@@ -255,6 +255,44 @@ impl<'k> Compiler<'k> {
         };
         let k = ops::binary(op, s).ok_or_else(|| format!("`{op:?}` on `{}`", s.rust_name()))?;
         let d = self.dst(dst);
+        // `global_index() < n` and friends: the commonest guard of a kernel.
+        let gi = Some(Fixed::GlobalIndex);
+        let uniform = |r| self.fixed_kind(r).is_some_and(|f| f.launch_uniform());
+        if let (true, BinKernel::Map(fallback)) = (
+            op.is_comparison() && matches!(s, Scalar::Usize | Scalar::U64),
+            k,
+        ) {
+            if self.fixed_kind(a) == gi && uniform(b) {
+                self.emit(Inst::GlobalCmp {
+                    op,
+                    fallback,
+                    d,
+                    a,
+                    b,
+                });
+                return Ok(d);
+            }
+            if self.fixed_kind(b) == gi && uniform(a) {
+                // `n > i` is `i < n`.
+                let op = match op {
+                    BinOp::Lt => BinOp::Gt,
+                    BinOp::Le => BinOp::Ge,
+                    BinOp::Gt => BinOp::Lt,
+                    BinOp::Ge => BinOp::Le,
+                    other => other,
+                };
+                if let Some(BinKernel::Map(fallback)) = ops::binary(op, s) {
+                    self.emit(Inst::GlobalCmp {
+                        op,
+                        fallback,
+                        d,
+                        a: b,
+                        b: a,
+                    });
+                    return Ok(d);
+                }
+            }
+        }
         self.emit(match k {
             BinKernel::Map(f) => Inst::Map2 { f, d, a, b },
             BinKernel::Div(f) => Inst::Div { f, d, a, b },

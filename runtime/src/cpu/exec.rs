@@ -24,180 +24,63 @@
 //!   per-block area with lane stride 0, like the ring state.
 
 use spindle_codegen::abi::{FaultRecord, NO_SITE};
-use spindle_codegen::ir::FaultKind;
 
 use super::memory::Env;
 use super::ops::{lanes, lanes_mut};
-use super::program::{Body, Fixed, Inst, MaskSlot, Program, Reg, Width};
+use spindle_codegen::ir::BinOp;
+
+use super::ops::Map2Fn;
+use super::program::{Body, Inst, MaskSlot, Program, Reg, Width};
 
 /// The storage behind [`Lanes`], kept between runs by a ring handler so a
 /// message costs no allocation.
 #[derive(Debug, Default)]
 pub(crate) struct LaneBuffers {
-    regs: Vec<u64>,
-    blobs: Vec<u64>,
-    masks: Vec<u64>,
+    pub(super) regs: Vec<u64>,
+    pub(super) blobs: Vec<u64>,
+    pub(super) masks: Vec<u64>,
 }
 
-/// One host thread's registers, blobs and masks, reused block after block.
+/// One host thread's registers, blobs and masks, reused group after group
+/// of blocks (see [`super::group`]).
 pub(crate) struct Lanes<'a> {
     pub(super) prog: &'a Program,
     pub(super) env: &'a Env<'a>,
-    /// Threads per block (lanes).
+    /// Lanes: the threads of every block of a group.
     pub(super) n: usize,
-    regs: Vec<u64>,
-    blobs: Vec<u64>,
+    /// Threads per block.
+    pub(super) block_threads: usize,
+    pub(super) regs: Vec<u64>,
+    /// Words from one register's slot to the next: `n` rounded up, plus
+    /// one cache line, so that registers do not sit a multiple of 4 KiB
+    /// apart (which makes the CPU stall on false store-to-load aliasing).
+    pub(super) reg_stride: usize,
+    pub(super) blobs: Vec<u64>,
     /// Mask slots of `n` bytes each, padded with zero bytes to whole words
     /// (`mask_words` per slot) so lanes can be counted a word at a time.
-    masks: Vec<u64>,
-    mask_words: usize,
+    pub(super) masks: Vec<u64>,
+    pub(super) mask_words: usize,
     /// `thread_idx().x` of each lane.
-    lane_x: Vec<u32>,
+    pub(super) lane_x: Vec<u32>,
     /// Where the block's `global_index()` lanes are `b, b + 1, …` (1-D
     /// blocks), `b`: loads and stores indexed by it skip their per-lane
     /// checks.
     pub(super) global_base: Option<u64>,
+    /// The `global_index()` register has not been filled for this group
+    /// (see [`Program::global_index_read`]).
+    pub(super) global_index_pending: bool,
     /// Number of set lanes in mask slot 0.
     pub(super) live: usize,
-    /// The block being run.
-    pub(super) block: [u32; 3],
-    /// The first fault of the block being run.
-    pub(super) fault: Option<FaultRecord>,
+    /// The blocks of the group being run, and the linear number of the
+    /// first.
+    pub(super) blocks: Vec<[u32; 3]>,
+    pub(super) first_block: u64,
+    /// The group's first fault (lowest block, then program order) and the
+    /// linear number of its block.
+    pub(super) fault: Option<(u64, FaultRecord)>,
 }
 
 impl<'a> Lanes<'a> {
-    /// Allocates a block's worth of state and fills the launch-wide fixed
-    /// registers (constants, parameters, geometry).
-    pub fn new(prog: &'a Program, env: &'a Env<'a>) -> Self {
-        Lanes::with_buffers(prog, env, LaneBuffers::default())
-    }
-
-    /// As [`Lanes::new`], reusing `bufs`' allocations.
-    pub fn with_buffers(prog: &'a Program, env: &'a Env<'a>, bufs: LaneBuffers) -> Self {
-        let n = env.threads();
-        let regs_count = prog.temps as usize + prog.fixed.len();
-        let LaneBuffers {
-            mut regs,
-            mut blobs,
-            mut masks,
-        } = bufs;
-        regs.clear();
-        regs.resize(regs_count * n, 0);
-        blobs.clear();
-        blobs.resize((prog.blob_bytes as usize * n).div_ceil(8), 0);
-        let mask_words = n.div_ceil(8);
-        masks.clear();
-        masks.resize(prog.mask_slots as usize * mask_words, 0);
-        let bx = env.block_dim[0].max(1) as usize;
-        let lane_x = (0..n).map(|l| (l % bx) as u32).collect();
-        let mut lanes = Lanes {
-            prog,
-            env,
-            n,
-            regs,
-            blobs,
-            masks,
-            mask_words,
-            lane_x,
-            global_base: None,
-            live: 0,
-            block: [0; 3],
-            fault: None,
-        };
-        for (k, f) in prog.fixed.iter().enumerate() {
-            if !f.per_block() {
-                lanes.fill_fixed(k, *f);
-            }
-        }
-        lanes
-    }
-
-    /// Runs one block; returns its first fault.
-    pub fn run_block(&mut self, block: [u32; 3]) -> Option<FaultRecord> {
-        self.block = block;
-        self.fault = None;
-        let prog = self.prog;
-        for (k, f) in prog.fixed.iter().enumerate() {
-            if f.per_block() {
-                self.fill_fixed(k, *f);
-            }
-        }
-        let one_d = self.env.block_dim[1] == 1 && self.env.block_dim[2] == 1;
-        self.global_base = one_d.then(|| block[0] as u64 * self.env.block_dim[0] as u64);
-        if !prog.block_init.is_empty() {
-            self.activate_all();
-            self.run(prog.block_init);
-        }
-        self.activate_all();
-        self.run(prog.entry);
-        self.fault.take()
-    }
-
-    /// Makes every lane active.
-    fn activate_all(&mut self) {
-        // SAFETY: the only reference to slot 0.
-        unsafe { self.mask(0) }.fill(1);
-        self.live = self.n;
-    }
-
-    /// Gives the storage back for another run.
-    pub fn into_buffers(self) -> LaneBuffers {
-        LaneBuffers {
-            regs: self.regs,
-            blobs: self.blobs,
-            masks: self.masks,
-        }
-    }
-
-    /// Lane 0's bytes of register `r` (`w` bytes).
-    pub fn lane0_reg(&self, r: Reg, w: Width) -> &[u8] {
-        // SAFETY: a register slot holds at least 8 initialised bytes; lane 0
-        // is its first `w` bytes.
-        unsafe { std::slice::from_raw_parts(self.reg(r).cast::<u8>(), w.bytes()) }
-    }
-
-    /// Lane 0's bytes of blob `b`.
-    pub fn lane0_blob(&self, b: u32) -> &[u8] {
-        let def = self.prog.blobs[b as usize];
-        // SAFETY: lane 0's copy of the blob is `size` bytes at its base.
-        unsafe { std::slice::from_raw_parts(self.blob_base(def.offset), def.size as usize) }
-    }
-
-    /// The lane's `thread_idx()`.
-    pub(super) fn thread_of(&self, lane: usize) -> [u32; 3] {
-        let [bx, by, _] = self.env.block_dim;
-        let (bx, by) = (bx as usize, by as usize);
-        [
-            (lane % bx) as u32,
-            ((lane / bx) % by) as u32,
-            (lane / (bx * by)) as u32,
-        ]
-    }
-
-    /// Records a fault of `lane` if it is the block's first. The caller has
-    /// already cleared the lane from the active mask.
-    pub(super) fn record_fault(
-        &mut self,
-        lane: usize,
-        kind: FaultKind,
-        site: u32,
-        index: u64,
-        len: u64,
-    ) {
-        if self.fault.is_none() {
-            self.fault = Some(FaultRecord {
-                flag: 1,
-                kind: kind as u32,
-                site,
-                _pad: 0,
-                index,
-                len,
-                block: self.block,
-                thread: self.thread_of(lane),
-            });
-        }
-    }
-
     /// The slot of register `r`.
     #[inline(always)]
     pub(super) fn reg(&self, r: Reg) -> *mut u64 {
@@ -206,12 +89,12 @@ impl<'a> Lanes<'a> {
         } else {
             r.0 as usize
         };
-        debug_assert!((i + 1) * self.n <= self.regs.len());
+        debug_assert!(i * self.reg_stride + self.n <= self.regs.len());
         // SAFETY: the compiler numbers temporaries below `temps` and fixed
         // registers below `fixed.len()`, so the slot is inside `regs`.
         // Writing through the pointer is fine: `regs` is never reallocated
         // and no reference into it outlives an instruction.
-        unsafe { self.regs.as_ptr().add(i * self.n).cast_mut() }
+        unsafe { self.regs.as_ptr().add(i * self.reg_stride).cast_mut() }
     }
 
     /// Lane 0's byte address of blob `b`.
@@ -265,36 +148,6 @@ impl<'a> Lanes<'a> {
         self.live = self.count(0);
     }
 
-    fn fill_fixed(&mut self, k: usize, f: Fixed) {
-        let r = self.reg(Reg(Reg::FIXED | k as u32));
-        let n = self.n;
-        let env = self.env;
-        // SAFETY: `r` is fixed register k's slot; nothing else refers to it.
-        unsafe {
-            match f {
-                Fixed::Const { bits, w } => fill(r, n, w, bits),
-                Fixed::Param { param, w } => fill(r, n, w, env.scalar_param(param as usize)),
-                Fixed::SliceLen(s) => fill(r, n, Width::W8, env.slices[s as usize].len),
-                Fixed::ThreadIdx(axis) => {
-                    let out = lanes_mut::<u32>(r, n);
-                    for (l, o) in out.iter_mut().enumerate() {
-                        *o = self.thread_of(l)[axis as usize];
-                    }
-                }
-                Fixed::BlockDim(axis) => fill(r, n, Width::W4, env.block_dim[axis as usize] as u64),
-                Fixed::GridDim(axis) => fill(r, n, Width::W4, env.grid_dim[axis as usize] as u64),
-                Fixed::BlockIdx(axis) => fill(r, n, Width::W4, self.block[axis as usize] as u64),
-                Fixed::GlobalIndex => {
-                    let base = self.block[0] as u64 * env.block_dim[0] as u64;
-                    let out = lanes_mut::<u64>(r, n);
-                    for (o, &x) in out.iter_mut().zip(&self.lane_x) {
-                        *o = base + x as u64;
-                    }
-                }
-            }
-        }
-    }
-
     /// Runs a body for the active lanes; returns early once none is left.
     pub(super) fn run(&mut self, body: Body) {
         let prog = self.prog;
@@ -333,6 +186,13 @@ impl<'a> Lanes<'a> {
                     self.recount();
                 }
             }
+            Inst::GlobalCmp {
+                op,
+                fallback,
+                d,
+                a,
+                b,
+            } => self.global_cmp(op, fallback, d, a, b),
             Inst::Move { w, d, s } => self.move_lanes(w, d, s, self.live < n),
             Inst::MoveAll { w, d, s } => self.move_lanes(w, d, s, false),
             Inst::Clear { d } => {
@@ -513,6 +373,44 @@ impl<'a> Lanes<'a> {
         self.recount();
     }
 
+    fn global_cmp(&mut self, op: BinOp, fallback: Map2Fn, d: Reg, a: Reg, b: Reg) {
+        let n = self.n;
+        let Some(base) = self.global_base else {
+            // SAFETY: as for Map2 (distinct n-lane registers).
+            unsafe { fallback(self.reg(d), self.reg(a), self.reg(b), n) };
+            return;
+        };
+        // SAFETY: `b` is a u64 register (lane 0 holds the launch-wide
+        // value); `d` a distinct u8 register.
+        let (bv, out) = unsafe {
+            (
+                lanes::<u64>(self.reg(b), 1)[0],
+                lanes_mut::<u8>(self.reg(d), n),
+            )
+        };
+        // Lane l holds `base + l` (no overflow: base < 2^31 × 1024), so
+        // each comparison is true on a prefix, a suffix or one lane.
+        let below = |x: u64| x.saturating_sub(base).min(n as u64) as usize; // lanes with base + l < x
+        let (lo, hi, inside) = match op {
+            BinOp::Lt => (0, below(bv), 1),
+            BinOp::Le => (
+                0,
+                below(bv.saturating_add(1)).max(if bv == u64::MAX { n } else { 0 }),
+                1,
+            ),
+            BinOp::Ge => (0, below(bv), 0),
+            BinOp::Gt => (
+                0,
+                below(bv.saturating_add(1)).max(if bv == u64::MAX { n } else { 0 }),
+                0,
+            ),
+            BinOp::Eq => (below(bv), below(bv.saturating_add(1)), 1),
+            _ => (below(bv), below(bv.saturating_add(1)), 0),
+        };
+        out.fill(1 - inside);
+        out[lo..hi].fill(inside);
+    }
+
     fn move_lanes(&mut self, w: Width, d: Reg, s: Reg, masked: bool) {
         let n = self.n;
         let (d, s) = (self.reg(d), self.reg(s));
@@ -547,21 +445,5 @@ unsafe fn move_typed<T: Copy>(d: *mut u64, s: *const u64, exec: &[u8], n: usize,
         }
     } else {
         d.copy_from_slice(s);
-    }
-}
-
-/// Fills an `n`-lane register with `bits` truncated to width `w`.
-///
-/// # Safety
-/// `r` is an `n`-lane register not referenced elsewhere.
-unsafe fn fill(r: *mut u64, n: usize, w: Width, bits: u64) {
-    // SAFETY: upheld by the caller.
-    unsafe {
-        match w {
-            Width::W1 => lanes_mut::<u8>(r, n).fill(bits as u8),
-            Width::W2 => lanes_mut::<u16>(r, n).fill(bits as u16),
-            Width::W4 => lanes_mut::<u32>(r, n).fill(bits as u32),
-            Width::W8 => lanes_mut::<u64>(r, n).fill(bits),
-        }
     }
 }

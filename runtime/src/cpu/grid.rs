@@ -1,7 +1,8 @@
 //! Running a batch launch: binding the arguments, then handing the grid's
-//! blocks to host threads through an atomic counter. Each host thread keeps
-//! one [`Lanes`] and runs whole blocks on it, so a block never spans host
-//! threads (which is what makes barriers and warp operations local).
+//! blocks to host threads through an atomic counter, a group of
+//! consecutive blocks at a time. Each host thread keeps one [`Lanes`] and
+//! runs whole blocks on it, so a block never spans host threads (which is
+//! what makes barriers and warp operations local).
 
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,35 +26,38 @@ pub(crate) fn run_grid(
     launch: &Launch,
     args: &mut [KernelArg<'_>],
     workers: usize,
+    group_lanes: usize,
 ) -> Result<Option<FaultRecord>> {
     let env = bind(prog, kernel, launch, args)?;
-    let [gx, gy, _] = env.grid_dim.map(|d| d as u64);
     let total = launch.grid.volume();
+    // Blocks per group: about `group_lanes` lanes, but with several host
+    // threads at least four groups each, so the work spreads evenly.
+    let mut group = (group_lanes / env.threads()).max(1) as u64;
+    if workers > 1 {
+        group = group.min(total.div_ceil(workers as u64 * 4));
+    }
+    let group = group.max(1);
     let next = AtomicU64::new(0);
-    let first: Mutex<Option<(u64, FaultRecord)>> = Mutex::new(None);
+    let fault: Mutex<Option<(u64, FaultRecord)>> = Mutex::new(None);
     let work = || {
-        let mut lanes = Lanes::new(prog, &env);
+        let mut lanes = Lanes::new(prog, &env, group as usize);
         loop {
             // Relaxed: the counter only hands out distinct block numbers;
             // the results are published by the scope's join.
-            let b = next.fetch_add(1, Ordering::Relaxed);
-            if b >= total {
+            let first = next.fetch_add(group, Ordering::Relaxed);
+            if first >= total {
                 break;
             }
-            let block = [
-                (b % gx) as u32,
-                ((b / gx) % gy) as u32,
-                (b / (gx * gy)) as u32,
-            ];
-            if let Some(rec) = lanes.run_block(block) {
-                let mut first = first.lock().unwrap_or_else(|e| e.into_inner());
-                if first.is_none_or(|(fb, _)| b < fb) {
-                    *first = Some((b, rec));
+            let count = group.min(total - first) as usize;
+            if let Some((b, rec)) = lanes.run_group(first, count) {
+                let mut fault = fault.lock().unwrap_or_else(|e| e.into_inner());
+                if fault.is_none_or(|(fb, _)| b < fb) {
+                    *fault = Some((b, rec));
                 }
             }
         }
     };
-    let workers = (workers as u64).min(total).max(1) as usize;
+    let workers = (workers as u64).min(total.div_ceil(group)).max(1) as usize;
     if workers == 1 {
         work();
     } else {
@@ -64,7 +68,7 @@ pub(crate) fn run_grid(
             work();
         });
     }
-    Ok(first
+    Ok(fault
         .into_inner()
         .unwrap_or_else(|e| e.into_inner())
         .map(|(_, r)| r))

@@ -235,13 +235,15 @@ impl Lanes<'_> {
 }
 
 impl Lanes<'_> {
-    /// Whether index register `r` (lanes `idx`) holds `b, b + 1, …,
-    /// b + n - 1` (the common `x[global_index()]` pattern), and `b`.
+    /// Whether index register `r` holds `b, b + 1, …, b + n - 1` (the
+    /// common `x[global_index()]` pattern), and `b`.
     #[inline(always)]
-    fn consecutive(&self, r: Reg, idx: &[u64]) -> Option<u64> {
+    fn consecutive(&self, r: Reg) -> Option<u64> {
         if Some(r) == self.prog.global_index {
             return self.global_base;
         }
+        // SAFETY: an n-lane u64 register, only read while this view lives.
+        let idx = unsafe { lanes::<u64>(self.reg(r), self.n) };
         let b = *idx.first()?;
         let ok = idx
             .iter()
@@ -255,22 +257,15 @@ fn load_slice_typed<T: Copy>(lanes_: &mut Lanes<'_>, d: Reg, slice: u32, idx: Re
     let n = lanes_.n;
     let v = lanes_.env.slices[slice as usize];
     let size = std::mem::size_of::<T>();
-    // SAFETY: `d` (T lanes) and `idx` (u64 lanes) are distinct registers.
-    let (dl, il) = unsafe {
-        (
-            lanes_mut::<T>(lanes_.reg(d), n),
-            lanes::<u64>(lanes_.reg(idx), n),
-        )
-    };
     if lanes_.live == n {
-        if let Some(b) = lanes_.consecutive(idx, il) {
+        if let Some(b) = lanes_.consecutive(idx) {
             if b <= v.len && v.len - b >= n as u64 {
                 // SAFETY: elements b..b+n are inside the slice (checked just
                 // above); the register holds n values of T.
                 unsafe {
                     ptr::copy_nonoverlapping(
                         v.ptr.add(b as usize * size),
-                        dl.as_mut_ptr().cast::<u8>(),
+                        lanes_.reg(d).cast::<u8>(),
                         n * size,
                     )
                 };
@@ -278,6 +273,14 @@ fn load_slice_typed<T: Copy>(lanes_: &mut Lanes<'_>, d: Reg, slice: u32, idx: Re
             }
         }
     }
+    lanes_.ensure_global_index();
+    // SAFETY: `d` (T lanes) and `idx` (u64 lanes) are distinct registers.
+    let (dl, il) = unsafe {
+        (
+            lanes_mut::<T>(lanes_.reg(d), n),
+            lanes::<u64>(lanes_.reg(idx), n),
+        )
+    };
     // SAFETY: only reference to slot 0.
     let exec = unsafe { lanes_.mask(0) };
     let mut faulted = false;
@@ -304,20 +307,13 @@ fn store_slice_typed<T: Copy>(lanes_: &mut Lanes<'_>, s: Reg, slice: u32, idx: R
     let n = lanes_.n;
     let v = lanes_.env.slices[slice as usize];
     let size = std::mem::size_of::<T>();
-    // SAFETY: `s` (T lanes) and `idx` (u64 lanes) are registers, only read.
-    let (sl, il) = unsafe {
-        (
-            lanes::<T>(lanes_.reg(s), n),
-            lanes::<u64>(lanes_.reg(idx), n),
-        )
-    };
     if lanes_.live == n {
-        if let Some(b) = lanes_.consecutive(idx, il) {
+        if let Some(b) = lanes_.consecutive(idx) {
             if b <= v.len && v.len - b >= n as u64 {
                 // SAFETY: elements b..b+n are inside the (mutable) slice.
                 unsafe {
                     ptr::copy_nonoverlapping(
-                        sl.as_ptr().cast::<u8>(),
+                        lanes_.reg(s).cast::<u8>(),
                         v.ptr.add(b as usize * size),
                         n * size,
                     )
@@ -326,6 +322,14 @@ fn store_slice_typed<T: Copy>(lanes_: &mut Lanes<'_>, s: Reg, slice: u32, idx: R
             }
         }
     }
+    lanes_.ensure_global_index();
+    // SAFETY: `s` (T lanes) and `idx` (u64 lanes) are registers, only read.
+    let (sl, il) = unsafe {
+        (
+            lanes::<T>(lanes_.reg(s), n),
+            lanes::<u64>(lanes_.reg(idx), n),
+        )
+    };
     // SAFETY: only reference to slot 0.
     let exec = unsafe { lanes_.mask(0) };
     let mut faulted = false;

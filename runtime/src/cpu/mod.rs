@@ -25,6 +25,7 @@ mod compile_expr;
 mod compile_place;
 mod exec;
 mod grid;
+mod group;
 mod intrinsics;
 mod memory;
 mod ops;
@@ -96,6 +97,8 @@ type CacheEntry = (Weak<Kernel>, Arc<program::Program>);
 /// The CPU backend as a device.
 pub struct CpuDevice {
     threads: usize,
+    /// Lanes a block group aims for ([`group::GROUP_LANES`]).
+    group_lanes: usize,
     programs: RwLock<HashMap<usize, CacheEntry>>,
 }
 
@@ -106,6 +109,7 @@ impl CpuDevice {
             .unwrap_or(1);
         CpuDevice {
             threads,
+            group_lanes: group::GROUP_LANES,
             programs: RwLock::new(HashMap::new()),
         }
     }
@@ -158,7 +162,7 @@ impl CpuDevice {
         }
         launch.validate(&kernel.name)?;
         let prog = self.program(kernel)?;
-        match grid::run_grid(&prog, kernel, launch, args, self.threads)? {
+        match grid::run_grid(&prog, kernel, launch, args, self.threads, self.group_lanes)? {
             Some(rec) => Err(crate::fault::fault_error(kernel, &rec)),
             None => Ok(()),
         }

@@ -15,7 +15,7 @@
 //! lanes that left it (`break`, a false condition, `return`) and lanes that
 //! `continue`d.
 
-use spindle_codegen::ir::SiteId;
+use spindle_codegen::ir::{BinOp, SiteId};
 
 use super::ops::{DivFn, ForCondFn, ForStepFn, Map1Fn, Map2Fn, Map3Fn};
 
@@ -127,6 +127,16 @@ pub(crate) enum Inst {
     /// fault and stop.
     Div {
         f: DivFn,
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    /// `d = global_index() op b` with `b` a launch-wide `u64` constant:
+    /// computed from the group's first index without reading registers
+    /// when the group's indices are consecutive, else by `fallback`.
+    GlobalCmp {
+        op: BinOp,
+        fallback: Map2Fn,
         d: Reg,
         a: Reg,
         b: Reg,
@@ -251,9 +261,9 @@ impl Inst {
     pub fn check_operands(&self) -> Result<(), String> {
         let (d, srcs): (Option<Reg>, [Option<Reg>; 5]) = match *self {
             Inst::Map1 { d, a, .. } => (Some(d), [Some(a), None, None, None, None]),
-            Inst::Map2 { d, a, b, .. } | Inst::Div { d, a, b, .. } => {
-                (Some(d), [Some(a), Some(b), None, None, None])
-            }
+            Inst::Map2 { d, a, b, .. }
+            | Inst::Div { d, a, b, .. }
+            | Inst::GlobalCmp { d, a, b, .. } => (Some(d), [Some(a), Some(b), None, None, None]),
             Inst::Map3 { d, a, b, c, .. } => (Some(d), [Some(a), Some(b), Some(c), None, None]),
             // A move onto itself is a no-op the executor skips.
             Inst::Move { d, .. } | Inst::MoveAll { d, .. } | Inst::Clear { d } => {
@@ -294,6 +304,39 @@ impl Inst {
                 "an operation whose result overwrites its operand ({self:?})"
             )),
             _ => Ok(()),
+        }
+    }
+}
+
+impl Inst {
+    /// The registers the instruction reads lane by lane whatever the
+    /// lanes hold (for `LoadSlice`/`StoreSlice`/`GlobalCmp`, not counting
+    /// the index operand, which has a fast path).
+    pub fn generic_reads(&self) -> [Option<Reg>; 3] {
+        match *self {
+            Inst::Map1 { a, .. } => [Some(a), None, None],
+            Inst::Map2 { a, b, .. } | Inst::Div { a, b, .. } => [Some(a), Some(b), None],
+            Inst::Map3 { a, b, c, .. } => [Some(a), Some(b), Some(c)],
+            Inst::GlobalCmp { b, .. } => [Some(b), None, None],
+            Inst::Move { s, .. } | Inst::MoveAll { s, .. } => [Some(s), None, None],
+            Inst::LoadSlice { .. } | Inst::Clear { .. } => [None; 3],
+            Inst::StoreSlice { s, .. } => [Some(s), None, None],
+            Inst::Index { base, idx, .. } => [base, Some(idx), None],
+            Inst::Load { at, .. } | Inst::Repeat { at, .. } => [at.off, None, None],
+            Inst::Store { s, at, .. } => [Some(s), at.off, None],
+            Inst::Copy { dst, src, .. } => [dst.off, src.off, None],
+            Inst::ForCond {
+                counter, end, step, ..
+            } => [Some(counter), Some(end), Some(step)],
+            Inst::ForStep {
+                counter,
+                step,
+                done,
+                ..
+            } => [Some(counter), Some(step), Some(done)],
+            Inst::If { cond, .. } => [Some(cond), None, None],
+            Inst::Loop { cond, .. } => [cond, None, None],
+            Inst::Region { .. } | Inst::Break(_) | Inst::Continue(_) | Inst::Return(_) => [None; 3],
         }
     }
 }
@@ -340,6 +383,18 @@ impl Fixed {
     /// Whether the value changes from block to block.
     pub fn per_block(&self) -> bool {
         matches!(self, Fixed::BlockIdx(_) | Fixed::GlobalIndex)
+    }
+
+    /// Whether every lane of every block holds the same value.
+    pub fn launch_uniform(&self) -> bool {
+        matches!(
+            self,
+            Fixed::Const { .. }
+                | Fixed::Param { .. }
+                | Fixed::SliceLen(_)
+                | Fixed::BlockDim(_)
+                | Fixed::GridDim(_)
+        )
     }
 }
 
@@ -392,6 +447,11 @@ pub(crate) struct Program {
     pub params: Vec<ParamBinding>,
     /// The fixed register of `global_index()`, if the kernel reads it.
     pub global_index: Option<Reg>,
+    /// Whether an instruction reads that register lane by lane in every
+    /// case. When not (only `LoadSlice`/`StoreSlice` indices and
+    /// `GlobalCmp`, which use the group's first index when the indices are
+    /// consecutive), it is filled only when a slow path needs it.
+    pub global_index_read: bool,
     /// Where the entry's return value lands (ring handlers): a register
     /// and its width, or a blob; `None` for unit.
     pub ret: Option<RetSlot>,

@@ -145,8 +145,9 @@ impl InterpretedHandler {
             ParamBinding::Scalar { .. } => env.scalars[1] = scalar_bits(msg).unwrap_or(0),
             _ => env.uniforms.push(msg),
         }
-        let mut lanes = Lanes::with_buffers(&self.prog, &env, self.bufs.take().unwrap_or_default());
-        let fault = lanes.run_block([0, 0, 0]);
+        let bufs = self.bufs.take().unwrap_or_default();
+        let mut lanes = Lanes::with_buffers(&self.prog, &env, 1, bufs);
+        let fault = lanes.run_group(0, 1).map(|(_, rec)| rec);
         match self.prog.ret {
             Some(RetSlot::Reg(r, w)) => {
                 reply.copy_from_slice(&lanes.lane0_reg(r, w)[..self.reply_size])

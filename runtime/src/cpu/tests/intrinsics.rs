@@ -297,16 +297,17 @@ fn integer_intrinsics_match_std() {
     assert_eq!(run_map::<i32, i32>(&k, &[i32::MIN, -5]), vec![i32::MIN, 5]);
 }
 
-#[test]
-fn geometry_intrinsics() {
-    // out[linear thread] = (thread, block, block_dim, grid_dim) packed
+/// A kernel writing, at each thread's linear number in the grid,
+/// `global_index() * 1000 + thread_idx().y * 10 + block_idx().z`; and the
+/// expected output for grid (3, 2, 2) of blocks (4, 3, 2).
+pub(super) fn geometry_kernel() -> (Arc<Kernel>, Vec<u32>) {
     let mut k = KernelBuilder::new("geom");
     let u = sc(Scalar::U32);
     let out = k.slice("out", u.clone(), true);
     let s = k.site("out", 1);
     let g = k.local("g", sc(Scalar::Usize));
     // linear = ((bz * gy + by) * gx + bx) * (bdx*bdy*bdz) + (tz * bdy + ty) * bdx + tx
-    let d = |i, a| dim(i, a);
+    let d = dim;
     let add = |a, b| bin(BinOp::Add, a, b);
     let mul = |a, b| bin(BinOp::Mul, a, b);
     let block_lin = add(
@@ -348,17 +349,7 @@ fn geometry_intrinsics() {
         let_(g, global_index()),
         store_elem(out, lin, s, u.clone(), packed),
     ]);
-    let (grid, block) = ((3u32, 2u32, 2u32), (4u32, 3u32, 2u32));
-    let n = (3 * 2 * 2 * 4 * 3 * 2) as usize;
-    let mut m = mem(&vec![0u32; n]);
-    launch(
-        &k,
-        Launch::new(grid, block),
-        &mut [arg_out::<u32>(&mut m, n)],
-    )
-    .unwrap();
-    let got: Vec<u32> = read(&m);
-    let mut want = vec![0u32; n];
+    let mut want = vec![0u32; 3 * 2 * 2 * 4 * 3 * 2];
     for bz in 0..2 {
         for by in 0..2 {
             for bx in 0..3 {
@@ -374,5 +365,21 @@ fn geometry_intrinsics() {
             }
         }
     }
+    (k, want)
+}
+
+/// Runs [`geometry_kernel`] on `dev`.
+pub(super) fn run_geometry(dev: &CpuDevice) -> (Vec<u32>, Vec<u32>) {
+    let (k, want) = geometry_kernel();
+    let mut m = mem(&vec![0u32; want.len()]);
+    let l = Launch::new((3, 2, 2), (4, 3, 2));
+    dev.launch(&k, &l, &mut [arg_out::<u32>(&mut m, want.len())])
+        .unwrap();
+    (read(&m), want)
+}
+
+#[test]
+fn geometry_intrinsics() {
+    let (got, want) = run_geometry(&CpuDevice::new());
     assert_eq!(got, want);
 }

@@ -4,6 +4,7 @@ mod arith;
 mod bench;
 mod control;
 mod faults;
+mod groups;
 mod intrinsics;
 mod memory;
 mod ring;

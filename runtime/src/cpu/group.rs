@@ -1,0 +1,268 @@
+//! Block groups: a host thread runs several consecutive blocks of the grid
+//! as one lane vector (`group × threads-per-block` lanes), so the cost of
+//! dispatching each instruction is shared by more threads. Every lane still
+//! sees its own block's geometry; faults name the lane's own block and
+//! thread.
+//!
+//! Grouping changes nothing a kernel can observe today: lanes of different
+//! blocks never interact. When block-level features arrive they keep their
+//! meaning per block: `sync_threads()` (a barrier all lanes of the group
+//! reach together is also reached by every block of it), warps (lane `l`
+//! of a group is thread `l % block_threads` of block `l / block_threads`;
+//! warps are 32-thread chunks of a block), and shared memory, which needs
+//! one area per block of the group (or groups of one block).
+
+use spindle_codegen::abi::FaultRecord;
+use spindle_codegen::ir::FaultKind;
+
+use super::exec::{LaneBuffers, Lanes};
+use super::memory::Env;
+use super::ops::lanes_mut;
+use super::program::{Fixed, Program, Reg, Width};
+
+/// Lanes a group aims for: large enough to spread the per-instruction
+/// cost, small enough that the registers stay in the L2 cache.
+pub(crate) const GROUP_LANES: usize = 1024;
+
+impl<'a> Lanes<'a> {
+    /// Allocates state for groups of `group` blocks and fills the
+    /// launch-wide fixed registers (constants, parameters, geometry).
+    pub fn new(prog: &'a Program, env: &'a Env<'a>, group: usize) -> Self {
+        Lanes::with_buffers(prog, env, group, LaneBuffers::default())
+    }
+
+    /// As [`Lanes::new`], reusing `bufs`' allocations.
+    pub fn with_buffers(
+        prog: &'a Program,
+        env: &'a Env<'a>,
+        group: usize,
+        bufs: LaneBuffers,
+    ) -> Self {
+        let block_threads = env.threads();
+        let n = block_threads * group.max(1);
+        let regs_count = prog.temps as usize + prog.fixed.len();
+        let LaneBuffers {
+            mut regs,
+            mut blobs,
+            mut masks,
+        } = bufs;
+        let reg_stride = n.next_multiple_of(8) + 8;
+        regs.clear();
+        regs.resize(regs_count * reg_stride, 0);
+        blobs.clear();
+        blobs.resize((prog.blob_bytes as usize * n).div_ceil(8), 0);
+        let mask_words = n.div_ceil(8);
+        masks.clear();
+        masks.resize(prog.mask_slots as usize * mask_words, 0);
+        let bx = env.block_dim[0].max(1) as usize;
+        let lane_x = (0..n).map(|l| (l % block_threads % bx) as u32).collect();
+        let mut lanes = Lanes {
+            prog,
+            env,
+            n,
+            block_threads,
+            regs,
+            reg_stride,
+            blobs,
+            masks,
+            mask_words,
+            lane_x,
+            global_base: None,
+            global_index_pending: false,
+            live: 0,
+            blocks: Vec::with_capacity(group),
+            first_block: 0,
+            fault: None,
+        };
+        for (k, f) in prog.fixed.iter().enumerate() {
+            if !f.per_block() {
+                lanes.fill_fixed(k, *f);
+            }
+        }
+        lanes
+    }
+
+    /// Runs blocks `first .. first + count` of the grid (`count` at most
+    /// the group size) and returns their first fault: that of the lowest
+    /// block, with that block's linear number.
+    pub fn run_group(&mut self, first: u64, count: usize) -> Option<(u64, FaultRecord)> {
+        let [gx, gy, _] = self.env.grid_dim.map(|d| d as u64);
+        let group = self.n / self.block_threads;
+        let count = count.clamp(1, group);
+        self.blocks.clear();
+        self.blocks.extend((first..first + count as u64).map(|b| {
+            [
+                (b % gx) as u32,
+                ((b / gx) % gy) as u32,
+                (b / (gx * gy)) as u32,
+            ]
+        }));
+        self.first_block = first;
+        self.fault = None;
+        // `global_index()` runs through consecutive values when blocks are
+        // 1-D and the group's blocks sit side by side in one grid row.
+        let [bdx, bdy, bdz] = self.env.block_dim;
+        let b0 = self.blocks[0];
+        let row = self
+            .blocks
+            .iter()
+            .enumerate()
+            .all(|(j, b)| *b == [b0[0] + j as u32, b0[1], b0[2]]);
+        self.global_base = (bdy == 1 && bdz == 1 && row).then(|| b0[0] as u64 * bdx as u64);
+        let prog = self.prog;
+        self.global_index_pending = self.global_base.is_some() && !prog.global_index_read;
+        for (k, f) in prog.fixed.iter().enumerate() {
+            if f.per_block() && !(self.global_index_pending && *f == Fixed::GlobalIndex) {
+                self.fill_fixed(k, *f);
+            }
+        }
+        let active = count * self.block_threads;
+        if !prog.block_init.is_empty() {
+            self.activate(active);
+            self.run(prog.block_init);
+        }
+        self.activate(active);
+        self.run(prog.entry);
+        self.fault.take()
+    }
+
+    /// Fills the `global_index()` register if it was left for later.
+    pub(super) fn ensure_global_index(&mut self) {
+        if self.global_index_pending {
+            self.global_index_pending = false;
+            if let Some(r) = self.prog.global_index {
+                self.fill_fixed((r.0 & !Reg::FIXED) as usize, Fixed::GlobalIndex);
+            }
+        }
+    }
+
+    /// Makes the first `active` lanes active, the others not.
+    fn activate(&mut self, active: usize) {
+        // SAFETY: the only reference to slot 0.
+        let exec = unsafe { self.mask(0) };
+        exec[..active].fill(1);
+        exec[active..].fill(0);
+        self.live = active;
+    }
+
+    /// Gives the storage back for another run.
+    pub fn into_buffers(self) -> LaneBuffers {
+        LaneBuffers {
+            regs: self.regs,
+            blobs: self.blobs,
+            masks: self.masks,
+        }
+    }
+
+    /// Lane 0's bytes of register `r` (`w` bytes).
+    pub fn lane0_reg(&self, r: Reg, w: Width) -> &[u8] {
+        // SAFETY: a register slot holds at least 8 initialised bytes; lane 0
+        // is its first `w` bytes.
+        unsafe { std::slice::from_raw_parts(self.reg(r).cast::<u8>(), w.bytes()) }
+    }
+
+    /// Lane 0's bytes of blob `b`.
+    pub fn lane0_blob(&self, b: u32) -> &[u8] {
+        let def = self.prog.blobs[b as usize];
+        // SAFETY: lane 0's copy of the blob is `size` bytes at its base.
+        unsafe { std::slice::from_raw_parts(self.blob_base(def.offset), def.size as usize) }
+    }
+
+    /// The lane's `thread_idx()`.
+    pub(super) fn thread_of(&self, lane: usize) -> [u32; 3] {
+        let t = lane % self.block_threads;
+        let [bx, by, _] = self.env.block_dim;
+        let (bx, by) = (bx as usize, by as usize);
+        [
+            (t % bx) as u32,
+            ((t / bx) % by) as u32,
+            (t / (bx * by)) as u32,
+        ]
+    }
+
+    /// Records a fault of `lane` if it is its group's first: the first of
+    /// the lowest-numbered faulting block, in program order. The caller has
+    /// already cleared the lane from the active mask.
+    pub(super) fn record_fault(
+        &mut self,
+        lane: usize,
+        kind: FaultKind,
+        site: u32,
+        index: u64,
+        len: u64,
+    ) {
+        let j = lane / self.block_threads;
+        let block = self.first_block + j as u64;
+        if self.fault.is_some_and(|(b, _)| b <= block) {
+            return;
+        }
+        let rec = FaultRecord {
+            flag: 1,
+            kind: kind as u32,
+            site,
+            _pad: 0,
+            index,
+            len,
+            block: self.blocks.get(j).copied().unwrap_or_default(),
+            thread: self.thread_of(lane),
+        };
+        self.fault = Some((block, rec));
+    }
+
+    fn fill_fixed(&mut self, k: usize, f: Fixed) {
+        let r = self.reg(Reg(Reg::FIXED | k as u32));
+        let (n, nb) = (self.n, self.block_threads);
+        let env = self.env;
+        // The block of lane `l` (lanes past the group's blocks repeat the
+        // last one; they are never active).
+        let block_of = |l: usize| self.blocks[(l / nb).min(self.blocks.len().saturating_sub(1))];
+        // SAFETY: `r` is fixed register k's slot; nothing else refers to it.
+        unsafe {
+            match f {
+                Fixed::Const { bits, w } => fill(r, n, w, bits),
+                Fixed::Param { param, w } => fill(r, n, w, env.scalar_param(param as usize)),
+                Fixed::SliceLen(s) => fill(r, n, Width::W8, env.slices[s as usize].len),
+                Fixed::ThreadIdx(axis) => {
+                    for (l, o) in lanes_mut::<u32>(r, n).iter_mut().enumerate() {
+                        *o = self.thread_of(l)[axis as usize];
+                    }
+                }
+                Fixed::BlockDim(axis) => fill(r, n, Width::W4, env.block_dim[axis as usize] as u64),
+                Fixed::GridDim(axis) => fill(r, n, Width::W4, env.grid_dim[axis as usize] as u64),
+                Fixed::BlockIdx(axis) => {
+                    for (j, chunk) in lanes_mut::<u32>(r, n).chunks_mut(nb).enumerate() {
+                        chunk.fill(block_of(j * nb)[axis as usize]);
+                    }
+                }
+                Fixed::GlobalIndex => {
+                    let bdx = env.block_dim[0] as u64;
+                    let out = lanes_mut::<u64>(r, n);
+                    for (j, (chunk, xs)) in
+                        out.chunks_mut(nb).zip(self.lane_x.chunks(nb)).enumerate()
+                    {
+                        let base = block_of(j * nb)[0] as u64 * bdx;
+                        for (o, &x) in chunk.iter_mut().zip(xs) {
+                            *o = base + x as u64;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Fills an `n`-lane register with `bits` truncated to width `w`.
+///
+/// # Safety
+/// `r` is an `n`-lane register not referenced elsewhere.
+unsafe fn fill(r: *mut u64, n: usize, w: Width, bits: u64) {
+    // SAFETY: upheld by the caller.
+    unsafe {
+        match w {
+            Width::W1 => lanes_mut::<u8>(r, n).fill(bits as u8),
+            Width::W2 => lanes_mut::<u16>(r, n).fill(bits as u16),
+            Width::W4 => lanes_mut::<u32>(r, n).fill(bits as u32),
+            Width::W8 => lanes_mut::<u64>(r, n).fill(bits),
+        }
+    }
+}
