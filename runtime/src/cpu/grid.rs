@@ -32,7 +32,7 @@ pub(crate) fn run_grid(
     let total = launch.grid.volume();
     // Blocks per group: about `group_lanes` lanes, but with several host
     // threads at least four groups each, so the work spreads evenly.
-    let mut group = (group_lanes / env.threads()).max(1) as u64;
+    let mut group = ((group_lanes / env.threads()).max(1) as u64).min(total);
     if workers > 1 {
         group = group.min(total.div_ceil(workers as u64 * 4));
     }

@@ -118,7 +118,6 @@ fn saxpy_against_a_plain_loop() {
             single.as_secs_f64() / plain.as_secs_f64(),
             single_cpu.as_secs_f64() / plain_cpu.as_secs_f64(),
         );
-        drop(kernel);
         let got: Vec<f32> = read(&y);
         assert_eq!(got[7], 1.0 + 0.5 * 7.0 * launches as f32);
     }
