@@ -349,7 +349,7 @@ impl PinnedRegion {
             context: "cuMemHostAlloc".into(),
             message: "returned a null pointer".into(),
         })?;
-        if host.as_ptr() as usize % CACHE_LINE != 0 {
+        if !(host.as_ptr() as usize).is_multiple_of(CACHE_LINE) {
             return Err(Error::Cuda {
                 context: "cuMemHostAlloc".into(),
                 message: "pinned memory is not 128-byte aligned".into(),

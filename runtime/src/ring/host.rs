@@ -202,7 +202,7 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
                 reason,
             });
         }
-        if round % ALIVE_CHECK_EVERY == 0 {
+        if round.is_multiple_of(ALIVE_CHECK_EVERY) {
             if let Err(death) = self.executor.check_alive() {
                 self.check()?;
                 // It may have exited (and ended) since the load above.
@@ -406,7 +406,7 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
                 last_progress = Instant::now();
                 self.waiter.begin();
             }
-            if round % ALIVE_CHECK_EVERY == 0 {
+            if round.is_multiple_of(ALIVE_CHECK_EVERY) {
                 if let Err(death) = self.executor.check_alive() {
                     if self.mem.load(offsets::EXITED, Acquire) != EXIT_NONE {
                         continue;
@@ -440,9 +440,7 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
                 return Err(e);
             }
         };
-        self.finished = true;
-        let freeable = self.executor.finish(true);
-        debug_assert!(freeable);
+        self.release(true);
         self.check()?;
         if exited != spindle_codegen::ring::layout::EXIT_DRAINED {
             return Err(Error::ActorStopped {
@@ -469,7 +467,13 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
         if self.finished {
             return true;
         }
-        let exited = matches!(self.stop_and_wait(STOP_ABORT), Ok(_));
+        let exited = self.stop_and_wait(STOP_ABORT).is_ok();
+        self.release(exited)
+    }
+
+    /// Hands the executor back; leaks the region if the executor may still
+    /// touch it. Returns `true` when the region may be freed.
+    fn release(&mut self, exited: bool) -> bool {
         self.finished = true;
         let freeable = self.executor.finish(exited);
         if !freeable {

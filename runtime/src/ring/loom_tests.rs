@@ -6,7 +6,8 @@
 //!
 //! Run: `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p
 //! spindle-runtime --release ring`. The models are kept small (capacity 1–2,
-//! 1–3 messages, preemption bound 2–3) so they finish in seconds.
+//! 1–3 messages, preemption bound 3–4) so they finish in seconds; each
+//! prints how many executions it explored.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -148,10 +149,18 @@ impl RingHandler for Summing {
 
 const U32: PayloadShape = PayloadShape { size: 4, align: 4 };
 
+/// Checks `f` under every interleaving within `preemptions` preemptions,
+/// and prints how many executions that was.
 fn model(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
+    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = runs.clone();
     let mut b = loom::model::Builder::new();
     b.preemption_bound = Some(preemptions);
-    b.check(f);
+    b.check(move || {
+        counted.fetch_add(1, Ordering::Relaxed);
+        f()
+    });
+    println!("loom explored {} executions", runs.load(Ordering::Relaxed));
 }
 
 /// Starts the real executor loop on a loom thread and a host session on
@@ -193,7 +202,7 @@ fn actor(
 fn publish_consume_payloads_are_ordered() {
     // Bare producer and consumer: 3 messages through 2 slots, so the
     // producer reuses a slot the consumer has just freed.
-    model(3, || {
+    model(4, || {
         let layout = RingLayout::new(2, U32, U32, U32).unwrap();
         let mem = Arc::new(LoomRegion::new(&layout));
         let ring = RingGeometry::requests(&layout);
@@ -223,7 +232,7 @@ fn publish_consume_payloads_are_ordered() {
 
 #[test]
 fn call_then_shutdown() {
-    model(3, || {
+    model(4, || {
         let (mut host, exec) = actor(2);
         assert_eq!(host.call(&5).unwrap(), 5);
         assert_eq!(host.shutdown::<u32>().unwrap(), 5);
@@ -237,7 +246,7 @@ fn call_then_shutdown() {
 fn full_ring_send_queues_replies() {
     // Capacity 1: the second send finds the ring full until the executor
     // takes the first; the replies come back in order either way.
-    model(2, || {
+    model(3, || {
         let (mut host, exec) = actor(1);
         host.send(&1).unwrap();
         host.send(&2).unwrap();
@@ -271,7 +280,7 @@ fn stop_drains_every_published_request() {
     // Shutdown right after publishing, without receiving: the drain must
     // handle both messages (replies discarded by the host) and write the
     // state back before `exited`.
-    model(2, || {
+    model(3, || {
         let (mut host, exec) = actor(2);
         host.send(&1).unwrap();
         host.send(&2).unwrap();
@@ -286,7 +295,7 @@ fn stop_drains_every_published_request() {
 fn abort_exits_even_with_a_full_reply_ring() {
     // Capacity 1, two messages, nobody receiving: the executor may sit
     // waiting for reply room when the abort comes; it must still exit.
-    model(2, || {
+    model(3, || {
         let (mut host, exec) = actor(1);
         host.send(&1).unwrap();
         let _ = host.try_send(&2);

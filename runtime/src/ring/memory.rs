@@ -149,7 +149,7 @@ impl RawRegion {
 
     fn word(&self, offset: usize) -> &AtomicU32 {
         assert!(
-            offset % 4 == 0 && offset + 4 <= self.len,
+            offset.is_multiple_of(4) && offset + 4 <= self.len,
             "ring word {offset} out of the region"
         );
         // SAFETY: in bounds and 4-aligned (checked above; the base is

@@ -135,3 +135,21 @@ fn config_errors() {
         .unwrap_err();
     assert!(matches!(e, Error::Config(_)), "{e}");
 }
+
+#[test]
+fn an_actor_can_move_to_another_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Actor<u64, u32, u64>>();
+    let mut a = Actor::<u64, u32, u64>::spawn_fn("moved", 0, cfg(8), |s, m| {
+        *s += m as u64;
+        *s
+    })
+    .unwrap();
+    a.send(1).unwrap();
+    let t = std::thread::spawn(move || {
+        assert_eq!(a.recv().unwrap(), 1);
+        assert_eq!(a.call(2).unwrap(), 3);
+        a.shutdown().unwrap()
+    });
+    assert_eq!(t.join().unwrap(), 3);
+}
