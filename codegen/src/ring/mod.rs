@@ -7,5 +7,7 @@ pub mod samples;
 
 #[cfg(test)]
 mod emit_tests;
+#[cfg(test)]
+mod layout_tests;
 
 pub use emit::{emit_ring, ring_entry_symbol, RingKernelSource};
