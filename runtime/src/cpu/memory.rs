@@ -269,6 +269,7 @@ fn load_slice_typed<T: Copy>(lanes_: &mut Lanes<'_>, d: Reg, slice: u32, idx: Re
                         n * size,
                     )
                 };
+                prefetch_next(v, b + n as u64, n * size, size);
                 return;
             }
         }
@@ -385,4 +386,26 @@ fn store_typed<T: Copy>(lanes_: &mut Lanes<'_>, s: Reg, at: Addr) {
             unsafe { ptr::write_unaligned(p.cast::<T>(), sl[l]) };
         }
     }
+}
+
+/// Hints the CPU to fetch the slice elements the next group of blocks will
+/// likely load (the hardware prefetcher stops at each 4 KiB page, and a
+/// group's loads are page-sized bursts).
+#[inline(always)]
+fn prefetch_next(v: SliceView, from: u64, bytes: usize, size: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let avail = (v.len.saturating_sub(from) as usize)
+            .saturating_mul(size)
+            .min(bytes);
+        let start = v.ptr.wrapping_add(from as usize * size);
+        for off in (0..avail).step_by(64) {
+            // SAFETY: a prefetch is only a hint; it never faults, and the
+            // address lies within the slice.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(off).cast::<i8>()) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (v, from, bytes, size);
 }
