@@ -2,23 +2,46 @@
 //!
 //! # Design
 //!
-//! A SIMT interpreter. Each kernel is compiled once ([`compile`]) into a
-//! [`Program`](program::Program): a tree of instructions over *lane-vector
-//! registers*, each holding one value per thread of a block, with every
-//! operation resolved to a monomorphic lane loop ([`ops`], [`intrinsics`]).
-//! A block runs as one unit ([`exec`]): each instruction executes for all of
-//! its threads under an active mask; `if` splits the mask, loops iterate
-//! while any lane is left, `break`/`continue`/`return` park lanes in their
-//! loop's or call's frame masks. Structs and arrays are byte blobs with the
-//! IR's layout ([`memory`]); every index is bounds-checked, and a faulting
-//! thread stops while the others go on. Blocks are handed to
-//! `available_parallelism()` host threads by an atomic counter ([`grid`]).
+//! A SIMT interpreter. Each kernel is compiled once (`compile.rs`,
+//! `compile_expr.rs`, `compile_place.rs`) into a `Program`:
+//! a tree of instructions over *lane-vector registers*, each holding one
+//! value per thread, with every operation resolved to a monomorphic lane
+//! loop (`ops.rs`, `intrinsics.rs`) that the compiler can vectorise; device
+//! functions are inlined at each call. The threads of a block run as one
+//! unit (`exec.rs`): each instruction executes for all of them under an
+//! active mask; `if` splits the mask, loops iterate while any lane is left,
+//! `break`/`continue`/`return` park lanes in their loop's or call's frame
+//! masks. Structs and arrays are byte blobs with the IR's layout
+//! (`memory.rs`); every index is bounds-checked, and a faulting thread stops
+//! while the others go on.
+//!
+//! A host thread runs a *group* of consecutive blocks as one lane vector
+//! (about `GROUP_LANES` lanes) so the cost of each instruction is
+//! shared by more threads (`group.rs`); groups are handed to
+//! `available_parallelism()` host threads by an atomic counter (`grid.rs`).
+//! A launch reports the fault of the lowest-numbered faulting block (the
+//! first in program order within it), so faults are deterministic.
+//!
+//! Where a kernel indexes slices with `global_index()` (1-D blocks), loads
+//! and stores are block copies, and `global_index() < n` needs no lane
+//! loop: the saxpy of DESIGN.md runs within a few times a plain Rust loop
+//! (`cargo bench --bench cpu_backend`; `cpu::tests::bench` for tuning).
 //!
 //! Compiled programs are cached per kernel in the [`CpuDevice`]: a launch
 //! takes a read lock for the lookup only.
 //!
-//! Ring kernels run through a [`InterpretedHandler`] ([`ring`]), one message at a
-//! time on one block of `kernel.threads` threads.
+//! Ring kernels run through an [`InterpretedHandler`] (`ring.rs`), one
+//! message at a time on one block of `kernel.threads` threads.
+//!
+//! # Where it differs from a GPU
+//!
+//! Only where the GPU's behaviour is undefined or a panic in Rust:
+//! - with `bounds_checks = false` an out-of-bounds index still faults (host
+//!   memory safety depends on the check);
+//! - `clamp` with `lo > hi` does not panic (std's body without its assert);
+//!   a `for` loop with `step_by(0)` runs no iteration;
+//! - threads of different blocks that write the same element race, as on a
+//!   GPU (see the `SAFETY` note on `SliceView` in `memory.rs`).
 
 mod compile;
 mod compile_expr;
@@ -97,7 +120,7 @@ type CacheEntry = (Weak<Kernel>, Arc<program::Program>);
 /// The CPU backend as a device.
 pub struct CpuDevice {
     threads: usize,
-    /// Lanes a block group aims for ([`group::GROUP_LANES`]).
+    /// Lanes a block group aims for (`group::GROUP_LANES`).
     group_lanes: usize,
     programs: RwLock<HashMap<usize, CacheEntry>>,
 }
