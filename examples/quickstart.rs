@@ -42,6 +42,7 @@ pub fn tally(state: &mut Tally, msg: Add) -> Tally {
     *state
 }
 
+#[allow(dead_code)] // also compiled into tests/examples.rs, which has its own main
 fn main() -> spindle::Result<()> {
     let dev = Device::default()?;
     println!("backend: {} ({})", dev.backend(), dev.name());
