@@ -630,7 +630,7 @@ fn float_arithmetic_and_methods_match_std() {
         float_math,
         floats(&mut rng),
         floats(&mut rng),
-        4
+        8
     );
     let f64s: Vec<f64> = floats(&mut rng)
         .iter()
@@ -641,7 +641,7 @@ fn float_arithmetic_and_methods_match_std() {
         float_f64,
         f64s.clone(),
         f64s.iter().rev().copied().collect::<Vec<_>>(),
-        4
+        8
     );
     run1!(k_float_preds, float_preds, floats(&mut rng));
 }
