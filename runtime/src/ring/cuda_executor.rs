@@ -70,10 +70,8 @@ pub(crate) fn start(
     }
     // 1. The module: compiled or cached, loaded, and its function loaded
     //    now, not lazily at the launch (or later, under a running kernel).
-    let loaded = dev.load_kernel(name, &src.code, &src.entry)?;
-    let function = loaded.function.clone();
-    force_load(&function);
     let ctx = dev.context().clone();
+    let function = ring_function(dev, &ctx, name, &src.code, &src.entry)?;
     // 2. The actor's own non-blocking stream (event tracking is off on
     //    spindle's contexts, so this does not synchronise the context).
     let stream = ctx
@@ -136,6 +134,33 @@ pub(crate) fn start(
     Ok((region, Box::new(executor)))
 }
 
+/// Ring modules loaded so far, by context and source. They stay loaded for
+/// the life of the process: unloading a module while another actor's
+/// persistent kernel runs may synchronise the context, and the next actor
+/// of the same kernel reuses the module.
+static FUNCTIONS: Mutex<Vec<(Arc<CudaContext>, String, CudaFunction)>> = Mutex::new(Vec::new());
+
+/// The loaded, force-loaded entry point of a ring kernel's source.
+fn ring_function(
+    dev: &CudaDevice,
+    ctx: &Arc<CudaContext>,
+    name: &str,
+    code: &str,
+    entry: &str,
+) -> Result<CudaFunction> {
+    let mut loaded = FUNCTIONS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, _, f)) = loaded
+        .iter()
+        .find(|(c, src, _)| Arc::ptr_eq(c, ctx) && src == code)
+    {
+        return Ok(f.clone());
+    }
+    let function = dev.load_kernel(name, code, entry)?.function;
+    force_load(&function);
+    loaded.push((ctx.clone(), code.to_string(), function.clone()));
+    Ok(function)
+}
+
 /// Loads `function` now where the driver supports it (CUDA ≥ 12.4), so a
 /// lazily loading driver never loads it under a running kernel.
 fn force_load(function: &CudaFunction) {
@@ -156,7 +181,7 @@ fn force_load(function: &CudaFunction) {
 /// What the executor owns while the kernel may run.
 struct Parts {
     stream: Arc<CudaStream>,
-    /// Keeps the module loaded.
+    /// The entry point (its module stays loaded in `FUNCTIONS`).
     _function: CudaFunction,
     /// The state in device memory (the kernel writes it back to state-out).
     _state: DeviceMem,
