@@ -50,9 +50,24 @@ pub(super) fn open(ordinal: usize) -> Result<Opened> {
     }
 }
 
+/// Asks the driver to load modules eagerly, unless the user chose
+/// otherwise: with lazy loading (the default since CUDA 12.2) a kernel's code
+/// is loaded at its first launch, which can deadlock behind a running
+/// persistent (ring) kernel. The driver reads the variable at `cuInit`, so
+/// this runs once, before the first `cuInit`, typically at program start.
+fn eager_module_loading() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("CUDA_MODULE_LOADING").is_none() {
+            std::env::set_var("CUDA_MODULE_LOADING", "EAGER");
+        }
+    });
+}
+
 fn open_present(ordinal: usize) -> Result<Opened> {
     let unavailable =
         |what: &str, e: DriverError| Error::CudaUnavailable(format!("{what}: {}", describe(e)));
+    eager_module_loading();
     result::init().map_err(|e| unavailable("cuInit failed", e))?;
     let count =
         result::device::get_count().map_err(|e| unavailable("cuDeviceGetCount failed", e))?;
