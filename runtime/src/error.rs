@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 /// Everything that can go wrong in spindle, with variants a program can match.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// No usable CUDA driver or device. The message says what was probed.

@@ -112,7 +112,7 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
     /// The error every call returns once the session has ended.
     fn ended_error(&self, ended: &Ended) -> Error {
         match ended {
-            Ended::Failed(e) => replicate(e, &self.kernel),
+            Ended::Failed(e) => e.clone(),
             Ended::Stopped(reason) => Error::ActorStopped {
                 kernel: self.kernel.clone(),
                 reason: reason.clone(),
@@ -156,7 +156,7 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
             },
             _ => self.executor.failure(code),
         };
-        let out = replicate(&e, &self.kernel);
+        let out = e.clone();
         tracing::warn!(kernel = %self.kernel, error = %e, "ring actor failed");
         self.ended = Some(Ended::Failed(e));
         out
@@ -486,53 +486,5 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
             std::mem::forget(Arc::clone(&self.mem));
         }
         freeable
-    }
-}
-
-/// A copy of an actor's failure, for the next call that reports it.
-pub(crate) fn replicate(e: &Error, kernel: &str) -> Error {
-    match e {
-        Error::OutOfBounds {
-            kernel,
-            what,
-            index,
-            len,
-            block,
-            thread,
-            location,
-        } => Error::OutOfBounds {
-            kernel: kernel.clone(),
-            what: what.clone(),
-            index: *index,
-            len: *len,
-            block: *block,
-            thread: *thread,
-            location: location.clone(),
-        },
-        Error::Arithmetic {
-            kernel,
-            what,
-            block,
-            thread,
-            location,
-        } => Error::Arithmetic {
-            kernel: kernel.clone(),
-            what: what.clone(),
-            block: *block,
-            thread: *thread,
-            location: location.clone(),
-        },
-        Error::ActorStopped { kernel, reason } => Error::ActorStopped {
-            kernel: kernel.clone(),
-            reason: reason.clone(),
-        },
-        Error::Cuda { context, message } => Error::Cuda {
-            context: context.clone(),
-            message: message.clone(),
-        },
-        other => Error::ActorStopped {
-            kernel: kernel.to_string(),
-            reason: other.to_string(),
-        },
     }
 }
