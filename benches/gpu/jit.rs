@@ -54,6 +54,7 @@ pub fn run(r: &mut Reporter, gpu: Result<&Device, &str>, gpu_arch: Option<&str>)
             r.skip(GROUP, "disk cache hit (key + read)", &why);
         }
     }
+    link_cache_hit(r);
     match gpu {
         Ok(_) => first_launches(r),
         Err(why) => {
@@ -69,6 +70,29 @@ const FIRST_LAUNCH_FIGURES: [&str; 3] = [
     "touch: first launch, warm cache folder (disk hit)",
     "touch: second launch (memory hit)",
 ];
+
+/// The in-process lookup every launch starts with on any backend: the
+/// kernel's linked IR, kept in its `KernelInfo` after the first use (a
+/// `OnceLock` read; no lock). The per-device module lookup that follows on
+/// a GPU is the "second launch" figure.
+fn link_cache_hit(r: &mut Reporter) {
+    let figure = "touch: in-process link cache hit (KernelInfo::linked)";
+    let Some(info) = spindle::registered_kernels().find(|k| k.name == "touch") else {
+        return r.skip(GROUP, figure, "the kernel is not registered (bench bug)");
+    };
+    if let Err(e) = info.linked() {
+        return r.skip(GROUP, figure, &format!("the kernel does not link: {e}"));
+    }
+    let hit = measure(1000, r.reps(100_000), || {
+        std::hint::black_box(info.linked().unwrap());
+    });
+    r.time(
+        GROUP,
+        figure,
+        hit,
+        "includes the timer's own cost per repetition",
+    );
+}
 
 /// `cubin_for`: what a launch does before loading, when the disk cache
 /// holds the kernel (emit the CUDA C, derive the key, read the entry).

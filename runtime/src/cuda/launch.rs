@@ -57,12 +57,9 @@ impl CudaDevice {
         launch: &Launch,
         args: &mut [KernelArg<'_>],
     ) -> Result<()> {
-        // One fault record per device, so launches are serialised here;
-        // they run one after another on the device's stream anyway.
-        let fault = self
-            .fault
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // A fault record of its own for this launch, from the device's pool:
+        // two threads launching at once never wait on each other here.
+        let fault = self.lease_fault_record()?;
         let mut pack = ArgPack::new(fault.device_ptr(), kernel, args)?;
         let mut params = pack.pointers();
 
@@ -130,6 +127,52 @@ impl CudaDevice {
             return Err(fault_error(kernel, &record));
         }
         Ok(())
+    }
+}
+
+/// A fault record leased from the device's pool; back to the pool on drop.
+pub(super) struct FaultLease<'a> {
+    pool: &'a std::sync::Mutex<Vec<DeviceMem>>,
+    mem: Option<DeviceMem>,
+}
+
+impl std::ops::Deref for FaultLease<'_> {
+    type Target = DeviceMem;
+    fn deref(&self) -> &DeviceMem {
+        self.mem
+            .as_ref()
+            .expect("a lease holds its record until dropped")
+    }
+}
+
+impl Drop for FaultLease<'_> {
+    fn drop(&mut self) {
+        if let Some(m) = self.mem.take() {
+            self.pool
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(m);
+        }
+    }
+}
+
+impl CudaDevice {
+    /// A fault record for one launch: a pooled one, or a new one when every
+    /// pooled record is in use by another thread's launch.
+    fn lease_fault_record(&self) -> Result<FaultLease<'_>> {
+        let pooled = self
+            .faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        let mem = match pooled {
+            Some(m) => m,
+            None => super::memory::zeroed(&self.stream, size_of::<FaultRecord>())?,
+        };
+        Ok(FaultLease {
+            pool: &self.faults,
+            mem: Some(mem),
+        })
     }
 }
 

@@ -28,8 +28,8 @@ use spindle_codegen::abi::FaultRecord;
 
 pub use compile::{compile_cubin, options as nvrtc_options, CompiledModule, EXTRA_FLAGS};
 pub use memory::DeviceMem;
-pub use modules::{cubin_for, module_source};
 pub(crate) use modules::cache_key;
+pub use modules::{cubin_for, module_source};
 pub use nvrtc::{nvrtc_origin, nvrtc_version};
 pub use resources::{FunctionResources, Resources};
 
@@ -47,9 +47,9 @@ pub struct CudaDevice {
     arch: String,
     // Boxed to keep `Device`'s enum small.
     modules: Box<modules::ModuleCache>,
-    /// The device copy of [`FaultRecord`] that batch launches use; the lock
-    /// serialises launches (which share one stream anyway).
-    fault: Box<Mutex<DeviceMem>>,
+    /// Device copies of [`FaultRecord`] for batch launches, one per launch
+    /// in flight (a pool, so concurrent launches never share or wait).
+    faults: Box<Mutex<Vec<DeviceMem>>>,
 }
 
 impl CudaDevice {
@@ -64,7 +64,7 @@ impl CudaDevice {
             name: opened.name,
             arch: opened.arch,
             modules: Box::default(),
-            fault: Box::new(Mutex::new(fault)),
+            faults: Box::new(Mutex::new(vec![fault])),
         };
         tracing::debug!(ordinal, name = %dev.name, arch = %dev.arch, "opened CUDA device");
         Ok(dev)
