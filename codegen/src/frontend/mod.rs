@@ -8,8 +8,8 @@
 //!   which external types, functions and constants the item names, so the
 //!   generated glue can hand their metadata (and the constants' values) to
 //!   the runtime.
-//! - [`link_kernel`] runs at first use with everything known and produces the
-//!   [`Kernel`](crate::ir::Kernel).
+//! - `link_kernel` (behind [`crate::link`]) runs at first use with
+//!   everything known and produces the [`crate::ir::Kernel`].
 
 mod annotate;
 mod consts;
