@@ -39,6 +39,8 @@ pub(crate) struct LaneBuffers {
     pub(super) regs: Vec<u64>,
     pub(super) blobs: Vec<u64>,
     pub(super) masks: Vec<u64>,
+    pub(super) lane_x: Vec<u32>,
+    pub(super) blocks: Vec<[u32; 3]>,
 }
 
 /// One host thread's registers, blobs and masks, reused group after group
@@ -51,9 +53,10 @@ pub(crate) struct Lanes<'a> {
     /// Threads per block.
     pub(super) block_threads: usize,
     pub(super) regs: Vec<u64>,
-    /// Words from one register's slot to the next: `n` rounded up, plus
-    /// one cache line, so that registers do not sit a multiple of 4 KiB
-    /// apart (which makes the CPU stall on false store-to-load aliasing).
+    /// Words from one register's slot to the next: `n` rounded up to a
+    /// cache line, plus one more line when `n` is over 64, so that
+    /// registers do not sit a multiple of 4 KiB apart (which makes the CPU
+    /// stall on false store-to-load aliasing).
     pub(super) reg_stride: usize,
     pub(super) blobs: Vec<u64>,
     /// Mask slots of `n` bytes each, padded with zero bytes to whole words

@@ -30,6 +30,10 @@ pub struct InterpretedHandler {
     kernel: Arc<Kernel>,
     prog: Arc<Program>,
     bufs: Option<LaneBuffers>,
+    /// The storage of the `Env`'s parameter vectors, kept between
+    /// messages (`uniforms` is always empty here).
+    scalars: Vec<u64>,
+    uniforms: Vec<&'static [u8]>,
     state_size: usize,
     msg_size: usize,
     reply_size: usize,
@@ -76,6 +80,8 @@ impl InterpretedHandler {
             kernel,
             prog,
             bufs: Some(LaneBuffers::default()),
+            scalars: Vec::with_capacity(2),
+            uniforms: Vec::with_capacity(1),
             state_size,
             msg_size,
             reply_size,
@@ -129,10 +135,14 @@ impl InterpretedHandler {
                 });
             }
         }
+        let mut scalars = std::mem::take(&mut self.scalars);
+        scalars.clear();
+        scalars.resize(2, 0);
         let mut env = Env {
             slices: Vec::new(),
-            uniforms: Vec::new(),
-            scalars: vec![0; 2],
+            // `Vec<&'static [u8]>` is a `Vec<&'msg [u8]>` too.
+            uniforms: std::mem::take(&mut self.uniforms),
+            scalars,
             state: SliceView {
                 ptr: state.as_mut_ptr(),
                 len: state.len() as u64,
@@ -156,6 +166,12 @@ impl InterpretedHandler {
             None => {}
         }
         self.bufs = Some(lanes.into_buffers());
+        self.scalars = env.scalars;
+        let mut uniforms = env.uniforms;
+        uniforms.clear();
+        // Back to `'static` through an empty iteration, which reuses the
+        // allocation (same element layout), without unsafe code.
+        self.uniforms = uniforms.into_iter().filter_map(|_| None).collect();
         Ok(fault)
     }
 }
