@@ -32,22 +32,13 @@ use spindle_codegen::ir::BinOp;
 use super::ops::Map2Fn;
 use super::program::{Body, Inst, MaskSlot, Program, Reg, Width};
 
-/// The storage behind [`Lanes`], kept between runs by a ring handler so a
-/// message costs no allocation.
+/// One host thread's registers, blobs and masks, reused group after group
+/// of blocks (see [`super::group`]), and what the group being run has
+/// reached. A ring handler keeps one between messages, set up once (see
+/// [`Lanes::prepare_block`]), so a message allocates nothing and refills
+/// only its parameters.
 #[derive(Debug, Default)]
 pub(crate) struct LaneBuffers {
-    pub(super) regs: Vec<u64>,
-    pub(super) blobs: Vec<u64>,
-    pub(super) masks: Vec<u64>,
-    pub(super) lane_x: Vec<u32>,
-    pub(super) blocks: Vec<[u32; 3]>,
-}
-
-/// One host thread's registers, blobs and masks, reused group after group
-/// of blocks (see [`super::group`]).
-pub(crate) struct Lanes<'a> {
-    pub(super) prog: &'a Program,
-    pub(super) env: &'a Env<'a>,
     /// Lanes: the threads of every block of a group.
     pub(super) n: usize,
     /// Threads per block.
@@ -81,6 +72,33 @@ pub(crate) struct Lanes<'a> {
     /// The group's first fault (lowest block, then program order) and the
     /// linear number of its block.
     pub(super) fault: Option<(u64, FaultRecord)>,
+    /// Set up by [`Lanes::prepare_block`] (for the program and geometry
+    /// the ring handler that owns it always uses).
+    pub(super) prepared: bool,
+}
+
+/// The executor: a program and its launch's arguments, running on
+/// [`LaneBuffers`] (whose fields it reaches through `Deref`).
+pub(crate) struct Lanes<'a> {
+    pub(super) prog: &'a Program,
+    pub(super) env: &'a Env<'a>,
+    pub(super) st: &'a mut LaneBuffers,
+}
+
+impl std::ops::Deref for Lanes<'_> {
+    type Target = LaneBuffers;
+
+    #[inline(always)]
+    fn deref(&self) -> &LaneBuffers {
+        self.st
+    }
+}
+
+impl std::ops::DerefMut for Lanes<'_> {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut LaneBuffers {
+        self.st
+    }
 }
 
 impl<'a> Lanes<'a> {

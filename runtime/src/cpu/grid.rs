@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use spindle_codegen::abi::FaultRecord;
 use spindle_codegen::ir::Kernel;
 
-use super::exec::Lanes;
+use super::exec::{LaneBuffers, Lanes};
 use super::memory::{scalar_bits, Env, SliceView};
 use super::program::{ParamBinding, Program};
 use crate::buffer::Mem;
@@ -40,7 +40,8 @@ pub(crate) fn run_grid(
     let next = AtomicU64::new(0);
     let fault: Mutex<Option<(u64, FaultRecord)>> = Mutex::new(None);
     let work = || {
-        let mut lanes = Lanes::new(prog, &env, group as usize);
+        let mut bufs = LaneBuffers::default();
+        let mut lanes = Lanes::new(prog, &env, group as usize, &mut bufs);
         loop {
             // Relaxed: the counter only hands out distinct block numbers;
             // the results are published by the scope's join.

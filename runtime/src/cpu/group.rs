@@ -25,29 +25,18 @@ use super::program::{Fixed, Program, Reg, Width};
 pub(crate) const GROUP_LANES: usize = 1024;
 
 impl<'a> Lanes<'a> {
-    /// Allocates state for groups of `group` blocks and fills the
-    /// launch-wide fixed registers (constants, parameters, geometry).
-    pub fn new(prog: &'a Program, env: &'a Env<'a>, group: usize) -> Self {
-        Lanes::with_buffers(prog, env, group, LaneBuffers::default())
-    }
-
-    /// As [`Lanes::new`], reusing `bufs`' allocations.
-    pub fn with_buffers(
+    /// Sets up `bufs` (reusing its allocations) for groups of `group`
+    /// blocks and fills the launch-wide fixed registers (constants,
+    /// parameters, geometry).
+    pub fn new(
         prog: &'a Program,
         env: &'a Env<'a>,
         group: usize,
-        bufs: LaneBuffers,
+        bufs: &'a mut LaneBuffers,
     ) -> Self {
         let block_threads = env.threads();
         let n = block_threads * group.max(1);
         let regs_count = prog.temps as usize + prog.fixed.len();
-        let LaneBuffers {
-            mut regs,
-            mut blobs,
-            mut masks,
-            mut lane_x,
-            mut blocks,
-        } = bufs;
         // Small lane vectors (a ring handler's block) keep their registers
         // dense, one cache line each: less to clear per run.
         let reg_words = n.next_multiple_of(8);
@@ -56,36 +45,32 @@ impl<'a> Lanes<'a> {
         } else {
             reg_words
         };
-        regs.clear();
-        regs.resize(regs_count * reg_stride, 0);
-        blobs.clear();
-        blobs.resize((prog.blob_bytes as usize * n).div_ceil(8), 0);
         let mask_words = n.div_ceil(8);
-        masks.clear();
-        masks.resize(prog.mask_slots as usize * mask_words, 0);
         let bx = env.block_dim[0].max(1) as usize;
-        lane_x.clear();
-        lane_x.extend((0..n).map(|l| (l % block_threads % bx) as u32));
-        blocks.clear();
-        blocks.reserve(group);
-        let mut lanes = Lanes {
-            prog,
-            env,
-            n,
-            block_threads,
-            regs,
-            reg_stride,
-            blobs,
-            masks,
-            mask_words,
-            lane_x,
-            global_base: None,
-            global_index_pending: false,
-            live: 0,
-            blocks,
-            first_block: 0,
-            fault: None,
-        };
+        let st = bufs;
+        st.n = n;
+        st.block_threads = block_threads;
+        st.reg_stride = reg_stride;
+        st.mask_words = mask_words;
+        st.regs.clear();
+        st.regs.resize(regs_count * reg_stride, 0);
+        st.blobs.clear();
+        st.blobs
+            .resize((prog.blob_bytes as usize * n).div_ceil(8), 0);
+        st.masks.clear();
+        st.masks.resize(prog.mask_slots as usize * mask_words, 0);
+        st.lane_x.clear();
+        st.lane_x
+            .extend((0..n).map(|l| (l % block_threads % bx) as u32));
+        st.blocks.clear();
+        st.blocks.reserve(group);
+        st.global_base = None;
+        st.global_index_pending = false;
+        st.live = 0;
+        st.first_block = 0;
+        st.fault = None;
+        st.prepared = false;
+        let mut lanes = Lanes { prog, env, st };
         for (k, f) in prog.fixed.iter().enumerate() {
             if !f.per_block() {
                 lanes.fill_fixed(k, *f);
@@ -98,6 +83,14 @@ impl<'a> Lanes<'a> {
     /// the group size) and returns their first fault: that of the lowest
     /// block, with that block's linear number.
     pub fn run_group(&mut self, first: u64, count: usize) -> Option<(u64, FaultRecord)> {
+        let count = self.setup_group(first, count);
+        self.run_blocks(count * self.block_threads);
+        self.fault.take()
+    }
+
+    /// Sets up blocks `first .. first + count` to run (their per-block
+    /// fixed registers); returns `count`, clamped to the group size.
+    fn setup_group(&mut self, first: u64, count: usize) -> usize {
         let [gx, gy, _] = self.env.grid_dim.map(|d| d as u64);
         let group = self.n / self.block_threads;
         let count = count.clamp(1, group);
@@ -128,14 +121,70 @@ impl<'a> Lanes<'a> {
                 self.fill_fixed(k, *f);
             }
         }
-        let active = count * self.block_threads;
+        count
+    }
+
+    /// Runs the set-up group's first `active` lanes.
+    fn run_blocks(&mut self, active: usize) {
+        let prog = self.prog;
         if !prog.block_init.is_empty() {
             self.activate(active);
             self.run(prog.block_init);
         }
         self.activate(active);
         self.run(prog.entry);
-        self.fault.take()
+    }
+
+    /// Sets up a group of one block (block 0 of a one-block grid) to run
+    /// again and again with new scalar parameters (a ring handler, one
+    /// message at a time): every fixed register but the parameters is
+    /// filled here, once. Run it with [`Lanes::run_prepared`]; come back to
+    /// it with [`Lanes::resume`].
+    pub fn prepare_block(&mut self) {
+        debug_assert_eq!(self.n, self.block_threads);
+        self.setup_group(0, 1);
+        // Block 0 never changes: `global_index()` is filled now rather
+        // than on demand.
+        self.ensure_global_index();
+        self.prepared = true;
+    }
+
+    /// The block that [`Lanes::prepare_block`] set up in `bufs`, to run
+    /// again with [`Lanes::run_prepared`]. `prog` must be the program it
+    /// was prepared for and `env` have the same geometry; its parameters,
+    /// state and uniforms may differ (they are read afresh).
+    pub fn resume(prog: &'a Program, env: &'a Env<'a>, bufs: &'a mut LaneBuffers) -> Self {
+        debug_assert!(bufs.prepared);
+        debug_assert!(bufs.block_threads == env.threads() && bufs.n == bufs.block_threads);
+        debug_assert_eq!(
+            bufs.regs.len(),
+            (prog.temps as usize + prog.fixed.len()) * bufs.reg_stride
+        );
+        Lanes {
+            prog,
+            env,
+            st: bufs,
+        }
+    }
+
+    /// Runs a prepared block (see [`Lanes::prepare_block`]) from the same
+    /// starting point as a fresh [`Lanes::run_group`]: the scalar
+    /// parameters are refilled from the `Env`, temporaries, blobs and masks
+    /// cleared; the other fixed registers are kept. Returns its fault.
+    pub fn run_prepared(&mut self) -> Option<FaultRecord> {
+        let prog = self.prog;
+        for (k, f) in prog.fixed.iter().enumerate() {
+            if matches!(f, Fixed::Param { .. }) {
+                self.fill_fixed(k, *f);
+            }
+        }
+        let temps = prog.temps as usize * self.reg_stride;
+        self.regs[..temps].fill(0);
+        self.blobs.fill(0);
+        self.masks.fill(0);
+        self.fault = None;
+        self.run_blocks(self.block_threads);
+        self.fault.take().map(|(_, rec)| rec)
     }
 
     /// Fills the `global_index()` register if it was left for later.
@@ -155,17 +204,6 @@ impl<'a> Lanes<'a> {
         exec[..active].fill(1);
         exec[active..].fill(0);
         self.live = active;
-    }
-
-    /// Gives the storage back for another run.
-    pub fn into_buffers(self) -> LaneBuffers {
-        LaneBuffers {
-            regs: self.regs,
-            blobs: self.blobs,
-            masks: self.masks,
-            lane_x: self.lane_x,
-            blocks: self.blocks,
-        }
     }
 
     /// Lane 0's bytes of register `r` (`w` bytes).

@@ -29,7 +29,7 @@ use crate::{Error, KernelMode, Result};
 pub struct InterpretedHandler {
     kernel: Arc<Kernel>,
     prog: Arc<Program>,
-    bufs: Option<LaneBuffers>,
+    bufs: LaneBuffers,
     /// The storage of the `Env`'s parameter vectors, kept between
     /// messages (`uniforms` is always empty here).
     scalars: Vec<u64>,
@@ -79,8 +79,8 @@ impl InterpretedHandler {
         Ok(InterpretedHandler {
             kernel,
             prog,
-            bufs: Some(LaneBuffers::default()),
-            scalars: Vec::with_capacity(2),
+            bufs: LaneBuffers::default(),
+            scalars: vec![0; 2],
             uniforms: Vec::with_capacity(1),
             state_size,
             msg_size,
@@ -135,9 +135,12 @@ impl InterpretedHandler {
                 });
             }
         }
+        // Two entries, kept between messages: the state's (unused, 0) and
+        // the message's (rewritten below when it is a scalar).
         let mut scalars = std::mem::take(&mut self.scalars);
-        scalars.clear();
-        scalars.resize(2, 0);
+        if scalars.len() != 2 {
+            scalars = vec![0; 2];
+        }
         let mut env = Env {
             slices: Vec::new(),
             // `Vec<&'static [u8]>` is a `Vec<&'msg [u8]>` too.
@@ -155,9 +158,17 @@ impl InterpretedHandler {
             ParamBinding::Scalar { .. } => env.scalars[1] = scalar_bits(msg).unwrap_or(0),
             _ => env.uniforms.push(msg),
         }
-        let bufs = self.bufs.take().unwrap_or_default();
-        let mut lanes = Lanes::with_buffers(&self.prog, &env, 1, bufs);
-        let fault = lanes.run_group(0, 1).map(|(_, rec)| rec);
+        // The block is set up on the first message (constants, geometry,
+        // thread indices) and kept; later messages only rebind the state
+        // and the message.
+        let mut lanes = if self.bufs.prepared {
+            Lanes::resume(&self.prog, &env, &mut self.bufs)
+        } else {
+            let mut lanes = Lanes::new(&self.prog, &env, 1, &mut self.bufs);
+            lanes.prepare_block();
+            lanes
+        };
+        let fault = lanes.run_prepared();
         match self.prog.ret {
             Some(RetSlot::Reg(r, w)) => {
                 reply.copy_from_slice(&lanes.lane0_reg(r, w)[..self.reply_size])
@@ -165,7 +176,6 @@ impl InterpretedHandler {
             Some(RetSlot::Blob(b, _)) => reply.copy_from_slice(lanes.lane0_blob(b)),
             None => {}
         }
-        self.bufs = Some(lanes.into_buffers());
         self.scalars = env.scalars;
         let mut uniforms = env.uniforms;
         uniforms.clear();

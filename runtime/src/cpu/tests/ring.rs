@@ -140,6 +140,16 @@ fn ring_handler_reports_faults_and_wrong_sizes() {
         12,
         "the faulting thread stopped before its store"
     );
+    // The handler keeps its block set up between messages: after a fault
+    // the next message runs from a clean start with its own value.
+    assert_eq!(
+        h.run(&mut state, &0u32.to_ne_bytes(), &mut reply).unwrap(),
+        None
+    );
+    assert_eq!(
+        (u32::from_ne_bytes(state), u32::from_ne_bytes(reply)),
+        (13, 13)
+    );
     let err = crate::fault::fault_error(&k, &rec);
     assert!(
         matches!(
