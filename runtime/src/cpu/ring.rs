@@ -181,7 +181,10 @@ impl InterpretedHandler {
         uniforms.clear();
         // Back to `'static` through an empty iteration, which reuses the
         // allocation (same element layout), without unsafe code.
-        self.uniforms = uniforms.into_iter().filter_map(|_| None).collect();
+        // (`filter` would keep the borrowed lifetime; the map changes it.)
+        #[allow(clippy::unnecessary_filter_map)]
+        let reused: Vec<&'static [u8]> = uniforms.into_iter().filter_map(|_| None).collect();
+        self.uniforms = reused;
         Ok(fault)
     }
 }
