@@ -54,8 +54,18 @@ fn main() {
             std::hint::black_box(&mut y_host);
         });
         let ratio = kernel.median.as_secs_f64() / plain.median.as_secs_f64();
-        harness::report("cpu_backend", &format!("saxpy n={n} spindle cpu"), kernel, &format!("{ratio:.2}x plain Rust"));
-        harness::report("cpu_backend", &format!("saxpy n={n} plain Rust loop"), plain, "");
+        harness::report(
+            "cpu_backend",
+            &format!("saxpy n={n} spindle cpu"),
+            kernel,
+            &format!("{ratio:.2}x plain Rust"),
+        );
+        harness::report(
+            "cpu_backend",
+            &format!("saxpy n={n} plain Rust loop"),
+            plain,
+            "",
+        );
 
         let width = 4096u32;
         let mut dst = dev.zeros::<f32>(n).unwrap();
@@ -82,7 +92,17 @@ fn main() {
             std::hint::black_box(&mut dst_host);
         });
         let ratio = kernel.median.as_secs_f64() / plain.median.as_secs_f64();
-        harness::report("cpu_backend", &format!("row blur n={n} spindle cpu"), kernel, &format!("{ratio:.2}x plain Rust"));
-        harness::report("cpu_backend", &format!("row blur n={n} plain Rust loop"), plain, "");
+        harness::report(
+            "cpu_backend",
+            &format!("row blur n={n} spindle cpu"),
+            kernel,
+            &format!("{ratio:.2}x plain Rust"),
+        );
+        harness::report(
+            "cpu_backend",
+            &format!("row blur n={n} plain Rust loop"),
+            plain,
+            "",
+        );
     }
 }

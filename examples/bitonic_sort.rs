@@ -27,7 +27,10 @@ pub fn bitonic_stage(j: u32, k: u32, keys: &mut [u32]) {
 /// Sorts `keys` (length a power of two) on `dev`, returning the launches made.
 pub fn bitonic_sort(dev: &Device, keys: &mut Buffer<u32>) -> spindle::Result<u32> {
     let n = keys.len();
-    assert!(n.is_power_of_two(), "bitonic sort needs a power-of-two length");
+    assert!(
+        n.is_power_of_two(),
+        "bitonic sort needs a power-of-two length"
+    );
     let mut launches = 0;
     let mut k = 2u32;
     while k as usize <= n {
@@ -63,7 +66,11 @@ fn main() -> spindle::Result<()> {
     println!(
         "sorted {n} keys on {} in {launches} launches: {}",
         dev.name(),
-        if got == want { "matches sort_unstable" } else { "WRONG" }
+        if got == want {
+            "matches sort_unstable"
+        } else {
+            "WRONG"
+        }
     );
     Ok(())
 }

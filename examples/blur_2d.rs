@@ -68,7 +68,14 @@ fn main() -> spindle::Result<()> {
         .collect();
     let input = dev.upload(&src)?;
     let mut output = dev.zeros::<f32>(src.len())?;
-    box_blur::launch(&dev, blur_launch(width, height), width, height, &input, &mut output)?;
+    box_blur::launch(
+        &dev,
+        blur_launch(width, height),
+        width,
+        height,
+        &input,
+        &mut output,
+    )?;
     let got = output.to_vec()?;
     let want = blur_reference(width, height, &src);
     let max_err = got

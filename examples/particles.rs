@@ -79,7 +79,9 @@ pub fn step_reference(params: &Params, p: &mut Particle) {
 pub fn cloud(n: usize, seed: u64) -> Vec<Particle> {
     let mut rng = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
     let mut next = move || {
-        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((rng >> 40) as f32) / (1u64 << 24) as f32
     };
     (0..n)

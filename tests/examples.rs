@@ -34,7 +34,12 @@ fn saxpy_matches_rust() {
             quickstart::saxpy::launch(&dev, Launch::for_elements(n), a, &xb, &mut yb).unwrap();
             let got = yb.to_vec().unwrap();
             for i in 0..n {
-                assert_eq!(got[i].to_bits(), (a * x[i] + y[i]).to_bits(), "element {i} of {n} on {}", dev.name());
+                assert_eq!(
+                    got[i].to_bits(),
+                    (a * x[i] + y[i]).to_bits(),
+                    "element {i} of {n} on {}",
+                    dev.name()
+                );
             }
         }
     }
@@ -48,7 +53,8 @@ fn blur_matches_rust() {
             let src: Vec<f32> = (0..w * h).map(|_| rng.f32()).collect();
             let input = dev.upload(&src).unwrap();
             let mut out = dev.zeros::<f32>(src.len()).unwrap();
-            blur_2d::box_blur::launch(&dev, blur_2d::blur_launch(w, h), w, h, &input, &mut out).unwrap();
+            blur_2d::box_blur::launch(&dev, blur_2d::blur_launch(w, h), w, h, &input, &mut out)
+                .unwrap();
             let got = out.to_vec().unwrap();
             let want = blur_2d::blur_reference(w, h, &src);
             for i in 0..got.len() {
@@ -83,7 +89,8 @@ fn particles_match_rust() {
             assert_eq!(got[i], host[i], "particle {i}");
         }
         let mut energy = dev.zeros::<f32>(n).unwrap();
-        particles::kinetic_energy::launch(&dev, Launch::for_elements(n), &buf, &mut energy).unwrap();
+        particles::kinetic_energy::launch(&dev, Launch::for_elements(n), &buf, &mut energy)
+            .unwrap();
         let e = energy.to_vec().unwrap();
         for i in 0..n {
             let v = host[i].vel;

@@ -145,7 +145,11 @@ impl Reporter {
     /// A figure that could not be measured in this run, and why.
     pub fn skip(&mut self, group: &str, name: &str, reason: &str) {
         let short: String = reason.chars().take(100).collect();
-        let more = if short.len() < reason.len() { "…" } else { "" };
+        let more = if short.len() < reason.len() {
+            "…"
+        } else {
+            ""
+        };
         println!("  {name:<52} skipped: {short}{more}");
         let mut obj = Obj::new("skipped", group, name);
         obj.str("reason", reason);

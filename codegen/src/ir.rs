@@ -313,17 +313,38 @@ pub struct Stmt {
 pub enum StmtKind {
     /// Declares a local; `init == None` leaves it uninitialised (the front
     /// end only does that when every path assigns before use).
-    Let { local: LocalId, init: Option<Expr> },
-    Assign { place: Place, value: Expr },
+    Let {
+        local: LocalId,
+        init: Option<Expr>,
+    },
+    Assign {
+        place: Place,
+        value: Expr,
+    },
     /// `place op= value`; the place is evaluated once.
-    CompoundAssign { place: Place, op: BinOp, value: Expr },
+    CompoundAssign {
+        place: Place,
+        op: BinOp,
+        value: Expr,
+    },
     /// An expression evaluated for its effects (a call, an intrinsic).
     Expr(Expr),
-    If { cond: Expr, then_block: Block, else_block: Block },
+    If {
+        cond: Expr,
+        then_block: Block,
+        else_block: Block,
+    },
     /// `while cond { body }`: `cond` is re-evaluated before each iteration.
-    While { id: LoopId, cond: Expr, body: Block },
+    While {
+        id: LoopId,
+        cond: Expr,
+        body: Block,
+    },
     /// `loop { body }`.
-    Loop { id: LoopId, body: Block },
+    Loop {
+        id: LoopId,
+        body: Block,
+    },
     /// `for var in start..end` (or `..=` when `inclusive`), stepping by
     /// `step` (≥ 1) when given. `start`, `end`, `step` are evaluated once, in
     /// that order; all share `var`'s integer type. An inclusive range whose

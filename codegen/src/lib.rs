@@ -15,10 +15,10 @@ pub mod abi;
 pub mod cuda;
 pub mod frontend;
 pub mod ir;
-pub mod ring;
 pub mod layout;
 mod link;
 mod mode;
+pub mod ring;
 
 pub use link::{link, ExternalConst, ItemSource, KernelOptions, LinkError};
 pub use mode::{KernelMode, UnknownMode};

@@ -120,6 +120,8 @@ mod tests {
     fn unknown_mode_lists_the_valid_ones() {
         let err = "persistent".parse::<KernelMode>().unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("persistent") && text.contains("\"batch\"") && text.contains("\"ring\""));
+        assert!(
+            text.contains("persistent") && text.contains("\"batch\"") && text.contains("\"ring\"")
+        );
     }
 }

@@ -227,5 +227,7 @@ inventory::collect!(KernelRegistration);
 /// Used to compile all kernels ahead of time, e.g. to check them with NVRTC
 /// or to fill a cache folder for machines without NVRTC.
 pub fn registered_kernels() -> impl Iterator<Item = &'static KernelInfo> {
-    inventory::iter::<KernelRegistration>.into_iter().map(|r| r.0)
+    inventory::iter::<KernelRegistration>
+        .into_iter()
+        .map(|r| r.0)
 }

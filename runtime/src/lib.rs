@@ -20,12 +20,12 @@ pub use buffer::Buffer;
 pub use buffer::Mem;
 pub use device::{Backend, Device};
 pub use error::{Error, Result};
+#[doc(hidden)]
+pub use inventory;
 pub use kernel::{
     const_value, registered_kernels, ConstInfo, DeviceConst, DeviceFnInfo, KernelArg, KernelInfo,
     KernelRegistration,
 };
-#[doc(hidden)]
-pub use inventory;
 pub use launch::{Dim3, Launch};
 pub use ring::{Actor, RingConfig};
 pub use spindle_codegen::KernelMode;
