@@ -25,12 +25,17 @@ pub fn bitonic_stage(j: u32, k: u32, keys: &mut [u32]) {
 }
 
 /// Sorts `keys` (length a power of two) on `dev`, returning the launches made.
+///
+/// # Errors
+///
+/// A length that is not a power of two, or a failed launch.
 pub fn bitonic_sort(dev: &Device, keys: &mut Buffer<u32>) -> spindle::Result<u32> {
     let n = keys.len();
-    assert!(
-        n.is_power_of_two(),
-        "bitonic sort needs a power-of-two length"
-    );
+    if !n.is_power_of_two() {
+        return Err(spindle::Error::Buffer(format!(
+            "bitonic sort needs a power-of-two length, got {n} keys"
+        )));
+    }
     let mut launches = 0;
     let mut k = 2u32;
     while k as usize <= n {

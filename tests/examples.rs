@@ -117,6 +117,18 @@ fn bitonic_sort_matches_sort_unstable() {
 }
 
 #[test]
+fn bitonic_sort_refuses_other_lengths() {
+    let dev = common::cpu();
+    let mut keys = dev.upload(&[3u32, 1, 2]).unwrap();
+    let err = bitonic_sort::bitonic_sort(&dev, &mut keys).unwrap_err();
+    assert!(
+        err.to_string().contains("power-of-two length, got 3"),
+        "{err}"
+    );
+    assert_eq!(keys.to_vec().unwrap(), vec![3, 1, 2], "nothing was touched");
+}
+
+#[test]
 fn every_example_kernel_compiles_with_nvrtc() {
     common::compile_all_kernels_with_nvrtc("every_example_kernel_compiles_with_nvrtc");
 }
