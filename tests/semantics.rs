@@ -237,7 +237,7 @@ fn casts_from_i64(a: i64) -> [f64; 8] {
 }
 
 #[device]
-fn control_flow(n: u32, k: u32) -> [u32; 8] {
+fn control_flow(n: u32, k: u32) -> [u32; 10] {
     // while with a literal typed by later use
     let mut j = 0;
     let mut sum = 0u32;
@@ -285,7 +285,22 @@ fn control_flow(n: u32, k: u32) -> [u32; 8] {
     };
     // early return path
     let early = first_multiple(n, k);
-    [sum, steps, odd, tri, found, block, early, j]
+    // a reversed range, order-sensitive
+    let mut digits = 0u32;
+    for i in (0..n % 9).rev() {
+        digits = digits.wrapping_mul(10) + i;
+    }
+    // labeled continue of the outer loop
+    let mut pairs = 0u32;
+    'rows: for a in 0..n % 7 {
+        for b in 0..n % 5 {
+            if b > a {
+                continue 'rows;
+            }
+            pairs += 1;
+        }
+    }
+    [sum, steps, odd, tri, found, block, early, j, digits, pairs]
 }
 
 #[device]
@@ -382,7 +397,7 @@ map2!(k_float_f64, float_f64, f64, f64, [f64; 8]);
 map1!(k_float_preds, float_preds, f32, [bool; 4]);
 map1!(k_casts_from_f32, casts_from_f32, f32, [i64; 8]);
 map1!(k_casts_from_i64, casts_from_i64, i64, [f64; 8]);
-map2!(k_control_flow, control_flow, u32, u32, [u32; 8]);
+map2!(k_control_flow, control_flow, u32, u32, [u32; 10]);
 map1!(k_local_arrays, local_arrays, u32, [u32; 4]);
 map2!(k_struct_ops, struct_ops, Outer, f32, Outer);
 
