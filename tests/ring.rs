@@ -152,6 +152,42 @@ fn recv_timeout_and_try_recv() {
 }
 
 #[test]
+fn the_configured_timeout_bounds_every_wait() {
+    // A handler held until released: `call` must give up after the
+    // configured timeout, and the actor must keep working afterwards.
+    let gate = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let held = gate.clone();
+    let config = RingConfig::default().timeout(Duration::from_millis(100));
+    let mut actor = Actor::<u32, u32, u32>::spawn_fn("held", 0, config, move |s, m| {
+        while !held.load(std::sync::atomic::Ordering::Acquire) {
+            std::thread::yield_now();
+        }
+        *s += m;
+        *s
+    })
+    .unwrap();
+    let start = Instant::now();
+    let err = actor.call(1).unwrap_err();
+    let waited = start.elapsed();
+    match &err {
+        spindle::Error::Timeout { kernel, after } => {
+            assert_eq!(kernel, "held");
+            assert_eq!(*after, Duration::from_millis(100));
+        }
+        other => panic!("expected Timeout, got {other:?}"),
+    }
+    assert!(
+        waited >= Duration::from_millis(100),
+        "gave up after {waited:?}"
+    );
+    gate.store(true, std::sync::atomic::Ordering::Release);
+    // The timed-out message is still in flight: its reply comes first.
+    assert_eq!(actor.recv().unwrap(), 1);
+    assert_eq!(actor.call(2).unwrap(), 3);
+    assert_eq!(actor.shutdown().unwrap(), 3);
+}
+
+#[test]
 fn shutdown_drains_everything_sent() {
     for dev in devices("shutdown_drains_everything_sent") {
         let mut actor = tally::spawn(&dev, Tally::default()).unwrap();
