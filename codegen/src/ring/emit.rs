@@ -98,25 +98,20 @@ fn slot_of(kernel: &Kernel, ty: &Ty, what: &str) -> Result<SlotLayout, String> {
     })
 }
 
-/// Emits the whole ring kernel for a linked ring-mode [`Kernel`].
+/// Emits the whole ring kernel for a linked ring-mode [`Kernel`]: the CUDA
+/// emitter's handler unit, the protocol declarations and the persistent
+/// loop. The kernel is checked before anything is emitted.
 pub fn emit_ring(kernel: &Kernel, options: &EmitOptions) -> Result<RingKernelSource, String> {
-    ring_types(kernel)?;
-    let handler = cuda::emit_ring_handler(kernel, options);
-    wrap_handler(kernel, &handler)
-}
-
-/// Wraps the emitter's handler unit with the protocol declarations and
-/// the persistent loop.
-pub fn wrap_handler(kernel: &Kernel, h: &RingHandler) -> Result<RingKernelSource, String> {
     let (state, msg, reply) = ring_types(kernel)?;
     let request = slot_of(kernel, msg, "message")?;
     let reply_slot = slot_of(kernel, reply, "reply")?;
     if kernel.align_of(state) as usize > CACHE_LINE {
         return Err(format!(
-            "ring kernel `{}`: state alignment above 128",
+            "ring kernel `{}`: state alignment above {CACHE_LINE}",
             kernel.name
         ));
     }
+    let h = &cuda::emit_ring_handler(kernel, options);
     let entry = ring_entry_symbol(&kernel.name);
     let mut code = String::with_capacity(h.code.len() + 8192);
     code.push_str(&h.code);
