@@ -100,6 +100,19 @@ impl Scalar {
         matches!(self, Scalar::F32 | Scalar::F64)
     }
 
+    /// The unsigned integer type of the same width: `i32` → `u32`,
+    /// `isize` → `usize`; every other type maps to itself.
+    pub const fn to_unsigned(self) -> Scalar {
+        match self {
+            Scalar::I8 => Scalar::U8,
+            Scalar::I16 => Scalar::U16,
+            Scalar::I32 => Scalar::U32,
+            Scalar::I64 => Scalar::U64,
+            Scalar::Isize => Scalar::Usize,
+            other => other,
+        }
+    }
+
     /// The Rust spelling: `"u32"`.
     pub const fn rust_name(self) -> &'static str {
         match self {

@@ -2,7 +2,7 @@
 //! for `f32`), and integer methods with Rust's results for every width.
 
 use super::ops::zero_extended;
-use super::scalar::{float_lit, int_lit, int_max, int_min, tag, unsigned_c, unsigned_of, wide_c};
+use super::scalar::{float_lit, int_lit, int_max, int_min, tag, unsigned_c, wide_c};
 use super::stmt::FnEmitter;
 use super::Ctx;
 use crate::ir::{BinOp, Expr, Intrinsic, Scalar, Ty, UnOp};
@@ -316,7 +316,7 @@ impl Ctx<'_> {
                 };
                 let ret = match i {
                     I::IsPowerOfTwo => "bool".to_string(),
-                    I::AbsDiff => unsigned_of(s).c_name().to_string(),
+                    I::AbsDiff => s.to_unsigned().c_name().to_string(),
                     _ => c.to_string(),
                 };
                 let fname = format!("spindle_{name}_{t}");

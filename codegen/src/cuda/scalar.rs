@@ -23,16 +23,6 @@ pub(crate) fn unsigned_c(s: Scalar) -> &'static str {
     }
 }
 
-/// The unsigned integer type of the same width.
-pub(crate) fn unsigned_of(s: Scalar) -> Scalar {
-    match s.bits() {
-        8 => Scalar::U8,
-        16 => Scalar::U16,
-        32 => Scalar::U32,
-        _ => Scalar::U64,
-    }
-}
-
 /// The unsigned C type arithmetic is done in: `uint32_t` up to 32 bits (so
 /// 8/16-bit values never promote to a signed `int` that could overflow),
 /// else `uint64_t`.

@@ -310,16 +310,7 @@ impl Lowerer<'_, '_, '_> {
     /// The unsigned integer type of `ty`'s width.
     fn unsigned_of(&mut self, ty: TyVar, span: Span, name: &str) -> Option<TyVar> {
         match self.types().scalar_of(ty) {
-            Some(s) if s.is_int() => {
-                let u = match s {
-                    Scalar::I8 | Scalar::U8 => Scalar::U8,
-                    Scalar::I16 | Scalar::U16 => Scalar::U16,
-                    Scalar::I32 | Scalar::U32 => Scalar::U32,
-                    Scalar::I64 | Scalar::U64 => Scalar::U64,
-                    _ => Scalar::Usize,
-                };
-                Some(self.types().scalar(u))
-            }
+            Some(s) if s.is_int() => Some(self.types().scalar(s.to_unsigned())),
             Some(_) => None, // already reported by the domain check
             None => self
                 .unknown_type(span, &format!("calling `{name}`"))
