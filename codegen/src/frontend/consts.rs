@@ -11,6 +11,7 @@
 use quote::ToTokens;
 
 use super::env::Env;
+use super::path_idents;
 use super::signature::record_path;
 use crate::ir::Scalar;
 use crate::layout::ConstValue;
@@ -34,12 +35,7 @@ pub(super) fn classify(p: &syn::ExprPath) -> Result<(), String> {
             p.path.to_token_stream()
         ));
     }
-    let segs: Vec<String> = p
-        .path
-        .segments
-        .iter()
-        .map(|s| s.ident.to_string())
-        .collect();
+    let segs = path_idents(&p.path);
     let first = segs[0].as_str();
     if segs.len() == 1 {
         return match first {

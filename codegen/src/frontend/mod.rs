@@ -66,13 +66,19 @@ pub struct Analysis {
 /// assert_eq!(spindle_codegen::frontend::const_key(&p), "config::WINDOW");
 /// ```
 pub fn const_key(path: &syn::Path) -> String {
-    let segs: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+    let segs = path_idents(path);
     let lead = if path.leading_colon.is_some() {
         "::"
     } else {
         ""
     };
     format!("{lead}{}", segs.join("::"))
+}
+
+/// A path's segment names, without generic arguments: `a::b::<T>::c` →
+/// `["a", "b", "c"]`.
+pub(crate) fn path_idents(path: &syn::Path) -> Vec<String> {
+    path.segments.iter().map(|s| s.ident.to_string()).collect()
 }
 
 /// One parameter, classified for the glue.

@@ -9,6 +9,7 @@ use super::stmt::strip;
 use super::Lowerer;
 use crate::frontend::consts::{self, Lookup};
 use crate::frontend::hir::{HExpr, HExprKind, HLit};
+use crate::frontend::path_idents;
 use crate::frontend::signature::{check_signature, FnRole};
 use crate::frontend::types::Shape;
 use crate::ir::{Intrinsic, Scalar, DIM3};
@@ -58,12 +59,7 @@ impl Lowerer<'_, '_, '_> {
                 "generic calls are not supported in kernels: call a concrete function",
             );
         }
-        let segs: Vec<String> = p
-            .path
-            .segments
-            .iter()
-            .map(|s| s.ident.to_string())
-            .collect();
+        let segs = path_idents(&p.path);
         let last = segs.last().expect("a path has a segment").as_str();
         let prefix = &segs[..segs.len() - 1];
         let gpu_path = prefix.is_empty()
@@ -203,12 +199,7 @@ impl Lowerer<'_, '_, '_> {
     /// numeric constant, a module-level constant, or an error.
     pub(super) fn path_value(&mut self, p: &syn::ExprPath) -> HExpr {
         let span = p.span();
-        let segs: Vec<String> = p
-            .path
-            .segments
-            .iter()
-            .map(|s| s.ident.to_string())
-            .collect();
+        let segs = path_idents(&p.path);
         if p.qself.is_none() && p.path.segments.iter().all(|s| s.arguments.is_none()) {
             if let Some((lit, scalar)) = constant(&segs) {
                 let ty = self.types().scalar(scalar);
