@@ -27,6 +27,7 @@ use cudarc::driver::{CudaContext, CudaStream};
 use spindle_codegen::abi::FaultRecord;
 
 pub use compile::{compile_cubin, options as nvrtc_options, CompiledModule, EXTRA_FLAGS};
+pub(crate) use driver::cuda_error;
 pub use memory::DeviceMem;
 pub(crate) use modules::cache_key;
 pub use modules::{cubin_for, module_source};
@@ -86,15 +87,8 @@ impl CudaDevice {
     }
 
     /// The context (for the ring actor's own streams and pinned memory).
-    #[allow(dead_code)] // for the ring backend
     pub(crate) fn context(&self) -> &Arc<CudaContext> {
         &self.ctx
-    }
-
-    /// The device's stream for buffer copies and batch launches.
-    #[allow(dead_code)] // for the ring backend
-    pub(crate) fn stream(&self) -> &Arc<CudaStream> {
-        &self.stream
     }
 }
 

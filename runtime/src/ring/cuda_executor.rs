@@ -32,20 +32,13 @@ use spindle_codegen::ring::layout::{RingLayout, CACHE_LINE};
 use super::config::RingConfig;
 use super::executor::{Executor, ExecutorDeath};
 use super::memory::RawRegion;
-use crate::cuda::{CudaDevice, DeviceMem};
+use crate::cuda::{cuda_error, CudaDevice, DeviceMem};
 use crate::{Error, Result};
 
 /// How long `finish` waits for a kernel that published `exited` to return.
 const EXIT_GRACE: Duration = Duration::from_secs(10);
 /// How long `finish` waits for a kernel that did not publish `exited`.
 const ABANDON_GRACE: Duration = Duration::from_millis(200);
-
-fn cuda_error(context: &str, e: DriverError) -> Error {
-    Error::Cuda {
-        context: context.to_string(),
-        message: format!("{:?}", e.0),
-    }
-}
 
 /// Starts ring kernel `kernel` on `dev` with initial state bytes `init`.
 pub(crate) fn start(
