@@ -207,13 +207,7 @@ impl Lowerer<'_, '_, '_> {
             return binary(op, l, r, bool_ty, span);
         }
         let tmp = self.temp(bool_ty, span);
-        self.push(
-            HStmtKind::Let {
-                local: tmp,
-                init: Some(l),
-            },
-            span,
-        );
+        self.push_let(tmp, Some(l), span);
         let t = self.load_local(tmp, span);
         let cond = if op == BinOp::And { t } else { self.not(t) };
         let mut then_block = r_stmts;
@@ -292,13 +286,7 @@ impl Lowerer<'_, '_, '_> {
             else_value = Some(l.store_value(&mut dest, ty, v));
         });
         if let Some(d) = dest {
-            self.push(
-                HStmtKind::Let {
-                    local: d,
-                    init: None,
-                },
-                span,
-            );
+            self.push_let(d, None, span);
         }
         self.push(
             HStmtKind::If {
@@ -365,13 +353,7 @@ impl Lowerer<'_, '_, '_> {
             stored = l.store_value(&mut dest, ty, v);
         });
         if let Some(d) = dest {
-            self.push(
-                HStmtKind::Let {
-                    local: d,
-                    init: None,
-                },
-                span,
-            );
+            self.push_let(d, None, span);
         }
         self.push(HStmtKind::Block(body), span);
         match (dest, stored) {

@@ -138,20 +138,8 @@ impl Lowerer<'_, '_, '_> {
         let ty = start.ty;
         let s = self.temp(ty, span);
         let k = self.temp(ty, span);
-        self.push(
-            HStmtKind::Let {
-                local: s,
-                init: Some(start),
-            },
-            span,
-        );
-        self.push(
-            HStmtKind::Let {
-                local: k,
-                init: Some(end),
-            },
-            span,
-        );
+        self.push_let(s, Some(start), span);
+        self.push_let(k, Some(end), span);
         let bool_ty = self.types().scalar(Scalar::Bool);
         let one = HExpr {
             kind: HExprKind::Lit(HLit::Int(1)),
@@ -171,13 +159,7 @@ impl Lowerer<'_, '_, '_> {
                 let lk = l.load_local(k, span);
                 l.push(decrement, span);
                 var = l.declare_local(name.to_string(), ty, mutable, f.pat.span());
-                l.push(
-                    HStmtKind::Let {
-                        local: var,
-                        init: Some(lk),
-                    },
-                    span,
-                );
+                l.push_let(var, Some(lk), span);
                 let inner = l.nested(|l| l.block_stmts(&f.body));
                 l.push(HStmtKind::Block(inner), span);
             });
@@ -186,24 +168,12 @@ impl Lowerer<'_, '_, '_> {
         }
         let go = self.temp(bool_ty, span);
         let first = binary(BinOp::Le, ls, lk, bool_ty, span);
-        self.push(
-            HStmtKind::Let {
-                local: go,
-                init: Some(first),
-            },
-            span,
-        );
+        self.push_let(go, Some(first), span);
         let cond = self.load_local(go, span);
         let body = self.nested(|l| {
             let lk = l.load_local(k, span);
             var = l.declare_local(name.to_string(), ty, mutable, f.pat.span());
-            l.push(
-                HStmtKind::Let {
-                    local: var,
-                    init: Some(lk),
-                },
-                span,
-            );
+            l.push_let(var, Some(lk), span);
             let (lk, ls) = (l.load_local(k, span), l.load_local(s, span));
             let more = binary(BinOp::Ne, lk, ls, bool_ty, span);
             l.push(

@@ -170,6 +170,11 @@ impl<'s, 'a, 'e> Lowerer<'s, 'a, 'e> {
         self.stmts.push(HStmt { kind, span });
     }
 
+    /// Declares `local`, initialised with `init` when given.
+    fn push_let(&mut self, local: LocalId, init: Option<HExpr>, span: Span) {
+        self.push(HStmtKind::Let { local, init }, span);
+    }
+
     /// Requires `found` to have type `expected`; reports a mismatch at `span`.
     fn expect_ty(&mut self, expected: TyVar, found: TyVar, span: Span, context: &str) -> bool {
         if self.types().unify(expected, found).is_ok() {
@@ -265,8 +270,15 @@ impl<'s, 'a, 'e> Lowerer<'s, 'a, 'e> {
         if e.is_constant() {
             return e;
         }
-        let (ty, span) = (e.ty, e.span);
-        let tmp = self.temp(ty, span);
+        let span = e.span;
+        let tmp = self.temp_at(at, e, span);
+        self.load_local(tmp, span)
+    }
+
+    /// A new temporary holding `e`, declared by a statement (at `span`)
+    /// inserted at statement index `at`.
+    pub(super) fn temp_at(&mut self, at: usize, e: HExpr, span: Span) -> LocalId {
+        let tmp = self.temp(e.ty, e.span);
         let stmt = HStmt {
             kind: HStmtKind::Let {
                 local: tmp,
@@ -275,7 +287,7 @@ impl<'s, 'a, 'e> Lowerer<'s, 'a, 'e> {
             span: self.src_span(span),
         };
         self.stmts.insert(at, stmt);
-        self.load_local(tmp, span)
+        tmp
     }
 
     fn load_local(&mut self, local: LocalId, span: Span) -> HExpr {

@@ -7,7 +7,7 @@ use syn::spanned::Spanned;
 
 use super::stmt::strip;
 use super::{Binding, Lowerer};
-use crate::frontend::hir::{HExpr, HExprKind, HParamKind, HPlace, HProj, HStmt, HStmtKind};
+use crate::frontend::hir::{HExpr, HExprKind, HParamKind, HPlace, HProj};
 use crate::frontend::types::{Shape, TyVar};
 use crate::ir::{FaultSite, ParamId, PlaceRoot, Scalar, SiteId};
 
@@ -263,16 +263,8 @@ impl Lowerer<'_, '_, '_> {
                 // An rvalue array: store it in a temporary, then index that.
                 let text = tokens_text(&ix.expr);
                 // It is evaluated before the index (and its statements).
-                let tmp = self.temp(v.ty, v.span);
                 let ty = v.ty;
-                let stmt = HStmt {
-                    kind: HStmtKind::Let {
-                        local: tmp,
-                        init: Some(v),
-                    },
-                    span: self.src_span(span),
-                };
-                self.stmts.insert(mark, stmt);
+                let tmp = self.temp_at(mark, v, span);
                 (super::stmt::local_place(tmp, ty), text)
             }
         };
