@@ -10,6 +10,8 @@ use spindle_codegen::ir::{Kernel, ParamKind};
 use super::exec::{LaneBuffers, Lanes};
 use super::memory::{scalar_bits, Env, SliceView};
 use super::program::{ParamBinding, Program, RetSlot};
+use crate::fault::fault_error;
+use crate::ring::RingHandler;
 use crate::{Error, KernelMode, Result};
 
 /// A ring kernel's handler, compiled for the CPU backend, ready to run one
@@ -22,9 +24,8 @@ use crate::{Error, KernelMode, Result};
 /// host thread that owns it; it keeps its lane storage between messages,
 /// so a message allocates nothing.
 ///
-/// Adapting it to the ring executor's byte-level handler interface is a
-/// few lines: call [`InterpretedHandler::run`] and turn `Ok(Some(record))`
-/// into `crate::fault::fault_error(handler.kernel(), &record)`.
+/// As a [`RingHandler`] (the CPU ring executor's interface), a thread's
+/// fault becomes the actor's error through `crate::fault::fault_error`.
 #[derive(Debug)]
 pub struct InterpretedHandler {
     kernel: Arc<Kernel>,
@@ -186,5 +187,16 @@ impl InterpretedHandler {
         let reused: Vec<&'static [u8]> = uniforms.into_iter().filter_map(|_| None).collect();
         self.uniforms = reused;
         Ok(fault)
+    }
+}
+
+impl RingHandler for InterpretedHandler {
+    fn handle(&mut self, state: &mut [u8], msg: &[u8], reply: &mut [u8]) -> Result<()> {
+        match self.run(state, msg, reply)? {
+            None => Ok(()),
+            // A thread faulted: the actor fails with the fault, naming the
+            // kernel, the indexed place and the thread.
+            Some(rec) => Err(fault_error(&self.kernel, &rec)),
+        }
     }
 }

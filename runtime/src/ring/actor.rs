@@ -73,7 +73,7 @@ impl<S: DeviceType, M: DeviceType, R: DeviceType> Actor<S, M, R> {
         let init = bytes_of(std::slice::from_ref(&init));
         match &*dev.inner {
             DeviceInner::Cpu(cpu) => {
-                let handler = super::interp::ring_handler(cpu, &kernel)?;
+                let handler = Box::new(cpu.ring_handler(&kernel)?);
                 let region = Arc::new(RawRegion::heap(layout));
                 region.write_config(&layout.config_words(0, kernel.threads));
                 let (executor, waiter) = CpuExecutor::start(

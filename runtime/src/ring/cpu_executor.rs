@@ -1,6 +1,7 @@
 //! The CPU executor: a host thread that plays the executor side of the
 //! ring protocol ([`run_executor`]) over ordinary heap memory, running the
-//! handler through a [`RingHandler`] — the CPU backend's interpreter for a
+//! handler through a [`RingHandler`] — the CPU backend's interpreter
+//! ([`crate::cpu::InterpretedHandler`]) for a
 //! `#[kernel(mode = "ring")]`, or a Rust closure.
 
 use std::any::Any;

@@ -23,7 +23,6 @@ mod cpu_executor;
 mod cuda_executor;
 mod executor;
 mod host;
-mod interp;
 #[doc(hidden)]
 pub mod memory;
 mod protocol;
