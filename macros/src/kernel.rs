@@ -4,7 +4,7 @@
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use spindle_codegen::frontend::{self, Analysis, ParamShapeKind};
-use spindle_codegen::{KernelMode, KernelOptions};
+use spindle_codegen::KernelMode;
 use syn::spanned::Spanned;
 
 use crate::{attr, paths, source};
@@ -234,10 +234,4 @@ fn ring_glue(analysis: &Analysis, func: &syn::ItemFn) -> syn::Result<TokenStream
             #krate::Actor::spawn(device, &KERNEL, init, config)
         }
     })
-}
-
-/// Options a `#[device]` function is analysed with (it has no mode of its own).
-#[allow(dead_code)]
-pub fn device_options() -> KernelOptions {
-    KernelOptions::new(KernelMode::Batch)
 }
