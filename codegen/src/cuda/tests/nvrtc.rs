@@ -20,7 +20,7 @@ pub(crate) fn corpus() -> Vec<(String, Kernel)> {
         super::control::short_circuit_kernel(),
     ));
     out.push(("structs".to_string(), super::types::structs_kernel()));
-    out.push(("tally".to_string(), super::types::tally_kernel()));
+    out.push(("tally".to_string(), crate::ring::samples::tally()));
     for s in crate::ir::Scalar::ALL {
         out.push((format!("ops_{}", s.rust_name()), super::ops::ops_kernel(s)));
         out.push((

@@ -3,7 +3,6 @@
 use super::irb::*;
 use crate::cuda::{c_type, emit, emit_ring_handler, EmitOptions};
 use crate::ir::*;
-use crate::KernelMode;
 use Scalar::*;
 
 fn code(k: &Kernel) -> String {
@@ -202,29 +201,6 @@ pub(crate) fn structs_kernel() -> Kernel {
     kb.entry(f.finish())
 }
 
-/// The ring handler of DESIGN.md §3: `tally(state: &mut Tally, msg: Add) -> Tally`.
-pub(crate) fn tally_kernel() -> Kernel {
-    let mut kb = KernelBuilder::new("tally", KernelMode::Ring);
-    let tally = kb.repr_c("Tally", &[("count", ty(U32)), ("sum", ty(F32))]);
-    let add = kb.repr_c("Add", &[("value", ty(F32))]);
-    let mut f = FnBuilder::new("tally", Ty::Struct(tally));
-    let state = f.param("state", ParamKind::StateRef(Ty::Struct(tally)));
-    let msg = f.value("msg", Ty::Struct(add));
-    let st = || param(state, Ty::Struct(tally));
-    f.push(StmtKind::CompoundAssign {
-        place: field(st(), 0, ty(U32)),
-        op: BinOp::Add,
-        value: int(U32, 1),
-    });
-    f.push(StmtKind::CompoundAssign {
-        place: field(st(), 1, ty(F32)),
-        op: BinOp::Add,
-        value: load(field(param(msg, Ty::Struct(add)), 0, ty(F32))),
-    });
-    f.push(StmtKind::Return(Some(load(st()))));
-    kb.entry(f.finish())
-}
-
 #[test]
 fn cuda_structs_are_declared_with_layout_asserts() {
     let c = code(&structs_kernel());
@@ -298,7 +274,7 @@ fn cuda_struct_and_array_values() {
 
 #[test]
 fn cuda_ring_handler_is_a_device_function() {
-    let k = tally_kernel();
+    let k = crate::ring::samples::tally();
     let c = code(&k);
     assert!(!c.contains("__global__"), "{c}");
     assert!(c.contains("__device__ S_Tally spindle_handler_tally(SpindleFault* spindle_fault, S_Tally* p_state, S_Add p_msg) {"), "{c}");
