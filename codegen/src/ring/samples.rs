@@ -100,6 +100,29 @@ fn site(kernel: &str, what: &str, line: u32) -> FaultSite {
     }
 }
 
+/// `fn <name>(state: &mut [u32; len], msg: u32) -> u32` with one local,
+/// `i: u32`.
+fn u32_array_handler(name: &str, len: u32, body: Vec<Stmt>) -> Function {
+    let u32t = ty(Scalar::U32);
+    function(
+        name,
+        vec![
+            param(
+                "state",
+                ParamKind::StateRef(Ty::Array(Box::new(u32t.clone()), len)),
+            ),
+            param("msg", ParamKind::Value(u32t.clone())),
+        ],
+        u32t.clone(),
+        vec![Local {
+            name: "i".into(),
+            ty: u32t,
+            mutable: false,
+        }],
+        body,
+    )
+}
+
 /// `let i = thread_idx().x;` as an expression (needs `Dim3` at `dim3`).
 fn thread_x(dim3: StructId) -> Expr {
     let idx = expr(
@@ -185,7 +208,6 @@ pub fn tally() -> Kernel {
 /// ```
 pub fn lanes(threads: u32) -> Kernel {
     let u32t = ty(Scalar::U32);
-    let arr = Ty::Array(Box::new(u32t.clone()), 32);
     let i = load(place(PlaceRoot::Local(0), vec![], u32t.clone()));
     let msg = load(place(PlaceRoot::Param(1), vec![], u32t.clone()));
     let body = vec![
@@ -214,20 +236,7 @@ pub fn lanes(threads: u32) -> Kernel {
             u32t.clone(),
         ))))),
     ];
-    let entry = function(
-        "lanes",
-        vec![
-            param("state", ParamKind::StateRef(arr)),
-            param("msg", ParamKind::Value(u32t.clone())),
-        ],
-        u32t.clone(),
-        vec![Local {
-            name: "i".into(),
-            ty: u32t,
-            mutable: false,
-        }],
-        body,
-    );
+    let entry = u32_array_handler("lanes", 32, body);
     kernel(
         "lanes",
         threads,
@@ -252,7 +261,6 @@ pub fn lanes(threads: u32) -> Kernel {
 /// ```
 pub fn faulty(threads: u32) -> Kernel {
     let u32t = ty(Scalar::U32);
-    let arr = Ty::Array(Box::new(u32t.clone()), 4);
     let i = load(place(PlaceRoot::Local(0), vec![], u32t.clone()));
     let msg = load(place(PlaceRoot::Param(1), vec![], u32t.clone()));
     let body = vec![
@@ -287,20 +295,7 @@ pub fn faulty(threads: u32) -> Kernel {
         }),
         stmt(StmtKind::Return(Some(bin(BinOp::Add, i, msg)))),
     ];
-    let entry = function(
-        "faulty",
-        vec![
-            param("state", ParamKind::StateRef(arr)),
-            param("msg", ParamKind::Value(u32t.clone())),
-        ],
-        u32t.clone(),
-        vec![Local {
-            name: "i".into(),
-            ty: u32t,
-            mutable: false,
-        }],
-        body,
-    );
+    let entry = u32_array_handler("faulty", 4, body);
     kernel(
         "faulty",
         threads,
