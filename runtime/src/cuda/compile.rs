@@ -37,8 +37,9 @@ pub struct CompiledModule {
 /// `arch`, and [`Error::Compile`] when NVRTC rejects the source; its
 /// `excerpt` shows the numbered source around the first error.
 ///
-/// With `SPINDLE_DUMP_DIR` set, the source and the log are also written
-/// there as `<kernel>.cu` and `<kernel>.<arch>.log`.
+/// With `SPINDLE_DUMP_DIR` set, the source, the log and the parsed resource
+/// report are also written there as `<kernel>.cu`, `<kernel>.<arch>.log`
+/// and `<kernel>.<arch>.resources.txt`.
 ///
 /// ```
 /// use spindle_runtime::cuda::compile_cubin;
@@ -138,13 +139,19 @@ fn check_arch(arch: &str) -> Result<()> {
     }
 }
 
+/// `SPINDLE_DUMP_DIR` when it is set and not empty.
+fn dump_dir() -> Option<std::path::PathBuf> {
+    std::env::var_os("SPINDLE_DUMP_DIR")
+        .filter(|d| !d.is_empty())
+        .map(std::path::PathBuf::from)
+}
+
 /// Writes the source and log to `SPINDLE_DUMP_DIR` when it is set; a failure
 /// to write is logged, never fatal.
 fn dump(kernel_name: &str, arch: &str, source: &str, log: &str) {
-    let Some(dir) = std::env::var_os("SPINDLE_DUMP_DIR").filter(|d| !d.is_empty()) else {
+    let Some(dir) = dump_dir() else {
         return;
     };
-    let dir = std::path::PathBuf::from(dir);
     let result = std::fs::create_dir_all(&dir)
         .and_then(|()| std::fs::write(dir.join(format!("{kernel_name}.cu")), source))
         .and_then(|()| std::fs::write(dir.join(format!("{kernel_name}.{arch}.log")), log));
@@ -155,7 +162,7 @@ fn dump(kernel_name: &str, arch: &str, source: &str, log: &str) {
 
 /// Writes the parsed resource report next to the dump's log.
 fn dump_resources(kernel_name: &str, arch: &str, r: &Resources) {
-    let Some(dir) = std::env::var_os("SPINDLE_DUMP_DIR").filter(|d| !d.is_empty()) else {
+    let Some(dir) = dump_dir() else {
         return;
     };
     let mut text = format!(
@@ -168,7 +175,7 @@ fn dump_resources(kernel_name: &str, arch: &str, r: &Resources) {
             f.name, f.registers, f.stack_frame_bytes, f.spill_store_bytes, f.spill_load_bytes, f.shared_bytes, f.barriers
         ));
     }
-    let path = std::path::Path::new(&dir).join(format!("{kernel_name}.{arch}.resources.txt"));
+    let path = dir.join(format!("{kernel_name}.{arch}.resources.txt"));
     if let Err(e) = std::fs::write(&path, text) {
         tracing::warn!(path = %path.display(), error = %e, "could not write the resource report");
     }
