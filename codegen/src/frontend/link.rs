@@ -22,7 +22,7 @@ enum Owner {
     Device(CalleeKey),
 }
 
-pub(super) fn link_kernel(
+pub(crate) fn link_kernel(
     kernel: &ItemSource<'_>,
     options: &KernelOptions,
     device_fns: &[ItemSource<'_>],

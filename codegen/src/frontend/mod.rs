@@ -26,12 +26,11 @@ mod tests;
 
 use std::collections::HashMap;
 
-use crate::ir::Kernel;
-use crate::layout::TypeDesc;
-use crate::{ItemSource, KernelOptions, LinkError};
+use crate::KernelOptions;
 use env::Env;
 use finalize::Finalizer;
 use hir::HFn;
+pub(crate) use link::link_kernel;
 use lower::Shared;
 use signature::{check_signature, FnRole, TypeCx};
 use types::Types;
@@ -138,15 +137,6 @@ pub fn annotate_lets(item: &mut syn::ItemFn, options: Option<&KernelOptions>) {
         None => FnRole::Device,
     };
     annotate::annotate(item, role);
-}
-
-pub(crate) fn link_kernel(
-    kernel: &ItemSource<'_>,
-    options: &KernelOptions,
-    device_fns: &[ItemSource<'_>],
-    types: &[&'static TypeDesc],
-) -> Result<Kernel, LinkError> {
-    link::link_kernel(kernel, options, device_fns, types)
 }
 
 /// The result of the macro-time analysis of one item.
