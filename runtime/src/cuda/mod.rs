@@ -48,8 +48,10 @@ pub struct CudaDevice {
     arch: String,
     // Boxed to keep `Device`'s enum small.
     modules: Box<modules::ModuleCache>,
-    /// Device copies of [`FaultRecord`] for batch launches, one per launch
-    /// in flight (a pool, so concurrent launches never share or wait).
+    /// Device copies of [`FaultRecord`] for batch launches: each launch
+    /// leases one of its own (a new one when all are leased), so launches
+    /// from several threads never share a record. They still share
+    /// `stream`, so their kernels run one after another.
     faults: Box<Mutex<Vec<DeviceMem>>>,
 }
 
