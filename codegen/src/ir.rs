@@ -208,13 +208,17 @@ pub struct SrcSpan {
     pub column: u32,
 }
 
+/// The most threads a ring kernel may run its handler on: one CUDA block.
+pub const MAX_RING_THREADS: u32 = 1024;
+
 /// A linked kernel: the entry function plus everything it uses.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Kernel {
     /// The Rust function name.
     pub name: String,
     pub mode: KernelMode,
-    /// Ring mode: threads per block running the handler (1 ..= 1024). Batch: 0.
+    /// Ring mode: threads per block running the handler (1 ..=
+    /// [`MAX_RING_THREADS`]). Batch: 0.
     pub threads: u32,
     /// `false` when the kernel opted out with `bounds_checks = false`: index
     /// projections are then not checked on any backend.

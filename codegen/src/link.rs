@@ -11,7 +11,8 @@ use crate::KernelMode;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KernelOptions {
     pub mode: KernelMode,
-    /// Ring handler threads per block (1 ..= 1024); ignored for batch.
+    /// Ring handler threads per block (1 ..=
+    /// [`MAX_RING_THREADS`](crate::ir::MAX_RING_THREADS)); ignored for batch.
     pub threads: u32,
     /// `bounds_checks = false` turns index checks off.
     pub bounds_checks: bool,

@@ -8,7 +8,7 @@ use super::env::Env;
 use super::hir::{HParam, HParamKind};
 use super::types::{Shape, TyVar, Types};
 use super::{ParamShape, ParamShapeKind};
-use crate::ir::{Scalar, DIM3};
+use crate::ir::{Scalar, DIM3, MAX_RING_THREADS};
 use crate::{ExternalConst, KernelMode, KernelOptions};
 
 /// What kind of function is being analyzed.
@@ -315,11 +315,11 @@ fn check_mode_shape(
             }
         }
         KernelMode::Ring => {
-            if !(1..=1024).contains(&options.threads) {
+            if !(1..=MAX_RING_THREADS).contains(&options.threads) {
                 errors.push(syn::Error::new(
                     sig.ident.span(),
                     format!(
-                        "ring `threads` must be between 1 and 1024 (one block), got {}",
+                        "ring `threads` must be between 1 and {MAX_RING_THREADS} (one block), got {}",
                         options.threads
                     ),
                 ));

@@ -27,7 +27,7 @@ use std::fmt::Write as _;
 
 use super::layout::{SlotLayout, CACHE_LINE};
 use crate::cuda::{self, EmitOptions, RingHandler};
-use crate::ir::{Kernel, ParamKind, Ty};
+use crate::ir::{Kernel, ParamKind, Ty, MAX_RING_THREADS};
 
 /// The generated ring kernel.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,9 +79,9 @@ fn ring_types(kernel: &Kernel) -> Result<(&Ty, &Ty, &Ty), String> {
             kernel.name
         ));
     }
-    if kernel.threads == 0 || kernel.threads > 1024 {
+    if !(1..=MAX_RING_THREADS).contains(&kernel.threads) {
         return Err(format!(
-            "ring kernel `{}`: threads = {} is outside 1..=1024",
+            "ring kernel `{}`: threads = {} is outside 1..={MAX_RING_THREADS}",
             kernel.name, kernel.threads
         ));
     }
