@@ -168,7 +168,9 @@ impl std::fmt::Debug for Device {
 }
 
 /// Checks that the glue's arguments fit the linked parameters: count, kind,
-/// element layout, and that every buffer lives on `dev`.
+/// element layout, and that every buffer belongs to `dev`'s backend. (Only
+/// the backend: `KernelArg` does not carry the buffer's `Device`, so a
+/// buffer of another GPU is not caught here.)
 fn check_args(kernel: &Kernel, args: &[KernelArg<'_>], dev: &Device) -> Result<()> {
     let err = |param: &str, message: String| Error::Argument {
         kernel: kernel.name.clone(),
