@@ -208,6 +208,10 @@ pub(super) struct ArgPack {
 impl ArgPack {
     /// Packs the fault pointer and `args` for `kernel`'s entry point,
     /// checking each argument against its IR parameter.
+    ///
+    /// `Device::launch_batch` has already run `check_args`; the checks here
+    /// stay because the `unsafe` launch relies on the sizes they verify and
+    /// `launch_loaded` can be reached without `check_args` (the GPU tests).
     pub(super) fn new(fault_ptr: u64, kernel: &Kernel, args: &[KernelArg<'_>]) -> Result<ArgPack> {
         let params = &kernel.entry.params;
         let bad = |param: &str, message: String| Error::Argument {
