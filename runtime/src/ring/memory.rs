@@ -47,7 +47,7 @@ pub trait RingMemory: Send + Sync {
 /// state-out area, laid out by a [`RingLayout`].
 pub struct RawRegion {
     base: NonNull<u8>,
-    len: usize,
+    /// Its `total_size` is the region's length.
     layout: RingLayout,
     /// Keeps the memory alive (and frees it when dropped).
     _owner: RegionOwner,
@@ -102,7 +102,6 @@ impl RawRegion {
         };
         RawRegion {
             base: ptr,
-            len: layout.total_size,
             layout,
             _owner: RegionOwner::Heap(HeapBlock { ptr, layout: mem }),
         }
@@ -123,7 +122,6 @@ impl RawRegion {
         debug_assert_eq!(base.as_ptr() as usize % CACHE_LINE, 0);
         RawRegion {
             base,
-            len: layout.total_size,
             layout,
             _owner: RegionOwner::External(owner),
         }
@@ -149,7 +147,7 @@ impl RawRegion {
 
     fn word(&self, offset: usize) -> &AtomicU32 {
         assert!(
-            offset.is_multiple_of(4) && offset + 4 <= self.len,
+            offset.is_multiple_of(4) && offset + 4 <= self.layout.total_size,
             "ring word {offset} out of the region"
         );
         // SAFETY: in bounds and 4-aligned (checked above; the base is
@@ -172,7 +170,7 @@ impl RingMemory for RawRegion {
 
     unsafe fn write_bytes(&self, offset: usize, src: &[u8]) {
         assert!(
-            offset + src.len() <= self.len,
+            offset + src.len() <= self.layout.total_size,
             "ring payload out of the region"
         );
         // SAFETY: in bounds (checked); exclusive access is the caller's
@@ -185,7 +183,7 @@ impl RingMemory for RawRegion {
 
     unsafe fn read_bytes(&self, offset: usize, dst: &mut [u8]) {
         assert!(
-            offset + dst.len() <= self.len,
+            offset + dst.len() <= self.layout.total_size,
             "ring payload out of the region"
         );
         // SAFETY: in bounds (checked); the caller's contract makes the
@@ -204,7 +202,7 @@ impl std::fmt::Debug for RawRegion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RawRegion")
             .field("base", &self.base)
-            .field("len", &self.len)
+            .field("len", &self.layout.total_size)
             .field("capacity", &self.layout.capacity)
             .finish()
     }
