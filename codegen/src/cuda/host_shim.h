@@ -35,15 +35,11 @@ static thread_local jmp_buf spindle_host_exit;
 #include "host_shim_scalar.h"
 
 // Ring-loop operations (emitted for ring kernels only).
-static inline void spindle_fence_block(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
-static inline void spindle_fence_device(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 static inline void spindle_fence_system(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 static inline void spindle_nanosleep(uint32_t) {}
 static inline void spindle_sync_threads(void) {}
 static inline uint32_t spindle_load_acquire_sys_u32(const uint32_t* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
-static inline uint64_t spindle_load_acquire_sys_u64(const uint64_t* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 static inline void spindle_store_release_sys_u32(uint32_t* p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
-static inline void spindle_store_release_sys_u64(uint64_t* p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 
 // One thread: runs `body` until it returns or exits (a fault).
 template <class F>

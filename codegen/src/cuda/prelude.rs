@@ -128,14 +128,10 @@ __device__ __forceinline__ uint64_t spindle_bswap64(uint64_t x) { return ((uint6
 /// Device-only operations the ring loop needs (DESIGN.md §5).
 const DEVICE_ONLY_RING: &str = r#"
 #ifndef SPINDLE_HOST_SHIM
-__device__ __forceinline__ void spindle_fence_block(void) { __threadfence_block(); }
-__device__ __forceinline__ void spindle_fence_device(void) { __threadfence(); }
 __device__ __forceinline__ void spindle_nanosleep(uint32_t ns) { __nanosleep(ns); }
 __device__ __forceinline__ void spindle_sync_threads(void) { __syncthreads(); }
 __device__ __forceinline__ uint32_t spindle_load_acquire_sys_u32(const uint32_t* p) { uint32_t v; asm volatile("ld.acquire.sys.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory"); return v; }
-__device__ __forceinline__ uint64_t spindle_load_acquire_sys_u64(const uint64_t* p) { uint64_t v; asm volatile("ld.acquire.sys.u64 %0, [%1];" : "=l"(v) : "l"(p) : "memory"); return v; }
 __device__ __forceinline__ void spindle_store_release_sys_u32(uint32_t* p, uint32_t v) { asm volatile("st.release.sys.u32 [%0], %1;" :: "l"(p), "r"(v) : "memory"); }
-__device__ __forceinline__ void spindle_store_release_sys_u64(uint64_t* p, uint64_t v) { asm volatile("st.release.sys.u64 [%0], %1;" :: "l"(p), "l"(v) : "memory"); }
 #endif
 "#;
 
