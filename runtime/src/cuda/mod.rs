@@ -3,9 +3,10 @@
 //! - `driver`: opens a GPU and never panics; no driver, no device or a bad
 //!   ordinal is [`Error::CudaUnavailable`](crate::Error::CudaUnavailable).
 //! - `nvrtc`: finds and loads libnvrtc (search order in that module's doc;
-//!   `SPINDLE_NVRTC_DIR` first); [`compile_cubin`] turns CUDA C into a CUBIN
-//!   for one `sm_XY` with error excerpts and the ptxas resource report
-//!   ([`Resources`]). Neither needs a GPU.
+//!   `SPINDLE_NVRTC_DIR` first); `compile`: [`compile_cubin`] turns CUDA C
+//!   into a CUBIN for one `sm_XY` with error excerpts (`excerpt`) and the
+//!   ptxas resource report ([`Resources`], parsed in `resources`). None of
+//!   them needs a GPU.
 //! - `modules`: the per-device cache of loaded kernels, backed by the disk
 //!   cache of `crate::jit`; `launch`: ABI argument packing, the launch and
 //!   the fault read-back; `memory`: buffers ([`DeviceMem`]).
