@@ -49,21 +49,14 @@ pub struct RawRegion {
     base: NonNull<u8>,
     /// Its `total_size` is the region's length.
     layout: RingLayout,
-    /// Keeps the memory alive (and frees it when dropped).
-    _owner: RegionOwner,
-}
-
-/// Who owns a [`RawRegion`]'s memory.
-pub enum RegionOwner {
-    /// Zeroed heap memory from [`RawRegion::heap`].
-    Heap(HeapBlock),
-    /// Memory someone else owns (pinned CUDA memory, a test's buffer),
-    /// dropped with the region.
-    External(Box<dyn Send + Sync>),
+    /// Keeps the memory alive (and frees it when dropped): a [`HeapBlock`]
+    /// from [`RawRegion::heap`], or whatever owns external memory (pinned
+    /// CUDA memory, a test's buffer).
+    _owner: Box<dyn Send + Sync>,
 }
 
 /// Zeroed, 128-byte aligned heap memory, freed on drop.
-pub struct HeapBlock {
+struct HeapBlock {
     ptr: NonNull<u8>,
     layout: Layout,
 }
@@ -103,7 +96,7 @@ impl RawRegion {
         RawRegion {
             base: ptr,
             layout,
-            _owner: RegionOwner::Heap(HeapBlock { ptr, layout: mem }),
+            _owner: Box::new(HeapBlock { ptr, layout: mem }),
         }
     }
 
@@ -123,7 +116,7 @@ impl RawRegion {
         RawRegion {
             base,
             layout,
-            _owner: RegionOwner::External(owner),
+            _owner: owner,
         }
     }
 
