@@ -168,9 +168,8 @@ impl std::fmt::Debug for Device {
 }
 
 /// Checks that the glue's arguments fit the linked parameters: count, kind,
-/// element layout, and that every buffer belongs to `dev`'s backend. (Only
-/// the backend: `KernelArg` does not carry the buffer's `Device`, so a
-/// buffer of another GPU is not caught here.)
+/// element layout, and that every buffer lives on `dev`'s backend and, for
+/// a GPU, on the same GPU (a buffer of another GPU is refused).
 fn check_args(kernel: &Kernel, args: &[KernelArg<'_>], dev: &Device) -> Result<()> {
     let err = |param: &str, message: String| Error::Argument {
         kernel: kernel.name.clone(),
@@ -222,10 +221,11 @@ fn check_args(kernel: &Kernel, args: &[KernelArg<'_>], dev: &Device) -> Result<(
             ));
         }
         if let Some(mem) = mem {
-            let ok = matches!(
-                (mem, &*dev.inner),
-                (Mem::Cpu(_), DeviceInner::Cpu(_)) | (Mem::Cuda(_), DeviceInner::Cuda(_))
-            );
+            let ok = match (mem, &*dev.inner) {
+                (Mem::Cpu(_), DeviceInner::Cpu(_)) => true,
+                (Mem::Cuda(m), DeviceInner::Cuda(c)) => m.belongs_to(c),
+                _ => false,
+            };
             if !ok {
                 return Err(err(
                     &p.name,

@@ -22,6 +22,12 @@ pub struct DeviceMem {
 }
 
 impl DeviceMem {
+    /// `true` when the allocation lives on `dev`'s GPU (spindle uses each
+    /// GPU's primary context, so the ordinal identifies it).
+    pub(crate) fn belongs_to(&self, dev: &super::CudaDevice) -> bool {
+        self.slice.ordinal() == dev.ordinal
+    }
+
     fn new(slice: CudaSlice<u8>, len: usize) -> Self {
         let ptr = {
             let (ptr, _sync) = slice.device_ptr(slice.stream());
