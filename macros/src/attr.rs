@@ -1,6 +1,7 @@
 //! Parsing `#[kernel(mode = "...", threads = N, bounds_checks = bool)]`.
 
 use proc_macro2::{Span, TokenStream};
+use spindle_codegen::ir::MAX_RING_THREADS;
 use spindle_codegen::{KernelMode, KernelOptions};
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
@@ -32,7 +33,7 @@ pub fn parse_kernel_attr(attr: TokenStream) -> syn::Result<KernelOptions> {
                 let v: u32 = n.base10_parse().map_err(|_| {
                     syn::Error::new(n.span(), "threads must be an integer from 1 to 1024")
                 })?;
-                if !(1..=1024).contains(&v) {
+                if !(1..=MAX_RING_THREADS).contains(&v) {
                     return Err(syn::Error::new(
                         n.span(),
                         format!("threads = {v} is out of range: a ring handler runs on 1 to 1024 threads of one block"),

@@ -106,8 +106,6 @@ static inline void spindle_host_fence(void) { __atomic_fetch_add(&spindle_host_f
 #else
 static inline void spindle_host_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 #endif
-static inline void spindle_fence_block(void) { spindle_host_fence(); }
-static inline void spindle_fence_device(void) { spindle_host_fence(); }
 static inline void spindle_fence_system(void) { spindle_host_fence(); }
 
 // Ring-loop operations.
@@ -118,9 +116,7 @@ static inline void spindle_nanosleep(uint32_t ns) {
 static inline void spindle_sync_threads(void) { spindle_host_block->arrive_and_wait(1u); }
 static inline uint32_t spindle_sync_threads_count(uint32_t pred) { return spindle_host_block->arrive_and_wait(pred); }
 static inline uint32_t spindle_load_acquire_sys_u32(const uint32_t* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
-static inline uint64_t spindle_load_acquire_sys_u64(const uint64_t* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 static inline void spindle_store_release_sys_u32(uint32_t* p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
-static inline void spindle_store_release_sys_u64(uint64_t* p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 
 // One thread: runs `body` until it returns or exits (a fault).
 template <class F>

@@ -35,20 +35,8 @@ pub(crate) fn result_type(i: Intrinsic, s: Scalar) -> Scalar {
             Scalar::Bool
         }
         CountOnes | CountZeros | LeadingZeros | TrailingZeros => Scalar::U32,
-        AbsDiff => unsigned_of(s),
+        AbsDiff => s.to_unsigned(),
         _ => s,
-    }
-}
-
-/// The unsigned integer type of `s`'s width.
-fn unsigned_of(s: Scalar) -> Scalar {
-    match s {
-        Scalar::I8 => Scalar::U8,
-        Scalar::I16 => Scalar::U16,
-        Scalar::I32 => Scalar::U32,
-        Scalar::I64 => Scalar::U64,
-        Scalar::Isize => Scalar::Usize,
-        other => other,
     }
 }
 

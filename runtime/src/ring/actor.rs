@@ -329,10 +329,14 @@ fn check_signature<S: DeviceType, M: DeviceType, R: DeviceType>(k: &Kernel) -> R
     if !desc_matches(k, &k.entry.ret, &R::DESC) {
         return Err(mismatch("return value", &k.entry.ret, &R::DESC));
     }
-    if k.threads == 0 || k.threads > 1024 {
+    if k.threads == 0 || k.threads > spindle_codegen::ir::MAX_RING_THREADS {
         return Err(err(
             "",
-            format!("threads = {} is outside 1..=1024", k.threads),
+            format!(
+                "threads = {} is outside 1..={}",
+                k.threads,
+                spindle_codegen::ir::MAX_RING_THREADS
+            ),
         ));
     }
     Ok(())
