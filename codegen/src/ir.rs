@@ -233,14 +233,39 @@ pub struct Kernel {
     /// Every struct type used, dependencies first (a struct's field types
     /// precede it).
     pub structs: Vec<StructDef>,
+    /// Block-shared arrays (`shared_array::<T, N>()`), referenced by
+    /// [`PlaceRoot::Shared`]. Only the entry function declares them; each
+    /// call site is one array per block, as a CUDA `__shared__` variable.
+    pub shared: Vec<SharedArray>,
     /// Places that can fault, referenced by [`Proj::Index::site`].
     pub fault_sites: Vec<FaultSite>,
 }
 
+/// One block-shared array: `let tile = shared_array::<T, N>();` in the
+/// kernel entry. Every thread of a block sees the same array; its contents
+/// at the start of a block are undefined on a GPU (the CPU backend zeroes
+/// them). In a ring kernel the array lives as long as the actor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedArray {
+    /// The binding's name, e.g. `tile`.
+    pub name: String,
+    /// The element type.
+    pub elem: Ty,
+    /// Number of elements (≥ 1).
+    pub len: u32,
+    pub span: SrcSpan,
+}
+
+/// The most bytes of block-shared arrays one kernel may declare: the 48 KiB
+/// every CUDA device gives statically declared shared memory.
+pub const MAX_SHARED_BYTES: u32 = 48 * 1024;
+
 /// What a fault site names in its error message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FaultSite {
-    /// The parameter or local being indexed, e.g. `"y"`, or `"state.window"`.
+    /// The parameter or local being indexed, e.g. `"y"`, or `"state.window"`;
+    /// for a [`ExprKind::Collective`] site the operation, e.g.
+    /// `"sync_threads()"`.
     pub what: String,
     /// The function holding the site (kernel or device fn name).
     pub function: String,
@@ -255,6 +280,11 @@ pub enum FaultKind {
     OutOfBounds = 1,
     DivideByZero = 2,
     DivideOverflow = 3,
+    /// A barrier reached by only some of the block's running threads, or a
+    /// warp operation called by only some of the warp's. Undefined
+    /// behaviour on a GPU, where nothing detects it; the CPU backend
+    /// reports it naming the [`ExprKind::Collective`]'s site.
+    Divergent = 4,
 }
 
 impl FaultKind {
@@ -264,6 +294,7 @@ impl FaultKind {
             1 => Some(FaultKind::OutOfBounds),
             2 => Some(FaultKind::DivideByZero),
             3 => Some(FaultKind::DivideOverflow),
+            4 => Some(FaultKind::Divergent),
             _ => None,
         }
     }
@@ -418,6 +449,25 @@ pub enum ExprKind {
     /// A `#[device]` function call; arguments by value.
     Call(FnId, Vec<Expr>),
     Intrinsic(Intrinsic, Vec<Expr>),
+    /// An atomic read-modify-write of `place`, returning the value it held
+    /// before. `args` are the operand (`[v]`), or `[current, new]` for
+    /// [`AtomicOp::Cas`]; all of the place's type. The place is rooted in
+    /// a mutable slice parameter, a shared array or the ring state (never
+    /// a local), and is a scalar of a type [`AtomicOp::supports`] allows.
+    /// Atomic with respect to every thread of the launch (device scope).
+    Atomic {
+        op: AtomicOp,
+        place: Place,
+        args: Vec<Expr>,
+    },
+    /// An operation the threads of a block or warp perform together; see
+    /// [`CollectiveOp`]. `site` names it if the CPU backend finds it
+    /// reached by only part of the block or warp ([`FaultKind::Divergent`]).
+    Collective {
+        op: CollectiveOp,
+        args: Vec<Expr>,
+        site: SiteId,
+    },
     /// A struct value; fields in [`StructDef::fields`] order.
     StructLit(Vec<Expr>),
     ArrayLit(Vec<Expr>),
@@ -491,7 +541,167 @@ pub struct Place {
 pub enum PlaceRoot {
     Local(LocalId),
     Param(ParamId),
+    /// A block-shared array, by index into [`Kernel::shared`]; the place's
+    /// root type is `[elem; len]`. Only the entry function uses it.
+    Shared(u32),
 }
+
+/// The read-modify-write of an [`ExprKind::Atomic`]. Every one returns the
+/// old value. Integer arithmetic wraps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AtomicOp {
+    /// `atomic_add(&mut place, v)`: `place += v`.
+    Add,
+    /// `atomic_sub`: `place -= v`.
+    Sub,
+    /// `atomic_min`: `place = min(place, v)`.
+    Min,
+    /// `atomic_max`.
+    Max,
+    /// `atomic_and`: `place &= v`.
+    And,
+    /// `atomic_or`.
+    Or,
+    /// `atomic_xor`.
+    Xor,
+    /// `atomic_exchange`: `place = v`.
+    Exchange,
+    /// `atomic_cas(&mut place, current, new)`: `place = new` if it held
+    /// `current`.
+    Cas,
+}
+
+impl AtomicOp {
+    /// The intrinsic's Rust name: `"atomic_add"`.
+    pub const fn rust_name(self) -> &'static str {
+        match self {
+            AtomicOp::Add => "atomic_add",
+            AtomicOp::Sub => "atomic_sub",
+            AtomicOp::Min => "atomic_min",
+            AtomicOp::Max => "atomic_max",
+            AtomicOp::And => "atomic_and",
+            AtomicOp::Or => "atomic_or",
+            AtomicOp::Xor => "atomic_xor",
+            AtomicOp::Exchange => "atomic_exchange",
+            AtomicOp::Cas => "atomic_cas",
+        }
+    }
+
+    /// Every atomic operation.
+    pub const ALL: [AtomicOp; 9] = [
+        AtomicOp::Add,
+        AtomicOp::Sub,
+        AtomicOp::Min,
+        AtomicOp::Max,
+        AtomicOp::And,
+        AtomicOp::Or,
+        AtomicOp::Xor,
+        AtomicOp::Exchange,
+        AtomicOp::Cas,
+    ];
+
+    /// Whether the operation exists for `ty`: 32- and 64-bit integers for
+    /// all of them; `f32` and `f64` for `Add`, `Sub` and `Exchange`.
+    pub const fn supports(self, ty: Scalar) -> bool {
+        match ty {
+            Scalar::I32
+            | Scalar::U32
+            | Scalar::I64
+            | Scalar::U64
+            | Scalar::Isize
+            | Scalar::Usize => true,
+            Scalar::F32 | Scalar::F64 => {
+                matches!(self, AtomicOp::Add | AtomicOp::Sub | AtomicOp::Exchange)
+            }
+            _ => false,
+        }
+    }
+
+    /// Number of value arguments after the place: 2 for `Cas`, else 1.
+    pub const fn arity(self) -> usize {
+        match self {
+            AtomicOp::Cas => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Operations the threads of a block or warp perform together
+/// ([`ExprKind::Collective`]).
+///
+/// Rules (as CUDA's, made precise): `SyncThreads` must be reached by every
+/// thread of the block that has not finished; a warp operation must be
+/// called by every thread of its warp that has not finished (warps are the
+/// block's threads in linear order, `x` fastest, 32 at a time; the last
+/// may be partial). Threads that returned from the kernel or faulted have
+/// finished. Breaking the rule is [`FaultKind::Divergent`] on the CPU
+/// backend and undefined on a GPU.
+///
+/// Shuffles read `v` from another lane of the warp: lane `src_lane % 32`
+/// (`WarpShuffle`), `lane + delta` (`Down`), `lane - delta` (`Up`),
+/// `lane ^ mask` (`Xor`). A source lane that lies outside 0..32 or is not
+/// a thread of the warp (a partial last warp) gives the caller its own
+/// `v`. `v` is any scalar; the index operand is `u32`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CollectiveOp {
+    /// `sync_threads()`: a block-wide barrier that also orders shared and
+    /// global memory for the block (`__syncthreads`). Unit.
+    SyncThreads,
+    /// `sync_warp()`: a barrier for the warp (`__syncwarp`). Unit.
+    SyncWarp,
+    /// `warp_shuffle(v, src_lane)`.
+    Shuffle,
+    /// `warp_shuffle_down(v, delta)`.
+    ShuffleDown,
+    /// `warp_shuffle_up(v, delta)`.
+    ShuffleUp,
+    /// `warp_shuffle_xor(v, mask)`.
+    ShuffleXor,
+    /// `warp_all(p)`: `p` holds on every thread of the warp. `bool`.
+    All,
+    /// `warp_any(p)`. `bool`.
+    Any,
+    /// `warp_ballot(p)`: bit `l` is `p` of lane `l`. `u32`.
+    Ballot,
+}
+
+impl CollectiveOp {
+    /// The intrinsic's Rust name: `"warp_shuffle_down"`.
+    pub const fn rust_name(self) -> &'static str {
+        match self {
+            CollectiveOp::SyncThreads => "sync_threads",
+            CollectiveOp::SyncWarp => "sync_warp",
+            CollectiveOp::Shuffle => "warp_shuffle",
+            CollectiveOp::ShuffleDown => "warp_shuffle_down",
+            CollectiveOp::ShuffleUp => "warp_shuffle_up",
+            CollectiveOp::ShuffleXor => "warp_shuffle_xor",
+            CollectiveOp::All => "warp_all",
+            CollectiveOp::Any => "warp_any",
+            CollectiveOp::Ballot => "warp_ballot",
+        }
+    }
+
+    /// Every collective operation.
+    pub const ALL: [CollectiveOp; 9] = [
+        CollectiveOp::SyncThreads,
+        CollectiveOp::SyncWarp,
+        CollectiveOp::Shuffle,
+        CollectiveOp::ShuffleDown,
+        CollectiveOp::ShuffleUp,
+        CollectiveOp::ShuffleXor,
+        CollectiveOp::All,
+        CollectiveOp::Any,
+        CollectiveOp::Ballot,
+    ];
+
+    /// `true` for the block-wide barrier, `false` for warp operations.
+    pub const fn is_block_wide(self) -> bool {
+        matches!(self, CollectiveOp::SyncThreads)
+    }
+}
+
+/// Lanes in a warp, on every backend.
+pub const WARP_SIZE: u32 = 32;
 
 /// One step into a place.
 #[derive(Clone, Debug, PartialEq)]
@@ -520,6 +730,18 @@ pub enum Intrinsic {
     GridDim,
     /// `usize`: `block_idx().x * block_dim().x + thread_idx().x`.
     GlobalIndex,
+    /// `u32`: the thread's lane in its warp, `linear thread index % 32`
+    /// (`x` fastest).
+    LaneId,
+
+    // --- memory fences (no arguments, unit) ---
+    /// `thread_fence()`: orders this thread's memory accesses as seen by
+    /// every thread of the launch (`__threadfence`).
+    ThreadFence,
+    /// `thread_fence_block()`: … by the threads of its block.
+    ThreadFenceBlock,
+    /// `thread_fence_system()`: … by the launch and the host.
+    ThreadFenceSystem,
 
     // --- shared by floats and integers (Rust semantics per type) ---
     /// `abs` (integers: wrapping, `MIN.abs() == MIN`)

@@ -60,6 +60,25 @@ pub enum Error {
         location: String,
     },
 
+    /// A barrier (`sync_threads()`) reached by only some of a block's
+    /// running threads, or a warp operation called by only some of a
+    /// warp's. Found by the CPU backend; on a GPU this is undefined
+    /// behaviour that nothing detects (a hang or wrong values).
+    #[error(
+        "kernel `{kernel}`: `{what}` was reached by only some threads of the {scope}          (block {block:?}, thread {thread:?} reached it, {location}); every thread of the          {scope} that has not finished must reach it: move it out of code that only some          threads run"
+    )]
+    Divergent {
+        kernel: String,
+        /// The operation, e.g. `sync_threads()`.
+        what: String,
+        /// `"block"` for `sync_threads()`, `"warp"` for warp operations.
+        scope: &'static str,
+        block: [u32; 3],
+        /// A thread that reached it.
+        thread: [u32; 3],
+        location: String,
+    },
+
     /// An argument does not fit the kernel's parameter.
     #[error("kernel `{kernel}`, parameter `{param}`: {message}")]
     Argument {

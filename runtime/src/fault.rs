@@ -37,6 +37,18 @@ pub(crate) fn fault_error(kernel: &Kernel, rec: &FaultRecord) -> Error {
             thread: rec.thread,
             location,
         },
+        Some(FaultKind::Divergent) => Error::Divergent {
+            kernel: kernel.name.clone(),
+            scope: if what == "sync_threads()" {
+                "block"
+            } else {
+                "warp"
+            },
+            what,
+            block: rec.block,
+            thread: rec.thread,
+            location,
+        },
         None => Error::Arithmetic {
             kernel: kernel.name.clone(),
             what: format!("unknown fault kind {}", rec.kind),

@@ -79,6 +79,7 @@ impl FnEmitter<'_, '_> {
             ExprKind::StructLit(args) | ExprKind::ArrayLit(args) => {
                 args.iter().any(|a| self.effects(a))
             }
+            ExprKind::Atomic { .. } | ExprKind::Collective { .. } => true,
         }
     }
 
@@ -94,6 +95,10 @@ impl FnEmitter<'_, '_> {
     pub(crate) fn expr(&mut self, e: &Expr) -> String {
         match &e.kind {
             ExprKind::Lit(lit) => self.literal(lit, &e.ty),
+            ExprKind::Atomic { .. } => self.ctx.invalid("atomics are not emitted yet"),
+            ExprKind::Collective { .. } => self
+                .ctx
+                .invalid("collective operations are not emitted yet"),
             ExprKind::Load(p) => {
                 if e.ty == Ty::Unit {
                     return "((void)0)".to_string();
@@ -252,6 +257,7 @@ impl FnEmitter<'_, '_> {
                     ),
                 }
             }
+            PlaceRoot::Shared(_) => return self.ctx.invalid("shared arrays are not emitted yet"),
         };
         // First the checked indices, as ordered operands.
         let mut seq = Seq::default();

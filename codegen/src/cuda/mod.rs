@@ -49,6 +49,7 @@
 //!     device_fns: vec![],
 //!     structs: vec![],
 //!     fault_sites: vec![],
+//!     shared: vec![],
 //! };
 //! let src = emit(&kernel, &EmitOptions::default());
 //! assert_eq!(src.entry, "spindle_noop");

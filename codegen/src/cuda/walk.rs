@@ -92,7 +92,14 @@ fn expr(e: &Expr, read: &mut HashSet<LocalId>) {
             expr(a, read);
             expr(b, read);
         }
+        ExprKind::Atomic { place, args, .. } => {
+            indices(place, read);
+            for a in args {
+                expr(a, read);
+            }
+        }
         ExprKind::Call(_, args)
+        | ExprKind::Collective { args, .. }
         | ExprKind::Intrinsic(_, args)
         | ExprKind::StructLit(args)
         | ExprKind::ArrayLit(args) => {

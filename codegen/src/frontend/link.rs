@@ -129,6 +129,7 @@ pub(crate) fn link_kernel(
         device_fns: device,
         structs,
         fault_sites: sites,
+        shared: Vec::new(),
     })
 }
 

@@ -72,6 +72,7 @@ fn kernel(
         device_fns: Vec::new(),
         structs,
         fault_sites: sites,
+        shared: Vec::new(),
     }
 }
 

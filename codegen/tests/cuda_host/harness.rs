@@ -157,6 +157,7 @@ pub fn kernel(name: &str, entry: Function, sites: usize, structs: Vec<StructDef>
                 span: SrcSpan::default(),
             })
             .collect(),
+        shared: vec![],
     }
 }
 

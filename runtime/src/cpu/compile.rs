@@ -610,7 +610,11 @@ fn reads_local(e: &spindle_codegen::ir::Expr, id: u32) -> bool {
         | ExprKind::Field(a, _)
         | ExprKind::ArrayRepeat(a, _) => reads_local(a, id),
         ExprKind::Binary(_, a, b) => reads_local(a, id) || reads_local(b, id),
+        ExprKind::Atomic { place, args, .. } => {
+            place_reads(place) || args.iter().any(|a| reads_local(a, id))
+        }
         ExprKind::Call(_, args)
+        | ExprKind::Collective { args, .. }
         | ExprKind::Intrinsic(_, args)
         | ExprKind::StructLit(args)
         | ExprKind::ArrayLit(args) => args.iter().any(|a| reads_local(a, id)),

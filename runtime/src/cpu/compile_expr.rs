@@ -61,6 +61,9 @@ impl<'k> Compiler<'k> {
     pub fn expr(&mut self, cx: &mut FnCtx<'_>, e: &Expr, dst: Option<Reg>) -> CompileResult<Val> {
         match &e.kind {
             ExprKind::Lit(lit) => Ok(Val::Reg(self.literal(*lit, &e.ty)?)),
+            ExprKind::Atomic { .. } | ExprKind::Collective { .. } => {
+                Err("atomics and collective operations are not interpreted yet".into())
+            }
             ExprKind::Load(place) => {
                 let loc = self.place(cx, place)?;
                 self.load_loc(loc, &place.ty, dst)
@@ -528,6 +531,6 @@ fn is_pure(e: &Expr) -> bool {
         ExprKind::Intrinsic(_, args) | ExprKind::StructLit(args) | ExprKind::ArrayLit(args) => {
             args.iter().all(is_pure)
         }
-        ExprKind::Call(..) => false,
+        ExprKind::Call(..) | ExprKind::Atomic { .. } | ExprKind::Collective { .. } => false,
     }
 }

@@ -49,6 +49,9 @@ impl<'k> Compiler<'k> {
                 };
                 (s, ty)
             }
+            PlaceRoot::Shared(_) => {
+                return Err("shared arrays are not interpreted yet".into());
+            }
         };
         let mut ty = root_ty.unwrap_or(Ty::Unit);
         let (mut at, writable, rest) = match storage {

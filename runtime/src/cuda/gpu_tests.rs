@@ -110,6 +110,7 @@ fn probe_ir() -> Kernel {
             function: "probe".into(),
             span: SrcSpan { line: 7, column: 4 },
         }],
+        shared: vec![],
     }
 }
 

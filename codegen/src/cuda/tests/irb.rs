@@ -30,6 +30,7 @@ impl KernelBuilder {
                 device_fns: Vec::new(),
                 structs: Vec::new(),
                 fault_sites: Vec::new(),
+                shared: Vec::new(),
             },
         }
     }

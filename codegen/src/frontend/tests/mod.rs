@@ -228,7 +228,12 @@ pub(super) fn exprs(b: &crate::ir::Block) -> Vec<&crate::ir::Expr> {
                 expr(a, out);
                 expr(b, out);
             }
+            ExprKind::Atomic { place: p, args, .. } => {
+                place(p, out);
+                args.iter().for_each(|a| expr(a, out));
+            }
             ExprKind::Call(_, args)
+            | ExprKind::Collective { args, .. }
             | ExprKind::Intrinsic(_, args)
             | ExprKind::StructLit(args)
             | ExprKind::ArrayLit(args) => args.iter().for_each(|a| expr(a, out)),

@@ -45,6 +45,7 @@ impl KernelBuilder {
                 device_fns: vec![],
                 structs: vec![dim3_def()],
                 fault_sites: vec![],
+                shared: vec![],
             },
         }
     }
