@@ -131,6 +131,7 @@ fn expr(e: &mut syn::Expr, a: &HashMap<usize, String>) {
         E::Paren(p) => expr(&mut p.expr, a),
         E::Group(g) => expr(&mut g.expr, a),
         E::Unary(u) => expr(&mut u.expr, a),
+        E::Reference(r) => expr(&mut r.expr, a),
         E::Cast(c) => expr(&mut c.expr, a),
         E::Field(f) => expr(&mut f.base, a),
         E::Binary(b) => {

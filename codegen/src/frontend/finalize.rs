@@ -289,6 +289,36 @@ impl<'a> Finalizer<'a> {
                 }
                 ExprKind::Intrinsic(*i, args.iter().map(|a| self.expr(a)).collect())
             }
+            HExprKind::Atomic {
+                op,
+                place,
+                args,
+                place_span,
+            } => {
+                self.check_atomic(*op, place.ty, *place_span);
+                ExprKind::Atomic {
+                    op: *op,
+                    place: self.place(place),
+                    args: args.iter().map(|a| self.expr(a)).collect(),
+                }
+            }
+            HExprKind::Collective { op, args, site } => {
+                if let (
+                    CollectiveOp::Shuffle
+                    | CollectiveOp::ShuffleDown
+                    | CollectiveOp::ShuffleUp
+                    | CollectiveOp::ShuffleXor,
+                    Some(v),
+                ) = (op, args.first())
+                {
+                    self.check_shuffled(*op, v.ty, v.span);
+                }
+                ExprKind::Collective {
+                    op: *op,
+                    args: args.iter().map(|a| self.expr(a)).collect(),
+                    site: *site,
+                }
+            }
             HExprKind::StructLit(fields) => {
                 ExprKind::StructLit(fields.iter().map(|a| self.expr(a)).collect())
             }
@@ -438,6 +468,79 @@ impl<'a> Finalizer<'a> {
                 "cannot cast `bool` to a float: cast to an integer first",
             );
         }
+    }
+
+    /// The place of an atomic must be a scalar its operation supports.
+    fn check_atomic(&mut self, op: AtomicOp, place: TyVar, span: Span) {
+        let Some(t) = self.try_resolve(place) else {
+            return;
+        };
+        let name = op.rust_name();
+        let supported: Vec<String> = Scalar::ALL
+            .into_iter()
+            .filter(|s| op.supports(*s))
+            .map(|s| format!("`{}`", s.rust_name()))
+            .collect();
+        let list = supported.join(", ");
+        match t.as_scalar() {
+            Some(s) if op.supports(s) => {}
+            Some(s) => {
+                let hint = if s.is_float() {
+                    " (float atomics are `atomic_add`, `atomic_sub` and `atomic_exchange`)"
+                } else if s == Scalar::Bool {
+                    " (store the flag as a `u32`)"
+                } else {
+                    " (use a 32- or 64-bit element type, e.g. `u32`)"
+                };
+                self.error(
+                    span,
+                    format!(
+                        "`{name}` does not work on `{}`: it supports {list}{hint}",
+                        s.rust_name()
+                    ),
+                );
+            }
+            None => {
+                let d = self.describe(place);
+                self.error(
+                    span,
+                    format!(
+                        "`{name}` updates one scalar, found `{d}`: pass a field or an element                          (`&mut state.count`, `&mut out[i]`) of type {list}"
+                    ),
+                );
+            }
+        }
+    }
+
+    /// A shuffled value must be a scalar.
+    fn check_shuffled(&mut self, op: CollectiveOp, v: TyVar, span: Span) {
+        let Some(t) = self.try_resolve(v) else {
+            return;
+        };
+        if t.as_scalar().is_none() {
+            let d = self.describe(v);
+            let name = op.rust_name();
+            self.error(
+                span,
+                format!(
+                    "`{name}` moves one scalar, found `{d}`: shuffle a struct or an array one \
+                     scalar field or element at a time (`{name}(v.x, …)`)"
+                ),
+            );
+        }
+    }
+
+    /// The entry function's shared arrays, with final element types.
+    pub fn shared_arrays(&mut self, f: &HFn) -> Vec<SharedArray> {
+        f.shared
+            .iter()
+            .map(|a| SharedArray {
+                name: a.name.clone(),
+                elem: self.resolve(a.elem, a.span).unwrap_or(Ty::Unit),
+                len: a.len.unwrap_or(0),
+                span: a.src_span,
+            })
+            .collect()
     }
 
     fn check_intrinsic(&mut self, i: Intrinsic, recv: TyVar, span: Span) {

@@ -8,7 +8,10 @@
 use proc_macro2::Span;
 
 use super::types::TyVar;
-use crate::ir::{BinOp, Intrinsic, LocalId, LoopId, ParamId, PlaceRoot, SiteId, SrcSpan, UnOp};
+use crate::ir::{
+    AtomicOp, BinOp, CollectiveOp, Intrinsic, LocalId, LoopId, ParamId, PlaceRoot, SiteId, SrcSpan,
+    UnOp,
+};
 
 /// A lowered function.
 #[derive(Debug)]
@@ -18,7 +21,21 @@ pub(super) struct HFn {
     pub params: Vec<HParam>,
     pub ret: TyVar,
     pub locals: Vec<HLocal>,
+    /// Block-shared arrays the function declares (the kernel entry only),
+    /// indexed by [`PlaceRoot::Shared`].
+    pub shared: Vec<HShared>,
     pub body: HBlock,
+}
+
+/// `let name = shared_array::<T, N>();`
+#[derive(Debug)]
+pub(super) struct HShared {
+    pub name: String,
+    pub elem: TyVar,
+    /// `None` at macro time when `N` is a constant the macro cannot see.
+    pub len: Option<u32>,
+    pub span: Span,
+    pub src_span: SrcSpan,
 }
 
 #[derive(Debug)]
@@ -144,6 +161,19 @@ pub(super) enum HExprKind {
     Cast(Box<HExpr>),
     Call(CalleeKey, Vec<HExpr>),
     Intrinsic(Intrinsic, Vec<HExpr>),
+    /// `atomic_*(&mut place, args…)`; `place_span` is where the place is
+    /// written (type errors found once types are final point there).
+    Atomic {
+        op: AtomicOp,
+        place: HPlace,
+        args: Vec<HExpr>,
+        place_span: Span,
+    },
+    Collective {
+        op: CollectiveOp,
+        args: Vec<HExpr>,
+        site: SiteId,
+    },
     /// Fields in the struct's declaration order.
     StructLit(Vec<HExpr>),
     ArrayLit(Vec<HExpr>),

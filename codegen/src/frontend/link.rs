@@ -8,10 +8,11 @@ use proc_macro2::Span;
 use super::env::{struct_table, Env, LinkEnv};
 use super::finalize::Finalizer;
 use super::hir::CalleeKey;
+use super::lower::too_many_shared_bytes;
 use super::lower::{lower_fn, Lowered, Shared};
 use super::signature::{check_signature, FnRole, TypeCx};
 use super::types::Types;
-use crate::ir::{FnId, Kernel, SrcSpan};
+use crate::ir::{FnId, Kernel, SrcSpan, Ty, MAX_SHARED_BYTES};
 use crate::layout::TypeDesc;
 use crate::{ItemSource, KernelMode, KernelOptions, LinkError};
 
@@ -105,18 +106,19 @@ pub(crate) fn link_kernel(
     let finalize = |owner: Owner, l: &Lowered| {
         let mut fin = Finalizer::new(&tys, true, &struct_ids, &fn_ids);
         let f = fin.function(&l.hfn);
+        let shared = fin.shared_arrays(&l.hfn);
         if fin.errors.is_empty() {
-            Ok(f)
+            Ok((f, shared))
         } else {
             Err(fail(owner, fin.errors))
         }
     };
-    let entry_fn = finalize(Owner::Kernel, &entry)?;
+    let (entry_fn, shared_arrays) = finalize(Owner::Kernel, &entry)?;
     let mut device = Vec::new();
     for key in &order {
-        device.push(finalize(Owner::Device(*key), &lowered[key])?);
+        device.push(finalize(Owner::Device(*key), &lowered[key])?.0);
     }
-    Ok(Kernel {
+    let kernel = Kernel {
         name: item.sig.ident.to_string(),
         mode: options.mode,
         threads: match options.mode {
@@ -129,7 +131,41 @@ pub(crate) fn link_kernel(
         device_fns: device,
         structs,
         fault_sites: sites,
-        shared: Vec::new(),
+        shared: shared_arrays,
+    };
+    check_shared_bytes(&kernel)?;
+    Ok(kernel)
+}
+
+/// The kernel's shared arrays fit in [`MAX_SHARED_BYTES`]; the error
+/// points at the array that crosses the limit.
+fn check_shared_bytes(kernel: &Kernel) -> Result<(), LinkError> {
+    let mut total = 0u64;
+    let mut crossing = None;
+    let sizes: Vec<(String, String, u64)> = kernel
+        .shared
+        .iter()
+        .map(|a| {
+            let ty = Ty::Array(Box::new(a.elem.clone()), a.len);
+            let bytes = kernel.size_of(&a.elem) as u64 * a.len as u64;
+            total += bytes;
+            if total > MAX_SHARED_BYTES as u64 && crossing.is_none() {
+                crossing = Some(a.span);
+            }
+            (a.name.clone(), kernel.ty_name(&ty), bytes)
+        })
+        .collect();
+    let Some(span) = crossing else {
+        return Ok(());
+    };
+    Err(LinkError {
+        message: format!(
+            "in `{}`: {}",
+            kernel.name,
+            too_many_shared_bytes(&kernel.name, &sizes)
+        ),
+        file: kernel.file.clone(),
+        span,
     })
 }
 

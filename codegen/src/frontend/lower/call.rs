@@ -12,35 +12,8 @@ use crate::frontend::hir::{HExpr, HExprKind, HLit};
 use crate::frontend::path_idents;
 use crate::frontend::signature::{check_signature, FnRole};
 use crate::frontend::types::Shape;
-use crate::ir::{Intrinsic, Scalar, DIM3};
+use crate::ir::{AtomicOp, CollectiveOp, Intrinsic, Scalar, DIM3};
 use crate::layout::ConstValue;
-
-/// Device intrinsics the IR does not have yet.
-const NOT_YET: &[&str] = &[
-    "lane_id",
-    "sync_threads",
-    "shared_array",
-    "atomic_add",
-    "atomic_sub",
-    "atomic_min",
-    "atomic_max",
-    "atomic_and",
-    "atomic_or",
-    "atomic_xor",
-    "atomic_exchange",
-    "atomic_cas",
-    "warp_shuffle",
-    "warp_shuffle_down",
-    "warp_shuffle_up",
-    "warp_shuffle_xor",
-    "warp_all",
-    "warp_any",
-    "warp_ballot",
-    "sync_warp",
-    "thread_fence",
-    "thread_fence_block",
-    "thread_fence_system",
-];
 
 impl Lowerer<'_, '_, '_> {
     pub(super) fn call(&mut self, c: &syn::ExprCall) -> HExpr {
@@ -53,6 +26,21 @@ impl Lowerer<'_, '_, '_> {
         if p.qself.is_some() {
             return self.reject_call(p, "qualified paths (`<T as Trait>::f`) are not supported");
         }
+        if let Some(last) = gpu_name(p) {
+            if last == "shared_array" {
+                self.misplaced_shared_array(p);
+                return self.error_expr(c.span());
+            }
+            if let Some(op) = AtomicOp::ALL.into_iter().find(|o| o.rust_name() == last) {
+                return self.atomic(op, p, c);
+            }
+            if let Some(op) = CollectiveOp::ALL
+                .into_iter()
+                .find(|o| o.rust_name() == last)
+            {
+                return self.collective(op, p, c);
+            }
+        }
         if p.path.segments.iter().any(|s| !s.arguments.is_none()) {
             return self.reject_call(
                 p,
@@ -62,31 +50,26 @@ impl Lowerer<'_, '_, '_> {
         let segs = path_idents(&p.path);
         let last = segs.last().expect("a path has a segment").as_str();
         let prefix = &segs[..segs.len() - 1];
-        let gpu_path = prefix.is_empty()
-            || matches!(prefix.last().map(String::as_str), Some("gpu" | "prelude"));
-        if gpu_path {
-            if let Some(intrinsic) = geometry(last) {
-                if !c.args.is_empty() {
-                    return self.reject_call(&c.args, &format!("`{last}()` takes no arguments"));
-                }
-                let ty = if intrinsic == Intrinsic::GlobalIndex {
-                    self.types().scalar(Scalar::Usize)
-                } else {
+        if let Some(intrinsic) = gpu_name(p).and_then(|n| nullary(&n)) {
+            if !c.args.is_empty() {
+                return self.reject_call(&c.args, &format!("`{last}()` takes no arguments"));
+            }
+            let ty = match intrinsic {
+                Intrinsic::GlobalIndex => self.types().scalar(Scalar::Usize),
+                Intrinsic::LaneId => self.types().scalar(Scalar::U32),
+                Intrinsic::ThreadFence
+                | Intrinsic::ThreadFenceBlock
+                | Intrinsic::ThreadFenceSystem => self.types().unit(),
+                _ => {
                     let key = self.types().struct_key(DIM3);
                     self.types().known(Shape::Struct(key))
-                };
-                return HExpr {
-                    kind: HExprKind::Intrinsic(intrinsic, Vec::new()),
-                    ty,
-                    span: c.span(),
-                };
-            }
-            if NOT_YET.contains(&last) {
-                return self.reject_call(
-                    p,
-                    &format!("`{last}` is not supported by this version of spindle's compiler yet"),
-                );
-            }
+                }
+            };
+            return HExpr {
+                kind: HExprKind::Intrinsic(intrinsic, Vec::new()),
+                ty,
+                span: c.span(),
+            };
         }
         if let Some(scalar) = scalar_prefix(prefix) {
             let args = self.operands(&c.args);
@@ -111,7 +94,7 @@ impl Lowerer<'_, '_, '_> {
         self.device_call(p, c)
     }
 
-    fn reject_call(&mut self, t: impl ToTokens, msg: &str) -> HExpr {
+    pub(super) fn reject_call(&mut self, t: impl ToTokens, msg: &str) -> HExpr {
         let span = t.to_token_stream().into_iter().next().map(|t| t.span());
         self.error(t, msg);
         self.error_expr(span.unwrap_or_else(proc_macro2::Span::call_site))
@@ -243,13 +226,33 @@ impl Lowerer<'_, '_, '_> {
     }
 }
 
-fn geometry(name: &str) -> Option<Intrinsic> {
+/// The name of a function called by a path that may name a device
+/// intrinsic: `name`, `gpu::name`, `spindle::gpu::name`,
+/// `spindle::prelude::name`.
+pub(super) fn gpu_name(p: &syn::ExprPath) -> Option<String> {
+    if p.qself.is_some() {
+        return None;
+    }
+    let segs = path_idents(&p.path);
+    let (last, prefix) = segs.split_last()?;
+    let gpu_path =
+        prefix.is_empty() || matches!(prefix.last().map(String::as_str), Some("gpu" | "prelude"));
+    gpu_path.then(|| last.clone())
+}
+
+/// The intrinsics called without arguments: thread geometry, `lane_id()`,
+/// fences.
+fn nullary(name: &str) -> Option<Intrinsic> {
     Some(match name {
         "thread_idx" => Intrinsic::ThreadIdx,
         "block_idx" => Intrinsic::BlockIdx,
         "block_dim" => Intrinsic::BlockDim,
         "grid_dim" => Intrinsic::GridDim,
         "global_index" => Intrinsic::GlobalIndex,
+        "lane_id" => Intrinsic::LaneId,
+        "thread_fence" => Intrinsic::ThreadFence,
+        "thread_fence_block" => Intrinsic::ThreadFenceBlock,
+        "thread_fence_system" => Intrinsic::ThreadFenceSystem,
         _ => return None,
     })
 }

@@ -1,4 +1,4 @@
-//! Method calls: `.len()` on slices and arrays, and the std float and
+//! Method calls: `.len()` on slices, arrays and shared arrays, and the std float and
 //! integer methods that map to [`Intrinsic`]s.
 
 use proc_macro2::Span;
@@ -127,7 +127,15 @@ fn method_info(name: &str) -> Option<MethodInfo> {
 pub(in crate::frontend) fn intrinsic_domain(i: Intrinsic) -> Option<Domain> {
     use Intrinsic as I;
     match i {
-        I::ThreadIdx | I::BlockIdx | I::BlockDim | I::GridDim | I::GlobalIndex => None,
+        I::ThreadIdx
+        | I::BlockIdx
+        | I::BlockDim
+        | I::GridDim
+        | I::GlobalIndex
+        | I::LaneId
+        | I::ThreadFence
+        | I::ThreadFenceBlock
+        | I::ThreadFenceSystem => None,
         I::Abs | I::Min | I::Max | I::Clamp | I::Signum => Some(Domain::Numeric),
         I::Pow
         | I::WrappingAdd
@@ -212,6 +220,23 @@ impl Lowerer<'_, '_, '_> {
                     span,
                 }
             }
+            Access::Shared { id, .. } => match self.shared[id as usize].len {
+                Some(len) => {
+                    return HExpr {
+                        kind: HExprKind::Lit(HLit::Int(len as i128)),
+                        ty: usize_ty,
+                        span,
+                    }
+                }
+                // Macro time, a constant length: a `usize` the linker knows.
+                None => {
+                    return HExpr {
+                        kind: HExprKind::Error,
+                        ty: usize_ty,
+                        span,
+                    }
+                }
+            },
             Access::Place { place, .. } => place.ty,
             Access::Value(v) if matches!(v.kind, HExprKind::Error) => return v,
             Access::Value(v) => v.ty,

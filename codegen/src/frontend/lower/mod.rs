@@ -7,19 +7,26 @@
 //! Rust's: when a later operand needs such statements, the operands before
 //! it are first spilled into temporaries ([`Lowerer::spill_before`]).
 
+mod atomic;
 mod call;
+mod collective;
 mod expr;
 mod loops;
 pub(super) mod method;
 mod place;
 mod reject;
+mod shared;
 mod stmt;
 
 use proc_macro2::Span;
 use quote::ToTokens;
 
+pub(super) use shared::too_many_shared_bytes;
+
 use super::env::Env;
-use super::hir::{CalleeKey, HBlock, HExpr, HExprKind, HFn, HLocal, HParam, HStmt, HStmtKind};
+use super::hir::{
+    CalleeKey, HBlock, HExpr, HExprKind, HFn, HLocal, HParam, HShared, HStmt, HStmtKind,
+};
 use super::signature::{FnRole, Signature, TypeCx};
 use super::types::{Kind, TyVar, Types};
 use crate::ir::{FaultSite, LocalId, LoopId, ParamId, SrcSpan};
@@ -51,6 +58,8 @@ pub(super) struct Lowered {
 enum Binding {
     Local(LocalId),
     Param(ParamId),
+    /// A block-shared array, by index into [`Lowerer::shared`].
+    Shared(u32),
 }
 
 struct LoopFrame {
@@ -65,6 +74,7 @@ pub(super) struct Lowerer<'s, 'a, 'e> {
     line_base: u32,
     params: Vec<HParam>,
     locals: Vec<HLocal>,
+    shared: Vec<HShared>,
     /// Locals declared without an initializer: assignable once even when
     /// not `mut` (rustc checks the "once").
     deferred_init: Vec<LocalId>,
@@ -99,6 +109,7 @@ pub(super) fn lower_fn(
         line_base,
         params: sig.params,
         locals: Vec::new(),
+        shared: Vec::new(),
         deferred_init: Vec::new(),
         scopes: vec![scope],
         loops: Vec::new(),
@@ -117,6 +128,7 @@ pub(super) fn lower_fn(
             params: l.params,
             ret: l.ret,
             locals: l.locals,
+            shared: l.shared,
             body: l.stmts,
         },
         calls: l.calls,

@@ -1,5 +1,6 @@
-//! Places: locals, parameters, the ring state, and the field and index
-//! projections on them; field access and indexing on computed values.
+//! Places: locals, parameters, the ring state, block-shared arrays, and the
+//! field and index projections on them; field access and indexing on
+//! computed values.
 
 use proc_macro2::Span;
 use quote::ToTokens;
@@ -23,6 +24,9 @@ pub(super) enum Access {
     },
     /// A slice parameter, not yet indexed.
     Slice { param: ParamId, text: String },
+    /// A block-shared array (`let tile = shared_array::<T, N>()`), not yet
+    /// indexed.
+    Shared { id: u32, text: String },
     /// A computed value.
     Value(HExpr),
 }
@@ -50,6 +54,7 @@ impl Lowerer<'_, '_, '_> {
 
     fn binding_access(&mut self, b: Binding, name: String) -> Access {
         let (root, ty, bare_state) = match b {
+            Binding::Shared(id) => return Access::Shared { id, text: name },
             Binding::Local(id) => (PlaceRoot::Local(id), self.locals[id as usize].ty, false),
             Binding::Param(id) => match self.params[id as usize].kind {
                 HParamKind::Slice { .. } => {
@@ -76,6 +81,13 @@ impl Lowerer<'_, '_, '_> {
     fn deref_access(&mut self, u: &syn::ExprUnary) -> Access {
         if let syn::Expr::Path(p) = strip(&u.expr) {
             if let Some(ident) = p.path.get_ident() {
+                // `*tile` names the shared array itself (`(*tile)[i]`).
+                if let Some(Binding::Shared(id)) = self.lookup(&ident.to_string()) {
+                    return Access::Shared {
+                        id,
+                        text: ident.to_string(),
+                    };
+                }
                 if let Some(Binding::Param(id)) = self.lookup(&ident.to_string()) {
                     if let HParamKind::StateRef(ty) | HParamKind::MsgRef(ty) =
                         self.params[id as usize].kind
@@ -95,8 +107,8 @@ impl Lowerer<'_, '_, '_> {
         }
         self.error(
             u,
-            "`*` only applies to the ring state (`*state`) and to a message taken as `&M` \
-             (`*msg`); kernels have no other references",
+            "`*` only applies to the ring state (`*state`), to a message taken as `&M` \
+             (`*msg`) and to a shared array (`(*tile)[i]`); kernels have no other references",
         );
         Access::Value(self.error_expr(u.span()))
     }
@@ -127,13 +139,8 @@ impl Lowerer<'_, '_, '_> {
                     bare_state: false,
                 }
             }
-            Access::Slice { text, .. } => {
-                self.error(
-                    &f.member,
-                    format!("`{text}` is a slice and has no fields: index it first (`{text}[i].{name}`)"),
-                );
-                Access::Value(self.error_expr(f.span()))
-            }
+            Access::Slice { text, .. } => self.no_fields(f, &text, "a slice", &name),
+            Access::Shared { text, .. } => self.no_fields(f, &text, "a shared array", &name),
             Access::Value(v) => {
                 if matches!(v.kind, HExprKind::Error) {
                     return Access::Value(v);
@@ -148,6 +155,14 @@ impl Lowerer<'_, '_, '_> {
                 })
             }
         }
+    }
+
+    fn no_fields(&mut self, f: &syn::ExprField, text: &str, what: &str, name: &str) -> Access {
+        self.error(
+            &f.member,
+            format!("`{text}` is {what} and has no fields: index it first (`{text}[i].{name}`)"),
+        );
+        Access::Value(self.error_expr(f.span()))
     }
 
     /// The index and type of field `name` of a value of type `ty`.
@@ -238,21 +253,30 @@ impl Lowerer<'_, '_, '_> {
                     bare_state: false,
                 };
             }
+            Access::Shared { id, text } => {
+                let elem = self.shared[id as usize].elem;
+                let site = self.site(&text, span);
+                let place = HPlace {
+                    root: PlaceRoot::Shared(id),
+                    proj: vec![HProj::Index {
+                        index: Box::new(index),
+                        site,
+                    }],
+                    ty: elem,
+                };
+                return Access::Place {
+                    place,
+                    text: format!("{text}[..]"),
+                    bare_state: false,
+                };
+            }
             Access::Place {
                 mut place, text, ..
             } => {
                 if hoisted {
                     // The index needed statements: evaluate the earlier
                     // indices of this place before them, as Rust does.
-                    let mut at = mark;
-                    for p in place.proj.iter_mut() {
-                        if let HProj::Index { index, .. } = p {
-                            let before = self.stmts.len();
-                            let old = std::mem::replace(&mut **index, self.error_expr(span));
-                            **index = self.spill_at(at, old);
-                            at += self.stmts.len() - before;
-                        }
-                    }
+                    self.spill_indices(&mut place, mark, span);
                 }
                 (place, text)
             }
@@ -298,8 +322,22 @@ impl Lowerer<'_, '_, '_> {
         }
     }
 
+    /// Moves the index expressions of `place` into temporaries declared at
+    /// statement `mark`, before statements a later operand needed.
+    pub(super) fn spill_indices(&mut self, place: &mut HPlace, mark: usize, span: Span) {
+        let mut at = mark;
+        for p in place.proj.iter_mut() {
+            if let HProj::Index { index, .. } = p {
+                let before = self.stmts.len();
+                let old = std::mem::replace(&mut **index, self.error_expr(span));
+                **index = self.spill_at(at, old);
+                at += self.stmts.len() - before;
+            }
+        }
+    }
+
     /// A new fault site naming `what`.
-    fn site(&mut self, what: &str, span: Span) -> SiteId {
+    pub(super) fn site(&mut self, what: &str, span: Span) -> SiteId {
         let span = self.src_span(span);
         self.cx.sites.push(FaultSite {
             what: what.to_string(),
@@ -342,6 +380,10 @@ impl Lowerer<'_, '_, '_> {
                          length (`{text}.len()`)"
                     ),
                 );
+                self.error_expr(e.span())
+            }
+            Access::Shared { text, .. } => {
+                self.error(e, whole_shared(&text));
                 self.error_expr(e.span())
             }
             Access::Value(v) => v,
@@ -411,6 +453,16 @@ impl Lowerer<'_, '_, '_> {
                 );
                 None
             }
+            Access::Shared { text, .. } => {
+                self.error(
+                    e,
+                    format!(
+                        "cannot assign to `{text}`: it names a block-shared array; assign its \
+                         elements (`{text}[i] = v`)"
+                    ),
+                );
+                None
+            }
             Access::Value(v) => {
                 if !matches!(v.kind, HExprKind::Error) {
                     self.error(e, "this expression is not a place that can be assigned to");
@@ -419,6 +471,15 @@ impl Lowerer<'_, '_, '_> {
             }
         }
     }
+}
+
+/// Why a shared array cannot be used as a whole value.
+pub(super) fn whole_shared(text: &str) -> String {
+    format!(
+        "`{text}` is a block-shared array: use its elements (`{text}[i]`) or `{text}.len()`; it \
+         cannot be copied, passed to a function or returned as a whole (copy the elements you \
+         need into a local array)"
+    )
 }
 
 /// Source text of an expression for messages, without the token spacing

@@ -150,6 +150,14 @@ impl Lowerer<'_, '_, '_> {
                 );
                 return;
             }
+            if let syn::Expr::Call(c) = strip(&init.expr) {
+                if let syn::Expr::Path(p) = strip(&c.func) {
+                    if super::call::gpu_name(p).as_deref() == Some("shared_array") {
+                        self.shared_let(l, c, p);
+                        return;
+                    }
+                }
+            }
         }
         let (pat, annotation) = match &l.pat {
             syn::Pat::Type(t) => (&*t.pat, Some(&*t.ty)),
