@@ -27,7 +27,31 @@ impl FnEmitter<'_, '_> {
     }
 
     /// Adds an operand whose emission started when `pre` had `start` entries.
-    fn seq_add(&mut self, seq: &mut Seq, start: usize, text: String, effects: bool, ty: &Ty) {
+    pub(crate) fn seq_add(
+        &mut self,
+        seq: &mut Seq,
+        start: usize,
+        text: String,
+        effects: bool,
+        ty: &Ty,
+    ) {
+        let cty = if effects {
+            self.ctx.c_type(ty)
+        } else {
+            String::new()
+        };
+        self.seq_add_c(seq, start, text, effects, cty);
+    }
+
+    /// [`Self::seq_add`] for an operand of C type `cty` (a pointer, say).
+    pub(crate) fn seq_add_c(
+        &mut self,
+        seq: &mut Seq,
+        start: usize,
+        text: String,
+        effects: bool,
+        cty: String,
+    ) {
         // A bare name (a temporary holding the result) has no effects left.
         let effects = effects && !is_name(&text);
         let grew = self.pre.len() > start;
@@ -40,7 +64,6 @@ impl FnEmitter<'_, '_> {
             }
         }
         if effects {
-            let cty = self.ctx.c_type(ty);
             seq.pending.push((seq.texts.len(), cty));
         }
         seq.texts.push(text);
@@ -95,10 +118,8 @@ impl FnEmitter<'_, '_> {
     pub(crate) fn expr(&mut self, e: &Expr) -> String {
         match &e.kind {
             ExprKind::Lit(lit) => self.literal(lit, &e.ty),
-            ExprKind::Atomic { .. } => self.ctx.invalid("atomics are not emitted yet"),
-            ExprKind::Collective { .. } => self
-                .ctx
-                .invalid("collective operations are not emitted yet"),
+            ExprKind::Atomic { op, place, args } => self.atomic(*op, place, args),
+            ExprKind::Collective { op, args, .. } => self.collective(*op, args, &e.ty),
             ExprKind::Load(p) => {
                 if e.ty == Ty::Unit {
                     return "((void)0)".to_string();
@@ -257,7 +278,24 @@ impl FnEmitter<'_, '_> {
                     ),
                 }
             }
-            PlaceRoot::Shared(_) => return self.ctx.invalid("shared arrays are not emitted yet"),
+            PlaceRoot::Shared(id) => {
+                // Declared by the entry function only (`stmt.rs`), as the
+                // array's wrapper struct, so it indexes like any array.
+                let (Some(n), Some(a)) = (
+                    self.ctx.names.shared(id).map(str::to_string),
+                    self.ctx.kernel.shared.get(id as usize),
+                ) else {
+                    return self
+                        .ctx
+                        .invalid(&format!("shared array id {id} out of range"));
+                };
+                if !self.is_entry {
+                    return self
+                        .ctx
+                        .invalid("a shared array used outside the kernel entry");
+                }
+                (n, Ty::Array(Box::new(a.elem.clone()), a.len), None)
+            }
         };
         // First the checked indices, as ordered operands.
         let mut seq = Seq::default();
@@ -348,10 +386,13 @@ impl FnEmitter<'_, '_> {
 }
 
 /// Does the intrinsic itself do something observable besides its value?
-/// (Every current one is pure; atomics, barriers and warp operations will not be.)
+/// Fences order memory accesses, so they keep their place among operands.
+/// (Atomics and collectives are their own expression kinds.)
 fn intrinsic_has_effects(i: Intrinsic) -> bool {
-    let _ = i;
-    false
+    matches!(
+        i,
+        Intrinsic::ThreadFence | Intrinsic::ThreadFenceBlock | Intrinsic::ThreadFenceSystem
+    )
 }
 
 /// Indents every line of `s` by `levels` steps of two spaces.

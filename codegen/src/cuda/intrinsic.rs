@@ -11,7 +11,15 @@ use crate::ir::{BinOp, Expr, Intrinsic, Scalar, Ty, UnOp};
 fn arity(i: Intrinsic) -> usize {
     use Intrinsic as I;
     match i {
-        I::ThreadIdx | I::BlockIdx | I::BlockDim | I::GridDim | I::GlobalIndex => 0,
+        I::ThreadIdx
+        | I::BlockIdx
+        | I::BlockDim
+        | I::GridDim
+        | I::GlobalIndex
+        | I::LaneId
+        | I::ThreadFence
+        | I::ThreadFenceBlock
+        | I::ThreadFenceSystem => 0,
         I::Min
         | I::Max
         | I::Log
@@ -49,6 +57,12 @@ impl FnEmitter<'_, '_> {
         }
         if i == Intrinsic::GlobalIndex {
             return "((uint64_t)blockIdx.x * blockDim.x + threadIdx.x)".to_string();
+        }
+        if let Some(text) = self.ctx.thread_intrinsic(i) {
+            if !args.is_empty() {
+                return self.ctx.invalid(&format!("{i:?} takes no arguments"));
+            }
+            return text;
         }
         if args.len() != arity(i) {
             return self.ctx.invalid(&format!(

@@ -57,6 +57,8 @@
 //! assert!(NVRTC_FLAGS.contains(&"--fmad=false"));
 //! ```
 
+mod atomic;
+mod collective;
 mod expr;
 mod intrinsic;
 mod names;

@@ -1,7 +1,8 @@
 //! C spellings of the user's names.
 //!
 //! Every name that comes from Rust gets a prefix (`p_` parameters, `l<id>_`
-//! locals, `S_` structs, `fn_` device functions), so a Rust identifier that
+//! locals, `S_` structs, `fn_` device functions, `sh<i>_` block-shared
+//! arrays), so a Rust identifier that
 //! is a C++ keyword (`int`, `float`, `new`, `this`) or a CUDA built-in
 //! (`threadIdx`) can never clash with C. Struct fields keep their Rust name
 //! when that is safe in C, so generated code reads like the user's.
@@ -157,6 +158,7 @@ pub(crate) struct Names {
     structs: Vec<String>,
     fields: Vec<Vec<String>>,
     fns: Vec<String>,
+    shared: Vec<String>,
 }
 
 /// Gives each item `prefix + name`, or `prefix<index>_name` when that would
@@ -206,10 +208,19 @@ impl Names {
             })
             .collect();
         let fns = unique("fn", kernel.device_fns.iter().map(|f| f.name.clone()));
+        // `sh<index>_`: no local (`l<id>_`), parameter (`p_`), struct (`S_`),
+        // function (`fn_`) or generated (`spindle_`) name starts so.
+        let shared = kernel
+            .shared
+            .iter()
+            .enumerate()
+            .map(|(i, a)| format!("sh{i}_{}", sanitize(&a.name)))
+            .collect();
         Names {
             structs,
             fields,
             fns,
+            shared,
         }
     }
 
@@ -224,6 +235,11 @@ impl Names {
             .get(id as usize)
             .and_then(|f| f.get(field as usize))
             .map(String::as_str)
+    }
+
+    /// `sh0_tile`: the block-shared array `Kernel::shared[id]`.
+    pub(crate) fn shared(&self, id: u32) -> Option<&str> {
+        self.shared.get(id as usize).map(String::as_str)
     }
 
     /// `fn_helper`.

@@ -8,6 +8,9 @@
 //! loads and stores) sits behind a small named helper inside
 //! `#ifndef SPINDLE_HOST_SHIM`, so that the same text compiles as host C++
 //! against `host_shim.h`, which supplies host versions (DESIGN.md §7.3).
+//! The fixed ones are below; those only some kernels need (the atomics of
+//! `atomic.rs`, the barriers, warp operations and fences of
+//! `collective.rs`) are [`Ctx::device_only_helper`]s, emitted on first use.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
@@ -35,6 +38,23 @@ impl Ctx<'_> {
             self.helpers.code.insert(name.to_string(), code);
         }
         name.to_string()
+    }
+
+    /// [`Self::helper`] for a device-only operation: the definition sits
+    /// inside `#ifndef SPINDLE_HOST_SHIM`, and the host shims define a host
+    /// version of the same name (DESIGN.md §7.3).
+    pub(crate) fn device_only_helper(
+        &mut self,
+        name: &str,
+        gen: impl FnOnce(&mut Self) -> String,
+    ) -> String {
+        self.helper(name, |ctx| {
+            let mut def = gen(ctx);
+            if !def.ends_with('\n') {
+                def.push('\n');
+            }
+            format!("#ifndef SPINDLE_HOST_SHIM\n{def}#endif\n")
+        })
     }
 
     /// The definitions of every helper used, in dependency order.

@@ -39,6 +39,9 @@ pub(crate) struct FnEmitter<'c, 'k> {
     void_ret: bool,
     /// Locals some expression reads (see `walk.rs`).
     read: HashSet<u32>,
+    /// The kernel entry (batch entry or ring handler): the one function
+    /// that declares and uses the block-shared arrays.
+    pub(crate) is_entry: bool,
 }
 
 /// Where a function goes in the unit.
@@ -117,6 +120,7 @@ fn signature(ctx: &mut Ctx<'_>, f: &Function, role: &Role) -> String {
 fn function<'k>(ctx: &mut Ctx<'k>, f: &'k Function, role: Role) -> String {
     let sig = signature(ctx, f, &role);
     let void_ret = matches!(role, Role::BatchEntry) || f.ret == Ty::Unit;
+    let is_entry = !matches!(role, Role::Device(_));
     let mut fe = FnEmitter {
         ctx,
         f,
@@ -130,7 +134,11 @@ fn function<'k>(ctx: &mut Ctx<'k>, f: &'k Function, role: Role) -> String {
         depth: 1,
         void_ret,
         read: super::walk::read_locals(f),
+        is_entry,
     };
+    if is_entry {
+        fe.shared_arrays();
+    }
     fe.block(&f.body);
     let ends_in_return = matches!(
         f.body.stmts.last(),
@@ -151,6 +159,26 @@ impl FnEmitter<'_, '_> {
     pub(crate) fn line(&mut self, text: &str) {
         self.out.push_str(&indent_lines(text, self.depth));
         self.out.push('\n');
+    }
+
+    /// Declares the kernel's block-shared arrays at the top of the entry:
+    /// `__shared__` variables of the array's wrapper type, aligned as Rust
+    /// aligns the element. In a ring handler (a `__device__` function) they
+    /// are static, so they outlive one message, as the IR says.
+    fn shared_arrays(&mut self) {
+        let kernel = self.ctx.kernel;
+        for (i, a) in kernel.shared.iter().enumerate() {
+            let ty = Ty::Array(Box::new(a.elem.clone()), a.len);
+            let c = self.ctx.c_type(&ty);
+            let name = self
+                .ctx
+                .names
+                .shared(i as u32)
+                .unwrap_or("spindle_invalid_ir");
+            let align = kernel.align_of(&a.elem);
+            let line = format!("alignas({align}) __shared__ {c} {name};");
+            self.line(&line);
+        }
     }
 
     /// Writes the statements the current statement needs first.

@@ -7,4 +7,5 @@ mod intrinsics;
 mod irb;
 mod nvrtc;
 mod ops;
+mod parallel;
 mod types;
