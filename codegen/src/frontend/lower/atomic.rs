@@ -10,7 +10,7 @@ use super::stmt::strip;
 use super::Lowerer;
 use crate::frontend::hir::{HExpr, HExprKind, HParamKind, HPlace};
 use crate::frontend::signature::value_type;
-use crate::frontend::types::TyVar;
+use crate::frontend::types::{Shape, TyVar};
 use crate::ir::{AtomicOp, PlaceRoot};
 
 /// What atomics work on, for messages.
@@ -55,7 +55,13 @@ impl Lowerer<'_, '_, '_> {
         if let Some(t) = explicit {
             self.expect_ty(t, place.ty, first.span(), &format!(" in `{name}::<T>`"));
         }
-        for a in &args {
+        // A struct or array place is reported once types are final; its
+        // arguments are not compared with it.
+        let scalar_place = !matches!(
+            self.types().shape(place.ty),
+            Some(Shape::Array(..) | Shape::Struct(_) | Shape::Unit)
+        );
+        for a in args.iter().filter(|_| scalar_place) {
             self.expect_ty(
                 place.ty,
                 a.ty,

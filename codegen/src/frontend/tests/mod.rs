@@ -6,6 +6,8 @@ mod basics;
 mod consts;
 mod errors;
 mod infer;
+mod intrinsic_errors;
+mod intrinsics;
 mod link;
 mod lower;
 
