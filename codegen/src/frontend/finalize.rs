@@ -471,7 +471,7 @@ impl<'a> Finalizer<'a> {
     }
 
     /// The place of an atomic must be a scalar its operation supports.
-    fn check_atomic(&mut self, op: AtomicOp, place: TyVar, span: Span) {
+    fn check_atomic(&mut self, op: AtomicOp, place: TyVar, span: (Span, Span)) {
         let Some(t) = self.try_resolve(place) else {
             return;
         };
@@ -492,7 +492,7 @@ impl<'a> Finalizer<'a> {
                 } else {
                     " (use a 32- or 64-bit element type, e.g. `u32`)"
                 };
-                self.error(
+                self.error_range(
                     span,
                     format!(
                         "`{name}` does not work on `{}`: it supports {list}{hint}",
@@ -502,7 +502,7 @@ impl<'a> Finalizer<'a> {
             }
             None => {
                 let d = self.describe(place);
-                self.error(
+                self.error_range(
                     span,
                     format!(
                         "`{name}` updates one scalar, found `{d}`: pass a field or an element                          (`&mut state.count`, `&mut out[i]`) of type {list}"
@@ -510,6 +510,15 @@ impl<'a> Finalizer<'a> {
                 );
             }
         }
+    }
+
+    /// An error underlining `first..=last`.
+    fn error_range(&mut self, (first, last): (Span, Span), msg: impl std::fmt::Display) {
+        let tokens: proc_macro2::TokenStream = [first, last]
+            .into_iter()
+            .map(|s| proc_macro2::TokenTree::Ident(proc_macro2::Ident::new("place", s)))
+            .collect();
+        self.errors.push(syn::Error::new_spanned(tokens, msg));
     }
 
     /// A shuffled value must be a scalar.

@@ -162,12 +162,13 @@ pub(super) enum HExprKind {
     Call(CalleeKey, Vec<HExpr>),
     Intrinsic(Intrinsic, Vec<HExpr>),
     /// `atomic_*(&mut place, args…)`; `place_span` is where the place is
-    /// written (type errors found once types are final point there).
+    /// written, first and last token (type errors found once types are
+    /// final underline it).
     Atomic {
         op: AtomicOp,
         place: HPlace,
         args: Vec<HExpr>,
-        place_span: Span,
+        place_span: (Span, Span),
     },
     Collective {
         op: CollectiveOp,

@@ -3,6 +3,8 @@
 //! share; whether its type supports the operation is checked once types
 //! are final ([`super::super::finalize`]).
 
+use proc_macro2::Span;
+use quote::ToTokens;
 use syn::spanned::Spanned;
 
 use super::place::Access;
@@ -75,7 +77,7 @@ impl Lowerer<'_, '_, '_> {
                 op,
                 place,
                 args,
-                place_span: first.span(),
+                place_span: token_range(first),
             },
             ty,
             span,
@@ -220,4 +222,13 @@ impl Lowerer<'_, '_, '_> {
             )),
         }
     }
+}
+
+/// The first and last token spans of `t` (a range rustc can underline even
+/// where `Span::join` is unavailable).
+fn token_range(t: &syn::Expr) -> (Span, Span) {
+    let mut tokens = t.to_token_stream().into_iter();
+    let first = tokens.next().map_or_else(|| t.span(), |tt| tt.span());
+    let last = tokens.last().map_or(first, |tt| tt.span());
+    (first, last)
 }
