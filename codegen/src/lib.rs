@@ -12,6 +12,7 @@
 //! This crate knows nothing of CUDA drivers; it is pure and testable anywhere.
 
 pub mod abi;
+pub mod cdecl;
 pub mod cuda;
 pub mod frontend;
 pub mod ir;

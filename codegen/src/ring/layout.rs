@@ -113,6 +113,9 @@
 use std::fmt::Write as _;
 use std::mem::{align_of, offset_of, size_of};
 
+use crate::cdecl::c_struct_decl;
+pub use crate::cdecl::{CField, CStruct};
+
 /// Bytes per cache line, as the protocol pads them (covers 64-byte CPU
 /// lines, adjacent-line prefetch, and 128-byte GPU L2 lines).
 pub const CACHE_LINE: usize = 128;
@@ -165,67 +168,7 @@ pub const MAX_PAYLOAD: usize = 1 << 20;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CacheLine<T>(pub T);
 
-/// A field of a protocol struct, as the C declaration needs it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CField {
-    /// Field name (same on both sides).
-    pub name: &'static str,
-    /// C type name (`uint32_t`, or another protocol struct).
-    pub c_type: &'static str,
-    /// `[N]` for arrays, else empty.
-    pub c_suffix: &'static str,
-    /// `offset_of!` on the Rust side.
-    pub offset: usize,
-    /// Whether the field is a [`CacheLine`] (emitted `alignas(128)`).
-    pub line: bool,
-}
-
-/// A protocol struct whose C declaration is generated from its Rust one.
-pub trait CStruct {
-    /// The C struct name.
-    const C_NAME: &'static str;
-    /// `size_of::<Self>()`.
-    const SIZE: usize;
-    /// `align_of::<Self>()`.
-    const ALIGN: usize;
-    /// Fields in declaration order.
-    const FIELDS: &'static [CField];
-}
-
-/// Defines a `#[repr(C)]` protocol struct and its [`CStruct`] table in one
-/// place, so the C side cannot drift from the Rust side.
-macro_rules! protocol_struct {
-    (
-        $(#[$meta:meta])*
-        pub struct $name:ident as $cname:literal {
-            $( $(#[$fmeta:meta])* pub $field:ident : $ty:ty => $cty:literal $csuf:literal $line:literal ),* $(,)?
-        }
-    ) => {
-        $(#[$meta])*
-        #[repr(C)]
-        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-        pub struct $name {
-            $( $(#[$fmeta])* pub $field: $ty ),*
-        }
-
-        impl CStruct for $name {
-            const C_NAME: &'static str = $cname;
-            const SIZE: usize = size_of::<$name>();
-            const ALIGN: usize = align_of::<$name>();
-            const FIELDS: &'static [CField] = &[
-                $( CField {
-                    name: stringify!($field),
-                    c_type: $cty,
-                    c_suffix: $csuf,
-                    offset: offset_of!($name, $field),
-                    line: $line,
-                } ),*
-            ];
-        }
-    };
-}
-
-protocol_struct! {
+crate::cdecl::c_struct! {
     /// Written by the host once, before the executor starts; read-only after.
     pub struct RingConfigWords as "SpindleRingConfig" {
         /// [`MAGIC`].
@@ -247,7 +190,7 @@ protocol_struct! {
     }
 }
 
-protocol_struct! {
+crate::cdecl::c_struct! {
     /// The host's command word.
     pub struct RingCommand as "SpindleRingCommand" {
         /// [`STOP_NONE`], [`STOP_DRAIN`] or [`STOP_ABORT`].
@@ -255,7 +198,7 @@ protocol_struct! {
     }
 }
 
-protocol_struct! {
+crate::cdecl::c_struct! {
     /// A consumer's index: positions it has finished reading.
     pub struct RingIndex as "SpindleRingIndex" {
         /// Next position the consumer will read (wrapping).
@@ -263,7 +206,7 @@ protocol_struct! {
     }
 }
 
-protocol_struct! {
+crate::cdecl::c_struct! {
     /// The executor's status words.
     pub struct RingStatus as "SpindleRingStatus" {
         /// 1 once the executor has checked `config` and runs.
@@ -276,7 +219,7 @@ protocol_struct! {
     }
 }
 
-protocol_struct! {
+crate::cdecl::c_struct! {
     /// The control block at the start of the region.
     pub struct ControlBlock as "SpindleRingControl" {
         /// Host, before start.
@@ -292,7 +235,7 @@ protocol_struct! {
     }
 }
 
-protocol_struct! {
+crate::cdecl::c_struct! {
     /// The header of every ring slot; the payload follows at
     /// [`SlotLayout::payload_offset`] (8, or the payload's alignment if
     /// larger).
@@ -467,36 +410,6 @@ impl RingLayout {
             idle_ns,
             threads,
         }
-    }
-}
-
-fn c_struct_decl<T: CStruct>(out: &mut String) {
-    let _ = writeln!(out, "struct {} {{", T::C_NAME);
-    for f in T::FIELDS {
-        let align = if f.line { "alignas(128) " } else { "" };
-        let _ = writeln!(out, "  {align}{} {}{};", f.c_type, f.name, f.c_suffix);
-    }
-    let _ = writeln!(out, "}};");
-    let _ = writeln!(
-        out,
-        "static_assert(sizeof({0}) == {1}, \"{0}: size differs from the Rust definition\");",
-        T::C_NAME,
-        T::SIZE
-    );
-    let _ = writeln!(
-        out,
-        "static_assert(alignof({0}) == {1}, \"{0}: alignment differs from the Rust definition\");",
-        T::C_NAME,
-        T::ALIGN
-    );
-    for f in T::FIELDS {
-        let _ = writeln!(
-            out,
-            "static_assert(offsetof({0}, {1}) == {2}, \"{0}.{1}: offset differs from the Rust definition\");",
-            T::C_NAME,
-            f.name,
-            f.offset
-        );
     }
 }
 
