@@ -1,7 +1,9 @@
 //! The emitted CUDA C compiled as host C++ against `src/cuda/host_shim.h`
 //! (DESIGN.md §7.3), with UBSan, and run: every operator, cast and
 //! intrinsic on every scalar type gives Rust's result bit for bit, faults
-//! are recorded as the ABI says, and loops stop where Rust's do. Needs
+//! are recorded as the ABI says, and loops stop where Rust's do; atomics,
+//! shared arrays, barriers and warp operations run with the threads of a
+//! block as concurrent OS threads (`parallel.rs`). Needs
 //! `g++`; skipped (with a message) without it.
 
 #[path = "cuda_host/harness.rs"]
@@ -43,3 +45,5 @@ mod control;
 mod floats;
 #[path = "cuda_host/ints.rs"]
 mod ints;
+#[path = "cuda_host/parallel.rs"]
+mod parallel;

@@ -1,20 +1,36 @@
 // Host versions of the device-only operations spindle's generated CUDA C
 // uses, so the same text compiles as host C++ and runs (DESIGN.md §7.3):
 //
-//   g++ -std=c++17 -include host_shim.h kernel.cu main.cpp
+//   g++ -std=c++17 -pthread -include host_shim.h kernel.cu main.cpp
 //
-// Threads of a grid run one after another on the calling OS thread (see
-// spindle_host_launch); a thread that faults leaves through longjmp, as
-// PTX `exit` would. The generated prelude skips its own typedefs and
-// device helpers when SPINDLE_HOST_SHIM is defined.
+// Two launchers:
+// - spindle_host_launch runs the threads of a grid one after another on
+//   the calling OS thread (deterministic: the first fault is the first
+//   thread's); barriers and warp operations need the other one;
+// - spindle_host_launch_concurrent runs the blocks one after another, and
+//   the threads of a block as concurrent OS threads: sync_threads is a real
+//   barrier, a warp (32 threads of the block in linear order) is a
+//   rendezvous whose members exchange their values, atomics are contended.
+// A thread that faults leaves through longjmp, as PTX `exit` would; a
+// thread that finished no longer counts at a barrier (PTX semantics).
+// __shared__ variables are function statics: one block runs at a time.
+// The generated prelude skips its own typedefs and device helpers when
+// SPINDLE_HOST_SHIM is defined.
 #ifndef SPINDLE_HOST_SHIM
 #define SPINDLE_HOST_SHIM 1
 
 #include <cmath>
+#include <condition_variable>
 #include <csetjmp>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
 
 #define __device__
 // A kernel entry is opaque to its launcher, as a real launch is. Without
@@ -24,6 +40,7 @@
 #define __forceinline__ inline
 #define __noinline__ __attribute__((noinline))
 #define __restrict__ __restrict
+#define __shared__ static
 
 struct spindle_host_dim3 {
   unsigned int x, y, z;
@@ -34,10 +51,173 @@ static thread_local jmp_buf spindle_host_exit;
 
 #include "host_shim_scalar.h"
 
+// A block barrier: waits for every thread of the block that has not
+// finished (drop() takes a finished thread out).
+class SpindleHostBarrier {
+ public:
+  explicit SpindleHostBarrier(unsigned int threads) : expected_(threads) {}
+
+  void arrive_and_wait() {
+    std::unique_lock<std::mutex> lock(m_);
+    const unsigned long long phase = phase_;
+    arrived_ += 1;
+    if (arrived_ == expected_) {
+      release();
+      return;
+    }
+    cv_.wait(lock, [&] { return phase_ != phase; });
+  }
+
+  void drop() {
+    std::unique_lock<std::mutex> lock(m_);
+    expected_ -= 1;
+    if (arrived_ > 0 && arrived_ == expected_) release();
+  }
+
+ private:
+  void release() {
+    arrived_ = 0;
+    phase_ += 1;
+    cv_.notify_all();
+  }
+
+  std::mutex m_;
+  std::condition_variable cv_;
+  unsigned int expected_;
+  unsigned int arrived_ = 0;
+  unsigned long long phase_ = 0;
+};
+
+// A warp: every member that has not finished arrives with a 64-bit value;
+// the last one releases them all, and each leaves with every lane's value
+// and the mask of the lanes that arrived (the warp operation's members).
+// Two rounds alternate, so a member that leaves early and arrives at the
+// next operation cannot overwrite values a slower one still reads.
+class SpindleHostWarp {
+ public:
+  void set_members(unsigned int n) { expected_ = n; }
+
+  uint32_t exchange(unsigned int lane, uint64_t v, uint64_t* out) {
+    std::unique_lock<std::mutex> lock(m_);
+    const unsigned long long phase = phase_;
+    Round& r = rounds_[phase & 1];
+    if (arrived_ == 0) r.mask = 0;
+    r.values[lane] = v;
+    r.mask |= 1u << lane;
+    arrived_ += 1;
+    if (arrived_ == expected_) {
+      release();
+    } else {
+      cv_.wait(lock, [&] { return phase_ != phase; });
+    }
+    if (out) std::memcpy(out, r.values, sizeof r.values);
+    return r.mask;
+  }
+
+  void drop() {
+    std::unique_lock<std::mutex> lock(m_);
+    expected_ -= 1;
+    if (arrived_ > 0 && arrived_ == expected_) release();
+  }
+
+ private:
+  struct Round {
+    uint64_t values[32] = {};
+    uint32_t mask = 0;
+  };
+  void release() {
+    arrived_ = 0;
+    phase_ += 1;
+    cv_.notify_all();
+  }
+
+  std::mutex m_;
+  std::condition_variable cv_;
+  unsigned int expected_ = 0;
+  unsigned int arrived_ = 0;
+  unsigned long long phase_ = 0;
+  Round rounds_[2];
+};
+
+// The block a thread of spindle_host_launch_concurrent belongs to.
+struct SpindleHostBlock {
+  explicit SpindleHostBlock(unsigned int threads)
+      : barrier(threads), warps(new SpindleHostWarp[(threads + 31) / 32]) {
+    for (unsigned int w = 0; w * 32 < threads; ++w) {
+      warps[w].set_members(threads - w * 32 < 32 ? threads - w * 32 : 32);
+    }
+  }
+  SpindleHostBarrier barrier;
+  std::unique_ptr<SpindleHostWarp[]> warps;
+};
+static thread_local SpindleHostBlock* spindle_host_block = nullptr;
+
+static inline SpindleHostBlock* spindle_host_block_of(const char* what) {
+  if (!spindle_host_block) {
+    std::fprintf(stderr, "host shim: %s needs spindle_host_launch_concurrent\n", what);
+    std::abort();
+  }
+  return spindle_host_block;
+}
+
+static inline uint32_t spindle_host_linear_tid(void) {
+  return threadIdx.x + threadIdx.y * blockDim.x + threadIdx.z * blockDim.x * blockDim.y;
+}
+
+// Arrives at this thread's warp with `v`; returns the members' mask.
+static inline uint32_t spindle_host_warp_exchange(const char* what, uint64_t v, uint64_t* out) {
+  const uint32_t t = spindle_host_linear_tid();
+  return spindle_host_block_of(what)->warps[t / 32].exchange(t % 32, v, out);
+}
+
+// The members of the operation that follows (on the host, a rendezvous of
+// its own: every member of the warp reaches it, and only members do).
+static inline uint32_t spindle_active_mask(void) { return spindle_host_warp_exchange("a warp operation", 0, nullptr); }
+
+// Every warp operation checks that its members are those of the
+// spindle_active_mask() before it: they differ only in divergent code.
+static inline void spindle_host_same_members(uint32_t mask, uint32_t got, const char* what) {
+  if (mask != got) {
+    std::fprintf(stderr, "host shim: %s reached by lanes %#x, the mask says %#x\n", what, got, mask);
+    std::abort();
+  }
+}
+
+static inline void spindle_sync_warp_mask(uint32_t mask) {
+  spindle_host_same_members(mask, spindle_host_warp_exchange("sync_warp", 0, nullptr), "sync_warp");
+}
+
+static inline uint64_t spindle_host_shfl(uint32_t mask, uint64_t v, uint32_t src) {
+  uint64_t all[32];
+  const uint32_t got = spindle_host_warp_exchange("warp_shuffle", v, all);
+  spindle_host_same_members(mask, got, "warp_shuffle");
+  if (src >= 32 || !((got >> src) & 1u)) {
+    std::fprintf(stderr, "host shim: shuffle from lane %u, not a member of %#x\n", src, got);
+    std::abort();
+  }
+  return all[src];
+}
+static inline uint32_t spindle_shfl_u32(uint32_t mask, uint32_t v, uint32_t src) { return (uint32_t)spindle_host_shfl(mask, v, src); }
+static inline uint64_t spindle_shfl_u64(uint32_t mask, uint64_t v, uint32_t src) { return spindle_host_shfl(mask, v, src); }
+
+static inline uint32_t spindle_vote_ballot(uint32_t mask, bool p) {
+  uint64_t all[32];
+  const uint32_t got = spindle_host_warp_exchange("a warp vote", p ? 1u : 0u, all);
+  spindle_host_same_members(mask, got, "a warp vote");
+  uint32_t ballot = 0;
+  for (unsigned int l = 0; l < 32; ++l) {
+    if (((got >> l) & 1u) && all[l]) ballot |= 1u << l;
+  }
+  return ballot;
+}
+static inline bool spindle_vote_all(uint32_t mask, bool p) { return spindle_vote_ballot(mask, p) == mask; }
+static inline bool spindle_vote_any(uint32_t mask, bool p) { return spindle_vote_ballot(mask, p) != 0u; }
+
+static inline void spindle_sync_threads(void) { spindle_host_block_of("sync_threads")->barrier.arrive_and_wait(); }
+
 // Ring-loop operations (emitted for ring kernels only).
 static inline void spindle_fence_system(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 static inline void spindle_nanosleep(uint32_t) {}
-static inline void spindle_sync_threads(void) {}
 static inline uint32_t spindle_load_acquire_sys_u32(const uint32_t* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 static inline void spindle_store_release_sys_u32(uint32_t* p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 
@@ -59,6 +239,31 @@ static void spindle_host_launch(unsigned int grid, unsigned int block, F body) {
       threadIdx = {t, 0, 0};
       spindle_host_thread(body);
     }
+  }
+}
+
+// Runs `body` once per thread of a 1-D grid: block after block, the
+// threads of a block concurrently, each its own OS thread.
+template <class F>
+static void spindle_host_launch_concurrent(unsigned int grid, unsigned int block, F body) {
+  for (unsigned int b = 0; b < grid; ++b) {
+    SpindleHostBlock ctx(block);
+    std::vector<std::thread> pool;
+    pool.reserve(block);
+    for (unsigned int t = 0; t < block; ++t) {
+      pool.emplace_back([&ctx, &body, grid, block, b, t] {
+        gridDim = {grid, 1, 1};
+        blockDim = {block, 1, 1};
+        blockIdx = {b, 0, 0};
+        threadIdx = {t, 0, 0};
+        spindle_host_block = &ctx;
+        spindle_host_thread(body);
+        // Finished (returned or faulted): no longer a member of anything.
+        ctx.barrier.drop();
+        ctx.warps[t / 32].drop();
+      });
+    }
+    for (auto& th : pool) th.join();
   }
 }
 

@@ -418,12 +418,14 @@ fn cuda_host_loops_values_and_faults_match_rust() {
             slices: vec![(I32, vec![0; 6], true)],
             grid: 1,
             block: 1,
+            concurrent: false,
         },
         Launch {
             kernel: loops_kernel(),
             slices: vec![(I64, vec![0], true)],
             grid: 1,
             block: 1,
+            concurrent: false,
         },
         // x is shorter than out: thread 4 (block 1, thread 0) reads x[4] first.
         Launch {
@@ -435,6 +437,7 @@ fn cuda_host_loops_values_and_faults_match_rust() {
             ],
             grid: 2,
             block: 4,
+            concurrent: false,
         },
         Launch {
             kernel: elementwise("div_zero", I32, BinOp::Div),
@@ -445,6 +448,7 @@ fn cuda_host_loops_values_and_faults_match_rust() {
             ],
             grid: 1,
             block: 5,
+            concurrent: false,
         },
         Launch {
             kernel: elementwise("rem_overflow", I32, BinOp::Rem),
@@ -455,6 +459,7 @@ fn cuda_host_loops_values_and_faults_match_rust() {
             ],
             grid: 1,
             block: 3,
+            concurrent: false,
         },
     ];
     // Optimised: the fault paths must survive the optimiser.

@@ -281,6 +281,29 @@ pub fn map_kernel(name: &str, inputs: &[Scalar], cases: &[Case]) -> (Kernel, Vec
     )
 }
 
+pub fn atomic(op: AtomicOp, place: Place, args: Vec<Expr>) -> Expr {
+    Expr {
+        ty: place.ty.clone(),
+        kind: ExprKind::Atomic { op, place, args },
+    }
+}
+
+pub fn coll(op: CollectiveOp, args: Vec<Expr>, ty: Ty) -> Expr {
+    Expr {
+        kind: ExprKind::Collective { op, args, site: 0 },
+        ty,
+    }
+}
+
+/// Block-shared array `id` of the kernel, as a place of type `[elem; len]`.
+pub fn shared(id: u32, elem: Ty, len: u32) -> Place {
+    Place {
+        root: PlaceRoot::Shared(id),
+        proj: vec![],
+        ty: Ty::Array(Box::new(elem), len),
+    }
+}
+
 // ------------------------------------------------------------- host run
 
 /// A C expression of type `s` with exactly these bits.
@@ -310,6 +333,10 @@ pub struct Launch {
     pub slices: Vec<(Scalar, Vec<u64>, bool)>,
     pub grid: u32,
     pub block: u32,
+    /// Run the threads of a block as concurrent OS threads
+    /// (`spindle_host_launch_concurrent`: real barriers, warps, contended
+    /// atomics) instead of one after another.
+    pub concurrent: bool,
 }
 
 /// What the host program printed.
@@ -371,7 +398,8 @@ pub fn run(tag: &str, launches: &[Launch], opt: &str) -> Results {
         }
         let _ = writeln!(
             main,
-            "    spindle_host_launch({}, {}, [&] {{ k{n}::{}({}); }});",
+            "    spindle_host_launch{}({}, {}, [&] {{ k{n}::{}({}); }});",
+            if l.concurrent { "_concurrent" } else { "" },
             l.grid,
             l.block,
             src_entry(&l.kernel),
@@ -410,6 +438,7 @@ pub fn run(tag: &str, launches: &[Launch], opt: &str) -> Results {
             "-Wextra",
             "-Wno-unused-parameter",
             "-Werror",
+            "-pthread",
         ])
         .args([
             "-fsanitize=undefined,float-cast-overflow",
@@ -487,6 +516,7 @@ pub fn check_maps(tag: &str, maps: Vec<MapSpec>, opt: &str) -> Vec<String> {
             slices,
             grid: (n as u32).div_ceil(32),
             block: 32,
+            concurrent: false,
         });
         shapes.push((outs, per_slot));
     }
