@@ -41,7 +41,9 @@ pub(super) fn rejection(e: &syn::Expr) -> &'static str {
         }
         syn::Expr::Reference(_) => {
             "references are not supported in kernel bodies: use values (device fns take their \
-             arguments by value); to write through a parameter, index it (`out[i] = v`)"
+             arguments by value); to write through a parameter, index it (`out[i] = v`); \
+             `&mut place` is only written as an atomic's first argument \
+             (`atomic_add(&mut out[i], 1)`)"
         }
         syn::Expr::RawAddr(_) => "raw pointers are not supported in kernels",
         syn::Expr::Try(_) => "`?` is not supported in kernels: kernels cannot return errors",

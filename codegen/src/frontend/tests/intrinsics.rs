@@ -361,6 +361,13 @@ fn shared_arrays_of_structs_and_constant_lengths_resolve_at_link() {
     let a = crate::frontend::analyze_kernel(&parse(src), &ring()).unwrap();
     let names: Vec<String> = a.consts.iter().map(crate::frontend::const_key).collect();
     assert_eq!(names, ["TILE"]);
+    // The glue hands the linker the layout of a struct named only here.
+    let structs: Vec<String> = a
+        .struct_types
+        .iter()
+        .map(|p| quote::ToTokens::to_token_stream(p).to_string())
+        .collect();
+    assert!(structs.contains(&"Particle".to_string()), "{structs:?}");
     let kernel = ItemSource {
         consts,
         ..item_source(src, LINE)
@@ -412,4 +419,27 @@ fn shared_arrays_over_48_kib_are_rejected() {
          a kernel can declare: make the arrays smaller, or keep the data in a slice parameter"
     );
     assert_eq!((e.file.as_str(), e.span.line), (FILE, LINE + 2));
+}
+
+#[test]
+fn shared_arrays_follow_scopes() {
+    let k = link(
+        "fn k(out: &mut [u32]) {
+            let t = thread_idx().x as usize;
+            for round in 0..2u32 {
+                let buf = shared_array::<u32, 32>();
+                buf[t] = round;
+                sync_threads();
+                out[t] = buf[31 - t];
+            }
+            let buf = 7u32;
+            out[0] = buf;
+        }",
+        batch(),
+        &[],
+        &[],
+    );
+    assert_eq!(k.shared.len(), 1);
+    // The later `let buf` shadows the array with a plain local.
+    assert_eq!(local(&k, "buf").ty, s(Scalar::U32));
 }
