@@ -289,17 +289,12 @@ impl<'a> Finalizer<'a> {
                 }
                 ExprKind::Intrinsic(*i, args.iter().map(|a| self.expr(a)).collect())
             }
-            HExprKind::Atomic {
-                op,
-                place,
-                args,
-                place_span,
-            } => {
-                self.check_atomic(*op, place.ty, *place_span);
+            HExprKind::Atomic(a) => {
+                self.check_atomic(a.op, a.place.ty, a.place_span);
                 ExprKind::Atomic {
-                    op: *op,
-                    place: self.place(place),
-                    args: args.iter().map(|a| self.expr(a)).collect(),
+                    op: a.op,
+                    place: self.place(&a.place),
+                    args: a.args.iter().map(|x| self.expr(x)).collect(),
                 }
             }
             HExprKind::Collective { op, args, site } => {

@@ -161,15 +161,8 @@ pub(super) enum HExprKind {
     Cast(Box<HExpr>),
     Call(CalleeKey, Vec<HExpr>),
     Intrinsic(Intrinsic, Vec<HExpr>),
-    /// `atomic_*(&mut place, args…)`; `place_span` is where the place is
-    /// written, first and last token (type errors found once types are
-    /// final underline it).
-    Atomic {
-        op: AtomicOp,
-        place: HPlace,
-        args: Vec<HExpr>,
-        place_span: (Span, Span),
-    },
+    /// `atomic_*(&mut place, args…)`.
+    Atomic(Box<HAtomic>),
     Collective {
         op: CollectiveOp,
         args: Vec<HExpr>,
@@ -212,6 +205,16 @@ impl HExpr {
             _ => false,
         }
     }
+}
+
+#[derive(Debug)]
+pub(super) struct HAtomic {
+    pub op: AtomicOp,
+    pub place: HPlace,
+    pub args: Vec<HExpr>,
+    /// Where the place is written, first and last token (type errors
+    /// found once types are final underline it).
+    pub place_span: (Span, Span),
 }
 
 #[derive(Debug)]

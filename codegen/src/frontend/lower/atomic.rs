@@ -10,7 +10,7 @@ use syn::spanned::Spanned;
 use super::place::Access;
 use super::stmt::strip;
 use super::Lowerer;
-use crate::frontend::hir::{HExpr, HExprKind, HParamKind, HPlace};
+use crate::frontend::hir::{HAtomic, HExpr, HExprKind, HParamKind, HPlace};
 use crate::frontend::signature::value_type;
 use crate::frontend::types::{Shape, TyVar};
 use crate::ir::{AtomicOp, PlaceRoot};
@@ -73,12 +73,12 @@ impl Lowerer<'_, '_, '_> {
         }
         let ty = place.ty;
         HExpr {
-            kind: HExprKind::Atomic {
+            kind: HExprKind::Atomic(Box::new(HAtomic {
                 op,
                 place,
                 args,
                 place_span: token_range(first),
-            },
+            })),
             ty,
             span,
         }
