@@ -6,7 +6,6 @@
 //! atomic's place), asked for `.len()`, and nothing else, so the array never
 //! needs an address at run time.
 
-use proc_macro2::Span;
 use syn::spanned::Spanned;
 
 use super::{Binding, Lowerer};
@@ -82,8 +81,8 @@ impl Lowerer<'_, '_, '_> {
             Some(Shape::Scalar(_) | Shape::Struct(_)) | None => {}
             Some(_) => {
                 let t = self.types().describe(w.elem);
-                self.error_at(
-                    span,
+                self.error(
+                    call,
                     format!(
                         "shared array elements are scalars or DeviceType structs, found `{t}`: \
                          for a 2-D tile declare one array of `rows * cols` elements and index \
@@ -95,7 +94,7 @@ impl Lowerer<'_, '_, '_> {
         }
         let len = match w.len {
             ArrayLen::Known(0) => {
-                self.error_at(span, "a shared array needs at least one element");
+                self.error(call, "a shared array needs at least one element");
                 return;
             }
             ArrayLen::Known(n) => Some(n),
@@ -110,7 +109,7 @@ impl Lowerer<'_, '_, '_> {
             src_span,
         });
         let id = (self.shared.len() - 1) as u32;
-        self.check_shared_bytes(span);
+        self.check_shared_bytes(call);
         self.scopes
             .last_mut()
             .expect("a scope is open")
@@ -213,10 +212,10 @@ impl Lowerer<'_, '_, '_> {
         }
     }
 
-    /// Reports (at `span`, the declaration that crosses it) when the shared
+    /// Reports (at `call`, the declaration that crosses it) when the shared
     /// arrays whose size is known here exceed [`MAX_SHARED_BYTES`]. At macro
     /// time struct sizes are unknown; the linker checks the full total.
-    fn check_shared_bytes(&mut self, span: Span) {
+    fn check_shared_bytes(&mut self, call: &syn::ExprCall) {
         let known = |a: &HShared| {
             let (s, len) = (self.cx.types.scalar_of(a.elem)?, a.len?);
             let ty = format!("[{}; {len}]", s.rust_name());
@@ -231,7 +230,7 @@ impl Lowerer<'_, '_, '_> {
         let max = MAX_SHARED_BYTES as u64;
         if total > max && total - new.2 <= max {
             let msg = too_many_shared_bytes(&self.fn_name, &sizes);
-            self.error_at(span, msg);
+            self.error(call, msg);
         }
     }
 }
