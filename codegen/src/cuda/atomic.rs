@@ -1,4 +1,5 @@
-//! Atomic read-modify-writes of a place ([`ExprKind::Atomic`]).
+//! Atomic read-modify-writes of a place
+//! ([`ExprKind::Atomic`](crate::ir::ExprKind::Atomic)).
 //!
 //! `atomic_add(&mut y[i], v)` becomes `spindle_atomic_add_u32(&p_y[spindle_check(..)], v)`:
 //! the place's index checks run first (Rust creates the `&mut` before it

@@ -1,4 +1,5 @@
-//! Operations of a block or warp ([`ExprKind::Collective`]), `lane_id()`
+//! Operations of a block or warp
+//! ([`ExprKind::Collective`](crate::ir::ExprKind::Collective)), `lane_id()`
 //! and the memory fences.
 //!
 //! The device-only primitives are named helpers under

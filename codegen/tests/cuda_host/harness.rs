@@ -363,12 +363,10 @@ pub fn gxx() -> Option<&'static str> {
 /// and parses its output. UBSan checks do not depend on `opt`; `-O0`
 /// compiles the big programs several times faster.
 pub fn run(tag: &str, launches: &[Launch], opt: &str) -> Results {
-    let cxx = gxx().expect("g++ present");
     let dir: PathBuf =
         std::env::temp_dir().join(format!("spindle-cuda-host-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let shim = concat!(env!("CARGO_MANIFEST_DIR"), "/src/cuda/host_shim.h");
-    let mut main = format!("#include \"{shim}\"\n#include <cstdio>\n");
+    let mut main = format!("#include \"{}\"\n#include <cstdio>\n", shim_path());
     for (n, l) in launches.iter().enumerate() {
         let src = emit(&l.kernel, &EmitOptions::default());
         let file = dir.join(format!("{}.cu", l.kernel.name));
@@ -427,8 +425,35 @@ pub fn run(tag: &str, launches: &[Launch], opt: &str) -> Results {
         );
     }
     main.push_str("  return 0;\n}\n");
+    let stdout = compile_and_run(&dir, &main, opt);
+    let mut r = Results::default();
+    for line in stdout.lines() {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        if w[1] == "fault" {
+            let v: Vec<u64> = w[2..].iter().map(|x| x.parse().unwrap()).collect();
+            r.faults.insert(w[0].to_string(), v.try_into().unwrap());
+        } else {
+            let key = (
+                w[0].to_string(),
+                w[1].parse().unwrap(),
+                w[2].parse().unwrap(),
+            );
+            r.values.insert(key, u64::from_str_radix(w[3], 16).unwrap());
+        }
+    }
+    if std::env::var_os("SPINDLE_HOST_KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    r
+}
+
+/// Compiles `main` (a whole host program that includes the shim) in `dir`
+/// with UBSan and `-Werror`, runs it, and returns what it printed; fails
+/// the test on a compile error, a failed run or any diagnostic.
+pub fn compile_and_run(dir: &std::path::Path, main: &str, opt: &str) -> String {
+    let cxx = gxx().expect("g++ present");
     let main_path = dir.join("main.cpp");
-    std::fs::write(&main_path, &main).unwrap();
+    std::fs::write(&main_path, main).unwrap();
     let exe = dir.join("run");
     let out = Command::new(cxx)
         .args([
@@ -466,25 +491,12 @@ pub fn run(tag: &str, launches: &[Launch], opt: &str) -> Results {
         "UBSan or other diagnostics:\n{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let mut r = Results::default();
-    for line in String::from_utf8(run.stdout).unwrap().lines() {
-        let w: Vec<&str> = line.split_whitespace().collect();
-        if w[1] == "fault" {
-            let v: Vec<u64> = w[2..].iter().map(|x| x.parse().unwrap()).collect();
-            r.faults.insert(w[0].to_string(), v.try_into().unwrap());
-        } else {
-            let key = (
-                w[0].to_string(),
-                w[1].parse().unwrap(),
-                w[2].parse().unwrap(),
-            );
-            r.values.insert(key, u64::from_str_radix(w[3], 16).unwrap());
-        }
-    }
-    if std::env::var_os("SPINDLE_HOST_KEEP").is_none() {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-    r
+    String::from_utf8(run.stdout).unwrap()
+}
+
+/// The path of the host shim, for `#include`.
+pub fn shim_path() -> &'static str {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/src/cuda/host_shim.h")
 }
 
 fn src_entry(k: &Kernel) -> String {

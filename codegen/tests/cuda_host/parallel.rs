@@ -715,7 +715,7 @@ fn cuda_host_warp_operations_follow_the_ir_rules() {
                 assert_eq!(got, *w, "{name}: thread {i} shuffle {k}");
             }
             let ballot = (0..members)
-                .filter(|l| (warp_base + *l as usize) % 3 == 0)
+                .filter(|l| (warp_base + *l as usize).is_multiple_of(3))
                 .fold(0u64, |a, l| a | 1 << l);
             let b = |k| r.values[&(name.clone(), 2, i * 5 + k)];
             assert_eq!(b(0), ballot, "{name}: thread {i} ballot");
@@ -789,4 +789,160 @@ fn cuda_host_a_faulted_thread_leaves_barriers_and_warps() {
     for k in [0usize, 1, 2, 3, 6, 7] {
         assert_eq!(o(k), k as u64 + (k as u64 ^ 1), "thread {k}");
     }
+}
+
+/// The ring kernel of DESIGN.md's shape, on 64 threads:
+/// ```ignore
+/// #[kernel(mode = "ring", threads = 64)]
+/// fn block_sum(state: &mut Totals, msg: u32) -> Totals {
+///     let partial = shared_array::<u32, 64>();
+///     let t = thread_idx().x as usize;
+///     partial[t] = msg + t as u32;
+///     sync_threads();
+///     if t == 0 {
+///         let mut s = 0u32;
+///         for k in 0..64 { s += partial[k]; }
+///         atomic_add(&mut state.sum, s as u64);
+///     }
+///     atomic_add(&mut state.calls, 1);
+///     atomic_max(&mut state.largest, msg);
+///     sync_threads();
+///     *state
+/// }
+/// ```
+fn ring_block_sum() -> Kernel {
+    let totals = StructDef {
+        name: "Totals".into(),
+        size: 16,
+        align: 8,
+        fields: [("calls", U32, 0), ("largest", U32, 4), ("sum", U64, 8)]
+            .into_iter()
+            .map(|(n, s, offset)| FieldDef {
+                name: n.into(),
+                offset,
+                ty: t(s),
+            })
+            .collect(),
+    };
+    let st = Ty::Struct(1);
+    let (tid, sum, k) = (0, 1, 2);
+    let partial = |e: Expr| at(shared(0, t(U32), 64), e, 0, t(U32));
+    let state_field = |f: u32, s: Scalar| {
+        let mut p = param(0, st.clone());
+        p.proj.push(Proj::Field(f));
+        p.ty = t(s);
+        p
+    };
+    let msg = || load(param(1, t(U32)));
+    let body = vec![
+        let_(tid, geom(Intrinsic::ThreadIdx)),
+        StmtKind::Assign {
+            place: partial(get(tid, Usize)),
+            value: bin(BinOp::Add, msg(), cast(get(tid, Usize), U32)),
+        },
+        sync_threads(),
+        if_then(
+            bin(BinOp::Eq, get(tid, Usize), lit(Usize, 0)),
+            vec![
+                let_(sum, lit(U32, 0)),
+                StmtKind::For {
+                    id: 0,
+                    var: k,
+                    start: lit(Usize, 0),
+                    end: lit(Usize, 64),
+                    inclusive: false,
+                    step: None,
+                    body: block(vec![StmtKind::CompoundAssign {
+                        place: local(sum, t(U32)),
+                        op: BinOp::Add,
+                        value: load(partial(get(k, Usize))),
+                    }]),
+                },
+                StmtKind::Expr(atomic(
+                    AtomicOp::Add,
+                    state_field(2, U64),
+                    vec![cast(get(sum, U32), U64)],
+                )),
+            ],
+        ),
+        StmtKind::Expr(atomic(
+            AtomicOp::Add,
+            state_field(0, U32),
+            vec![lit(U32, 1)],
+        )),
+        StmtKind::Expr(atomic(AtomicOp::Max, state_field(1, U32), vec![msg()])),
+        sync_threads(),
+        StmtKind::Return(Some(load(param(0, st.clone())))),
+    ];
+    let mut f = function(
+        "block_sum",
+        vec![
+            ("state", ParamKind::StateRef(st.clone())),
+            ("msg", ParamKind::Value(t(U32))),
+        ],
+        vec![
+            ("t", t(Usize), false),
+            ("s", t(U32), true),
+            ("k", t(Usize), false),
+        ],
+        body,
+    );
+    f.ret = st;
+    let mut kernel = kernel("block_sum", f, 1, vec![dim3_def(), totals]);
+    kernel.mode = spindle_codegen::KernelMode::Ring;
+    kernel.threads = 64;
+    kernel.shared = vec![SharedArray {
+        name: "partial".into(),
+        elem: t(U32),
+        len: 64,
+        span: SrcSpan::default(),
+    }];
+    kernel
+}
+
+#[test]
+fn cuda_host_ring_handler_with_a_shared_array_barriers_and_state_atomics() {
+    require_gxx!();
+    let k = ring_block_sum();
+    let h = spindle_codegen::cuda::emit_ring_handler(
+        &k,
+        &spindle_codegen::cuda::EmitOptions::default(),
+    );
+    let dir = std::env::temp_dir().join(format!("spindle-cuda-host-ring-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let unit = dir.join("block_sum.cu");
+    std::fs::write(&unit, &h.code).unwrap();
+    // One block of 64 threads per message, as the ring loop runs the
+    // handler; the static shared array outlives each call.
+    let msgs = [3u32, 11, 7, 1];
+    let main = format!(
+        "#include \"{shim}\"\nnamespace k {{\n#include \"{unit}\"\n}}\nint main() {{\n  \
+         k::SpindleFault fault{{}};\n  k::{s} state{{}};\n  k::{s} reply{{}};\n  \
+         for (uint32_t msg : {{{msgs}}}) {{\n    \
+         spindle_host_launch_concurrent(1, 64, [&] {{\n      \
+         k::{s} r = k::{handler}(&fault, &state, msg);\n      \
+         if (threadIdx.x == 0) reply = r;\n    }});\n    \
+         std::printf(\"%u %u %llu\\n\", reply.calls, reply.largest, (unsigned long long)reply.sum);\n  }}\n  \
+         std::printf(\"fault %u\\n\", fault.flag);\n}}\n",
+        shim = shim_path(),
+        unit = unit.display(),
+        s = h.state_type,
+        handler = h.handler,
+        msgs = msgs.map(|m| m.to_string()).join(", "),
+    );
+    let out = compile_and_run(&dir, &main, "-O1");
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut lines = out.lines();
+    let (mut calls, mut largest, mut sum) = (0u64, 0u64, 0u64);
+    for m in msgs {
+        calls += 64;
+        largest = largest.max(m as u64);
+        sum += (0..64).map(|t| (m + t) as u64).sum::<u64>();
+        assert_eq!(
+            lines.next(),
+            Some(format!("{calls} {largest} {sum}").as_str()),
+            "after message {m}:\n{out}"
+        );
+    }
+    assert_eq!(lines.next(), Some("fault 0"));
 }

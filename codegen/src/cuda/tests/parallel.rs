@@ -61,8 +61,8 @@ pub(crate) fn atomics_kernel(s: Scalar) -> Kernel {
     let o = f.slice("o", ty(s), true);
     let i = f.let_("i", intr(Intrinsic::GlobalIndex, vec![], ty(Usize)), false);
     let yi = || index(param(y, ty(s)), get(i, ty(Usize)), sy, ty(s));
-    let mut k = 0;
-    for op in AtomicOp::ALL.into_iter().filter(|op| op.supports(s)) {
+    let ops = AtomicOp::ALL.into_iter().filter(|op| op.supports(s));
+    for (k, op) in ops.enumerate() {
         let args = if op == AtomicOp::Cas {
             vec![value(s, 3), value(s, 5)]
         } else {
@@ -70,11 +70,10 @@ pub(crate) fn atomics_kernel(s: Scalar) -> Kernel {
         };
         let oi = index(
             param(o, ty(s)),
-            bin(BinOp::Add, get(i, ty(Usize)), usize_(k)),
+            bin(BinOp::Add, get(i, ty(Usize)), usize_(k as i128)),
             so,
             ty(s),
         );
-        k += 1;
         f.push(StmtKind::Assign {
             place: oi,
             value: atomic(op, yi(), args.clone()),
