@@ -43,8 +43,8 @@ pub struct Analysis {
     /// The declared return type (`None` for `()`).
     pub ret: Option<syn::Type>,
     /// Every struct type the item names (in parameters, struct literals,
-    /// `let` annotations, paths like `Tally::default`), deduplicated, as
-    /// written. The glue emits `<path as DeviceType>::DESC` for each.
+    /// `let` annotations, `shared_array::<T, N>` element types, paths like
+    /// `Tally::default`), deduplicated, as written. The glue emits `<path as DeviceType>::DESC` for each.
     pub struct_types: Vec<syn::Path>,
     /// Every called function that is not an intrinsic or std method, as
     /// written: each must be a `#[device]` fn.
