@@ -68,6 +68,10 @@ pub(super) struct Compiler<'k> {
     pub inline_depth: u32,
     /// The first instruction that failed [`Inst::check_operands`].
     malformed: Option<String>,
+    /// Byte offset of each shared array in a block's area.
+    pub shared: Vec<u32>,
+    /// Whether a barrier or warp operation was emitted.
+    pub collectives: bool,
 }
 
 /// Calls nested deeper than this are taken for recursion.
@@ -88,7 +92,10 @@ pub(crate) fn compile(k: &Kernel) -> CompileResult<Program> {
         masks: 1, // slot 0: the active lanes
         inline_depth: 0,
         malformed: None,
+        shared: Vec::new(),
+        collectives: false,
     };
+    let shared_bytes = c.shared_layout()?;
     let f = &k.entry;
     let mut params = Vec::new();
     let mut bindings = Vec::new();
@@ -199,6 +206,8 @@ pub(crate) fn compile(k: &Kernel) -> CompileResult<Program> {
         global_index,
         global_index_read,
         ret: ret_slot,
+        shared_bytes,
+        collectives: c.collectives,
     })
 }
 

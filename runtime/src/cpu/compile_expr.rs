@@ -61,8 +61,9 @@ impl<'k> Compiler<'k> {
     pub fn expr(&mut self, cx: &mut FnCtx<'_>, e: &Expr, dst: Option<Reg>) -> CompileResult<Val> {
         match &e.kind {
             ExprKind::Lit(lit) => Ok(Val::Reg(self.literal(*lit, &e.ty)?)),
-            ExprKind::Atomic { .. } | ExprKind::Collective { .. } => {
-                Err("atomics and collective operations are not interpreted yet".into())
+            ExprKind::Atomic { op, place, args } => self.atomic(cx, *op, place, args, &e.ty, dst),
+            ExprKind::Collective { op, args, site } => {
+                self.collective(cx, *op, args, *site, &e.ty, dst)
             }
             ExprKind::Load(place) => {
                 let loc = self.place(cx, place)?;
@@ -386,6 +387,9 @@ impl<'k> Compiler<'k> {
         if i == Intrinsic::GlobalIndex {
             return Ok(Val::Reg(self.fixed(Fixed::GlobalIndex)));
         }
+        if let Some(v) = self.sync_intrinsic(i, ty)? {
+            return Ok(v);
+        }
         if geometry(i, 0).is_some() {
             // A whole Dim3 value: store the three fixed registers.
             let at = self.blob(self.size_of(ty)?);
@@ -528,6 +532,10 @@ fn is_pure(e: &Expr) -> bool {
                 && a.ty.as_scalar().is_some_and(|s| s.is_int());
             !div && is_pure(a) && is_pure(b)
         }
+        ExprKind::Intrinsic(
+            Intrinsic::ThreadFence | Intrinsic::ThreadFenceBlock | Intrinsic::ThreadFenceSystem,
+            _,
+        ) => false,
         ExprKind::Intrinsic(_, args) | ExprKind::StructLit(args) | ExprKind::ArrayLit(args) => {
             args.iter().all(is_pure)
         }

@@ -49,8 +49,9 @@ impl<'k> Compiler<'k> {
                 };
                 (s, ty)
             }
-            PlaceRoot::Shared(_) => {
-                return Err("shared arrays are not interpreted yet".into());
+            PlaceRoot::Shared(id) => {
+                let (at, ty) = self.shared_root(id)?;
+                (Storage::Mem(at), Some(ty))
             }
         };
         let mut ty = root_ty.unwrap_or(Ty::Unit);

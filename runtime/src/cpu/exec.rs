@@ -12,16 +12,15 @@
 //!   is the active mask. `return` and calls work the same way with a
 //!   `Region` frame. A lane that faults leaves every mask for good.
 //!
-//! Where the next features go:
+//! Threads working together:
 //! - `sync_threads()`: every lane of the block executes each instruction
 //!   before any lane executes the next, so a barrier reached with every
-//!   live lane active is a no-op here; a barrier reached by only part of
-//!   the block (divergent barrier) is where a check would report it.
-//! - warp operations: lane `l` belongs to warp `l / 32` in the block's
-//!   linear thread order, as on CUDA, so a shuffle or vote is a permutation
-//!   or reduction over 32-lane chunks of a register under the active mask.
-//! - shared memory: one more [`Root`](super::program::Root) whose base is a
-//!   per-block area with lane stride 0, like the ring state.
+//!   unfinished lane active is a no-op here; one reached by only part of
+//!   the block is a `Divergent` fault (`collective.rs`, which also runs the
+//!   warp operations over 32-lane chunks of each block).
+//! - shared arrays: [`Root::Shared`](super::program::Root), a per-block
+//!   area with lane stride 0, like the ring state (`memory.rs`).
+//! - atomics: `atomic.rs`.
 
 use spindle_codegen::abi::{FaultRecord, NO_SITE};
 
@@ -75,6 +74,15 @@ pub(crate) struct LaneBuffers {
     /// Set up by [`Lanes::prepare_block`] (for the program and geometry
     /// the ring handler that owns it always uses).
     pub(super) prepared: bool,
+    /// The mask slots now holding parked lanes, innermost last (kept only
+    /// for programs with collectives; see `collective.rs`).
+    pub(super) parked: Vec<MaskSlot>,
+    /// Scratch for the union of the parked slots.
+    pub(super) parked_lanes: Vec<u64>,
+    /// The group's shared-array areas, `Program::shared_bytes` per block;
+    /// zeroed for each group of a batch launch, kept between a ring
+    /// handler's messages.
+    pub(super) shared: Vec<u64>,
 }
 
 /// The executor: a program and its launch's arguments, running on
@@ -291,7 +299,9 @@ impl<'a> Lanes<'a> {
             Inst::Region { frame, body } => {
                 // SAFETY: one slot reference at a time.
                 unsafe { self.mask(frame) }.fill(0);
+                self.park(frame);
                 self.run(body);
+                self.unpark();
                 self.rejoin(frame);
             }
             Inst::Break(slot) | Inst::Continue(slot) | Inst::Return(slot) => {
@@ -303,6 +313,24 @@ impl<'a> Lanes<'a> {
                 }
                 self.live = 0;
             }
+            Inst::Atomic {
+                op,
+                ty,
+                d,
+                a,
+                b,
+                at,
+            } => self.atomic(op, ty, d, a, b, at),
+            Inst::Barrier { warp, site } => self.check_converged(warp, site),
+            Inst::Warp {
+                op,
+                w,
+                d,
+                a,
+                b,
+                site,
+            } => self.warp_op(op, w, d, a, b, site),
+            Inst::Fence => std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst),
         }
     }
 
@@ -345,7 +373,9 @@ impl<'a> Lanes<'a> {
             self.run(else_);
         } else {
             self.live = taken;
+            self.park(slot);
             self.run(then_);
+            self.unpark();
             // Park the lanes that finished `then_` in slot + 1, run `else_`.
             // SAFETY: slots 0, slot and slot + 1 are distinct.
             unsafe {
@@ -354,7 +384,9 @@ impl<'a> Lanes<'a> {
                 exec.copy_from_slice(other);
             }
             self.live = not_taken;
+            self.park(slot + 1);
             self.run(else_);
+            self.unpark();
             self.rejoin(slot + 1);
         }
     }
@@ -364,6 +396,9 @@ impl<'a> Lanes<'a> {
         // SAFETY (all mask and register views here): distinct slots, each
         // view dropped before the next `run`.
         unsafe { self.mask(frame) }.fill(0);
+        // The exit mask holds parked lanes for the whole loop, the continue
+        // mask during the body (it is stale elsewhere).
+        self.park(frame);
         loop {
             self.run(pre);
             if let Some(c) = cond {
@@ -380,7 +415,9 @@ impl<'a> Lanes<'a> {
                 break;
             }
             unsafe { self.mask(frame + 1) }.fill(0);
+            self.park(frame + 1);
             self.run(body);
+            self.unpark();
             self.rejoin(frame + 1);
             if self.live == 0 {
                 break;
@@ -390,6 +427,7 @@ impl<'a> Lanes<'a> {
                 break;
             }
         }
+        self.unpark();
         unsafe { self.mask(0).copy_from_slice(self.mask(frame)) };
         self.recount();
     }

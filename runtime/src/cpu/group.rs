@@ -4,16 +4,15 @@
 //! sees its own block's geometry; faults name the lane's own block and
 //! thread.
 //!
-//! Grouping changes nothing a kernel can observe today: lanes of different
-//! blocks never interact. When block-level features arrive they keep their
-//! meaning per block: `sync_threads()` (a barrier all lanes of the group
-//! reach together is also reached by every block of it), warps (lane `l`
-//! of a group is thread `l % block_threads` of block `l / block_threads`;
-//! warps are 32-thread chunks of a block), and shared memory, which needs
-//! one area per block of the group (or groups of one block).
+//! Grouping changes nothing a kernel can observe: lanes of different
+//! blocks never interact, and the block-level features keep their meaning
+//! per block: `sync_threads()` checks each block of the group on its own
+//! (`collective.rs`), warps are 32-thread chunks of a block (lane `l` of a
+//! group is thread `l % block_threads` of block `l / block_threads`), and
+//! each block of the group has its own shared-array area.
 
 use spindle_codegen::abi::FaultRecord;
-use spindle_codegen::ir::FaultKind;
+use spindle_codegen::ir::{FaultKind, WARP_SIZE};
 
 use super::exec::{LaneBuffers, Lanes};
 use super::memory::Env;
@@ -23,6 +22,8 @@ use super::program::{Fixed, Program, Reg, Width};
 /// Lanes a group aims for: large enough to spread the per-instruction
 /// cost, small enough that the registers stay in the L2 cache.
 pub(crate) const GROUP_LANES: usize = 1024;
+
+const WARP: usize = WARP_SIZE as usize;
 
 impl<'a> Lanes<'a> {
     /// Sets up `bufs` (reusing its allocations) for groups of `group`
@@ -59,6 +60,10 @@ impl<'a> Lanes<'a> {
             .resize((prog.blob_bytes as usize * n).div_ceil(8), 0);
         st.masks.clear();
         st.masks.resize(prog.mask_slots as usize * mask_words, 0);
+        st.shared.clear();
+        st.shared
+            .resize(prog.shared_bytes as usize / 8 * group.max(1), 0);
+        st.parked.clear();
         st.lane_x.clear();
         st.lane_x
             .extend((0..n).map(|l| (l % block_threads % bx) as u32));
@@ -84,6 +89,9 @@ impl<'a> Lanes<'a> {
     /// block, with that block's linear number.
     pub fn run_group(&mut self, first: u64, count: usize) -> Option<(u64, FaultRecord)> {
         let count = self.setup_group(first, count);
+        // Each block starts with zeroed shared arrays.
+        let words = self.prog.shared_bytes as usize / 8 * count;
+        self.shared[..words].fill(0);
         self.run_blocks(count * self.block_threads);
         self.fault.take()
     }
@@ -127,6 +135,7 @@ impl<'a> Lanes<'a> {
     /// Runs the set-up group's first `active` lanes.
     fn run_blocks(&mut self, active: usize) {
         let prog = self.prog;
+        self.parked.clear();
         if !prog.block_init.is_empty() {
             self.activate(active);
             self.run(prog.block_init);
@@ -274,6 +283,11 @@ impl<'a> Lanes<'a> {
                 Fixed::Const { bits, w } => fill(r, n, w, bits),
                 Fixed::Param { param, w } => fill(r, n, w, env.scalar_param(param as usize)),
                 Fixed::SliceLen(s) => fill(r, n, Width::W8, env.slices[s as usize].len),
+                Fixed::LaneId => {
+                    for (l, o) in lanes_mut::<u32>(r, n).iter_mut().enumerate() {
+                        *o = (l % nb % WARP) as u32;
+                    }
+                }
                 Fixed::ThreadIdx(axis) => {
                     for (l, o) in lanes_mut::<u32>(r, n).iter_mut().enumerate() {
                         *o = self.thread_of(l)[axis as usize];

@@ -1,6 +1,6 @@
 //! Memory the lanes read and write: slice parameters shared by every host
-//! thread, by-value aggregates, the ring state and per-lane blobs; and the
-//! bounds-checked index computation.
+//! thread, by-value aggregates, the ring state, per-block shared arrays and
+//! per-lane blobs; and the bounds-checked index computation.
 //!
 //! Every address is checked before it is used: constant offsets come from
 //! the struct layout, dynamic ones from `Index`, which checks every index
@@ -88,8 +88,10 @@ macro_rules! by_width {
 }
 
 impl Lanes<'_> {
-    /// Base pointer and per-lane stride of a root.
-    fn root(&self, root: Root) -> (*mut u8, usize) {
+    /// Base pointer and per-lane stride of a root, for lanes in the chunk
+    /// of [`Lanes::root_chunk`] lanes that starts at `lane` (lane `l`'s
+    /// address is `base + l × stride + …`).
+    pub(super) fn root(&self, root: Root, lane: usize) -> (*mut u8, usize) {
         match root {
             Root::Blob(b) => {
                 let def = self.prog.blobs[b as usize];
@@ -98,6 +100,27 @@ impl Lanes<'_> {
             Root::Slice(s) => (self.env.slices[s as usize].ptr, 0),
             Root::Uniform(u) => (self.env.uniforms[u as usize].as_ptr().cast_mut(), 0),
             Root::State => (self.env.state.ptr, 0),
+            Root::Shared => {
+                let block = lane / self.block_threads;
+                let at = block * self.prog.shared_bytes as usize;
+                debug_assert!(at + (self.prog.shared_bytes as usize) <= self.shared.len() * 8);
+                // SAFETY: the area holds `shared_bytes` per block of the
+                // group; writing through the pointer is fine as for blobs.
+                (
+                    unsafe { self.shared.as_ptr().cast::<u8>().add(at).cast_mut() },
+                    0,
+                )
+            }
+        }
+    }
+
+    /// Lanes over which [`Lanes::root`] stays the same: all of them, or a
+    /// block's for its shared arrays.
+    #[inline(always)]
+    pub(super) fn root_chunk(&self, root: Root) -> usize {
+        match root {
+            Root::Shared => self.block_threads,
+            _ => self.n,
         }
     }
 
@@ -168,7 +191,7 @@ impl Lanes<'_> {
 
     /// The byte address of lane `l` of `at`.
     #[inline(always)]
-    fn lane_addr(
+    pub(super) fn lane_addr(
         base: *mut u8,
         stride: usize,
         konst: u32,
@@ -179,7 +202,7 @@ impl Lanes<'_> {
         base.wrapping_add(o)
     }
 
-    fn offsets(&self, at: Addr) -> Option<&[u64]> {
+    pub(super) fn offsets(&self, at: Addr) -> Option<&[u64]> {
         // SAFETY: an n-lane u64 register, only read here.
         at.off.map(|r| unsafe { lanes::<u64>(self.reg(r), self.n) })
     }
@@ -196,38 +219,50 @@ impl Lanes<'_> {
 
     /// Copies `size` bytes per active lane (the ranges may overlap).
     pub(super) fn copy(&mut self, size: u32, dst: Addr, src: Addr) {
-        let (db, ds) = self.root(dst.root);
-        let (sb, ss) = self.root(src.root);
+        let n = self.n;
+        let chunk = self.root_chunk(dst.root).min(self.root_chunk(src.root));
         let (doff, soff) = (self.offsets(dst), self.offsets(src));
         // SAFETY: only reference to slot 0.
         let exec = unsafe { self.mask(0) };
-        for (l, &e) in exec.iter().enumerate() {
-            if e != 0 {
-                let d = Self::lane_addr(db, ds, dst.konst, doff, l);
-                let s = Self::lane_addr(sb, ss, src.konst, soff, l);
-                // SAFETY: both addresses are in bounds of their roots for
-                // `size` bytes (see the module doc); `ptr::copy` allows
-                // overlap.
-                unsafe { ptr::copy(s, d, size as usize) };
+        for lo in (0..n).step_by(chunk) {
+            let (db, ds) = self.root(dst.root, lo);
+            let (sb, ss) = self.root(src.root, lo);
+            for (l, &e) in exec.iter().enumerate().skip(lo).take(chunk) {
+                if e != 0 {
+                    let d = Self::lane_addr(db, ds, dst.konst, doff, l);
+                    let s = Self::lane_addr(sb, ss, src.konst, soff, l);
+                    // SAFETY: both addresses are in bounds of their roots
+                    // for `size` bytes (see the module doc); `ptr::copy`
+                    // allows overlap.
+                    unsafe { ptr::copy(s, d, size as usize) };
+                }
             }
         }
     }
 
     /// Copies element 0 at `at` over elements `1..count` on active lanes.
     pub(super) fn repeat(&mut self, elem: u32, count: u32, at: Addr) {
-        let (b, stride) = self.root(at.root);
+        let n = self.n;
+        let chunk = self.root_chunk(at.root);
         let off = self.offsets(at);
         // SAFETY: only reference to slot 0.
         let exec = unsafe { self.mask(0) };
-        for (l, &e) in exec.iter().enumerate() {
-            if e != 0 {
-                let first = Self::lane_addr(b, stride, at.konst, off, l);
-                for k in 1..count as usize {
-                    // SAFETY: the array of `count` elements lies in bounds
-                    // at `first`; elements do not overlap.
-                    unsafe {
-                        ptr::copy_nonoverlapping(first, first.add(k * elem as usize), elem as usize)
-                    };
+        for lo in (0..n).step_by(chunk) {
+            let (b, stride) = self.root(at.root, lo);
+            for (l, &e) in exec.iter().enumerate().skip(lo).take(chunk) {
+                if e != 0 {
+                    let first = Self::lane_addr(b, stride, at.konst, off, l);
+                    for k in 1..count as usize {
+                        // SAFETY: the array of `count` elements lies in
+                        // bounds at `first`; elements do not overlap.
+                        unsafe {
+                            ptr::copy_nonoverlapping(
+                                first,
+                                first.add(k * elem as usize),
+                                elem as usize,
+                            )
+                        };
+                    }
                 }
             }
         }
@@ -355,35 +390,41 @@ fn store_slice_typed<T: Copy>(lanes_: &mut Lanes<'_>, s: Reg, slice: u32, idx: R
 
 fn load_typed<T: Copy>(lanes_: &mut Lanes<'_>, d: Reg, at: Addr) {
     let n = lanes_.n;
-    let (base, stride) = lanes_.root(at.root);
+    let chunk = lanes_.root_chunk(at.root);
     let off = lanes_.offsets(at);
     // SAFETY: `d` is a fresh T register distinct from the offsets register.
     let dl = unsafe { lanes_mut::<T>(lanes_.reg(d), n) };
     // SAFETY: only reference to slot 0.
     let exec = unsafe { lanes_.mask(0) };
-    for l in 0..n {
-        if exec[l] != 0 {
-            let p = Lanes::lane_addr(base, stride, at.konst, off, l);
-            // SAFETY: in bounds of the root (module doc).
-            dl[l] = unsafe { ptr::read_unaligned(p.cast::<T>()) };
+    for lo in (0..n).step_by(chunk) {
+        let (base, stride) = lanes_.root(at.root, lo);
+        for l in lo..lo + chunk {
+            if exec[l] != 0 {
+                let p = Lanes::lane_addr(base, stride, at.konst, off, l);
+                // SAFETY: in bounds of the root (module doc).
+                dl[l] = unsafe { ptr::read_unaligned(p.cast::<T>()) };
+            }
         }
     }
 }
 
 fn store_typed<T: Copy>(lanes_: &mut Lanes<'_>, s: Reg, at: Addr) {
     let n = lanes_.n;
-    let (base, stride) = lanes_.root(at.root);
+    let chunk = lanes_.root_chunk(at.root);
     let off = lanes_.offsets(at);
     // SAFETY: `s` is only read.
     let sl = unsafe { lanes::<T>(lanes_.reg(s), n) };
     // SAFETY: only reference to slot 0.
     let exec = unsafe { lanes_.mask(0) };
-    for l in 0..n {
-        if exec[l] != 0 {
-            let p = Lanes::lane_addr(base, stride, at.konst, off, l);
-            // SAFETY: in bounds of a writable root (the compiler rejects
-            // stores into `&[T]` and read-only parameters).
-            unsafe { ptr::write_unaligned(p.cast::<T>(), sl[l]) };
+    for lo in (0..n).step_by(chunk) {
+        let (base, stride) = lanes_.root(at.root, lo);
+        for l in lo..lo + chunk {
+            if exec[l] != 0 {
+                let p = Lanes::lane_addr(base, stride, at.konst, off, l);
+                // SAFETY: in bounds of a writable root (the compiler
+                // rejects stores into `&[T]` and read-only parameters).
+                unsafe { ptr::write_unaligned(p.cast::<T>(), sl[l]) };
+            }
         }
     }
 }

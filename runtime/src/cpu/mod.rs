@@ -43,9 +43,12 @@
 //! - threads of different blocks that write the same element race, as on a
 //!   GPU (see the `SAFETY` note on `SliceView` in `memory.rs`).
 
+mod atomic;
+mod collective;
 mod compile;
 mod compile_expr;
 mod compile_place;
+mod compile_sync;
 mod exec;
 mod grid;
 mod group;

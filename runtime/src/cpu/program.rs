@@ -15,8 +15,9 @@
 //! lanes that left it (`break`, a false condition, `return`) and lanes that
 //! `continue`d.
 
-use spindle_codegen::ir::{BinOp, SiteId};
+use spindle_codegen::ir::{AtomicOp, BinOp, CollectiveOp, SiteId};
 
+use super::atomic::AtomicTy;
 use super::ops::{DivFn, ForCondFn, ForStepFn, Map1Fn, Map2Fn, Map3Fn};
 
 /// A lane-vector register. Registers with [`Reg::FIXED`] set are filled
@@ -80,6 +81,9 @@ pub(crate) enum Root {
     Uniform(u32),
     /// The ring state (`&mut S`), shared by the threads of the block.
     State,
+    /// The block's shared arrays: one area per block of the group, shared
+    /// by its lanes (`konst` includes the array's offset in the area).
+    Shared,
 }
 
 /// A byte address per lane: `root + konst + off[lane]`. Every address the
@@ -250,6 +254,36 @@ pub(crate) enum Inst {
     Break(MaskSlot),
     Continue(MaskSlot),
     Return(MaskSlot),
+    /// `d = *at; *at = op(*at, a, b)` on each active lane in lane order,
+    /// atomically for every thread of the launch (`b` is read only by
+    /// `Cas`).
+    Atomic {
+        op: AtomicOp,
+        ty: AtomicTy,
+        d: Reg,
+        a: Reg,
+        b: Reg,
+        at: Addr,
+    },
+    /// `sync_threads()` (or `sync_warp()` when `warp`): checks that every
+    /// unfinished lane of each block (warp) with an active lane is active.
+    Barrier {
+        warp: bool,
+        site: SiteId,
+    },
+    /// A warp shuffle or vote ([`CollectiveOp`]): value or predicate `a`,
+    /// lane operand `b` (`u32`; unused by votes), result `d` (`w` is the
+    /// shuffled value's width). Checks convergence as `Barrier` does.
+    Warp {
+        op: CollectiveOp,
+        w: Width,
+        d: Reg,
+        a: Reg,
+        b: Reg,
+        site: SiteId,
+    },
+    /// A memory fence (`thread_fence()` and its variants).
+    Fence,
 }
 
 impl Inst {
@@ -272,6 +306,8 @@ impl Inst {
             Inst::LoadSlice { d, idx, .. } => (Some(d), [Some(idx), None, None, None, None]),
             Inst::Load { d, at, .. } => (Some(d), [at.off, None, None, None, None]),
             Inst::Index { off, base, idx, .. } => (Some(off), [base, Some(idx), None, None, None]),
+            Inst::Atomic { d, a, b, at, .. } => (Some(d), [Some(a), Some(b), at.off, None, None]),
+            Inst::Warp { d, a, b, .. } => (Some(d), [Some(a), Some(b), None, None, None]),
             Inst::ForCond {
                 cond,
                 counter,
@@ -336,7 +372,14 @@ impl Inst {
             } => [Some(counter), Some(step), Some(done)],
             Inst::If { cond, .. } => [Some(cond), None, None],
             Inst::Loop { cond, .. } => [cond, None, None],
-            Inst::Region { .. } | Inst::Break(_) | Inst::Continue(_) | Inst::Return(_) => [None; 3],
+            Inst::Atomic { a, b, at, .. } => [Some(a), Some(b), at.off],
+            Inst::Warp { a, b, .. } => [Some(a), Some(b), None],
+            Inst::Region { .. }
+            | Inst::Break(_)
+            | Inst::Continue(_)
+            | Inst::Return(_)
+            | Inst::Barrier { .. }
+            | Inst::Fence => [None; 3],
         }
     }
 }
@@ -377,6 +420,8 @@ pub(crate) enum Fixed {
     BlockIdx(u8),
     /// Refilled for every block (u64).
     GlobalIndex,
+    /// `lane_id()` (u32): the lane's linear thread index in its block % 32.
+    LaneId,
 }
 
 impl Fixed {
@@ -455,6 +500,13 @@ pub(crate) struct Program {
     /// Where the entry's return value lands (ring handlers): a register
     /// and its width, or a blob; `None` for unit.
     pub ret: Option<RetSlot>,
+    /// Bytes of a block's shared-array area ([`Root::Shared`]), a multiple
+    /// of 8.
+    pub shared_bytes: u32,
+    /// Whether the program has barriers or warp operations: the executor
+    /// then tracks which mask slots hold parked lanes (see
+    /// `collective.rs`).
+    pub collectives: bool,
 }
 
 /// The entry's return value location.

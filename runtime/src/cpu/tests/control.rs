@@ -3,7 +3,7 @@
 
 use super::*;
 
-fn while_(id: LoopId, cond: Expr, body: Vec<Stmt>) -> Stmt {
+pub(super) fn while_(id: LoopId, cond: Expr, body: Vec<Stmt>) -> Stmt {
     st(StmtKind::While {
         id,
         cond,
@@ -11,14 +11,14 @@ fn while_(id: LoopId, cond: Expr, body: Vec<Stmt>) -> Stmt {
     })
 }
 
-fn loop_(id: LoopId, body: Vec<Stmt>) -> Stmt {
+pub(super) fn loop_(id: LoopId, body: Vec<Stmt>) -> Stmt {
     st(StmtKind::Loop {
         id,
         body: Block { stmts: body },
     })
 }
 
-fn for_(
+pub(super) fn for_(
     id: LoopId,
     var: LocalId,
     start: Expr,

@@ -7,7 +7,7 @@ use crate::Error;
 
 /// A CPU device with `threads` host threads aiming at groups of
 /// `group_lanes` lanes.
-fn device(threads: usize, group_lanes: usize) -> CpuDevice {
+pub(super) fn device(threads: usize, group_lanes: usize) -> CpuDevice {
     let mut d = CpuDevice::new();
     d.threads = threads;
     d.group_lanes = group_lanes;
@@ -17,7 +17,7 @@ fn device(threads: usize, group_lanes: usize) -> CpuDevice {
 /// The configurations every test here runs under: one block per group,
 /// groups that do not divide the grid (a partial last group), one group
 /// for everything, and several host threads.
-fn configurations() -> Vec<CpuDevice> {
+pub(super) fn configurations() -> Vec<CpuDevice> {
     vec![
         device(1, 1),
         device(1, 24 * 5),

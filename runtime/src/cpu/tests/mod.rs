@@ -1,6 +1,8 @@
 //! Tests of the CPU backend with hand-built IR (the front end is tested on
 //! its own; these pin the interpreter's semantics).
 mod arith;
+mod atomics;
+mod barriers;
 mod bench;
 mod control;
 mod faults;
@@ -8,6 +10,7 @@ mod groups;
 mod intrinsics;
 mod memory;
 mod ring;
+mod warps;
 
 use std::sync::Arc;
 
@@ -136,6 +139,17 @@ impl KernelBuilder {
     pub fn device_fn(&mut self, f: Function) -> FnId {
         self.k.device_fns.push(f);
         self.k.device_fns.len() as u32 - 1
+    }
+
+    /// `let name = shared_array::<elem, len>();`: the array's id.
+    pub fn shared(&mut self, name: &str, elem: Ty, len: u32) -> u32 {
+        self.k.shared.push(SharedArray {
+            name: name.into(),
+            elem,
+            len,
+            span: SrcSpan::default(),
+        });
+        self.k.shared.len() as u32 - 1
     }
 
     pub fn struct_size(&self, id: StructId) -> u32 {
@@ -268,6 +282,46 @@ pub(super) fn dim(which: Intrinsic, axis: u32) -> Expr {
 
 pub(super) fn slice_len(p: ParamId) -> Expr {
     ex(ExprKind::SliceLen(p), sc(Scalar::Usize))
+}
+
+/// `shared[idx]` of a shared array with element type `ty`.
+pub(super) fn shared_elem(id: u32, idx: Expr, site: SiteId, ty: Ty) -> Place {
+    place_index(PlaceRoot::Shared(id), idx, site, ty)
+}
+
+/// `op(&mut place, args…)`.
+pub(super) fn atomic(op: AtomicOp, place: Place, args: Vec<Expr>) -> Expr {
+    let ty = place.ty.clone();
+    ex(ExprKind::Atomic { op, place, args }, ty)
+}
+
+/// A barrier or warp operation giving `ty`.
+pub(super) fn collective(op: CollectiveOp, args: Vec<Expr>, site: SiteId, ty: Ty) -> Expr {
+    ex(ExprKind::Collective { op, args, site }, ty)
+}
+
+/// `sync_threads();`
+pub(super) fn sync_threads(site: SiteId) -> Stmt {
+    st(StmtKind::Expr(collective(
+        CollectiveOp::SyncThreads,
+        vec![],
+        site,
+        Ty::Unit,
+    )))
+}
+
+pub(super) fn lane_id() -> Expr {
+    intr(Intrinsic::LaneId, vec![], sc(Scalar::U32))
+}
+
+/// The linear thread index in the block, `x + y × bdx + z × bdx × bdy`
+/// (u32).
+pub(super) fn linear_tid() -> Expr {
+    let t = |axis| dim(Intrinsic::ThreadIdx, axis);
+    let b = |axis| dim(Intrinsic::BlockDim, axis);
+    // x + bdx × (y + bdy × z)
+    let yz = bin(BinOp::Add, t(1), bin(BinOp::Mul, b(1), t(2)));
+    bin(BinOp::Add, t(0), bin(BinOp::Mul, b(0), yz))
 }
 
 // ---- statements ----

@@ -1,0 +1,208 @@
+//! Barriers and warp operations, and the check that every thread that must
+//! take part in one does.
+//!
+//! The lanes of a block run in lockstep, so a barrier has nothing to wait
+//! for: every lane finishes each instruction before any lane starts the
+//! next. What a barrier (or a warp operation) must still do is find the
+//! threads that *should* be there and are not. A thread has finished once
+//! it returned from the kernel or faulted; every other thread of the block
+//! is either active here or *parked*: waiting in a mask slot for control
+//! flow to bring it back (the other side of an `if`, a loop's `break` and
+//! `continue` masks, an inlined call's `return` mask). The executor keeps
+//! the stack of slots that hold parked lanes (only for programs with
+//! collectives, see [`Lanes::park`]); a block (or warp) with active lanes
+//! here and parked lanes anywhere reached the operation divergently.
+//!
+//! Such lanes fault with [`FaultKind::Divergent`] at the operation's site,
+//! the lowest active lane of the block or warp being the one reported: a
+//! divergent barrier is undefined on a GPU (it hangs or misbehaves), and
+//! stopping the lanes that reached it keeps the launch deterministic. The
+//! parked lanes go on; with the faulted lanes finished, a barrier they
+//! reach later is no longer divergent.
+//!
+//! Warps are 32-lane chunks of a block in linear thread order (`x`
+//! fastest); the last one of a block may be partial.
+
+use spindle_codegen::ir::{CollectiveOp, FaultKind, SiteId, WARP_SIZE};
+
+use super::exec::Lanes;
+use super::ops::{lanes, lanes_mut};
+use super::program::{MaskSlot, Reg, Width};
+
+const WARP: usize = WARP_SIZE as usize;
+
+impl Lanes<'_> {
+    /// Notes that `slot` holds parked lanes until the matching
+    /// [`Lanes::unpark`] (programs without collectives skip this).
+    #[inline(always)]
+    pub(super) fn park(&mut self, slot: MaskSlot) {
+        if self.prog.collectives {
+            self.st.parked.push(slot);
+        }
+    }
+
+    #[inline(always)]
+    pub(super) fn unpark(&mut self) {
+        if self.prog.collectives {
+            self.st.parked.pop();
+        }
+    }
+
+    /// Calls `f(lo, hi)` for each block (`warp == false`) or each warp of
+    /// the group, as a lane range.
+    fn for_each_scope(&self, warp: bool, mut f: impl FnMut(usize, usize)) {
+        let bt = self.block_threads;
+        for b in (0..self.n).step_by(bt) {
+            if warp {
+                for lo in (b..b + bt).step_by(WARP) {
+                    f(lo, (lo + WARP).min(b + bt));
+                }
+            } else {
+                f(b, b + bt);
+            }
+        }
+    }
+
+    /// The divergence check of a collective: in every block (or warp) with
+    /// active lanes, are all its unfinished lanes active? Where not, the
+    /// active lanes fault with `Divergent` at `site`.
+    pub(super) fn check_converged(&mut self, warp: bool, site: SiteId) {
+        if self.parked.is_empty() {
+            return;
+        }
+        // The union of the parked slots, word by word.
+        let mw = self.mask_words;
+        let mut parked = std::mem::take(&mut self.st.parked_lanes);
+        parked.clear();
+        parked.resize(mw, 0);
+        for &s in &self.parked {
+            let at = s as usize * mw;
+            for (p, m) in parked.iter_mut().zip(&self.masks[at..at + mw]) {
+                *p |= *m;
+            }
+        }
+        if parked.iter().any(|&w| w != 0) {
+            // SAFETY: `parked` holds `mw` words, at least `n` bytes; a
+            // mask's bytes are 0 or 1.
+            let p = unsafe { std::slice::from_raw_parts(parked.as_ptr().cast::<u8>(), self.n) };
+            // SAFETY: the only reference to slot 0.
+            let exec = unsafe { self.mask(0) };
+            let mut stopped = Vec::new();
+            self.for_each_scope(warp, |lo, hi| {
+                let first = exec[lo..hi].iter().position(|&e| e != 0);
+                if let (Some(first), true) = (first, p[lo..hi].contains(&1)) {
+                    stopped.push(lo + first);
+                    exec[lo..hi].fill(0);
+                }
+            });
+            for lane in stopped {
+                self.record_fault(lane, FaultKind::Divergent, site, 0, 0);
+            }
+            self.recount();
+        }
+        self.st.parked_lanes = parked;
+    }
+
+    /// A warp operation with operands `a` (the value or predicate) and `b`
+    /// (a shuffle's lane operand, `u32`), result in `d`.
+    pub(super) fn warp_op(
+        &mut self,
+        op: CollectiveOp,
+        w: Width,
+        d: Reg,
+        a: Reg,
+        b: Reg,
+        site: SiteId,
+    ) {
+        self.check_converged(true, site);
+        if self.live == 0 {
+            return;
+        }
+        match op {
+            CollectiveOp::All | CollectiveOp::Any | CollectiveOp::Ballot => self.vote(op, d, a),
+            _ => match w {
+                Width::W1 => self.shuffle::<u8>(op, d, a, b),
+                Width::W2 => self.shuffle::<u16>(op, d, a, b),
+                Width::W4 => self.shuffle::<u32>(op, d, a, b),
+                Width::W8 => self.shuffle::<u64>(op, d, a, b),
+            },
+        }
+    }
+
+    /// `d = v` of the source lane (the caller's own `v` when the source is
+    /// not an active lane of its warp).
+    fn shuffle<T: Copy>(&self, op: CollectiveOp, d: Reg, v: Reg, idx: Reg) {
+        let n = self.n;
+        // SAFETY: `d` is a T register distinct from `v` and `idx` (a u32
+        // register), which are only read; slot 0 is only read.
+        let (dl, vl, il, exec) = unsafe {
+            (
+                lanes_mut::<T>(self.reg(d), n),
+                lanes::<T>(self.reg(v), n),
+                lanes::<u32>(self.reg(idx), n),
+                self.mask(0),
+            )
+        };
+        self.for_each_scope(true, |lo, hi| {
+            for l in lo..hi {
+                if exec[l] == 0 {
+                    continue;
+                }
+                let (lane, x) = ((l - lo) as u64, il[l] as u64);
+                let src = match op {
+                    CollectiveOp::Shuffle => x % WARP as u64,
+                    CollectiveOp::ShuffleDown => lane + x,
+                    CollectiveOp::ShuffleUp => lane.wrapping_sub(x),
+                    _ => lane ^ x,
+                };
+                // Out of 0..32 (`Up` wraps to a huge value), past a partial
+                // warp's end, or a lane not taking part: the caller's own.
+                let s = lo.wrapping_add(src as usize);
+                dl[l] = if src < (hi - lo) as u64 && exec[s] != 0 {
+                    vl[s]
+                } else {
+                    vl[l]
+                };
+            }
+        });
+    }
+
+    /// `warp_all`, `warp_any` (`u8` results) and `warp_ballot` (`u32`) of
+    /// the `u8` predicate `p` over each warp's active lanes.
+    fn vote(&self, op: CollectiveOp, d: Reg, p: Reg) {
+        match op {
+            CollectiveOp::Ballot => self.vote_into::<u32>(op, d, p, |r| r),
+            _ => self.vote_into::<u8>(op, d, p, |r| r as u8),
+        }
+    }
+
+    fn vote_into<T: Copy>(&self, op: CollectiveOp, d: Reg, p: Reg, conv: fn(u32) -> T) {
+        let n = self.n;
+        // SAFETY: `d` is a T register distinct from `p` (a u8 register);
+        // `p` and slot 0 are only read.
+        let (dl, pl, exec) = unsafe {
+            (
+                lanes_mut::<T>(self.reg(d), n),
+                lanes::<u8>(self.reg(p), n),
+                self.mask(0),
+            )
+        };
+        self.for_each_scope(true, |lo, hi| {
+            let (mut active, mut ballot) = (0u32, 0u32);
+            for (k, (&e, &p)) in exec[lo..hi].iter().zip(&pl[lo..hi]).enumerate() {
+                active |= ((e != 0) as u32) << k;
+                ballot |= ((e != 0 && p != 0) as u32) << k;
+            }
+            let result = conv(match op {
+                CollectiveOp::All => (ballot == active) as u32,
+                CollectiveOp::Any => (ballot != 0) as u32,
+                _ => ballot,
+            });
+            for (o, &e) in dl[lo..hi].iter_mut().zip(&exec[lo..hi]) {
+                if e != 0 {
+                    *o = result;
+                }
+            }
+        });
+    }
+}
