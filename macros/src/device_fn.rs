@@ -49,3 +49,35 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         }
     })
 }
+
+/// After an error in a `#[device]` fn: `reported` (the errors and the item)
+/// plus an empty metadata module of the fn's name, so kernels that call it
+/// get no second, confusing "cannot find module" error. The crate does not
+/// compile anyway, so the placeholder's contents are never used.
+pub fn with_placeholder(reported: TokenStream, item: &TokenStream) -> TokenStream {
+    let Ok(func) = syn::parse2::<syn::ItemFn>(item.clone()) else {
+        return reported;
+    };
+    let name = &func.sig.ident;
+    let vis = &func.vis;
+    let name_str = name.to_string();
+    let private = paths::private();
+    quote! {
+        #reported
+
+        #[doc(hidden)]
+        #[allow(unused_imports, non_snake_case)]
+        #vis mod #name {
+            #[doc(hidden)]
+            pub static __SPINDLE_DEVICE_FN: #private::DeviceFnInfo = #private::DeviceFnInfo {
+                name: #name_str,
+                source: "",
+                file: ::core::file!(),
+                line: 0,
+                types: &[],
+                device_fns: &[],
+                consts: &[],
+            };
+        }
+    }
+}

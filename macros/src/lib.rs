@@ -32,7 +32,7 @@ pub fn kernel(attr: TokenStream, item: TokenStream) -> TokenStream {
 pub fn device(attr: TokenStream, item: TokenStream) -> TokenStream {
     let item2: proc_macro2::TokenStream = item.into();
     device_fn::expand(attr.into(), item2.clone())
-        .unwrap_or_else(|e| error::with_item(e, item2))
+        .unwrap_or_else(|e| device_fn::with_placeholder(error::with_item(e, item2.clone()), &item2))
         .into()
 }
 

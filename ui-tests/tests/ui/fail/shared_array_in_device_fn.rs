@@ -8,4 +8,11 @@ fn stage(v: f32) -> f32 {
     tile[0]
 }
 
+// A kernel calling the rejected helper gets no second error.
+#[kernel(mode = "batch")]
+fn uses_stage(x: &mut [f32]) {
+    let i = global_index();
+    x[i] = stage(x[i]);
+}
+
 fn main() {}
