@@ -167,6 +167,7 @@ impl FnEmitter<'_, '_> {
     /// are static, so they outlive one message, as the IR says.
     fn shared_arrays(&mut self) {
         let kernel = self.ctx.kernel;
+        let used = super::walk::used_shared(self.f);
         for (i, a) in kernel.shared.iter().enumerate() {
             let ty = Ty::Array(Box::new(a.elem.clone()), a.len);
             let c = self.ctx.c_type(&ty);
@@ -176,7 +177,12 @@ impl FnEmitter<'_, '_> {
                 .shared(i as u32)
                 .unwrap_or("spindle_invalid_ir");
             let align = kernel.align_of(&a.elem);
-            let line = format!("alignas({align}) __shared__ {c} {name};");
+            let unused = if used.contains(&(i as u32)) {
+                ""
+            } else {
+                "[[maybe_unused]] "
+            };
+            let line = format!("{unused}alignas({align}) __shared__ {c} {name};");
             self.line(&line);
         }
     }

@@ -1,6 +1,6 @@
-//! Which locals a function reads: the others are declared
-//! `[[maybe_unused]]`, since NVRTC warns about variables never read (Rust
-//! code often has them, e.g. `let _unused = ...`).
+//! Which locals a function reads, and which block-shared arrays it uses:
+//! the others are declared `[[maybe_unused]]`, since NVRTC warns about
+//! variables never read (Rust code often has them, e.g. `let _unused = ...`).
 
 use std::collections::HashSet;
 
@@ -8,12 +8,25 @@ use crate::ir::{Block, Expr, ExprKind, Function, LocalId, Place, PlaceRoot, Proj
 
 /// Every local whose value some expression or compound assignment reads.
 pub(crate) fn read_locals(f: &Function) -> HashSet<LocalId> {
-    let mut read = HashSet::new();
+    let mut read = Read::default();
     block(&f.body, &mut read);
-    read
+    read.locals
 }
 
-fn block(b: &Block, read: &mut HashSet<LocalId>) {
+/// Every block-shared array (by index) some place of `f` is rooted in.
+pub(crate) fn used_shared(f: &Function) -> HashSet<u32> {
+    let mut read = Read::default();
+    block(&f.body, &mut read);
+    read.shared
+}
+
+#[derive(Default)]
+struct Read {
+    locals: HashSet<LocalId>,
+    shared: HashSet<u32>,
+}
+
+fn block(b: &Block, read: &mut Read) {
     for s in &b.stmts {
         match &s.kind {
             StmtKind::Let { init, .. } => {
@@ -23,6 +36,7 @@ fn block(b: &Block, read: &mut HashSet<LocalId>) {
             }
             StmtKind::Assign { place, value } => {
                 expr(value, read);
+                shared_root(place, read);
                 indices(place, read);
             }
             StmtKind::CompoundAssign { place, value, .. } => {
@@ -65,14 +79,21 @@ fn block(b: &Block, read: &mut HashSet<LocalId>) {
     }
 }
 
-fn place_read(p: &Place, read: &mut HashSet<LocalId>) {
+fn place_read(p: &Place, read: &mut Read) {
     if let PlaceRoot::Local(id) = p.root {
-        read.insert(id);
+        read.locals.insert(id);
     }
+    shared_root(p, read);
     indices(p, read);
 }
 
-fn indices(p: &Place, read: &mut HashSet<LocalId>) {
+fn shared_root(p: &Place, read: &mut Read) {
+    if let PlaceRoot::Shared(id) = p.root {
+        read.shared.insert(id);
+    }
+}
+
+fn indices(p: &Place, read: &mut Read) {
     for pr in &p.proj {
         if let Proj::Index { index, .. } = pr {
             expr(index, read);
@@ -80,7 +101,7 @@ fn indices(p: &Place, read: &mut HashSet<LocalId>) {
     }
 }
 
-fn expr(e: &Expr, read: &mut HashSet<LocalId>) {
+fn expr(e: &Expr, read: &mut Read) {
     match &e.kind {
         ExprKind::Lit(_) | ExprKind::SliceLen(_) => {}
         ExprKind::Load(p) => place_read(p, read),
@@ -93,6 +114,7 @@ fn expr(e: &Expr, read: &mut HashSet<LocalId>) {
             expr(b, read);
         }
         ExprKind::Atomic { place, args, .. } => {
+            shared_root(place, read);
             indices(place, read);
             for a in args {
                 expr(a, read);

@@ -27,7 +27,7 @@ use std::fmt::Write as _;
 
 use super::layout::{SlotLayout, CACHE_LINE};
 use crate::cuda::{self, EmitOptions, RingHandler};
-use crate::ir::{Kernel, ParamKind, Ty, MAX_RING_THREADS};
+use crate::ir::{Kernel, ParamKind, Ty, MAX_RING_THREADS, MAX_SHARED_BYTES};
 
 /// The generated ring kernel.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -111,6 +111,7 @@ pub fn emit_ring(kernel: &Kernel, options: &EmitOptions) -> Result<RingKernelSou
             kernel.name
         ));
     }
+    check_shared_bytes(kernel, msg)?;
     let h = &cuda::emit_ring_handler(kernel, options);
     let entry = ring_entry_symbol(&kernel.name);
     let mut code = String::with_capacity(h.code.len() + 8192);
@@ -137,6 +138,32 @@ pub fn emit_ring(kernel: &Kernel, options: &EmitOptions) -> Result<RingKernelSou
         reply: reply_slot,
         state_type: h.state_type.clone(),
     })
+}
+
+/// The handler's block-shared arrays and the loop's own `__shared__`
+/// variables (the message and two words) together fit in the static
+/// shared memory every device has ([`MAX_SHARED_BYTES`]); otherwise ptxas
+/// would refuse the kernel with "uses too much shared data". The sum pads
+/// each variable to its alignment, as ptxas lays them out.
+fn check_shared_bytes(kernel: &Kernel, msg: &Ty) -> Result<(), String> {
+    let place =
+        |at: u64, size: u32, align: u32| at.div_ceil(align as u64) * align as u64 + size as u64;
+    let mut arrays = 0u64;
+    for a in &kernel.shared {
+        let ty = Ty::Array(Box::new(a.elem.clone()), a.len);
+        arrays = place(arrays, kernel.size_of(&ty), kernel.align_of(&a.elem));
+    }
+    let total = place(arrays, kernel.size_of(msg), kernel.align_of(msg));
+    let total = place(total, 8, 4);
+    if total > MAX_SHARED_BYTES as u64 {
+        return Err(format!(
+            "ring kernel `{}`: its shared arrays take {arrays} bytes, and the ring loop needs {} \
+             more (the message and two words); together they must fit in {MAX_SHARED_BYTES} bytes",
+            kernel.name,
+            total - arrays
+        ));
+    }
+    Ok(())
 }
 
 /// The device side of the protocol, specialised to this kernel's types.

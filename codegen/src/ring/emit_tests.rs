@@ -97,3 +97,22 @@ fn non_ring_kernels_and_bad_signatures_are_refused() {
     k.entry.params.pop();
     assert!(emit_ring(&k, &EmitOptions::default()).is_err());
 }
+
+#[test]
+fn shared_arrays_and_the_loop_must_fit_in_static_shared_memory() {
+    use crate::ir::{Scalar, SharedArray, SrcSpan, MAX_SHARED_BYTES};
+    let with_shared = |bytes: u32| {
+        let mut k = samples::tally();
+        k.shared.push(SharedArray {
+            name: "big".into(),
+            elem: Ty::Scalar(Scalar::U8),
+            len: bytes,
+            span: SrcSpan::default(),
+        });
+        k
+    };
+    // tally's message is 4 bytes; the loop adds two 4-byte words.
+    assert!(emit_ring(&with_shared(MAX_SHARED_BYTES - 12), &EmitOptions::default()).is_ok());
+    let err = emit_ring(&with_shared(MAX_SHARED_BYTES - 11), &EmitOptions::default()).unwrap_err();
+    assert!(err.contains("must fit in 49152 bytes"), "{err}");
+}

@@ -185,6 +185,8 @@ pub(crate) fn shared_kernel() -> Kernel {
         ("cells", Ty::Struct(cell), 8),
         // A name a C++ keyword would clash with.
         ("int", ty(U64), 2),
+        // Never used: declared without a warning.
+        ("_spare", ty(U8), 16),
     ] {
         kb.k.shared.push(SharedArray {
             name: name.into(),
@@ -503,6 +505,7 @@ fn cuda_shared_arrays_are_aligned_wrapper_structs_in_the_entry() {
         "alignas(4) __shared__ spindle_arr_256_float sh0_tile;",
         "alignas(8) __shared__ spindle_arr_8_S_Cell sh1_cells;",
         "alignas(8) __shared__ spindle_arr_2_uint64_t sh2_int;",
+        "[[maybe_unused]] alignas(1) __shared__ spindle_arr_16_uint8_t sh3__spare;",
         "sh0_tile.v[spindle_check(spindle_fault, l1_t, 256ull, 2u)]",
         "(void)spindle_atomic_add_u32(&sh1_cells.v[spindle_check(spindle_fault, \
          spindle_rem_u64(spindle_fault, l1_t, 8ull), 8ull, 3u)].hits, 1u);",
