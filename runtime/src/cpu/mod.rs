@@ -15,6 +15,12 @@
 //! (`memory.rs`); every index is bounds-checked, and a faulting thread stops
 //! while the others go on.
 //!
+//! Threads of a block work together through shared arrays (a per-block
+//! area, `memory.rs`), atomics (`atomic.rs`), and barriers and warp
+//! operations (`collective.rs`): lockstep already orders a block's lanes,
+//! so a barrier only checks that no unfinished thread is missing, and a
+//! warp operation permutes or reduces 32-lane chunks of a register.
+//!
 //! A host thread runs a *group* of consecutive blocks as one lane vector
 //! (about `GROUP_LANES` lanes) so the cost of each instruction is
 //! shared by more threads (`group.rs`); groups are handed to
@@ -41,7 +47,12 @@
 //! - `clamp` with `lo > hi` does not panic (std's body without its assert);
 //!   a `for` loop with `step_by(0)` runs no iteration;
 //! - threads of different blocks that write the same element race, as on a
-//!   GPU (see the `SAFETY` note on `SliceView` in `memory.rs`).
+//!   GPU (see the `SAFETY` note on `SliceView` in `memory.rs`);
+//! - shared arrays start zeroed in every block (undefined on a GPU);
+//! - a barrier or warp operation that only some of the block's (warp's)
+//!   unfinished threads reach stops the threads that reached it with
+//!   `Error::Divergent` (a hang or garbage on a GPU); the lanes of one
+//!   atomic or warp instruction act in lane order (unordered on a GPU).
 
 mod atomic;
 mod collective;

@@ -547,3 +547,80 @@ fn a_divergent_barrier_in_a_ring_handler_is_an_error() {
         .unwrap();
     assert_eq!(u32::from_ne_bytes(reply), 1);
 }
+
+/// Whole shared arrays as values: `*tile = [t; 4]` by thread 0 of each
+/// block, a barrier, `let copy = *tile;` in every thread, and a struct
+/// element's field written through its index.
+#[test]
+fn whole_shared_arrays_copy_in_and_out() {
+    let u = sc(Scalar::U32);
+    let arr = Ty::Array(Box::new(u.clone()), 4);
+    let mut kb = KernelBuilder::new("whole");
+    let pair = kb.add_struct("Pair", &[("a", u.clone()), ("b", u.clone())]);
+    let out = kb.slice("out", u.clone(), true);
+    let tile = kb.shared("tile", u.clone(), 4);
+    let pairs = kb.shared("pairs", Ty::Struct(pair), 3);
+    let copy = kb.local("copy", arr.clone());
+    let s = kb.site("tile", 1);
+    let bar = kb.site("sync_threads()", 2);
+    let whole = Place {
+        root: PlaceRoot::Shared(tile),
+        proj: vec![],
+        ty: arr.clone(),
+    };
+    let pair_b = |idx: Expr| Place {
+        root: PlaceRoot::Shared(pairs),
+        proj: vec![
+            Proj::Index {
+                index: Box::new(idx),
+                site: s,
+            },
+            Proj::Field(1),
+        ],
+        ty: u.clone(),
+    };
+    let block = || dim(Intrinsic::BlockIdx, 0);
+    let k = kb.build(vec![
+        if_(
+            bin(BinOp::Eq, tid(), int(Scalar::U32, 0)),
+            vec![
+                assign(
+                    whole.clone(),
+                    ex(ExprKind::ArrayRepeat(Box::new(block()), 4), arr.clone()),
+                ),
+                assign(
+                    pair_b(usize_(2)),
+                    bin(BinOp::Add, block(), int(Scalar::U32, 100)),
+                ),
+            ],
+            vec![],
+        ),
+        sync_threads(bar),
+        let_(copy, load(whole)),
+        store_elem(
+            out,
+            global_index(),
+            s,
+            u.clone(),
+            bin(
+                BinOp::Add,
+                load(Place {
+                    root: PlaceRoot::Local(copy),
+                    proj: vec![Proj::Index {
+                        index: Box::new(usize_(3)),
+                        site: s,
+                    }],
+                    ty: u.clone(),
+                }),
+                load(pair_b(usize_(2))),
+            ),
+        ),
+    ]);
+    for dev in configurations() {
+        let mut om = mem(&[0u32; 5 * 8]);
+        dev.launch(&k, &Launch::new(5, 8), &mut [arg_out::<u32>(&mut om, 40)])
+            .unwrap();
+        let want: Vec<u32> = (0..40).map(|i| 2 * (i / 8) + 100).collect();
+        assert_eq!(read::<u32>(&om), want);
+    }
+}
