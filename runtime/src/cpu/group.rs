@@ -64,6 +64,12 @@ impl<'a> Lanes<'a> {
         st.shared
             .resize(prog.shared_bytes as usize / 8 * group.max(1), 0);
         st.parked.clear();
+        if prog.collectives {
+            // Nesting never holds more parked slots than the program has,
+            // so a ring message never allocates here.
+            st.parked.reserve(prog.mask_slots as usize);
+            st.parked_lanes.reserve(mask_words);
+        }
         st.lane_x.clear();
         st.lane_x
             .extend((0..n).map(|l| (l % block_threads % bx) as u32));
