@@ -3,6 +3,7 @@
 
 mod basics;
 mod control;
+mod from_rust;
 mod intrinsics;
 mod irb;
 mod nvrtc;
