@@ -65,7 +65,10 @@ pub enum Error {
     /// warp's. Found by the CPU backend; on a GPU this is undefined
     /// behaviour that nothing detects (a hang or wrong values).
     #[error(
-        "kernel `{kernel}`: `{what}` was reached by only some threads of the {scope}          (block {block:?}, thread {thread:?} reached it, {location}); every thread of the          {scope} that has not finished must reach it: move it out of code that only some          threads run"
+        "kernel `{kernel}`: `{what}` was reached by only some threads of the {scope} \
+         (block {block:?}, thread {thread:?} reached it, {location}); every thread of the \
+         {scope} that has not finished must reach it: move it out of code that only some \
+         threads run"
     )]
     Divergent {
         kernel: String,

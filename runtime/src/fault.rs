@@ -1,7 +1,7 @@
 //! Turning a recorded [`FaultRecord`] into an [`Error`].
 
 use spindle_codegen::abi::FaultRecord;
-use spindle_codegen::ir::{FaultKind, Kernel};
+use spindle_codegen::ir::{CollectiveOp, FaultKind, Kernel};
 
 use crate::Error;
 
@@ -39,7 +39,8 @@ pub(crate) fn fault_error(kernel: &Kernel, rec: &FaultRecord) -> Error {
         },
         Some(FaultKind::Divergent) => Error::Divergent {
             kernel: kernel.name.clone(),
-            scope: if what == "sync_threads()" {
+            // The front end names a collective's site `<op>()`.
+            scope: if what == format!("{}()", CollectiveOp::SyncThreads.rust_name()) {
                 "block"
             } else {
                 "warp"

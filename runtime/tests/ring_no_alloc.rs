@@ -1,7 +1,8 @@
 //! The CPU backend's ring handler allocates nothing per message: it keeps
 //! its lane storage between messages (`InterpretedHandler`'s contract). A
 //! counting global allocator checks it over thousands of messages, for a
-//! one-thread and a block-wide (32-thread) handler.
+//! one-thread and a block-wide (32-thread) handler, and a 64-thread
+//! handler with a shared array, barriers and atomics.
 //!
 //! This binary holds one test, so no other test thread allocates while it
 //! counts; the counter is per thread anyway.
@@ -11,6 +12,7 @@ use std::cell::Cell;
 use std::sync::Arc;
 
 use spindle_codegen::ring::samples;
+use spindle_codegen::{link, ItemSource, KernelMode, KernelOptions};
 use spindle_runtime::cpu::InterpretedHandler;
 use spindle_runtime::ring::RingHandler;
 
@@ -70,6 +72,43 @@ fn allocations_per_run(kernel: spindle_codegen::ir::Kernel, messages: u32) -> u6
             .expect("no fault");
     }
     allocations() - before
+}
+
+/// A 64-thread handler with a shared array, barriers, a loop and an
+/// atomic on the state: the interpreter's collective bookkeeping must not
+/// allocate per message either.
+fn reducing_handler() -> spindle_codegen::ir::Kernel {
+    const SRC: &str = "fn reduce(state: &mut [u32; 2], msg: u32) -> u32 {
+        let partial = shared_array::<u32, 64>();
+        let t = thread_idx().x as usize;
+        partial[t] = msg + t as u32;
+        sync_threads();
+        let mut stride = 32;
+        while stride > 0 {
+            if t < stride {
+                partial[t] += partial[t + stride];
+            }
+            sync_threads();
+            stride /= 2;
+        }
+        atomic_add(&mut state[1], 1);
+        if t == 0 {
+            state[0] += partial[0];
+        }
+        partial[0]
+    }";
+    let item = ItemSource {
+        name: "reduce",
+        source: SRC,
+        file: "runtime/tests/ring_no_alloc.rs",
+        line: 1,
+        consts: &[],
+    };
+    let options = KernelOptions {
+        threads: 64,
+        ..KernelOptions::new(KernelMode::Ring)
+    };
+    link(&item, &options, &[], &[]).expect("the reducing handler links")
 }
 
 #[test]
