@@ -8,6 +8,8 @@ mod common;
 mod bitonic_sort;
 #[path = "../examples/blur_2d.rs"]
 mod blur_2d;
+#[path = "../examples/histogram.rs"]
+mod histogram;
 #[path = "../examples/particles.rs"]
 mod particles;
 #[path = "../examples/quickstart.rs"]
@@ -126,6 +128,57 @@ fn bitonic_sort_refuses_other_lengths() {
         "{err}"
     );
     assert_eq!(keys.to_vec().unwrap(), vec![3, 1, 2], "nothing was touched");
+}
+
+#[test]
+fn histogram_matches_rust() {
+    let mut rng = common::rng("histogram_matches_rust");
+    for dev in devices("histogram_matches_rust") {
+        for (n, blocks) in [(1usize, 1u32), (1000, 3), (100_003, 17)] {
+            let mut data = histogram::sample_bytes(n);
+            // Random bytes mixed in, so the test is not one fixed input.
+            for b in data.iter_mut().step_by(7) {
+                *b = rng.u8(..);
+            }
+            let data_buf = dev.upload(&data).unwrap();
+            let mut bins = dev.zeros::<u32>(histogram::BINS).unwrap();
+            histogram::histogram::launch(
+                &dev,
+                Launch::new(blocks, histogram::BLOCK),
+                &data_buf,
+                &mut bins,
+            )
+            .unwrap();
+            assert_eq!(
+                bins.to_vec().unwrap(),
+                histogram::histogram_reference(&data),
+                "{n} bytes in {blocks} blocks on {}",
+                dev.name()
+            );
+        }
+    }
+}
+
+#[test]
+fn block_sums_match_rust() {
+    let mut rng = common::rng("block_sums_match_rust");
+    for dev in devices("block_sums_match_rust") {
+        for n in [1usize, 255, 256, 257, 10_000] {
+            let values: Vec<u32> = (0..n).map(|_| rng.u32(..)).collect();
+            let values_buf = dev.upload(&values).unwrap();
+            let mut sums = dev
+                .zeros::<u32>(n.div_ceil(histogram::BLOCK as usize))
+                .unwrap();
+            histogram::block_sums::launch(&dev, histogram::launch_for(n), &values_buf, &mut sums)
+                .unwrap();
+            assert_eq!(
+                sums.to_vec().unwrap(),
+                histogram::block_sums_reference(&values),
+                "{n} values on {}",
+                dev.name()
+            );
+        }
+    }
 }
 
 #[test]

@@ -1,0 +1,665 @@
+//! Block-shared arrays, barriers, atomics, warp operations, `lane_id` and
+//! fences through the public API, on the CPU backend (and a GPU when
+//! present), each result checked against plain Rust. Divergent barriers
+//! and warp operations are undefined on a GPU, so their tests run on the
+//! CPU backend only, which reports them as `Error::Divergent`.
+
+#![allow(clippy::needless_range_loop)]
+
+mod common;
+
+use spindle::prelude::*;
+
+fn devices(test: &str) -> Vec<Device> {
+    let mut devs = vec![common::cpu()];
+    devs.extend(common::gpu(test));
+    devs
+}
+
+// ------------------------------------------------------------- geometry
+
+#[kernel(mode = "batch")]
+fn lanes_3d(out: &mut [u32]) {
+    let t = thread_idx();
+    let d = block_dim();
+    let linear = t.x + t.y * d.x + t.z * d.x * d.y;
+    let per_block = d.x * d.y * d.z;
+    thread_fence_block();
+    out[(block_idx().x * per_block + linear) as usize] = lane_id();
+}
+
+#[test]
+fn lane_id_counts_threads_in_linear_order() {
+    for dev in devices("lane_id_counts_threads_in_linear_order") {
+        // 7 × 3 × 2 = 42 threads per block: one full warp and one of 10.
+        let blocks = 3u32;
+        let n = (blocks * 42) as usize;
+        let mut out = dev.zeros::<u32>(n).unwrap();
+        lanes_3d::launch(&dev, Launch::new(blocks, (7u32, 3u32, 2u32)), &mut out).unwrap();
+        let got = out.to_vec().unwrap();
+        for i in 0..n {
+            assert_eq!(got[i], (i % 42) as u32 % 32, "thread {i} on {}", dev.name());
+        }
+    }
+}
+
+// ------------------------------------------------------------- shared arrays
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, DeviceType)]
+#[repr(C)]
+struct Pair {
+    key: u32,
+    value: f32,
+}
+
+/// Each block reverses its part of `x` through a shared array of structs.
+#[kernel(mode = "batch")]
+fn reverse_blocks(x: &[f32], out: &mut [Pair]) {
+    let tile = shared_array::<Pair, 512>();
+    let t = thread_idx().x as usize;
+    let n = block_dim().x as usize;
+    let base = block_idx().x as usize * n;
+    tile[t] = Pair {
+        key: (base + t) as u32,
+        value: x[base + t],
+    };
+    sync_threads();
+    out[base + t] = tile[n - 1 - t];
+}
+
+#[test]
+fn shared_array_is_one_per_block() {
+    let mut rng = common::rng("shared_array_is_one_per_block");
+    for dev in devices("shared_array_is_one_per_block") {
+        for block in [1u32, 33, 100, 512] {
+            let blocks = 5u32;
+            let n = (blocks * block) as usize;
+            let x: Vec<f32> = (0..n).map(|_| rng.f32()).collect();
+            let xb = dev.upload(&x).unwrap();
+            let mut out = dev.zeros::<Pair>(n).unwrap();
+            reverse_blocks::launch(&dev, Launch::new(blocks, block), &xb, &mut out).unwrap();
+            let got = out.to_vec().unwrap();
+            let b = block as usize;
+            for i in 0..n {
+                let src = i / b * b + (b - 1 - i % b);
+                assert_eq!(
+                    got[i],
+                    Pair {
+                        key: src as u32,
+                        value: x[src]
+                    },
+                    "element {i}, block size {block}, on {}",
+                    dev.name()
+                );
+            }
+        }
+    }
+}
+
+/// Threads past the end return before the barrier: they have finished, so
+/// the barrier waits only for the others.
+#[kernel(mode = "batch")]
+fn neighbours(x: &[u32], out: &mut [u32]) {
+    let i = global_index();
+    if i >= x.len() {
+        return;
+    }
+    let tile = shared_array::<u32, 256>();
+    let t = thread_idx().x as usize;
+    tile[t] = x[i];
+    sync_threads();
+    let last = (x.len() - 1 - (i - t)).min(block_dim().x as usize - 1);
+    out[i] = tile[t] + tile[if t == last { 0 } else { t + 1 }];
+}
+
+#[test]
+fn barrier_after_early_return() {
+    for dev in devices("barrier_after_early_return") {
+        let n = 600usize;
+        let x: Vec<u32> = (0..n as u32).map(|v| v * 3 + 1).collect();
+        let xb = dev.upload(&x).unwrap();
+        let mut out = dev.zeros::<u32>(n).unwrap();
+        neighbours::launch(&dev, Launch::new(3u32, 256u32), &xb, &mut out).unwrap();
+        let got = out.to_vec().unwrap();
+        for i in 0..n {
+            let base = i / 256 * 256;
+            let end = (base + 256).min(n);
+            let next = if i + 1 == end { base } else { i + 1 };
+            assert_eq!(got[i], x[i] + x[next], "element {i} on {}", dev.name());
+        }
+    }
+}
+
+// ------------------------------------------------------------- atomics
+
+#[kernel(mode = "batch")]
+fn atomics_i32(x: &[i32], acc: &mut [i32]) {
+    let i = global_index();
+    if i < x.len() {
+        let v = x[i];
+        atomic_add(&mut acc[0], v);
+        atomic_sub(&mut acc[1], v);
+        atomic_min(&mut acc[2], v);
+        atomic_max(&mut acc[3], v);
+        atomic_and(&mut acc[4], v);
+        atomic_or(&mut acc[5], v);
+        atomic_xor(&mut acc[6], v);
+    }
+}
+
+#[kernel(mode = "batch")]
+fn atomics_u32(x: &[u32], acc: &mut [u32]) {
+    let i = global_index();
+    if i < x.len() {
+        let v = x[i];
+        atomic_add(&mut acc[0], v);
+        atomic_sub(&mut acc[1], v);
+        atomic_min(&mut acc[2], v);
+        atomic_max(&mut acc[3], v);
+        atomic_and(&mut acc[4], v);
+        atomic_or(&mut acc[5], v);
+        atomic_xor(&mut acc[6], v);
+    }
+}
+
+#[kernel(mode = "batch")]
+fn atomics_i64(x: &[i64], acc: &mut [i64]) {
+    let i = global_index();
+    if i < x.len() {
+        let v = x[i];
+        atomic_add(&mut acc[0], v);
+        atomic_sub(&mut acc[1], v);
+        atomic_min(&mut acc[2], v);
+        atomic_max(&mut acc[3], v);
+        atomic_and(&mut acc[4], v);
+        atomic_or(&mut acc[5], v);
+        atomic_xor(&mut acc[6], v);
+    }
+}
+
+#[kernel(mode = "batch")]
+fn atomics_u64(x: &[u64], acc: &mut [u64]) {
+    let i = global_index();
+    if i < x.len() {
+        let v = x[i];
+        atomic_add(&mut acc[0], v);
+        atomic_sub(&mut acc[1], v);
+        atomic_min(&mut acc[2], v);
+        atomic_max(&mut acc[3], v);
+        atomic_and(&mut acc[4], v);
+        atomic_or(&mut acc[5], v);
+        atomic_xor(&mut acc[6], v);
+    }
+}
+
+/// What the seven atomics leave behind, folded in plain Rust.
+macro_rules! fold_reference {
+    ($t:ty, $x:expr) => {{
+        let mut acc: [$t; 7] = [0, 0, <$t>::MAX, <$t>::MIN, !0, 0, 0];
+        for &v in $x {
+            acc[0] = acc[0].wrapping_add(v);
+            acc[1] = acc[1].wrapping_sub(v);
+            acc[2] = acc[2].min(v);
+            acc[3] = acc[3].max(v);
+            acc[4] &= v;
+            acc[5] |= v;
+            acc[6] ^= v;
+        }
+        acc
+    }};
+}
+
+#[test]
+fn integer_atomics_across_many_blocks() {
+    let mut rng = common::rng("integer_atomics_across_many_blocks");
+    for dev in devices("integer_atomics_across_many_blocks") {
+        for n in [1usize, 31, 1000, 70_000] {
+            let launch = Launch::for_elements(n);
+
+            // Values with most bits set, so `and` does not collapse to 0 at once.
+            let x: Vec<i32> = (0..n).map(|_| rng.i32(..) | 0x0100_0001).collect();
+            let init: [i32; 7] = [0, 0, i32::MAX, i32::MIN, !0, 0, 0];
+            let xb = dev.upload(&x).unwrap();
+            let mut acc = dev.upload(&init).unwrap();
+            atomics_i32::launch(&dev, launch, &xb, &mut acc).unwrap();
+            assert_eq!(
+                acc.to_vec().unwrap(),
+                fold_reference!(i32, &x),
+                "i32, n = {n} on {}",
+                dev.name()
+            );
+
+            let x: Vec<u32> = (0..n).map(|_| rng.u32(..) | 0x8000_0010).collect();
+            let init: [u32; 7] = [0, 0, u32::MAX, u32::MIN, !0, 0, 0];
+            let xb = dev.upload(&x).unwrap();
+            let mut acc = dev.upload(&init).unwrap();
+            atomics_u32::launch(&dev, launch, &xb, &mut acc).unwrap();
+            assert_eq!(
+                acc.to_vec().unwrap(),
+                fold_reference!(u32, &x),
+                "u32, n = {n} on {}",
+                dev.name()
+            );
+
+            let x: Vec<i64> = (0..n)
+                .map(|_| rng.i64(..) | 0x0100_0000_0000_0001)
+                .collect();
+            let init: [i64; 7] = [0, 0, i64::MAX, i64::MIN, !0, 0, 0];
+            let xb = dev.upload(&x).unwrap();
+            let mut acc = dev.upload(&init).unwrap();
+            atomics_i64::launch(&dev, launch, &xb, &mut acc).unwrap();
+            assert_eq!(
+                acc.to_vec().unwrap(),
+                fold_reference!(i64, &x),
+                "i64, n = {n} on {}",
+                dev.name()
+            );
+
+            let x: Vec<u64> = (0..n)
+                .map(|_| rng.u64(..) | 0x8000_0000_0000_0100)
+                .collect();
+            let init: [u64; 7] = [0, 0, u64::MAX, u64::MIN, !0, 0, 0];
+            let xb = dev.upload(&x).unwrap();
+            let mut acc = dev.upload(&init).unwrap();
+            atomics_u64::launch(&dev, launch, &xb, &mut acc).unwrap();
+            assert_eq!(
+                acc.to_vec().unwrap(),
+                fold_reference!(u64, &x),
+                "u64, n = {n} on {}",
+                dev.name()
+            );
+        }
+    }
+}
+
+/// Every thread tries to claim slot 0 (which holds 0) with `cas`; every
+/// thread swaps its id into slot 1 and keeps what it took out.
+#[kernel(mode = "batch")]
+fn claim(slots: &mut [u32], cas_old: &mut [u32], swapped_out: &mut [usize], ids: &mut [usize]) {
+    let i = global_index();
+    if i < cas_old.len() {
+        cas_old[i] = atomic_cas(&mut slots[0], 0, i as u32 + 1);
+        swapped_out[i] = atomic_exchange(&mut ids[0], i + 1);
+    }
+}
+
+#[test]
+fn cas_has_one_winner_and_exchange_loses_nothing() {
+    for dev in devices("cas_has_one_winner_and_exchange_loses_nothing") {
+        for n in [1usize, 64, 5000] {
+            let mut slots = dev.zeros::<u32>(1).unwrap();
+            let mut cas_old = dev.zeros::<u32>(n).unwrap();
+            let mut swapped = dev.zeros::<usize>(n).unwrap();
+            let mut ids = dev.zeros::<usize>(1).unwrap();
+            claim::launch(
+                &dev,
+                Launch::for_elements(n),
+                &mut slots,
+                &mut cas_old,
+                &mut swapped,
+                &mut ids,
+            )
+            .unwrap();
+            let winner = slots.to_vec().unwrap()[0];
+            assert!((1..=n as u32).contains(&winner), "winner {winner} of {n}");
+            let cas_old = cas_old.to_vec().unwrap();
+            for (i, &old) in cas_old.iter().enumerate() {
+                let expected = if i as u32 + 1 == winner { 0 } else { winner };
+                assert_eq!(old, expected, "thread {i} of {n} on {}", dev.name());
+            }
+            // The values taken out plus the one left in are the initial 0
+            // and every id, each exactly once.
+            let mut seen = swapped.to_vec().unwrap();
+            seen.push(ids.to_vec().unwrap()[0]);
+            seen.sort_unstable();
+            assert_eq!(
+                seen,
+                (0..=n).collect::<Vec<_>>(),
+                "n = {n} on {}",
+                dev.name()
+            );
+        }
+    }
+}
+
+#[kernel(mode = "batch")]
+fn float_atomics(x: &[f32], y: &[f64], acc32: &mut [f32], acc64: &mut [f64]) {
+    let i = global_index();
+    if i < x.len() {
+        atomic_add(&mut acc32[0], x[i]);
+        atomic_sub(&mut acc32[1], x[i]);
+        atomic_add(&mut acc64[0], y[i]);
+        atomic_sub(&mut acc64[1], y[i]);
+        thread_fence();
+    }
+}
+
+#[test]
+fn float_atomics_sum_exactly_representable_values() {
+    let mut rng = common::rng("float_atomics_sum_exactly_representable_values");
+    for dev in devices("float_atomics_sum_exactly_representable_values") {
+        let n = 20_000usize;
+        // Small integers: every partial sum is exact, so any order gives
+        // the same bits.
+        let x: Vec<f32> = (0..n).map(|_| rng.i32(-100..100) as f32).collect();
+        let y: Vec<f64> = (0..n).map(|_| rng.i32(-1000..1000) as f64 * 0.5).collect();
+        let (xb, yb) = (dev.upload(&x).unwrap(), dev.upload(&y).unwrap());
+        let mut a32 = dev.zeros::<f32>(2).unwrap();
+        let mut a64 = dev.zeros::<f64>(2).unwrap();
+        float_atomics::launch(&dev, Launch::for_elements(n), &xb, &yb, &mut a32, &mut a64).unwrap();
+        let s32: f32 = x.iter().sum();
+        let s64: f64 = y.iter().sum();
+        assert_eq!(a32.to_vec().unwrap(), vec![s32, -s32], "on {}", dev.name());
+        assert_eq!(a64.to_vec().unwrap(), vec![s64, -s64], "on {}", dev.name());
+    }
+}
+
+// ------------------------------------------------------------- warp operations
+
+/// Four shuffles of `x[i]`, each with its own per-thread operand.
+#[kernel(mode = "batch")]
+fn shuffles(x: &[i64], operand: &[u32], out: &mut [i64]) {
+    let i = global_index();
+    let v = x[i];
+    let p = operand[i];
+    out[4 * i] = warp_shuffle(v, p);
+    out[4 * i + 1] = warp_shuffle_down(v, p);
+    out[4 * i + 2] = warp_shuffle_up(v, p);
+    out[4 * i + 3] = warp_shuffle_xor(v, p);
+}
+
+/// What lane `lane` of a warp of `warp_len` threads reads from `src`
+/// (`None`: no such lane, it keeps its own value).
+fn shuffle_source(lane: usize, warp_len: usize, kind: usize, p: u32) -> Option<usize> {
+    let p = p as usize;
+    let src = match kind {
+        0 => p % 32,
+        1 => lane + p,
+        2 => lane.checked_sub(p)?,
+        _ => lane ^ p,
+    };
+    (src < warp_len).then_some(src)
+}
+
+#[test]
+fn shuffles_match_their_definition() {
+    let mut rng = common::rng("shuffles_match_their_definition");
+    for dev in devices("shuffles_match_their_definition") {
+        // 48 threads per block: a full warp and a partial one of 16.
+        let (blocks, block) = (4usize, 48usize);
+        let n = blocks * block;
+        let x: Vec<i64> = (0..n).map(|_| rng.i64(..)).collect();
+        let operand: Vec<u32> = (0..n)
+            .map(|_| {
+                if rng.bool() {
+                    rng.u32(0..40)
+                } else {
+                    rng.u32(..)
+                }
+            })
+            .collect();
+        let (xb, ob) = (dev.upload(&x).unwrap(), dev.upload(&operand).unwrap());
+        let mut out = dev.zeros::<i64>(4 * n).unwrap();
+        shuffles::launch(
+            &dev,
+            Launch::new(blocks as u32, block as u32),
+            &xb,
+            &ob,
+            &mut out,
+        )
+        .unwrap();
+        let got = out.to_vec().unwrap();
+        for i in 0..n {
+            let t = i % block;
+            let warp_base = i - t % 32;
+            let warp_len = (block - t / 32 * 32).min(32);
+            for kind in 0..4 {
+                let expected = match shuffle_source(t % 32, warp_len, kind, operand[i]) {
+                    Some(src) => x[warp_base + src],
+                    None => x[i],
+                };
+                assert_eq!(
+                    got[4 * i + kind],
+                    expected,
+                    "thread {i}, shuffle kind {kind}, operand {} on {}",
+                    operand[i],
+                    dev.name()
+                );
+            }
+        }
+    }
+}
+
+/// Shuffles of narrow and float types: each thread swaps with its
+/// neighbour.
+#[kernel(mode = "batch")]
+fn shuffle_types(a: &[f32], b: &[u8], c: &[bool], oa: &mut [f32], ob: &mut [u8], oc: &mut [bool]) {
+    let i = global_index();
+    oa[i] = warp_shuffle_xor(a[i], 1);
+    ob[i] = warp_shuffle_xor(b[i], 1);
+    oc[i] = warp_shuffle_xor(c[i], 1);
+}
+
+#[test]
+fn shuffles_carry_every_scalar_type() {
+    let mut rng = common::rng("shuffles_carry_every_scalar_type");
+    for dev in devices("shuffles_carry_every_scalar_type") {
+        let n = 128usize;
+        let a: Vec<f32> = (0..n).map(|_| f32::from_bits(rng.u32(..))).collect();
+        let b: Vec<u8> = (0..n).map(|_| rng.u8(..)).collect();
+        let c: Vec<bool> = (0..n).map(|_| rng.bool()).collect();
+        let (ab, bb, cb) = (
+            dev.upload(&a).unwrap(),
+            dev.upload(&b).unwrap(),
+            dev.upload(&c).unwrap(),
+        );
+        let mut oa = dev.zeros::<f32>(n).unwrap();
+        let mut ob = dev.zeros::<u8>(n).unwrap();
+        let mut oc = dev.zeros::<bool>(n).unwrap();
+        shuffle_types::launch(
+            &dev,
+            Launch::new(2u32, 64u32),
+            &ab,
+            &bb,
+            &cb,
+            &mut oa,
+            &mut ob,
+            &mut oc,
+        )
+        .unwrap();
+        let (ga, gb, gc) = (
+            oa.to_vec().unwrap(),
+            ob.to_vec().unwrap(),
+            oc.to_vec().unwrap(),
+        );
+        for i in 0..n {
+            assert_eq!(
+                ga[i].to_bits(),
+                a[i ^ 1].to_bits(),
+                "f32 {i} on {}",
+                dev.name()
+            );
+            assert_eq!(gb[i], b[i ^ 1], "u8 {i} on {}", dev.name());
+            assert_eq!(gc[i], c[i ^ 1], "bool {i} on {}", dev.name());
+        }
+    }
+}
+
+#[kernel(mode = "batch")]
+fn votes(x: &[u32], out: &mut [u32]) {
+    let i = global_index();
+    let p = x[i] % 3 == 0;
+    out[3 * i] = warp_ballot(p);
+    out[3 * i + 1] = warp_all(p) as u32;
+    out[3 * i + 2] = warp_any(p) as u32;
+    sync_warp();
+}
+
+#[test]
+fn votes_cover_the_threads_of_the_warp() {
+    let mut rng = common::rng("votes_cover_the_threads_of_the_warp");
+    for dev in devices("votes_cover_the_threads_of_the_warp") {
+        let (blocks, block) = (6usize, 40usize);
+        let n = blocks * block;
+        // Some warps all true, some all false, some mixed.
+        let x: Vec<u32> = (0..n)
+            .map(|i| match (i / 32) % 3 {
+                0 => 3 * rng.u32(0..1000),
+                1 => 3 * rng.u32(0..1000) + 1,
+                _ => rng.u32(..),
+            })
+            .collect();
+        let xb = dev.upload(&x).unwrap();
+        let mut out = dev.zeros::<u32>(3 * n).unwrap();
+        votes::launch(
+            &dev,
+            Launch::new(blocks as u32, block as u32),
+            &xb,
+            &mut out,
+        )
+        .unwrap();
+        let got = out.to_vec().unwrap();
+        for i in 0..n {
+            let t = i % block;
+            let warp_base = i - t % 32;
+            let warp_len = (block - t / 32 * 32).min(32);
+            let mut ballot = 0u32;
+            for l in 0..warp_len {
+                if x[warp_base + l] % 3 == 0 {
+                    ballot |= 1 << l;
+                }
+            }
+            let all = ballot.count_ones() as usize == warp_len;
+            let expected = [ballot, all as u32, (ballot != 0) as u32];
+            assert_eq!(
+                &got[3 * i..3 * i + 3],
+                &expected,
+                "thread {i} on {}",
+                dev.name()
+            );
+        }
+    }
+}
+
+// ------------------------------------------------------------- divergence (CPU only)
+
+#[kernel(mode = "batch")]
+fn divergent_barrier(out: &mut [u32]) {
+    let t = thread_idx().x;
+    if t < 5 {
+        sync_threads();
+    }
+    out[global_index()] = t;
+}
+
+#[kernel(mode = "batch")]
+fn divergent_shuffle(out: &mut [u32]) {
+    let mut v = thread_idx().x;
+    if lane_id() < 7 {
+        v = warp_shuffle(v, 0);
+    }
+    out[global_index()] = v;
+}
+
+#[test]
+fn divergent_collectives_are_reported_on_the_cpu_backend() {
+    let dev = common::cpu();
+    let mut out = dev.zeros::<u32>(128).unwrap();
+    match divergent_barrier::launch(&dev, Launch::new(2u32, 64u32), &mut out) {
+        Err(Error::Divergent {
+            kernel,
+            what,
+            scope,
+            block,
+            thread,
+            location,
+        }) => {
+            assert_eq!(kernel, "divergent_barrier");
+            assert_eq!(what, "sync_threads()");
+            assert_eq!(scope, "block");
+            assert_eq!((block, thread), ([0, 0, 0], [0, 0, 0]));
+            assert!(location.contains("intrinsics.rs"), "{location}");
+        }
+        other => panic!("expected Error::Divergent, got {other:?}"),
+    }
+    match divergent_shuffle::launch(&dev, Launch::new(1u32, 64u32), &mut out) {
+        Err(Error::Divergent { what, scope, .. }) => {
+            assert_eq!(what, "warp_shuffle()");
+            assert_eq!(scope, "warp");
+        }
+        other => panic!("expected Error::Divergent, got {other:?}"),
+    }
+    // The device is still usable.
+    lanes_3d::launch(&dev, Launch::new(1u32, 32u32), &mut out).unwrap();
+}
+
+// ------------------------------------------------------------- ring handlers
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, DeviceType)]
+#[repr(C)]
+struct Totals {
+    sum: u64,
+    atomic_sum: u64,
+    messages: u32,
+    max_seen: u32,
+}
+
+#[derive(Clone, Copy, Debug, DeviceType)]
+#[repr(C)]
+struct Chunk {
+    v: [u32; 64],
+}
+
+/// A block-wide handler: a tree reduction in a shared array, plus atomics
+/// on the state from every thread.
+#[kernel(mode = "ring", threads = 64)]
+fn chunk_sum(state: &mut Totals, msg: Chunk) -> u64 {
+    let partial = shared_array::<u64, 64>();
+    let t = thread_idx().x as usize;
+    partial[t] = msg.v[t] as u64;
+    atomic_add(&mut state.atomic_sum, msg.v[t] as u64);
+    atomic_max(&mut state.max_seen, msg.v[t]);
+    sync_threads();
+    let mut stride = 32;
+    while stride > 0 {
+        if t < stride {
+            partial[t] += partial[t + stride];
+        }
+        sync_threads();
+        stride /= 2;
+    }
+    if t == 0 {
+        state.sum += partial[0];
+        state.messages += 1;
+    }
+    partial[0]
+}
+
+#[test]
+fn ring_handler_with_shared_memory_barriers_and_atomics() {
+    let mut rng = common::rng("ring_handler_with_shared_memory_barriers_and_atomics");
+    for dev in devices("ring_handler_with_shared_memory_barriers_and_atomics") {
+        let mut actor = chunk_sum::spawn(&dev, Totals::default()).unwrap();
+        let mut expected = Totals::default();
+        for _ in 0..300 {
+            let mut v = [0u32; 64];
+            for x in v.iter_mut() {
+                *x = rng.u32(..);
+            }
+            let sum: u64 = v.iter().map(|&x| x as u64).sum();
+            expected.sum += sum;
+            expected.atomic_sum += sum;
+            expected.messages += 1;
+            expected.max_seen = expected.max_seen.max(*v.iter().max().unwrap());
+            assert_eq!(actor.call(Chunk { v }).unwrap(), sum, "on {}", dev.name());
+        }
+        assert_eq!(actor.shutdown().unwrap(), expected, "on {}", dev.name());
+    }
+}
+
+// ------------------------------------------------------------- NVRTC
+
+#[test]
+fn every_kernel_here_compiles_with_nvrtc() {
+    common::compile_all_kernels_with_nvrtc("every_kernel_here_compiles_with_nvrtc");
+}
