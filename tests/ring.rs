@@ -318,12 +318,18 @@ fn block_wide_handler_matches_the_host_reference() {
     for dev in devices("block_wide_handler_matches_the_host_reference") {
         let mut actor = ring_block::accumulate::spawn(&dev, ring_block::Lanes::default()).unwrap();
         let mut reference = ring_block::Lanes::default();
+        let mut expected = Vec::new();
         for i in 0..500 {
             actor.send(ring_block::batch(i)).unwrap();
-            ring_block::accumulate_reference(&mut reference, &ring_block::batch(i));
+            expected.push(ring_block::accumulate_reference(
+                &mut reference,
+                &ring_block::batch(i),
+            ));
         }
-        for i in 0..500 {
-            assert_eq!(actor.recv().unwrap(), i + 1);
+        // Early batches raise many lanes' maxima, later ones fewer.
+        assert!(expected[0] == 64 && expected.iter().any(|&e| e < 64));
+        for (i, e) in expected.into_iter().enumerate() {
+            assert_eq!(actor.recv().unwrap(), e, "reply {i} on {}", dev.name());
         }
         assert_eq!(actor.shutdown().unwrap(), reference);
     }
