@@ -10,13 +10,18 @@
 //!    size, alignment and offset to Rust's layout; arrays are one-field
 //!    wrapper structs so they copy like Rust arrays;
 //! 3. helpers used by this kernel only (checked division, saturating casts,
-//!    integer intrinsics), generated on demand;
+//!    integer intrinsics; atomics in `atomic.rs`; barriers, warp operations,
+//!    `lane_id` and fences in `collective.rs`), generated on demand, the
+//!    device-only ones inside `#ifndef SPINDLE_HOST_SHIM`;
 //! 4. device functions, callees first (prototypes first, so recursion works);
 //! 5. the entry: for batch kernels
 //!    `extern "C" __global__ void spindle_<name>(SpindleFault* spindle_fault, <params>)`
 //!    (the ABI of [`crate::abi`]); for ring kernels the handler
 //!    `__device__ R spindle_handler_<name>(SpindleFault* spindle_fault, S* p_state, M p_msg)`
 //!    and no `__global__`: the ring emitter adds the persistent loop.
+//!    The entry declares the kernel's block-shared arrays first, as
+//!    `__shared__` variables of the array's wrapper type (`sh<i>_<name>`;
+//!    in the ring handler they are static, so they outlive a message).
 //!
 //! Semantics are those of [`crate::ir`]: no C++ undefined behaviour is ever
 //! reachable (see `ops.rs`), and expressions keep Rust's left-to-right
