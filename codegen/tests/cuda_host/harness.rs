@@ -363,6 +363,34 @@ pub fn gxx() -> Option<&'static str> {
 /// and parses its output. UBSan checks do not depend on `opt`; `-O0`
 /// compiles the big programs several times faster.
 pub fn run(tag: &str, launches: &[Launch], opt: &str) -> Results {
+    run_with(tag, launches, opt, Sanitizer::Undefined)
+}
+
+/// Which sanitizer the host program is built with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sanitizer {
+    /// UBSan (and float-cast-overflow): every test.
+    Undefined,
+    /// ThreadSanitizer: data races between the concurrent threads of a
+    /// block (the shims' standalone fences are not modelled, hence
+    /// `-Wno-tsan`; nothing here synchronises through them).
+    Thread,
+}
+
+impl Sanitizer {
+    fn flags(self) -> &'static [&'static str] {
+        match self {
+            Sanitizer::Undefined => &[
+                "-fsanitize=undefined,float-cast-overflow",
+                "-fno-sanitize-recover=all",
+            ],
+            Sanitizer::Thread => &["-fsanitize=thread", "-Wno-tsan"],
+        }
+    }
+}
+
+/// [`run`] built with `sanitizer`.
+pub fn run_with(tag: &str, launches: &[Launch], opt: &str, sanitizer: Sanitizer) -> Results {
     let dir: PathBuf =
         std::env::temp_dir().join(format!("spindle-cuda-host-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -425,7 +453,7 @@ pub fn run(tag: &str, launches: &[Launch], opt: &str) -> Results {
         );
     }
     main.push_str("  return 0;\n}\n");
-    let stdout = compile_and_run(&dir, &main, opt);
+    let stdout = compile_and_run_with(&dir, &main, opt, sanitizer);
     let mut r = Results::default();
     for line in stdout.lines() {
         let w: Vec<&str> = line.split_whitespace().collect();
@@ -451,6 +479,16 @@ pub fn run(tag: &str, launches: &[Launch], opt: &str) -> Results {
 /// with UBSan and `-Werror`, runs it, and returns what it printed; fails
 /// the test on a compile error, a failed run or any diagnostic.
 pub fn compile_and_run(dir: &std::path::Path, main: &str, opt: &str) -> String {
+    compile_and_run_with(dir, main, opt, Sanitizer::Undefined)
+}
+
+/// [`compile_and_run`] built with `sanitizer`.
+pub fn compile_and_run_with(
+    dir: &std::path::Path,
+    main: &str,
+    opt: &str,
+    sanitizer: Sanitizer,
+) -> String {
     let cxx = gxx().expect("g++ present");
     let main_path = dir.join("main.cpp");
     std::fs::write(&main_path, main).unwrap();
@@ -465,10 +503,7 @@ pub fn compile_and_run(dir: &std::path::Path, main: &str, opt: &str) -> String {
             "-Werror",
             "-pthread",
         ])
-        .args([
-            "-fsanitize=undefined,float-cast-overflow",
-            "-fno-sanitize-recover=all",
-        ])
+        .args(sanitizer.flags())
         .arg(&main_path)
         .arg("-o")
         .arg(&exe)

@@ -946,3 +946,58 @@ fn cuda_host_ring_handler_with_a_shared_array_barriers_and_state_atomics() {
     }
     assert_eq!(lines.next(), Some("fault 0"));
 }
+
+#[test]
+fn cuda_host_concurrent_kernels_have_no_data_races() {
+    require_gxx!();
+    // The shared-memory reduction, contended atomics and warp exchanges,
+    // under ThreadSanitizer: barriers order the shared array's plain
+    // accesses, and every atomic is one.
+    let xs: Vec<u64> = (0..REDUCE_BLOCK as u64 * 2).collect();
+    let n = 2 * WARP_BLOCK as usize;
+    let launches = [
+        Launch {
+            kernel: block_sum_kernel(),
+            slices: vec![
+                (U32, xs, false),
+                (U32, vec![0; 2], true),
+                (U32, vec![0; 8], true),
+            ],
+            grid: 2,
+            block: REDUCE_BLOCK,
+            concurrent: true,
+        },
+        Launch {
+            kernel: int_atomics_kernel(U64),
+            slices: vec![
+                (U64, (0..64).collect(), false),
+                (U64, vec![0; 10], true),
+                (U64, vec![0; 640], true),
+            ],
+            grid: 1,
+            block: 64,
+            concurrent: true,
+        },
+        Launch {
+            kernel: warps_kernel(F32),
+            slices: vec![
+                (
+                    F32,
+                    (0..n as u64).map(|i| warp_value(F32, i)).collect(),
+                    false,
+                ),
+                (F32, vec![0; n * 4], true),
+                (U32, vec![0; n * 5], true),
+            ],
+            grid: 2,
+            block: WARP_BLOCK,
+            concurrent: true,
+        },
+    ];
+    let r = run_with("tsan", &launches, "-O1", Sanitizer::Thread);
+    assert_eq!(
+        r.values[&("block_sum".to_string(), 1, 1)],
+        (128..256).sum::<u64>()
+    );
+    assert_eq!(r.values[&("atomics_u64".to_string(), 1, 0)], 64);
+}
