@@ -24,7 +24,12 @@ const BLOCK_REDUCE: &str = "fn block_reduce(x: &[f32], out: &mut [f32]) {
         v = x[i];
     }
     tile[t] = v;
+    let hits: &mut [u32; 8] = shared_array();
+    if t < 8 {
+        hits[t] = 0;
+    }
     sync_threads();
+    atomic_add(&mut hits[t % 8], 1);
     let mut s = 128;
     while s > 0 {
         if t < s {
@@ -148,4 +153,9 @@ fn cuda_kernels_from_rust_source_emit_without_errors() {
         "{c}"
     );
     assert!(c.contains("spindle_sync_threads();"), "{c}");
+    assert!(
+        c.contains("alignas(4) __shared__ spindle_arr_8_uint32_t sh1_hits;"),
+        "{c}"
+    );
+    assert!(c.contains("spindle_atomic_add_u32(&sh1_hits.v["), "{c}");
 }
