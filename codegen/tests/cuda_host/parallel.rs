@@ -1001,3 +1001,110 @@ fn cuda_host_concurrent_kernels_have_no_data_races() {
     );
     assert_eq!(r.values[&("atomics_u64".to_string(), 1, 0)], 64);
 }
+
+/// A kernel from Rust source, linked by the front end.
+fn from_rust(src: &'static str) -> Kernel {
+    let name = src["fn ".len()..src.find('(').unwrap()].trim();
+    let item = spindle_codegen::ItemSource {
+        name,
+        source: src,
+        file: "src/kernels.rs",
+        line: 1,
+        consts: &[],
+    };
+    let options = spindle_codegen::KernelOptions::new(spindle_codegen::KernelMode::Batch);
+    spindle_codegen::link(&item, &options, &[], &[]).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn cuda_host_rust_source_block_reduction_and_warp_sum() {
+    require_gxx!();
+    let reduce = from_rust(
+        "fn reduce(x: &[u32], out: &mut [u32], hits: &mut [u32]) {
+            let tile = shared_array::<u32, 64>();
+            let seen = shared_array::<u32, 4>();
+            let t = thread_idx().x as usize;
+            if t < 4 {
+                seen[t] = 0;
+            }
+            tile[t] = x[global_index()];
+            sync_threads();
+            atomic_add(&mut seen[t % 4], 1);
+            let mut s = 32;
+            while s > 0 {
+                if t < s {
+                    tile[t] += tile[t + s];
+                }
+                sync_threads();
+                s /= 2;
+            }
+            let b = block_idx().x as usize;
+            if t == 0 {
+                out[b] = tile[0];
+            }
+            if t < 4 {
+                hits[b * 4 + t] = seen[t];
+            }
+        }",
+    );
+    let warp_sum = from_rust(
+        "fn warp_sum(x: &[i64], out: &mut [i64]) {
+            let i = global_index();
+            let mut v = x[i];
+            let mut d = 16;
+            while d > 0 {
+                v = v.wrapping_add(warp_shuffle_xor(v, d));
+                d /= 2;
+            }
+            out[i] = v;
+        }",
+    );
+    let xs: Vec<u64> = (0..192u64).map(|i| i * i % 1000).collect();
+    let ys: Vec<i64> = (0..64i64).map(|i| i * 1_000_000_007 - 5).collect();
+    let r = run(
+        "rust_source",
+        &[
+            Launch {
+                kernel: reduce,
+                slices: vec![
+                    (U32, xs.clone(), false),
+                    (U32, vec![0; 3], true),
+                    (U32, vec![0; 12], true),
+                ],
+                grid: 3,
+                block: 64,
+                concurrent: true,
+            },
+            Launch {
+                kernel: warp_sum,
+                slices: vec![
+                    (I64, ys.iter().map(|y| *y as u64).collect(), false),
+                    (I64, vec![0; 64], true),
+                ],
+                grid: 1,
+                block: 64,
+                concurrent: true,
+            },
+        ],
+        "-O1",
+    );
+    for b in 0..3 {
+        let want: u64 = xs[b * 64..(b + 1) * 64].iter().sum();
+        assert_eq!(r.values[&("reduce".to_string(), 1, b)], want, "block {b}");
+        for c in 0..4 {
+            assert_eq!(r.values[&("reduce".to_string(), 2, b * 4 + c)], 16);
+        }
+    }
+    // A butterfly: every lane ends with its warp's sum.
+    for i in 0..64 {
+        let w = i / 32;
+        let want = ys[w * 32..(w + 1) * 32]
+            .iter()
+            .fold(0i64, |a, y| a.wrapping_add(*y));
+        assert_eq!(
+            r.values[&("warp_sum".to_string(), 1, i)],
+            want as u64,
+            "lane {i}"
+        );
+    }
+}
