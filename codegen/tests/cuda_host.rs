@@ -3,7 +3,7 @@
 //! intrinsic on every scalar type gives Rust's result bit for bit, faults
 //! are recorded as the ABI says, and loops stop where Rust's do; atomics,
 //! shared arrays, barriers and warp operations run with the threads of a
-//! block as concurrent OS threads (`parallel.rs`). Needs
+//! block as concurrent OS threads (`atomics.rs`, `shared.rs`, `warps.rs`). Needs
 //! `g++`; skipped (with a message) without it.
 
 #[path = "cuda_host/harness.rs"]
@@ -39,11 +39,15 @@ macro_rules! rust_cast {
     }};
 }
 
+#[path = "cuda_host/atomics.rs"]
+mod atomics;
 #[path = "cuda_host/control.rs"]
 mod control;
 #[path = "cuda_host/floats.rs"]
 mod floats;
 #[path = "cuda_host/ints.rs"]
 mod ints;
-#[path = "cuda_host/parallel.rs"]
-mod parallel;
+#[path = "cuda_host/shared.rs"]
+mod shared;
+#[path = "cuda_host/warps.rs"]
+mod warps;

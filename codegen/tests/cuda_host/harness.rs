@@ -304,6 +304,79 @@ pub fn shared(id: u32, elem: Ty, len: u32) -> Place {
     }
 }
 
+// Builders for the concurrent kernels (`atomics.rs`, `shared.rs`, `warps.rs`).
+
+pub fn get(id: LocalId, s: Scalar) -> Expr {
+    load(local(id, t(s)))
+}
+
+pub fn slice_len(p: ParamId) -> Expr {
+    Expr {
+        kind: ExprKind::SliceLen(p),
+        ty: t(Scalar::Usize),
+    }
+}
+
+pub fn block(stmts: Vec<StmtKind>) -> Block {
+    Block {
+        stmts: stmts.into_iter().map(|k| st(k, 0)).collect(),
+    }
+}
+
+pub fn if_then(cond: Expr, then: Vec<StmtKind>) -> StmtKind {
+    StmtKind::If {
+        cond,
+        then_block: block(then),
+        else_block: Block::default(),
+    }
+}
+
+pub fn let_(local: LocalId, init: Expr) -> StmtKind {
+    StmtKind::Let {
+        local,
+        init: Some(init),
+    }
+}
+
+pub fn ro(s: Scalar) -> ParamKind {
+    ParamKind::Slice {
+        elem: t(s),
+        mutable: false,
+    }
+}
+
+pub fn rw(s: Scalar) -> ParamKind {
+    ParamKind::Slice {
+        elem: t(s),
+        mutable: true,
+    }
+}
+
+/// `slice[i * stride + k]` of type `s`.
+pub fn strided(p: ParamId, s: Scalar, i: Expr, stride: i128, k: i128) -> Place {
+    let idx = bin(
+        BinOp::Add,
+        bin(BinOp::Mul, i, lit(Scalar::Usize, stride)),
+        lit(Scalar::Usize, k),
+    );
+    at(param(p, t(s)), idx, 1, t(s))
+}
+
+/// `thread_idx().x` / `block_idx().x` as `usize` (struct 0 is `Dim3`).
+pub fn geom(which: Intrinsic) -> Expr {
+    cast(
+        Expr {
+            kind: ExprKind::Field(Box::new(intr(which, vec![], Ty::Struct(0))), 0),
+            ty: t(Scalar::U32),
+        },
+        Scalar::Usize,
+    )
+}
+
+pub fn sync_threads() -> StmtKind {
+    StmtKind::Expr(coll(CollectiveOp::SyncThreads, vec![], Ty::Unit))
+}
+
 // ------------------------------------------------------------- host run
 
 /// A C expression of type `s` with exactly these bits.

@@ -1,0 +1,269 @@
+//! Warp operations, with the threads of each block as concurrent OS
+//! threads: shuffles, votes and `lane_id` follow the IR's rules on a
+//! partial warp; a thread that faulted leaves barriers and warps; and the
+//! concurrent kernels are race-free under ThreadSanitizer.
+
+use super::atomics::int_atomics_kernel;
+use super::harness::*;
+use super::shared::{block_sum_kernel, REDUCE_BLOCK};
+use spindle_codegen::ir::*;
+use Scalar::*;
+
+const WARP_BLOCK: u32 = 48;
+
+/// `warps_<t>(x: &[T], o: &mut [T], b: &mut [u32])`, every thread in range:
+/// four shuffles of `x[i]` into `o[i * 4 ..]`; ballot, all, all, any and
+/// the lane into `b[i * 5 ..]`.
+fn warps_kernel(s: Scalar) -> Kernel {
+    use CollectiveOp as C;
+    let name = format!("warps_{}", s.rust_name());
+    let (i, v, lane) = (0, 1, 2);
+    let ln = || get(lane, U32);
+    let mut body = vec![
+        let_(i, intr(Intrinsic::GlobalIndex, vec![], t(Usize))),
+        let_(v, load(at(param(0, t(s)), get(i, Usize), 0, t(s)))),
+        let_(lane, intr(Intrinsic::LaneId, vec![], t(U32))),
+        StmtKind::Expr(coll(C::SyncWarp, vec![], Ty::Unit)),
+    ];
+    let shuffles = [
+        (
+            C::Shuffle,
+            bin(BinOp::Add, bin(BinOp::Mul, ln(), lit(U32, 7)), lit(U32, 3)),
+        ),
+        (C::ShuffleDown, lit(U32, 5)),
+        (C::ShuffleUp, lit(U32, 2)),
+        (C::ShuffleXor, lit(U32, 9)),
+    ];
+    for (k, (op, arg)) in shuffles.into_iter().enumerate() {
+        body.push(StmtKind::Assign {
+            place: strided(1, s, get(i, Usize), 4, k as i128),
+            value: coll(op, vec![get(v, s), arg], t(s)),
+        });
+    }
+    let b = |k| strided(2, U32, get(i, Usize), 5, k);
+    let votes = [
+        (
+            C::Ballot,
+            bin(
+                BinOp::Eq,
+                bin(BinOp::Rem, get(i, Usize), lit(Usize, 3)),
+                lit(Usize, 0),
+            ),
+        ),
+        (C::All, bin(BinOp::Lt, ln(), lit(U32, 40))),
+        (C::All, bin(BinOp::Ne, ln(), lit(U32, 5))),
+        (C::Any, bin(BinOp::Eq, ln(), lit(U32, 20))),
+    ];
+    for (k, (op, p)) in votes.into_iter().enumerate() {
+        let e = if op == C::Ballot {
+            coll(op, vec![p], t(U32))
+        } else {
+            cast(coll(op, vec![p], t(Bool)), U32)
+        };
+        body.push(StmtKind::Assign {
+            place: b(k as i128),
+            value: e,
+        });
+    }
+    body.push(StmtKind::Assign {
+        place: b(4),
+        value: ln(),
+    });
+    let f = function(
+        &name,
+        vec![("x", ro(s)), ("o", rw(s)), ("b", rw(U32))],
+        vec![
+            ("i", t(Usize), false),
+            ("v", t(s), false),
+            ("lane", t(U32), false),
+        ],
+        body,
+    );
+    kernel(&name, f, 2, vec![])
+}
+
+/// Distinct values of type `s` for thread `i`, as bits.
+fn warp_value(s: Scalar, i: u64) -> u64 {
+    match s {
+        Bool => (i % 3 == 1) as u64,
+        F32 => (i as f32 * -1.5 + 0.25).to_bits() as u64,
+        F64 => (i as f64 * 1e300 / 7.0).to_bits(),
+        _ => (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xA5) & mask(s),
+    }
+}
+
+#[test]
+fn cuda_host_warp_operations_follow_the_ir_rules() {
+    require_gxx!();
+    let grid = 2;
+    let n = (grid * WARP_BLOCK) as usize;
+    let types = [Bool, I8, U16, I32, U32, I64, Usize, F32, F64];
+    let launches: Vec<Launch> = types
+        .iter()
+        .map(|&s| Launch {
+            kernel: warps_kernel(s),
+            slices: vec![
+                (s, (0..n as u64).map(|i| warp_value(s, i)).collect(), false),
+                (s, vec![0; n * 4], true),
+                (U32, vec![0; n * 5], true),
+            ],
+            grid,
+            block: WARP_BLOCK,
+            concurrent: true,
+        })
+        .collect();
+    let r = run("warps", &launches, "-O1");
+    for s in types {
+        let name = format!("warps_{}", s.rust_name());
+        assert_eq!(r.faults[&name][0], 0, "{name} faulted");
+        for i in 0..n {
+            let t_in_block = i as u32 % WARP_BLOCK;
+            let lane = t_in_block % 32;
+            let warp_base = i - lane as usize;
+            // Lanes that exist in this warp (the block's last may be partial).
+            let members = (WARP_BLOCK - (t_in_block - lane)).min(32);
+            let from = |src: Option<u64>| match src {
+                Some(l) if l < members as u64 => warp_value(s, warp_base as u64 + l),
+                _ => warp_value(s, i as u64),
+            };
+            let want = [
+                from(Some(((lane * 7 + 3) % 32) as u64)),
+                from(Some(lane as u64 + 5)),
+                from(lane.checked_sub(2).map(u64::from)),
+                from(Some((lane ^ 9) as u64)),
+            ];
+            for (k, w) in want.iter().enumerate() {
+                let got = r.values[&(name.clone(), 1, i * 4 + k)];
+                assert_eq!(got, *w, "{name}: thread {i} shuffle {k}");
+            }
+            let ballot = (0..members)
+                .filter(|l| (warp_base + *l as usize).is_multiple_of(3))
+                .fold(0u64, |a, l| a | 1 << l);
+            let b = |k| r.values[&(name.clone(), 2, i * 5 + k)];
+            assert_eq!(b(0), ballot, "{name}: thread {i} ballot");
+            assert_eq!(b(1), 1, "{name}: thread {i} all(lane < 40)");
+            assert_eq!(b(2), 0, "{name}: thread {i} all(lane != 5)");
+            assert_eq!(
+                b(3),
+                (members > 20) as u64,
+                "{name}: thread {i} any(lane == 20)"
+            );
+            assert_eq!(b(4), lane as u64, "{name}: thread {i} lane_id");
+        }
+    }
+}
+
+/// `finished(o: &mut [u32])`: thread 5 faults (out of bounds) before a
+/// `sync_threads`; the others pass it, then shuffle with lane ^ 1.
+fn finished_kernel() -> Kernel {
+    let tid = 0;
+    let o = |e: Expr| at(param(0, t(U32)), e, 0, t(U32));
+    let tx = || cast(get(tid, Usize), U32);
+    let body = vec![
+        let_(tid, geom(Intrinsic::ThreadIdx)),
+        if_then(
+            bin(BinOp::Eq, get(tid, Usize), lit(Usize, 5)),
+            vec![StmtKind::Assign {
+                place: o(lit(Usize, 100)),
+                value: lit(U32, 1),
+            }],
+        ),
+        sync_threads(),
+        StmtKind::Assign {
+            place: o(get(tid, Usize)),
+            value: bin(
+                BinOp::Add,
+                tx(),
+                coll(CollectiveOp::ShuffleXor, vec![tx(), lit(U32, 1)], t(U32)),
+            ),
+        },
+    ];
+    let f = function(
+        "finished",
+        vec![("o", rw(U32))],
+        vec![("t", t(Usize), false)],
+        body,
+    );
+    kernel("finished", f, 1, vec![dim3_def()])
+}
+
+#[test]
+fn cuda_host_a_faulted_thread_leaves_barriers_and_warps() {
+    require_gxx!();
+    let r = run(
+        "finished",
+        &[Launch {
+            kernel: finished_kernel(),
+            slices: vec![(U32, vec![999; 8], true)],
+            grid: 1,
+            block: 8,
+            concurrent: true,
+        }],
+        "-O1",
+    );
+    let f = r.faults["finished"];
+    // flag, kind OutOfBounds, site 0, index 100, len 8, block 0, thread 5
+    assert_eq!(f, [1, 1, 0, 100, 8, 0, 5]);
+    let o = |k| r.values[&("finished".to_string(), 0, k)];
+    assert_eq!(o(5), 999, "the faulted thread wrote nothing");
+    // Lane 4's partner (5) finished: lane 4 gets its own value.
+    assert_eq!(o(4), 8);
+    for k in [0usize, 1, 2, 3, 6, 7] {
+        assert_eq!(o(k), k as u64 + (k as u64 ^ 1), "thread {k}");
+    }
+}
+
+#[test]
+fn cuda_host_concurrent_kernels_have_no_data_races() {
+    require_gxx!();
+    // The shared-memory reduction, contended atomics and warp exchanges,
+    // under ThreadSanitizer: barriers order the shared array's plain
+    // accesses, and every atomic is one.
+    let xs: Vec<u64> = (0..REDUCE_BLOCK as u64 * 2).collect();
+    let n = 2 * WARP_BLOCK as usize;
+    let launches = [
+        Launch {
+            kernel: block_sum_kernel(),
+            slices: vec![
+                (U32, xs, false),
+                (U32, vec![0; 2], true),
+                (U32, vec![0; 8], true),
+            ],
+            grid: 2,
+            block: REDUCE_BLOCK,
+            concurrent: true,
+        },
+        Launch {
+            kernel: int_atomics_kernel(U64),
+            slices: vec![
+                (U64, (0..64).collect(), false),
+                (U64, vec![0; 10], true),
+                (U64, vec![0; 640], true),
+            ],
+            grid: 1,
+            block: 64,
+            concurrent: true,
+        },
+        Launch {
+            kernel: warps_kernel(F32),
+            slices: vec![
+                (
+                    F32,
+                    (0..n as u64).map(|i| warp_value(F32, i)).collect(),
+                    false,
+                ),
+                (F32, vec![0; n * 4], true),
+                (U32, vec![0; n * 5], true),
+            ],
+            grid: 2,
+            block: WARP_BLOCK,
+            concurrent: true,
+        },
+    ];
+    let r = run_with("tsan", &launches, "-O1", Sanitizer::Thread);
+    assert_eq!(
+        r.values[&("block_sum".to_string(), 1, 1)],
+        (128..256).sum::<u64>()
+    );
+    assert_eq!(r.values[&("atomics_u64".to_string(), 1, 0)], 64);
+}
