@@ -35,7 +35,7 @@ impl FnEmitter<'_, '_> {
         effects: bool,
         ty: &Ty,
     ) {
-        let cty = if effects {
+        let cty = if effects && !is_name(&text) {
             self.ctx.c_type(ty)
         } else {
             String::new()
