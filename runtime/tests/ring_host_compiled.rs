@@ -407,6 +407,68 @@ fn block_of_32_threads_updates_array_state() {
     assert_eq!(actor.shutdown().unwrap(), model);
 }
 
+/// A 64-thread handler written in Rust and linked by the front end: warp
+/// shuffles reduce each warp, the warps meet in a block-shared array behind
+/// a barrier, and every thread bumps the state with an atomic.
+fn warp_reduce_kernel() -> Kernel {
+    const SRC: &str = "fn warp_reduce(state: &mut [u32; 2], msg: u32) -> u32 {
+        let warp_sums = shared_array::<u32, 2>();
+        let t = thread_idx().x;
+        let mut v = msg.wrapping_mul(t + 1);
+        let mut delta = 16;
+        while delta > 0 {
+            v = v.wrapping_add(warp_shuffle_down(v, delta));
+            delta /= 2;
+        }
+        if lane_id() == 0 {
+            warp_sums[(t / 32) as usize] = v;
+        }
+        sync_threads();
+        atomic_add(&mut state[1], 1);
+        let total = warp_sums[0].wrapping_add(warp_sums[1]);
+        if t == 0 {
+            state[0] = state[0].wrapping_add(total);
+        }
+        total
+    }";
+    let item = spindle_codegen::ItemSource {
+        name: "warp_reduce",
+        source: SRC,
+        file: "runtime/tests/ring_host_compiled.rs",
+        line: 1,
+        consts: &[],
+    };
+    let options = spindle_codegen::KernelOptions {
+        threads: 64,
+        ..spindle_codegen::KernelOptions::new(spindle_codegen::KernelMode::Ring)
+    };
+    spindle_codegen::link(&item, &options, &[], &[]).expect("warp_reduce links")
+}
+
+#[test]
+fn block_of_64_threads_with_shuffles_barriers_and_atomics() {
+    let Some(k) = host_kernel("warp_reduce64", warp_reduce_kernel()) else {
+        return;
+    };
+    let _one = serial();
+    let mut actor: Actor<[u32; 2], u32, u32> = spawn(&k, [0u32; 2], config(8));
+    let mut model = [0u32; 2];
+    let n: u32 = if tsan() { 100 } else { 1_000 };
+    // Thread t contributes msg * (t + 1): the block's total is msg * 2080.
+    for m in 0..n {
+        let msg = m.wrapping_mul(2_654_435_761);
+        let total = msg.wrapping_mul(2080);
+        model[0] = model[0].wrapping_add(total);
+        model[1] += 64;
+        if m % 4 == 0 {
+            assert_eq!(actor.call(msg).unwrap(), total, "message {m}");
+        } else {
+            actor.send(msg).unwrap();
+        }
+    }
+    assert_eq!(actor.shutdown().unwrap(), model);
+}
+
 fn assert_fault(e: &Error, index: u64, thread: u32) {
     match e {
         Error::OutOfBounds {

@@ -14,6 +14,8 @@
 //   it was the last one missing from;
 // - system-scope acquire loads and release stores are GCC __atomic
 //   builtins (ThreadSanitizer understands them);
+// - warp operations are a rendezvous of the warp's unfinished threads
+//   (codegen/src/cuda/host_shim_warp.h): 32 threads per warp in order;
 // - spindle_nanosleep sleeps.
 //
 // The generated prelude skips its own typedefs and device helpers when
@@ -30,7 +32,10 @@
 #include <csetjmp>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -96,6 +101,10 @@ class SpindleHostBarrier {
 static thread_local SpindleHostBarrier* spindle_host_block = nullptr;
 
 #include "../../codegen/src/cuda/host_shim_scalar.h"
+#include "../../codegen/src/cuda/host_shim_warp.h"
+
+static thread_local SpindleHostWarp* spindle_host_warp = nullptr;
+static inline SpindleHostWarp* spindle_host_current_warp(const char*) { return spindle_host_warp; }
 
 // Fences. ThreadSanitizer does not model standalone fences; under it a
 // fence is a sequentially consistent read-modify-write of one shared word
@@ -129,17 +138,25 @@ __attribute__((noinline)) static void spindle_host_thread(F& body) {
 template <class F>
 static void spindle_host_run_block(unsigned int threads, F body) {
   SpindleHostBarrier barrier(threads);
+  const unsigned int nwarps = (threads + 31u) / 32u;
+  std::unique_ptr<SpindleHostWarp[]> warps(new SpindleHostWarp[nwarps]);
+  for (unsigned int w = 0; w < nwarps; ++w) {
+    warps[w].set_members(threads - 32u * w < 32u ? threads - 32u * w : 32u);
+  }
   std::vector<std::thread> pool;
   pool.reserve(threads);
   for (unsigned int t = 0; t < threads; ++t) {
-    pool.emplace_back([&barrier, &body, t, threads] {
+    SpindleHostWarp* warp = &warps[t / 32u];
+    pool.emplace_back([&barrier, &body, t, threads, warp] {
       threadIdx = {t, 0, 0};
       blockIdx = {0, 0, 0};
       blockDim = {threads, 1, 1};
       gridDim = {1, 1, 1};
       spindle_host_block = &barrier;
+      spindle_host_warp = warp;
       spindle_host_thread(body);
       barrier.drop();
+      warp->drop();
     });
   }
   for (auto& th : pool) th.join();
