@@ -102,16 +102,8 @@ fn slot_of(kernel: &Kernel, ty: &Ty, what: &str) -> Result<SlotLayout, String> {
 /// emitter's handler unit, the protocol declarations and the persistent
 /// loop. The kernel is checked before anything is emitted.
 pub fn emit_ring(kernel: &Kernel, options: &EmitOptions) -> Result<RingKernelSource, String> {
-    let (state, msg, reply) = ring_types(kernel)?;
-    let request = slot_of(kernel, msg, "message")?;
-    let reply_slot = slot_of(kernel, reply, "reply")?;
-    if kernel.align_of(state) as usize > CACHE_LINE {
-        return Err(format!(
-            "ring kernel `{}`: state alignment above {CACHE_LINE}",
-            kernel.name
-        ));
-    }
-    check_shared_bytes(kernel, msg)?;
+    let (request, reply_slot) = check_ring_kernel(kernel)?;
+    let (state, _, _) = ring_types(kernel)?;
     let h = &cuda::emit_ring_handler(kernel, options);
     let entry = ring_entry_symbol(&kernel.name);
     let mut code = String::with_capacity(h.code.len() + 8192);
@@ -138,6 +130,25 @@ pub fn emit_ring(kernel: &Kernel, options: &EmitOptions) -> Result<RingKernelSou
         reply: reply_slot,
         state_type: h.state_type.clone(),
     })
+}
+
+/// Checks that `kernel` can run as a persistent ring kernel on a GPU: its
+/// signature, its message and reply slots, its state's alignment, and its
+/// shared memory next to the loop's. Both backends call it when an actor
+/// is spawned, so a ring kernel the CPU backend accepts also runs on a GPU.
+/// Returns the request and reply slot layouts.
+pub fn check_ring_kernel(kernel: &Kernel) -> Result<(SlotLayout, SlotLayout), String> {
+    let (state, msg, reply) = ring_types(kernel)?;
+    let request = slot_of(kernel, msg, "message")?;
+    let reply_slot = slot_of(kernel, reply, "reply")?;
+    if kernel.align_of(state) as usize > CACHE_LINE {
+        return Err(format!(
+            "ring kernel `{}`: state alignment above {CACHE_LINE}",
+            kernel.name
+        ));
+    }
+    check_shared_bytes(kernel, msg)?;
+    Ok((request, reply_slot))
 }
 
 /// The handler's block-shared arrays and the loop's own `__shared__`

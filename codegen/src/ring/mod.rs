@@ -10,4 +10,4 @@ mod emit_tests;
 #[cfg(test)]
 mod layout_tests;
 
-pub use emit::{emit_ring, ring_entry_symbol, RingKernelSource};
+pub use emit::{check_ring_kernel, emit_ring, ring_entry_symbol, RingKernelSource};

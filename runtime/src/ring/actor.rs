@@ -69,6 +69,11 @@ impl<S: DeviceType, M: DeviceType, R: DeviceType> Actor<S, M, R> {
         config: RingConfig,
     ) -> Result<Self> {
         check_signature::<S, M, R>(&kernel)?;
+        // What a GPU needs of a ring kernel, checked on every backend.
+        spindle_codegen::ring::check_ring_kernel(&kernel).map_err(|message| Error::Link {
+            kernel: kernel.name.clone(),
+            message,
+        })?;
         let layout = config.layout::<S, M, R>()?;
         let init = bytes_of(std::slice::from_ref(&init));
         match &*dev.inner {

@@ -153,3 +153,47 @@ fn an_actor_can_move_to_another_thread() {
     });
     assert_eq!(t.join().unwrap(), 3);
 }
+
+/// A ring kernel whose shared arrays leave no room for the ring loop's own
+/// shared variables cannot run on a GPU, so the CPU backend refuses it too,
+/// naming the kernel and the sizes.
+#[test]
+fn a_ring_kernel_too_big_for_a_gpu_is_refused_on_the_cpu_backend() {
+    use spindle_codegen::{link, ItemSource, KernelMode, KernelOptions};
+    let link_with = |words: u32| {
+        let src: &'static str = Box::leak(
+            format!(
+                "fn big(state: &mut u32, msg: u32) -> u32 {{
+                    let scratch = shared_array::<u32, {words}>();
+                    scratch[0] = msg;
+                    *state += scratch[0];
+                    *state
+                }}"
+            )
+            .into_boxed_str(),
+        );
+        let item = ItemSource {
+            name: "big",
+            source: src,
+            file: "runtime/src/ring/tests.rs",
+            line: 1,
+            consts: &[],
+        };
+        let k = link(&item, &KernelOptions::new(KernelMode::Ring), &[], &[]).unwrap();
+        std::sync::Arc::new(k)
+    };
+    let dev = crate::Device::cpu();
+    // 48 KiB of arrays: the message and the loop's two words do not fit.
+    match Actor::<u32, u32, u32>::spawn_linked(&dev, link_with(12_288), 0, cfg(4)) {
+        Err(Error::Link { kernel, message }) => {
+            assert_eq!(kernel, "big");
+            assert!(message.contains("49152 bytes"), "{message}");
+        }
+        Err(e) => panic!("expected Error::Link, got {e}"),
+        Ok(_) => panic!("expected Error::Link, the actor started"),
+    }
+    // 12 bytes less leaves room: it runs.
+    let mut a = Actor::<u32, u32, u32>::spawn_linked(&dev, link_with(12_285), 0, cfg(4)).unwrap();
+    assert_eq!(a.call(7).unwrap(), 7);
+    assert_eq!(a.shutdown().unwrap(), 7);
+}
