@@ -2,8 +2,15 @@
 //! run. `cargo bench --bench cpu_backend`
 //!
 //! Goal (issue #2): a saxpy-class kernel within 10× of a plain Rust loop.
+//! Also the cost of cooperating threads: the `histogram` example's
+//! shared-memory histogram (shared atomics, barriers) and warp-shuffle
+//! block sums, against plain Rust.
 
 mod harness;
+
+#[path = "../examples/histogram.rs"]
+#[allow(dead_code)]
+mod histogram;
 
 use spindle::prelude::*;
 
@@ -105,4 +112,68 @@ fn main() {
             "",
         );
     }
+    cooperative(&dev);
+}
+
+/// The `histogram` example's kernels against plain Rust.
+fn cooperative(dev: &Device) {
+    let n = 1usize << 20;
+    let data = histogram::sample_bytes(n);
+    let data_buf = dev.upload(&data).unwrap();
+    let mut bins = dev.zeros::<u32>(histogram::BINS).unwrap();
+    let kernel = harness::measure(2, 20, || {
+        histogram::histogram::launch(
+            dev,
+            Launch::new(64u32, histogram::BLOCK),
+            &data_buf,
+            &mut bins,
+        )
+        .unwrap();
+    });
+    let plain = harness::measure(2, 20, || {
+        std::hint::black_box(histogram::histogram_reference(std::hint::black_box(&data)));
+    });
+    let ratio = kernel.median.as_secs_f64() / plain.median.as_secs_f64();
+    harness::report(
+        "cpu_backend",
+        &format!("shared-memory histogram n={n} spindle cpu"),
+        kernel,
+        &format!("{ratio:.2}x plain Rust"),
+    );
+    harness::report(
+        "cpu_backend",
+        &format!("histogram n={n} plain Rust loop"),
+        plain,
+        "",
+    );
+
+    let values: Vec<u32> = (0..n as u32)
+        .map(|i| i.wrapping_mul(2_654_435_761))
+        .collect();
+    let values_buf = dev.upload(&values).unwrap();
+    let mut sums = dev
+        .zeros::<u32>(n.div_ceil(histogram::BLOCK as usize))
+        .unwrap();
+    let kernel = harness::measure(2, 20, || {
+        histogram::block_sums::launch(dev, histogram::launch_for(n), &values_buf, &mut sums)
+            .unwrap();
+    });
+    let plain = harness::measure(2, 20, || {
+        std::hint::black_box(histogram::block_sums_reference(std::hint::black_box(
+            &values,
+        )));
+    });
+    let ratio = kernel.median.as_secs_f64() / plain.median.as_secs_f64();
+    harness::report(
+        "cpu_backend",
+        &format!("warp-shuffle block sums n={n} spindle cpu"),
+        kernel,
+        &format!("{ratio:.2}x plain Rust"),
+    );
+    harness::report(
+        "cpu_backend",
+        &format!("block sums n={n} plain Rust loop"),
+        plain,
+        "",
+    );
 }

@@ -31,6 +31,46 @@
 //! assert!(y.to_vec()?.iter().all(|&v| v == 5.0));
 //! # Ok(()) }
 //! ```
+//!
+//! Threads of a block cooperate through the intrinsics of [`gpu`]:
+//! block-shared arrays, barriers, atomics and warp operations. A barrier or
+//! warp operation must be reached by every unfinished thread of its block
+//! (warp); the CPU backend reports one that is not as
+//! [`Error::Divergent`], where a GPU would hang or compute garbage.
+//!
+//! ```
+//! use spindle::prelude::*;
+//!
+//! /// Sums `x` into `total[0]`: each block reduces in shared memory, then
+//! /// adds its sum with one atomic.
+//! #[kernel(mode = "batch")]
+//! fn sum(x: &[u32], total: &mut [u32]) {
+//!     let partial = shared_array::<u32, 256>();
+//!     let t = thread_idx().x as usize;
+//!     let i = global_index();
+//!     partial[t] = if i < x.len() { x[i] } else { 0 };
+//!     sync_threads();
+//!     let mut stride = 128;
+//!     while stride > 0 {
+//!         if t < stride {
+//!             partial[t] += partial[t + stride];
+//!         }
+//!         sync_threads();
+//!         stride /= 2;
+//!     }
+//!     if t == 0 {
+//!         atomic_add(&mut total[0], partial[0]);
+//!     }
+//! }
+//!
+//! # fn main() -> spindle::Result<()> {
+//! let dev = Device::cpu();
+//! let x = dev.upload(&(1..=1000u32).collect::<Vec<_>>())?;
+//! let mut total = dev.zeros::<u32>(1)?;
+//! sum::launch(&dev, Launch::for_elements(1000), &x, &mut total)?;
+//! assert_eq!(total.to_vec()?, vec![500_500]);
+//! # Ok(()) }
+//! ```
 
 pub use spindle_macros::{device, kernel, DeviceType};
 pub use spindle_runtime::jit::{precompile, PrecompileReport};
