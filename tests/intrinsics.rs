@@ -525,7 +525,7 @@ fn votes_cover_the_threads_of_the_warp() {
             let warp_len = (block - t / 32 * 32).min(32);
             let mut ballot = 0u32;
             for l in 0..warp_len {
-                if x[warp_base + l] % 3 == 0 {
+                if x[warp_base + l].is_multiple_of(3) {
                     ballot |= 1 << l;
                 }
             }

@@ -124,4 +124,9 @@ fn a_ring_message_allocates_nothing_on_the_cpu_backend() {
         0,
         "lanes(32)"
     );
+    assert_eq!(
+        allocations_per_run(reducing_handler(), 2_000),
+        0,
+        "reduce (64 threads, shared array, barriers, atomics)"
+    );
 }
