@@ -113,7 +113,7 @@ pub fn sample_bytes(n: usize) -> Vec<u8> {
             x ^= x >> 7;
             x ^= x << 17;
             let r = (x >> 32) as u32;
-            if r % 4 == 0 {
+            if r.is_multiple_of(4) {
                 b' '
             } else {
                 (r % 256) as u8
