@@ -212,6 +212,32 @@ impl Lowerer<'_, '_, '_> {
         Some((0, self.types().fresh_external()))
     }
 
+    /// Element `index` of a slice parameter or a shared array (`root`),
+    /// with its own fault site named after `text`.
+    fn element(
+        &mut self,
+        root: PlaceRoot,
+        elem: TyVar,
+        text: &str,
+        index: HExpr,
+        span: Span,
+    ) -> Access {
+        let site = self.site(text, span);
+        let place = HPlace {
+            root,
+            proj: vec![HProj::Index {
+                index: Box::new(index),
+                site,
+            }],
+            ty: elem,
+        };
+        Access::Place {
+            place,
+            text: format!("{text}[..]"),
+            bare_state: false,
+        }
+    }
+
     fn index_access(&mut self, ix: &syn::ExprIndex) -> Access {
         if let syn::Expr::Range(r) = strip(&ix.index) {
             self.error(
@@ -238,37 +264,11 @@ impl Lowerer<'_, '_, '_> {
                 let HParamKind::Slice { elem, .. } = self.params[param as usize].kind else {
                     unreachable!("Access::Slice names a slice parameter")
                 };
-                let site = self.site(&text, span);
-                let place = HPlace {
-                    root: PlaceRoot::Param(param),
-                    proj: vec![HProj::Index {
-                        index: Box::new(index),
-                        site,
-                    }],
-                    ty: elem,
-                };
-                return Access::Place {
-                    place,
-                    text: format!("{text}[..]"),
-                    bare_state: false,
-                };
+                return self.element(PlaceRoot::Param(param), elem, &text, index, span);
             }
             Access::Shared { id, text } => {
                 let elem = self.shared[id as usize].elem;
-                let site = self.site(&text, span);
-                let place = HPlace {
-                    root: PlaceRoot::Shared(id),
-                    proj: vec![HProj::Index {
-                        index: Box::new(index),
-                        site,
-                    }],
-                    ty: elem,
-                };
-                return Access::Place {
-                    place,
-                    text: format!("{text}[..]"),
-                    bare_state: false,
-                };
+                return self.element(PlaceRoot::Shared(id), elem, &text, index, span);
             }
             Access::Place {
                 mut place, text, ..
