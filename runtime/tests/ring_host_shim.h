@@ -54,49 +54,7 @@ static thread_local spindle_host_dim3 threadIdx, blockIdx, blockDim, gridDim;
 // Where a faulting thread goes (spindle_exit_thread).
 static thread_local jmp_buf spindle_host_exit;
 
-// A CTA barrier: waits for every thread that has not exited; reports how
-// many arrived with a true predicate (bar.red.popc).
-class SpindleHostBarrier {
- public:
-  explicit SpindleHostBarrier(unsigned int threads) : expected_(threads) {}
-
-  unsigned int arrive_and_wait(unsigned int pred) {
-    std::unique_lock<std::mutex> lock(m_);
-    const unsigned long long phase = phase_;
-    arrived_ += 1;
-    count_ += pred ? 1u : 0u;
-    if (arrived_ == expected_) {
-      release();
-      return last_count_;
-    }
-    cv_.wait(lock, [&] { return phase_ != phase; });
-    return last_count_;
-  }
-
-  // The calling thread exited: it no longer takes part.
-  void drop() {
-    std::unique_lock<std::mutex> lock(m_);
-    expected_ -= 1;
-    if (arrived_ > 0 && arrived_ == expected_) release();
-  }
-
- private:
-  void release() {
-    last_count_ = count_;
-    arrived_ = 0;
-    count_ = 0;
-    phase_ += 1;
-    cv_.notify_all();
-  }
-
-  std::mutex m_;
-  std::condition_variable cv_;
-  unsigned int expected_;
-  unsigned int arrived_ = 0;
-  unsigned int count_ = 0;
-  unsigned int last_count_ = 0;
-  unsigned long long phase_ = 0;
-};
+#include "../../codegen/src/cuda/host_shim_barrier.h"
 
 static thread_local SpindleHostBarrier* spindle_host_block = nullptr;
 

@@ -51,43 +51,7 @@ static thread_local jmp_buf spindle_host_exit;
 
 #include "host_shim_scalar.h"
 
-// A block barrier: waits for every thread of the block that has not
-// finished (drop() takes a finished thread out).
-class SpindleHostBarrier {
- public:
-  explicit SpindleHostBarrier(unsigned int threads) : expected_(threads) {}
-
-  void arrive_and_wait() {
-    std::unique_lock<std::mutex> lock(m_);
-    const unsigned long long phase = phase_;
-    arrived_ += 1;
-    if (arrived_ == expected_) {
-      release();
-      return;
-    }
-    cv_.wait(lock, [&] { return phase_ != phase; });
-  }
-
-  void drop() {
-    std::unique_lock<std::mutex> lock(m_);
-    expected_ -= 1;
-    if (arrived_ > 0 && arrived_ == expected_) release();
-  }
-
- private:
-  void release() {
-    arrived_ = 0;
-    phase_ += 1;
-    cv_.notify_all();
-  }
-
-  std::mutex m_;
-  std::condition_variable cv_;
-  unsigned int expected_;
-  unsigned int arrived_ = 0;
-  unsigned long long phase_ = 0;
-};
-
+#include "host_shim_barrier.h"
 #include "host_shim_warp.h"
 
 // The block a thread of spindle_host_launch_concurrent belongs to.

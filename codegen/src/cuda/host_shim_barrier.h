@@ -1,0 +1,56 @@
+// A CTA barrier for host shims that run the threads of a block as
+// concurrent OS threads (host_shim.h, and the runtime's ring shim).
+//
+// It waits for every thread of the block that has not finished, with PTX
+// semantics: drop() takes a thread that exited (a fault, or returning from
+// the kernel) out, and releases a barrier it was the last one missing from.
+// arrive_and_wait(pred) also reports how many threads arrived with a true
+// predicate (bar.red.popc, __syncthreads_count).
+//
+// The including file has included <condition_variable> and <mutex>.
+#ifndef SPINDLE_HOST_SHIM_BARRIER_H
+#define SPINDLE_HOST_SHIM_BARRIER_H
+
+class SpindleHostBarrier {
+ public:
+  explicit SpindleHostBarrier(unsigned int threads) : expected_(threads) {}
+
+  unsigned int arrive_and_wait(unsigned int pred = 1u) {
+    std::unique_lock<std::mutex> lock(m_);
+    const unsigned long long phase = phase_;
+    arrived_ += 1;
+    count_ += pred ? 1u : 0u;
+    if (arrived_ == expected_) {
+      release();
+      return last_count_;
+    }
+    cv_.wait(lock, [&] { return phase_ != phase; });
+    return last_count_;
+  }
+
+  // The calling thread finished: it no longer takes part.
+  void drop() {
+    std::unique_lock<std::mutex> lock(m_);
+    expected_ -= 1;
+    if (arrived_ > 0 && arrived_ == expected_) release();
+  }
+
+ private:
+  void release() {
+    last_count_ = count_;
+    arrived_ = 0;
+    count_ = 0;
+    phase_ += 1;
+    cv_.notify_all();
+  }
+
+  std::mutex m_;
+  std::condition_variable cv_;
+  unsigned int expected_;
+  unsigned int arrived_ = 0;
+  unsigned int count_ = 0;
+  unsigned int last_count_ = 0;
+  unsigned long long phase_ = 0;
+};
+
+#endif
