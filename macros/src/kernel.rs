@@ -12,7 +12,24 @@ use crate::{attr, paths, source};
 pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let options = attr::parse_kernel_attr(attr)?;
     let func: syn::ItemFn = syn::parse2(item.clone())?;
-    let analysis = frontend::analyze_kernel(&func, &options)?;
+    // With errors in the body only, the glue is still emitted (from the
+    // signature) beside them, so call sites of `name::launch` and
+    // `name::spawn` type-check and report nothing of their own.
+    let parts = frontend::analyze_kernel_parts(&func, &options);
+    let (analysis, body_errors) = match (parts.errors, parts.signature_ok) {
+        (None, _) => (parts.analysis, None),
+        (Some(e), true) => {
+            // What the body names may be the very error (an unknown fn, a
+            // closure called like one): the placeholder glue refers to none
+            // of it.
+            let mut a = parts.analysis;
+            a.struct_types.clear();
+            a.device_fns.clear();
+            a.consts.clear();
+            (a, Some(e.into_compile_error()))
+        }
+        (Some(e), false) => return Err(e),
+    };
     let (text, line) = source::layout_preserving(&item);
 
     let mut checked = func.clone();
@@ -41,8 +58,13 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         options.mode
     );
 
+    // An item with errors is kept as written; its own lints would be noise.
+    let quiet = body_errors.as_ref().map(|_| quote!(#[allow(unused)]));
     Ok(quote! {
+        #body_errors
+
         #[allow(dead_code, clippy::all)]
+        #quiet
         #checked
 
         #const_table

@@ -119,6 +119,31 @@ pub fn analyze_kernel(item: &syn::ItemFn, options: &KernelOptions) -> syn::Resul
     analyze(item, FnRole::Kernel(*options)).into_result()
 }
 
+/// [`analyze_kernel`] that keeps what the glue needs when only the body
+/// has errors: the macro then still emits the kernel's host glue beside
+/// the errors, so call sites such as `name::launch(..)` type-check and the
+/// user sees the body's errors alone.
+pub fn analyze_kernel_parts(item: &syn::ItemFn, options: &KernelOptions) -> KernelAnalysis {
+    let a = analyze(item, FnRole::Kernel(*options));
+    let signature_ok = a.signature_errors == 0;
+    let analysis = a.analysis.clone();
+    KernelAnalysis {
+        analysis,
+        signature_ok,
+        errors: a.into_result().err(),
+    }
+}
+
+/// What [`analyze_kernel_parts`] found.
+pub struct KernelAnalysis {
+    /// The analysis; its parameter shapes are complete when `signature_ok`.
+    pub analysis: Analysis,
+    /// The signature had no errors (the glue can be generated from it).
+    pub signature_ok: bool,
+    /// Every error, combined; `None` when the kernel is valid.
+    pub errors: Option<syn::Error>,
+}
+
 /// Checks a `#[device]` function at macro time.
 pub fn analyze_device_fn(item: &syn::ItemFn) -> syn::Result<Analysis> {
     analyze(item, FnRole::Device).into_result()
@@ -143,6 +168,8 @@ pub fn annotate_lets(item: &mut syn::ItemFn, options: Option<&KernelOptions>) {
 struct MacroAnalysis {
     analysis: Analysis,
     errors: Vec<syn::Error>,
+    /// How many of `errors` the signature check reported.
+    signature_errors: usize,
     types: Types,
     lowered: HFn,
 }
@@ -182,6 +209,7 @@ fn analyze(item: &syn::ItemFn, role: FnRole) -> MacroAnalysis {
         },
         &mut errors,
     );
+    let signature_errors = errors.len();
     let params = sig.shapes.clone();
     let ret = sig.ret_syn.clone();
     let mut shared = Shared {
@@ -209,6 +237,7 @@ fn analyze(item: &syn::ItemFn, role: FnRole) -> MacroAnalysis {
             consts,
         },
         errors,
+        signature_errors,
         types,
         lowered: lowered.hfn,
     }
