@@ -541,6 +541,43 @@ fn votes_cover_the_threads_of_the_warp() {
     }
 }
 
+/// A butterfly sum in a `#[device]` fn: every lane ends with its warp's
+/// total.
+#[device]
+fn warp_total(v: u64) -> u64 {
+    let mut sum = v;
+    let mut mask = 16;
+    while mask > 0 {
+        sum = sum.wrapping_add(warp_shuffle_xor(sum, mask));
+        mask /= 2;
+    }
+    sum
+}
+
+#[kernel(mode = "batch")]
+fn warp_totals(x: &[u64], out: &mut [u64]) {
+    let i = global_index();
+    out[i] = warp_total(x[i]);
+}
+
+#[test]
+fn collectives_work_inside_device_functions() {
+    let mut rng = common::rng("collectives_work_inside_device_functions");
+    for dev in devices("collectives_work_inside_device_functions") {
+        let n = 256usize;
+        let x: Vec<u64> = (0..n).map(|_| rng.u64(..)).collect();
+        let xb = dev.upload(&x).unwrap();
+        let mut out = dev.zeros::<u64>(n).unwrap();
+        warp_totals::launch(&dev, Launch::new(2u32, 128u32), &xb, &mut out).unwrap();
+        let got = out.to_vec().unwrap();
+        for i in 0..n {
+            let warp = &x[i / 32 * 32..i / 32 * 32 + 32];
+            let total = warp.iter().fold(0u64, |a, &v| a.wrapping_add(v));
+            assert_eq!(got[i], total, "thread {i} on {}", dev.name());
+        }
+    }
+}
+
 // ------------------------------------------------------------- divergence (CPU only)
 
 #[kernel(mode = "batch")]
