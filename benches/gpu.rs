@@ -38,6 +38,9 @@ mod bitonic_sort;
 #[path = "../examples/blur_2d.rs"]
 mod blur_2d;
 #[allow(dead_code)]
+#[path = "../examples/histogram.rs"]
+mod histogram;
+#[allow(dead_code)]
 #[path = "../examples/particles.rs"]
 mod particles;
 #[allow(dead_code)]

@@ -1,10 +1,13 @@
 //! Batch mode on the GPU: spindle's launch + sync against a raw cudarc
 //! launch of the same CUBIN, latency, back-to-back throughput, and the
-//! saxpy launch the Python peers (CuPy, Numba) also time.
+//! saxpy launch the Python peers (CuPy, Numba) also time, and the
+//! `histogram` example's cooperating kernels (shared memory, barriers,
+//! atomics, warp shuffles).
 
 use spindle::prelude::*;
 
 use crate::harness::measure;
+use crate::histogram;
 use crate::interleaved;
 use crate::kernels::touch;
 use crate::quickstart;
@@ -17,7 +20,7 @@ const BURST: usize = 1000;
 /// The launch-overhead goal of issue #5: spindle / raw cudarc.
 const GOAL: f64 = 1.10;
 
-const FIGURES: [&str; 9] = [
+const FIGURES: [&str; 11] = [
     "touch launch+sync, spindle",
     "touch launch+sync, raw cudarc (same CUBIN)",
     "touch launch+sync, raw cudarc + fault clear/read",
@@ -27,6 +30,8 @@ const FIGURES: [&str; 9] = [
     "back-to-back touch, raw cudarc async (1 sync)",
     "saxpy n=1024 launch+sync, spindle",
     "saxpy n=2^20 launch+sync, spindle",
+    "shared-memory histogram of 2^20 bytes (64x256) launch+sync, spindle",
+    "warp-shuffle block sums n=2^20 launch+sync, spindle",
 ];
 
 pub fn run(r: &mut Reporter, gpu: Result<&Device, &str>, arch: Option<&str>) {
@@ -41,6 +46,9 @@ pub fn run(r: &mut Reporter, gpu: Result<&Device, &str>, arch: Option<&str>) {
     }
     if let Err(e) = saxpy(r, dev) {
         r.skip(GROUP, "saxpy figures", &e);
+    }
+    if let Err(e) = cooperative(r, dev) {
+        r.skip(GROUP, "cooperative-kernel figures", &e);
     }
 }
 
@@ -154,5 +162,41 @@ fn saxpy(r: &mut Reporter, dev: &Device) -> Result<(), String> {
         });
         r.time(GROUP, name, s, "compare with the peers' saxpy");
     }
+    Ok(())
+}
+
+/// The `histogram` example's kernels, checked against plain Rust first.
+fn cooperative(r: &mut Reporter, dev: &Device) -> Result<(), String> {
+    let err = |e: spindle::Error| e.to_string();
+    let n = 1usize << 20;
+    let data = histogram::sample_bytes(n);
+    let data_buf = dev.upload(&data).map_err(err)?;
+    let mut bins = dev.zeros::<u32>(histogram::BINS).map_err(err)?;
+    let launch = Launch::new(64u32, histogram::BLOCK);
+    histogram::histogram::launch(dev, launch, &data_buf, &mut bins).map_err(err)?;
+    if bins.to_vec().map_err(err)? != histogram::histogram_reference(&data) {
+        return Err("the histogram kernel gave a wrong result on the GPU".into());
+    }
+    let s = measure(50, r.reps(1000), || {
+        histogram::histogram::launch(dev, launch, &data_buf, &mut bins).unwrap();
+    });
+    r.time(GROUP, FIGURES[9], s, "");
+
+    let values: Vec<u32> = (0..n as u32)
+        .map(|i| i.wrapping_mul(2_654_435_761))
+        .collect();
+    let values_buf = dev.upload(&values).map_err(err)?;
+    let mut sums = dev
+        .zeros::<u32>(n.div_ceil(histogram::BLOCK as usize))
+        .map_err(err)?;
+    let launch = histogram::launch_for(n);
+    histogram::block_sums::launch(dev, launch, &values_buf, &mut sums).map_err(err)?;
+    if sums.to_vec().map_err(err)? != histogram::block_sums_reference(&values) {
+        return Err("the block-sums kernel gave a wrong result on the GPU".into());
+    }
+    let s = measure(50, r.reps(1000), || {
+        histogram::block_sums::launch(dev, launch, &values_buf, &mut sums).unwrap();
+    });
+    r.time(GROUP, FIGURES[10], s, "");
     Ok(())
 }
