@@ -237,6 +237,11 @@ pub struct Kernel {
     /// [`PlaceRoot::Shared`]. Only the entry function declares them; each
     /// call site is one array per block, as a CUDA `__shared__` variable.
     pub shared: Vec<SharedArray>,
+    /// Views of the launch's dynamic shared memory
+    /// (`dynamic_shared::<T>()`), referenced by
+    /// [`PlaceRoot::DynamicShared`]. Batch kernels only; only the entry
+    /// function declares them.
+    pub dynamic_shared: Vec<DynamicShared>,
     /// Places that can fault, referenced by [`Proj::Index::site`].
     pub fault_sites: Vec<FaultSite>,
 }
@@ -255,6 +260,27 @@ pub struct SharedArray {
     pub len: u32,
     pub span: SrcSpan,
 }
+
+/// One view of the launch's dynamic shared memory: `let buf =
+/// dynamic_shared::<T>();` in a batch kernel's entry. The launch gives each
+/// block `Launch::shared_bytes` bytes (a CUDA `extern __shared__` array,
+/// aligned to [`DYNAMIC_SHARED_ALIGN`]); every view starts at byte 0 of
+/// that area, so views alias each other, and a view of `T` has
+/// `shared_bytes / size_of::<T>()` elements ([`ExprKind::DynamicSharedLen`]).
+/// Contents at the start of a block are undefined on a GPU (the CPU
+/// backend zeroes them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DynamicShared {
+    /// The binding's name, e.g. `buf`.
+    pub name: String,
+    /// The element type; its alignment is at most [`DYNAMIC_SHARED_ALIGN`].
+    pub elem: Ty,
+    pub span: SrcSpan,
+}
+
+/// The alignment of the dynamic shared area, and the largest element
+/// alignment a [`DynamicShared`] view may have.
+pub const DYNAMIC_SHARED_ALIGN: u32 = 16;
 
 /// The most bytes of block-shared arrays one kernel may declare: the 48 KiB
 /// every CUDA device gives statically declared shared memory.
@@ -452,7 +478,7 @@ pub enum ExprKind {
     /// An atomic read-modify-write of `place`, returning the value it held
     /// before. `args` are the operand (`[v]`), or `[current, new]` for
     /// [`AtomicOp::Cas`]; all of the place's type. The place is rooted in
-    /// a mutable slice parameter, a shared array or the ring state (never
+    /// a mutable slice parameter, a shared array (static or dynamic) or the ring state (never
     /// a local), and is a scalar of a type [`AtomicOp::supports`] allows.
     /// Atomic with respect to every thread of the launch (device scope).
     Atomic {
@@ -477,6 +503,10 @@ pub enum ExprKind {
     Field(Box<Expr>, u32),
     /// `param.len()` of a slice parameter; type `usize`.
     SliceLen(ParamId),
+    /// `buf.len()` of a [`DynamicShared`] view (by index into
+    /// [`Kernel::dynamic_shared`]): the launch's dynamic shared bytes
+    /// divided by the element size, rounded down; type `usize`.
+    DynamicSharedLen(u32),
 }
 
 /// Unary operators.
@@ -544,6 +574,11 @@ pub enum PlaceRoot {
     /// A block-shared array, by index into [`Kernel::shared`]; the place's
     /// root type is `[elem; len]`. Only the entry function uses it.
     Shared(u32),
+    /// A view of the launch's dynamic shared memory, by index into
+    /// [`Kernel::dynamic_shared`]. Like a slice parameter, the place always
+    /// starts with an `Index` projection, checked against
+    /// [`ExprKind::DynamicSharedLen`]. Only a batch entry function uses it.
+    DynamicShared(u32),
 }
 
 /// The read-modify-write of an [`ExprKind::Atomic`]. Every one returns the

@@ -49,7 +49,7 @@ impl FnEmitter<'_, '_> {
         }
         let writable = match place.root {
             PlaceRoot::Local(_) => false,
-            PlaceRoot::Shared(_) => true,
+            PlaceRoot::Shared(_) | PlaceRoot::DynamicShared(_) => true,
             PlaceRoot::Param(id) => match self.f.params.get(id as usize).map(|p| &p.kind) {
                 Some(ParamKind::Slice { mutable, .. }) => *mutable,
                 Some(ParamKind::StateRef(_)) => true,

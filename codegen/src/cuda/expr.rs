@@ -84,7 +84,7 @@ impl FnEmitter<'_, '_> {
     /// Can evaluating `e` fault (or otherwise be observed)?
     pub(crate) fn effects(&self, e: &Expr) -> bool {
         match &e.kind {
-            ExprKind::Lit(_) | ExprKind::SliceLen(_) => false,
+            ExprKind::Lit(_) | ExprKind::SliceLen(_) | ExprKind::DynamicSharedLen(_) => false,
             ExprKind::Load(p) => self.place_effects(p),
             ExprKind::Unary(_, a)
             | ExprKind::Cast(a)
@@ -118,6 +118,9 @@ impl FnEmitter<'_, '_> {
     pub(crate) fn expr(&mut self, e: &Expr) -> String {
         match &e.kind {
             ExprKind::Lit(lit) => self.literal(lit, &e.ty),
+            ExprKind::DynamicSharedLen(_) => {
+                self.ctx.invalid("dynamic shared memory is not emitted yet")
+            }
             ExprKind::Atomic { op, place, args } => self.atomic(*op, place, args),
             ExprKind::Collective { op, args, .. } => self.collective(*op, args, &e.ty),
             ExprKind::Load(p) => {
@@ -295,6 +298,9 @@ impl FnEmitter<'_, '_> {
                         .invalid("a shared array used outside the kernel entry");
                 }
                 (n, Ty::Array(Box::new(a.elem.clone()), a.len), None)
+            }
+            PlaceRoot::DynamicShared(_) => {
+                return self.ctx.invalid("dynamic shared memory is not emitted yet")
             }
         };
         // First the checked indices, as ordered operands.

@@ -55,6 +55,7 @@
 //!     structs: vec![],
 //!     fault_sites: vec![],
 //!     shared: vec![],
+//!     dynamic_shared: vec![],
 //! };
 //! let src = emit(&kernel, &EmitOptions::default());
 //! assert_eq!(src.entry, "spindle_noop");

@@ -103,7 +103,7 @@ fn indices(p: &Place, read: &mut Read) {
 
 fn expr(e: &Expr, read: &mut Read) {
     match &e.kind {
-        ExprKind::Lit(_) | ExprKind::SliceLen(_) => {}
+        ExprKind::Lit(_) | ExprKind::SliceLen(_) | ExprKind::DynamicSharedLen(_) => {}
         ExprKind::Load(p) => place_read(p, read),
         ExprKind::Unary(_, a)
         | ExprKind::Cast(a)

@@ -132,6 +132,7 @@ pub(crate) fn link_kernel(
         structs,
         fault_sites: sites,
         shared: shared_arrays,
+        dynamic_shared: Vec::new(),
     };
     check_shared_bytes(&kernel)?;
     Ok(kernel)

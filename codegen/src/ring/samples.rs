@@ -73,6 +73,7 @@ fn kernel(
         structs,
         fault_sites: sites,
         shared: Vec::new(),
+        dynamic_shared: Vec::new(),
     }
 }
 

@@ -158,6 +158,7 @@ pub fn kernel(name: &str, entry: Function, sites: usize, structs: Vec<StructDef>
             })
             .collect(),
         shared: vec![],
+        dynamic_shared: vec![],
     }
 }
 

@@ -612,7 +612,7 @@ fn reads_local(e: &spindle_codegen::ir::Expr, id: u32) -> bool {
                 .any(|pr| matches!(pr, Proj::Index { index, .. } if reads_local(index, id)))
     };
     match &e.kind {
-        ExprKind::Lit(_) | ExprKind::SliceLen(_) => false,
+        ExprKind::Lit(_) | ExprKind::SliceLen(_) | ExprKind::DynamicSharedLen(_) => false,
         ExprKind::Load(p) => place_reads(p),
         ExprKind::Unary(_, a)
         | ExprKind::Cast(a)

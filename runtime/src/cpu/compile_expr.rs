@@ -61,6 +61,9 @@ impl<'k> Compiler<'k> {
     pub fn expr(&mut self, cx: &mut FnCtx<'_>, e: &Expr, dst: Option<Reg>) -> CompileResult<Val> {
         match &e.kind {
             ExprKind::Lit(lit) => Ok(Val::Reg(self.literal(*lit, &e.ty)?)),
+            ExprKind::DynamicSharedLen(_) => {
+                Err("dynamic shared memory is not interpreted yet".into())
+            }
             ExprKind::Atomic { op, place, args } => self.atomic(cx, *op, place, args, &e.ty, dst),
             ExprKind::Collective { op, args, site } => {
                 self.collective(cx, *op, args, *site, &e.ty, dst)
@@ -521,7 +524,7 @@ fn geometry(i: Intrinsic, axis: u8) -> Option<Fixed> {
 /// run on inactive lanes.
 fn is_pure(e: &Expr) -> bool {
     match &e.kind {
-        ExprKind::Lit(_) | ExprKind::SliceLen(_) => true,
+        ExprKind::Lit(_) | ExprKind::SliceLen(_) | ExprKind::DynamicSharedLen(_) => true,
         ExprKind::Load(p) => p.proj.iter().all(|pr| matches!(pr, Proj::Field(_))),
         ExprKind::Unary(_, a)
         | ExprKind::Cast(a)

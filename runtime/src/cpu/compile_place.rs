@@ -49,6 +49,9 @@ impl<'k> Compiler<'k> {
                 };
                 (s, ty)
             }
+            PlaceRoot::DynamicShared(_) => {
+                return Err("dynamic shared memory is not interpreted yet".into());
+            }
             PlaceRoot::Shared(id) => {
                 let (at, ty) = self.shared_root(id)?;
                 (Storage::Mem(at), Some(ty))

@@ -111,6 +111,7 @@ fn probe_ir() -> Kernel {
             span: SrcSpan { line: 7, column: 4 },
         }],
         shared: vec![],
+        dynamic_shared: vec![],
     }
 }
 

@@ -31,6 +31,7 @@ impl KernelBuilder {
                 structs: Vec::new(),
                 fault_sites: Vec::new(),
                 shared: Vec::new(),
+                dynamic_shared: Vec::new(),
             },
         }
     }

@@ -192,7 +192,7 @@ impl Lowerer<'_, '_, '_> {
     /// Why `place` is not memory that threads share, if it is not.
     fn unshared_root(&self, place: &HPlace, text: &str, name: &str) -> Option<String> {
         let id = match place.root {
-            PlaceRoot::Shared(_) => return None,
+            PlaceRoot::Shared(_) | PlaceRoot::DynamicShared(_) => return None,
             PlaceRoot::Local(id) => {
                 let local = &self.locals[id as usize].name;
                 return Some(format!(

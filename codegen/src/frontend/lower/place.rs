@@ -416,7 +416,7 @@ impl Lowerer<'_, '_, '_> {
                             )
                         })
                     }
-                    PlaceRoot::Shared(_) => None,
+                    PlaceRoot::Shared(_) | PlaceRoot::DynamicShared(_) => None,
                     PlaceRoot::Param(id) => {
                         let p = &self.params[id as usize];
                         match p.kind {

@@ -239,7 +239,7 @@ pub(super) fn exprs(b: &crate::ir::Block) -> Vec<&crate::ir::Expr> {
             | ExprKind::Intrinsic(_, args)
             | ExprKind::StructLit(args)
             | ExprKind::ArrayLit(args) => args.iter().for_each(|a| expr(a, out)),
-            ExprKind::Lit(_) | ExprKind::SliceLen(_) => {}
+            ExprKind::Lit(_) | ExprKind::SliceLen(_) | ExprKind::DynamicSharedLen(_) => {}
         }
     }
     fn block<'a>(b: &'a crate::ir::Block, out: &mut Vec<&'a Expr>) {

@@ -49,6 +49,7 @@ impl KernelBuilder {
                 structs: vec![dim3_def()],
                 fault_sites: vec![],
                 shared: vec![],
+                dynamic_shared: vec![],
             },
         }
     }
