@@ -323,6 +323,7 @@ impl<'a> Finalizer<'a> {
             HExprKind::ArrayRepeat(v, n) => ExprKind::ArrayRepeat(Box::new(self.expr(v)), *n),
             HExprKind::Field(v, i) => ExprKind::Field(Box::new(self.expr(v)), *i),
             HExprKind::SliceLen(p) => ExprKind::SliceLen(*p),
+            HExprKind::DynamicSharedLen(id) => ExprKind::DynamicSharedLen(*id),
             HExprKind::Unit | HExprKind::Never => {
                 self.error(
                     e.span,
@@ -543,6 +544,19 @@ impl<'a> Finalizer<'a> {
                 elem: self.resolve(a.elem, a.span).unwrap_or(Ty::Unit),
                 len: a.len.unwrap_or(0),
                 span: a.src_span,
+            })
+            .collect()
+    }
+
+    /// The entry function's views of dynamic shared memory, with final
+    /// element types.
+    pub fn dynamic_shared(&mut self, f: &HFn) -> Vec<DynamicShared> {
+        f.dynamic_shared
+            .iter()
+            .map(|d| DynamicShared {
+                name: d.name.clone(),
+                elem: self.resolve(d.elem, d.span).unwrap_or(Ty::Unit),
+                span: d.src_span,
             })
             .collect()
     }

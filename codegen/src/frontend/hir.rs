@@ -24,6 +24,10 @@ pub(super) struct HFn {
     /// Block-shared arrays the function declares (the kernel entry only),
     /// indexed by [`PlaceRoot::Shared`].
     pub shared: Vec<HShared>,
+    /// Views of the launch's dynamic shared memory the function declares
+    /// (a batch kernel's entry only), indexed by
+    /// [`PlaceRoot::DynamicShared`].
+    pub dynamic_shared: Vec<HDynamicShared>,
     pub body: HBlock,
 }
 
@@ -34,6 +38,15 @@ pub(super) struct HShared {
     pub elem: TyVar,
     /// `None` at macro time when `N` is a constant the macro cannot see.
     pub len: Option<u32>,
+    pub span: Span,
+    pub src_span: SrcSpan,
+}
+
+/// `let name = dynamic_shared::<T>();`
+#[derive(Debug)]
+pub(super) struct HDynamicShared {
+    pub name: String,
+    pub elem: TyVar,
     pub span: Span,
     pub src_span: SrcSpan,
 }
@@ -174,6 +187,8 @@ pub(super) enum HExprKind {
     ArrayRepeat(Box<HExpr>, u32),
     Field(Box<HExpr>, u32),
     SliceLen(ParamId),
+    /// `buf.len()` of a view of dynamic shared memory.
+    DynamicSharedLen(u32),
     /// A module-level constant at macro time, where its value and type are
     /// unknown (at link time it is a [`HExprKind::Lit`]).
     Const,
@@ -194,6 +209,7 @@ impl HExpr {
             HExprKind::Lit(_)
             | HExprKind::Const
             | HExprKind::SliceLen(_)
+            | HExprKind::DynamicSharedLen(_)
             | HExprKind::Unit
             | HExprKind::Never
             | HExprKind::Error => true,

@@ -12,7 +12,7 @@ use super::lower::too_many_shared_bytes;
 use super::lower::{lower_fn, Lowered, Shared};
 use super::signature::{check_signature, FnRole, TypeCx};
 use super::types::Types;
-use crate::ir::{FnId, Kernel, SrcSpan, Ty, MAX_SHARED_BYTES};
+use crate::ir::{FnId, Kernel, SrcSpan, Ty, DYNAMIC_SHARED_ALIGN, MAX_SHARED_BYTES};
 use crate::layout::TypeDesc;
 use crate::{ItemSource, KernelMode, KernelOptions, LinkError};
 
@@ -107,13 +107,14 @@ pub(crate) fn link_kernel(
         let mut fin = Finalizer::new(&tys, true, &struct_ids, &fn_ids);
         let f = fin.function(&l.hfn);
         let shared = fin.shared_arrays(&l.hfn);
+        let dynamic = fin.dynamic_shared(&l.hfn);
         if fin.errors.is_empty() {
-            Ok((f, shared))
+            Ok((f, shared, dynamic))
         } else {
             Err(fail(owner, fin.errors))
         }
     };
-    let (entry_fn, shared_arrays) = finalize(Owner::Kernel, &entry)?;
+    let (entry_fn, shared_arrays, dynamic_shared) = finalize(Owner::Kernel, &entry)?;
     let mut device = Vec::new();
     for key in &order {
         device.push(finalize(Owner::Device(*key), &lowered[key])?.0);
@@ -132,9 +133,10 @@ pub(crate) fn link_kernel(
         structs,
         fault_sites: sites,
         shared: shared_arrays,
-        dynamic_shared: Vec::new(),
+        dynamic_shared,
     };
     check_shared_bytes(&kernel)?;
+    check_dynamic_shared_align(&kernel)?;
     Ok(kernel)
 }
 
@@ -167,6 +169,32 @@ fn check_shared_bytes(kernel: &Kernel) -> Result<(), LinkError> {
         ),
         file: kernel.file.clone(),
         span,
+    })
+}
+
+/// Every view of dynamic shared memory has an element type aligned to at
+/// most [`DYNAMIC_SHARED_ALIGN`], the alignment the area has.
+fn check_dynamic_shared_align(kernel: &Kernel) -> Result<(), LinkError> {
+    let Some((view, align)) = kernel
+        .dynamic_shared
+        .iter()
+        .map(|d| (d, kernel.align_of(&d.elem)))
+        .find(|(_, align)| *align > DYNAMIC_SHARED_ALIGN)
+    else {
+        return Ok(());
+    };
+    Err(LinkError {
+        message: format!(
+            "in `{}`: `{}` views dynamic shared memory as `{}`, which is aligned to {align} \
+             bytes, but dynamic shared memory is aligned to {DYNAMIC_SHARED_ALIGN}: use an \
+             element type aligned to at most {DYNAMIC_SHARED_ALIGN} bytes, or a \
+             `shared_array::<T, N>()`",
+            kernel.name,
+            view.name,
+            kernel.ty_name(&view.elem)
+        ),
+        file: kernel.file.clone(),
+        span: view.span,
     })
 }
 

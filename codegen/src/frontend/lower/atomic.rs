@@ -146,10 +146,11 @@ impl Lowerer<'_, '_, '_> {
                 );
                 return None;
             }
-            Access::Shared { text, .. } => {
+            Access::Shared { mem, text } => {
+                let what = mem.what();
                 self.error(
                     target,
-                    format!("`{text}` is a whole shared array: pass one element, `&mut {text}[i]`"),
+                    format!("`{text}` is {what}: pass one of its elements, `&mut {text}[i]`"),
                 );
                 return None;
             }

@@ -31,6 +31,10 @@ impl Lowerer<'_, '_, '_> {
                 self.misplaced_shared_array(p);
                 return self.error_expr(c.span());
             }
+            if last == "dynamic_shared" {
+                self.misplaced_dynamic_shared(p);
+                return self.error_expr(c.span());
+            }
             if let Some(op) = AtomicOp::ALL.into_iter().find(|o| o.rust_name() == last) {
                 return self.atomic(op, p, c);
             }

@@ -1,11 +1,11 @@
-//! Method calls: `.len()` on slices, arrays and shared arrays, and the std float and
-//! integer methods that map to [`Intrinsic`]s.
+//! Method calls: `.len()` on slices, arrays and shared memory, and the std
+//! float and integer methods that map to [`Intrinsic`]s.
 
 use proc_macro2::Span;
 use syn::spanned::Spanned;
 
 use super::place::Access;
-use super::Lowerer;
+use super::{Lowerer, SharedMem};
 use crate::frontend::hir::{HExpr, HExprKind, HLit};
 use crate::frontend::types::{Kind, Shape, TyVar};
 use crate::ir::{Intrinsic, Scalar};
@@ -220,7 +220,20 @@ impl Lowerer<'_, '_, '_> {
                     span,
                 }
             }
-            Access::Shared { id, .. } => match self.shared[id as usize].len {
+            Access::Shared {
+                mem: SharedMem::Dynamic(id),
+                ..
+            } => {
+                return HExpr {
+                    kind: HExprKind::DynamicSharedLen(id),
+                    ty: usize_ty,
+                    span,
+                }
+            }
+            Access::Shared {
+                mem: SharedMem::Array(id),
+                ..
+            } => match self.shared[id as usize].len {
                 Some(len) => {
                     return HExpr {
                         kind: HExprKind::Lit(HLit::Int(len as i128)),

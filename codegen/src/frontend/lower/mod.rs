@@ -10,6 +10,7 @@
 mod atomic;
 mod call;
 mod collective;
+mod dynamic_shared;
 mod expr;
 mod loops;
 pub(super) mod method;
@@ -25,7 +26,8 @@ pub(super) use shared::too_many_shared_bytes;
 
 use super::env::Env;
 use super::hir::{
-    CalleeKey, HBlock, HExpr, HExprKind, HFn, HLocal, HParam, HShared, HStmt, HStmtKind,
+    CalleeKey, HBlock, HDynamicShared, HExpr, HExprKind, HFn, HLocal, HParam, HShared, HStmt,
+    HStmtKind,
 };
 use super::signature::{FnRole, Signature, TypeCx};
 use super::types::{Kind, TyVar, Types};
@@ -58,8 +60,28 @@ pub(super) struct Lowered {
 enum Binding {
     Local(LocalId),
     Param(ParamId),
-    /// A block-shared array, by index into [`Lowerer::shared`].
-    Shared(u32),
+    /// Block-shared memory: an array or a view of dynamic shared memory.
+    Shared(SharedMem),
+}
+
+/// Block-shared memory a binding names. The binding is not a value: it is
+/// indexed, asked for `.len()`, and nothing else.
+#[derive(Clone, Copy, Debug)]
+enum SharedMem {
+    /// `shared_array::<T, N>()`, by index into [`Lowerer::shared`].
+    Array(u32),
+    /// `dynamic_shared::<T>()`, by index into [`Lowerer::dynamic_shared`].
+    Dynamic(u32),
+}
+
+impl SharedMem {
+    /// What the binding names, for messages.
+    fn what(self) -> &'static str {
+        match self {
+            SharedMem::Array(_) => "a block-shared array",
+            SharedMem::Dynamic(_) => "a view of dynamic shared memory",
+        }
+    }
 }
 
 struct LoopFrame {
@@ -75,6 +97,7 @@ pub(super) struct Lowerer<'s, 'a, 'e> {
     params: Vec<HParam>,
     locals: Vec<HLocal>,
     shared: Vec<HShared>,
+    dynamic_shared: Vec<HDynamicShared>,
     /// Locals declared without an initializer: assignable once even when
     /// not `mut` (rustc checks the "once").
     deferred_init: Vec<LocalId>,
@@ -110,6 +133,7 @@ pub(super) fn lower_fn(
         params: sig.params,
         locals: Vec::new(),
         shared: Vec::new(),
+        dynamic_shared: Vec::new(),
         deferred_init: Vec::new(),
         scopes: vec![scope],
         loops: Vec::new(),
@@ -129,6 +153,7 @@ pub(super) fn lower_fn(
             ret: l.ret,
             locals: l.locals,
             shared: l.shared,
+            dynamic_shared: l.dynamic_shared,
             body: l.stmts,
         },
         calls: l.calls,

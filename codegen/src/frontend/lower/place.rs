@@ -1,4 +1,4 @@
-//! Places: locals, parameters, the ring state, block-shared arrays, and the
+//! Places: locals, parameters, the ring state, block-shared memory, and the
 //! field and index projections on them; field access and indexing on
 //! computed values.
 
@@ -7,7 +7,7 @@ use quote::ToTokens;
 use syn::spanned::Spanned;
 
 use super::stmt::strip;
-use super::{Binding, Lowerer};
+use super::{Binding, Lowerer, SharedMem};
 use crate::frontend::hir::{HExpr, HExprKind, HParamKind, HPlace, HProj};
 use crate::frontend::types::{Shape, TyVar};
 use crate::ir::{FaultSite, ParamId, PlaceRoot, Scalar, SiteId};
@@ -24,9 +24,9 @@ pub(super) enum Access {
     },
     /// A slice parameter, not yet indexed.
     Slice { param: ParamId, text: String },
-    /// A block-shared array (`let tile = shared_array::<T, N>()`), not yet
-    /// indexed.
-    Shared { id: u32, text: String },
+    /// Block-shared memory (`let tile = shared_array::<T, N>()`, `let buf =
+    /// dynamic_shared::<T>()`), not yet indexed.
+    Shared { mem: SharedMem, text: String },
     /// A computed value.
     Value(HExpr),
 }
@@ -54,7 +54,7 @@ impl Lowerer<'_, '_, '_> {
 
     fn binding_access(&mut self, b: Binding, name: String) -> Access {
         let (root, ty, bare_state) = match b {
-            Binding::Shared(id) => return Access::Shared { id, text: name },
+            Binding::Shared(mem) => return Access::Shared { mem, text: name },
             Binding::Local(id) => (PlaceRoot::Local(id), self.locals[id as usize].ty, false),
             Binding::Param(id) => match self.params[id as usize].kind {
                 HParamKind::Slice { .. } => {
@@ -81,10 +81,10 @@ impl Lowerer<'_, '_, '_> {
     fn deref_access(&mut self, u: &syn::ExprUnary) -> Access {
         if let syn::Expr::Path(p) = strip(&u.expr) {
             if let Some(ident) = p.path.get_ident() {
-                // `*tile` names the shared array itself (`(*tile)[i]`).
-                if let Some(Binding::Shared(id)) = self.lookup(&ident.to_string()) {
+                // `*tile` names the shared memory itself (`(*tile)[i]`).
+                if let Some(Binding::Shared(mem)) = self.lookup(&ident.to_string()) {
                     return Access::Shared {
-                        id,
+                        mem,
                         text: ident.to_string(),
                     };
                 }
@@ -140,7 +140,7 @@ impl Lowerer<'_, '_, '_> {
                 }
             }
             Access::Slice { text, .. } => self.no_fields(f, &text, "a slice", &name),
-            Access::Shared { text, .. } => self.no_fields(f, &text, "a shared array", &name),
+            Access::Shared { mem, text } => self.no_fields(f, &text, mem.what(), &name),
             Access::Value(v) => {
                 if matches!(v.kind, HExprKind::Error) {
                     return Access::Value(v);
@@ -212,7 +212,7 @@ impl Lowerer<'_, '_, '_> {
         Some((0, self.types().fresh_external()))
     }
 
-    /// Element `index` of a slice parameter or a shared array (`root`),
+    /// Element `index` of a slice parameter or shared memory (`root`),
     /// with its own fault site named after `text`.
     fn element(
         &mut self,
@@ -266,9 +266,15 @@ impl Lowerer<'_, '_, '_> {
                 };
                 return self.element(PlaceRoot::Param(param), elem, &text, index, span);
             }
-            Access::Shared { id, text } => {
-                let elem = self.shared[id as usize].elem;
-                return self.element(PlaceRoot::Shared(id), elem, &text, index, span);
+            Access::Shared { mem, text } => {
+                let (root, elem) = match mem {
+                    SharedMem::Array(id) => (PlaceRoot::Shared(id), self.shared[id as usize].elem),
+                    SharedMem::Dynamic(id) => (
+                        PlaceRoot::DynamicShared(id),
+                        self.dynamic_shared[id as usize].elem,
+                    ),
+                };
+                return self.element(root, elem, &text, index, span);
             }
             Access::Place {
                 mut place, text, ..
@@ -382,8 +388,8 @@ impl Lowerer<'_, '_, '_> {
                 );
                 self.error_expr(e.span())
             }
-            Access::Shared { text, .. } => {
-                self.error(e, whole_shared(&text));
+            Access::Shared { mem, text } => {
+                self.error(e, whole_shared(mem, &text));
                 self.error_expr(e.span())
             }
             Access::Value(v) => v,
@@ -453,12 +459,13 @@ impl Lowerer<'_, '_, '_> {
                 );
                 None
             }
-            Access::Shared { text, .. } => {
+            Access::Shared { mem, text } => {
+                let what = mem.what();
                 self.error(
                     e,
                     format!(
-                        "cannot assign to `{text}`: it names a block-shared array; assign its \
-                         elements (`{text}[i] = v`)"
+                        "cannot assign to `{text}`: it names {what}; assign its elements \
+                         (`{text}[i] = v`)"
                     ),
                 );
                 None
@@ -473,12 +480,13 @@ impl Lowerer<'_, '_, '_> {
     }
 }
 
-/// Why a shared array cannot be used as a whole value.
-pub(super) fn whole_shared(text: &str) -> String {
+/// Why shared memory cannot be used as a whole value.
+fn whole_shared(mem: SharedMem, text: &str) -> String {
+    let what = mem.what();
     format!(
-        "`{text}` is a block-shared array: use its elements (`{text}[i]`) or `{text}.len()`; it \
-         cannot be copied, passed to a function or returned as a whole (copy the elements you \
-         need into a local array)"
+        "`{text}` is {what}: use its elements (`{text}[i]`) or `{text}.len()`; it cannot be \
+         copied, passed to a function or returned as a whole (copy the elements you need into a \
+         local array)"
     )
 }
 

@@ -8,7 +8,7 @@
 
 use syn::spanned::Spanned;
 
-use super::{Binding, Lowerer};
+use super::{Binding, Lowerer, SharedMem};
 use crate::frontend::hir::HShared;
 use crate::frontend::signature::{array_len, value_type, ArrayLen, FnRole};
 use crate::frontend::types::{Shape, TyVar};
@@ -113,7 +113,7 @@ impl Lowerer<'_, '_, '_> {
         self.scopes
             .last_mut()
             .expect("a scope is open")
-            .push((name.to_string(), Binding::Shared(id)));
+            .push((name.to_string(), Binding::Shared(SharedMem::Array(id))));
     }
 
     /// The element type and length from the turbofish and/or the `let`'s
@@ -202,7 +202,7 @@ impl Lowerer<'_, '_, '_> {
         }
     }
 
-    fn resolve_type(&mut self, t: &syn::Type) -> Option<TyVar> {
+    pub(super) fn resolve_type(&mut self, t: &syn::Type) -> Option<TyVar> {
         match value_type(&mut self.type_cx(), t) {
             Ok(v) => Some(v),
             Err(e) => {
@@ -286,7 +286,7 @@ fn mut_array_ref(t: &syn::Type) -> Option<(&syn::Type, syn::Expr)> {
     }
 }
 
-fn strip_type(t: &syn::Type) -> &syn::Type {
+pub(super) fn strip_type(t: &syn::Type) -> &syn::Type {
     match t {
         syn::Type::Paren(p) => strip_type(&p.elem),
         syn::Type::Group(g) => strip_type(&g.elem),

@@ -152,9 +152,10 @@ impl Lowerer<'_, '_, '_> {
             }
             if let syn::Expr::Call(c) = strip(&init.expr) {
                 if let syn::Expr::Path(p) = strip(&c.func) {
-                    if super::call::gpu_name(p).as_deref() == Some("shared_array") {
-                        self.shared_let(l, c, p);
-                        return;
+                    match super::call::gpu_name(p).as_deref() {
+                        Some("shared_array") => return self.shared_let(l, c, p),
+                        Some("dynamic_shared") => return self.dynamic_shared_let(l, c, p),
+                        _ => {}
                     }
                 }
             }

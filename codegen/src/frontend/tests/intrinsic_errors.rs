@@ -12,7 +12,7 @@ fn r(src: &str, msg: &str, at: &str) {
 }
 
 /// Macro-time errors of a `#[device]` fn: (message, line, column) of each.
-fn device_errors(src: &str) -> Vec<(String, usize, usize)> {
+pub(super) fn device_errors(src: &str) -> Vec<(String, usize, usize)> {
     match crate::frontend::analyze_device_fn(&parse(src)) {
         Ok(_) => Vec::new(),
         Err(e) => e
@@ -294,12 +294,12 @@ fn shared_array_bindings_are_used_by_element_only() {
     );
     b(
         "fn k(o: &mut [f32]) { let tile = shared_array::<f32, 4>(); o[0] = tile.x; }",
-        "`tile` is a shared array and has no fields: index it first (`tile[i].x`)",
+        "`tile` is a block-shared array and has no fields: index it first (`tile[i].x`)",
         "x; }",
     );
     b(
         "fn k(o: &mut [u32]) { let tile = shared_array::<u32, 4>(); atomic_add(&mut tile, 1); }",
-        "`tile` is a whole shared array: pass one element, `&mut tile[i]`",
+        "`tile` is a block-shared array: pass one of its elements, `&mut tile[i]`",
         "tile, 1",
     );
     b(

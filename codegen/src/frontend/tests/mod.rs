@@ -4,6 +4,7 @@
 mod annotate;
 mod basics;
 mod consts;
+mod dynamic_shared;
 mod errors;
 mod infer;
 mod intrinsic_errors;
