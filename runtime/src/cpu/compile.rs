@@ -72,6 +72,8 @@ pub(super) struct Compiler<'k> {
     pub shared: Vec<u32>,
     /// Whether a barrier or warp operation was emitted.
     pub collectives: bool,
+    /// Whether a place in dynamic shared memory was compiled.
+    pub dynamic_shared: bool,
 }
 
 /// Calls nested deeper than this are taken for recursion.
@@ -94,8 +96,10 @@ pub(crate) fn compile(k: &Kernel) -> CompileResult<Program> {
         malformed: None,
         shared: Vec::new(),
         collectives: false,
+        dynamic_shared: false,
     };
     let shared_bytes = c.shared_layout()?;
+    c.check_dynamic_shared()?;
     let f = &k.entry;
     let mut params = Vec::new();
     let mut bindings = Vec::new();
@@ -207,6 +211,7 @@ pub(crate) fn compile(k: &Kernel) -> CompileResult<Program> {
         global_index_read,
         ret: ret_slot,
         shared_bytes,
+        dynamic_shared: c.dynamic_shared,
         collectives: c.collectives,
     })
 }

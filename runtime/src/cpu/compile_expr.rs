@@ -61,9 +61,6 @@ impl<'k> Compiler<'k> {
     pub fn expr(&mut self, cx: &mut FnCtx<'_>, e: &Expr, dst: Option<Reg>) -> CompileResult<Val> {
         match &e.kind {
             ExprKind::Lit(lit) => Ok(Val::Reg(self.literal(*lit, &e.ty)?)),
-            ExprKind::DynamicSharedLen(_) => {
-                Err("dynamic shared memory is not interpreted yet".into())
-            }
             ExprKind::Atomic { op, place, args } => self.atomic(cx, *op, place, args, &e.ty, dst),
             ExprKind::Collective { op, args, site } => {
                 self.collective(cx, *op, args, *site, &e.ty, dst)
@@ -221,6 +218,10 @@ impl<'k> Compiler<'k> {
                 }
                 _ => Err(format!("`.len()` of parameter {p}, which is not a slice")),
             },
+            ExprKind::DynamicSharedLen(id) => {
+                let (_, elem) = self.dynamic_shared_view(*id)?;
+                Ok(Val::Reg(self.fixed(Fixed::DynamicSharedLen(elem))))
+            }
         }
     }
 

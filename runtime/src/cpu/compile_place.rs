@@ -1,6 +1,6 @@
 //! Places of the IR → addresses: locals in registers or blobs, slice
-//! elements, struct fields and bounds-checked array indices; and reading
-//! and writing them.
+//! elements, elements of dynamic shared views, struct fields and
+//! bounds-checked array indices; and reading and writing them.
 
 use spindle_codegen::ir::{ParamKind, Place, PlaceRoot, Proj, Ty};
 
@@ -49,16 +49,14 @@ impl<'k> Compiler<'k> {
                 };
                 (s, ty)
             }
-            PlaceRoot::DynamicShared(_) => {
-                return Err("dynamic shared memory is not interpreted yet".into());
-            }
+            PlaceRoot::DynamicShared(id) => return self.dynamic_shared_place(cx, id, p),
             PlaceRoot::Shared(id) => {
                 let (at, ty) = self.shared_root(id)?;
                 (Storage::Mem(at), Some(ty))
             }
         };
-        let mut ty = root_ty.unwrap_or(Ty::Unit);
-        let (mut at, writable, rest) = match storage {
+        let ty = root_ty.unwrap_or(Ty::Unit);
+        let (at, writable, rest) = match storage {
             Storage::Reg(r) => {
                 if !p.proj.is_empty() {
                     return Err("a projection of a scalar".into());
@@ -101,6 +99,51 @@ impl<'k> Compiler<'k> {
             }
             Storage::Mem(at) => (at, !matches!(at.root, Root::Uniform(_)), &p.proj[..]),
         };
+        self.project(cx, p, at, writable, ty, rest)
+    }
+
+    /// `view[idx]…` of dynamic shared view `id`: like a slice parameter's
+    /// element, checked against the view's length at run time, in the
+    /// block's dynamic shared area (where every view starts).
+    fn dynamic_shared_place(
+        &mut self,
+        cx: &mut FnCtx<'_>,
+        id: u32,
+        p: &Place,
+    ) -> CompileResult<Loc> {
+        let (ty, elem) = self.dynamic_shared_view(id)?;
+        let Some(Proj::Index { index, site }) = p.proj.first() else {
+            return Err("a dynamic shared view used without an index".into());
+        };
+        let idx = self.scalar_into(cx, index, None)?;
+        let off = self.temp();
+        self.emit(Inst::Index {
+            off,
+            base: None,
+            idx,
+            len: Len::DynamicShared { elem },
+            stride: elem,
+            site: *site,
+        });
+        self.dynamic_shared = true;
+        let at = Addr {
+            root: Root::DynamicShared,
+            konst: 0,
+            off: Some(off),
+        };
+        self.project(cx, p, at, true, ty, &p.proj[1..])
+    }
+
+    /// Applies the projections `rest` of `p` to `at`, a place of type `ty`.
+    fn project(
+        &mut self,
+        cx: &mut FnCtx<'_>,
+        p: &Place,
+        mut at: Addr,
+        writable: bool,
+        mut ty: Ty,
+        rest: &[Proj],
+    ) -> CompileResult<Loc> {
         for proj in rest {
             match proj {
                 Proj::Field(i) => {

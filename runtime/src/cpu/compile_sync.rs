@@ -1,10 +1,13 @@
 //! The intrinsics through which threads work together → instructions:
-//! shared arrays' layout, atomics, barriers and warp operations, fences and
-//! `lane_id()`. Their execution lives in `atomic.rs` and `collective.rs`.
+//! shared arrays' layout, views of dynamic shared memory, atomics, barriers
+//! and warp operations, fences and `lane_id()`. Their execution lives in
+//! `atomic.rs` and `collective.rs`.
 
 use spindle_codegen::ir::{
-    AtomicOp, CollectiveOp, Expr, Intrinsic, Place, Scalar, SiteId, Ty, MAX_SHARED_BYTES,
+    AtomicOp, CollectiveOp, Expr, Intrinsic, Place, Scalar, SiteId, Ty, DYNAMIC_SHARED_ALIGN,
+    MAX_SHARED_BYTES,
 };
+use spindle_codegen::KernelMode;
 
 use super::atomic::AtomicTy;
 use super::compile::{scalar_of, CompileResult, Compiler, FnCtx};
@@ -45,6 +48,47 @@ impl<'k> Compiler<'k> {
             off: None,
         };
         Ok((at, Ty::Array(Box::new(a.elem.clone()), a.len)))
+    }
+
+    /// Checks the kernel's views of dynamic shared memory: only a batch
+    /// kernel has them (a ring handler's block gets no launch to size
+    /// them), and every element has a size and at most the area's
+    /// alignment.
+    pub fn check_dynamic_shared(&self) -> CompileResult<()> {
+        if self.k.dynamic_shared.is_empty() {
+            return Ok(());
+        }
+        if self.k.mode != KernelMode::Batch {
+            return Err(
+                "a ring kernel has no dynamic shared memory (`dynamic_shared::<T>()` is for batch kernels, whose launch sizes it)"
+                    .into(),
+            );
+        }
+        for v in &self.k.dynamic_shared {
+            if self.size_of(&v.elem)? == 0 {
+                return Err(format!(
+                    "dynamic shared view `{}` of a zero-sized type",
+                    v.name
+                ));
+            }
+            if self.k.align_of(&v.elem) > DYNAMIC_SHARED_ALIGN {
+                return Err(format!(
+                    "dynamic shared view `{}` of a type aligned to more than {DYNAMIC_SHARED_ALIGN} bytes",
+                    v.name
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Dynamic shared view `id`'s element type and size.
+    pub fn dynamic_shared_view(&self, id: u32) -> CompileResult<(Ty, u32)> {
+        let v = self
+            .k
+            .dynamic_shared
+            .get(id as usize)
+            .ok_or_else(|| format!("unknown dynamic shared view {id}"))?;
+        Ok((v.elem.clone(), self.size_of(&v.elem)?))
     }
 
     /// `lane_id()` and the fences; `None` for other intrinsics.

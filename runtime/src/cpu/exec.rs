@@ -18,13 +18,14 @@
 //!   unfinished lane active is a no-op here; one reached by only part of
 //!   the block is a `Divergent` fault (`collective.rs`, which also runs the
 //!   warp operations over 32-lane chunks of each block).
-//! - shared arrays: [`Root::Shared`](super::program::Root), a per-block
-//!   area with lane stride 0, like the ring state (`memory.rs`).
+//! - shared arrays and dynamic shared memory:
+//!   [`Root::Shared`](super::program::Root) and `Root::DynamicShared`,
+//!   per-block areas with lane stride 0, like the ring state (`memory.rs`).
 //! - atomics: `atomic.rs`.
 
 use spindle_codegen::abi::{FaultRecord, NO_SITE};
 
-use super::memory::Env;
+use super::memory::{Env, SharedChunk};
 use super::ops::{lanes, lanes_mut};
 use spindle_codegen::ir::BinOp;
 
@@ -83,6 +84,10 @@ pub(crate) struct LaneBuffers {
     /// zeroed for each group of a batch launch, kept between a ring
     /// handler's messages.
     pub(super) shared: Vec<u64>,
+    /// The group's dynamic shared areas, `dynamic_stride` bytes per block
+    /// (empty unless the program uses them); zeroed for each group.
+    pub(super) dynamic: Vec<SharedChunk>,
+    pub(super) dynamic_stride: usize,
 }
 
 /// The executor: a program and its launch's arguments, running on

@@ -18,6 +18,18 @@ use crate::buffer::Mem;
 use crate::kernel::KernelArg;
 use crate::{Error, Launch, Result};
 
+/// The most dynamic shared memory a group of blocks holds, when its
+/// blocks have less each: enough for a few blocks of large areas, small
+/// enough to stay in the L2 cache beside the registers.
+const GROUP_DYNAMIC_SHARED_BYTES: usize = 256 * 1024;
+
+/// The most shared memory (static and dynamic) a block may have: what the
+/// largest CUDA GPUs give one block (227 KiB, compute capability 9.0 and
+/// up, after opting in as the CUDA backend does), so a launch the CPU
+/// backend runs can launch on a GPU too, and no launch makes every host
+/// thread allocate an unbounded area.
+pub(crate) const MAX_BLOCK_SHARED_BYTES: u32 = 227 * 1024;
+
 /// Runs `prog` over the launch's grid on up to `workers` host threads.
 /// Returns the first fault (that of the lowest-numbered faulting block).
 pub(crate) fn run_grid(
@@ -31,8 +43,14 @@ pub(crate) fn run_grid(
     let env = bind(prog, kernel, launch, args)?;
     let total = launch.grid.volume();
     // Blocks per group: about `group_lanes` lanes, but with several host
-    // threads at least four groups each, so the work spreads evenly.
+    // threads at least four groups each, so the work spreads evenly; and
+    // no more dynamic shared memory than `GROUP_DYNAMIC_SHARED_BYTES`
+    // (beyond one block's), which the launch sizes, not the kernel.
     let mut group = ((group_lanes / env.threads()).max(1) as u64).min(total);
+    if prog.dynamic_shared && env.dynamic_shared_bytes > 0 {
+        let per_group = GROUP_DYNAMIC_SHARED_BYTES / env.dynamic_shared_stride();
+        group = group.min(per_group.max(1) as u64);
+    }
     if workers > 1 {
         group = group.min(total.div_ceil(workers as u64 * 4));
     }
@@ -89,6 +107,16 @@ fn bind<'a>(
         param: param.to_string(),
         message,
     };
+    let shared = prog.shared_bytes as u64 + launch.shared_bytes as u64;
+    if shared > MAX_BLOCK_SHARED_BYTES as u64 {
+        return Err(Error::InvalidLaunch {
+            kernel: kernel.name.clone(),
+            message: format!(
+                "{} bytes of dynamic shared memory and {} of shared arrays are more than the {MAX_BLOCK_SHARED_BYTES} bytes a block may have; ask for less with `Launch::shared_bytes`",
+                launch.shared_bytes, prog.shared_bytes
+            ),
+        });
+    }
     if args.len() != prog.params.len() {
         return Err(err(
             "",
@@ -109,6 +137,7 @@ fn bind<'a>(
         },
         block_dim: [launch.block.x, launch.block.y, launch.block.z],
         grid_dim: [launch.grid.x, launch.grid.y, launch.grid.z],
+        dynamic_shared_bytes: launch.shared_bytes,
         _borrow: PhantomData,
     };
     for (i, (binding, arg)) in prog.params.iter().zip(args.iter_mut()).enumerate() {

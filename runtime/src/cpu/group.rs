@@ -9,13 +9,14 @@
 //! per block: `sync_threads()` checks each block of the group on its own
 //! (`collective.rs`), warps are 32-thread chunks of a block (lane `l` of a
 //! group is thread `l % block_threads` of block `l / block_threads`), and
-//! each block of the group has its own shared-array area.
+//! each block of the group has its own shared-array area and dynamic
+//! shared area.
 
 use spindle_codegen::abi::FaultRecord;
 use spindle_codegen::ir::{FaultKind, WARP_SIZE};
 
 use super::exec::{LaneBuffers, Lanes};
-use super::memory::Env;
+use super::memory::{Env, SharedChunk};
 use super::ops::lanes_mut;
 use super::program::{Fixed, Program, Reg, Width};
 
@@ -63,6 +64,18 @@ impl<'a> Lanes<'a> {
         st.shared.clear();
         st.shared
             .resize(prog.shared_bytes as usize / 8 * group.max(1), 0);
+        // A program without dynamic shared memory gets no area (and never
+        // allocates one), whatever the launch asked for.
+        st.dynamic_stride = if prog.dynamic_shared {
+            env.dynamic_shared_stride()
+        } else {
+            0
+        };
+        st.dynamic.clear();
+        st.dynamic.resize(
+            st.dynamic_stride / size_of::<SharedChunk>() * group.max(1),
+            SharedChunk::default(),
+        );
         st.parked.clear();
         if prog.collectives {
             // Nesting never holds more parked slots than the program has,
@@ -95,9 +108,12 @@ impl<'a> Lanes<'a> {
     /// block, with that block's linear number.
     pub fn run_group(&mut self, first: u64, count: usize) -> Option<(u64, FaultRecord)> {
         let count = self.setup_group(first, count);
-        // Each block starts with zeroed shared arrays.
+        // Each block starts with zeroed shared arrays and dynamic shared
+        // memory.
         let words = self.prog.shared_bytes as usize / 8 * count;
         self.shared[..words].fill(0);
+        let chunks = self.dynamic_stride / size_of::<SharedChunk>() * count;
+        self.dynamic[..chunks].fill(SharedChunk::default());
         self.run_blocks(count * self.block_threads);
         self.fault.take()
     }
@@ -289,6 +305,9 @@ impl<'a> Lanes<'a> {
                 Fixed::Const { bits, w } => fill(r, n, w, bits),
                 Fixed::Param { param, w } => fill(r, n, w, env.scalar_param(param as usize)),
                 Fixed::SliceLen(s) => fill(r, n, Width::W8, env.slices[s as usize].len),
+                Fixed::DynamicSharedLen(elem) => {
+                    fill(r, n, Width::W8, env.dynamic_shared_len(elem))
+                }
                 Fixed::LaneId => {
                     for (l, o) in lanes_mut::<u32>(r, n).iter_mut().enumerate() {
                         *o = (l % nb % WARP) as u32;

@@ -1,6 +1,7 @@
 //! Memory the lanes read and write: slice parameters shared by every host
-//! thread, by-value aggregates, the ring state, per-block shared arrays and
-//! per-lane blobs; and the bounds-checked index computation.
+//! thread, by-value aggregates, the ring state, per-block shared arrays,
+//! per-block dynamic shared memory and per-lane blobs; and the
+//! bounds-checked index computation.
 //!
 //! Every address is checked before it is used: constant offsets come from
 //! the struct layout, dynamic ones from `Index`, which checks every index
@@ -11,7 +12,7 @@
 use std::marker::PhantomData;
 use std::ptr;
 
-use spindle_codegen::ir::{FaultKind, SiteId};
+use spindle_codegen::ir::{FaultKind, SiteId, DYNAMIC_SHARED_ALIGN};
 
 use super::exec::Lanes;
 use super::ops::{lanes, lanes_mut};
@@ -51,6 +52,9 @@ pub(crate) struct Env<'a> {
     pub state: SliceView,
     pub block_dim: [u32; 3],
     pub grid_dim: [u32; 3],
+    /// Bytes of dynamic shared memory per block (`Launch::shared_bytes`;
+    /// 0 for a ring message).
+    pub dynamic_shared_bytes: u32,
     pub _borrow: PhantomData<&'a mut [u8]>,
 }
 
@@ -63,7 +67,31 @@ impl Env<'_> {
     pub fn scalar_param(&self, p: usize) -> u64 {
         self.scalars.get(p).copied().unwrap_or(0)
     }
+
+    /// Elements of `elem` bytes (not 0) in a dynamic shared view.
+    pub fn dynamic_shared_len(&self, elem: u32) -> u64 {
+        (self.dynamic_shared_bytes / elem.max(1)) as u64
+    }
+
+    /// Bytes from one block's dynamic shared area to the next: the
+    /// launch's `shared_bytes`, rounded up to whole [`SharedChunk`]s.
+    pub fn dynamic_shared_stride(&self) -> usize {
+        (self.dynamic_shared_bytes as usize).next_multiple_of(size_of::<SharedChunk>())
+    }
 }
+
+/// The unit of dynamic shared memory: 16 bytes at the area's alignment
+/// (`DYNAMIC_SHARED_ALIGN`), so every block's area starts aligned for
+/// any element a view may have.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C, align(16))]
+pub(crate) struct SharedChunk(
+    // Only reached through raw pointers into the area.
+    #[allow(dead_code)] [u8; 16],
+);
+
+const _: () = assert!(std::mem::align_of::<SharedChunk>() == DYNAMIC_SHARED_ALIGN as usize);
+const _: () = assert!(size_of::<SharedChunk>() == DYNAMIC_SHARED_ALIGN as usize);
 
 /// The bits of a scalar of `bytes.len()` bytes (1, 2, 4 or 8), zero-extended.
 pub(crate) fn scalar_bits(bytes: &[u8]) -> Option<u64> {
@@ -111,15 +139,28 @@ impl Lanes<'_> {
                     0,
                 )
             }
+            Root::DynamicShared => {
+                let at = lane / self.block_threads * self.dynamic_stride;
+                debug_assert!(
+                    at + self.dynamic_stride <= self.dynamic.len() * size_of::<SharedChunk>()
+                );
+                // SAFETY: the area holds `dynamic_stride` bytes per block
+                // of the group; writing through the pointer is fine as for
+                // blobs.
+                (
+                    unsafe { self.dynamic.as_ptr().cast::<u8>().add(at).cast_mut() },
+                    0,
+                )
+            }
         }
     }
 
     /// Lanes over which [`Lanes::root`] stays the same: all of them, or a
-    /// block's for its shared arrays.
+    /// block's for its shared arrays and dynamic shared memory.
     #[inline(always)]
     pub(super) fn root_chunk(&self, root: Root) -> usize {
         match root {
-            Root::Shared => self.block_threads,
+            Root::Shared | Root::DynamicShared => self.block_threads,
             _ => self.n,
         }
     }
@@ -148,6 +189,7 @@ impl Lanes<'_> {
         let len = match len {
             Len::Const(l) => l,
             Len::Slice(s) => self.env.slices[s as usize].len,
+            Len::DynamicShared { elem } => self.env.dynamic_shared_len(elem),
         };
         let stride = stride as u64;
         // SAFETY: `off`, `idx` and `base` are n-lane u64 registers; `off`

@@ -15,9 +15,10 @@
 //! (`memory.rs`); every index is bounds-checked, and a faulting thread stops
 //! while the others go on.
 //!
-//! Threads of a block work together through shared arrays (a per-block
-//! area, `memory.rs`), atomics (`atomic.rs`), and barriers and warp
-//! operations (`collective.rs`): lockstep already orders a block's lanes,
+//! Threads of a block work together through shared arrays and views of
+//! the launch's dynamic shared memory (per-block areas, `memory.rs`),
+//! atomics (`atomic.rs`), and barriers and warp operations
+//! (`collective.rs`): lockstep already orders a block's lanes,
 //! so a barrier only checks that no unfinished thread is missing, and a
 //! warp operation permutes or reduces 32-lane chunks of a register.
 //!
@@ -48,7 +49,8 @@
 //!   a `for` loop with `step_by(0)` runs no iteration;
 //! - threads of different blocks that write the same element race, as on a
 //!   GPU (see the `SAFETY` note on `SliceView` in `memory.rs`);
-//! - shared arrays start zeroed in every block (undefined on a GPU);
+//! - shared arrays and dynamic shared memory start zeroed in every block
+//!   (undefined on a GPU);
 //! - a barrier or warp operation that only some of the block's (warp's)
 //!   unfinished threads reach stops the threads that reached it with
 //!   `Error::Divergent` (a hang or garbage on a GPU); the lanes of one

@@ -84,6 +84,10 @@ pub(crate) enum Root {
     /// The block's shared arrays: one area per block of the group, shared
     /// by its lanes (`konst` includes the array's offset in the area).
     Shared,
+    /// The block's dynamic shared memory, which every view starts at: one
+    /// area of the launch's `shared_bytes` per block of the group, shared
+    /// by its lanes.
+    DynamicShared,
 }
 
 /// A byte address per lane: `root + konst + off[lane]`. Every address the
@@ -104,6 +108,9 @@ pub(crate) enum Len {
     Const(u64),
     /// A slice parameter's length.
     Slice(u32),
+    /// A dynamic shared view's length: the launch's dynamic shared bytes
+    /// over the element size (`elem`, never 0), rounded down.
+    DynamicShared { elem: u32 },
 }
 
 /// Integer division and remainder fault; everything else is pure.
@@ -412,6 +419,9 @@ pub(crate) enum Fixed {
     },
     /// `param.len()` (u64).
     SliceLen(u32),
+    /// `view.len()` of a dynamic shared view of elements of this many
+    /// bytes (u64; never 0).
+    DynamicSharedLen(u32),
     /// `thread_idx().{x,y,z}` (u32), axis 0..3.
     ThreadIdx(u8),
     BlockDim(u8),
@@ -437,6 +447,7 @@ impl Fixed {
             Fixed::Const { .. }
                 | Fixed::Param { .. }
                 | Fixed::SliceLen(_)
+                | Fixed::DynamicSharedLen(_)
                 | Fixed::BlockDim(_)
                 | Fixed::GridDim(_)
         )
@@ -503,6 +514,10 @@ pub(crate) struct Program {
     /// Bytes of a block's shared-array area ([`Root::Shared`]), a multiple
     /// of 8.
     pub shared_bytes: u32,
+    /// Whether the program reads or writes the launch's dynamic shared
+    /// memory ([`Root::DynamicShared`]); when not, the executor gives it
+    /// no area whatever the launch's `shared_bytes`.
+    pub dynamic_shared: bool,
     /// Whether the program has barriers or warp operations: the executor
     /// then tracks which mask slots hold parked lanes (see
     /// `collective.rs`).

@@ -153,6 +153,9 @@ impl InterpretedHandler {
             },
             block_dim: [self.kernel.threads, 1, 1],
             grid_dim: [1, 1, 1],
+            // Ring kernels have no dynamic shared memory (the compiler
+            // refuses views in them).
+            dynamic_shared_bytes: 0,
             _borrow: PhantomData,
         };
         match self.prog.params[1] {
