@@ -23,18 +23,23 @@ fn tid_usize() -> Expr {
 /// array with a barrier after every step (the stride starts at the power of
 /// two at or above half the block, so every thread runs every step).
 fn block_sum() -> Arc<Kernel> {
+    block_sum_in(|kb| PlaceRoot::Shared(kb.shared("tile", sc(Scalar::U32), 256)))
+}
+
+/// [`block_sum`] over a `u32` tile that `tile` declares.
+pub(super) fn block_sum_in(tile: impl FnOnce(&mut KernelBuilder) -> PlaceRoot) -> Arc<Kernel> {
     let (u, us) = (sc(Scalar::U32), sc(Scalar::Usize));
     let mut kb = KernelBuilder::new("block_sum");
     let x = kb.slice("x", u.clone(), false);
     let out = kb.slice("out", u.clone(), true);
-    let tile = kb.shared("tile", u.clone(), 256);
+    let tile = tile(&mut kb);
     let i = kb.local("i", us.clone());
     let stride = kb.local_mut("stride", u.clone());
     let bar = kb.site("sync_threads()", 9);
     let s = kb.site("tile", 5);
     let iu = || local(i, us.clone());
     let su = || local(stride, u.clone());
-    let tile_at = |idx: Expr| shared_elem(tile, idx, s, u.clone());
+    let tile_at = |idx: Expr| place_index(tile, idx, s, u.clone());
     kb.build(vec![
         let_(i, global_index()),
         if_(

@@ -5,6 +5,7 @@ mod atomics;
 mod barriers;
 mod bench;
 mod control;
+mod dynamic_shared;
 mod faults;
 mod groups;
 mod intrinsics;
@@ -153,6 +154,16 @@ impl KernelBuilder {
         self.k.shared.len() as u32 - 1
     }
 
+    /// `let name = dynamic_shared::<elem>();`: the view's id.
+    pub fn dynamic_shared(&mut self, name: &str, elem: Ty) -> u32 {
+        self.k.dynamic_shared.push(DynamicShared {
+            name: name.into(),
+            elem,
+            span: SrcSpan::default(),
+        });
+        self.k.dynamic_shared.len() as u32 - 1
+    }
+
     pub fn struct_size(&self, id: StructId) -> u32 {
         self.k.structs[id as usize].size
     }
@@ -288,6 +299,16 @@ pub(super) fn slice_len(p: ParamId) -> Expr {
 /// `shared[idx]` of a shared array with element type `ty`.
 pub(super) fn shared_elem(id: u32, idx: Expr, site: SiteId, ty: Ty) -> Place {
     place_index(PlaceRoot::Shared(id), idx, site, ty)
+}
+
+/// `view[idx]` of a dynamic shared view with element type `ty`.
+pub(super) fn dyn_elem(id: u32, idx: Expr, site: SiteId, ty: Ty) -> Place {
+    place_index(PlaceRoot::DynamicShared(id), idx, site, ty)
+}
+
+/// `view.len()` of a dynamic shared view.
+pub(super) fn dyn_len(id: u32) -> Expr {
+    ex(ExprKind::DynamicSharedLen(id), sc(Scalar::Usize))
 }
 
 /// `op(&mut place, args…)`.
