@@ -6,8 +6,9 @@
 //!
 //! - Thread geometry: [`thread_idx`], [`block_idx`], [`block_dim`],
 //!   [`grid_dim`], [`global_index`], [`lane_id`].
-//! - Block-shared memory: [`shared_array`], with [`sync_threads`] between
-//!   one thread's writes and other threads' reads.
+//! - Block-shared memory: [`shared_array`] and, sized by the launch,
+//!   [`dynamic_shared`], with [`sync_threads`] between one thread's writes
+//!   and other threads' reads.
 //! - Atomics on shared places, returning the old value: [`atomic_add`],
 //!   [`atomic_sub`], [`atomic_min`], [`atomic_max`], [`atomic_and`],
 //!   [`atomic_or`], [`atomic_xor`], [`atomic_exchange`], [`atomic_cas`].
@@ -150,6 +151,64 @@ pub fn sync_threads() {
 #[track_caller]
 pub fn shared_array<T: Copy, const N: usize>() -> &'static mut [T; N] {
     outside("shared_array")
+}
+
+/// A view of the launch's dynamic shared memory as elements of `T`: every
+/// thread of the block sees the same memory (a CUDA `extern __shared__`
+/// array), sized when the kernel is launched rather than when it is
+/// written.
+///
+/// A launch with [`Launch::shared_bytes(n)`](crate::Launch::shared_bytes)
+/// gives each block `n` bytes, aligned to 16; the view has `n /
+/// size_of::<T>()` elements (`buf.len()`, rounded down; 0 without
+/// `shared_bytes`). Every view starts at byte 0 of that memory, so two
+/// views in one kernel alias each other, as `extern __shared__` arrays do.
+///
+/// Write it only as `let buf = dynamic_shared::<T>();` (or `let buf: &mut
+/// [T] = dynamic_shared();`) in a batch kernel's function itself — not in a
+/// `#[device]` fn, not in another expression, and not in a ring kernel,
+/// which has no launch to size it (use [`shared_array`] there). `T` is a
+/// scalar or a `DeviceType` struct aligned to at most 16 bytes. Use it by
+/// element: `buf[i]` (bounds-checked against `buf.len()`), `buf[i] = v`,
+/// `buf[i] += v`, `atomic_add(&mut buf[i], v)`, `buf.len()`; the binding
+/// cannot be copied, passed to a function or reassigned.
+///
+/// Its contents at the start of a block are undefined on a GPU (the CPU
+/// backend zeroes them): write before you read, with a [`sync_threads`]
+/// between one thread's write and another thread's read.
+///
+/// A block reduction whose block size is chosen at run time:
+///
+/// ```ignore
+/// use spindle::prelude::*;
+///
+/// #[kernel(mode = "batch")]
+/// fn block_sums(x: &[f32], sums: &mut [f32]) {
+///     let part = dynamic_shared::<f32>();
+///     let t = thread_idx().x as usize;
+///     let i = global_index();
+///     part[t] = if i < x.len() { x[i] } else { 0.0 };
+///     sync_threads();
+///     let mut stride = part.len() / 2;
+///     while stride > 0 {
+///         if t < stride {
+///             part[t] += part[t + stride];
+///         }
+///         sync_threads();
+///         stride /= 2;
+///     }
+///     if t == 0 {
+///         sums[block_idx().x as usize] = part[0];
+///     }
+/// }
+///
+/// // One f32 per thread; `threads` a power of two.
+/// let launch = Launch::new(blocks, threads).shared_bytes(threads * 4);
+/// block_sums::launch(&dev, launch, &x, &mut sums)?;
+/// ```
+#[track_caller]
+pub fn dynamic_shared<T: Copy>() -> &'static mut [T] {
+    outside("dynamic_shared")
 }
 
 // --- atomics ---
