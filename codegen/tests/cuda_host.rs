@@ -2,8 +2,8 @@
 //! (DESIGN.md §7.3), with UBSan, and run: every operator, cast and
 //! intrinsic on every scalar type gives Rust's result bit for bit, faults
 //! are recorded as the ABI says, and loops stop where Rust's do; atomics,
-//! shared arrays, barriers and warp operations run with the threads of a
-//! block as concurrent OS threads (`atomics.rs`, `shared.rs`, `warps.rs`). Needs
+//! shared arrays, dynamic shared views, barriers and warp operations run with the threads of a
+//! block as concurrent OS threads (`atomics.rs`, `shared.rs`, `dynamic_shared.rs`, `warps.rs`). Needs
 //! `g++`; skipped (with a message) without it.
 
 #[path = "cuda_host/harness.rs"]
@@ -43,6 +43,8 @@ macro_rules! rust_cast {
 mod atomics;
 #[path = "cuda_host/control.rs"]
 mod control;
+#[path = "cuda_host/dynamic_shared.rs"]
+mod dynamic_shared;
 #[path = "cuda_host/floats.rs"]
 mod floats;
 #[path = "cuda_host/ints.rs"]

@@ -118,8 +118,18 @@ impl FnEmitter<'_, '_> {
     pub(crate) fn expr(&mut self, e: &Expr) -> String {
         match &e.kind {
             ExprKind::Lit(lit) => self.literal(lit, &e.ty),
-            ExprKind::DynamicSharedLen(_) => {
-                self.ctx.invalid("dynamic shared memory is not emitted yet")
+            ExprKind::DynamicSharedLen(id) => {
+                if !self.is_entry {
+                    return self
+                        .ctx
+                        .invalid("a dynamic shared view used outside the kernel entry");
+                }
+                match self.ctx.names.dynamic_shared_len(*id) {
+                    Some(len) => len,
+                    None => self
+                        .ctx
+                        .invalid(&format!("dynamic shared view id {id} out of range")),
+                }
             }
             ExprKind::Atomic { op, place, args } => self.atomic(*op, place, args),
             ExprKind::Collective { op, args, .. } => self.collective(*op, args, &e.ty),
@@ -299,8 +309,24 @@ impl FnEmitter<'_, '_> {
                 }
                 (n, Ty::Array(Box::new(a.elem.clone()), a.len), None)
             }
-            PlaceRoot::DynamicShared(_) => {
-                return self.ctx.invalid("dynamic shared memory is not emitted yet")
+            PlaceRoot::DynamicShared(id) => {
+                // Declared by the batch entry only (`dynamic_shared.rs`), as
+                // a `T*` with its length: it indexes like a slice parameter.
+                let (Some(n), Some(len), Some(v)) = (
+                    self.ctx.names.dynamic_shared(id).map(str::to_string),
+                    self.ctx.names.dynamic_shared_len(id),
+                    self.ctx.kernel.dynamic_shared.get(id as usize),
+                ) else {
+                    return self
+                        .ctx
+                        .invalid(&format!("dynamic shared view id {id} out of range"));
+                };
+                if !self.is_entry {
+                    return self
+                        .ctx
+                        .invalid("a dynamic shared view used outside the kernel entry");
+                }
+                (n, v.elem.clone(), Some(len))
             }
         };
         // First the checked indices, as ordered operands.
@@ -359,7 +385,9 @@ impl FnEmitter<'_, '_> {
             }
         }
         if slice_len.is_some() && !matches!(p.proj.first(), Some(Proj::Index { .. })) {
-            return self.ctx.invalid("a slice parameter used without an index");
+            return self
+                .ctx
+                .invalid("a slice parameter or dynamic shared view used without an index");
         }
         let mut text = root;
         for (k, shape) in shapes.into_iter().enumerate() {

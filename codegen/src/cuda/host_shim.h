@@ -14,6 +14,10 @@
 // A thread that faults leaves through longjmp, as PTX `exit` would; a
 // thread that finished no longer counts at a barrier (PTX semantics).
 // __shared__ variables are function statics: one block runs at a time.
+// The launch's dynamic shared memory (extern __shared__ on the device) is
+// one 16-byte-aligned host buffer of the launcher's shared_bytes, refilled
+// with a junk pattern at the start of each block (its contents start out
+// undefined on a GPU).
 // The generated prelude skips its own typedefs and device helpers when
 // SPINDLE_HOST_SHIM is defined.
 #ifndef SPINDLE_HOST_SHIM
@@ -29,6 +33,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <thread>
 #include <vector>
 
@@ -92,6 +97,34 @@ static inline void spindle_nanosleep(uint32_t) {}
 static inline uint32_t spindle_load_acquire_sys_u32(const uint32_t* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 static inline void spindle_store_release_sys_u32(uint32_t* p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 
+// The dynamic shared area and its size (the device reads the PTX register
+// %dynamic_smem_size); set by the launchers for the duration of a launch.
+inline unsigned char* spindle_dyn_smem = nullptr;
+inline uint32_t spindle_host_dyn_smem_bytes = 0u;
+static inline uint32_t spindle_dynamic_smem_size(void) { return spindle_host_dyn_smem_bytes; }
+
+// Owns the area for one launch.
+class SpindleHostDynamicShared {
+ public:
+  explicit SpindleHostDynamicShared(uint32_t bytes)
+      : area_(static_cast<unsigned char*>(::operator new(bytes ? bytes : 1u, std::align_val_t(16)))) {
+    spindle_dyn_smem = area_;
+    spindle_host_dyn_smem_bytes = bytes;
+  }
+  ~SpindleHostDynamicShared() {
+    spindle_dyn_smem = nullptr;
+    spindle_host_dyn_smem_bytes = 0u;
+    ::operator delete(area_, std::align_val_t(16));
+  }
+  SpindleHostDynamicShared(const SpindleHostDynamicShared&) = delete;
+  SpindleHostDynamicShared& operator=(const SpindleHostDynamicShared&) = delete;
+  // A new block: its area holds junk, as on a GPU.
+  void start_block() { std::memset(area_, 0xa5, spindle_host_dyn_smem_bytes); }
+
+ private:
+  unsigned char* area_;
+};
+
 // One thread: runs `body` until it returns or exits (a fault).
 template <class F>
 __attribute__((noinline)) static void spindle_host_thread(F& body) {
@@ -99,12 +132,14 @@ __attribute__((noinline)) static void spindle_host_thread(F& body) {
 }
 
 // Runs `body` once per thread of a 1-D grid, in order; a fault ends only
-// the faulting thread.
+// the faulting thread. `shared_bytes`: the dynamic shared memory per block.
 template <class F>
-static void spindle_host_launch(unsigned int grid, unsigned int block, F body) {
+static void spindle_host_launch(unsigned int grid, unsigned int block, F body, uint32_t shared_bytes = 0u) {
   gridDim = {grid, 1, 1};
   blockDim = {block, 1, 1};
+  SpindleHostDynamicShared dyn(shared_bytes);
   for (unsigned int b = 0; b < grid; ++b) {
+    dyn.start_block();
     for (unsigned int t = 0; t < block; ++t) {
       blockIdx = {b, 0, 0};
       threadIdx = {t, 0, 0};
@@ -114,10 +149,14 @@ static void spindle_host_launch(unsigned int grid, unsigned int block, F body) {
 }
 
 // Runs `body` once per thread of a 1-D grid: block after block, the
-// threads of a block concurrently, each its own OS thread.
+// threads of a block concurrently, each its own OS thread. `shared_bytes`:
+// the dynamic shared memory per block.
 template <class F>
-static void spindle_host_launch_concurrent(unsigned int grid, unsigned int block, F body) {
+static void spindle_host_launch_concurrent(unsigned int grid, unsigned int block, F body,
+                                           uint32_t shared_bytes = 0u) {
+  SpindleHostDynamicShared dyn(shared_bytes);
   for (unsigned int b = 0; b < grid; ++b) {
+    dyn.start_block();
     SpindleHostBlock ctx(block);
     std::vector<std::thread> pool;
     pool.reserve(block);

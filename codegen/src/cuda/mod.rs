@@ -21,7 +21,10 @@
 //!    and no `__global__`: the ring emitter adds the persistent loop.
 //!    The entry declares the kernel's block-shared arrays first, as
 //!    `__shared__` variables of the array's wrapper type (`sh<i>_<name>`;
-//!    in the ring handler they are static, so they outlive a message).
+//!    in the ring handler they are static, so they outlive a message), then
+//!    a batch kernel's views of the dynamic shared memory
+//!    (`dynamic_shared.rs`: `T* dsh<i>_<name>` into one file-scope
+//!    `extern __shared__` area, and `dsh<i>_<name>_len`).
 //!
 //! Semantics are those of [`crate::ir`]: no C++ undefined behaviour is ever
 //! reachable (see `ops.rs`), and expressions keep Rust's left-to-right
@@ -65,6 +68,7 @@
 
 mod atomic;
 mod collective;
+mod dynamic_shared;
 mod expr;
 mod intrinsic;
 mod names;

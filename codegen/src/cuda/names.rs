@@ -2,7 +2,8 @@
 //!
 //! Every name that comes from Rust gets a prefix (`p_` parameters, `l<id>_`
 //! locals, `S_` structs, `fn_` device functions, `sh<i>_` block-shared
-//! arrays), so a Rust identifier that
+//! arrays, `dsh<i>_` dynamic shared views and `dsh<i>_<name>_len` their
+//! lengths), so a Rust identifier that
 //! is a C++ keyword (`int`, `float`, `new`, `this`) or a CUDA built-in
 //! (`threadIdx`) can never clash with C. Struct fields keep their Rust name
 //! when that is safe in C, so generated code reads like the user's.
@@ -159,6 +160,7 @@ pub(crate) struct Names {
     fields: Vec<Vec<String>>,
     fns: Vec<String>,
     shared: Vec<String>,
+    dynamic_shared: Vec<String>,
 }
 
 /// Gives each item `prefix + name`, or `prefix<index>_name` when that would
@@ -216,11 +218,20 @@ impl Names {
             .enumerate()
             .map(|(i, a)| format!("sh{i}_{}", sanitize(&a.name)))
             .collect();
+        // `dsh<index>_`, likewise; `_len` appended to a distinct
+        // `dsh<index>_` name stays distinct (the index differs).
+        let dynamic_shared = kernel
+            .dynamic_shared
+            .iter()
+            .enumerate()
+            .map(|(i, v)| format!("dsh{i}_{}", sanitize(&v.name)))
+            .collect();
         Names {
             structs,
             fields,
             fns,
             shared,
+            dynamic_shared,
         }
     }
 
@@ -240,6 +251,16 @@ impl Names {
     /// `sh0_tile`: the block-shared array `Kernel::shared[id]`.
     pub(crate) fn shared(&self, id: u32) -> Option<&str> {
         self.shared.get(id as usize).map(String::as_str)
+    }
+
+    /// `dsh0_buf`: the view `Kernel::dynamic_shared[id]`, a `T*`.
+    pub(crate) fn dynamic_shared(&self, id: u32) -> Option<&str> {
+        self.dynamic_shared.get(id as usize).map(String::as_str)
+    }
+
+    /// `dsh0_buf_len`: the view's length in elements, a `uint64_t`.
+    pub(crate) fn dynamic_shared_len(&self, id: u32) -> Option<String> {
+        self.dynamic_shared(id).map(|n| format!("{n}_len"))
     }
 
     /// `fn_helper`.

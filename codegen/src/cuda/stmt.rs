@@ -138,6 +138,7 @@ fn function<'k>(ctx: &mut Ctx<'k>, f: &'k Function, role: Role) -> String {
     };
     if is_entry {
         fe.shared_arrays();
+        fe.dynamic_shared_views();
     }
     fe.block(&f.body);
     let ends_in_return = matches!(

@@ -1,5 +1,6 @@
-//! Which locals a function reads, and which block-shared arrays it uses:
-//! the others are declared `[[maybe_unused]]`, since NVRTC warns about
+//! Which locals a function reads, and which block-shared arrays and
+//! dynamic shared views (and their lengths) it uses: the others are
+//! declared `[[maybe_unused]]`, since NVRTC warns about
 //! variables never read (Rust code often has them, e.g. `let _unused = ...`).
 
 use std::collections::HashSet;
@@ -20,10 +21,27 @@ pub(crate) fn used_shared(f: &Function) -> HashSet<u32> {
     read.shared
 }
 
+/// The dynamic shared views (by index) some place of `f` is rooted in,
+/// and those whose length `f` reads (`len()`, or a bounds check).
+pub(crate) fn used_dynamic_shared(
+    f: &Function,
+    bounds_checks: bool,
+) -> (HashSet<u32>, HashSet<u32>) {
+    let mut read = Read::default();
+    block(&f.body, &mut read);
+    let mut lens = read.dynamic_lens;
+    if bounds_checks {
+        lens.extend(read.dynamic.iter().copied());
+    }
+    (read.dynamic, lens)
+}
+
 #[derive(Default)]
 struct Read {
     locals: HashSet<LocalId>,
     shared: HashSet<u32>,
+    dynamic: HashSet<u32>,
+    dynamic_lens: HashSet<u32>,
 }
 
 fn block(b: &Block, read: &mut Read) {
@@ -88,8 +106,14 @@ fn place_read(p: &Place, read: &mut Read) {
 }
 
 fn shared_root(p: &Place, read: &mut Read) {
-    if let PlaceRoot::Shared(id) = p.root {
-        read.shared.insert(id);
+    match p.root {
+        PlaceRoot::Shared(id) => {
+            read.shared.insert(id);
+        }
+        PlaceRoot::DynamicShared(id) => {
+            read.dynamic.insert(id);
+        }
+        PlaceRoot::Local(_) | PlaceRoot::Param(_) => {}
     }
 }
 
@@ -103,7 +127,10 @@ fn indices(p: &Place, read: &mut Read) {
 
 fn expr(e: &Expr, read: &mut Read) {
     match &e.kind {
-        ExprKind::Lit(_) | ExprKind::SliceLen(_) | ExprKind::DynamicSharedLen(_) => {}
+        ExprKind::Lit(_) | ExprKind::SliceLen(_) => {}
+        ExprKind::DynamicSharedLen(id) => {
+            read.dynamic_lens.insert(*id);
+        }
         ExprKind::Load(p) => place_read(p, read),
         ExprKind::Unary(_, a)
         | ExprKind::Cast(a)

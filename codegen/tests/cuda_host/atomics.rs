@@ -149,6 +149,7 @@ fn cuda_host_integer_atomics_are_exact_under_contention() {
             grid,
             block,
             concurrent: true,
+            shared_bytes: 0,
         });
         setups.push((s, xs, init));
     }
@@ -263,6 +264,7 @@ fn cuda_host_float_atomics_are_exact_with_representable_values() {
             grid,
             block,
             concurrent: true,
+            shared_bytes: 0,
         });
     }
     let r = run("float_atomics", &launches, "-O1");
@@ -340,6 +342,7 @@ fn cuda_host_histogram_counts_every_element() {
             grid: 8,
             block: 128,
             concurrent: true,
+            shared_bytes: 0,
         }],
         "-O1",
     );

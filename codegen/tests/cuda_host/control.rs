@@ -419,6 +419,7 @@ fn cuda_host_loops_values_and_faults_match_rust() {
             grid: 1,
             block: 1,
             concurrent: false,
+            shared_bytes: 0,
         },
         Launch {
             kernel: loops_kernel(),
@@ -426,6 +427,7 @@ fn cuda_host_loops_values_and_faults_match_rust() {
             grid: 1,
             block: 1,
             concurrent: false,
+            shared_bytes: 0,
         },
         // x is shorter than out: thread 4 (block 1, thread 0) reads x[4] first.
         Launch {
@@ -438,6 +440,7 @@ fn cuda_host_loops_values_and_faults_match_rust() {
             grid: 2,
             block: 4,
             concurrent: false,
+            shared_bytes: 0,
         },
         Launch {
             kernel: elementwise("div_zero", I32, BinOp::Div),
@@ -449,6 +452,7 @@ fn cuda_host_loops_values_and_faults_match_rust() {
             grid: 1,
             block: 5,
             concurrent: false,
+            shared_bytes: 0,
         },
         Launch {
             kernel: elementwise("rem_overflow", I32, BinOp::Rem),
@@ -460,6 +464,7 @@ fn cuda_host_loops_values_and_faults_match_rust() {
             grid: 1,
             block: 3,
             concurrent: false,
+            shared_bytes: 0,
         },
     ];
     // Optimised: the fault paths must survive the optimiser.

@@ -296,6 +296,24 @@ pub fn coll(op: CollectiveOp, args: Vec<Expr>, ty: Ty) -> Expr {
     }
 }
 
+/// Dynamic shared view `id` of the kernel, as a place of type `elem`
+/// (index it with [`at`], like a slice parameter).
+pub fn dynamic_shared(id: u32, elem: Ty) -> Place {
+    Place {
+        root: PlaceRoot::DynamicShared(id),
+        proj: vec![],
+        ty: elem,
+    }
+}
+
+/// `len()` of dynamic shared view `id`.
+pub fn dynamic_shared_len(id: u32) -> Expr {
+    Expr {
+        kind: ExprKind::DynamicSharedLen(id),
+        ty: t(Scalar::Usize),
+    }
+}
+
 /// Block-shared array `id` of the kernel, as a place of type `[elem; len]`.
 pub fn shared(id: u32, elem: Ty, len: u32) -> Place {
     Place {
@@ -411,6 +429,9 @@ pub struct Launch {
     /// (`spindle_host_launch_concurrent`: real barriers, warps, contended
     /// atomics) instead of one after another.
     pub concurrent: bool,
+    /// Bytes of dynamic shared memory per block (the views of
+    /// `Kernel::dynamic_shared`).
+    pub shared_bytes: u32,
 }
 
 /// What the host program printed.
@@ -498,12 +519,13 @@ pub fn run_with(tag: &str, launches: &[Launch], opt: &str, sanitizer: Sanitizer)
         }
         let _ = writeln!(
             main,
-            "    spindle_host_launch{}({}, {}, [&] {{ k{n}::{}({}); }});",
+            "    spindle_host_launch{}({}, {}, [&] {{ k{n}::{}({}); }}, {}u);",
             if l.concurrent { "_concurrent" } else { "" },
             l.grid,
             l.block,
             src_entry(&l.kernel),
-            args.join(", ")
+            args.join(", "),
+            l.shared_bytes
         );
         for (k, (s, vals, print)) in l.slices.iter().enumerate() {
             if !*print {
@@ -638,6 +660,7 @@ pub fn check_maps(tag: &str, maps: Vec<MapSpec>, opt: &str) -> Vec<String> {
             grid: (n as u32).div_ceil(32),
             block: 32,
             concurrent: false,
+            shared_bytes: 0,
         });
         shapes.push((outs, per_slot));
     }

@@ -153,6 +153,7 @@ fn cuda_host_shared_memory_block_reduction_with_sync_threads() {
             grid,
             block: REDUCE_BLOCK,
             concurrent: true,
+            shared_bytes: 0,
         }],
         "-O1",
     );
@@ -401,6 +402,7 @@ fn cuda_host_rust_source_block_reduction_and_warp_sum() {
                 grid: 3,
                 block: 64,
                 concurrent: true,
+                shared_bytes: 0,
             },
             Launch {
                 kernel: warp_sum,
@@ -411,6 +413,7 @@ fn cuda_host_rust_source_block_reduction_and_warp_sum() {
                 grid: 1,
                 block: 64,
                 concurrent: true,
+                shared_bytes: 0,
             },
         ],
         "-O1",

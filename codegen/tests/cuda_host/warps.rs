@@ -110,6 +110,7 @@ fn cuda_host_warp_operations_follow_the_ir_rules() {
             grid,
             block: WARP_BLOCK,
             concurrent: true,
+            shared_bytes: 0,
         })
         .collect();
     let r = run("warps", &launches, "-O1");
@@ -198,6 +199,7 @@ fn cuda_host_a_faulted_thread_leaves_barriers_and_warps() {
             grid: 1,
             block: 8,
             concurrent: true,
+            shared_bytes: 0,
         }],
         "-O1",
     );
@@ -232,6 +234,7 @@ fn cuda_host_concurrent_kernels_have_no_data_races() {
             grid: 2,
             block: REDUCE_BLOCK,
             concurrent: true,
+            shared_bytes: 0,
         },
         Launch {
             kernel: int_atomics_kernel(U64),
@@ -243,6 +246,7 @@ fn cuda_host_concurrent_kernels_have_no_data_races() {
             grid: 1,
             block: 64,
             concurrent: true,
+            shared_bytes: 0,
         },
         Launch {
             kernel: warps_kernel(F32),
@@ -258,6 +262,7 @@ fn cuda_host_concurrent_kernels_have_no_data_races() {
             grid: 2,
             block: WARP_BLOCK,
             concurrent: true,
+            shared_bytes: 0,
         },
     ];
     let r = run_with("tsan", &launches, "-O1", Sanitizer::Thread);

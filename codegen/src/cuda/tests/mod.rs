@@ -3,6 +3,7 @@
 
 mod basics;
 mod control;
+mod dynamic_shared;
 mod from_rust;
 mod intrinsics;
 mod irb;

@@ -34,6 +34,7 @@ pub(crate) fn corpus() -> Vec<(String, Kernel)> {
         super::parallel::ring_block_sum(),
     ));
     out.extend(super::parallel::corpus());
+    out.extend(super::dynamic_shared::corpus());
     out.extend(super::from_rust::corpus());
     for s in crate::ir::Scalar::ALL {
         out.push((format!("ops_{}", s.rust_name()), super::ops::ops_kernel(s)));
