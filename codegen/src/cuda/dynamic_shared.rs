@@ -12,7 +12,10 @@
 //! ```
 //!
 //! Every view starts at byte 0, so views alias each other; none is
-//! `__restrict__`. `spindle_dynamic_smem_size()` reads the PTX special
+//! `__restrict__`. Views of different types punning the same bytes lean,
+//! like CUDA's own `reinterpret_cast` idioms, on NVVM not optimising by
+//! C++'s type-based aliasing rule (a host compiler needs
+//! `-fno-strict-aliasing` from `-O2` up). `spindle_dynamic_smem_size()` reads the PTX special
 //! register `%dynamic_smem_size` (the launch's `sharedMemBytes`). Both the
 //! area and the size are device-only: the host shim (`host_shim.h`)
 //! supplies a buffer its launchers fill per block, and its size.

@@ -17,7 +17,8 @@
 // The launch's dynamic shared memory (extern __shared__ on the device) is
 // one 16-byte-aligned host buffer of the launcher's shared_bytes, refilled
 // with a junk pattern at the start of each block (its contents start out
-// undefined on a GPU).
+// undefined on a GPU). Views of different types alias it: from -O2 up,
+// build with -fno-strict-aliasing.
 // The generated prelude skips its own typedefs and device helpers when
 // SPINDLE_HOST_SHIM is defined.
 #ifndef SPINDLE_HOST_SHIM
