@@ -130,6 +130,103 @@ fn barrier_after_early_return() {
     }
 }
 
+// ------------------------------------------------------------- dynamic shared memory
+
+/// Per-block sums through the launch's dynamic shared memory, sized by the
+/// block size chosen at run time.
+#[kernel(mode = "batch")]
+fn dyn_block_sums(x: &[u32], sums: &mut [u32]) {
+    let partial = dynamic_shared::<u32>();
+    let t = thread_idx().x as usize;
+    let i = global_index();
+    partial[t] = if i < x.len() { x[i] } else { 0 };
+    sync_threads();
+    if t == 0 {
+        let mut s = 0u32;
+        for k in 0..block_dim().x as usize {
+            s = s.wrapping_add(partial[k]);
+        }
+        sums[block_idx().x as usize] = s;
+    }
+}
+
+#[test]
+fn dynamic_shared_memory_is_sized_by_the_launch() {
+    let mut rng = common::rng("dynamic_shared_memory_is_sized_by_the_launch");
+    for dev in devices("dynamic_shared_memory_is_sized_by_the_launch") {
+        for block in [1usize, 32, 100, 384] {
+            let n = 1000usize;
+            let blocks = n.div_ceil(block);
+            let x: Vec<u32> = (0..n).map(|_| rng.u32(..)).collect();
+            let xb = dev.upload(&x).unwrap();
+            let mut sums = dev.zeros::<u32>(blocks).unwrap();
+            let launch = Launch::new(blocks as u32, block as u32).shared_bytes(4 * block as u32);
+            dyn_block_sums::launch(&dev, launch, &xb, &mut sums).unwrap();
+            let expected: Vec<u32> = x
+                .chunks(block)
+                .map(|c| c.iter().fold(0u32, |a, &v| a.wrapping_add(v)))
+                .collect();
+            assert_eq!(sums.to_vec().unwrap(), expected, "block {block} on {}", dev.name());
+        }
+    }
+}
+
+/// Two views of the same bytes: a `u32` written is read back as four
+/// little-endian `u8`s; each view's length is the launch's bytes over its
+/// element size, rounded down.
+#[kernel(mode = "batch")]
+fn dyn_alias(out: &mut [u8], lens: &mut [usize]) {
+    let words = dynamic_shared::<u32>();
+    let bytes = dynamic_shared::<u8>();
+    let t = thread_idx().x as usize;
+    if t == 0 {
+        words[0] = 0x0403_0201;
+    }
+    sync_threads();
+    if t < 4 {
+        out[t] = bytes[t];
+    }
+    if t == 0 {
+        lens[0] = words.len();
+        lens[1] = bytes.len();
+    }
+}
+
+#[kernel(mode = "batch")]
+fn dyn_past_the_end(out: &mut [u32]) {
+    let buf = dynamic_shared::<u32>();
+    let t = thread_idx().x as usize;
+    buf[t] = 1;
+    out[t] = buf[t];
+}
+
+#[test]
+fn dynamic_shared_views_alias_and_are_bounds_checked() {
+    for dev in devices("dynamic_shared_views_alias_and_are_bounds_checked") {
+        let mut out = dev.zeros::<u8>(4).unwrap();
+        let mut lens = dev.zeros::<usize>(2).unwrap();
+        dyn_alias::launch(&dev, Launch::new(1u32, 32u32).shared_bytes(10), &mut out, &mut lens)
+            .unwrap();
+        assert_eq!(out.to_vec().unwrap(), vec![1, 2, 3, 4], "on {}", dev.name());
+        assert_eq!(lens.to_vec().unwrap(), vec![2, 10], "on {}", dev.name());
+
+        // 8 threads, room for 6 `u32`s: threads 6 and 7 index out of bounds.
+        let mut out = dev.zeros::<u32>(8).unwrap();
+        match dyn_past_the_end::launch(&dev, Launch::new(1u32, 8u32).shared_bytes(24), &mut out) {
+            Err(Error::OutOfBounds {
+                kernel, what, index, len, ..
+            }) => {
+                assert_eq!((kernel.as_str(), what.as_str()), ("dyn_past_the_end", "buf"));
+                // The first faulting thread wins the record: 6 on the CPU
+                // backend, 6 or 7 on a GPU.
+                assert!((6..8).contains(&index), "index {index} on {}", dev.name());
+                assert_eq!(len, 6, "on {}", dev.name());
+            }
+            other => panic!("expected Error::OutOfBounds on {}, got {other:?}", dev.name()),
+        }
+    }
+}
+
 // ------------------------------------------------------------- atomics
 
 #[kernel(mode = "batch")]

@@ -163,6 +163,10 @@ pub fn shared_array<T: Copy, const N: usize>() -> &'static mut [T; N] {
 /// size_of::<T>()` elements (`buf.len()`, rounded down; 0 without
 /// `shared_bytes`). Every view starts at byte 0 of that memory, so two
 /// views in one kernel alias each other, as `extern __shared__` arrays do.
+/// Reading through one view what was written through a view of another
+/// type is exact on the CPU backend; on a GPU it is only guaranteed when
+/// the reading view is of `u8` or `i8` (the generated C++ follows C++'s
+/// aliasing rules), so use separate regions — or `u8` views — otherwise.
 ///
 /// Write it only as `let buf = dynamic_shared::<T>();` (or `let buf: &mut
 /// [T] = dynamic_shared();`) in a batch kernel's function itself — not in a
