@@ -83,7 +83,11 @@ impl Launch {
         }
     }
 
-    /// Sets the dynamic shared memory per block.
+    /// Sets the dynamic shared memory per block, in bytes: what the
+    /// kernel's [`dynamic_shared`](crate::gpu::dynamic_shared) views see.
+    /// Above 48 KiB the CUDA backend opts the kernel in to the GPU's larger
+    /// limit; the CPU backend refuses more than 227 KiB of shared memory per
+    /// block (static and dynamic), the most any CUDA GPU gives one block.
     pub fn shared_bytes(mut self, n: u32) -> Self {
         self.shared_bytes = n;
         self
