@@ -166,7 +166,12 @@ fn dynamic_shared_memory_is_sized_by_the_launch() {
                 .chunks(block)
                 .map(|c| c.iter().fold(0u32, |a, &v| a.wrapping_add(v)))
                 .collect();
-            assert_eq!(sums.to_vec().unwrap(), expected, "block {block} on {}", dev.name());
+            assert_eq!(
+                sums.to_vec().unwrap(),
+                expected,
+                "block {block} on {}",
+                dev.name()
+            );
         }
     }
 }
@@ -205,8 +210,13 @@ fn dynamic_shared_views_alias_and_are_bounds_checked() {
     for dev in devices("dynamic_shared_views_alias_and_are_bounds_checked") {
         let mut out = dev.zeros::<u8>(4).unwrap();
         let mut lens = dev.zeros::<usize>(2).unwrap();
-        dyn_alias::launch(&dev, Launch::new(1u32, 32u32).shared_bytes(10), &mut out, &mut lens)
-            .unwrap();
+        dyn_alias::launch(
+            &dev,
+            Launch::new(1u32, 32u32).shared_bytes(10),
+            &mut out,
+            &mut lens,
+        )
+        .unwrap();
         assert_eq!(out.to_vec().unwrap(), vec![1, 2, 3, 4], "on {}", dev.name());
         assert_eq!(lens.to_vec().unwrap(), vec![2, 10], "on {}", dev.name());
 
@@ -214,15 +224,25 @@ fn dynamic_shared_views_alias_and_are_bounds_checked() {
         let mut out = dev.zeros::<u32>(8).unwrap();
         match dyn_past_the_end::launch(&dev, Launch::new(1u32, 8u32).shared_bytes(24), &mut out) {
             Err(Error::OutOfBounds {
-                kernel, what, index, len, ..
+                kernel,
+                what,
+                index,
+                len,
+                ..
             }) => {
-                assert_eq!((kernel.as_str(), what.as_str()), ("dyn_past_the_end", "buf"));
+                assert_eq!(
+                    (kernel.as_str(), what.as_str()),
+                    ("dyn_past_the_end", "buf")
+                );
                 // The first faulting thread wins the record: 6 on the CPU
                 // backend, 6 or 7 on a GPU.
                 assert!((6..8).contains(&index), "index {index} on {}", dev.name());
                 assert_eq!(len, 6, "on {}", dev.name());
             }
-            other => panic!("expected Error::OutOfBounds on {}, got {other:?}", dev.name()),
+            other => panic!(
+                "expected Error::OutOfBounds on {}, got {other:?}",
+                dev.name()
+            ),
         }
     }
 }
