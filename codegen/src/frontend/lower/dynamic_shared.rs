@@ -14,7 +14,7 @@ use super::shared::strip_type;
 use super::{Binding, Lowerer, SharedMem};
 use crate::frontend::hir::HDynamicShared;
 use crate::frontend::signature::FnRole;
-use crate::frontend::types::{Shape, TyVar};
+use crate::frontend::types::TyVar;
 
 /// How a view of dynamic shared memory is declared, for messages.
 const DECLARE: &str = "declare a view of dynamic shared memory with `let name = \
@@ -60,19 +60,11 @@ impl Lowerer<'_, '_, '_> {
             self.error(call, msg);
             return;
         }
-        let (pat, annotation) = match &l.pat {
-            syn::Pat::Type(t) => (&*t.pat, Some(&*t.ty)),
-            p => (p, None),
-        };
-        let name = match pat {
-            syn::Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => p.ident.clone(),
-            _ => {
-                self.error(
-                    pat,
-                    format!("bind a view of dynamic shared memory to a plain name: {DECLARE}"),
-                );
-                return;
-            }
+        let Some((name, annotation)) = self.shared_binding(
+            l,
+            &format!("bind a view of dynamic shared memory to a plain name: {DECLARE}"),
+        ) else {
+            return;
         };
         if !call.args.is_empty() {
             self.error(
@@ -85,20 +77,8 @@ impl Lowerer<'_, '_, '_> {
         let Some(elem) = self.dynamic_shared_elem(path, annotation) else {
             return;
         };
-        match self.types().shape(elem) {
-            Some(Shape::Scalar(_) | Shape::Struct(_)) | None => {}
-            Some(_) => {
-                let t = self.types().describe(elem);
-                self.error(
-                    call,
-                    format!(
-                        "dynamic shared memory elements are scalars or DeviceType structs, found \
-                         `{t}`: for a 2-D tile view it as `rows * cols` elements and index it \
-                         `[r * cols + c]`"
-                    ),
-                );
-                return;
-            }
+        if !self.shared_elem_ok(elem, call, "dynamic shared memory elements", "view it as") {
+            return;
         }
         let span = call.span();
         let src_span = self.src_span(span);

@@ -26,6 +26,55 @@ struct Written {
 }
 
 impl Lowerer<'_, '_, '_> {
+    /// The name (and type annotation) a shared-memory `let` binds; a pattern
+    /// other than a plain name is the error `msg`.
+    pub(super) fn shared_binding<'l>(
+        &mut self,
+        l: &'l syn::Local,
+        msg: &str,
+    ) -> Option<(syn::Ident, Option<&'l syn::Type>)> {
+        let (pat, annotation) = match &l.pat {
+            syn::Pat::Type(t) => (&*t.pat, Some(&*t.ty)),
+            p => (p, None),
+        };
+        match pat {
+            syn::Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
+                Some((p.ident.clone(), annotation))
+            }
+            _ => {
+                self.error(pat, msg);
+                None
+            }
+        }
+    }
+
+    /// Whether `elem` may be the element of shared memory (a scalar or a
+    /// struct); otherwise reports it on `call`: "`what` are scalars or
+    /// DeviceType structs, … for a 2-D tile `tile_hint` `rows * cols`
+    /// elements …".
+    pub(super) fn shared_elem_ok(
+        &mut self,
+        elem: TyVar,
+        call: &syn::ExprCall,
+        what: &str,
+        tile_hint: &str,
+    ) -> bool {
+        match self.types().shape(elem) {
+            Some(Shape::Scalar(_) | Shape::Struct(_)) | None => true,
+            Some(_) => {
+                let t = self.types().describe(elem);
+                self.error(
+                    call,
+                    format!(
+                        "{what} are scalars or DeviceType structs, found `{t}`: for a 2-D tile \
+                         {tile_hint} `rows * cols` elements and index it `[r * cols + c]`"
+                    ),
+                );
+                false
+            }
+        }
+    }
+
     /// `shared_array` called anywhere but as a `let` initializer in the
     /// kernel function.
     pub(super) fn misplaced_shared_array(&mut self, path: &syn::ExprPath) {
@@ -51,19 +100,11 @@ impl Lowerer<'_, '_, '_> {
             self.misplaced_shared_array(path);
             return;
         }
-        let (pat, annotation) = match &l.pat {
-            syn::Pat::Type(t) => (&*t.pat, Some(&*t.ty)),
-            p => (p, None),
-        };
-        let name = match pat {
-            syn::Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => p.ident.clone(),
-            _ => {
-                self.error(
-                    pat,
-                    format!("bind a shared array to a plain name: {DECLARE}"),
-                );
-                return;
-            }
+        let Some((name, annotation)) = self.shared_binding(
+            l,
+            &format!("bind a shared array to a plain name: {DECLARE}"),
+        ) else {
+            return;
         };
         if !call.args.is_empty() {
             self.error(
@@ -77,20 +118,13 @@ impl Lowerer<'_, '_, '_> {
             return;
         };
         let span = call.span();
-        match self.types().shape(w.elem) {
-            Some(Shape::Scalar(_) | Shape::Struct(_)) | None => {}
-            Some(_) => {
-                let t = self.types().describe(w.elem);
-                self.error(
-                    call,
-                    format!(
-                        "shared array elements are scalars or DeviceType structs, found `{t}`: \
-                         for a 2-D tile declare one array of `rows * cols` elements and index \
-                         it `[r * cols + c]`"
-                    ),
-                );
-                return;
-            }
+        if !self.shared_elem_ok(
+            w.elem,
+            call,
+            "shared array elements",
+            "declare one array of",
+        ) {
+            return;
         }
         let len = match w.len {
             ArrayLen::Known(0) => {
