@@ -309,20 +309,33 @@ fn atomics_u64(x: &[u64], acc: &mut [u64]) {
     }
 }
 
-/// What the seven atomics leave behind, folded in plain Rust.
-macro_rules! fold_reference {
-    ($t:ty, $x:expr) => {{
-        let mut acc: [$t; 7] = [0, 0, <$t>::MAX, <$t>::MIN, !0, 0, 0];
-        for &v in $x {
-            acc[0] = acc[0].wrapping_add(v);
-            acc[1] = acc[1].wrapping_sub(v);
-            acc[2] = acc[2].min(v);
-            acc[3] = acc[3].max(v);
-            acc[4] &= v;
-            acc[5] |= v;
-            acc[6] ^= v;
+/// Runs `kernel` (the seven atomics above, for `$t`) over `x` from the
+/// identity of each operation, and checks the result against the same
+/// folds in plain Rust.
+macro_rules! check_atomics {
+    ($dev:expr, $launch:expr, $kernel:ident, $t:ty, $x:expr) => {{
+        let x: &[$t] = $x;
+        let mut expected: [$t; 7] = [0, 0, <$t>::MAX, <$t>::MIN, !0, 0, 0];
+        let xb = $dev.upload(x).unwrap();
+        let mut acc = $dev.upload(&expected).unwrap();
+        $kernel::launch($dev, $launch, &xb, &mut acc).unwrap();
+        for &v in x {
+            expected[0] = expected[0].wrapping_add(v);
+            expected[1] = expected[1].wrapping_sub(v);
+            expected[2] = expected[2].min(v);
+            expected[3] = expected[3].max(v);
+            expected[4] &= v;
+            expected[5] |= v;
+            expected[6] ^= v;
         }
-        acc
+        assert_eq!(
+            acc.to_vec().unwrap(),
+            expected,
+            "{}, n = {} on {}",
+            stringify!($t),
+            x.len(),
+            $dev.name()
+        );
     }};
 }
 
@@ -332,59 +345,19 @@ fn integer_atomics_across_many_blocks() {
     for dev in devices("integer_atomics_across_many_blocks") {
         for n in [1usize, 31, 1000, 70_000] {
             let launch = Launch::for_elements(n);
-
             // Values with most bits set, so `and` does not collapse to 0 at once.
             let x: Vec<i32> = (0..n).map(|_| rng.i32(..) | 0x0100_0001).collect();
-            let init: [i32; 7] = [0, 0, i32::MAX, i32::MIN, !0, 0, 0];
-            let xb = dev.upload(&x).unwrap();
-            let mut acc = dev.upload(&init).unwrap();
-            atomics_i32::launch(&dev, launch, &xb, &mut acc).unwrap();
-            assert_eq!(
-                acc.to_vec().unwrap(),
-                fold_reference!(i32, &x),
-                "i32, n = {n} on {}",
-                dev.name()
-            );
-
+            check_atomics!(&dev, launch, atomics_i32, i32, &x);
             let x: Vec<u32> = (0..n).map(|_| rng.u32(..) | 0x8000_0010).collect();
-            let init: [u32; 7] = [0, 0, u32::MAX, u32::MIN, !0, 0, 0];
-            let xb = dev.upload(&x).unwrap();
-            let mut acc = dev.upload(&init).unwrap();
-            atomics_u32::launch(&dev, launch, &xb, &mut acc).unwrap();
-            assert_eq!(
-                acc.to_vec().unwrap(),
-                fold_reference!(u32, &x),
-                "u32, n = {n} on {}",
-                dev.name()
-            );
-
+            check_atomics!(&dev, launch, atomics_u32, u32, &x);
             let x: Vec<i64> = (0..n)
                 .map(|_| rng.i64(..) | 0x0100_0000_0000_0001)
                 .collect();
-            let init: [i64; 7] = [0, 0, i64::MAX, i64::MIN, !0, 0, 0];
-            let xb = dev.upload(&x).unwrap();
-            let mut acc = dev.upload(&init).unwrap();
-            atomics_i64::launch(&dev, launch, &xb, &mut acc).unwrap();
-            assert_eq!(
-                acc.to_vec().unwrap(),
-                fold_reference!(i64, &x),
-                "i64, n = {n} on {}",
-                dev.name()
-            );
-
+            check_atomics!(&dev, launch, atomics_i64, i64, &x);
             let x: Vec<u64> = (0..n)
                 .map(|_| rng.u64(..) | 0x8000_0000_0000_0100)
                 .collect();
-            let init: [u64; 7] = [0, 0, u64::MAX, u64::MIN, !0, 0, 0];
-            let xb = dev.upload(&x).unwrap();
-            let mut acc = dev.upload(&init).unwrap();
-            atomics_u64::launch(&dev, launch, &xb, &mut acc).unwrap();
-            assert_eq!(
-                acc.to_vec().unwrap(),
-                fold_reference!(u64, &x),
-                "u64, n = {n} on {}",
-                dev.name()
-            );
+            check_atomics!(&dev, launch, atomics_u64, u64, &x);
         }
     }
 }
