@@ -575,6 +575,60 @@ fn shuffles_carry_every_scalar_type() {
     }
 }
 
+/// Shuffles after the warp's threads took different paths: a branch, then
+/// a loop whose trip count differs per thread. Every thread is back for
+/// the shuffle, so every lane reads its neighbour's value (on a GPU this
+/// checks that the member mask, `__activemask()`, sees the warp
+/// reconverged).
+#[kernel(mode = "batch")]
+fn shuffle_after_divergence(x: &[u32], out: &mut [u32]) {
+    let i = global_index();
+    let mut v = x[i];
+    if v % 2 == 0 {
+        v /= 2;
+    } else {
+        v = v.wrapping_mul(3).wrapping_add(1);
+    }
+    let mut steps = 0u32;
+    let mut c = x[i] % 50;
+    while c > 0 {
+        c -= 1;
+        steps += 1;
+    }
+    out[2 * i] = warp_shuffle_xor(v, 1);
+    out[2 * i + 1] = warp_shuffle_down(steps, 1);
+}
+
+#[test]
+fn shuffles_after_divergent_control_flow_see_the_whole_warp() {
+    let mut rng = common::rng("shuffles_after_divergent_control_flow_see_the_whole_warp");
+    for dev in devices("shuffles_after_divergent_control_flow_see_the_whole_warp") {
+        let n = 256usize;
+        let x: Vec<u32> = (0..n).map(|_| rng.u32(..)).collect();
+        let xb = dev.upload(&x).unwrap();
+        let mut out = dev.zeros::<u32>(2 * n).unwrap();
+        shuffle_after_divergence::launch(&dev, Launch::new(2u32, 128u32), &xb, &mut out).unwrap();
+        let got = out.to_vec().unwrap();
+        let v = |j: usize| {
+            if x[j].is_multiple_of(2) {
+                x[j] / 2
+            } else {
+                x[j].wrapping_mul(3).wrapping_add(1)
+            }
+        };
+        for i in 0..n {
+            let down = if i % 32 == 31 { i } else { i + 1 };
+            assert_eq!(got[2 * i], v(i ^ 1), "xor, thread {i} on {}", dev.name());
+            assert_eq!(
+                got[2 * i + 1],
+                x[down] % 50,
+                "down, thread {i} on {}",
+                dev.name()
+            );
+        }
+    }
+}
+
 #[kernel(mode = "batch")]
 fn votes(x: &[u32], out: &mut [u32]) {
     let i = global_index();
