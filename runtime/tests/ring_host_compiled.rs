@@ -105,7 +105,7 @@ fn host_kernel(label: &str, k: Kernel) -> Option<Arc<HostKernel>> {
     let dir = build_dir();
     let unit = dir.join(format!("{label}.cpp"));
     let code = format!(
-        "{}\n\nextern \"C\" void spindle_host_ring_run(unsigned int threads, unsigned char* ctl, unsigned char* requests, unsigned char* replies, unsigned char* state, unsigned char* state_out, unsigned char* fault) {{\n  spindle_host_run_block(threads, [=] {{ {}((SpindleRingControl*)ctl, requests, replies, ({s}*)state, ({s}*)state_out, (SpindleFault*)fault); }});\n}}\n",
+        "{}\n\nextern \"C\" void spindle_host_ring_run(unsigned int threads, unsigned char* ctl, unsigned char* requests, unsigned char* replies, unsigned char* state, unsigned char* state_out, unsigned char* fault) {{\n  auto body = [=] {{ {}((SpindleRingControl*)ctl, requests, replies, ({s}*)state, ({s}*)state_out, (SpindleFault*)fault); }};\n  spindle_host_run_block(1u, threads, 0u, body);\n}}\n",
         src.code,
         src.entry,
         s = src.state_type

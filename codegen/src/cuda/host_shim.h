@@ -11,9 +11,7 @@
 //   the threads of a block as concurrent OS threads: sync_threads is a real
 //   barrier, a warp (32 threads of the block in linear order) is a
 //   rendezvous whose members exchange their values, atomics are contended.
-// A thread that faults leaves through longjmp, as PTX `exit` would; a
-// thread that finished no longer counts at a barrier (PTX semantics).
-// __shared__ variables are function statics: one block runs at a time.
+// Faults, barriers, warps and __shared__: see host_shim_threads.h.
 // The launch's dynamic shared memory (extern __shared__ on the device) is
 // one 16-byte-aligned host buffer of the launcher's shared_bytes, refilled
 // with a junk pattern at the start of each block (its contents start out
@@ -24,73 +22,8 @@
 #ifndef SPINDLE_HOST_SHIM
 #define SPINDLE_HOST_SHIM 1
 
-#include <cmath>
-#include <condition_variable>
-#include <csetjmp>
-#include <cstddef>
-#include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <memory>
-#include <mutex>
-#include <new>
-#include <thread>
-#include <vector>
+#include "host_shim_threads.h"
 
-#define __device__
-// A kernel entry is opaque to its launcher, as a real launch is. Without
-// this, GCC's interprocedural analysis may drop a faulting thread's
-// writes, which happen just before its [[noreturn]] exit (a longjmp).
-#define __global__ __attribute__((noipa))
-#define __forceinline__ inline
-#define __noinline__ __attribute__((noinline))
-#define __restrict__ __restrict
-#define __shared__ static
-
-struct spindle_host_dim3 {
-  unsigned int x, y, z;
-};
-static thread_local spindle_host_dim3 threadIdx, blockIdx, blockDim, gridDim;
-// Where a faulting thread goes (spindle_exit_thread).
-static thread_local jmp_buf spindle_host_exit;
-
-#include "host_shim_scalar.h"
-
-#include "host_shim_barrier.h"
-#include "host_shim_warp.h"
-
-// The block a thread of spindle_host_launch_concurrent belongs to.
-struct SpindleHostBlock {
-  explicit SpindleHostBlock(unsigned int threads)
-      : barrier(threads), warps(new SpindleHostWarp[(threads + 31) / 32]) {
-    for (unsigned int w = 0; w * 32 < threads; ++w) {
-      warps[w].set_members(threads - w * 32 < 32 ? threads - w * 32 : 32);
-    }
-  }
-  SpindleHostBarrier barrier;
-  std::unique_ptr<SpindleHostWarp[]> warps;
-};
-static thread_local SpindleHostBlock* spindle_host_block = nullptr;
-
-static inline SpindleHostBlock* spindle_host_block_of(const char* what) {
-  if (!spindle_host_block) {
-    std::fprintf(stderr, "host shim: %s needs spindle_host_launch_concurrent\n", what);
-    std::abort();
-  }
-  return spindle_host_block;
-}
-
-static inline uint32_t spindle_host_linear_tid(void) {
-  return threadIdx.x + threadIdx.y * blockDim.x + threadIdx.z * blockDim.x * blockDim.y;
-}
-
-// This thread's warp, for host_shim_warp.h.
-static inline SpindleHostWarp* spindle_host_current_warp(const char* what) {
-  return &spindle_host_block_of(what)->warps[spindle_host_linear_tid() / 32];
-}
-
-static inline void spindle_sync_threads(void) { spindle_host_block_of("sync_threads")->barrier.arrive_and_wait(); }
 
 // Ring-loop operations (emitted for ring kernels only).
 static inline void spindle_fence_system(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
@@ -126,12 +59,6 @@ class SpindleHostDynamicShared {
   unsigned char* area_;
 };
 
-// One thread: runs `body` until it returns or exits (a fault).
-template <class F>
-__attribute__((noinline)) static void spindle_host_thread(F& body) {
-  if (setjmp(spindle_host_exit) == 0) body();
-}
-
 // Runs `body` once per thread of a 1-D grid, in order; a fault ends only
 // the faulting thread. `shared_bytes`: the dynamic shared memory per block.
 template <class F>
@@ -158,23 +85,7 @@ static void spindle_host_launch_concurrent(unsigned int grid, unsigned int block
   SpindleHostDynamicShared dyn(shared_bytes);
   for (unsigned int b = 0; b < grid; ++b) {
     dyn.start_block();
-    SpindleHostBlock ctx(block);
-    std::vector<std::thread> pool;
-    pool.reserve(block);
-    for (unsigned int t = 0; t < block; ++t) {
-      pool.emplace_back([&ctx, &body, grid, block, b, t] {
-        gridDim = {grid, 1, 1};
-        blockDim = {block, 1, 1};
-        blockIdx = {b, 0, 0};
-        threadIdx = {t, 0, 0};
-        spindle_host_block = &ctx;
-        spindle_host_thread(body);
-        // Finished (returned or faulted): no longer a member of anything.
-        ctx.barrier.drop();
-        ctx.warps[t / 32].drop();
-      });
-    }
-    for (auto& th : pool) th.join();
+    spindle_host_run_block(grid, block, b, body);
   }
 }
 
