@@ -125,6 +125,32 @@ fn u32_array_handler(name: &str, len: u32, body: Vec<Stmt>) -> Function {
     )
 }
 
+/// The parts every `u32_array_handler` body starts from: the statement
+/// `let i = thread_idx().x;` (with `Dim3` at struct 0), and the
+/// expressions `i` and `msg`.
+fn lane_and_msg() -> (Stmt, Expr, Expr) {
+    let u32t = ty(Scalar::U32);
+    let declare = stmt(StmtKind::Let {
+        local: 0,
+        init: Some(thread_x(0)),
+    });
+    let i = load(place(PlaceRoot::Local(0), vec![], u32t.clone()));
+    let msg = load(place(PlaceRoot::Param(1), vec![], u32t));
+    (declare, i, msg)
+}
+
+/// `state[index as usize]` of a `u32_array_handler`, checked at `site`.
+fn state_at(index: Expr, site: u32) -> Place {
+    place(
+        PlaceRoot::Param(0),
+        vec![Proj::Index {
+            index: Box::new(cast(index, Scalar::Usize)),
+            site,
+        }],
+        ty(Scalar::U32),
+    )
+}
+
 /// `let i = thread_idx().x;` as an expression (needs `Dim3` at `dim3`).
 fn thread_x(dim3: StructId) -> Expr {
     let idx = expr(
@@ -209,34 +235,15 @@ pub fn tally() -> Kernel {
 /// }
 /// ```
 pub fn lanes(threads: u32) -> Kernel {
-    let u32t = ty(Scalar::U32);
-    let i = load(place(PlaceRoot::Local(0), vec![], u32t.clone()));
-    let msg = load(place(PlaceRoot::Param(1), vec![], u32t.clone()));
+    let (declare, i, msg) = lane_and_msg();
     let body = vec![
-        stmt(StmtKind::Let {
-            local: 0,
-            init: Some(thread_x(0)),
-        }),
+        declare,
         stmt(StmtKind::CompoundAssign {
-            place: place(
-                PlaceRoot::Param(0),
-                vec![Proj::Index {
-                    index: Box::new(cast(i.clone(), Scalar::Usize)),
-                    site: 0,
-                }],
-                u32t.clone(),
-            ),
+            place: state_at(i.clone(), 0),
             op: BinOp::Add,
             value: bin(BinOp::Add, msg, i.clone()),
         }),
-        stmt(StmtKind::Return(Some(load(place(
-            PlaceRoot::Param(0),
-            vec![Proj::Index {
-                index: Box::new(cast(i.clone(), Scalar::Usize)),
-                site: 1,
-            }],
-            u32t.clone(),
-        ))))),
+        stmt(StmtKind::Return(Some(load(state_at(i, 1))))),
     ];
     let entry = u32_array_handler("lanes", 32, body);
     kernel(
@@ -262,14 +269,9 @@ pub fn lanes(threads: u32) -> Kernel {
 /// }
 /// ```
 pub fn faulty(threads: u32) -> Kernel {
-    let u32t = ty(Scalar::U32);
-    let i = load(place(PlaceRoot::Local(0), vec![], u32t.clone()));
-    let msg = load(place(PlaceRoot::Param(1), vec![], u32t.clone()));
+    let (declare, i, msg) = lane_and_msg();
     let body = vec![
-        stmt(StmtKind::Let {
-            local: 0,
-            init: Some(thread_x(0)),
-        }),
+        declare,
         stmt(StmtKind::If {
             cond: bin(
                 BinOp::Eq,
@@ -278,17 +280,7 @@ pub fn faulty(threads: u32) -> Kernel {
             ),
             then_block: Block {
                 stmts: vec![stmt(StmtKind::CompoundAssign {
-                    place: place(
-                        PlaceRoot::Param(0),
-                        vec![Proj::Index {
-                            index: Box::new(cast(
-                                bin(BinOp::Rem, msg.clone(), lit(Scalar::U32, 1000)),
-                                Scalar::Usize,
-                            )),
-                            site: 0,
-                        }],
-                        u32t.clone(),
-                    ),
+                    place: state_at(bin(BinOp::Rem, msg.clone(), lit(Scalar::U32, 1000)), 0),
                     op: BinOp::Add,
                     value: lit(Scalar::U32, 1),
                 })],
