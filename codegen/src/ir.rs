@@ -306,11 +306,14 @@ pub enum FaultKind {
     OutOfBounds = 1,
     DivideByZero = 2,
     DivideOverflow = 3,
-    /// A barrier reached by only some of the block's running threads, or a
-    /// warp operation called by only some of the warp's. Undefined
-    /// behaviour on a GPU, where nothing detects it; the CPU backend
-    /// reports it naming the [`ExprKind::Collective`]'s site.
-    Divergent = 4,
+    /// A barrier (`sync_threads()`) reached by only some of the block's
+    /// running threads. Undefined behaviour on a GPU, where nothing detects
+    /// it; the CPU backend reports it naming the [`ExprKind::Collective`]'s
+    /// site.
+    DivergentBarrier = 4,
+    /// A warp operation called by only some of the warp's running threads;
+    /// as [`FaultKind::DivergentBarrier`], for the warp.
+    DivergentWarp = 5,
 }
 
 impl FaultKind {
@@ -320,7 +323,8 @@ impl FaultKind {
             1 => Some(FaultKind::OutOfBounds),
             2 => Some(FaultKind::DivideByZero),
             3 => Some(FaultKind::DivideOverflow),
-            4 => Some(FaultKind::Divergent),
+            4 => Some(FaultKind::DivergentBarrier),
+            5 => Some(FaultKind::DivergentWarp),
             _ => None,
         }
     }
@@ -488,7 +492,8 @@ pub enum ExprKind {
     },
     /// An operation the threads of a block or warp perform together; see
     /// [`CollectiveOp`]. `site` names it if the CPU backend finds it
-    /// reached by only part of the block or warp ([`FaultKind::Divergent`]).
+    /// reached by only part of the block or warp ([`FaultKind::DivergentBarrier`],
+    /// [`FaultKind::DivergentWarp`]).
     Collective {
         op: CollectiveOp,
         args: Vec<Expr>,
@@ -669,7 +674,8 @@ impl AtomicOp {
 /// called by every thread of its warp that has not finished (warps are the
 /// block's threads in linear order, `x` fastest, 32 at a time; the last
 /// may be partial). Threads that returned from the kernel or faulted have
-/// finished. Breaking the rule is [`FaultKind::Divergent`] on the CPU
+/// finished. Breaking the rule is [`FaultKind::DivergentBarrier`] (or
+/// [`FaultKind::DivergentWarp`]) on the CPU
 /// backend and undefined on a GPU.
 ///
 /// Shuffles read `v` from another lane of the warp: lane `src_lane % 32`

@@ -1,7 +1,7 @@
 //! Turning a recorded [`FaultRecord`] into an [`Error`].
 
 use spindle_codegen::abi::FaultRecord;
-use spindle_codegen::ir::{CollectiveOp, FaultKind, Kernel};
+use spindle_codegen::ir::{FaultKind, Kernel};
 
 use crate::Error;
 
@@ -37,10 +37,9 @@ pub(crate) fn fault_error(kernel: &Kernel, rec: &FaultRecord) -> Error {
             thread: rec.thread,
             location,
         },
-        Some(FaultKind::Divergent) => Error::Divergent {
+        Some(kind @ (FaultKind::DivergentBarrier | FaultKind::DivergentWarp)) => Error::Divergent {
             kernel: kernel.name.clone(),
-            // The front end names a collective's site `<op>()`.
-            scope: if what == format!("{}()", CollectiveOp::SyncThreads.rust_name()) {
+            scope: if kind == FaultKind::DivergentBarrier {
                 "block"
             } else {
                 "warp"

@@ -27,7 +27,8 @@
 //!
 //! The collective's `site` is for the CPU backend, which reports a barrier
 //! or warp operation reached by only part of the block or warp
-//! ([`FaultKind::Divergent`](crate::ir::FaultKind::Divergent)). Nothing
+//! ([`FaultKind::DivergentBarrier`](crate::ir::FaultKind::DivergentBarrier),
+//! [`FaultKind::DivergentWarp`](crate::ir::FaultKind::DivergentWarp)). Nothing
 //! detects that on a GPU: there it is undefined behaviour, as in CUDA.
 
 use super::scalar::tag;

@@ -13,7 +13,8 @@
 //! collectives, see [`Lanes::park`]); a block (or warp) with active lanes
 //! here and parked lanes anywhere reached the operation divergently.
 //!
-//! Such lanes fault with [`FaultKind::Divergent`] at the operation's site,
+//! Such lanes fault with [`FaultKind::DivergentBarrier`] (a block) or
+//! [`FaultKind::DivergentWarp`] at the operation's site,
 //! the lowest active lane of the block or warp being the one reported: a
 //! divergent barrier is undefined on a GPU (it hangs or misbehaves), and
 //! stopping the lanes that reached it keeps the launch deterministic. The
@@ -65,7 +66,7 @@ impl Lanes<'_> {
 
     /// The divergence check of a collective: in every block (or warp) with
     /// active lanes, are all its unfinished lanes active? Where not, the
-    /// active lanes fault with `Divergent` at `site`.
+    /// active lanes fault with `DivergentBarrier`/`DivergentWarp` at `site`.
     pub(super) fn check_converged(&mut self, warp: bool, site: SiteId) {
         if self.parked.is_empty() {
             return;
@@ -96,7 +97,12 @@ impl Lanes<'_> {
                 }
             });
             for lane in stopped {
-                self.record_fault(lane, FaultKind::Divergent, site, 0, 0);
+                let kind = if warp {
+                    FaultKind::DivergentWarp
+                } else {
+                    FaultKind::DivergentBarrier
+                };
+                self.record_fault(lane, kind, site, 0, 0);
             }
             self.recount();
         }
