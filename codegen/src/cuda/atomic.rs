@@ -17,7 +17,9 @@
 //!   arithmetic makes bit-identical;
 //! - `f32` `Add`/`Sub`: a compare-and-swap loop on the bits, since the
 //!   hardware's `atom.add.f32` flushes subnormal inputs and results to zero
-//!   and Rust's `+` does not; `f64`: `atomicAdd(double*)` (no flushing),
+//!   (the PTX ISA says so, and an NVIDIA forum thread, "atomicAdd(float)
+//!   does not add very small values", shows it on a GPU) and Rust's `+` does
+//!   not; `f64`: `atomicAdd(double*)` (no flushing),
 //!   `Sub` adding the negation (`a - b` is `a + (-b)` in IEEE 754);
 //!   `Exchange` swaps the bits.
 //!
