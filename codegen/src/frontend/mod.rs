@@ -125,12 +125,10 @@ pub fn analyze_kernel(item: &syn::ItemFn, options: &KernelOptions) -> syn::Resul
 /// user sees the body's errors alone.
 pub fn analyze_kernel_parts(item: &syn::ItemFn, options: &KernelOptions) -> KernelAnalysis {
     let a = analyze(item, FnRole::Kernel(*options));
-    let signature_ok = a.signature_errors == 0;
-    let analysis = a.analysis.clone();
     KernelAnalysis {
-        analysis,
-        signature_ok,
-        errors: a.into_result().err(),
+        signature_ok: a.signature_errors == 0,
+        errors: combined(a.errors),
+        analysis: a.analysis,
     }
 }
 
@@ -176,17 +174,19 @@ struct MacroAnalysis {
 
 impl MacroAnalysis {
     fn into_result(self) -> syn::Result<Analysis> {
-        let mut errors = self.errors.into_iter();
-        match errors.next() {
+        match combined(self.errors) {
             None => Ok(self.analysis),
-            Some(mut first) => {
-                for e in errors {
-                    first.combine(e);
-                }
-                Err(first)
-            }
+            Some(e) => Err(e),
         }
     }
+}
+
+/// Every error as one `syn::Error` (reported in order), or `None`.
+fn combined(errors: Vec<syn::Error>) -> Option<syn::Error> {
+    errors.into_iter().reduce(|mut first, e| {
+        first.combine(e);
+        first
+    })
 }
 
 /// Checks and lowers `item` with external items unknown.
