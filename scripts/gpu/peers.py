@@ -87,9 +87,21 @@ def cupy_peer(reps):
         return skipped("cupy", f"cupy failed: {type(e).__name__}: {e}"), cp.__version__
 
 
+def numpy_for_numba(np):
+    """NumPy 2.5 removed `np.row_stack`, which was always an alias of
+    `np.vstack`; Numba releases that still register it fail at import with
+    "module 'numpy' has no attribute 'row_stack'". Restore the alias before
+    importing Numba. Returns a note for the report, or None."""
+    if hasattr(np, "row_stack"):
+        return None
+    np.row_stack = np.vstack
+    return f"numpy {np.__version__} lacks row_stack; aliased to vstack for numba"
+
+
 def numba_peer(reps):
     try:
         import numpy as np
+        compat = numpy_for_numba(np)
         from numba import cuda
         import numba
     except Exception as e:
@@ -123,8 +135,9 @@ def numba_peer(reps):
                 saxpy[grid, BLOCK, stream](a, x, y)
                 stream.synchronize()
 
+            note = "cuda.jit with device arrays on a stream"
             results.append({"peer": "numba", "name": name, **timed(run, reps),
-                            "note": "cuda.jit with device arrays on a stream"})
+                            "note": f"{note}; {compat}" if compat else note})
         return results, numba.__version__
     except Exception as e:
         return skipped("numba", f"numba failed: {type(e).__name__}: {e}"), numba.__version__
