@@ -99,7 +99,7 @@ while IFS=$'\t' read -r suite test _; do
     fi
 done <"$bundle/needs-source.tsv"
 
-cp scripts/gpu/run.sh scripts/gpu/peers.py scripts/gpu/report.py "$bundle/"
+cp scripts/gpu/run.sh scripts/gpu/peers.py scripts/gpu/report.py scripts/gpu/floor.cu "$bundle/"
 chmod 755 "$bundle/run.sh" "$bundle/peers.py" "$bundle/report.py"
 
 # 3. Manifest: what was built, from which commit, on which machine.

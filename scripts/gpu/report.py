@@ -201,6 +201,7 @@ def main():
         "tests": {"totals": totals, "suites": suites},
         "bench": {"exit_code": int(bench_rc) if bench_rc.lstrip("-").isdigit() else None, "records": records},
         "peers": peers,
+        "floor": read(os.path.join(logs, "floor.txt")).strip(),
     }
     with open(os.path.join(args.report, "report.json"), "w") as f:
         json.dump(report, f, indent=2)
@@ -265,6 +266,10 @@ def main():
         md += [table(["group", "figure", "median", "p99", "reps", "note"], rows), ""]
     else:
         md += ["No benchmark figures (see logs/bench.log).", ""]
+
+    floor = report["floor"]
+    md += ["## Floor: the same GPU with no spindle code (floor.cu)", "",
+           "```", floor or "not run (see run.sh)", "```", ""]
 
     md += ["## Peers: saxpy launch + sync", ""]
     prow = []

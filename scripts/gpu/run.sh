@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # spindle's GPU check, run from a bundle staged by scripts/gpu-check.sh. Needs
 # no Rust and no source tree: finds libnvrtc, prints the machine, runs every
-# carried test suite and the benchmark runner, times the Python peers (CuPy,
-# Numba), and writes report.md and report.json to $SPINDLE_REPORT_DIR
-# (default ./gpu-report). Without a GPU it completes, with GPU parts skipped.
+# carried test suite and the benchmark runner, builds and runs floor.cu (what
+# the GPU allows with no spindle code), times the Python peers (CuPy, Numba),
+# and writes report.md and report.json to $SPINDLE_REPORT_DIR (default
+# ./gpu-report). Without a GPU it completes, with GPU parts skipped.
 #
 #   bash gpu-bundle/run.sh
 #
@@ -12,7 +13,7 @@
 # SPINDLE_BENCH_TIMEOUT (default 480), SPINDLE_TEST_THREADS (libtest --test-threads;
 # default: libtest's, and a suite that times out is rerun with 1),
 # SPINDLE_BENCH_QUICK=1 (fewer repetitions),
-# SPINDLE_SKIP_TESTS=1 / SPINDLE_SKIP_BENCH=1 / SPINDLE_SKIP_PEERS=1.
+# SPINDLE_SKIP_TESTS=1 / SPINDLE_SKIP_BENCH=1 / SPINDLE_SKIP_FLOOR=1 / SPINDLE_SKIP_PEERS=1.
 set -uo pipefail # no -e: a failing suite must not stop the run
 
 bundle="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -159,6 +160,21 @@ if [ "${SPINDLE_SKIP_BENCH:-}" != 1 ]; then
     SPINDLE_BENCH_JSON="$report/bench.jsonl" timeout "${SPINDLE_BENCH_TIMEOUT:-480}" \
         "$bundle/bin/bench/gpu" 2>&1 | tee "$logs/bench.log"
     echo "${PIPESTATUS[0]}" >"$logs/bench.rc"
+fi
+# The floor: what the GPU allows with no spindle code (floor.cu, built with
+# the machine's nvcc for its own compute capability), in this same run.
+if [ "${SPINDLE_SKIP_FLOOR:-}" != 1 ]; then
+    say "floor (floor.cu)"
+    floor_arch="$(echo "${gpu_cc:-}" | tr -d ' .')"
+    if [ -z "${gpu_name:-}" ]; then
+        echo "skipped: no GPU" | tee "$logs/floor.txt"
+    elif ! command -v nvcc >/dev/null; then
+        echo "skipped: nvcc not found" | tee "$logs/floor.txt"
+    elif nvcc -O2 -arch="sm_${floor_arch:-90}" -o "$scratch/floor" "$bundle/floor.cu" >"$logs/floor-build.txt" 2>&1; then
+        timeout 300 "$scratch/floor" 2>&1 | tee "$logs/floor.txt"
+    else
+        echo "skipped: nvcc failed (see logs/floor-build.txt)" | tee "$logs/floor.txt"
+    fi
 fi
 if [ "${SPINDLE_SKIP_PEERS:-}" != 1 ]; then
     say "peers (CuPy, Numba)"
