@@ -10,21 +10,24 @@ use std::sync::Arc;
 
 use cudarc::driver::result::DriverError;
 use cudarc::driver::sys::CUresult;
-use cudarc::driver::{result, sys, CudaContext, CudaStream};
+use cudarc::driver::{result, sys, CudaContext};
 
 use crate::{Error, Result};
 
-/// The pieces [`super::CudaDevice`] is made of.
+/// What [`super::context::Gpu`] is made of.
 pub(super) struct Opened {
     pub ctx: Arc<CudaContext>,
-    pub stream: Arc<CudaStream>,
     pub name: String,
     /// `sm_XY`.
     pub arch: String,
+    /// Stream-ordered allocation (memory pools) is supported.
+    pub async_alloc: bool,
+    /// The context's per-thread stack (`CU_LIMIT_STACK_SIZE`) now.
+    pub stack_bytes: usize,
 }
 
-/// Opens GPU `ordinal`: its primary context, a dedicated non-blocking
-/// stream, its name and architecture.
+/// Opens GPU `ordinal`: its primary context (left current on the calling
+/// thread), its name and architecture.
 pub(super) fn open(ordinal: usize) -> Result<Opened> {
     // SAFETY: `is_culib_present` only tries to dlopen the driver library by
     // its usual names and closes it again; it has no preconditions.
@@ -50,17 +53,45 @@ pub(super) fn open(ordinal: usize) -> Result<Opened> {
     }
 }
 
-/// Asks the driver to load modules eagerly, unless the user chose
-/// otherwise: with lazy loading (the default since CUDA 12.2) a kernel's code
-/// is loaded at its first launch, which can deadlock behind a running
-/// persistent (ring) kernel. The driver reads the variable at `cuInit`, so
-/// this runs once, before the first `cuInit`, typically at program start.
+/// The first driver with `cuFuncLoad` (12.4), as `cuDriverGetVersion` says it.
+const FUNC_LOAD_DRIVER: i32 = 12040;
+
+/// Makes sure no kernel loads lazily under a running actor. With lazy
+/// loading (the default since CUDA 12.2) a kernel's code loads at its first
+/// launch, which may synchronise the context behind a running persistent
+/// (ring) kernel. spindle loads every function right after its module with
+/// `cuFuncLoad` (CUDA 12.4 and later), which needs no setting. Only with an
+/// older driver does it ask for eager loading, by setting
+/// `CUDA_MODULE_LOADING=EAGER` (if unset) before the first `cuInit`, once.
+///
+/// Setting an environment variable races with other threads that read the
+/// environment at that moment (`getenv` from C code is not synchronised
+/// with Rust's `set_var`). So spindle sets it only for drivers older than
+/// 12.4; with those, set `CUDA_MODULE_LOADING=EAGER` yourself before the
+/// program starts threads (or in the shell) to avoid the race.
+/// `cuDriverGetVersion` may be called before `cuInit`.
 fn eager_module_loading() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        if std::env::var_os("CUDA_MODULE_LOADING").is_none() {
-            std::env::set_var("CUDA_MODULE_LOADING", "EAGER");
+        if std::env::var_os("CUDA_MODULE_LOADING").is_some() {
+            return;
         }
+        let mut version = 0;
+        // SAFETY: writes one int through a valid pointer; needs no cuInit.
+        // cudarc panics when the library lacks the symbol: unknown version.
+        let known = catch_unwind(AssertUnwindSafe(|| unsafe {
+            sys::cuDriverGetVersion(&mut version)
+        }))
+        .is_ok_and(|r| r == CUresult::CUDA_SUCCESS);
+        if known && version >= FUNC_LOAD_DRIVER {
+            return;
+        }
+        tracing::info!(
+            driver = version,
+            "this CUDA driver has no cuFuncLoad: setting CUDA_MODULE_LOADING=EAGER (set it \
+             before the program starts threads to avoid racing their getenv)"
+        );
+        std::env::set_var("CUDA_MODULE_LOADING", "EAGER");
     });
 }
 
@@ -79,28 +110,29 @@ fn open_present(ordinal: usize) -> Result<Opened> {
     }
     let ctx =
         CudaContext::new(ordinal).map_err(|e| unavailable(&format!("opening GPU {ordinal}"), e))?;
-    // All synchronisation is explicit in spindle: every operation on the
-    // device's stream is followed by a stream synchronise, and ring actors
-    // manage their own streams. cudarc's per-buffer event tracking would
-    // instead make host access wait on a running persistent kernel, and
-    // would synchronise the whole context on the first `new_stream`.
-    // SAFETY: disabled before any buffer or stream exists on this context
-    // object; the ordering duties it hands over are met as described above.
+    // spindle makes no cudarc streams or buffers on this context (raw
+    // handles, see `super::context`); event tracking off is a guard in case
+    // one ever is: with it, the first `new_stream` synchronises the context.
+    // SAFETY: no buffer or stream of this context object exists yet.
     unsafe { ctx.disable_event_tracking() };
-    let stream = ctx
-        .new_stream()
-        .map_err(|e| cuda_error(&format!("creating a stream on GPU {ordinal}"), e))?;
     let name = ctx
         .name()
         .map_err(|e| cuda_error(&format!("reading GPU {ordinal}'s name"), e))?;
     let (major, minor) = ctx
         .compute_capability()
         .map_err(|e| cuda_error(&format!("reading GPU {ordinal}'s compute capability"), e))?;
+    let pools = ctx
+        .attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED)
+        .map_err(|e| cuda_error(&format!("reading GPU {ordinal}'s attributes"), e))?;
+    // `CudaContext::new` left the context current on this thread.
+    let stack_bytes = result::ctx::get_limit(sys::CUlimit::CU_LIMIT_STACK_SIZE)
+        .map_err(|e| cuda_error(&format!("reading GPU {ordinal}'s stack size"), e))?;
     Ok(Opened {
         ctx,
-        stream,
         name,
         arch: format!("sm_{major}{minor}"),
+        async_alloc: pools > 0,
+        stack_bytes,
     })
 }
 

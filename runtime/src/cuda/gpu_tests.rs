@@ -48,7 +48,7 @@ extern "C" __global__ void spindle_probe(SpindleFault* fault, u8 k, Pair p, Arr3
 "#;
 
 /// The IR signature of [`PROBE`] (the body is not needed to launch).
-fn probe_ir() -> Kernel {
+pub(super) fn probe_ir() -> Kernel {
     let param = |name: &str, kind| Param {
         name: name.into(),
         kind,
@@ -117,7 +117,7 @@ fn probe_ir() -> Kernel {
 
 /// The by-value arguments: k = 7, p = {1, 2.0, 3}, arr = [0.5, 0.25, 0.25],
 /// so `y[i] = 2 x[i] + 12`.
-fn value_args() -> [KernelArg<'static>; 3] {
+pub(super) fn value_args() -> [KernelArg<'static>; 3] {
     let mut pair = Vec::new();
     pair.extend_from_slice(&1u32.to_ne_bytes());
     pair.extend_from_slice(&2.0f32.to_ne_bytes());
@@ -139,7 +139,7 @@ fn value_args() -> [KernelArg<'static>; 3] {
     ]
 }
 
-fn gpu_or_skip(test: &str) -> Option<Device> {
+pub(super) fn gpu_or_skip(test: &str) -> Option<Device> {
     match Device::cuda(0) {
         Ok(d) => Some(d),
         Err(e) => {
@@ -149,16 +149,18 @@ fn gpu_or_skip(test: &str) -> Option<Device> {
     }
 }
 
-fn cuda_of(dev: &Device) -> &CudaDevice {
+pub(super) fn cuda_of(dev: &Device) -> &CudaDevice {
     match &*dev.inner {
         DeviceInner::Cuda(c) => c,
         DeviceInner::Cpu(_) => unreachable!("Device::cuda gave a CPU device"),
     }
 }
 
-fn load_probe(c: &CudaDevice) -> LoadedKernel {
+pub(super) fn load_probe(c: &CudaDevice) -> LoadedKernel {
     let m = compile_cubin("probe", PROBE, c.arch()).unwrap();
-    c.load_cubin("probe", m.cubin, "spindle_probe").unwrap()
+    c.gpu
+        .load_cubin("probe", &m.cubin, "spindle_probe")
+        .unwrap()
 }
 
 #[test]
@@ -177,13 +179,13 @@ fn arguments_are_packed_per_the_abi_without_a_gpu() {
     kernel.entry.params.truncate(3); // the by-value parameters
     let pack = ArgPack::new(0xdead_beef, &kernel, &value_args()).unwrap();
     let bytes = |i: usize| -> Vec<u8> {
-        pack.values[i]
+        pack.arg_words(i)
             .iter()
             .flat_map(|w| w.to_ne_bytes())
             .collect()
     };
-    assert_eq!(pack.values.len(), 4);
-    assert_eq!(pack.values[0], vec![0xdead_beef]);
+    assert_eq!(pack.len(), 4);
+    assert_eq!(pack.arg_words(0), &[0xdead_beef]);
     assert_eq!(bytes(1)[0], 7);
     assert_eq!(&bytes(2)[..12], &[1, 0, 0, 0, 0, 0, 0, 64, 3, 0, 0, 0]);
     assert_eq!(&bytes(3)[8..16], &0.25f64.to_ne_bytes());

@@ -7,100 +7,82 @@
 //!   into a CUBIN for one `sm_XY` with error excerpts (`excerpt`) and the
 //!   ptxas resource report ([`Resources`], parsed in `resources`). None of
 //!   them needs a GPU.
-//! - `modules`: the per-device cache of loaded kernels, backed by the disk
+//! - `context`: one GPU's process-wide state, shared by every
+//!   `Device::cuda(n)`; `actors`: running ring actors and the set-up work
+//!   they constrain (stack, preloading, the actor cap); `pinned`: mapped
+//!   pinned memory; `faults`: batch launches' fault records.
+//! - `modules`: the per-GPU cache of loaded kernels, backed by the disk
 //!   cache of `crate::jit`; `launch`: ABI argument packing, the launch and
-//!   the fault read-back; `memory`: buffers ([`DeviceMem`]).
+//!   the fault check; `memory`: buffers ([`DeviceMem`]).
 
+mod actors;
 mod compile;
+mod context;
 mod driver;
 mod excerpt;
+mod faults;
+#[cfg(test)]
+mod gpu_actor_tests;
 #[cfg(test)]
 mod gpu_tests;
 mod launch;
 mod memory;
 mod modules;
 mod nvrtc;
+mod pinned;
 mod resources;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use cudarc::driver::{CudaContext, CudaStream};
-use spindle_codegen::abi::FaultRecord;
-
+pub(crate) use actors::ActorSlot;
 pub use compile::{compile_cubin, options as nvrtc_options, CompiledModule, EXTRA_FLAGS};
-pub(crate) use driver::cuda_error;
+pub(crate) use context::{Gpu, Stream};
+pub(crate) use driver::{cuda_error, describe, is_sticky};
 pub use memory::DeviceMem;
-pub(crate) use modules::cache_key;
+pub(crate) use modules::{cache_key, LoadedKernel};
 pub use modules::{cubin_for, module_source};
 pub use nvrtc::{nvrtc_origin, nvrtc_version};
 pub use resources::{FunctionResources, Resources};
 
 use crate::Result;
 
-/// One CUDA GPU: its context, the stream all of spindle's work on it goes
-/// to, and the kernels loaded into it.
+/// One CUDA GPU as a [`Device`](crate::Device) holds it: a handle to the
+/// GPU's process-wide state (`context::Gpu`), which every
+/// `Device::cuda(n)` of the same GPU shares.
 pub struct CudaDevice {
-    ctx: Arc<CudaContext>,
-    /// A dedicated non-blocking stream (never the legacy NULL stream).
-    stream: Arc<CudaStream>,
-    ordinal: usize,
-    name: String,
-    /// `sm_XY` of the device, the target of every compile.
-    arch: String,
-    // Boxed to keep `Device`'s enum small.
-    modules: Box<modules::ModuleCache>,
-    /// Device copies of [`FaultRecord`] for batch launches: each launch
-    /// leases one of its own (a new one when all are leased), so launches
-    /// from several threads never share a record. They still share
-    /// `stream`, so their kernels run one after another.
-    faults: Box<Mutex<Vec<DeviceMem>>>,
+    pub(crate) gpu: Arc<Gpu>,
 }
 
 impl CudaDevice {
-    /// Opens GPU number `ordinal`.
+    /// Opens GPU number `ordinal` (once per process; later calls share it).
     pub(crate) fn new(ordinal: usize) -> Result<Self> {
-        let opened = driver::open(ordinal)?;
-        let fault = memory::zeroed(&opened.stream, std::mem::size_of::<FaultRecord>())?;
-        let dev = CudaDevice {
-            ctx: opened.ctx,
-            stream: opened.stream,
-            ordinal,
-            name: opened.name,
-            arch: opened.arch,
-            modules: Box::default(),
-            faults: Box::new(Mutex::new(vec![fault])),
-        };
-        tracing::debug!(ordinal, name = %dev.name, arch = %dev.arch, "opened CUDA device");
-        Ok(dev)
+        Ok(CudaDevice {
+            gpu: Gpu::open(ordinal)?,
+        })
     }
 
     /// The GPU's name, e.g. `"NVIDIA H100 80GB HBM3"`.
     pub(crate) fn name(&self) -> String {
-        self.name.clone()
+        self.gpu.name.clone()
     }
 
     /// The GPU's architecture as NVRTC names it, e.g. `"sm_90"`.
     pub fn arch(&self) -> &str {
-        &self.arch
+        &self.gpu.arch
     }
 
     /// The device ordinal.
     pub fn ordinal(&self) -> usize {
-        self.ordinal
-    }
-
-    /// The context (for the ring actor's own streams and pinned memory).
-    pub(crate) fn context(&self) -> &Arc<CudaContext> {
-        &self.ctx
+        self.gpu.ordinal
     }
 }
 
 impl std::fmt::Debug for CudaDevice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CudaDevice")
-            .field("ordinal", &self.ordinal)
-            .field("name", &self.name)
-            .field("arch", &self.arch)
+            .field("ordinal", &self.gpu.ordinal)
+            .field("name", &self.gpu.name)
+            .field("arch", &self.gpu.arch)
             .finish()
     }
 }

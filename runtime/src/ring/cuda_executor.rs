@@ -1,44 +1,57 @@
 //! The CUDA executor: the generated persistent kernel
 //! (`spindle_codegen::ring::emit`) running on a GPU as one block.
 //!
-//! Set-up order matters with a persistent kernel (CUDA-NOTES.md): the
-//! module is compiled (or taken from the disk cache), loaded and its
-//! function force-loaded, the actor's own non-blocking stream is created,
-//! and state and fault record are in device memory — all before the launch.
-//! The rings and the control block live in pinned host memory mapped into
-//! the device (`DEVICEMAP | PORTABLE`, not write-combined: the host reads
-//! it), which the host side of the protocol reads and writes directly.
+//! Set-up order matters with a persistent kernel, because a call that
+//! synchronises the context waits for it (`crate::cuda`'s `actors` module
+//! lists each such call and how spindle avoids it). Before the first actor
+//! on a GPU, every kernel the program registers is loaded and the
+//! per-thread stack they need reserved. Then, per actor: the kernel's
+//! module (loaded already when it is registered), a stream of its own
+//! (pooled), the region in mapped pinned memory (pooled), state and fault
+//! record in device memory — all before the launch, which happens under
+//! the GPU's set-up gate with the actor cap and the stack checked. The
+//! rings and the control block live in pinned host memory mapped into the
+//! device (`DEVICEMAP | PORTABLE`, not write-combined: the host reads it),
+//! which the host side of the protocol reads and writes directly.
+//!
+//! `start` waits until the kernel has stored `running` (bounded): a kernel
+//! that cannot start (the GPU is full) fails the spawn with an error saying
+//! so, instead of a first call that times out. Such a kernel may still
+//! start later, so it is told to stop at once and its memory is kept until
+//! its stream reports it ended.
 //!
 //! Nothing here synchronises the context: waits query the actor's stream
 //! (`cuStreamQuery`), so a host wait notices a kernel that died, and other
-//! actors keep running. Pinned regions are never freed while the process
-//! runs (freeing pinned memory may synchronise the device, which a running
-//! persistent kernel would block); a finished actor's region goes back to
-//! a pool for the next actor.
+//! actors keep running.
 
 use std::ffi::c_void;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::ptr::NonNull;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::mem::size_of;
+use std::sync::atomic::Ordering::{Acquire, Release};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cudarc::driver::{result, sys, CudaContext, CudaFunction, CudaStream, DriverError};
+use cudarc::driver::{result, sys};
 use spindle_codegen::abi::FaultRecord;
 use spindle_codegen::cuda::EmitOptions;
 use spindle_codegen::ir::Kernel;
 use spindle_codegen::ring::emit_ring;
-use spindle_codegen::ring::layout::{RingLayout, CACHE_LINE};
+use spindle_codegen::ring::layout::{offsets, RingLayout, EXIT_NONE, STOP_ABORT};
 
 use super::config::RingConfig;
 use super::executor::{Executor, ExecutorDeath};
-use super::memory::RawRegion;
-use crate::cuda::{cuda_error, CudaDevice, DeviceMem};
+use super::memory::{RawRegion, RingMemory};
+use crate::cuda::{
+    cuda_error, describe, is_sticky, CudaDevice, DeviceMem, Gpu, LoadedKernel, Stream,
+};
 use crate::{Error, Result};
 
 /// How long `finish` waits for a kernel that published `exited` to return.
 const EXIT_GRACE: Duration = Duration::from_secs(10);
 /// How long `finish` waits for a kernel that did not publish `exited`.
 const ABANDON_GRACE: Duration = Duration::from_millis(200);
+/// The longest `start` waits for the kernel to store `running` (less when
+/// the actor's wait timeout is shorter).
+const START_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Starts ring kernel `kernel` on `dev` with initial state bytes `init`.
 pub(crate) fn start(
@@ -48,6 +61,7 @@ pub(crate) fn start(
     init: &[u8],
     config: &RingConfig,
 ) -> Result<(Arc<RawRegion>, Box<dyn Executor>)> {
+    let gpu = &dev.gpu;
     let name = &kernel.name;
     let src = emit_ring(kernel, &EmitOptions::default()).map_err(|message| Error::Link {
         kernel: name.clone(),
@@ -61,27 +75,27 @@ pub(crate) fn start(
                 .into(),
         });
     }
-    // 1. The module: compiled or cached, loaded, and its function loaded
-    //    now, not lazily at the launch (or later, under a running kernel).
-    let ctx = dev.context().clone();
-    let function = ring_function(dev, &ctx, name, &src.code, &src.entry)?;
-    // 2. The actor's own non-blocking stream (event tracking is off on
-    //    spindle's contexts, so this does not synchronise the context).
-    let stream = ctx
-        .new_stream()
-        .map_err(|e| cuda_error(&format!("creating the stream of ring actor `{name}`"), e))?;
-    // 3. Memory: the region in pinned mapped host memory; state and fault
-    //    record in device memory (copied before this returns).
-    let pinned = PinnedRegion::take(&ctx, layout.total_size)?;
-    let (host, device) = (pinned.host, pinned.device);
-    // SAFETY: `host` points to at least `total_size` zeroed, 128-aligned
-    // (page-aligned) bytes of pinned memory that stay valid while the
-    // region's owner (`pinned`) lives; only the protocol touches them.
+    // 1. Before the first actor: every registered kernel loaded, the stack
+    //    reserved (once per GPU).
+    gpu.prepare_actors()?;
+    // 2. This kernel's module (already loaded by 1 if it is registered).
+    let function = gpu.ring_kernel(name, &src.code, &src.entry)?;
+    // 3. Memory: the region in mapped pinned memory; state and fault record
+    //    in device memory (copied before `upload`/`zeros` return).
+    let pinned = gpu.mapped(layout.total_size)?;
+    let (host, device) = (pinned.block().host(), pinned.block().device());
+    // SAFETY: `host` points to at least `total_size` zeroed, page-aligned
+    // bytes of pinned memory that stay valid while the region's owner
+    // (`pinned`) lives; only the protocol touches them.
     let region = Arc::new(unsafe { RawRegion::external(host, layout, Box::new(pinned)) });
     region.write_config(&layout.config_words(config.gpu_idle_ns(), kernel.threads));
     let state = dev.upload(init)?;
     let fault = dev.zeros(size_of::<FaultRecord>())?;
-    // 4. The launch: one block of `threads` threads on the actor's stream.
+    // 4. The actor's own non-blocking stream.
+    let stream = gpu
+        .actor_stream()
+        .map_err(|e| cuda_error(&format!("creating the stream of ring actor `{name}`"), e))?;
+    // 5. The launch: one block of `src.threads` threads on that stream.
     let args: [u64; 6] = [
         device,
         device + layout.request_offset as u64,
@@ -90,103 +104,117 @@ pub(crate) fn start(
         device + layout.state_out_offset as u64,
         fault.device_ptr(),
     ];
-    let mut params: Vec<*mut c_void> = args
-        .iter()
-        .map(|a| a as *const u64 as *mut c_void)
-        .collect();
-    ctx.bind_to_thread()
-        .map_err(|e| cuda_error(&format!("binding the GPU context to start `{name}`"), e))?;
-    // SAFETY: `function` is `spindle_ring_<name>(ctl, requests, replies,
-    // state, state_out, fault)`, six pointer-sized parameters, and `params`
-    // points to six live u64s; every address is valid for the kernel's
-    // whole life: the region is freed only after the kernel ended (or
-    // never), state and fault are owned by the executor below.
+    let launched = gpu.start_actor(&function, src.threads, || {
+        launch(gpu, &function, src.threads, &stream, &args)
+            .map_err(|e| launch_error(name, &function, src.threads, e))
+    });
+    let slot = match launched {
+        Ok(slot) => slot,
+        Err(e) => {
+            gpu.return_stream(stream);
+            return Err(e);
+        }
+    };
+    tracing::debug!(kernel = %name, threads = src.threads, capacity = layout.capacity, "started ring kernel");
+    let mut executor = CudaExecutor {
+        kernel: name.clone(),
+        gpu: gpu.clone(),
+        parts: Some(Parts {
+            stream,
+            kept: Kept {
+                _function: function,
+                _state: state,
+                fault,
+                _slot: slot,
+            },
+        }),
+        ended: false,
+    };
+    // 6. Started: it stored `running` (or already exited or died, which
+    //    the session reports).
+    let timeout = config.wait_timeout().min(START_TIMEOUT);
+    if let Err(e) = executor.wait_started(&region, timeout) {
+        // It may start later: then it sees the abort and exits at once.
+        // Release: the config and zeroed rings it reads come before.
+        region.store(offsets::STOP, STOP_ABORT, Release);
+        executor.give_up(Some(region));
+        return Err(e);
+    }
+    Ok((region, Box::new(executor)))
+}
+
+/// `cuLaunchKernel` of the ring kernel `spindle_ring_<name>(ctl, requests,
+/// replies, state, state_out, fault)` with the six addresses in `args`.
+fn launch(
+    gpu: &Gpu,
+    function: &LoadedKernel,
+    threads: u32,
+    stream: &Stream,
+    args: &[u64; 6],
+) -> std::result::Result<(), cudarc::driver::DriverError> {
+    let mut params: [*mut c_void; 6] =
+        std::array::from_fn(|i| (&args[i] as *const u64).cast_mut().cast());
+    gpu.bind()?;
+    // SAFETY: the entry point takes six pointer-sized parameters and
+    // `params` points to six live u64s (the driver copies them before
+    // returning); every address is valid for the kernel's whole life: the
+    // region, state and fault record are freed only after the kernel ended
+    // (`finish`, `give_up`).
     unsafe {
         result::launch_kernel(
             function.cu_function(),
             (1, 1, 1),
-            (kernel.threads, 1, 1),
+            (threads, 1, 1),
             0,
-            stream.cu_stream(),
+            stream.raw(),
             &mut params,
         )
     }
-    .map_err(|e| cuda_error(&format!("launching ring kernel `{name}`"), e))?;
-    tracing::debug!(kernel = %name, threads = kernel.threads, capacity = layout.capacity, "started ring kernel");
-    let executor = CudaExecutor {
-        kernel: name.clone(),
-        ctx,
-        parts: Some(Parts {
-            stream,
-            _function: function,
-            _state: state,
-            fault,
-        }),
-        ended: false,
-    };
-    Ok((region, Box::new(executor)))
 }
 
-/// Ring modules loaded so far, by context and source. They stay loaded for
-/// the life of the process: unloading a module while another actor's
-/// persistent kernel runs may synchronise the context, and the next actor
-/// of the same kernel reuses the module.
-static FUNCTIONS: Mutex<Vec<(Arc<CudaContext>, String, CudaFunction)>> = Mutex::new(Vec::new());
-
-/// The loaded, force-loaded entry point of a ring kernel's source.
-fn ring_function(
-    dev: &CudaDevice,
-    ctx: &Arc<CudaContext>,
+/// The error for a failed launch of a ring kernel.
+fn launch_error(
     name: &str,
-    code: &str,
-    entry: &str,
-) -> Result<CudaFunction> {
-    let mut loaded = FUNCTIONS.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some((_, _, f)) = loaded
-        .iter()
-        .find(|(c, src, _)| Arc::ptr_eq(c, ctx) && src == code)
-    {
-        return Ok(f.clone());
+    function: &LoadedKernel,
+    threads: u32,
+    e: cudarc::driver::DriverError,
+) -> Error {
+    if e.0 == sys::CUresult::CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES {
+        return Error::InvalidLaunch {
+            kernel: name.to_string(),
+            message: format!(
+                "the GPU refused to start the actor for lack of resources \
+                 (CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES): {}",
+                function.resources_message(threads, 0, true)
+            ),
+        };
     }
-    let function = dev.load_kernel(name, code, entry)?.function;
-    force_load(&function);
-    loaded.push((ctx.clone(), code.to_string(), function.clone()));
-    Ok(function)
-}
-
-/// Loads `function` now where the driver supports it (CUDA ≥ 12.4), so a
-/// lazily loading driver never loads it under a running kernel.
-fn force_load(function: &CudaFunction) {
-    // SAFETY: a valid function handle of a loaded module. cudarc panics if
-    // the driver lacks the symbol; that only means lazy loading is not
-    // there either.
-    let loaded = catch_unwind(AssertUnwindSafe(|| unsafe {
-        sys::cuFuncLoad(function.cu_function())
-    }));
-    if !matches!(loaded, Ok(sys::CUresult::CUDA_SUCCESS)) {
-        tracing::debug!(
-            ?loaded,
-            "cuFuncLoad unavailable or failed; relying on eager loading"
-        );
-    }
+    cuda_error(&format!("launching ring kernel `{name}`"), e)
 }
 
 /// What the executor owns while the kernel may run.
 struct Parts {
-    stream: Arc<CudaStream>,
-    /// The entry point (its module stays loaded in `FUNCTIONS`).
-    _function: CudaFunction,
+    stream: Stream,
+    kept: Kept,
+}
+
+/// Freed (and the slot released) only once the kernel has ended.
+struct Kept {
+    /// The entry point (its module stays loaded for the process).
+    _function: Arc<LoadedKernel>,
     /// The state in device memory (the kernel writes it back to state-out).
     _state: DeviceMem,
     /// The kernel's fault record.
     fault: DeviceMem,
+    /// The actor's place in the GPU's count of running actors.
+    _slot: crate::cuda::ActorSlot,
 }
 
 /// A running ring kernel as the host sees it.
 struct CudaExecutor {
     kernel: String,
-    ctx: Arc<CudaContext>,
-    /// `None` once released (or leaked).
+    gpu: Arc<Gpu>,
+    /// `None` once released (or handed to the GPU to release later).
     parts: Option<Parts>,
     /// The stream has completed: the kernel returned (or crashed).
     ended: bool,
@@ -206,11 +234,16 @@ impl CudaExecutor {
         if self.ended {
             return StreamState::Done;
         }
-        if let Err(e) = self.ctx.bind_to_thread() {
-            return StreamState::Failed(format!("binding the GPU context: {:?}", e.0));
+        // Binds without picking up errors other calls recorded (see
+        // `crate::cuda`'s `context` module): only this stream's state counts.
+        if let Err(e) = self.gpu.bind() {
+            return StreamState::Failed(format!(
+                "the GPU context could not be made current to watch it: {}",
+                describe(e)
+            ));
         }
         // SAFETY: a live stream of this context.
-        match unsafe { sys::cuStreamQuery(parts.stream.cu_stream()) } {
+        match unsafe { sys::cuStreamQuery(parts.stream.raw()) } {
             sys::CUresult::CUDA_SUCCESS => {
                 self.ended = true;
                 StreamState::Done
@@ -218,11 +251,50 @@ impl CudaExecutor {
             sys::CUresult::CUDA_ERROR_NOT_READY => StreamState::Running,
             e => {
                 self.ended = true;
-                StreamState::Failed(format!(
-                    "the ring kernel `{}` failed on the GPU: {e:?}",
-                    self.kernel
-                ))
+                StreamState::Failed(crashed(&self.kernel, cudarc::driver::DriverError(e)))
             }
+        }
+    }
+
+    /// Waits until the kernel has stored `running`, exited or died;
+    /// `Err` when it failed or did not start within `timeout`.
+    fn wait_started(&mut self, region: &RawRegion, timeout: Duration) -> Result<()> {
+        let started = Instant::now();
+        let mut pause = Duration::from_micros(1);
+        loop {
+            // Acquire, though `running` orders nothing: a cheap poll.
+            if region.load(offsets::RUNNING, Acquire) != 0
+                || region.load(offsets::EXITED, Acquire) != EXIT_NONE
+            {
+                return Ok(());
+            }
+            match self.query() {
+                StreamState::Running => {}
+                // Ended without `running`: the session reports why.
+                StreamState::Done => return Ok(()),
+                StreamState::Failed(reason) => {
+                    return Err(Error::ActorStopped {
+                        kernel: self.kernel.clone(),
+                        reason,
+                    })
+                }
+            }
+            if started.elapsed() >= timeout {
+                return Err(Error::ActorStopped {
+                    kernel: self.kernel.clone(),
+                    reason: format!(
+                        "its kernel was launched but did not start within {timeout:?}: the GPU \
+                         has no room for it now ({} actors run on GPU {}; kernels of other \
+                         processes or long batch launches may fill it too). Stop actors or \
+                         other GPU work and spawn again. Its memory is released once the \
+                         kernel has ended; it was told to exit as soon as it starts",
+                        self.gpu.actors.live(),
+                        self.gpu.ordinal,
+                    ),
+                });
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(1));
         }
     }
 
@@ -244,11 +316,39 @@ impl CudaExecutor {
     fn read_fault(&self) -> Option<FaultRecord> {
         let parts = self.parts.as_ref()?;
         let mut bytes = [0u8; size_of::<FaultRecord>()];
-        parts.fault.copy_to_host(&mut bytes).ok()?;
+        parts.kept.fault.copy_to_host(&mut bytes).ok()?;
         // SAFETY: FaultRecord is repr(C) plain integers; every bit pattern
         // is a value.
         Some(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<FaultRecord>()) })
     }
+
+    /// Hands what the kernel may still use (and `region`, when the caller
+    /// owns it) to the GPU, which releases it once the stream reports the
+    /// kernel ended.
+    fn give_up(&mut self, region: Option<Arc<RawRegion>>) {
+        if let Some(Parts { stream, kept }) = self.parts.take() {
+            self.gpu.defer_until_done(stream, Box::new((kept, region)));
+        }
+    }
+}
+
+/// Why an actor's kernel died on the GPU, and what to do.
+fn crashed(kernel: &str, e: cudarc::driver::DriverError) -> String {
+    let mut reason = format!(
+        "its kernel `spindle_ring_{kernel}` failed on the GPU ({})",
+        describe(e)
+    );
+    if is_sticky(e) {
+        reason.push_str(
+            ". This error leaves the GPU's CUDA context unusable: restart the process to use the \
+             GPU again. A handler with `bounds_checks = false` that indexes out of bounds \
+             crashes this way: run it with bounds checks, or on the CPU backend \
+             (SPINDLE_BACKEND=cpu), which names the index",
+        );
+    } else {
+        reason.push_str(". Spawn a new actor to continue");
+    }
+    reason
 }
 
 impl Executor for CudaExecutor {
@@ -259,7 +359,9 @@ impl Executor for CudaExecutor {
             StreamState::Done => match self.read_fault() {
                 Some(rec) if rec.flag != 0 => Err(ExecutorDeath::Fault(rec)),
                 _ => Err(ExecutorDeath::Other(format!(
-                    "the ring kernel `{}` returned without publishing `exited`",
+                    "its kernel `spindle_ring_{}` returned without publishing `exited`, which a \
+                     healthy kernel never does: check the handler on the CPU backend \
+                     (SPINDLE_BACKEND=cpu), and spawn a new actor to continue",
                     self.kernel
                 ))),
             },
@@ -277,125 +379,35 @@ impl Executor for CudaExecutor {
     fn failure(&mut self, code: u32) -> Error {
         Error::ActorStopped {
             kernel: self.kernel.clone(),
-            reason: format!("the ring kernel reported error code {code}"),
+            reason: format!(
+                "its kernel reported error code {code}, which this runtime does not know: the \
+                 kernel was generated by another version of spindle; rebuild the program so \
+                 both come from the same version"
+            ),
         }
     }
 
     fn finish(&mut self, exited: bool) -> bool {
         let ended = self.wait_end(if exited { EXIT_GRACE } else { ABANDON_GRACE });
-        match self.parts.take() {
-            Some(parts) if ended => drop(parts),
-            Some(parts) => {
-                // The kernel may still run and use all of it: never free it.
-                tracing::warn!(kernel = %self.kernel, "ring kernel still running; leaking its stream, module and memory");
-                std::mem::forget(parts);
+        if ended {
+            if let Some(Parts { stream, kept }) = self.parts.take() {
+                drop(kept);
+                self.gpu.return_stream(stream);
             }
-            None => {}
+        } else {
+            // The kernel may still run and use all of it: released only
+            // once its stream reports it ended.
+            tracing::warn!(kernel = %self.kernel, "ring kernel still running; its memory is released once it ends");
+            self.give_up(None);
         }
         ended
     }
 }
 
-/// Pinned, mapped host memory, reused across actors and never freed.
-struct PinnedBlock {
-    ctx: Arc<CudaContext>,
-    host: NonNull<u8>,
-    device: u64,
-    size: usize,
-}
-
-// SAFETY: a handle to process-wide pinned memory; who may access the bytes
-// is governed by the ring protocol, not by this handle.
-unsafe impl Send for PinnedBlock {}
-
-static POOL: Mutex<Vec<PinnedBlock>> = Mutex::new(Vec::new());
-
-/// One actor's region: a pinned block, returned to the pool on drop.
-struct PinnedRegion {
-    block: Option<PinnedBlock>,
-    host: NonNull<u8>,
-    device: u64,
-}
-
-// SAFETY: as for PinnedBlock.
-unsafe impl Send for PinnedRegion {}
-// SAFETY: PinnedRegion offers no access to the bytes itself.
-unsafe impl Sync for PinnedRegion {}
-
-impl PinnedRegion {
-    /// A zeroed region of at least `size` bytes.
-    fn take(ctx: &Arc<CudaContext>, size: usize) -> Result<PinnedRegion> {
-        let reused = {
-            let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
-            let pos = pool.iter().position(|b| {
-                Arc::ptr_eq(&b.ctx, ctx) && b.size >= size && b.size <= size.saturating_mul(4)
-            });
-            pos.map(|i| pool.swap_remove(i))
-        };
-        let block = match reused {
-            Some(b) => b,
-            None => Self::allocate(ctx, size)?,
-        };
-        // SAFETY: `size` bytes of the block are ours (no kernel uses a
-        // pooled block: blocks return to the pool only after their kernel
-        // ended).
-        unsafe { std::ptr::write_bytes(block.host.as_ptr(), 0, size) };
-        Ok(PinnedRegion {
-            host: block.host,
-            device: block.device,
-            block: Some(block),
-        })
-    }
-
-    fn allocate(ctx: &Arc<CudaContext>, size: usize) -> Result<PinnedBlock> {
-        let size = size.div_ceil(4096) * 4096;
-        let err = |what: &str, e: DriverError| {
-            cuda_error(
-                &format!("{what} ({size} bytes of pinned host memory for a ring)"),
-                e,
-            )
-        };
-        ctx.bind_to_thread()
-            .map_err(|e| err("binding the GPU context", e))?;
-        // Mapped into the device, usable from every context, and cached on
-        // the host (not write-combined: the host polls and reads it).
-        let flags = sys::CU_MEMHOSTALLOC_DEVICEMAP | sys::CU_MEMHOSTALLOC_PORTABLE;
-        // SAFETY: a plain allocation; the bytes are zeroed before use.
-        let host =
-            unsafe { result::malloc_host(size, flags) }.map_err(|e| err("cuMemHostAlloc", e))?;
-        let host = NonNull::new(host.cast::<u8>()).ok_or_else(|| Error::Cuda {
-            context: "cuMemHostAlloc".into(),
-            message: "returned a null pointer".into(),
-        })?;
-        if !(host.as_ptr() as usize).is_multiple_of(CACHE_LINE) {
-            return Err(Error::Cuda {
-                context: "cuMemHostAlloc".into(),
-                message: "pinned memory is not 128-byte aligned".into(),
-            });
-        }
-        let mut device: sys::CUdeviceptr = 0;
-        // SAFETY: `host` was allocated with DEVICEMAP in this context.
-        unsafe {
-            sys::cuMemHostGetDevicePointer_v2(&mut device, host.as_ptr().cast::<c_void>(), 0)
-        }
-        .result()
-        .map_err(|e| err("cuMemHostGetDevicePointer", e))?;
-        Ok(PinnedBlock {
-            ctx: ctx.clone(),
-            host,
-            device,
-            size,
-        })
-    }
-}
-
-impl Drop for PinnedRegion {
+impl Drop for CudaExecutor {
     fn drop(&mut self) {
-        // The session drops its region only after the executor finished
-        // with the kernel ended (else it leaks the region): no kernel uses
-        // this block any more.
-        if let Some(b) = self.block.take() {
-            POOL.lock().unwrap_or_else(PoisonError::into_inner).push(b);
-        }
+        // Dropped without `finish` (the session always finishes): keep
+        // everything until the kernel has ended.
+        self.give_up(None);
     }
 }
