@@ -107,7 +107,7 @@ fn overhead(r: &mut Reporter, dev: &Device, arch: &str) -> Result<(), String> {
         GROUP,
         FIGURES[2],
         with_fault,
-        "the same per-call work as spindle",
+        "the per-call fault work spindle's launches did before their records moved to mapped memory",
     );
     r.ratio(GROUP, FIGURES[3], ours, plain, Some(GOAL), "");
     r.ratio(GROUP, FIGURES[4], ours, with_fault, None, "");
