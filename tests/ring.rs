@@ -136,8 +136,12 @@ fn recv_timeout_and_try_recv() {
     let dev = common::cpu();
     let mut actor = tally::spawn(&dev, Tally::default()).unwrap();
     assert!(actor.try_recv().unwrap().is_none());
+    // Nothing in flight: said at once, not after the timeout.
     let err = actor.recv_timeout(Duration::from_millis(50)).unwrap_err();
-    assert!(matches!(err, spindle::Error::Timeout { .. }), "{err:?}");
+    assert!(
+        matches!(err, spindle::Error::NothingInFlight { .. }),
+        "{err:?}"
+    );
     actor.send(Add { value: 4.0 }).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let reply = loop {

@@ -106,14 +106,29 @@ pub enum Error {
     #[error("actor `{kernel}`: the request ring is full ({capacity} slots)")]
     Full { kernel: String, capacity: usize },
 
-    /// A wait ran past its timeout.
-    #[error("actor `{kernel}`: no reply within {after:?}")]
+    /// A wait ran past its timeout: `call` or `recv` for a reply, `send`
+    /// for room in the request ring. The actor keeps running; a message
+    /// already sent stays in flight.
+    #[error("actor `{kernel}`: timed out after {after:?} waiting for the executor")]
     Timeout { kernel: String, after: Duration },
 
     /// The actor has stopped (after a fault, a shutdown, or a dead kernel);
     /// the message says why.
     #[error("actor `{kernel}` is not running: {reason}")]
     ActorStopped { kernel: String, reason: String },
+
+    /// `recv` (or `recv_timeout`) with no message in flight: every reply
+    /// has been received, so none can come. Returned at once.
+    #[error(
+        "actor `{kernel}`: nothing in flight: every reply has been received, so there is \
+         nothing to wait for (send a message first)"
+    )]
+    NothingInFlight { kernel: String },
+
+    /// Memory for `what` could not be allocated: `bytes` were asked for.
+    /// Nothing was changed; smaller sizes may still work.
+    #[error("out of memory: {bytes} bytes for {what} could not be allocated")]
+    OutOfMemory { what: String, bytes: u64 },
 
     /// A feature this build or backend does not provide yet.
     #[error("not supported: {0}")]

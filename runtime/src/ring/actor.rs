@@ -23,10 +23,13 @@ use crate::{Device, Error, Result};
 /// taking messages `M` and answering each with a reply `R`, in order.
 ///
 /// Made by the `spawn` glue of a `#[kernel(mode = "ring")]` function.
-/// Every method but [`shutdown`](Actor::shutdown) takes `&mut self`; a
-/// handler fault (an index out of bounds…) fails the actor, and every later
-/// call returns that error, naming the kernel. Dropping an actor stops its
-/// executor without draining and without hanging.
+/// Every method but [`shutdown`](Actor::shutdown) takes `&mut self`. A
+/// handler fault (an index out of bounds…) fails the actor: the replies to
+/// messages handled before it are still received, in order, and then every
+/// call returns that error, naming the kernel (the faulting message and the
+/// ones after it are never answered and stay counted by
+/// [`in_flight`](Actor::in_flight)). Dropping an actor stops its executor
+/// without draining and without hanging.
 ///
 /// ```
 /// use spindle_runtime::{Actor, RingConfig};
@@ -225,20 +228,23 @@ impl<S: DeviceType, M: DeviceType, R: DeviceType> Actor<S, M, R> {
     }
 
     /// The reply to the oldest message not yet received, waiting up to the
-    /// configured timeout.
+    /// configured timeout ([`Error::Timeout`]). With no message in flight it
+    /// returns [`Error::NothingInFlight`] at once. After a failure it still
+    /// returns the replies published before it, then the failure.
     pub fn recv(&mut self) -> Result<R> {
         let timeout = self.session.timeout();
         self.session.recv_timeout(timeout)
     }
 
     /// Like [`recv`](Actor::recv), waiting up to `timeout`
-    /// ([`Error::Timeout`] after it; at once when no message is in flight,
-    /// since no reply can come).
+    /// ([`Error::Timeout`] after it; [`Error::NothingInFlight`] at once when
+    /// no message is in flight, since no reply can come).
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<R> {
         self.session.recv_timeout(timeout)
     }
 
-    /// The next reply if it is ready.
+    /// The next reply if it is ready (`Ok(None)` if not). After a failure
+    /// it returns the replies published before it, then the failure.
     pub fn try_recv(&mut self) -> Result<Option<R>> {
         self.session.try_recv()
     }

@@ -121,16 +121,20 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
     }
 
     /// The fast check before each operation: a failure seen earlier, or
-    /// the error word.
+    /// the error word. On a new failure, every reply the executor published
+    /// before it is first moved into the host-side queue, so `recv` still
+    /// hands them out, in order, before the error.
     fn check(&mut self) -> Result<()> {
         if let Some(e) = &self.ended {
             return Err(self.ended_error(e));
         }
         // Acquire: pairs with the executor's Release store of `error`,
         // made after it wrote the fault record (or reported its error on
-        // its side channel): both are visible once we read the code.
+        // its side channel) and after it published every reply before the
+        // fault: all of them are visible once we read the code.
         let code = self.mem.load(offsets::ERROR, Acquire);
         if code != ERROR_NONE {
+            self.drain_replies();
             return Err(self.fail(code));
         }
         Ok(())
@@ -174,8 +178,10 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
     }
 
     /// Records that the executor died and returns the error every later
-    /// call will report.
+    /// call will report. Replies it published before are kept for `recv`
+    /// (it has stopped: every one of them is visible now).
     fn died(&mut self, death: ExecutorDeath) -> Error {
+        self.drain_replies();
         let ended = match death {
             ExecutorDeath::Fault(rec) => Ended::Failed(self.fault_to_error(&rec)),
             ExecutorDeath::Other(reason) => Ended::Stopped(reason),
@@ -195,7 +201,12 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
         if exited != EXIT_NONE {
             // It may have failed between the two loads.
             self.check()?;
-            let reason = format!("the executor exited on its own (code {exited})");
+            // Acquire above: every reply it published is visible.
+            self.drain_replies();
+            let reason = format!(
+                "the executor exited without being asked to ({})",
+                exit_name(exited)
+            );
             self.ended = Some(Ended::Stopped(reason.clone()));
             return Err(Error::ActorStopped {
                 kernel: self.kernel.clone(),
@@ -322,17 +333,27 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
         })
     }
 
-    /// The next reply, if one is ready.
+    /// The next reply, if one is ready. Replies published before a failure
+    /// come first, in order; the failure once they are all received.
     pub(crate) fn try_recv(&mut self) -> Result<Option<R>> {
-        self.check()?;
-        let r = match self.pending.pop_front() {
-            Some(r) => Some(r),
-            None => self.take_reply(),
-        };
-        if r.is_some() {
-            self.in_flight -= 1;
+        if self.pending.is_empty() {
+            if self.ended.is_none() {
+                if let Some(r) = self.take_reply() {
+                    self.in_flight -= 1;
+                    return Ok(Some(r));
+                }
+            }
+            // On a new failure this queues the replies published before it;
+            // they go first.
+            match self.check() {
+                Ok(()) => return Ok(None),
+                Err(e) if self.pending.is_empty() => return Err(e),
+                Err(_) => {}
+            }
         }
-        Ok(r)
+        let r = self.pending.pop_front().expect("the queue is not empty");
+        self.in_flight -= 1;
+        Ok(Some(r))
     }
 
     /// The next reply, waiting up to `timeout`.
@@ -341,15 +362,38 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
             return Ok(r);
         }
         if self.in_flight == 0 {
-            // No reply can ever come: say so now instead of after `timeout`.
-            return Err(Error::Timeout {
+            // No reply can ever come: say so now.
+            return Err(Error::NothingInFlight {
                 kernel: self.kernel.clone(),
-                after: timeout,
             });
         }
-        let r = self.wait_for(timeout, |s| s.take_reply())?;
+        let r = self.wait_reply(timeout, 0)?;
         self.in_flight -= 1;
         Ok(r)
+    }
+
+    /// Waits for the reply that follows `earlier` replies (which stay
+    /// queued) and takes it off the queue. Replies published before a failure are
+    /// queued before it is returned.
+    fn wait_reply(&mut self, timeout: Duration, earlier: u64) -> Result<R> {
+        let waited = if earlier == 0 && self.pending.is_empty() {
+            self.wait_for(timeout, |s| s.take_reply())
+        } else {
+            self.wait_for(timeout, |s| {
+                s.drain_replies();
+                (s.pending.len() as u64 > earlier).then(|| s.pending.remove(earlier as usize))?
+            })
+        };
+        match waited {
+            Ok(r) => Ok(r),
+            // The failure queued the replies published before it: ours may
+            // be among them.
+            Err(_) if self.pending.len() as u64 > earlier => Ok(self
+                .pending
+                .remove(earlier as usize)
+                .expect("the queue is longer than `earlier`")),
+            Err(e) => Err(e),
+        }
     }
 
     /// Sends `msg` and waits for its reply; replies to earlier messages stay
@@ -362,22 +406,11 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
                 self.in_flight -= 1;
                 return Ok(r);
             }
-            let timeout = self.timeout;
-            let r = self.wait_for(timeout, |s| s.take_reply())?;
-            self.in_flight -= 1;
-            return Ok(r);
         }
-        // Every earlier reply goes to the queue; ours is the last one.
         let timeout = self.timeout;
-        self.wait_for(timeout, |s| {
-            s.drain_replies();
-            (s.pending.len() as u64 > earlier).then_some(())
-        })?;
+        let r = self.wait_reply(timeout, earlier)?;
         self.in_flight -= 1;
-        Ok(self
-            .pending
-            .pop_back()
-            .expect("the reply to this call was queued last"))
+        Ok(r)
     }
 
     /// Raises `stop` and waits for `exited`, discarding replies meanwhile
@@ -440,12 +473,18 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
                 return Err(e);
             }
         };
+        // Read a fault's details before handing the executor back: its
+        // fault record may live in memory the executor frees.
+        let failed = self.check();
         self.release(true);
-        self.check()?;
+        failed?;
         if exited != spindle_codegen::ring::layout::EXIT_DRAINED {
             return Err(Error::ActorStopped {
                 kernel: self.kernel.clone(),
-                reason: format!("the executor exited with code {exited} instead of draining"),
+                reason: format!(
+                    "the executor did not drain the requests sent before shutdown ({})",
+                    exit_name(exited)
+                ),
             });
         }
         debug_assert_eq!(size_of::<S>(), self.layout.state_size);
@@ -486,5 +525,16 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
             std::mem::forget(Arc::clone(&self.mem));
         }
         freeable
+    }
+}
+
+/// An `exited` code in words, for error messages.
+fn exit_name(code: u32) -> String {
+    use spindle_codegen::ring::layout::{EXIT_ABORTED, EXIT_DRAINED, EXIT_FAULTED};
+    match code {
+        EXIT_DRAINED => "it reported a drain".into(),
+        EXIT_ABORTED => "it reported an abort".into(),
+        EXIT_FAULTED => "it reported a fault".into(),
+        other => format!("it reported the unknown exit code {other}"),
     }
 }

@@ -304,3 +304,69 @@ fn abort_exits_even_with_a_full_reply_ring() {
         assert!(matches!(exit, ExecutorExit::Aborted), "{exit:?}");
     });
 }
+
+/// state += msg; reply = state; a message of 0 fails the handler.
+struct FailsOnZero;
+
+impl RingHandler for FailsOnZero {
+    fn handle(&mut self, state: &mut [u8], msg: &[u8], reply: &mut [u8]) -> Result<()> {
+        let m = u32::from_ne_bytes(msg.try_into().unwrap());
+        if m == 0 {
+            return Err(Error::ActorStopped {
+                kernel: "loom".into(),
+                reason: "zero".into(),
+            });
+        }
+        Summing.handle(state, msg, reply)
+    }
+}
+
+#[test]
+fn replies_published_before_a_fault_are_received_first() {
+    // The executor publishes the reply to 1, then fails on 0 and raises
+    // `error`. Whenever the host notices the failure (a poll before or
+    // after the reply, in `try_recv` or in the wait of `recv`), the reply
+    // comes first, then the failure; nothing is lost or reordered.
+    model(3, || {
+        let layout = RingLayout::new(2, U32, U32, U32).unwrap();
+        let mem = Arc::new(LoomRegion::new(&layout));
+        let mem2 = mem.clone();
+        let exec = loom::thread::spawn(move || {
+            let mut state = 0u32.to_ne_bytes();
+            run_executor(
+                &*mem2,
+                &layout,
+                &mut FailsOnZero,
+                &mut state,
+                &mut LoomWait,
+                &mut |_| {},
+            )
+        });
+        let mut host = HostSession::<_, u32, u32>::new(
+            mem,
+            "loom".into(),
+            layout,
+            Box::new(LoomExecutor),
+            None,
+            Box::new(LoomWait),
+            Duration::from_secs(3600),
+        );
+        host.send(&1).unwrap();
+        host.send(&0).unwrap();
+        // One poll first: it may see nothing, the reply, or the failure
+        // (then with the reply queued before it).
+        let first = match host.try_recv() {
+            Ok(Some(r)) => Some(r),
+            Ok(None) => None,
+            Err(e) => panic!("the failure came before the reply: {e}"),
+        };
+        let reply = match first {
+            Some(r) => r,
+            None => host.recv_timeout(Duration::from_secs(3600)).unwrap(),
+        };
+        assert_eq!(reply, 1);
+        assert!(host.recv_timeout(Duration::from_secs(3600)).is_err());
+        assert_eq!(host.in_flight(), 1);
+        assert!(matches!(exec.join().unwrap(), ExecutorExit::Faulted));
+    });
+}

@@ -28,9 +28,10 @@ fn call_send_recv_shutdown() {
         assert_eq!(a.recv().unwrap(), 5 + i * (i + 1) / 2);
     }
     assert!(a.try_recv().unwrap().is_none());
+    // Nothing in flight: no reply can come, said at once.
     assert!(matches!(
         a.recv_timeout(Duration::from_secs(5)),
-        Err(Error::Timeout { .. })
+        Err(Error::NothingInFlight { .. })
     ));
     for _ in 0..10 {
         a.send(1).unwrap();
@@ -196,4 +197,166 @@ fn a_ring_kernel_too_big_for_a_gpu_is_refused_on_the_cpu_backend() {
     let mut a = Actor::<u32, u32, u32>::spawn_linked(&dev, link_with(12_285), 0, cfg(4)).unwrap();
     assert_eq!(a.call(7).unwrap(), 7);
     assert_eq!(a.shutdown().unwrap(), 7);
+}
+
+/// An executor that keeps its fault record the way the CUDA executor does:
+/// in memory it owns (device memory on a GPU), readable until `finish`
+/// hands the executor back and frees it. A message of `u32::MAX` faults
+/// (`ERROR_FAULT`, `EXIT_FAULTED`, a record for `faulty`'s `state[99]`).
+mod record_executor {
+    use std::sync::atomic::Ordering::{Acquire, Release};
+    use std::sync::{Arc, Mutex};
+    use std::thread::JoinHandle;
+    use std::time::Duration;
+
+    use spindle_codegen::abi::FaultRecord;
+    use spindle_codegen::ir::FaultKind;
+    use spindle_codegen::ring::layout::{
+        offsets, ERROR_FAULT, EXIT_ABORTED, EXIT_DRAINED, EXIT_FAULTED, STOP_ABORT, STOP_DRAIN,
+    };
+
+    use crate::ring::executor::{Executor, ExecutorDeath};
+    use crate::ring::memory::{RawRegion, RingMemory};
+    use crate::ring::protocol::{Consumer, Producer, RingGeometry};
+    use crate::{Error, Result};
+
+    pub(super) struct RecordExecutor {
+        thread: Option<JoinHandle<()>>,
+        /// `None` once finished: the memory is gone, as on a GPU.
+        record: Option<Arc<Mutex<FaultRecord>>>,
+    }
+
+    /// Sums `u32` messages into a `u32` state (2 ms each); replies with the
+    /// sum.
+    pub(super) fn start(region: Arc<RawRegion>, init: &[u8]) -> Result<Box<dyn Executor>> {
+        let record = Arc::new(Mutex::new(FaultRecord::default()));
+        let rec = record.clone();
+        let mut state = u32::from_ne_bytes(init.try_into().unwrap());
+        let thread = std::thread::spawn(move || {
+            let mem = &*region;
+            let layout = *mem.layout();
+            let mut requests = Consumer::new(RingGeometry::requests(&layout));
+            let mut replies = Producer::new(RingGeometry::replies(&layout));
+            let mut buf = [0u8; 4];
+            let mut draining = false;
+            let exit = loop {
+                if requests.try_consume(mem, &mut buf) {
+                    let msg = u32::from_ne_bytes(buf);
+                    // Slow enough that the host is already draining when the
+                    // fault comes.
+                    std::thread::sleep(Duration::from_millis(2));
+                    if msg == u32::MAX {
+                        *rec.lock().unwrap() = FaultRecord {
+                            flag: 1,
+                            kind: FaultKind::OutOfBounds as u32,
+                            site: 0,
+                            index: 99,
+                            len: 4,
+                            ..FaultRecord::default()
+                        };
+                        mem.store(offsets::ERROR, ERROR_FAULT, Release);
+                        break EXIT_FAULTED;
+                    }
+                    state = state.wrapping_add(msg);
+                    while !replies.try_publish(mem, &state.to_ne_bytes()) {
+                        if mem.load(offsets::STOP, Acquire) == STOP_ABORT {
+                            break;
+                        }
+                        std::thread::yield_now();
+                    }
+                    continue;
+                }
+                if draining {
+                    break EXIT_DRAINED;
+                }
+                match mem.load(offsets::STOP, Acquire) {
+                    STOP_DRAIN => draining = true,
+                    STOP_ABORT => break EXIT_ABORTED,
+                    _ => std::thread::yield_now(),
+                }
+            };
+            if exit != EXIT_FAULTED {
+                // SAFETY: only this thread writes state-out, before `exited`.
+                unsafe { mem.write_bytes(layout.state_out_offset, &state.to_ne_bytes()) };
+            }
+            mem.store(offsets::EXITED, exit, Release);
+        });
+        Ok(Box::new(RecordExecutor {
+            thread: Some(thread),
+            record: Some(record),
+        }))
+    }
+
+    impl RecordExecutor {
+        fn join(&mut self) {
+            if let Some(t) = self.thread.take() {
+                t.join().unwrap();
+            }
+        }
+    }
+
+    impl Executor for RecordExecutor {
+        fn check_alive(&mut self) -> std::result::Result<(), ExecutorDeath> {
+            match &self.thread {
+                Some(t) if !t.is_finished() => Ok(()),
+                _ => Err(ExecutorDeath::Other("ended without `exited`".into())),
+            }
+        }
+
+        fn fault_record(&mut self, _timeout: Duration) -> Option<FaultRecord> {
+            self.join();
+            self.record.as_ref().map(|r| *r.lock().unwrap())
+        }
+
+        fn failure(&mut self, code: u32) -> Error {
+            Error::ActorStopped {
+                kernel: "faulty".into(),
+                reason: format!("error code {code}"),
+            }
+        }
+
+        fn finish(&mut self, _exited: bool) -> bool {
+            self.join();
+            self.record = None;
+            true
+        }
+    }
+}
+
+/// A fault that only the drain of `shutdown` runs into, with an executor
+/// that frees its fault record when it is handed back (as the CUDA
+/// executor does): `shutdown` returns the fault itself.
+#[test]
+fn a_fault_during_the_shutdown_drain_keeps_its_details() {
+    let faulty = std::sync::Arc::new(spindle_codegen::ring::samples::faulty(1));
+    for trial in 0..20 {
+        let mut a = Actor::<u32, u32, u32>::spawn_with_executor(
+            "faulty",
+            0,
+            cfg(4),
+            1,
+            Some(faulty.clone()),
+            record_executor::start,
+        )
+        .unwrap();
+        assert_eq!(a.call(2).unwrap(), 2);
+        for _ in 0..3 {
+            a.send(1).unwrap();
+        }
+        a.send(u32::MAX).unwrap();
+        a.send(1).unwrap();
+        match a.shutdown().unwrap_err() {
+            Error::OutOfBounds {
+                kernel,
+                what,
+                index,
+                len,
+                ..
+            } => {
+                assert_eq!((kernel.as_str(), what.as_str()), ("faulty", "state"));
+                assert_eq!((index, len), (99, 4), "trial {trial}");
+            }
+            other => panic!("trial {trial}: expected the fault, got {other}"),
+        }
+    }
 }
