@@ -181,3 +181,44 @@ fn recv_with_nothing_in_flight_says_so() {
         assert_eq!(actor.shutdown().unwrap().transfers, 1);
     }
 }
+
+/// Sizes memory cannot hold are errors that say what and how much; the
+/// process (and the device) carry on.
+#[test]
+fn allocations_that_cannot_be_satisfied_are_errors() {
+    let dev = common::cpu();
+    // 2^42 values of 8 bytes: 32 TiB.
+    match dev.zeros::<u64>(1 << 42).unwrap_err() {
+        spindle::Error::OutOfMemory { what, bytes } => {
+            assert_eq!(bytes, 1 << 45);
+            assert!(
+                what.contains("Device::zeros") && what.contains("u64"),
+                "{what}"
+            );
+        }
+        other => panic!("expected OutOfMemory, got {other:?}"),
+    }
+    // A size that does not even fit in a usize.
+    let e = dev.zeros::<u64>(usize::MAX).unwrap_err();
+    assert!(matches!(e, spindle::Error::OutOfMemory { .. }), "{e:?}");
+    // A ring of 2^20 slots of 256 KiB replies: 256 GiB.
+    let config = RingConfig::default().capacity(1 << 20);
+    let e = Actor::<u32, u32, [u64; 32768]>::spawn_fn("huge", 0, config, |_, _| [0; 32768])
+        .unwrap_err();
+    match &e {
+        spindle::Error::OutOfMemory { what, bytes } => {
+            assert!(
+                what.contains("actor `huge`") && what.contains("1048576 slots"),
+                "{what}"
+            );
+            assert!(*bytes > 1 << 38, "{e}");
+        }
+        other => panic!("expected OutOfMemory, got {other:?}"),
+    }
+    // Everything still works.
+    let mut buf = dev.zeros::<u64>(1024).unwrap();
+    buf.copy_from(&[3; 1024]).unwrap();
+    assert_eq!(buf.to_vec().unwrap(), vec![3; 1024]);
+    let mut actor = bank::spawn(&dev, opening(100)).unwrap();
+    assert_eq!(actor.call(GOOD).unwrap().applied, 1);
+}

@@ -52,8 +52,19 @@ impl<T: DeviceType> Buffer<T> {
     }
 
     /// Copies the buffer back to the host (waits for work queued before).
+    /// [`crate::Error::OutOfMemory`] when the host copy cannot be allocated.
     pub fn to_vec(&self) -> Result<Vec<T>> {
-        let mut out: Vec<T> = Vec::with_capacity(self.len);
+        let mut out: Vec<T> = Vec::new();
+        out.try_reserve_exact(self.len).map_err(|_| {
+            crate::fallible::out_of_memory(
+                format!(
+                    "`Buffer::to_vec`: a host copy of {} `{}` values",
+                    self.len,
+                    std::any::type_name::<T>()
+                ),
+                (std::mem::size_of::<T>() as u64).saturating_mul(self.len as u64),
+            )
+        })?;
         let bytes = std::mem::size_of::<T>() * self.len;
         // SAFETY: the spare capacity holds at least `bytes` bytes; the copy
         // below writes exactly `bytes` bytes of values the device stored as

@@ -107,26 +107,27 @@ impl Device {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
 
-    /// Copies `data` into a new buffer on this device.
+    /// Copies `data` into a new buffer on this device. [`Error::OutOfMemory`]
+    /// when the CPU backend cannot allocate it.
     pub fn upload<T: DeviceType>(&self, data: &[T]) -> Result<Buffer<T>> {
         let bytes = bytes_of(data);
         let mem = match &*self.inner {
-            DeviceInner::Cpu(_) => Mem::Cpu(cpu::HostMem::from_bytes(bytes)),
+            DeviceInner::Cpu(_) => Mem::Cpu(cpu::HostMem::from_bytes(bytes, || {
+                buffer_what("upload", data.len(), std::any::type_name::<T>())
+            })?),
             DeviceInner::Cuda(c) => Mem::Cuda(c.upload(bytes)?),
         };
         Ok(Buffer::new(mem, data.len(), self.clone()))
     }
 
-    /// A new buffer of `n` zeroed values.
+    /// A new buffer of `n` zeroed values. [`Error::OutOfMemory`] when the
+    /// CPU backend cannot allocate it (or `n` values do not fit in memory
+    /// at all).
     pub fn zeros<T: DeviceType>(&self, n: usize) -> Result<Buffer<T>> {
-        let bytes = n.checked_mul(std::mem::size_of::<T>()).ok_or_else(|| {
-            Error::Buffer(format!(
-                "zeros: {n} elements of {} bytes overflow",
-                std::mem::size_of::<T>()
-            ))
-        })?;
+        let what = || buffer_what("zeros", n, std::any::type_name::<T>());
+        let bytes = crate::fallible::bytes_for(n, size_of::<T>(), what)?;
         let mem = match &*self.inner {
-            DeviceInner::Cpu(_) => Mem::Cpu(cpu::HostMem::zeroed(bytes)),
+            DeviceInner::Cpu(_) => Mem::Cpu(cpu::HostMem::zeroed(bytes, what)?),
             DeviceInner::Cuda(c) => Mem::Cuda(c.zeros(bytes)?),
         };
         Ok(Buffer::new(mem, n, self.clone()))
@@ -165,6 +166,11 @@ impl std::fmt::Debug for Device {
             .field("name", &self.name())
             .finish()
     }
+}
+
+/// What a buffer allocation was for, in an [`Error::OutOfMemory`].
+fn buffer_what(call: &str, n: usize, ty: &str) -> String {
+    format!("`Device::{call}`: a CPU-backend buffer of {n} `{ty}` values")
 }
 
 /// Checks that the glue's arguments fit the linked parameters: count, kind,

@@ -7,6 +7,7 @@ pub mod cpu;
 pub mod cuda;
 mod device;
 mod error;
+mod fallible;
 mod fault;
 pub mod gpu;
 pub mod jit;

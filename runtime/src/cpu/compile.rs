@@ -132,7 +132,7 @@ pub(crate) fn compile(k: &Kernel) -> CompileResult<Program> {
                     off: None,
                 };
                 let storage = if p.mutable {
-                    let at = c.blob(size);
+                    let at = c.blob(size)?;
                     init.push(Inst::Copy {
                         size,
                         dst: at,
@@ -253,18 +253,25 @@ impl<'k> Compiler<'k> {
         self.fixed(Fixed::Const { bits, w })
     }
 
-    /// A new per-lane blob of `size` bytes.
-    pub fn blob(&mut self, size: u32) -> Addr {
+    /// A new per-lane blob of `size` bytes; an error when a thread's
+    /// local values would pass 4 GiB (the offsets are 32-bit).
+    pub fn blob(&mut self, size: u32) -> CompileResult<Addr> {
         let id: BlobId = self.blobs.len() as u32;
         // Keep every blob 8-aligned per lane unit so lane copies start aligned.
         let offset = self.blob_bytes;
-        self.blob_bytes += size.div_ceil(8) * 8;
+        let end = u64::from(offset) + u64::from(size).div_ceil(8) * 8;
+        self.blob_bytes = u32::try_from(end).map_err(|_| {
+            format!(
+                "its local values take more than the 4 GiB per thread the CPU backend \
+                 addresses ({end} bytes or more)"
+            )
+        })?;
         self.blobs.push(BlobDef { size, offset });
-        Addr {
+        Ok(Addr {
             root: Root::Blob(id),
             konst: 0,
             off: None,
-        }
+        })
     }
 
     /// `n` new mask slots.
@@ -289,7 +296,14 @@ impl<'k> Compiler<'k> {
     /// Size of a value type, checked against the IR's own struct table.
     pub fn size_of(&self, ty: &Ty) -> CompileResult<u32> {
         self.check_ty(ty)?;
-        Ok(self.k.size_of(ty))
+        let size = wide_size_of(self.k, ty);
+        u32::try_from(size).map_err(|_| {
+            format!(
+                "a value of type `{}` takes {size} bytes, more than the 4 GiB the CPU \
+                 backend addresses",
+                self.k.ty_name(ty)
+            )
+        })
     }
 
     fn check_ty(&self, ty: &Ty) -> CompileResult<()> {
@@ -309,7 +323,7 @@ impl<'k> Compiler<'k> {
             Ty::Scalar(_) => Storage::Reg(self.temp()),
             _ => {
                 let size = self.size_of(ty)?;
-                Storage::Mem(self.blob(size))
+                Storage::Mem(self.blob(size)?)
             }
         })
     }
@@ -649,4 +663,13 @@ fn loop_frame(cx: &FnCtx<'_>, id: LoopId) -> CompileResult<MaskSlot> {
             cx.func.name
         )
     })
+}
+
+/// The size of `ty` in bytes, without the 32-bit wrap-around of
+/// `Kernel::size_of` (an array of arrays can pass 4 GiB).
+fn wide_size_of(k: &Kernel, ty: &Ty) -> u64 {
+    match ty {
+        Ty::Array(elem, len) => wide_size_of(k, elem).saturating_mul(u64::from(*len)),
+        _ => u64::from(k.size_of(ty)),
+    }
 }

@@ -113,7 +113,7 @@ impl<'k> Compiler<'k> {
                 for f in fields {
                     vals.push(self.expr(cx, f, None)?);
                 }
-                let at = self.blob(self.size_of(&e.ty)?);
+                let at = self.blob(self.size_of(&e.ty)?)?;
                 for ((offset, ty), v) in parts.iter().zip(vals) {
                     let part = Addr {
                         konst: at.konst + offset,
@@ -145,7 +145,7 @@ impl<'k> Compiler<'k> {
                 for x in elems {
                     vals.push(self.expr(cx, x, None)?);
                 }
-                let at = self.blob(self.size_of(&e.ty)?);
+                let at = self.blob(self.size_of(&e.ty)?)?;
                 for (k, v) in vals.into_iter().enumerate() {
                     let part = Addr {
                         konst: at.konst + k as u32 * stride,
@@ -168,7 +168,7 @@ impl<'k> Compiler<'k> {
                 };
                 let elem = self.size_of(elem_ty)?;
                 let v = self.expr(cx, x, None)?;
-                let at = self.blob(self.size_of(&e.ty)?);
+                let at = self.blob(self.size_of(&e.ty)?)?;
                 if *count > 0 {
                     self.store(Loc::Mem { at, writable: true }, v, elem_ty)?;
                     self.emit(Inst::Repeat {
@@ -396,7 +396,7 @@ impl<'k> Compiler<'k> {
         }
         if geometry(i, 0).is_some() {
             // A whole Dim3 value: store the three fixed registers.
-            let at = self.blob(self.size_of(ty)?);
+            let at = self.blob(self.size_of(ty)?)?;
             for axis in 0..3u8 {
                 let s = self.fixed(geometry(i, axis).unwrap());
                 let part = Addr {
@@ -485,7 +485,7 @@ impl<'k> Compiler<'k> {
                 }
                 (Val::Mem(src), true) => {
                     let size = self.size_of(&a.ty)?;
-                    let dst = self.blob(size);
+                    let dst = self.blob(size)?;
                     self.emit(Inst::Copy { size, dst, src });
                     Storage::Mem(dst)
                 }

@@ -57,9 +57,19 @@ pub(crate) fn run_grid(
     let group = group.max(1);
     let next = AtomicU64::new(0);
     let fault: Mutex<Option<(u64, FaultRecord)>> = Mutex::new(None);
+    let failed: Mutex<Option<Error>> = Mutex::new(None);
     let work = || {
         let mut bufs = LaneBuffers::default();
-        let mut lanes = Lanes::new(prog, &env, group as usize, &mut bufs);
+        let mut lanes = match Lanes::new(prog, &env, group as usize, &mut bufs) {
+            Ok(lanes) => lanes,
+            Err(e) => {
+                // No blocks run on this thread; the launch fails with `e`
+                // (the other threads may run some, as on a GPU that stops
+                // a launch midway).
+                *failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                return;
+            }
+        };
         loop {
             // Relaxed: the counter only hands out distinct block numbers;
             // the results are published by the scope's join.
@@ -85,6 +95,15 @@ pub(crate) fn run_grid(
                 s.spawn(work);
             }
             work();
+        });
+    }
+    if let Some(e) = failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Err(match e {
+            Error::OutOfMemory { what, bytes } => Error::OutOfMemory {
+                what: format!("kernel `{}`: {what}", kernel.name),
+                bytes,
+            },
+            other => other,
         });
     }
     Ok(fault

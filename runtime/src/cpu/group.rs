@@ -29,53 +29,27 @@ const WARP: usize = WARP_SIZE as usize;
 impl<'a> Lanes<'a> {
     /// Sets up `bufs` (reusing its allocations) for groups of `group`
     /// blocks and fills the launch-wide fixed registers (constants,
-    /// parameters, geometry).
+    /// parameters, geometry). [`crate::Error::OutOfMemory`] when the
+    /// areas cannot be allocated (see [`LaneBuffers::allocate`]).
     pub fn new(
         prog: &'a Program,
         env: &'a Env<'a>,
         group: usize,
         bufs: &'a mut LaneBuffers,
-    ) -> Self {
-        let block_threads = env.threads();
-        let n = block_threads * group.max(1);
-        let regs_count = prog.temps as usize + prog.fixed.len();
-        // Small lane vectors (a ring handler's block) keep their registers
-        // dense, one cache line each: less to clear per run.
-        let reg_words = n.next_multiple_of(8);
-        let reg_stride = if reg_words > 64 {
-            reg_words + 8
-        } else {
-            reg_words
-        };
-        let mask_words = n.div_ceil(8);
-        let bx = env.block_dim[0].max(1) as usize;
-        let st = bufs;
-        st.n = n;
-        st.block_threads = block_threads;
-        st.reg_stride = reg_stride;
-        st.mask_words = mask_words;
-        st.regs.clear();
-        st.regs.resize(regs_count * reg_stride, 0);
-        st.blobs.clear();
-        st.blobs
-            .resize((prog.blob_bytes as usize * n).div_ceil(8), 0);
-        st.masks.clear();
-        st.masks.resize(prog.mask_slots as usize * mask_words, 0);
-        st.shared.clear();
-        st.shared
-            .resize(prog.shared_bytes as usize / 8 * group.max(1), 0);
+    ) -> crate::Result<Self> {
         // A program without dynamic shared memory gets no area (and never
         // allocates one), whatever the launch asked for.
-        st.dynamic_stride = if prog.dynamic_shared {
+        let dynamic_stride = if prog.dynamic_shared {
             env.dynamic_shared_stride()
         } else {
             0
         };
-        st.dynamic.clear();
-        st.dynamic.resize(
-            st.dynamic_stride / size_of::<SharedChunk>() * group.max(1),
-            SharedChunk::default(),
-        );
+        let st = bufs;
+        st.allocate(prog, env.threads(), group, dynamic_stride)?;
+        let n = st.n;
+        let mask_words = st.mask_words;
+        let block_threads = st.block_threads;
+        let bx = env.block_dim[0].max(1) as usize;
         st.parked.clear();
         if prog.collectives {
             // Nesting never holds more parked slots than the program has,
@@ -100,7 +74,7 @@ impl<'a> Lanes<'a> {
                 lanes.fill_fixed(k, *f);
             }
         }
-        lanes
+        Ok(lanes)
     }
 
     /// Runs blocks `first .. first + count` of the grid (`count` at most
@@ -355,5 +329,76 @@ unsafe fn fill(r: *mut u64, n: usize, w: Width, bits: u64) {
             Width::W4 => lanes_mut::<u32>(r, n).fill(bits as u32),
             Width::W8 => lanes_mut::<u64>(r, n).fill(bits),
         }
+    }
+}
+
+impl LaneBuffers {
+    /// Sizes the areas for groups of `group` blocks of `block_threads`
+    /// threads running `prog`, with `dynamic_stride` bytes of dynamic
+    /// shared memory per block, all zeroed. [`crate::Error::OutOfMemory`]
+    /// when what the kernel and the launch size (a thread's local arrays
+    /// times the group's threads, above all) cannot be allocated.
+    pub(crate) fn allocate(
+        &mut self,
+        prog: &Program,
+        block_threads: usize,
+        group: usize,
+        dynamic_stride: usize,
+    ) -> crate::Result<()> {
+        use crate::fallible::{bytes_for, resize};
+        let group = group.max(1);
+        let n = block_threads * group;
+        let regs_count = prog.temps as usize + prog.fixed.len();
+        // Small lane vectors (a ring handler's block) keep their registers
+        // dense, one cache line each: less to clear per run.
+        let reg_words = n.next_multiple_of(8);
+        let reg_stride = if reg_words > 64 {
+            reg_words + 8
+        } else {
+            reg_words
+        };
+        let mask_words = n.div_ceil(8);
+        self.n = n;
+        self.block_threads = block_threads;
+        self.reg_stride = reg_stride;
+        self.mask_words = mask_words;
+        let area = |what: &str| {
+            format!("the CPU backend's {what} for {group} block(s) of {block_threads} threads")
+        };
+        let locals = || {
+            area(&format!(
+                "local values ({} bytes per thread)",
+                prog.blob_bytes
+            ))
+        };
+        self.regs.clear();
+        resize(&mut self.regs, regs_count * reg_stride, 0, || {
+            area("registers")
+        })?;
+        self.blobs.clear();
+        let blob_bytes = bytes_for(prog.blob_bytes as usize, n, locals)?;
+        resize(&mut self.blobs, blob_bytes.div_ceil(8), 0, locals)?;
+        self.masks.clear();
+        resize(
+            &mut self.masks,
+            prog.mask_slots as usize * mask_words,
+            0,
+            || area("masks"),
+        )?;
+        self.shared.clear();
+        resize(
+            &mut self.shared,
+            prog.shared_bytes as usize / 8 * group,
+            0,
+            || area("shared arrays"),
+        )?;
+        self.dynamic_stride = dynamic_stride;
+        self.dynamic.clear();
+        resize(
+            &mut self.dynamic,
+            dynamic_stride / size_of::<SharedChunk>() * group,
+            SharedChunk::default(),
+            || area("dynamic shared memory"),
+        )
     }
 }

@@ -91,19 +91,21 @@ pub struct HostMem {
 }
 
 impl HostMem {
-    /// A copy of `bytes`.
-    pub fn from_bytes(bytes: &[u8]) -> Self {
-        let mut m = HostMem::zeroed(bytes.len());
+    /// A copy of `bytes`; [`Error::OutOfMemory`] for `what` when the memory
+    /// cannot be had.
+    pub fn from_bytes(bytes: &[u8], what: impl FnOnce() -> String) -> Result<Self> {
+        let mut m = HostMem::zeroed(bytes.len(), what)?;
         m.as_bytes_mut().copy_from_slice(bytes);
-        m
+        Ok(m)
     }
 
-    /// `len` zero bytes.
-    pub fn zeroed(len: usize) -> Self {
-        HostMem {
-            words: vec![0u64; len.div_ceil(8)],
+    /// `len` zero bytes; [`Error::OutOfMemory`] for `what` when the memory
+    /// cannot be had.
+    pub fn zeroed(len: usize, what: impl FnOnce() -> String) -> Result<Self> {
+        Ok(HostMem {
+            words: crate::fallible::vec_of(len.div_ceil(8), 0u64, what)?,
             len,
-        }
+        })
     }
 
     /// The bytes.

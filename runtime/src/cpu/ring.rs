@@ -77,10 +77,21 @@ impl InterpretedHandler {
             _ => return bad("its parameters are not `(state: &mut S, msg: M)`".into()),
         };
         let reply_size = kernel.size_of(&kernel.entry.ret) as usize;
+        // The block's areas, allocated now so that a kernel whose locals
+        // cannot fit fails to spawn instead of failing its first message.
+        let mut bufs = LaneBuffers::default();
+        bufs.allocate(&prog, kernel.threads as usize, 1, 0)
+            .map_err(|e| match e {
+                Error::OutOfMemory { what, bytes } => Error::OutOfMemory {
+                    what: format!("ring kernel `{}`: {what}", kernel.name),
+                    bytes,
+                },
+                other => other,
+            })?;
         Ok(InterpretedHandler {
             kernel,
             prog,
-            bufs: LaneBuffers::default(),
+            bufs,
             scalars: vec![0; 2],
             uniforms: Vec::with_capacity(1),
             state_size,
@@ -168,7 +179,7 @@ impl InterpretedHandler {
         let mut lanes = if self.bufs.prepared {
             Lanes::resume(&self.prog, &env, &mut self.bufs)
         } else {
-            let mut lanes = Lanes::new(&self.prog, &env, 1, &mut self.bufs);
+            let mut lanes = Lanes::new(&self.prog, &env, 1, &mut self.bufs)?;
             lanes.prepare_block();
             lanes
         };

@@ -82,7 +82,7 @@ impl<S: DeviceType, M: DeviceType, R: DeviceType> Actor<S, M, R> {
         match &*dev.inner {
             DeviceInner::Cpu(cpu) => {
                 let handler = Box::new(cpu.ring_handler(&kernel)?);
-                let region = Arc::new(RawRegion::heap(layout));
+                let region = Arc::new(RawRegion::heap(layout, &kernel.name)?);
                 region.write_config(&layout.config_words(0, kernel.threads));
                 let (executor, waiter) = CpuExecutor::start(
                     &kernel.name,
@@ -142,7 +142,7 @@ impl<S: DeviceType, M: DeviceType, R: DeviceType> Actor<S, M, R> {
         handler: Box<dyn RingHandler>,
     ) -> Result<Self> {
         let layout = config.layout::<S, M, R>()?;
-        let region = Arc::new(RawRegion::heap(layout));
+        let region = Arc::new(RawRegion::heap(layout, name)?);
         region.write_config(&layout.config_words(0, 1));
         let (executor, waiter) = CpuExecutor::start(
             name,
@@ -177,7 +177,7 @@ impl<S: DeviceType, M: DeviceType, R: DeviceType> Actor<S, M, R> {
         start: impl FnOnce(Arc<RawRegion>, &[u8]) -> Result<Box<dyn Executor>>,
     ) -> Result<Self> {
         let layout = config.layout::<S, M, R>()?;
-        let region = Arc::new(RawRegion::heap(layout));
+        let region = Arc::new(RawRegion::heap(layout, name)?);
         region.write_config(&layout.config_words(config.gpu_idle_ns(), threads));
         let executor = start(region.clone(), bytes_of(std::slice::from_ref(&init)))?;
         let waiter = Box::new(Backoff::new(config.host_max_sleep()));

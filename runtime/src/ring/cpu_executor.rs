@@ -46,7 +46,7 @@ impl CpuExecutor {
         let bell = Doorbell::new();
         let host_bell = Doorbell::new();
         let error = Arc::new(Mutex::new(None));
-        let mut state = HostMem::from_bytes(init);
+        let mut state = HostMem::from_bytes(init, || format!("the state of actor `{kernel}`"))?;
         let (bell2, host_bell2, error2) = (bell.clone(), host_bell.clone(), error.clone());
         let thread = std::thread::Builder::new()
             .name(format!("spindle-ring-{kernel}"))

@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use spindle_codegen::ring::layout::{RingLayout, CACHE_LINE};
 
+use crate::Result;
+
 /// Word and byte accesses to a ring region, by byte offset.
 ///
 /// Words are 4-byte aligned `u32`s accessed atomically; byte ranges are
@@ -83,21 +85,29 @@ unsafe impl Send for RawRegion {}
 unsafe impl Sync for RawRegion {}
 
 impl RawRegion {
-    /// Zeroed heap memory for `layout` (the CPU executor's region).
-    pub fn heap(layout: RingLayout) -> RawRegion {
-        let mem = Layout::from_size_align(layout.total_size, CACHE_LINE)
-            .expect("ring layouts are bounded far below isize::MAX");
+    /// Zeroed heap memory for `layout` (the CPU executor's region) of the
+    /// actor `kernel`; [`crate::Error::OutOfMemory`] when it cannot be allocated
+    /// (a large capacity times a large message or reply).
+    pub fn heap(layout: RingLayout, kernel: &str) -> Result<RawRegion> {
+        let oom = || {
+            crate::fallible::out_of_memory(
+                format!(
+                    "the rings of actor `{kernel}` ({} slots of {} + {} bytes)",
+                    layout.capacity, layout.request.stride, layout.reply.stride
+                ),
+                layout.total_size as u64,
+            )
+        };
+        let mem = Layout::from_size_align(layout.total_size, CACHE_LINE).map_err(|_| oom())?;
         // SAFETY: `total_size` is non-zero (the control block alone is 640
         // bytes).
         let raw = unsafe { std::alloc::alloc_zeroed(mem) };
-        let Some(ptr) = NonNull::new(raw) else {
-            std::alloc::handle_alloc_error(mem)
-        };
-        RawRegion {
+        let ptr = NonNull::new(raw).ok_or_else(oom)?;
+        Ok(RawRegion {
             base: ptr,
             layout,
             _owner: Box::new(HeapBlock { ptr, layout: mem }),
-        }
+        })
     }
 
     /// A region over memory someone else allocated.

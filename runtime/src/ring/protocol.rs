@@ -230,7 +230,7 @@ mod tests {
     fn config_bytes_match_the_struct_layout() {
         let l = RingLayout::new(8, U32, U32, U32).unwrap();
         let words = l.config_words(123, 4);
-        let region = RawRegion::heap(l);
+        let region = RawRegion::heap(l, "test").unwrap();
         region.write_config(&words);
         assert_eq!(read_config(&region), words);
         // SAFETY: RingConfigWords is repr(C) of eight u32, as bytes.
@@ -241,7 +241,7 @@ mod tests {
     #[test]
     fn publish_consume_full_wraparound() {
         let l = RingLayout::new(4, U32, U32, U32).unwrap();
-        let region = RawRegion::heap(l);
+        let region = RawRegion::heap(l, "test").unwrap();
         let ring = RingGeometry::requests(&l);
         let mut p = Producer::new(ring);
         let mut c = Consumer::new(ring);
@@ -274,7 +274,7 @@ mod tests {
     #[test]
     fn positions_wrap_around_u32() {
         let l = RingLayout::new(2, U32, U32, U32).unwrap();
-        let region = RawRegion::heap(l);
+        let region = RawRegion::heap(l, "test").unwrap();
         let ring = RingGeometry::requests(&l);
         let start = u32::MAX - 3;
         // Start both ends near the wrap as if 2^32 - 4 messages had passed.

@@ -1,5 +1,6 @@
 //! Tests of the CPU backend with hand-built IR (the front end is tested on
 //! its own; these pin the interpreter's semantics).
+mod alloc;
 mod arith;
 mod atomics;
 mod barriers;
@@ -386,7 +387,7 @@ pub(super) fn store_elem(p: ParamId, idx: Expr, site: SiteId, ty: Ty, value: Exp
 // ---- running ----
 
 pub(super) fn mem<T: DeviceType>(data: &[T]) -> Mem {
-    Mem::Cpu(HostMem::from_bytes(bytes_of(data)))
+    Mem::Cpu(HostMem::from_bytes(bytes_of(data), String::new).unwrap())
 }
 
 pub(super) fn read<T: DeviceType + Default>(m: &Mem) -> Vec<T> {
