@@ -77,8 +77,8 @@ impl Lanes<'_> {
         parked.clear();
         parked.resize(mw, 0);
         for &s in &self.parked {
-            let at = s as usize * mw;
-            for (p, m) in parked.iter_mut().zip(&self.masks[at..at + mw]) {
+            // SAFETY: no mask view is alive here.
+            for (p, m) in parked.iter_mut().zip(unsafe { self.mask_words_of(s) }) {
                 *p |= *m;
             }
         }

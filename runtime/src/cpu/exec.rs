@@ -23,9 +23,12 @@
 //!   per-block areas with lane stride 0, like the ring state (`memory.rs`).
 //! - atomics: `atomic.rs`.
 
+use std::cell::Cell;
+
 use spindle_codegen::abi::{FaultRecord, NO_SITE};
 
-use super::memory::{Env, SharedChunk};
+use super::arena::{ArenaBases, LaneArena};
+use super::memory::Env;
 use super::ops::{lanes, lanes_mut};
 use spindle_codegen::ir::BinOp;
 
@@ -43,16 +46,17 @@ pub(crate) struct LaneBuffers {
     pub(super) n: usize,
     /// Threads per block.
     pub(super) block_threads: usize,
-    pub(super) regs: Vec<u64>,
+    /// Registers, blobs, mask slots and shared areas (`arena.rs`):
+    /// reached only through the executor's [`ArenaBases`].
+    pub(super) arena: LaneArena,
     /// Words from one register's slot to the next: `n` rounded up to a
     /// cache line, plus one more line when `n` is over 64, so that
     /// registers do not sit a multiple of 4 KiB apart (which makes the CPU
     /// stall on false store-to-load aliasing).
     pub(super) reg_stride: usize,
-    pub(super) blobs: Vec<u64>,
-    /// Mask slots of `n` bytes each, padded with zero bytes to whole words
-    /// (`mask_words` per slot) so lanes can be counted a word at a time.
-    pub(super) masks: Vec<u64>,
+    /// Mask slots are `n` bytes each, padded with zero bytes to whole
+    /// words (`mask_words` per slot) so lanes can be counted a word at a
+    /// time.
     pub(super) mask_words: usize,
     /// `thread_idx().x` of each lane.
     pub(super) lane_x: Vec<u32>,
@@ -70,8 +74,9 @@ pub(crate) struct LaneBuffers {
     pub(super) blocks: Vec<[u32; 3]>,
     pub(super) first_block: u64,
     /// The group's first fault (lowest block, then program order) and the
-    /// linear number of its block.
-    pub(super) fault: Option<(u64, FaultRecord)>,
+    /// linear number of its block. A `Cell`, so a fault is recorded while
+    /// views of the mask slots (borrowing the executor) are alive.
+    pub(super) fault: Cell<Option<(u64, FaultRecord)>>,
     /// Set up by [`Lanes::prepare_block`] (for the program and geometry
     /// the ring handler that owns it always uses).
     pub(super) prepared: bool,
@@ -80,22 +85,23 @@ pub(crate) struct LaneBuffers {
     pub(super) parked: Vec<MaskSlot>,
     /// Scratch for the union of the parked slots.
     pub(super) parked_lanes: Vec<u64>,
-    /// The group's shared-array areas, `Program::shared_bytes` per block;
-    /// zeroed for each group of a batch launch, kept between a ring
-    /// handler's messages.
-    pub(super) shared: Vec<u64>,
-    /// The group's dynamic shared areas, `dynamic_stride` bytes per block
-    /// (empty unless the program uses them); zeroed for each group.
-    pub(super) dynamic: Vec<SharedChunk>,
+    /// Bytes from one block's dynamic shared area to the next (0 unless
+    /// the program uses them). The shared-array areas
+    /// (`Program::shared_bytes` per block; zeroed for each group of a batch
+    /// launch, kept between a ring handler's messages) and the dynamic
+    /// ones (zeroed for each group) are in the arena.
     pub(super) dynamic_stride: usize,
 }
 
 /// The executor: a program and its launch's arguments, running on
-/// [`LaneBuffers`] (whose fields it reaches through `Deref`).
+/// [`LaneBuffers`] (whose fields it reaches through `Deref`). It holds the
+/// buffers' `&mut` borrow for its whole life, so the arena's base pointers
+/// it took when it was made stay valid (`arena.rs`).
 pub(crate) struct Lanes<'a> {
     pub(super) prog: &'a Program,
     pub(super) env: &'a Env<'a>,
     pub(super) st: &'a mut LaneBuffers,
+    pub(super) mem: ArenaBases,
 }
 
 impl std::ops::Deref for Lanes<'_> {
@@ -115,6 +121,12 @@ impl std::ops::DerefMut for Lanes<'_> {
 }
 
 impl<'a> Lanes<'a> {
+    /// The executor over `st`, whose arena was sized for `prog`.
+    pub(super) fn over(prog: &'a Program, env: &'a Env<'a>, st: &'a mut LaneBuffers) -> Self {
+        let mem = st.arena.bases();
+        Lanes { prog, env, st, mem }
+    }
+
     /// The slot of register `r`.
     #[inline(always)]
     pub(super) fn reg(&self, r: Reg) -> *mut u64 {
@@ -123,12 +135,12 @@ impl<'a> Lanes<'a> {
         } else {
             r.0 as usize
         };
-        debug_assert!(i * self.reg_stride + self.n <= self.regs.len());
+        debug_assert!(i * self.reg_stride + self.n <= self.mem.sizes.regs);
         // SAFETY: the compiler numbers temporaries below `temps` and fixed
-        // registers below `fixed.len()`, so the slot is inside `regs`.
-        // Writing through the pointer is fine: `regs` is never reallocated
-        // and no reference into it outlives an instruction.
-        unsafe { self.regs.as_ptr().add(i * self.reg_stride).cast_mut() }
+        // registers below `fixed.len()`, so the slot is inside the register
+        // area. The base came from `&mut` (`arena.rs`): writing through the
+        // result is allowed.
+        unsafe { self.mem.regs.add(i * self.reg_stride) }
     }
 
     /// Lane 0's byte address of blob `b`.
@@ -136,33 +148,49 @@ impl<'a> Lanes<'a> {
     pub(super) fn blob_base(&self, offset: u32) -> *mut u8 {
         // SAFETY: `offset × n` is within the blob arena (offsets and sizes
         // come from the program, the arena holds `blob_bytes × n` bytes).
+        unsafe { self.mem.blobs.add(offset as usize * self.n) }
+    }
+
+    /// Mask slot `s`, for as long as `self` is borrowed.
+    ///
+    /// # Safety
+    /// No other view of that slot may be alive while the result is.
+    // Views of distinct slots live side by side (the active mask beside a
+    // frame mask), which `&mut self` could not give; the bounded lifetime
+    // keeps them from outliving the executor, and uniqueness per slot is
+    // the caller's promise above.
+    #[allow(clippy::mut_from_ref)]
+    #[inline(always)]
+    pub(super) unsafe fn mask(&self, s: MaskSlot) -> &mut [u8] {
+        debug_assert!((s as usize + 1) * self.mask_words <= self.mem.sizes.masks);
+        // SAFETY: slot `s < mask_slots` is inside the mask area (n ≤ 8 ×
+        // mask_words bytes), whose base came from `&mut` (`arena.rs`);
+        // uniqueness is the caller's promise. The padding bytes after `n`
+        // are never handed out, so they stay 0.
         unsafe {
-            self.blobs
-                .as_ptr()
-                .cast::<u8>()
-                .add(offset as usize * self.n)
-                .cast_mut()
+            std::slice::from_raw_parts_mut(
+                self.mem
+                    .masks
+                    .add(s as usize * self.mask_words)
+                    .cast::<u8>(),
+                self.n,
+            )
         }
     }
 
-    /// Mask slot `s`.
+    /// The words of mask slot `s` (its `n` bytes and the zero padding).
     ///
     /// # Safety
-    /// No other reference to that slot may be alive while the result is.
+    /// No view that writes to that slot may be alive while the result is.
     #[inline(always)]
-    pub(super) unsafe fn mask<'m>(&self, s: MaskSlot) -> &'m mut [u8] {
-        debug_assert!((s as usize + 1) * self.mask_words <= self.masks.len());
-        // SAFETY: slot `s < mask_slots` is inside `masks` (n ≤ 8 ×
-        // mask_words bytes); uniqueness is the caller's promise. The
-        // padding bytes after `n` are never handed out, so they stay 0.
+    pub(super) unsafe fn mask_words_of(&self, s: MaskSlot) -> &[u64] {
+        debug_assert!((s as usize + 1) * self.mask_words <= self.mem.sizes.masks);
+        // SAFETY: inside the mask area (as for `mask`); no writer, by the
+        // caller.
         unsafe {
-            std::slice::from_raw_parts_mut(
-                self.masks
-                    .as_ptr()
-                    .add(s as usize * self.mask_words)
-                    .cast::<u8>()
-                    .cast_mut(),
-                self.n,
+            std::slice::from_raw_parts(
+                self.mem.masks.add(s as usize * self.mask_words),
+                self.mask_words,
             )
         }
     }
@@ -170,8 +198,9 @@ impl<'a> Lanes<'a> {
     /// Number of set lanes of mask slot `s` (bytes are 0 or 1: multiplying
     /// a word by 0x0101…01 sums its bytes into the top byte).
     pub(super) fn count(&self, s: MaskSlot) -> usize {
-        let at = s as usize * self.mask_words;
-        self.masks[at..at + self.mask_words]
+        // SAFETY: no mask view is alive across a call to `count` (every
+        // caller drops its views first).
+        unsafe { self.mask_words_of(s) }
             .iter()
             .map(|w| (w.wrapping_mul(0x0101_0101_0101_0101) >> 56) as usize)
             .sum()

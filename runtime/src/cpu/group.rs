@@ -15,6 +15,7 @@
 use spindle_codegen::abi::FaultRecord;
 use spindle_codegen::ir::{FaultKind, WARP_SIZE};
 
+use super::arena::{ArenaPart, ArenaSizes};
 use super::exec::{LaneBuffers, Lanes};
 use super::memory::{Env, SharedChunk};
 use super::ops::lanes_mut;
@@ -66,9 +67,9 @@ impl<'a> Lanes<'a> {
         st.global_index_pending = false;
         st.live = 0;
         st.first_block = 0;
-        st.fault = None;
+        st.fault.set(None);
         st.prepared = false;
-        let mut lanes = Lanes { prog, env, st };
+        let mut lanes = Lanes::over(prog, env, st);
         for (k, f) in prog.fixed.iter().enumerate() {
             if !f.per_block() {
                 lanes.fill_fixed(k, *f);
@@ -85,9 +86,10 @@ impl<'a> Lanes<'a> {
         // Each block starts with zeroed shared arrays and dynamic shared
         // memory.
         let words = self.prog.shared_bytes as usize / 8 * count;
-        self.shared[..words].fill(0);
         let chunks = self.dynamic_stride / size_of::<SharedChunk>() * count;
-        self.dynamic[..chunks].fill(SharedChunk::default());
+        // SAFETY: `count` blocks' areas are within the group's (sized for
+        // `group ≥ count` blocks); no view is alive between instructions.
+        unsafe { self.mem.clear_shared(words, chunks) };
         self.run_blocks(count * self.block_threads);
         self.fault.take()
     }
@@ -107,7 +109,7 @@ impl<'a> Lanes<'a> {
             ]
         }));
         self.first_block = first;
-        self.fault = None;
+        self.fault.set(None);
         // `global_index()` runs through consecutive values when blocks are
         // 1-D and the group's blocks sit side by side in one grid row.
         let [bdx, bdy, bdz] = self.env.block_dim;
@@ -162,14 +164,10 @@ impl<'a> Lanes<'a> {
         debug_assert!(bufs.prepared);
         debug_assert!(bufs.block_threads == env.threads() && bufs.n == bufs.block_threads);
         debug_assert_eq!(
-            bufs.regs.len(),
+            bufs.arena.sizes().regs,
             (prog.temps as usize + prog.fixed.len()) * bufs.reg_stride
         );
-        Lanes {
-            prog,
-            env,
-            st: bufs,
-        }
+        Lanes::over(prog, env, bufs)
     }
 
     /// Runs a prepared block (see [`Lanes::prepare_block`]) from the same
@@ -184,10 +182,13 @@ impl<'a> Lanes<'a> {
             }
         }
         let temps = prog.temps as usize * self.reg_stride;
-        self.regs[..temps].fill(0);
-        self.blobs.fill(0);
-        self.masks.fill(0);
-        self.fault = None;
+        // SAFETY: the temporaries come first in the register area; no view
+        // is alive between runs.
+        unsafe {
+            self.mem.clear_regs(temps);
+            self.mem.clear_blobs_and_masks();
+        }
+        self.fault.set(None);
         self.run_blocks(self.block_threads);
         self.fault.take().map(|(_, rec)| rec)
     }
@@ -241,7 +242,7 @@ impl<'a> Lanes<'a> {
     /// the lowest-numbered faulting block, in program order. The caller has
     /// already cleared the lane from the active mask.
     pub(super) fn record_fault(
-        &mut self,
+        &self,
         lane: usize,
         kind: FaultKind,
         site: u32,
@@ -250,7 +251,7 @@ impl<'a> Lanes<'a> {
     ) {
         let j = lane / self.block_threads;
         let block = self.first_block + j as u64;
-        if self.fault.is_some_and(|(b, _)| b <= block) {
+        if self.fault.get().is_some_and(|(b, _)| b <= block) {
             return;
         }
         let rec = FaultRecord {
@@ -263,7 +264,7 @@ impl<'a> Lanes<'a> {
             block: self.blocks.get(j).copied().unwrap_or_default(),
             thread: self.thread_of(lane),
         };
-        self.fault = Some((block, rec));
+        self.fault.set(Some((block, rec)));
     }
 
     fn fill_fixed(&mut self, k: usize, f: Fixed) {
@@ -345,7 +346,7 @@ impl LaneBuffers {
         group: usize,
         dynamic_stride: usize,
     ) -> crate::Result<()> {
-        use crate::fallible::{bytes_for, resize};
+        use crate::fallible::bytes_for;
         let group = group.max(1);
         let n = block_threads * group;
         let regs_count = prog.temps as usize + prog.fixed.len();
@@ -371,34 +372,20 @@ impl LaneBuffers {
                 prog.blob_bytes
             ))
         };
-        self.regs.clear();
-        resize(&mut self.regs, regs_count * reg_stride, 0, || {
-            area("registers")
-        })?;
-        self.blobs.clear();
-        let blob_bytes = bytes_for(prog.blob_bytes as usize, n, locals)?;
-        resize(&mut self.blobs, blob_bytes.div_ceil(8), 0, locals)?;
-        self.masks.clear();
-        resize(
-            &mut self.masks,
-            prog.mask_slots as usize * mask_words,
-            0,
-            || area("masks"),
-        )?;
-        self.shared.clear();
-        resize(
-            &mut self.shared,
-            prog.shared_bytes as usize / 8 * group,
-            0,
-            || area("shared arrays"),
-        )?;
+        let blobs = bytes_for(prog.blob_bytes as usize, n, locals)?.div_ceil(8);
         self.dynamic_stride = dynamic_stride;
-        self.dynamic.clear();
-        resize(
-            &mut self.dynamic,
-            dynamic_stride / size_of::<SharedChunk>() * group,
-            SharedChunk::default(),
-            || area("dynamic shared memory"),
+        self.arena.resize(
+            ArenaSizes {
+                regs: regs_count * reg_stride,
+                blobs,
+                masks: prog.mask_slots as usize * mask_words,
+                shared: prog.shared_bytes as usize / 8 * group,
+                dynamic: dynamic_stride / size_of::<SharedChunk>() * group,
+            },
+            &|part| match part {
+                ArenaPart::Blobs => locals(),
+                other => area(other.name()),
+            },
         )
     }
 }

@@ -126,31 +126,27 @@ impl Lanes<'_> {
                 (self.blob_base(def.offset), def.size as usize)
             }
             Root::Slice(s) => (self.env.slices[s as usize].ptr, 0),
+            // Read only: the compiler never makes a uniform place writable
+            // (`compile_place.rs`), so nothing writes through this pointer.
             Root::Uniform(u) => (self.env.uniforms[u as usize].as_ptr().cast_mut(), 0),
             Root::State => (self.env.state.ptr, 0),
             Root::Shared => {
                 let block = lane / self.block_threads;
                 let at = block * self.prog.shared_bytes as usize;
-                debug_assert!(at + (self.prog.shared_bytes as usize) <= self.shared.len() * 8);
+                debug_assert!(at + (self.prog.shared_bytes as usize) <= self.mem.sizes.shared * 8);
                 // SAFETY: the area holds `shared_bytes` per block of the
                 // group; writing through the pointer is fine as for blobs.
-                (
-                    unsafe { self.shared.as_ptr().cast::<u8>().add(at).cast_mut() },
-                    0,
-                )
+                (unsafe { self.mem.shared.add(at) }, 0)
             }
             Root::DynamicShared => {
                 let at = lane / self.block_threads * self.dynamic_stride;
                 debug_assert!(
-                    at + self.dynamic_stride <= self.dynamic.len() * size_of::<SharedChunk>()
+                    at + self.dynamic_stride <= self.mem.sizes.dynamic * size_of::<SharedChunk>()
                 );
                 // SAFETY: the area holds `dynamic_stride` bytes per block
                 // of the group; writing through the pointer is fine as for
                 // blobs.
-                (
-                    unsafe { self.dynamic.as_ptr().cast::<u8>().add(at).cast_mut() },
-                    0,
-                )
+                (unsafe { self.mem.dynamic.add(at) }, 0)
             }
         }
     }

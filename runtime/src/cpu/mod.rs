@@ -56,6 +56,7 @@
 //!   `Error::Divergent` (a hang or garbage on a GPU); the lanes of one
 //!   atomic or warp instruction act in lane order (unordered on a GPU).
 
+mod arena;
 mod atomic;
 mod collective;
 mod compile;
