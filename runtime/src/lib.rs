@@ -1,6 +1,36 @@
-//! spindle-runtime: devices, buffers, launches and the backends behind them.
+//! spindle-runtime: devices, buffers, launches, actors, and the two
+//! backends behind them.
 //!
-//! Most programs use it through the `spindle` facade crate.
+//! An implementation crate of spindle with no stable API of its own:
+//! programs use it through the `spindle` facade crate, which re-exports the
+//! user API. `ARCHITECTURE.md` at the repository root maps the whole
+//! workspace.
+//!
+//! What happens here, in the order a program meets it:
+//! 1. [`Device`] (`device.rs`) picks a backend — CUDA GPU `n`, or the CPU
+//!    backend (`SPINDLE_BACKEND`) — and owns its memory: [`Buffer`]
+//!    (`buffer.rs`) is a typed allocation on either, [`DeviceType`]
+//!    (`types.rs`) the marker of what may live in one.
+//! 2. A kernel's metadata, emitted by `#[kernel]`/`#[device]`, is linked at
+//!    first use (`kernel.rs`): its captured Rust source is parsed and
+//!    lowered by `spindle_codegen` into the typed IR, once per kernel.
+//! 3. A batch launch ([`Launch`], `launch.rs`) runs the IR on the device's
+//!    backend:
+//!    - [`cuda`]: CUDA C from `spindle_codegen::cuda`, compiled by NVRTC to a
+//!      CUBIN (cached on disk by [`jit`]), loaded and launched through
+//!      cudarc; the kernel's fault record is read back after it;
+//!    - [`cpu`]: the IR interpreted by host threads with GPU semantics.
+//!
+//!    Either way, a fault (an index out of bounds, a division by zero, a
+//!    divergent barrier) comes back as an [`Error`] naming the kernel, the
+//!    place in the user's Rust, the block and the thread (`fault.rs`).
+//! 4. A ring kernel runs as an [`Actor`] ([`ring`]): a persistent executor
+//!    (the generated kernel on a GPU, a host thread on the CPU backend)
+//!    serving messages over the ring protocol that
+//!    `spindle_codegen::ring::layout` defines.
+//!
+//! [`gpu`] holds the device intrinsics' host-side stubs (they exist so
+//! rustc type-checks kernels; calling one outside a kernel panics).
 
 mod buffer;
 pub mod cpu;
