@@ -1,16 +1,20 @@
 //! The classic CUDA ports of `examples/classic_ports.rs`: each against plain
 //! Rust on the CPU backend (and on a GPU when present, where the matrix
-//! multiply launches 1024-thread blocks), and each compiled with the real
-//! NVRTC.
+//! multiply launches 1024-thread blocks), each compiled with the real NVRTC,
+//! and their registers against their CUDA originals' (`tests/classic/`),
+//! compiled by the same NVRTC with the same options for `sm_90`.
 
 mod common;
 
 #[allow(dead_code)]
 #[path = "../examples/classic_ports.rs"]
 mod classic_ports;
+#[path = "classic/originals.rs"]
+mod originals;
 
 use classic_ports::*;
 use spindle::{Device, Launch};
+use spindle_runtime::cuda::{compile_cubin, nvrtc_version, Resources};
 
 fn devices(test: &str) -> Vec<Device> {
     let mut devs = vec![common::cpu()];
@@ -150,4 +154,87 @@ fn vector_add_matches_rust() {
 #[test]
 fn every_classic_port_compiles_with_nvrtc() {
     common::compile_all_kernels_with_nvrtc("every_classic_port_compiles_with_nvrtc");
+}
+
+/// The most registers a thread may use for a 1024-thread block to launch
+/// (64 K registers per SM on every GPU since compute capability 5.0).
+const REGISTERS_FOR_1024_THREADS: u32 = 64;
+/// The goal: a port uses at most this many times its original's registers.
+const REGISTER_RATIO_GOAL: f64 = 1.25;
+
+/// `(port, original)` resource reports from NVRTC for `sm_90`, or `None`
+/// (after saying why) when NVRTC is absent and not required.
+fn resources_with_original(test: &str, port: &str) -> Option<(Resources, Resources)> {
+    if let Err(e) = nvrtc_version() {
+        let required = std::env::var("SPINDLE_REQUIRE_NVRTC").is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "SPINDLE_REQUIRE_NVRTC=1 but NVRTC is unavailable: {e}"
+        );
+        eprintln!("skipping `{test}`: {e}");
+        return None;
+    }
+    let info = spindle::registered_kernels()
+        .find(|k| k.name == port)
+        .unwrap_or_else(|| panic!("no kernel `{port}` registered"));
+    let source = Device::cuda_source_of(info).unwrap();
+    let ours = compile_cubin(port, &source, "sm_90").unwrap().resources;
+    let original = originals::ORIGINALS
+        .iter()
+        .find(|o| o.port == port)
+        .unwrap_or_else(|| panic!("no CUDA original of `{port}`"));
+    let theirs = compile_cubin(&format!("{port}_original"), original.source, "sm_90")
+        .unwrap()
+        .resources;
+    Some((ours, theirs))
+}
+
+/// Registers of the port's entry function (`spindle_<name>`).
+fn entry_registers(port: &str, r: &Resources) -> u32 {
+    r.function(&format!("spindle_{port}"))
+        .unwrap_or_else(|| panic!("no report for `spindle_{port}` in {r:?}"))
+        .registers
+}
+
+fn assert_within_register_goal(test: &str, port: &str) {
+    let Some((ours, theirs)) = resources_with_original(test, port) else {
+        return;
+    };
+    let regs = entry_registers(port, &ours);
+    // The original is one kernel: its report's maximum is that kernel's.
+    let goal = (theirs.registers as f64 * REGISTER_RATIO_GOAL).floor() as u32;
+    eprintln!(
+        "{port}: {regs} registers, CUDA original {} (goal ≤ {goal}); spills {}/{} bytes",
+        theirs.registers, ours.spill_stores, ours.spill_loads
+    );
+    assert!(
+        regs <= goal,
+        "`{port}` uses {regs} registers per thread, more than {REGISTER_RATIO_GOAL}× its CUDA \
+         original's {} (at most {goal})",
+        theirs.registers
+    );
+    assert!(
+        regs <= REGISTERS_FOR_1024_THREADS,
+        "`{port}` uses {regs} registers per thread: a 1024-thread block needs at most \
+         {REGISTERS_FOR_1024_THREADS}"
+    );
+    assert_eq!(
+        (ours.spill_stores, ours.spill_loads),
+        (0, 0),
+        "`{port}` spills registers"
+    );
+}
+
+#[test]
+fn matrix_mul_32_registers_within_goal() {
+    assert_within_register_goal("matrix_mul_32_registers_within_goal", "matrix_mul_32");
+}
+
+#[test]
+fn other_classic_ports_registers_within_goal() {
+    for o in originals::ORIGINALS {
+        if o.port != "matrix_mul_32" {
+            assert_within_register_goal("other_classic_ports_registers_within_goal", o.port);
+        }
+    }
 }

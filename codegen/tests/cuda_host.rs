@@ -49,6 +49,8 @@ mod dynamic_shared;
 mod floats;
 #[path = "cuda_host/ints.rs"]
 mod ints;
+#[path = "cuda_host/ranges.rs"]
+mod ranges;
 #[path = "cuda_host/shared.rs"]
 mod shared;
 #[path = "cuda_host/warps.rs"]

@@ -8,6 +8,7 @@
 //! the lowering of `&&`/`||` whose right side needs statements, go into
 //! `pre`: statements the enclosing statement emits before itself.
 
+use super::index::Len;
 use super::stmt::FnEmitter;
 use crate::ir::{BinOp, Expr, ExprKind, Intrinsic, Lit, ParamKind, Place, PlaceRoot, Proj, Ty};
 
@@ -150,6 +151,9 @@ impl FnEmitter<'_, '_> {
                 self.short_circuit(*op == BinOp::And, a, b)
             }
             ExprKind::Binary(op, a, b) => {
+                if let Some(text) = self.no_wrap_binary(e) {
+                    return text;
+                }
                 let v = self.operands([&**a, &**b]);
                 match (a.ty.as_scalar(), b.ty.as_scalar()) {
                     (Some(sa), Some(sb)) => self.ctx.binary(*op, sa, sb, &v[0], &v[1]),
@@ -356,23 +360,21 @@ impl FnEmitter<'_, '_> {
                     let len = match (k, &slice_len, cur.take()) {
                         (0, Some(len), _) => {
                             cur = Some(ty.clone());
-                            len.clone()
+                            Len::Runtime(len.clone())
                         }
                         (_, _, Some(Ty::Array(elem, n))) => {
                             cur = Some(*elem);
-                            format!("{n}ull")
+                            Len::Const(n)
                         }
                         _ => return self.ctx.invalid("index projection on a non-array"),
                     };
                     let start = self.pre.len();
-                    let i = self.expr(index);
-                    let text = if bounds {
-                        let i = bare(&i);
-                        format!("spindle_check(spindle_fault, {i}, {len}, {site}u)")
+                    let (text, checked) = if bounds {
+                        self.checked_index(index, len, *site)
                     } else {
-                        i
+                        (self.expr(index), false)
                     };
-                    let effects = bounds || self.effects(index);
+                    let effects = checked || self.effects(index);
                     self.seq_add(
                         &mut seq,
                         start,

@@ -59,10 +59,20 @@ class SpindleHostDynamicShared {
   unsigned char* area_;
 };
 
+// CUDA's limits on a 1-D launch, which the generated code relies on (it
+// proves index arithmetic on thread and block indices cannot wrap).
+static inline void spindle_host_check_launch(unsigned int grid, unsigned int block) {
+  if (grid == 0u || grid > 0x7fffffffu || block == 0u || block > 1024u) {
+    std::fprintf(stderr, "host shim: a launch of %u blocks of %u threads is outside CUDA's limits\n", grid, block);
+    std::abort();
+  }
+}
+
 // Runs `body` once per thread of a 1-D grid, in order; a fault ends only
 // the faulting thread. `shared_bytes`: the dynamic shared memory per block.
 template <class F>
 static void spindle_host_launch(unsigned int grid, unsigned int block, F body, uint32_t shared_bytes = 0u) {
+  spindle_host_check_launch(grid, block);
   gridDim = {grid, 1, 1};
   blockDim = {block, 1, 1};
   SpindleHostDynamicShared dyn(shared_bytes);
@@ -82,6 +92,7 @@ static void spindle_host_launch(unsigned int grid, unsigned int block, F body, u
 template <class F>
 static void spindle_host_launch_concurrent(unsigned int grid, unsigned int block, F body,
                                            uint32_t shared_bytes = 0u) {
+  spindle_host_check_launch(grid, block);
   SpindleHostDynamicShared dyn(shared_bytes);
   for (unsigned int b = 0; b < grid; ++b) {
     dyn.start_block();

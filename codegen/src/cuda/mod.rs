@@ -5,7 +5,7 @@
 //! 1. the prelude (`prelude.rs`): fixed-width integer typedefs, `offsetof`,
 //!    the `SpindleFault` record from [`crate::abi`], device-only operations
 //!    behind named helpers (so a host shim can replace them, DESIGN.md §7.3),
-//!    and the fault helpers (`spindle_fault_exit`, `spindle_check`);
+//!    and the fault helpers (`spindle_fault_exit`, the `spindle_check`s);
 //! 2. struct declarations (`types.rs`) with `static_assert`s pinning each
 //!    size, alignment and offset to Rust's layout; arrays are one-field
 //!    wrapper structs so they copy like Rust arrays;
@@ -70,10 +70,12 @@ mod atomic;
 mod collective;
 mod dynamic_shared;
 mod expr;
+mod index;
 mod intrinsic;
 mod names;
 mod ops;
 mod prelude;
+mod range;
 mod scalar;
 mod stmt;
 mod types;

@@ -155,8 +155,30 @@ __device__ __forceinline__ void spindle_store_release_sys_u32(uint32_t* p, uint3
 #endif
 "#;
 
-/// Recording a fault and stopping the thread; the bounds check.
+/// Recording a fault and stopping the thread; the bounds checks.
+///
+/// The fault path is out of line (`spindle_fault_exit`, which hands the
+/// block and thread part to `spindle_fault_where`), so a check costs the
+/// hot path a compare and a branch marked unlikely; its arguments are set
+/// up only on the way out, and the registers the recording needs are few
+/// (a kernel's register count includes its callees'). What stays live
+/// across a loop is the index being compared, so the checks come in three
+/// widths (`index.rs` picks one):
+/// `spindle_check_i32` for an index the emitter proved lies in `0..2^31`,
+/// compared against a constant length in signed 32 bits (which NVVM can
+/// fold into `i < n - c` forms); `spindle_check_u32` for an index that fits
+/// in 32 bits; `spindle_check` for any `u64`.
 const FAULTS: &str = r#"
+// The second half of recording a fault: the faulting thread's block and thread, then stop.
+// A function of its own, so its six index reads (which ptxas issues together) never share
+// registers with the first half's arguments: a call costs a kernel only the larger half.
+[[noreturn]] __device__ __noinline__ void spindle_fault_where(SpindleFault* f) {
+  f->block[0] = blockIdx.x; f->block[1] = blockIdx.y; f->block[2] = blockIdx.z;
+  f->thread[0] = threadIdx.x; f->thread[1] = threadIdx.y; f->thread[2] = threadIdx.z;
+  // Visible to a host that reads it while the kernel still runs (ring mode).
+  spindle_fence_system();
+  spindle_exit_thread();
+}
 // Records the launch's first fault (one thread wins the flag), then stops this thread.
 [[noreturn]] __device__ __noinline__ void spindle_fault_exit(SpindleFault* f, uint32_t kind, uint32_t site, uint64_t index, uint64_t len) {
   if (spindle_atomic_cas_u32(&f->flag, 0u, 1u) == 0u) {
@@ -164,16 +186,23 @@ const FAULTS: &str = r#"
     f->site = site;
     f->index = index;
     f->len = len;
-    f->block[0] = blockIdx.x; f->block[1] = blockIdx.y; f->block[2] = blockIdx.z;
-    f->thread[0] = threadIdx.x; f->thread[1] = threadIdx.y; f->thread[2] = threadIdx.z;
-    // Visible to a host that reads it while the kernel still runs (ring mode).
-    spindle_fence_system();
+    spindle_fault_where(f);
   }
   spindle_exit_thread();
 }
 // `index` if it is below `len`; otherwise an OutOfBounds fault naming `site`.
 __device__ __forceinline__ uint64_t spindle_check(SpindleFault* f, uint64_t index, uint64_t len, uint32_t site) {
-  if (index >= len) spindle_fault_exit(f, SPINDLE_FAULT_OUT_OF_BOUNDS, site, index, len);
+  if (__builtin_expect(index >= len, 0)) spindle_fault_exit(f, SPINDLE_FAULT_OUT_OF_BOUNDS, site, index, len);
+  return index;
+}
+// The same for an index that fits in 32 bits: compared without widening it first.
+__device__ __forceinline__ uint32_t spindle_check_u32(SpindleFault* f, uint32_t index, uint64_t len, uint32_t site) {
+  if (__builtin_expect((uint64_t)index >= len, 0)) spindle_fault_exit(f, SPINDLE_FAULT_OUT_OF_BOUNDS, site, index, len);
+  return index;
+}
+// The same for an index known to be at least 0 and a constant length below 2^31: a signed compare.
+__device__ __forceinline__ int32_t spindle_check_i32(SpindleFault* f, int32_t index, int32_t len, uint32_t site) {
+  if (__builtin_expect(index >= len, 0)) spindle_fault_exit(f, SPINDLE_FAULT_OUT_OF_BOUNDS, site, (uint64_t)(uint32_t)index, (uint64_t)(uint32_t)len);
   return index;
 }
 "#;

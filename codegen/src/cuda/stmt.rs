@@ -42,6 +42,8 @@ pub(crate) struct FnEmitter<'c, 'k> {
     /// The kernel entry (batch entry or ring handler): the one function
     /// that declares and uses the block-shared arrays.
     pub(crate) is_entry: bool,
+    /// What the function's integer expressions can hold (`range.rs`).
+    pub(crate) ranges: super::range::Ranges<'k>,
 }
 
 /// Where a function goes in the unit.
@@ -135,6 +137,7 @@ fn function<'k>(ctx: &mut Ctx<'k>, f: &'k Function, role: Role) -> String {
         void_ret,
         read: super::walk::read_locals(f),
         is_entry,
+        ranges: super::range::Ranges::new(f),
     };
     if is_entry {
         fe.shared_arrays();

@@ -398,6 +398,21 @@ pub fn sync_threads() -> StmtKind {
 
 // ------------------------------------------------------------- host run
 
+/// A batch kernel from Rust source (`fn name(..) { .. }`), linked by the
+/// front end.
+pub fn from_rust(src: &'static str) -> Kernel {
+    let name = src["fn ".len()..src.find('(').unwrap()].trim();
+    let item = spindle_codegen::ItemSource {
+        name,
+        source: src,
+        file: "src/kernels.rs",
+        line: 1,
+        consts: &[],
+    };
+    let options = spindle_codegen::KernelOptions::new(KernelMode::Batch);
+    spindle_codegen::link(&item, &options, &[], &[]).unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// A C expression of type `s` with exactly these bits.
 pub fn c_value(s: Scalar, bits: u64) -> String {
     match s {

@@ -330,20 +330,6 @@ fn cuda_host_ring_handler_with_a_shared_array_barriers_and_state_atomics() {
     assert_eq!(lines.next(), Some("fault 0"));
 }
 
-/// A kernel from Rust source, linked by the front end.
-fn from_rust(src: &'static str) -> Kernel {
-    let name = src["fn ".len()..src.find('(').unwrap()].trim();
-    let item = spindle_codegen::ItemSource {
-        name,
-        source: src,
-        file: "src/kernels.rs",
-        line: 1,
-        consts: &[],
-    };
-    let options = spindle_codegen::KernelOptions::new(spindle_codegen::KernelMode::Batch);
-    spindle_codegen::link(&item, &options, &[], &[]).unwrap_or_else(|e| panic!("{e}"))
-}
-
 #[test]
 fn cuda_host_rust_source_block_reduction_and_warp_sum() {
     require_gxx!();

@@ -418,17 +418,21 @@ fn cuda_calls_keep_rust_order_and_names() {
         "{c}"
     );
     // Rust order: x[0], x[1], the first call, x[2], x[3], the second call.
-    let want = "  int32_t spindle_t1 = p_x.v[spindle_check(spindle_fault, 0ull, 4ull, 1u)];\n  \
-                int32_t spindle_t3 = fn_new(spindle_fault, spindle_t1, p_x.v[spindle_check(spindle_fault, 1ull, 4ull, 1u)]);\n  \
-                int32_t spindle_t2 = p_x.v[spindle_check(spindle_fault, 2ull, 4ull, 1u)];\n  \
-                int32_t spindle_t4 = (int32_t)((uint32_t)spindle_t3 + (uint32_t)fn_new(spindle_fault, spindle_t2, p_x.v[spindle_check(spindle_fault, 3ull, 4ull, 1u)]));\n  \
-                p_out[spindle_check(spindle_fault, 0ull, p_out_len, 0u)] = spindle_t4;";
+    // (Constant indices below the array's length need no check.)
+    let want = "  int32_t spindle_t1 = p_x.v[0ull];\n  \
+                int32_t spindle_t3 = fn_new(spindle_fault, spindle_t1, p_x.v[1ull]);\n  \
+                int32_t spindle_t2 = p_x.v[2ull];\n  \
+                int32_t spindle_t4 = (int32_t)((uint32_t)spindle_t3 + (uint32_t)fn_new(spindle_fault, spindle_t2, p_x.v[3ull]));\n  \
+                p_out[spindle_check_u32(spindle_fault, 0u, p_out_len, 0u)] = spindle_t4;";
     assert!(c.contains(want), "{c}");
     assert!(
         c.contains("fn_touch(spindle_fault, 3u);\n  fn_touch(spindle_fault, 4u);"),
         "{c}"
     );
-    assert!(c.contains("(void)((int32_t)((uint32_t)p_x.v[spindle_check(spindle_fault, 0ull, 4ull, 1u)] + (uint32_t)1));"), "{c}");
+    assert!(
+        c.contains("(void)((int32_t)((uint32_t)p_x.v[0ull] + (uint32_t)1));"),
+        "{c}"
+    );
     assert!(
         c.contains(
             "return p_n * fn_fact(spindle_fault, p_n - 1ull);\n  }\n  __builtin_unreachable();"
@@ -444,8 +448,8 @@ fn cuda_short_circuit_right_side_runs_only_when_needed() {
     let c = code(&short_circuit_kernel());
     let want = "  bool spindle_t2 = p_a >= 0;\n  if (spindle_t2) {\n    \
                 int32_t spindle_t1 = p_x[spindle_check(spindle_fault, (uint64_t)p_a, p_x_len, 0u)];\n    \
-                spindle_t2 = spindle_t1 > p_x[spindle_check(spindle_fault, 0ull, p_x_len, 0u)];\n  }\n  \
-                p_flags[spindle_check(spindle_fault, 0ull, p_flags_len, 1u)] = spindle_t2;";
+                spindle_t2 = spindle_t1 > p_x[spindle_check_u32(spindle_fault, 0u, p_x_len, 0u)];\n  }\n  \
+                p_flags[spindle_check_u32(spindle_fault, 0u, p_flags_len, 1u)] = spindle_t2;";
     assert!(c.contains(want), "{c}");
-    assert!(c.contains("((p_a == 0) || (spindle_div_i32(spindle_fault, 100, p_a) > 3)) || (p_x[spindle_check(spindle_fault, 0ull, p_x_len, 0u)] == p_a)"), "{c}");
+    assert!(c.contains("((p_a == 0) || (spindle_div_i32(spindle_fault, 100, p_a) > 3)) || (p_x[spindle_check_u32(spindle_fault, 0u, p_x_len, 0u)] == p_a)"), "{c}");
 }

@@ -141,13 +141,16 @@ fn cuda_dynamic_shared_views_point_into_one_extern_area() {
         "uint64_t* dsh3_int = (uint64_t*)spindle_dyn_smem;",
         "[[maybe_unused]] uint8_t* dsh4__spare = (uint8_t*)spindle_dyn_smem;",
         "[[maybe_unused]] const uint64_t dsh4__spare_len = ",
-        "dsh0_buf[spindle_check(spindle_fault, l1_t, dsh0_buf_len, 2u)] = ",
-        "(void)spindle_atomic_add_u32(&dsh0_buf[spindle_check(spindle_fault, \
-         spindle_rem_u64(spindle_fault, l1_t, 4ull), dsh0_buf_len, 2u)], 1u);",
+        // Indices that fit in 32 bits (a thread index, a remainder of one)
+        // are checked without widening; `global_index()` may not fit.
+        "p_x[spindle_check(spindle_fault, l0_i, p_x_len, 0u)]",
+        "dsh0_buf[spindle_check_u32(spindle_fault, (uint32_t)l1_t, dsh0_buf_len, 2u)] = ",
+        "(void)spindle_atomic_add_u32(&dsh0_buf[spindle_check_u32(spindle_fault, \
+         (uint32_t)spindle_rem_u64(spindle_fault, l1_t, 4ull), dsh0_buf_len, 2u)], 1u);",
         "spindle_rem_u64(spindle_fault, l1_t, dsh2_cells_len), dsh2_cells_len, 3u)].weight = (double)l1_t;",
-        "(void)spindle_atomic_add_u32(&dsh2_cells[spindle_check(spindle_fault, 0ull, dsh2_cells_len, 3u)].hits, 1u);",
-        "(void)spindle_atomic_max_u64(&dsh3_int[spindle_check(spindle_fault, 1ull, dsh3_int_len, 2u)], l1_t);",
-        "dsh1_wide[spindle_check(spindle_fault, 0ull, dsh1_wide_len, 2u)] + ((double)dsh0_buf_len)",
+        "(void)spindle_atomic_add_u32(&dsh2_cells[spindle_check_u32(spindle_fault, 0u, dsh2_cells_len, 3u)].hits, 1u);",
+        "(void)spindle_atomic_max_u64(&dsh3_int[spindle_check_u32(spindle_fault, 1u, dsh3_int_len, 2u)], l1_t);",
+        "dsh1_wide[spindle_check_u32(spindle_fault, 0u, dsh1_wide_len, 2u)] + ((double)dsh0_buf_len)",
     ] {
         assert!(c.contains(text), "{text} missing:\n{c}");
     }

@@ -10,4 +10,5 @@ mod irb;
 mod nvrtc;
 mod ops;
 mod parallel;
+mod ranges;
 mod types;

@@ -191,7 +191,7 @@ fn cuda_indexed_compound_assignment_checks_once() {
     let c = code(&ops_kernel(Scalar::I8));
     assert!(
         c.contains(
-            "int8_t& spindle_t3 = p_out[spindle_check(spindle_fault, 0ull, p_out_len, 0u)];\n  \
+            "int8_t& spindle_t3 = p_out[spindle_check_u32(spindle_fault, 0u, p_out_len, 0u)];\n  \
              spindle_t3 = (int8_t)((uint32_t)spindle_t3 + (uint32_t)p_b);"
         ),
         "{c}"

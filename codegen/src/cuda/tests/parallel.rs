@@ -471,7 +471,8 @@ fn cuda_collectives_use_the_active_mask_and_named_helpers() {
         "spindle_sync_threads();",
         "spindle_sync_warp_mask(spindle_active_mask());",
         "uint32_t l2_lane = spindle_lane_id();",
-        "spindle_warp_shuffle_idx_i16(l1_v, l2_lane + 1u)",
+        // A lane plus one cannot wrap: signed arithmetic (see `index.rs`).
+        "spindle_warp_shuffle_idx_i16(l1_v, (uint32_t)((int32_t)l2_lane + 1))",
         "spindle_warp_shuffle_down_i16(l1_v, 1u)",
         "spindle_warp_shuffle_up_i16(l1_v, 3u)",
         "spindle_warp_shuffle_xor_i16(l1_v, l2_lane)",
@@ -506,10 +507,13 @@ fn cuda_shared_arrays_are_aligned_wrapper_structs_in_the_entry() {
         "alignas(8) __shared__ spindle_arr_8_S_Cell sh1_cells;",
         "alignas(8) __shared__ spindle_arr_2_uint64_t sh2_int;",
         "[[maybe_unused]] alignas(1) __shared__ spindle_arr_16_uint8_t sh3__spare;",
-        "sh0_tile.v[spindle_check(spindle_fault, l1_t, 256ull, 2u)]",
-        "(void)spindle_atomic_add_u32(&sh1_cells.v[spindle_check(spindle_fault, \
-         spindle_rem_u64(spindle_fault, l1_t, 8ull), 8ull, 3u)].hits, 1u);",
-        "(void)spindle_atomic_max_u64(&sh2_int.v[spindle_check(spindle_fault, 1ull, 2ull, 3u)], l1_t);",
+        // A thread index below 2^31 against a constant length: a signed
+        // 32-bit check; a sum of two unknowns: the 64-bit check.
+        "sh0_tile.v[spindle_check_i32(spindle_fault, (int32_t)l1_t, 256, 2u)]",
+        "sh0_tile.v[spindle_check(spindle_fault, l1_t + l2_step, 256ull, 2u)]",
+        // Indices that are always below the length are not checked.
+        "(void)spindle_atomic_add_u32(&sh1_cells.v[spindle_rem_u64(spindle_fault, l1_t, 8ull)].hits, 1u);",
+        "(void)spindle_atomic_max_u64(&sh2_int.v[1ull], l1_t);",
     ] {
         assert!(c.contains(text), "{text} missing:\n{c}");
     }
