@@ -222,3 +222,52 @@ fn allocations_that_cannot_be_satisfied_are_errors() {
     let mut actor = bank::spawn(&dev, opening(100)).unwrap();
     assert_eq!(actor.call(GOOD).unwrap().applied, 1);
 }
+
+/// Adds up the messages (a kernel of its own, so its thread has its own
+/// name).
+#[kernel(mode = "ring")]
+fn yy_idle(state: &mut u32, msg: u32) -> u32 {
+    *state += msg;
+    *state
+}
+
+/// An idle CPU actor's thread sleeps until a message comes: it is not
+/// woken periodically (each wake-up is a voluntary context switch).
+#[test]
+fn an_idle_cpu_actor_sleeps_until_a_message_comes() {
+    let dev = common::cpu();
+    let mut actor = yy_idle::spawn(&dev, 0).unwrap();
+    assert_eq!(actor.call(0).unwrap(), 0);
+    let switches = || -> Option<u64> {
+        for t in std::fs::read_dir("/proc/self/task").ok()? {
+            let dir = t.ok()?.path();
+            let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
+            if comm.trim_end() == "spindle-ring-yy" {
+                let status = std::fs::read_to_string(dir.join("status")).ok()?;
+                let line = status
+                    .lines()
+                    .find(|l| l.starts_with("voluntary_ctxt_switches"))?;
+                return line.split_whitespace().nth(1)?.parse().ok();
+            }
+        }
+        None
+    };
+    // Let its spin end and it fall asleep, then watch it for 500 ms.
+    std::thread::sleep(Duration::from_millis(50));
+    let Some(before) = switches() else {
+        eprintln!("skipping `an_idle_cpu_actor_sleeps_until_a_message_comes`: no /proc");
+        return;
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let woke = switches().unwrap() - before;
+    // A spurious wake-up or two may happen; a periodic check would be
+    // hundreds.
+    assert!(woke <= 3, "the idle executor woke {woke} times in 500 ms");
+    assert_eq!(actor.call(5).unwrap(), 5);
+    assert_eq!(actor.shutdown().unwrap(), 5);
+}
+
+#[test]
+fn every_kernel_here_compiles_with_nvrtc() {
+    common::compile_all_kernels_with_nvrtc("every_kernel_here_compiles_with_nvrtc");
+}

@@ -13,7 +13,7 @@ use super::cpu_executor::{CpuExecutor, FnHandler};
 use super::executor::{Executor, RingHandler};
 use super::host::HostSession;
 use super::memory::RawRegion;
-use super::wait::{Backoff, Waiter};
+use super::wait::{Polling, Waiter};
 use crate::device::{desc_matches, DeviceInner};
 use crate::kernel::KernelInfo;
 use crate::types::{bytes_of, DeviceType};
@@ -104,7 +104,7 @@ impl<S: DeviceType, M: DeviceType, R: DeviceType> Actor<S, M, R> {
             DeviceInner::Cuda(cuda) => {
                 let (region, executor) =
                     super::cuda_executor::start(cuda, &kernel, layout, init, &config)?;
-                let waiter = Box::new(Backoff::new(config.host_max_sleep()));
+                let waiter = Box::new(Polling::new(config.host_max_sleep()));
                 Ok(Self::from_parts(
                     &kernel.name,
                     region,
@@ -180,7 +180,7 @@ impl<S: DeviceType, M: DeviceType, R: DeviceType> Actor<S, M, R> {
         let region = Arc::new(RawRegion::heap(layout, name)?);
         region.write_config(&layout.config_words(config.gpu_idle_ns(), threads));
         let executor = start(region.clone(), bytes_of(std::slice::from_ref(&init)))?;
-        let waiter = Box::new(Backoff::new(config.host_max_sleep()));
+        let waiter = Box::new(Polling::new(config.host_max_sleep()));
         Ok(Self::from_parts(
             name, region, executor, waiter, kernel, &config,
         ))

@@ -32,9 +32,6 @@ pub const DEFAULT_CAPACITY: usize = 1024;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default longest idle sleep of a GPU executor (`__nanosleep` cap).
 pub const DEFAULT_GPU_IDLE_SLEEP: Duration = Duration::from_micros(1);
-/// Default longest park of an idle CPU executor thread (a send wakes it
-/// earlier).
-pub const DEFAULT_CPU_IDLE_SLEEP: Duration = Duration::from_millis(1);
 /// The longest single `__nanosleep` the GPU honours (about 1 ms).
 const MAX_GPU_SLEEP_NS: u128 = 1_000_000;
 
@@ -65,12 +62,17 @@ impl RingConfig {
         self
     }
 
-    /// The longest an idle executor sleeps between polls of the request
-    /// ring. GPU: the cap of an exponential `__nanosleep` back-off from
-    /// 32 ns (default 1 µs; at most 1 ms; zero spins). CPU: after a short
-    /// spin and yield phase the executor thread parks for up to this long,
-    /// and each `send` wakes it early (default 1 ms; zero spins and
-    /// yields).
+    /// How an idle executor waits for the next message.
+    ///
+    /// GPU: the cap of an exponential `__nanosleep` back-off from 32 ns
+    /// between polls of the request ring (default 1 µs; at most 1 ms; zero
+    /// spins).
+    ///
+    /// CPU backend: by default an idle executor thread spins briefly, then
+    /// sleeps until a `send` (or a stop) wakes it, costing no CPU while
+    /// idle. A non-zero value also wakes it at least this often (a
+    /// periodic check, for nothing the protocol needs); zero never sleeps
+    /// (it spins and yields, holding a core, for the lowest latency).
     pub fn idle_sleep(mut self, sleep: Duration) -> Self {
         self.idle_sleep = Some(sleep);
         self
@@ -112,9 +114,9 @@ impl RingConfig {
             .map_err(|e| Error::Config(format!("ring layout: {e}")))
     }
 
-    /// The CPU executor's longest park.
-    pub(crate) fn cpu_idle(&self) -> Duration {
-        self.idle_sleep.unwrap_or(DEFAULT_CPU_IDLE_SLEEP)
+    /// The CPU executor's longest park: `None` parks until woken.
+    pub(crate) fn cpu_idle(&self) -> Option<Duration> {
+        self.idle_sleep
     }
 
     /// The GPU executor's `__nanosleep` cap, in ns.
@@ -123,9 +125,11 @@ impl RingConfig {
         ns.min(MAX_GPU_SLEEP_NS) as u32
     }
 
-    /// How long the host sleeps at most between checks in a long wait.
+    /// How long the host sleeps at most between checks in a long wait (of
+    /// its deadline, and whether the executor is alive): a hundredth of
+    /// the timeout, between 10 µs and 10 ms.
     pub(crate) fn host_max_sleep(&self) -> Duration {
-        (self.timeout / 100).clamp(Duration::from_micros(1), Duration::from_millis(1))
+        (self.timeout / 100).clamp(Duration::from_micros(10), Duration::from_millis(10))
     }
 }
 
@@ -161,10 +165,10 @@ mod tests {
     fn idle_settings() {
         let c = RingConfig::default();
         assert_eq!(c.gpu_idle_ns(), 1000);
-        assert_eq!(c.cpu_idle(), DEFAULT_CPU_IDLE_SLEEP);
+        assert_eq!(c.cpu_idle(), None);
         let c = c.idle_sleep(Duration::from_secs(5));
         assert_eq!(c.gpu_idle_ns(), 1_000_000);
-        assert_eq!(c.cpu_idle(), Duration::from_secs(5));
+        assert_eq!(c.cpu_idle(), Some(Duration::from_secs(5)));
     }
 
     #[test]

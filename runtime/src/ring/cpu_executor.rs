@@ -29,16 +29,28 @@ pub(crate) struct CpuExecutor {
     error: Arc<Mutex<Option<Error>>>,
 }
 
+/// Rings the host's doorbell when the executor thread ends, however it
+/// ends (a panic too), so a host asleep in a wait notices at once.
+struct RingOnExit(Arc<Doorbell>);
+
+impl Drop for RingOnExit {
+    fn drop(&mut self) {
+        self.0.ring();
+    }
+}
+
 impl CpuExecutor {
     /// Starts the executor thread over `region` (whose `config` is
-    /// written) with state `init`. Also returns the waiter the host side
-    /// must use: it parks, and the executor wakes it after each reply.
+    /// written) with state `init`. `max_park`: the longest the idle thread
+    /// sleeps (`None`: until a send wakes it). Also returns the waiter the
+    /// host side must use: it parks, and the executor wakes it after each
+    /// reply.
     pub(crate) fn start(
         kernel: &str,
         region: Arc<RawRegion>,
         mut handler: Box<dyn RingHandler>,
         init: &[u8],
-        max_park: Duration,
+        max_park: Option<Duration>,
         host_max_park: Duration,
     ) -> Result<(CpuExecutor, Box<dyn Waiter>)> {
         // `bell` wakes the executor (rung by the host after a send), and
@@ -51,6 +63,7 @@ impl CpuExecutor {
         let thread = std::thread::Builder::new()
             .name(format!("spindle-ring-{kernel}"))
             .spawn(move || {
+                let _ring_on_exit = RingOnExit(host_bell2.clone());
                 let mut idle = Parking::new(bell2, host_bell2, max_park);
                 let layout = *region.layout();
                 let mut report = |e: Error| {
@@ -70,7 +83,7 @@ impl CpuExecutor {
                 kernel: kernel.to_string(),
                 reason: format!("could not start the executor thread: {e}"),
             })?;
-        let waiter = Parking::new(host_bell, bell.clone(), host_max_park);
+        let waiter = Parking::new(host_bell, bell.clone(), Some(host_max_park));
         Ok((
             CpuExecutor {
                 kernel: kernel.to_string(),

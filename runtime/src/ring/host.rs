@@ -26,8 +26,9 @@ use crate::fault::fault_error;
 use crate::types::{bytes_of, DeviceType};
 use crate::{Error, Result};
 
-/// How often (in pauses) a wait asks the executor whether it is alive.
-const ALIVE_CHECK_EVERY: u32 = 64;
+/// How often a wait asks the executor whether it is alive (a cheap call:
+/// a thread's state, a stream query).
+const ALIVE_CHECK_PERIOD: Duration = Duration::from_millis(1);
 
 /// Why the session no longer talks to its executor.
 #[derive(Debug)]
@@ -54,6 +55,8 @@ pub(crate) struct HostSession<Mem: RingMemory + ?Sized, M, R> {
     ir: Option<Arc<Kernel>>,
     waiter: Box<dyn Waiter>,
     timeout: Duration,
+    /// When a wait last asked the executor whether it is alive.
+    alive_checked: Instant,
     ended: Option<Ended>,
     /// The executor has published `exited` and been finished.
     finished: bool,
@@ -83,6 +86,7 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
             ir,
             waiter,
             timeout,
+            alive_checked: Instant::now(),
             ended: None,
             finished: false,
             _msg: PhantomData,
@@ -193,8 +197,8 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
     }
 
     /// The slow check during waits: also notices an executor that exited
-    /// or died.
-    fn check_slow(&mut self, round: u32) -> Result<()> {
+    /// or (at most every [`ALIVE_CHECK_PERIOD`]) died.
+    fn check_slow(&mut self) -> Result<()> {
         self.check()?;
         // Acquire: pairs with the executor's Release of `exited`.
         let exited = self.mem.load(offsets::EXITED, Acquire);
@@ -213,17 +217,27 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
                 reason,
             });
         }
-        if round.is_multiple_of(ALIVE_CHECK_EVERY) {
+        if self.alive_check_due() {
             if let Err(death) = self.executor.check_alive() {
                 self.check()?;
                 // It may have exited (and ended) since the load above.
                 if self.mem.load(offsets::EXITED, Acquire) != EXIT_NONE {
-                    return self.check_slow(1);
+                    return self.check_slow();
                 }
                 return Err(self.died(death));
             }
         }
         Ok(())
+    }
+
+    /// Whether a wait should ask the executor whether it is alive now.
+    fn alive_check_due(&mut self) -> bool {
+        let now = Instant::now();
+        if now.duration_since(self.alive_checked) < ALIVE_CHECK_PERIOD {
+            return false;
+        }
+        self.alive_checked = now;
+        true
     }
 
     /// Repeats `attempt` until it yields a value, the timeout passes, or
@@ -235,12 +249,11 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
     ) -> Result<T> {
         let deadline = Instant::now().checked_add(timeout);
         self.waiter.begin();
-        let mut round = 1u32;
         loop {
             if let Some(v) = attempt(self) {
                 return Ok(v);
             }
-            self.check_slow(round)?;
+            self.check_slow()?;
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(Error::Timeout {
                     kernel: self.kernel.clone(),
@@ -248,7 +261,6 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
                 });
             }
             self.pause();
-            round = round.wrapping_add(1);
         }
     }
 
@@ -423,7 +435,6 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
         self.executor.notify();
         let mut last_progress = Instant::now();
         self.waiter.begin();
-        let mut round = 1u32;
         loop {
             // Acquire: pairs with the executor's Release of `exited`: the
             // state-out bytes and the error word are visible after it.
@@ -439,7 +450,7 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
                 last_progress = Instant::now();
                 self.waiter.begin();
             }
-            if round.is_multiple_of(ALIVE_CHECK_EVERY) {
+            if self.alive_check_due() {
                 if let Err(death) = self.executor.check_alive() {
                     if self.mem.load(offsets::EXITED, Acquire) != EXIT_NONE {
                         continue;
@@ -454,7 +465,6 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
                 });
             }
             self.pause();
-            round = round.wrapping_add(1);
         }
     }
 
