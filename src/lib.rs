@@ -78,7 +78,7 @@ pub use spindle_runtime::{
     gpu, registered_kernels, Backend, Buffer, Device, DeviceType, Dim3, Error, KernelMode, Launch,
     Result,
 };
-pub use spindle_runtime::{Actor, RingConfig};
+pub use spindle_runtime::{Actor, ActorStatus, RingConfig};
 
 /// Compile-time and runtime pieces for code that wants the compiler itself.
 pub use spindle_codegen as codegen;
@@ -87,8 +87,8 @@ pub use spindle_codegen as codegen;
 pub mod prelude {
     pub use crate::gpu::*;
     pub use crate::{
-        device, kernel, Actor, Backend, Buffer, Device, DeviceType, Error, KernelMode, Launch,
-        Result, RingConfig,
+        device, kernel, Actor, ActorStatus, Backend, Buffer, Device, DeviceType, Error, KernelMode,
+        Launch, Result, RingConfig,
     };
 }
 

@@ -139,7 +139,10 @@ fn a_fault_during_the_shutdown_drain_is_reported_with_its_details() {
                 actor.send(GOOD).unwrap();
             }
             actor.send(BAD).unwrap();
-            actor.send(GOOD).unwrap();
+            // Refused with the fault if the executor already ran into it.
+            if let Err(e) = actor.send(GOOD) {
+                assert_bank_fault(&e, "a send after the faulting one");
+            }
             let e = actor.shutdown().unwrap_err();
             assert_bank_fault(&e, &format!("{} trial {trial}", dev.name()));
         }
@@ -221,6 +224,234 @@ fn allocations_that_cannot_be_satisfied_are_errors() {
     assert_eq!(buf.to_vec().unwrap(), vec![3; 1024]);
     let mut actor = bank::spawn(&dev, opening(100)).unwrap();
     assert_eq!(actor.call(GOOD).unwrap().applied, 1);
+}
+
+/// Spins forever on a message other than 0 (the state keeps changing, so
+/// the loop is not empty).
+#[kernel(mode = "ring")]
+fn zz_stuck(state: &mut u32, msg: u32) -> u32 {
+    while msg != 0 {
+        *state += 1;
+    }
+    *state
+}
+
+/// The threads of this process whose name starts with `prefix` (Linux
+/// shows the first 15 bytes), or `None` where `/proc` is missing.
+fn threads_named(prefix: &str) -> Option<usize> {
+    let tasks = std::fs::read_dir("/proc/self/task").ok()?;
+    Some(
+        tasks
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .filter(|comm| comm.trim_end().starts_with(prefix))
+            .count(),
+    )
+}
+
+/// Waits up to 30 s for the executor threads named `prefix` to end.
+fn executor_threads_end(prefix: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if threads_named(prefix) == Some(0) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+/// Drop returns within the configured timeout, however many replies the
+/// executor still publishes meanwhile (each used to restart the timeout).
+#[test]
+fn drop_returns_within_the_timeout_while_replies_keep_coming() {
+    let config = RingConfig::default()
+        .capacity(128)
+        .timeout(Duration::from_millis(200));
+    let mut actor = Actor::<u32, u32, u32>::spawn_fn("slow", 0, config, |s, m| {
+        std::thread::sleep(Duration::from_millis(100));
+        *s += m;
+        *s
+    })
+    .unwrap();
+    for i in 0..80 {
+        actor.send(i).unwrap();
+    }
+    let start = Instant::now();
+    drop(actor);
+    let took = start.elapsed();
+    // 200 ms, plus room for a loaded machine; each of the replies, 100 ms
+    // apart, used to restart the timeout (≈ 6.5 s here).
+    assert!(took < Duration::from_secs(3), "drop took {took:?}");
+}
+
+/// A call timeout far shorter than a wake-up does not cost a healthy
+/// actor its state: `shutdown` has its own bound.
+#[test]
+fn shutdown_with_a_tiny_call_timeout_keeps_the_state() {
+    for dev in devices("shutdown_with_a_tiny_call_timeout_keeps_the_state") {
+        for run in 0..50 {
+            let config = RingConfig::default().timeout(Duration::from_micros(10));
+            let mut actor = bank::spawn_with(&dev, opening(100), config).unwrap();
+            let mut reference = opening(100);
+            for _ in 0..100 {
+                actor.send(GOOD).unwrap();
+                bank(&mut reference, GOOD);
+            }
+            let state = actor
+                .shutdown()
+                .unwrap_or_else(|e| panic!("{} run {run}: {e}", dev.name()));
+            assert_eq!(state, reference, "run {run}");
+        }
+    }
+}
+
+/// 1 ns is a valid timeout: a wait checks once. A reply not yet there
+/// makes `call` time out, and the message stays in flight; `shutdown` and
+/// drop keep their own bounds.
+#[test]
+fn a_one_nanosecond_timeout_checks_once() {
+    let config = RingConfig::default().timeout(Duration::from_nanos(1));
+    let mut actor = Actor::<u64, u64, u64>::spawn_fn("ns", 0, config.clone(), |s, m| {
+        std::thread::sleep(Duration::from_millis(5));
+        *s += m;
+        *s
+    })
+    .unwrap();
+    match actor.call(1) {
+        Err(spindle::Error::Timeout { after, .. }) => {
+            assert_eq!(after, Duration::from_nanos(1));
+            assert_eq!(actor.in_flight(), 1);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                match actor.try_recv().unwrap() {
+                    Some(r) => break assert_eq!(r, 1),
+                    None => assert!(Instant::now() < deadline, "no reply"),
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        other => panic!("a 5 ms handler cannot answer within 1 ns: {other:?}"),
+    }
+    for m in 2..=4 {
+        let _ = actor.send(m);
+    }
+    let sent = 1 + actor.in_flight();
+    assert_eq!(actor.shutdown().unwrap(), sent * (sent + 1) / 2);
+    let mut actor = Actor::<u64, u64, u64>::spawn_fn("ns", 0, config, |s, m| {
+        *s += m;
+        *s
+    })
+    .unwrap();
+    let _ = actor.send(1);
+    let start = Instant::now();
+    drop(actor);
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+/// `status` says running, failed (without taking the error away from
+/// later calls, or the replies before it from `recv`) or stopped.
+#[test]
+fn status_reports_without_consuming() {
+    for dev in devices("status_reports_without_consuming") {
+        let mut actor = bank::spawn(&dev, opening(100)).unwrap();
+        assert!(matches!(actor.status(), ActorStatus::Running));
+        actor.send(GOOD).unwrap();
+        actor.send(BAD).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let failure = loop {
+            match actor.status() {
+                ActorStatus::Failed(e) => break e,
+                ActorStatus::Running => assert!(Instant::now() < deadline, "no failure"),
+                other => panic!("{other:?}"),
+            }
+            std::thread::yield_now();
+        };
+        assert_bank_fault(&failure, &dev.name());
+        // Looking took nothing: the reply, then the error, then the error.
+        assert_eq!(actor.in_flight(), 2);
+        assert_eq!(actor.recv().unwrap().applied, 1);
+        assert_bank_fault(&actor.recv().unwrap_err(), &dev.name());
+        assert!(matches!(actor.status(), ActorStatus::Failed(_)));
+        assert_bank_fault(&actor.call(GOOD).unwrap_err(), &dev.name());
+    }
+    // A handler that panics is a failure too, with the panic's message.
+    let mut actor = Actor::<u32, u32, u32>::spawn_fn("boom", 0, RingConfig::default(), |_, m| {
+        assert!(m != 1, "message one");
+        m
+    })
+    .unwrap();
+    assert_eq!(actor.call(0).unwrap(), 0);
+    actor.send(1).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match actor.status() {
+            ActorStatus::Running => assert!(Instant::now() < deadline, "still running"),
+            ActorStatus::Failed(e) => break assert!(e.to_string().contains("message one"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A kernel stuck in an endless loop: calls time out, `status` says it
+/// runs, drop returns on time — and the CPU backend stops the handler, so
+/// its thread ends instead of holding a core forever.
+#[test]
+fn a_stuck_kernel_is_stopped_after_drop_and_after_shutdown() {
+    let dev = common::cpu();
+    if threads_named("spindle-ring-zz").is_none() {
+        eprintln!("skipping `a_stuck_kernel_is_stopped_after_drop_and_after_shutdown`: no /proc");
+        return;
+    }
+    let config = RingConfig::default()
+        .timeout(Duration::from_millis(100))
+        .shutdown_timeout(Duration::from_millis(300));
+    // Drop.
+    let mut actor = zz_stuck::spawn_with(&dev, 0, config.clone()).unwrap();
+    assert_eq!(actor.call(0).unwrap(), 0);
+    assert!(matches!(
+        actor.call(1).unwrap_err(),
+        spindle::Error::Timeout { .. }
+    ));
+    assert!(matches!(actor.status(), ActorStatus::Running));
+    assert_eq!(threads_named("spindle-ring-zz"), Some(1));
+    let start = Instant::now();
+    drop(actor);
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "drop took {:?}",
+        start.elapsed()
+    );
+    assert!(
+        executor_threads_end("spindle-ring-zz"),
+        "the stuck handler's thread still runs"
+    );
+    // Shutdown.
+    let mut actor = zz_stuck::spawn_with(&dev, 0, config).unwrap();
+    actor.send(1).unwrap();
+    let start = Instant::now();
+    let e = actor.shutdown().unwrap_err();
+    assert!(
+        matches!(&e, spindle::Error::ActorStopped { reason, .. } if reason.contains("shutdown gave up")),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains("zz_stuck") && e.to_string().contains("state is lost"),
+        "{e}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "shutdown took {:?}",
+        start.elapsed()
+    );
+    assert!(
+        executor_threads_end("spindle-ring-zz"),
+        "the stuck handler's thread still runs"
+    );
 }
 
 /// Adds up the messages (a kernel of its own, so its thread has its own

@@ -58,6 +58,6 @@ pub use kernel::{
     KernelRegistration,
 };
 pub use launch::{Dim3, Launch};
-pub use ring::{Actor, RingConfig};
+pub use ring::{Actor, ActorStatus, RingConfig};
 pub use spindle_codegen::KernelMode;
 pub use types::DeviceType;

@@ -434,6 +434,20 @@ impl<'a> Lanes<'a> {
         // mask during the body (it is stale elsewhere).
         self.park(frame);
         loop {
+            if self
+                .env
+                .stop
+                .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
+            {
+                // Told to stop (a ring handler the host gave up on): every
+                // lane, parked or not, stops here; the enclosing loops stop
+                // at their next iteration, and no lane runs anything more.
+                // SAFETY: no mask view is alive between two `run`s, and
+                // the area is exactly `sizes.masks` words long.
+                unsafe { self.mem.masks.write_bytes(0, self.mem.sizes.masks) };
+                self.live = 0;
+                break;
+            }
             self.run(pre);
             if let Some(c) = cond {
                 let (exec, exited, c) =

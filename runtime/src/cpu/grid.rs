@@ -157,6 +157,7 @@ fn bind<'a>(
         block_dim: [launch.block.x, launch.block.y, launch.block.z],
         grid_dim: [launch.grid.x, launch.grid.y, launch.grid.z],
         dynamic_shared_bytes: launch.shared_bytes,
+        stop: None,
         _borrow: PhantomData,
     };
     for (i, (binding, arg)) in prog.params.iter().zip(args.iter_mut()).enumerate() {

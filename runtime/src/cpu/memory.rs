@@ -11,6 +11,7 @@
 
 use std::marker::PhantomData;
 use std::ptr;
+use std::sync::atomic::AtomicBool;
 
 use spindle_codegen::ir::{FaultKind, SiteId, DYNAMIC_SHARED_ALIGN};
 
@@ -55,6 +56,9 @@ pub(crate) struct Env<'a> {
     /// Bytes of dynamic shared memory per block (`Launch::shared_bytes`;
     /// 0 for a ring message).
     pub dynamic_shared_bytes: u32,
+    /// When raised, the run stops at its next loop iteration (a ring
+    /// handler the host gave up on); `None` for batch launches.
+    pub stop: Option<&'a AtomicBool>,
     pub _borrow: PhantomData<&'a mut [u8]>,
 }
 

@@ -2,6 +2,7 @@
 //! the ring-mode actor whose loop lives on a host thread.
 
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use spindle_codegen::abi::FaultRecord;
@@ -38,6 +39,8 @@ pub struct InterpretedHandler {
     state_size: usize,
     msg_size: usize,
     reply_size: usize,
+    /// Raised when the handler must stop (see [`InterpretedHandler::stopped_by`]).
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl InterpretedHandler {
@@ -97,7 +100,17 @@ impl InterpretedHandler {
             state_size,
             msg_size,
             reply_size,
+            stop: None,
         })
+    }
+
+    /// Makes the handler stop when `flag` is raised: a message being
+    /// handled then ends at its next loop iteration (so even an endless
+    /// loop ends) and `run` returns an error; the state keeps what the
+    /// handler had written. Raised when the host gives up on the actor.
+    pub fn stopped_by(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.stop = Some(flag);
+        self
     }
 
     /// The kernel this handler runs.
@@ -167,6 +180,7 @@ impl InterpretedHandler {
             // Ring kernels have no dynamic shared memory (the compiler
             // refuses views in them).
             dynamic_shared_bytes: 0,
+            stop: self.stop.as_deref(),
             _borrow: PhantomData,
         };
         match self.prog.params[1] {
@@ -184,6 +198,18 @@ impl InterpretedHandler {
             lanes
         };
         let fault = lanes.run_prepared();
+        if self
+            .stop
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+        {
+            return Err(Error::ActorStopped {
+                kernel: self.kernel.name.clone(),
+                reason: "the handler was stopped in the middle of a message: the host gave up \
+                         waiting for it"
+                    .into(),
+            });
+        }
         match self.prog.ret {
             Some(RetSlot::Reg(r, w)) => {
                 reply.copy_from_slice(&lanes.lane0_reg(r, w)[..self.reply_size])

@@ -1,6 +1,7 @@
 //! [`Actor`]: a running ring kernel, as the user holds it.
 
 use std::marker::PhantomData;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +31,21 @@ use crate::{Device, Error, Result};
 /// ones after it are never answered and stay counted by
 /// [`in_flight`](Actor::in_flight)). Dropping an actor stops its executor
 /// without draining and without hanging.
+///
+/// # A handler that never returns
+///
+/// A handler stuck in an endless loop never answers: `call` and `recv`
+/// return [`Error::Timeout`], [`status`](Actor::status) still says
+/// [`ActorStatus::Running`], `shutdown` gives up after
+/// [`RingConfig::shutdown_timeout`] without the state, and drop returns
+/// within [`RingConfig::timeout`]. What happens to the executor then
+/// depends on the handler. A kernel on the CPU backend is stopped at its
+/// next loop iteration and its thread ends. A Rust closure (`spawn_fn`)
+/// cannot be interrupted: its thread keeps running (and a core busy)
+/// until the closure returns. On a GPU the kernel keeps running until the
+/// process ends — a persistent kernel cannot be stopped from the host
+/// without tearing down the whole CUDA context — and its ring memory is
+/// kept for it.
 ///
 /// ```
 /// use spindle_runtime::{Actor, RingConfig};
@@ -81,7 +97,10 @@ impl<S: DeviceType, M: DeviceType, R: DeviceType> Actor<S, M, R> {
         let init = bytes_of(std::slice::from_ref(&init));
         match &*dev.inner {
             DeviceInner::Cpu(cpu) => {
-                let handler = Box::new(cpu.ring_handler(&kernel)?);
+                // The interpreter checks this flag at every loop iteration:
+                // a handler the host gives up on stops there.
+                let abandon = Arc::new(AtomicBool::new(false));
+                let handler = Box::new(cpu.ring_handler(&kernel)?.stopped_by(abandon.clone()));
                 let region = Arc::new(RawRegion::heap(layout, &kernel.name)?);
                 region.write_config(&layout.config_words(0, kernel.threads));
                 let (executor, waiter) = CpuExecutor::start(
@@ -91,6 +110,7 @@ impl<S: DeviceType, M: DeviceType, R: DeviceType> Actor<S, M, R> {
                     init,
                     config.cpu_idle(),
                     config.host_max_sleep(),
+                    Some(abandon),
                 )?;
                 Ok(Self::from_parts(
                     &kernel.name,
@@ -151,6 +171,7 @@ impl<S: DeviceType, M: DeviceType, R: DeviceType> Actor<S, M, R> {
             bytes_of(std::slice::from_ref(&init)),
             config.cpu_idle(),
             config.host_max_sleep(),
+            None,
         )?;
         Ok(Self::from_parts(
             name,
@@ -204,7 +225,8 @@ impl<S: DeviceType, M: DeviceType, R: DeviceType> Actor<S, M, R> {
                 kernel,
                 waiter,
                 config.timeout,
-            ),
+            )
+            .with_shutdown_timeout(config.shutdown_timeout),
             _state: PhantomData,
         }
     }
@@ -251,8 +273,25 @@ impl<S: DeviceType, M: DeviceType, R: DeviceType> Actor<S, M, R> {
 
     /// Handles every message sent so far, stops the executor and returns
     /// the final state. Replies not yet received are discarded.
+    ///
+    /// The drain takes as long as those messages need: `shutdown` fails
+    /// only when none of them is answered for
+    /// [`RingConfig::shutdown_timeout`] (default 10 s, whatever the call
+    /// timeout), and then the state is lost ([`Error::ActorStopped`]). A
+    /// failed actor returns its failure.
     pub fn shutdown(mut self) -> Result<S> {
         self.session.shutdown::<S>()
+    }
+
+    /// Whether the actor runs, has failed (with the error every call now
+    /// returns) or has stopped, as far as the host can tell now. Looking
+    /// consumes nothing: the error stays for later calls, and the replies
+    /// published before a failure stay for `recv`.
+    ///
+    /// `Running` includes a handler busy with a long message, or stuck in
+    /// an endless loop (see the type's docs).
+    pub fn status(&mut self) -> ActorStatus {
+        self.session.status()
     }
 
     /// Slots per ring.
@@ -282,6 +321,19 @@ impl<S: DeviceType, M: DeviceType, R: DeviceType> std::fmt::Debug for Actor<S, M
             .field("region", &self.session.memory())
             .finish()
     }
+}
+
+/// What an actor is doing, from [`Actor::status`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum ActorStatus {
+    /// The executor runs: handling messages or waiting for them.
+    Running,
+    /// The handler failed (a fault, a panic): every call returns this
+    /// error once the replies published before it are received.
+    Failed(Error),
+    /// The executor stopped for another reason (it exited or died); why.
+    Stopped(String),
 }
 
 /// Checks that a linked kernel is a ring handler `fn(&mut S, M) -> R`.

@@ -8,7 +8,7 @@ use crate::types::DeviceType;
 use crate::{Error, Result};
 
 /// Settings for [`Actor::spawn`](super::Actor::spawn): ring size, how long
-/// host waits last, and how an idle executor backs off.
+/// host waits and `shutdown` last, and how an idle executor waits.
 ///
 /// ```
 /// use std::time::Duration;
@@ -23,6 +23,7 @@ use crate::{Error, Result};
 pub struct RingConfig {
     pub(crate) capacity: usize,
     pub(crate) timeout: Duration,
+    pub(crate) shutdown_timeout: Duration,
     pub(crate) idle_sleep: Option<Duration>,
 }
 
@@ -30,6 +31,9 @@ pub struct RingConfig {
 pub const DEFAULT_CAPACITY: usize = 1024;
 /// Default host wait timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default longest time `shutdown` waits for the drain to answer one more
+/// message.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default longest idle sleep of a GPU executor (`__nanosleep` cap).
 pub const DEFAULT_GPU_IDLE_SLEEP: Duration = Duration::from_micros(1);
 /// The longest single `__nanosleep` the GPU honours (about 1 ms).
@@ -40,6 +44,7 @@ impl Default for RingConfig {
         RingConfig {
             capacity: DEFAULT_CAPACITY,
             timeout: DEFAULT_TIMEOUT,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             idle_sleep: None,
         }
     }
@@ -54,11 +59,35 @@ impl RingConfig {
         self
     }
 
-    /// How long a host wait (`call`, `send` waiting for room, `recv`,
-    /// `shutdown` without progress) lasts before [`Error::Timeout`].
-    /// Default 10 s.
+    /// How long a host wait lasts before [`Error::Timeout`]: `call` and
+    /// `recv` waiting for a reply, `send` waiting for room in the request
+    /// ring. Dropping an actor waits at most this long for its executor to
+    /// stop. Default 10 s; zero is refused (poll with `try_send` /
+    /// `try_recv` instead).
+    ///
+    /// Every wait checks for what it waits for at least once after it
+    /// starts, so a timeout shorter than a round trip (≈ 0.3 µs on the CPU
+    /// backend, a few µs on a GPU) — even 1 ns — is allowed and means
+    /// "only if it is already there": `call` then returns
+    /// [`Error::Timeout`] unless the reply was published by its first
+    /// check; the message stays in flight and its reply comes with `recv`.
+    /// Dropping such an actor returns at once and its executor stops on
+    /// its own shortly after. `shutdown` has its own bound
+    /// ([`shutdown_timeout`](RingConfig::shutdown_timeout)).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// How long `shutdown` waits for the drain to make progress. The drain
+    /// takes as long as the messages sent before `shutdown` need: it fails
+    /// only when the executor answers none of them (and does not exit) for
+    /// this long — a handler stuck in a loop. Then the actor is stopped
+    /// without its state ([`Error::ActorStopped`] says so). Independent of
+    /// [`timeout`](RingConfig::timeout), so a short call timeout never
+    /// costs a healthy actor its state. Default 10 s; zero is refused.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
         self
     }
 
@@ -88,6 +117,11 @@ impl RingConfig {
         self.timeout
     }
 
+    /// The configured shutdown bound.
+    pub fn shutdown_bound(&self) -> Duration {
+        self.shutdown_timeout
+    }
+
     /// Checks the settings.
     pub fn validate(&self) -> Result<()> {
         if self.capacity == 0
@@ -102,6 +136,11 @@ impl RingConfig {
         if self.timeout.is_zero() {
             return Err(Error::Config(
                 "RingConfig::timeout(0): a zero timeout makes every wait fail; use try_send / try_recv to poll".into(),
+            ));
+        }
+        if self.shutdown_timeout.is_zero() {
+            return Err(Error::Config(
+                "RingConfig::shutdown_timeout(0): shutdown could never wait for the drain it promises".into(),
             ));
         }
         Ok(())
@@ -159,6 +198,15 @@ mod tests {
             .timeout(Duration::ZERO)
             .validate()
             .is_err());
+        assert!(RingConfig::default()
+            .shutdown_timeout(Duration::ZERO)
+            .validate()
+            .is_err());
+        // A timeout shorter than any round trip is allowed (see `timeout`).
+        RingConfig::default()
+            .timeout(Duration::from_nanos(1))
+            .validate()
+            .unwrap();
     }
 
     #[test]

@@ -7,6 +7,7 @@
 use std::any::Any;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -27,6 +28,9 @@ pub(crate) struct CpuExecutor {
     bell: Arc<Doorbell>,
     /// The handler's error, written before `status.error` is published.
     error: Arc<Mutex<Option<Error>>>,
+    /// Raised when the host gives up on the executor: a handler that can
+    /// be interrupted (the interpreter, at its next loop iteration) stops.
+    abandon: Option<Arc<AtomicBool>>,
 }
 
 /// Rings the host's doorbell when the executor thread ends, however it
@@ -42,9 +46,10 @@ impl Drop for RingOnExit {
 impl CpuExecutor {
     /// Starts the executor thread over `region` (whose `config` is
     /// written) with state `init`. `max_park`: the longest the idle thread
-    /// sleeps (`None`: until a send wakes it). Also returns the waiter the
-    /// host side must use: it parks, and the executor wakes it after each
-    /// reply.
+    /// sleeps (`None`: until a send wakes it); `abandon`: the flag that
+    /// stops `handler` when the host gives up on it (for handlers that
+    /// watch one). Also returns the waiter the host side must use: it
+    /// parks, and the executor wakes it after each reply.
     pub(crate) fn start(
         kernel: &str,
         region: Arc<RawRegion>,
@@ -52,6 +57,7 @@ impl CpuExecutor {
         init: &[u8],
         max_park: Option<Duration>,
         host_max_park: Duration,
+        abandon: Option<Arc<AtomicBool>>,
     ) -> Result<(CpuExecutor, Box<dyn Waiter>)> {
         // `bell` wakes the executor (rung by the host after a send), and
         // `host_bell` wakes the host (rung by the executor after a reply).
@@ -90,6 +96,7 @@ impl CpuExecutor {
                 thread: Some(thread),
                 bell,
                 error,
+                abandon,
             },
             Box::new(waiter),
         ))
@@ -142,9 +149,17 @@ impl Executor for CpuExecutor {
             if exited || t.is_finished() {
                 // It returns right after publishing `exited`.
                 let _ = t.join();
+            } else {
+                // The host gave up waiting (the handler is stuck, or slow):
+                // stop the handler if it can be stopped, and detach the
+                // thread. It holds its own reference to the region, freed
+                // when it ends; a handler that cannot be stopped (a Rust
+                // closure in an endless loop) keeps its thread.
+                if let Some(flag) = &self.abandon {
+                    flag.store(true, Ordering::Relaxed);
+                }
+                self.bell.ring();
             }
-            // Otherwise the thread is detached; it holds its own reference
-            // to the region, so the host may drop its reference.
         }
         true
     }

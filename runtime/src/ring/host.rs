@@ -18,6 +18,7 @@ use spindle_codegen::ring::layout::{
 
 use spindle_codegen::ir::Kernel;
 
+use super::actor::ActorStatus;
 use super::executor::{Executor, ExecutorDeath};
 use super::memory::RingMemory;
 use super::protocol::{Consumer, Producer, RingGeometry};
@@ -29,6 +30,16 @@ use crate::{Error, Result};
 /// How often a wait asks the executor whether it is alive (a cheap call:
 /// a thread's state, a stream query).
 const ALIVE_CHECK_PERIOD: Duration = Duration::from_millis(1);
+
+/// How long a stop may wait for `exited`.
+#[derive(Clone, Copy, Debug)]
+enum StopBound {
+    /// Until this instant, whatever the executor does (drop).
+    Deadline(Instant),
+    /// As long as the executor answers a message at least this often
+    /// (shutdown's drain).
+    Progress(Duration),
+}
 
 /// Why the session no longer talks to its executor.
 #[derive(Debug)]
@@ -55,6 +66,8 @@ pub(crate) struct HostSession<Mem: RingMemory + ?Sized, M, R> {
     ir: Option<Arc<Kernel>>,
     waiter: Box<dyn Waiter>,
     timeout: Duration,
+    /// How long `shutdown` waits for the drain to make progress.
+    shutdown_timeout: Duration,
     /// When a wait last asked the executor whether it is alive.
     alive_checked: Instant,
     ended: Option<Ended>,
@@ -86,11 +99,19 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
             ir,
             waiter,
             timeout,
+            shutdown_timeout: timeout,
             alive_checked: Instant::now(),
             ended: None,
             finished: false,
             _msg: PhantomData,
         }
+    }
+
+    /// Sets how long `shutdown` waits for the drain to make progress
+    /// (the call timeout until set).
+    pub(crate) fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
     }
 
     /// The shared memory (for a caller that must keep it alive).
@@ -238,6 +259,21 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
         }
         self.alive_checked = now;
         true
+    }
+
+    /// Running, failed or stopped, as far as the host can tell now. A
+    /// failure noticed here is kept for every later call (and the replies
+    /// published before it for `recv`), as if a call had noticed it.
+    pub(crate) fn status(&mut self) -> ActorStatus {
+        if self.ended.is_none() && !self.finished {
+            self.alive_checked = Instant::now() - ALIVE_CHECK_PERIOD;
+            let _ = self.check_slow();
+        }
+        match &self.ended {
+            None => ActorStatus::Running,
+            Some(Ended::Failed(e)) => ActorStatus::Failed(e.clone()),
+            Some(Ended::Stopped(reason)) => ActorStatus::Stopped(reason.clone()),
+        }
     }
 
     /// Repeats `attempt` until it yields a value, the timeout passes, or
@@ -426,9 +462,9 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
     }
 
     /// Raises `stop` and waits for `exited`, discarding replies meanwhile
-    /// (so the executor never waits for reply room). The wait times out
-    /// only after `timeout` without progress. Returns the exit code.
-    fn stop_and_wait(&mut self, stop: u32) -> Result<u32> {
+    /// (so the executor never waits for reply room), within `bound`.
+    /// Returns the exit code.
+    fn stop_and_wait(&mut self, stop: u32, bound: StopBound) -> Result<u32> {
         // Release: orders every request publish before `stop`; the
         // executor's Acquire of `stop` then sees all of them (drain).
         self.mem.store(offsets::STOP, stop, Release);
@@ -448,7 +484,6 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
             }
             if discarded > 0 {
                 last_progress = Instant::now();
-                self.waiter.begin();
             }
             if self.alive_check_due() {
                 if let Err(death) = self.executor.check_alive() {
@@ -458,25 +493,44 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
                     return Err(self.died(death));
                 }
             }
-            if last_progress.elapsed() >= self.timeout {
-                return Err(Error::Timeout {
-                    kernel: self.kernel.clone(),
-                    after: self.timeout,
-                });
+            match bound {
+                StopBound::Deadline(d) if Instant::now() >= d => {
+                    return Err(Error::ActorStopped {
+                        kernel: self.kernel.clone(),
+                        reason: format!(
+                            "the executor did not stop within {:?} of being asked to",
+                            self.timeout
+                        ),
+                    })
+                }
+                StopBound::Progress(p) if last_progress.elapsed() >= p => {
+                    return Err(Error::ActorStopped {
+                        kernel: self.kernel.clone(),
+                        reason: format!(
+                            "shutdown gave up: the executor answered none of the messages \
+                             sent before it for {p:?} (a handler stuck in a loop?); it was \
+                             stopped without draining and its state is lost \
+                             (RingConfig::shutdown_timeout sets this bound)"
+                        ),
+                    })
+                }
+                _ => {}
             }
             self.pause();
         }
     }
 
     /// Drains every request sent so far, stops the executor, and returns
-    /// its final state.
+    /// its final state. The drain may take as long as it needs while the
+    /// executor keeps answering; it fails only when no message is answered
+    /// for the shutdown timeout.
     pub(crate) fn shutdown<S: DeviceType>(&mut self) -> Result<S> {
         if let Err(e) = self.check() {
             self.abort();
             return Err(e);
         }
-        let exited = self.stop_and_wait(STOP_DRAIN);
-        let exited = match exited {
+        let bound = StopBound::Progress(self.shutdown_timeout);
+        let exited = match self.stop_and_wait(STOP_DRAIN, bound) {
             Ok(code) => code,
             Err(e) => {
                 self.abort();
@@ -510,13 +564,19 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
         Ok(unsafe { s.assume_init() })
     }
 
-    /// Stops the executor without draining (drop). Returns `true` when the
-    /// region may be freed.
+    /// Stops the executor without draining (drop), waiting at most the
+    /// timeout from now, however many replies it still publishes. Returns
+    /// `true` when the region may be freed.
     pub(crate) fn abort(&mut self) -> bool {
         if self.finished {
             return true;
         }
-        let exited = self.stop_and_wait(STOP_ABORT).is_ok();
+        let deadline = Instant::now()
+            .checked_add(self.timeout)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600 * 24 * 365));
+        let exited = self
+            .stop_and_wait(STOP_ABORT, StopBound::Deadline(deadline))
+            .is_ok();
         self.release(exited)
     }
 

@@ -35,7 +35,7 @@ mod loom_tests;
 #[cfg(test)]
 mod tests;
 
-pub use actor::Actor;
+pub use actor::{Actor, ActorStatus};
 pub use config::RingConfig;
 #[doc(hidden)]
 pub use executor::{Executor, ExecutorDeath, RingHandler};

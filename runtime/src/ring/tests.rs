@@ -202,7 +202,8 @@ fn a_ring_kernel_too_big_for_a_gpu_is_refused_on_the_cpu_backend() {
 /// An executor that keeps its fault record the way the CUDA executor does:
 /// in memory it owns (device memory on a GPU), readable until `finish`
 /// hands the executor back and frees it. A message of `u32::MAX` faults
-/// (`ERROR_FAULT`, `EXIT_FAULTED`, a record for `faulty`'s `state[99]`).
+/// (`ERROR_FAULT`, `EXIT_FAULTED`, a record for `faulty`'s `state[99]`);
+/// one of `u32::MAX - 1` makes it exit without being asked.
 mod record_executor {
     use std::sync::atomic::Ordering::{Acquire, Release};
     use std::sync::{Arc, Mutex};
@@ -245,6 +246,10 @@ mod record_executor {
                     // Slow enough that the host is already draining when the
                     // fault comes.
                     std::thread::sleep(Duration::from_millis(2));
+                    if msg == u32::MAX - 1 {
+                        // Ends on its own, as a kernel that returns would.
+                        break EXIT_ABORTED;
+                    }
                     if msg == u32::MAX {
                         *rec.lock().unwrap() = FaultRecord {
                             flag: 1,
@@ -359,4 +364,38 @@ fn a_fault_during_the_shutdown_drain_keeps_its_details() {
             other => panic!("trial {trial}: expected the fault, got {other}"),
         }
     }
+}
+
+/// An executor that exits without being asked is `Stopped`, with the
+/// replies it published before still received first.
+#[test]
+fn status_of_an_executor_that_exits_on_its_own() {
+    use super::ActorStatus;
+    let faulty = std::sync::Arc::new(spindle_codegen::ring::samples::faulty(1));
+    let mut a = Actor::<u32, u32, u32>::spawn_with_executor(
+        "faulty",
+        0,
+        cfg(4),
+        1,
+        Some(faulty),
+        record_executor::start,
+    )
+    .unwrap();
+    assert!(matches!(a.status(), ActorStatus::Running));
+    a.send(5).unwrap();
+    a.send(u32::MAX - 1).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let reason = loop {
+        match a.status() {
+            ActorStatus::Stopped(reason) => break reason,
+            ActorStatus::Running => assert!(std::time::Instant::now() < deadline),
+            other => panic!("{other:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    assert!(reason.contains("without being asked"), "{reason}");
+    assert_eq!(a.recv().unwrap(), 5);
+    let e = a.recv().unwrap_err();
+    assert!(e.to_string().contains("without being asked"), "{e}");
+    assert!(matches!(a.status(), ActorStatus::Stopped(_)));
 }
