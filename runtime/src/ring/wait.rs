@@ -25,11 +25,14 @@
 //! So a [`Parking`] wait spins for a budget ([`Spin`]) and then blocks
 //! (`std::thread::park`, a futex on Linux) until the other side rings its
 //! [`Doorbell`], with no periodic wake-ups: an idle CPU actor's thread
-//! sleeps until a message comes. No wait yields in a loop. The budget
-//! adapts per waiter: it doubles after a wait that ended while spinning
-//! and halves after one that had to block, so it grows where spinning pays
-//! (two free cores) and shrinks to almost nothing where it cannot (one
-//! shared core, busy cores).
+//! sleeps until a message comes. No wait yields in a loop. A wait does not
+//! spin at all when the other side last ran on the same CPU (each side
+//! notes its CPU, `sched_getcpu`, in its doorbell): then only blocking
+//! lets the other side run, and the hand-off is a wake-up (a few µs). The
+//! budget adapts per waiter: it doubles after a wait that ended while
+//! spinning and halves after one that had to block, so it grows where
+//! spinning pays (two free cores) and shrinks where it does not (busy
+//! cores).
 //!
 //! A GPU cannot ring a doorbell, so the host's wait for a GPU executor
 //! ([`Polling`]) spins through a whole GPU round trip (a few µs) with room
@@ -44,7 +47,7 @@
 //! far from a time budget), followed by yields, the pattern above that
 //! collapses under contention.
 
-use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
@@ -85,6 +88,8 @@ pub(crate) struct Spin {
     started: Option<Instant>,
     /// The current wait used up its budget (and blocked, or will).
     exhausted: bool,
+    /// The current wait did not spin at all (see [`Spin::skip`]).
+    skipped: bool,
 }
 
 impl Spin {
@@ -96,18 +101,29 @@ impl Spin {
             max,
             started: None,
             exhausted: false,
+            skipped: false,
         }
     }
 
     /// A new wait: adapts the budget to how the last one ended.
     fn begin(&mut self) {
-        if self.exhausted {
+        if self.skipped {
+            // Nothing learned.
+        } else if self.exhausted {
             self.budget = (self.budget / 2).max(self.min);
         } else if self.started.is_some() {
             self.budget = (self.budget * 2).min(self.max);
         }
         self.started = None;
         self.exhausted = false;
+        self.skipped = false;
+    }
+
+    /// Gives up this wait's spin without spending it (and without counting
+    /// it against the budget).
+    fn skip(&mut self) {
+        self.exhausted = true;
+        self.skipped = true;
     }
 
     /// Spins until `ready` or the budget is spent; `true` when ready.
@@ -135,11 +151,32 @@ impl Spin {
 }
 
 /// How one side wakes the other when it parks: the sleeper announces
-/// itself here, the other side rings after publishing.
+/// itself here, the other side rings after publishing. Also where its
+/// owner last ran, so the other side does not spin against it on one core.
 #[derive(Debug)]
 pub(crate) struct Doorbell {
     sleeping: AtomicBool,
     thread: Mutex<Option<Thread>>,
+    /// The CPU the owner last waited on ([`NO_CPU`]: unknown).
+    cpu: AtomicU32,
+}
+
+/// [`Doorbell::cpu`] when unknown.
+const NO_CPU: u32 = u32::MAX;
+
+/// The CPU the calling thread runs on now, if the OS says.
+fn current_cpu() -> u32 {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: sched_getcpu takes no arguments and only returns a number
+        // (-1 on failure); glibc answers it from the thread's rseq area.
+        let cpu = unsafe { libc::sched_getcpu() };
+        u32::try_from(cpu).unwrap_or(NO_CPU)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        NO_CPU
+    }
 }
 
 impl Doorbell {
@@ -147,7 +184,21 @@ impl Doorbell {
         Arc::new(Doorbell {
             sleeping: AtomicBool::new(false),
             thread: Mutex::new(None),
+            cpu: AtomicU32::new(NO_CPU),
         })
+    }
+
+    /// Records the CPU the owner runs on now; returns it.
+    fn note_cpu(&self) -> u32 {
+        let cpu = current_cpu();
+        // Relaxed: a hint for the other side's choice to spin, nothing more.
+        self.cpu.store(cpu, Ordering::Relaxed);
+        cpu
+    }
+
+    /// Whether the owner last ran on `cpu` (a known one).
+    fn ran_on(&self, cpu: u32) -> bool {
+        cpu != NO_CPU && self.cpu.load(Ordering::Relaxed) == cpu
     }
 
     /// Called after publishing something the sleeper may wait for.
@@ -180,13 +231,27 @@ impl Doorbell {
 
 /// Spin within an adaptive budget, then park until the other side rings
 /// `own` (or `max_park` passes, when set); rings `peer` after publishing.
-/// The CPU executor's idle and the host's waiter for CPU actors.
+/// No spin at all when the other side last ran on this very CPU: it could
+/// only run once this thread stops. The CPU executor's idle and the host's
+/// waiter for CPU actors.
 pub(crate) struct Parking {
     spin: Spin,
     /// The longest single park; `None` parks until rung.
     max_park: Option<Duration>,
     own: Arc<Doorbell>,
     peer: Arc<Doorbell>,
+    /// The thread `own` wakes (a per-thread address, cheaper to compare
+    /// than a `Thread`).
+    registered: usize,
+}
+
+thread_local! {
+    /// Its address tells threads apart.
+    static THREAD_TOKEN: u8 = const { 0 };
+}
+
+fn thread_token() -> usize {
+    THREAD_TOKEN.with(|t| t as *const u8 as usize)
 }
 
 /// The shortest spin budget: a round trip between two spinning cores
@@ -209,15 +274,24 @@ impl Parking {
             max_park,
             own,
             peer,
+            registered: thread_token(),
         }
     }
 
     fn wait(&mut self, ready: &dyn Fn() -> bool) {
         if !self.spin.exhausted {
-            // Spinning; the caller re-checks whether it ended for a reason
-            // or because the budget ran out (the next pause parks).
-            self.spin.spin(ready);
-            return;
+            let cpu = self.own.note_cpu();
+            if self.peer.ran_on(cpu) {
+                // Sharing this core with the other side: park at once
+                // (this is not a spin that failed, so the budget stays).
+                self.spin.skip();
+            } else {
+                // Spinning; the caller re-checks whether it ended for a
+                // reason or because the budget ran out (the next pause
+                // parks).
+                self.spin.spin(ready);
+                return;
+            }
         }
         match self.max_park {
             Some(d) if d.is_zero() => {
@@ -225,9 +299,13 @@ impl Parking {
                 // threads have the core between budgets.
                 std::thread::yield_now();
                 self.spin.exhausted = false;
+                self.spin.skipped = false;
                 self.spin.started = None;
             }
-            max => self.park(ready, max),
+            max => {
+                self.park(ready, max);
+                self.own.note_cpu();
+            }
         }
     }
 
@@ -262,7 +340,12 @@ impl Idle for Parking {
 impl Waiter for Parking {
     fn begin(&mut self) {
         self.spin.begin();
-        self.own.register_current();
+        let me = thread_token();
+        if me != self.registered {
+            // The actor moved to another thread.
+            self.own.register_current();
+            self.registered = me;
+        }
     }
 
     fn pause(&mut self, ready: &dyn Fn() -> bool) {
@@ -353,6 +436,40 @@ mod tests {
         // A wait that never needed to pause changes nothing.
         s.begin();
         assert_eq!(s.budget(), CPU_MAX_SPIN);
+    }
+
+    /// When the other side last ran on this thread's CPU, a wait does not
+    /// spin (it would only keep the other side off the core); otherwise
+    /// it does.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn no_spinning_against_the_other_side_on_one_core() {
+        let peer = Doorbell::new();
+        let mut w = Parking::new(
+            Doorbell::new(),
+            peer.clone(),
+            Some(Duration::from_millis(1)),
+        );
+        peer.cpu
+            .store(current_cpu().wrapping_add(1), Ordering::Relaxed);
+        Idle::reset(&mut w);
+        Idle::pause(&mut w, &|| false);
+        assert!(
+            w.spin.started.is_some() && !w.spin.skipped,
+            "spins beside another core"
+        );
+        // Retried: the thread may move between two CPU reads.
+        let skipped = (0..1000).any(|_| {
+            peer.cpu.store(current_cpu(), Ordering::Relaxed);
+            Idle::reset(&mut w);
+            Idle::pause(&mut w, &|| false);
+            w.spin.skipped && w.spin.started.is_none()
+        });
+        assert!(skipped, "never skipped the spin on a shared core");
+        // A skipped spin leaves the budget as it was.
+        let budget = w.spin.budget();
+        Idle::reset(&mut w);
+        assert_eq!(w.spin.budget(), budget);
     }
 
     #[test]
