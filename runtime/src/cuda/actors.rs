@@ -13,12 +13,15 @@
 //!   largest `CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES`); a launch that still
 //!   needs more is refused while actors run ([`Gpu::ensure_stack`]), and
 //!   served by raising the limit first when none runs.
-//! - **Modules.** Loading a module, and with lazy loading (the default
-//!   since CUDA 12.2) a kernel's first launch, may synchronise the context.
-//!   Before the first actor starts, every registered kernel (batch and
-//!   ring) is compiled or read from the disk cache, loaded and force-loaded
-//!   (`cuFuncLoad`) ([`Gpu::prepare_actors`]). Kernels the registry does
-//!   not list (hand-built IR in tests) load at first use, as before.
+//! - **Modules.** With lazy loading (the default since CUDA 12.2) a
+//!   kernel's code loads at its first launch or `cuFuncLoad`, and "loading
+//!   kernels might require context synchronization". spindle asks for
+//!   eager loading (`super::driver`), and before the first actor starts
+//!   every registered kernel (batch and ring) is compiled or read from the
+//!   disk cache, loaded and force-loaded (`cuFuncLoad`)
+//!   ([`Gpu::prepare_actors`]). A kernel the registry does not list (IR
+//!   built by hand) loads at first use under the set-up gate; if the user
+//!   chose `CUDA_MODULE_LOADING=LAZY`, that is refused while actors run.
 //! - **Streams.** An ended actor's stream goes back to a pool for the next
 //!   actor instead of being destroyed and created again.
 //! - **Memory.** Ring regions come from the pinned pool (`super::pinned`);
@@ -115,7 +118,9 @@ impl Actors {
         }
     }
 
-    fn gate(&self) -> MutexGuard<'_, ()> {
+    /// The set-up gate: held across actor launches, stack changes and
+    /// module loads.
+    pub(super) fn gate(&self) -> MutexGuard<'_, ()> {
         self.gate.lock().unwrap_or_else(PoisonError::into_inner)
     }
 

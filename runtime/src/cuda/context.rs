@@ -77,6 +77,9 @@ pub(crate) struct Gpu {
     pub(crate) arch: String,
     /// Stream-ordered allocation (`cuMemAllocAsync`) is available.
     pub(crate) async_alloc: bool,
+    /// Kernels load lazily (`CUDA_MODULE_LOADING=LAZY` chosen by the user),
+    /// so loading one may synchronise the context.
+    pub(crate) lazy_loading: bool,
     /// The stream of batch launches and buffer copies. Launches from
     /// several threads share it, so they run one after another.
     pub(crate) stream: Stream,
@@ -121,6 +124,7 @@ impl Gpu {
             name: opened.name,
             arch: opened.arch,
             async_alloc: opened.async_alloc,
+            lazy_loading: opened.lazy_loading,
             stream,
             modules: ModuleCache::default(),
             faults,

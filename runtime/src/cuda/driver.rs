@@ -24,6 +24,8 @@ pub(super) struct Opened {
     pub async_alloc: bool,
     /// The context's per-thread stack (`CU_LIMIT_STACK_SIZE`) now.
     pub stack_bytes: usize,
+    /// Kernels load lazily (at first launch or `cuFuncLoad`).
+    pub lazy_loading: bool,
 }
 
 /// Opens GPU `ordinal`: its primary context (left current on the calling
@@ -53,46 +55,47 @@ pub(super) fn open(ordinal: usize) -> Result<Opened> {
     }
 }
 
-/// The first driver with `cuFuncLoad` (12.4), as `cuDriverGetVersion` says it.
-const FUNC_LOAD_DRIVER: i32 = 12040;
-
-/// Makes sure no kernel loads lazily under a running actor. With lazy
-/// loading (the default since CUDA 12.2) a kernel's code loads at its first
-/// launch, which may synchronise the context behind a running persistent
-/// (ring) kernel. spindle loads every function right after its module with
-/// `cuFuncLoad` (CUDA 12.4 and later), which needs no setting. Only with an
-/// older driver does it ask for eager loading, by setting
-/// `CUDA_MODULE_LOADING=EAGER` (if unset) before the first `cuInit`, once.
+/// Asks the driver to load modules eagerly, unless the user chose
+/// otherwise. With lazy loading (the default since CUDA 12.2) a kernel's
+/// code loads at its first launch or `cuFuncLoad`, and "loading kernels
+/// might require context synchronization" (CUDA C++ Programming Guide,
+/// "Lazy Loading"): behind a running persistent (ring) kernel, that waits
+/// until the actor stops. spindle loads every registered kernel before the
+/// first actor starts either way; eager loading keeps a later load (a
+/// kernel the registry does not list) from synchronising. The driver reads
+/// the variable at `cuInit`, so this runs once, before the first `cuInit`:
+/// before a GPU is opened and before libnvrtc is loaded (NVRTC 13 calls
+/// `cuInit` itself when a driver is present, as a counting `libcuda`
+/// wrapper shows).
 ///
-/// Setting an environment variable races with other threads that read the
-/// environment at that moment (`getenv` from C code is not synchronised
-/// with Rust's `set_var`). So spindle sets it only for drivers older than
-/// 12.4; with those, set `CUDA_MODULE_LOADING=EAGER` yourself before the
-/// program starts threads (or in the shell) to avoid the race.
-/// `cuDriverGetVersion` may be called before `cuInit`.
-fn eager_module_loading() {
+/// Setting an environment variable while other threads run races with
+/// their reads of the environment (C `getenv` is not synchronised with
+/// Rust's `set_var`). A program that opens a GPU while other threads may
+/// read the environment from C code (NVRTC compiles, other libraries)
+/// should set `CUDA_MODULE_LOADING` itself, before it starts threads or in
+/// the shell; spindle then leaves it alone. With `LAZY` chosen, a kernel
+/// not loaded before the first actor is refused while actors run (see
+/// `super::actors`).
+pub(super) fn eager_module_loading() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        if std::env::var_os("CUDA_MODULE_LOADING").is_some() {
-            return;
+        if std::env::var_os("CUDA_MODULE_LOADING").is_none() {
+            std::env::set_var("CUDA_MODULE_LOADING", "EAGER");
         }
-        let mut version = 0;
-        // SAFETY: writes one int through a valid pointer; needs no cuInit.
-        // cudarc panics when the library lacks the symbol: unknown version.
-        let known = catch_unwind(AssertUnwindSafe(|| unsafe {
-            sys::cuDriverGetVersion(&mut version)
-        }))
-        .is_ok_and(|r| r == CUresult::CUDA_SUCCESS);
-        if known && version >= FUNC_LOAD_DRIVER {
-            return;
-        }
-        tracing::info!(
-            driver = version,
-            "this CUDA driver has no cuFuncLoad: setting CUDA_MODULE_LOADING=EAGER (set it \
-             before the program starts threads to avoid racing their getenv)"
-        );
-        std::env::set_var("CUDA_MODULE_LOADING", "EAGER");
     });
+}
+
+/// Whether the driver loads kernels lazily (`cuModuleGetLoadingMode`;
+/// drivers too old to say have no lazy loading).
+fn loads_lazily() -> bool {
+    let mut mode = sys::CUmoduleLoadingMode::CU_MODULE_EAGER_LOADING;
+    // SAFETY: writes one enum value through a valid pointer after cuInit.
+    // cudarc panics when the driver lacks the symbol: no lazy loading then.
+    let asked = catch_unwind(AssertUnwindSafe(|| unsafe {
+        sys::cuModuleGetLoadingMode(&mut mode)
+    }));
+    matches!(asked, Ok(CUresult::CUDA_SUCCESS))
+        && mode == sys::CUmoduleLoadingMode::CU_MODULE_LAZY_LOADING
 }
 
 fn open_present(ordinal: usize) -> Result<Opened> {
@@ -133,6 +136,7 @@ fn open_present(ordinal: usize) -> Result<Opened> {
         arch: format!("sm_{major}{minor}"),
         async_alloc: pools > 0,
         stack_bytes,
+        lazy_loading: loads_lazily(),
     })
 }
 

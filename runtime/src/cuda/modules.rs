@@ -292,15 +292,18 @@ impl Gpu {
     ) -> Result<LoadedKernel> {
         let c_symbol = CString::new(symbol)
             .map_err(|_| Error::Config(format!("entry symbol {symbol:?} contains a NUL byte")))?;
+        // Under the gate: no actor starts while this loads (see
+        // `super::actors`).
+        let _gate = self.actors.gate();
         let live = self.actors.live();
-        if live > 0 {
-            tracing::warn!(
-                kernel = kernel_name,
-                live,
-                "loading a module while ring actors run (it was not registered, so not loaded \
-                 before the first actor): if the driver synchronises the context for it, this \
-                 waits until those actors stop"
-            );
+        if live > 0 && self.lazy_loading {
+            return Err(Error::Unsupported(format!(
+                "kernel `{kernel_name}` was not loaded before the first ring actor started on \
+                 this GPU, and with CUDA_MODULE_LOADING=LAZY loading it may wait for every \
+                 running kernel, so for the {live} running actor(s) that only their owners can \
+                 stop. Launch it once before spawning actors, stop the actors first, or leave \
+                 CUDA_MODULE_LOADING unset (spindle then loads kernels eagerly)"
+            )));
         }
         self.bind().map_err(|e| self.load_error(kernel_name, e))?;
         // The driver parses the image during the call; it need not outlive it.

@@ -86,7 +86,12 @@ pub(crate) struct Nvrtc {
 pub(crate) fn nvrtc() -> Result<&'static Nvrtc> {
     static LOADED: OnceLock<std::result::Result<Nvrtc, String>> = OnceLock::new();
     LOADED
-        .get_or_init(load)
+        .get_or_init(|| {
+            // NVRTC initialises the CUDA driver itself (`cuInit`) when one
+            // is present: the loading mode must be chosen before.
+            super::driver::eager_module_loading();
+            load()
+        })
         .as_ref()
         .map_err(|m| Error::NvrtcUnavailable(m.clone()))
 }
