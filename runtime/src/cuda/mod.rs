@@ -16,6 +16,8 @@
 //!   the fault check; `memory`: buffers ([`DeviceMem`]).
 
 mod actors;
+#[cfg(test)]
+mod call_count_tests;
 mod compile;
 mod context;
 mod driver;
