@@ -174,7 +174,11 @@ impl Gpu {
             }
         }
         let need = self.modules.max_local_bytes();
-        self.reserve_stack(need)?;
+        if let Err(e) = self.reserve_stack(need) {
+            // Not fatal: the stack stays as it was, and a kernel that needs
+            // more is refused while actors run (`ensure_stack`).
+            tracing::warn!(bytes = need, error = %e, "could not reserve the stack every registered kernel needs");
+        }
         tracing::debug!(
             loaded,
             stack_bytes = self.actors.stack.load(Ordering::Relaxed),

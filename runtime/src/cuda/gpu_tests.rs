@@ -383,3 +383,23 @@ fn cuda_types_are_send_and_sync() {
     check::<super::DeviceMem>();
     check::<Device>();
 }
+
+#[test]
+fn a_buffer_larger_than_the_gpu_is_out_of_memory() {
+    let Some(dev) = gpu_or_skip("a_buffer_larger_than_the_gpu_is_out_of_memory") else {
+        return;
+    };
+    let bytes = 1u64 << 50;
+    match dev.zeros::<u8>(bytes as usize) {
+        Err(Error::OutOfMemory { what, bytes: b }) => {
+            assert_eq!(b, bytes);
+            assert!(what.contains("GPU 0"), "{what}");
+        }
+        other => panic!("expected OutOfMemory, got {other:?}"),
+    }
+    // Nothing was lost: the GPU still allocates.
+    assert_eq!(
+        dev.upload(&[5u32; 3]).unwrap().to_vec().unwrap(),
+        vec![5; 3]
+    );
+}

@@ -51,7 +51,13 @@ impl DeviceMem {
                 result::malloc_sync(bytes)
             }
         }
-        .map_err(|e| cuda_error(&what(), e))?;
+        .map_err(|e| match e.0 {
+            sys::CUresult::CUDA_ERROR_OUT_OF_MEMORY => Error::OutOfMemory {
+                what: format!("a buffer on GPU {} ({})", gpu.ordinal, gpu.name),
+                bytes: bytes as u64,
+            },
+            _ => cuda_error(&what(), e),
+        })?;
         // Owned from here: a failure below frees it.
         let mem = DeviceMem {
             gpu: gpu.clone(),

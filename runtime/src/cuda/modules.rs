@@ -101,20 +101,36 @@ impl LoadedKernel {
                 self.max_threads
             )
         };
-        format!(
-            "a block of {threads} threads is more than this GPU can run for `{symbol}`: it uses \
-             {regs} registers per thread, {local} bytes of local memory per thread and {shared} \
-             bytes of shared memory per block ({static_shared} static, {dynamic_shared} dynamic), \
-             which allows at most {max} threads per block. Use {smaller}, or make the kernel \
-             use fewer registers: `#[kernel(.., bounds_checks = false)]` drops the bounds checks \
-             that keep indices and their lengths live, and fewer values live across loops help",
-            symbol = self.symbol,
+        let uses = format!(
+            "it uses {regs} registers per thread, {local} bytes of local memory per thread and \
+             {shared} bytes of shared memory per block ({static_shared} static, {dynamic_shared} \
+             dynamic), which allows at most {max} threads per block",
             regs = self.registers,
             local = self.local_bytes,
             shared = u64::from(self.static_shared) + u64::from(dynamic_shared),
             static_shared = self.static_shared,
             max = self.max_threads,
-        )
+        );
+        let fewer_registers = "`#[kernel(.., bounds_checks = false)]` drops the bounds checks \
+             that keep indices and their lengths live, and fewer values live across loops help";
+        if threads > self.max_threads {
+            format!(
+                "a block of {threads} threads is more than this GPU can run for `{symbol}`: \
+                 {uses}. Use {smaller}, or make the kernel use fewer registers: {fewer_registers}",
+                symbol = self.symbol,
+            )
+        } else {
+            // The block fits what the function's attributes allow: the
+            // driver names two causes of OUT_OF_RESOURCES, too many
+            // threads for the registers and too many arguments.
+            format!(
+                "a block of {threads} threads fits `{symbol}` ({uses}), so the GPU refused it \
+                 for another limit: more by-value arguments than a launch may carry (32 KiB), \
+                 or resources held by other work on the GPU. Pass large values in a buffer \
+                 instead of by value, or launch again when the GPU is less busy",
+                symbol = self.symbol,
+            )
+        }
     }
 
     /// Lets the function take `bytes` of dynamic shared memory. Above the
@@ -589,5 +605,11 @@ mod tests {
             panic!("a 512-thread ring block must be refused");
         };
         assert!(message.contains("`threads = 384`"), "{message}");
+        // Refused by the driver although the block fits the registers: the
+        // message must not claim it does not.
+        let message = k.resources_message(256, 0, false);
+        assert!(message.contains("a block of 256 threads fits"), "{message}");
+        assert!(!message.contains("more than this GPU can run"), "{message}");
+        assert!(message.contains("by-value arguments"), "{message}");
     }
 }

@@ -137,7 +137,13 @@ impl Gpu {
             None => {
                 let what = || format!("allocating {size} bytes of mapped pinned memory for a ring");
                 self.bind().map_err(|e| cuda_error(&what(), e))?;
-                MappedBlock::allocate(size).map_err(|e| cuda_error(&what(), e))?
+                MappedBlock::allocate(size).map_err(|e| match e.0 {
+                    sys::CUresult::CUDA_ERROR_OUT_OF_MEMORY => Error::OutOfMemory {
+                        what: "mapped pinned host memory for an actor's rings".into(),
+                        bytes: size as u64,
+                    },
+                    _ => cuda_error(&what(), e),
+                })?
             }
         };
         if !(block.host.as_ptr() as usize).is_multiple_of(CACHE_LINE) {
