@@ -502,3 +502,38 @@ fn an_idle_cpu_actor_sleeps_until_a_message_comes() {
 fn every_kernel_here_compiles_with_nvrtc() {
     common::compile_all_kernels_with_nvrtc("every_kernel_here_compiles_with_nvrtc");
 }
+
+/// CPU time of the calling thread so far (`/proc/thread-self/schedstat`).
+fn thread_cpu() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    Some(Duration::from_nanos(
+        s.split_whitespace().next()?.parse().ok()?,
+    ))
+}
+
+/// A host waiting for a slow reply sleeps: it used to spin through the
+/// whole wait, because a request ring with room ended every pause.
+#[test]
+fn a_host_waiting_for_a_slow_reply_sleeps() {
+    let Some(start_cpu) = thread_cpu() else {
+        eprintln!("skipping `a_host_waiting_for_a_slow_reply_sleeps`: no /proc");
+        return;
+    };
+    let mut actor = Actor::<u32, u32, u32>::spawn_fn("slow", 0, RingConfig::default(), |s, m| {
+        std::thread::sleep(Duration::from_millis(300));
+        *s += m;
+        *s
+    })
+    .unwrap();
+    let start_cpu = thread_cpu().unwrap().max(start_cpu);
+    let start = Instant::now();
+    assert_eq!(actor.call(1).unwrap(), 1);
+    let waited = start.elapsed();
+    let used = thread_cpu().unwrap() - start_cpu;
+    // A spin of up to 50 µs and a few wake-ups, not 300 ms of spinning.
+    assert!(
+        used < Duration::from_millis(30),
+        "the host used {used:?} of CPU in a {waited:?} wait"
+    );
+    assert_eq!(actor.shutdown().unwrap(), 1);
+}

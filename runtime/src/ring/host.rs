@@ -277,10 +277,12 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
     }
 
     /// Repeats `attempt` until it yields a value, the timeout passes, or
-    /// the executor fails.
+    /// the executor fails; between attempts it pauses until what `attempt`
+    /// needs may be there (`room`: a free request slot, else a reply).
     fn wait_for<T>(
         &mut self,
         timeout: Duration,
+        room: bool,
         mut attempt: impl FnMut(&mut Self) -> Option<T>,
     ) -> Result<T> {
         let deadline = Instant::now().checked_add(timeout);
@@ -296,17 +298,20 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
                     after: timeout,
                 });
             }
-            self.pause();
+            self.pause(room);
         }
     }
 
     /// One pause of a wait; wakes early once the executor published a
-    /// reply, freed a request slot, failed or exited.
-    fn pause(&mut self) {
+    /// reply, freed a request slot (when `room` is what the wait needs),
+    /// failed or exited. Only what the wait needs may end a pause: a
+    /// request ring with room would otherwise end every pause of a wait
+    /// for a reply, and the wait would never sleep.
+    fn pause(&mut self, room: bool) {
         let (mem, replies, requests) = (&*self.mem, &self.replies, &self.requests);
         self.waiter.pause(&|| {
             replies.is_ready(mem)
-                || requests.room_visible(mem)
+                || (room && requests.room_visible(mem))
                 || mem.load(offsets::EXITED, Relaxed) != EXIT_NONE
                 || mem.load(offsets::ERROR, Relaxed) != ERROR_NONE
         });
@@ -375,7 +380,7 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
             return Ok(());
         }
         let timeout = self.timeout;
-        self.wait_for(timeout, |s| {
+        self.wait_for(timeout, true, |s| {
             s.drain_replies();
             s.try_publish(msg).then_some(())
         })
@@ -425,9 +430,9 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
     /// queued before it is returned.
     fn wait_reply(&mut self, timeout: Duration, earlier: u64) -> Result<R> {
         let waited = if earlier == 0 && self.pending.is_empty() {
-            self.wait_for(timeout, |s| s.take_reply())
+            self.wait_for(timeout, false, |s| s.take_reply())
         } else {
-            self.wait_for(timeout, |s| {
+            self.wait_for(timeout, false, |s| {
                 s.drain_replies();
                 (s.pending.len() as u64 > earlier).then(|| s.pending.remove(earlier as usize))?
             })
@@ -509,14 +514,14 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
                         reason: format!(
                             "shutdown gave up: the executor answered none of the messages \
                              sent before it for {p:?} (a handler stuck in a loop?); it was \
-                             stopped without draining and its state is lost \
+                             told to stop without draining, and its state is lost \
                              (RingConfig::shutdown_timeout sets this bound)"
                         ),
                     })
                 }
                 _ => {}
             }
-            self.pause();
+            self.pause(false);
         }
     }
 
