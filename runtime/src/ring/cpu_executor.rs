@@ -70,7 +70,7 @@ impl CpuExecutor {
             .name(format!("spindle-ring-{kernel}"))
             .spawn(move || {
                 let _ring_on_exit = RingOnExit(host_bell2.clone());
-                let mut idle = Parking::new(bell2, host_bell2, max_park);
+                let mut idle = Parking::new(bell2, host_bell2, max_park).moving_off_the_peer();
                 let layout = *region.layout();
                 let mut report = |e: Error| {
                     *error2.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);

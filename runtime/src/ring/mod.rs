@@ -25,6 +25,7 @@ mod executor;
 mod host;
 #[doc(hidden)]
 pub mod memory;
+mod placement;
 mod protocol;
 mod wait;
 

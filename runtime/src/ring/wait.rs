@@ -52,6 +52,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
+use super::placement::{current_cpu, move_off, Cpu, NO_CPU};
+
 /// The host's pause between two checks of a condition.
 pub(crate) trait Waiter: Send {
     /// A new wait starts on the calling thread.
@@ -161,24 +163,6 @@ pub(crate) struct Doorbell {
     cpu: AtomicU32,
 }
 
-/// [`Doorbell::cpu`] when unknown.
-const NO_CPU: u32 = u32::MAX;
-
-/// The CPU the calling thread runs on now, if the OS says.
-fn current_cpu() -> u32 {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: sched_getcpu takes no arguments and only returns a number
-        // (-1 on failure); glibc answers it from the thread's rseq area.
-        let cpu = unsafe { libc::sched_getcpu() };
-        u32::try_from(cpu).unwrap_or(NO_CPU)
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        NO_CPU
-    }
-}
-
 impl Doorbell {
     pub(crate) fn new() -> Arc<Doorbell> {
         Arc::new(Doorbell {
@@ -189,7 +173,7 @@ impl Doorbell {
     }
 
     /// Records the CPU the owner runs on now; returns it.
-    fn note_cpu(&self) -> u32 {
+    fn note_cpu(&self) -> Cpu {
         let cpu = current_cpu();
         // Relaxed: a hint for the other side's choice to spin, nothing more.
         self.cpu.store(cpu, Ordering::Relaxed);
@@ -197,7 +181,7 @@ impl Doorbell {
     }
 
     /// Whether the owner last ran on `cpu` (a known one).
-    fn ran_on(&self, cpu: u32) -> bool {
+    fn ran_on(&self, cpu: Cpu) -> bool {
         cpu != NO_CPU && self.cpu.load(Ordering::Relaxed) == cpu
     }
 
@@ -243,7 +227,16 @@ pub(crate) struct Parking {
     /// The thread `own` wakes (a per-thread address, cheaper to compare
     /// than a `Thread`).
     registered: usize,
+    /// Moves its own thread off the other side's core instead of sharing
+    /// it (the CPU executor's idle; see `placement`), at most every
+    /// [`MOVE_EVERY`]: when it last did.
+    moves: Option<Option<Instant>>,
 }
+
+/// How often an executor may move itself off its host's core: often enough
+/// to come apart again soon after a wake-up put both on one core, rarely
+/// enough that two threads never chase each other around.
+const MOVE_EVERY: Duration = Duration::from_millis(1);
 
 thread_local! {
     /// Its address tells threads apart.
@@ -275,13 +268,35 @@ impl Parking {
             own,
             peer,
             registered: thread_token(),
+            moves: None,
         }
+    }
+
+    /// Lets this waiter move its thread off the other side's core (for the
+    /// CPU executor's thread only: never a user's thread).
+    pub(crate) fn moving_off_the_peer(mut self) -> Self {
+        self.moves = Some(None);
+        self
+    }
+
+    /// Moves this thread off `cpu` if it may, and not too often; whether it
+    /// did.
+    fn try_move_off(&mut self, cpu: Cpu) -> bool {
+        let Some(last) = &mut self.moves else {
+            return false;
+        };
+        let now = Instant::now();
+        if last.is_some_and(|t| now.duration_since(t) < MOVE_EVERY) {
+            return false;
+        }
+        *last = Some(now);
+        move_off(cpu)
     }
 
     fn wait(&mut self, ready: &dyn Fn() -> bool) {
         if !self.spin.exhausted {
             let cpu = self.own.note_cpu();
-            if self.peer.ran_on(cpu) {
+            if self.peer.ran_on(cpu) && !(self.try_move_off(cpu) && self.own.note_cpu() != cpu) {
                 // Sharing this core with the other side: park at once
                 // (this is not a spin that failed, so the budget stays).
                 self.spin.skip();
