@@ -13,7 +13,10 @@
 // - spindle_sync_threads_count is the block barrier with a count
 //   (bar.red.popc);
 // - system-scope acquire loads and release stores are GCC __atomic
-//   builtins (ThreadSanitizer understands them);
+//   builtins (ThreadSanitizer understands them); the loop's relaxed ones
+//   and its fences too (under ThreadSanitizer, see below);
+// - the polling lanes' ballot, shuffle and warp barrier are the warp
+//   rendezvous of host_shim_warp.h;
 // - spindle_nanosleep sleeps.
 //
 // The generated prelude skips its own typedefs and device helpers when
@@ -37,6 +40,9 @@ static inline void spindle_host_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ
 #endif
 static inline void spindle_fence_system(void) { spindle_host_fence(); }
 
+// The block size a kernel is compiled for (only a hint for ptxas).
+#define __launch_bounds__(...)
+
 // Ring-loop operations.
 static inline void spindle_nanosleep(uint32_t ns) {
   if (ns < 1000u) std::this_thread::yield();
@@ -47,5 +53,32 @@ static inline uint32_t spindle_sync_threads_count(uint32_t pred) {
 }
 static inline uint32_t spindle_load_acquire_sys_u32(const uint32_t* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 static inline void spindle_store_release_sys_u32(uint32_t* p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+
+// The loop's strong accesses without ordering of their own, and the fence
+// that orders them. ThreadSanitizer does not model fences: under it the
+// loads acquire and the stores release (stronger than the device code,
+// which orders them with the fence), so it still sees every
+// happens-before the fences give.
+#if defined(__SANITIZE_THREAD__)
+static inline uint32_t spindle_ring_load_relaxed_u32(const uint32_t* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void spindle_ring_store_relaxed_u32(uint32_t* p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+#else
+static inline uint32_t spindle_ring_load_relaxed_u32(const uint32_t* p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline void spindle_ring_store_relaxed_u32(uint32_t* p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+#endif
+static inline void spindle_ring_fence_acq_rel(void) { spindle_host_fence(); }
+// Payload words: plain copies (the protocol orders them).
+static inline uint64_t spindle_ring_load_word(const void* p) { uint64_t v; std::memcpy(&v, p, 8); return v; }
+static inline uint64_t spindle_ring_load_word_sys(const void* p) { return spindle_ring_load_word(p); }
+static inline void spindle_ring_store_word(void* p, uint64_t v) { std::memcpy(p, &v, 8); }
+// Warp operations of the polling lanes (host_shim_warp.h: a rendezvous of
+// the warp's live members).
+static inline uint32_t spindle_ring_ballot(uint32_t mask, bool p) { return spindle_vote_ballot(mask, p); }
+static inline uint32_t spindle_ring_shfl(uint32_t mask, uint32_t v, uint32_t lane) { return spindle_shfl_u32(mask, v, lane); }
+static inline void spindle_ring_sync_warp(uint32_t mask) { spindle_sync_warp_mask(mask); }
+static inline uint64_t spindle_ring_clock_ns(void) {
+  return (uint64_t)std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+#define SPINDLE_RING_UNROLL
 
 #endif  // SPINDLE_HOST_SHIM

@@ -254,6 +254,9 @@ impl FnEmitter<'_, '_> {
             if let (Some(b), true, Some(c)) =
                 (builtin, args.is_empty(), ["x", "y", "z"].get(idx as usize))
             {
+                if let Some(dims) = self.ctx.ring_block_dim(*i) {
+                    return dims[idx as usize].clone();
+                }
                 return format!("{b}.{c}");
             }
         }

@@ -53,6 +53,9 @@ impl FnEmitter<'_, '_> {
         };
         if let Some(b) = geometry {
             let c = self.ctx.c_type(ty);
+            if let Some([x, y, z]) = self.ctx.ring_block_dim(i) {
+                return format!("{c}{{{x}, {y}, {z}}}");
+            }
             return format!("{c}{{{b}.x, {b}.y, {b}.z}}");
         }
         if i == Intrinsic::GlobalIndex {
@@ -87,6 +90,20 @@ impl FnEmitter<'_, '_> {
 }
 
 impl Ctx<'_> {
+    /// `block_dim()` of a ring handler: the `threads = N` it was written
+    /// for, as literals. The ring loop may launch more threads than the
+    /// handler runs on (they only poll and copy), so CUDA's `blockDim`
+    /// would be wrong there.
+    pub(crate) fn ring_block_dim(&self, i: Intrinsic) -> Option<[String; 3]> {
+        (i == Intrinsic::BlockDim && self.kernel.mode.is_ring()).then(|| {
+            [
+                format!("{}u", self.kernel.threads),
+                "1u".into(),
+                "1u".into(),
+            ]
+        })
+    }
+
     fn float_intrinsic(&mut self, i: Intrinsic, s: Scalar, v: &[String]) -> String {
         use Intrinsic as I;
         let f32 = s == Scalar::F32;

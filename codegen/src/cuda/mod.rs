@@ -179,6 +179,15 @@ pub fn emit_ring_handler(kernel: &Kernel, options: &EmitOptions) -> RingHandler 
     }
 }
 
+/// Whether any function of `kernel` performs a block or warp operation
+/// (`sync_threads`, `sync_warp`, a shuffle or a vote): such a handler
+/// needs every thread of its block, and only those, to take part.
+pub fn uses_collectives(kernel: &Kernel) -> bool {
+    std::iter::once(&kernel.entry)
+        .chain(&kernel.device_fns)
+        .any(walk::uses_collectives)
+}
+
 /// The ring handler's symbol: `spindle_handler_<name>`.
 pub fn handler_symbol(kernel_name: &str) -> String {
     format!("spindle_handler_{kernel_name}")

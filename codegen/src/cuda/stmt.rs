@@ -84,6 +84,13 @@ fn signature(ctx: &mut Ctx<'_>, f: &Function, role: &Role) -> String {
     for (i, p) in f.params.iter().enumerate() {
         let n = &names.params[i];
         match &p.kind {
+            // A ring handler reads its message where the loop left it (in
+            // shared memory, or in its ring slot): by reference, so no
+            // thread keeps a copy on its stack. A `mut` message is the
+            // thread's own, by value.
+            ParamKind::Value(t) if matches!(role, Role::RingHandler) && !p.mutable => {
+                params.push(format!("const {}& {n}", ctx.c_type(t)))
+            }
             ParamKind::Value(t) => params.push(format!("{} {n}", ctx.c_type(t))),
             ParamKind::StateRef(t) => params.push(format!("{}* {n}", ctx.c_type(t))),
             ParamKind::Slice { elem, mutable } => {

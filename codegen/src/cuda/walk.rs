@@ -2,6 +2,8 @@
 //! dynamic shared views (and their lengths) it uses: the others are
 //! declared `[[maybe_unused]]`, since NVRTC warns about
 //! variables never read (Rust code often has them, e.g. `let _unused = ...`).
+//! Also whether it performs block or warp operations (the ring loop's
+//! launch geometry depends on it).
 
 use std::collections::HashSet;
 
@@ -19,6 +21,14 @@ pub(crate) fn used_shared(f: &Function) -> HashSet<u32> {
     let mut read = Read::default();
     block(&f.body, &mut read);
     read.shared
+}
+
+/// Whether `f` performs a block or warp operation
+/// ([`ExprKind::Collective`]).
+pub(crate) fn uses_collectives(f: &Function) -> bool {
+    let mut read = Read::default();
+    block(&f.body, &mut read);
+    read.collective
 }
 
 /// The dynamic shared views (by index) some place of `f` is rooted in,
@@ -42,6 +52,7 @@ struct Read {
     shared: HashSet<u32>,
     dynamic: HashSet<u32>,
     dynamic_lens: HashSet<u32>,
+    collective: bool,
 }
 
 fn block(b: &Block, read: &mut Read) {
@@ -147,8 +158,13 @@ fn expr(e: &Expr, read: &mut Read) {
                 expr(a, read);
             }
         }
+        ExprKind::Collective { args, .. } => {
+            read.collective = true;
+            for a in args {
+                expr(a, read);
+            }
+        }
         ExprKind::Call(_, args)
-        | ExprKind::Collective { args, .. }
         | ExprKind::Intrinsic(_, args)
         | ExprKind::StructLit(args)
         | ExprKind::ArrayLit(args) => {

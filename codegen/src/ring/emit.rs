@@ -3,30 +3,96 @@
 //! ring protocol ([`super::layout`]).
 //!
 //! ```c
-//! extern "C" __global__ void spindle_ring_<name>(
+//! extern "C" __global__ void __launch_bounds__(B) spindle_ring_<name>(
 //!     SpindleRingControl* ctl, unsigned char* requests, unsigned char* replies,
 //!     S* state, S* state_out, SpindleFault* fault)
 //! ```
 //!
-//! launched as one block of `kernel.threads` threads. Thread 0 is the
-//! polling lane: it polls the request ring, copies a message into shared
-//! memory and frees its slot; a barrier every thread reaches hands the
-//! message to the block; every thread runs the handler; a counting barrier
-//! ends the message (a short count means a thread faulted and exited); then
-//! the polling lane publishes thread 0's return value as the reply. The
-//! loop is the one `spindle_runtime`'s CPU executor runs (`run_executor`),
-//! step for step.
+//! launched as one block of `B` = [`RingKernelSource::block_threads`]
+//! threads: the handler's `threads = N`, raised to a full warp of 32 when
+//! `N < 32` and the handler uses no block or warp operation (the extra
+//! lanes poll and copy, and wait at the loop's barriers while the handler
+//! runs; `block_dim()` still says `N`). `__launch_bounds__(B)` lets ptxas
+//! fit the registers to the block, so a 1024-thread handler launches.
+//!
+//! # The loop, one batch at a time
+//!
+//! 1. **Poll** (the lanes of warp 0, together): each lane issues strong
+//!    relaxed loads of the `seq` of its share of the next 32 request slots,
+//!    lane 0 also of `stop` and of the host's reply head; all are in flight
+//!    at once, so a poll costs one PCIe round trip. Ballots give the count
+//!    of consecutive published positions; the batch takes that many, at
+//!    most [`super::layout::MAX_BATCH`], the plan's staging bound, and the
+//!    reply slots the host has freed (so nothing inside a batch waits for
+//!    reply room). If it takes any, one `fence.acq_rel.sys` per lane turns
+//!    the loads into acquisitions (an acquire pattern in the PTX memory
+//!    model); a warp barrier hands lane 0's to the others. `stop` is read in
+//!    every poll: an abort ends the loop, a drain makes the next poll the
+//!    last one if it is empty (the same rule as before).
+//! 2. **Fetch** (every thread): the batch's payloads are copied into shared
+//!    memory, each thread holding several 8-byte loads in flight; one PCIe
+//!    round trip for the batch. A message bigger than half the staging
+//!    budget ([`super::plan::STAGE_BUDGET`]) is not copied: the handler
+//!    reads it in place, in its slot (which stays the executor's until the
+//!    batch is published).
+//! 3. **Handle**, message by message in order (state is sequential): the
+//!    handler threads run the handler on the message by reference; thread
+//!    0's return value is constructed straight into the reply's buffer
+//!    (shared staging, or the reply slot for a reply too big to stage):
+//!    no thread keeps a copy of the message or the reply on its stack. A
+//!    counting barrier ends each message. Before arriving at it, thread 0
+//!    reads `stop` again if [`super::layout::STOP_CHECK_NS`] have passed
+//!    since it last did: an abort waits for at most the message in hand
+//!    plus that interval, and handlers faster than it never pay the read.
+//! 4. **Publish**: the staged replies are copied to their slots (every
+//!    thread); then thread 0 issues one `fence.acq_rel.sys` and stores the
+//!    batch's reply `seq`s and the request head (strong relaxed stores: a
+//!    release pattern). The request head is released once per batch.
+//!
+//! A thread that faults records the fault and, before it stops (the
+//! `SPINDLE_ON_FAULT` hook in `spindle_fault_exit`), publishes the replies
+//! to the batch's messages before its own, then `error` and `exited`; the
+//! other threads see a short count at the message's barrier and stop. No
+//! reply to the faulting message or a later one is ever published.
+//!
+//! # What one message costs the device
+//!
+//! Counted from the code (the figures a GPU run of `benches/gpu/ring.rs`
+//! measures): PCIe reads are round trips to host memory the executor waits
+//! for; fences are system-scope `fence`/`membar` (each `st.release.sys` is
+//! one); barriers are block barriers. `c` is the batch size (1 for a
+//! lone `call`, up to 32 when messages queue).
+//!
+//! | per message              | before (one message per round) | after (batches of `c`)            |
+//! |--------------------------|--------------------------------|-----------------------------------|
+//! | dependent PCIe reads     | 2 (seq, then payload) + 1/64 (`stop`) | 2/c (one poll, one fetch; `stop` and the reply head ride in the poll) |
+//! | system-scope fences      | 2 (release of the head, release of the seq) | 2/c (acquire after the poll, release before the seqs) |
+//! | block barriers           | 2                              | 1 + 3/c (the message's, plus poll, fetch and publish hand-offs) |
+//! | `stop` reads             | 1/64, after the reply          | in the poll; between messages only after 20 µs |
+//!
+//! For a lone `call` (c = 1) the device side still does two dependent
+//! reads and two fences; the fence that released the request head before
+//! the handler ran is gone (the head travels with the reply), and a fence
+//! issued while the previous batch's stores are in flight is the one the
+//! hardware makes wait. Throughput is where batching pays: 32 queued
+//! messages cost two round trips and two fences together instead of 64
+//! and 64.
 //!
 //! Every device-only operation goes through a named helper
-//! (`spindle_load_acquire_sys_u32`, `spindle_store_release_sys_u32`,
-//! `spindle_nanosleep`, `spindle_sync_threads`, `spindle_sync_threads_count`,
-//! `spindle_atomic_cas_u32`) defined under `#ifndef SPINDLE_HOST_SHIM`, so
-//! the same text compiles as host C++ against a shim (DESIGN.md §7.3).
+//! (`spindle_ring_load_relaxed_u32`, `spindle_ring_fence_acq_rel`,
+//! `spindle_ring_ballot`, `spindle_nanosleep`, `spindle_sync_threads_count`,
+//! …) defined under `#ifndef SPINDLE_HOST_SHIM`, so the same text compiles
+//! as host C++ against a shim (`runtime/tests/ring_host_shim.h`) and runs
+//! with a block of OS threads against the real host side. The loop is the
+//! one `spindle_runtime`'s CPU executor runs (`run_executor`), step for
+//! step.
 
 use std::fmt::Write as _;
 
+use super::device_loop;
 use super::layout::{SlotLayout, CACHE_LINE};
-use crate::cuda::{self, EmitOptions, RingHandler};
+use super::plan::{self, RingPlan};
+use crate::cuda::{self, EmitOptions};
 use crate::ir::{Kernel, ParamKind, Ty, MAX_RING_THREADS, MAX_SHARED_BYTES};
 
 /// The generated ring kernel.
@@ -36,8 +102,14 @@ pub struct RingKernelSource {
     pub code: String,
     /// The `extern "C" __global__` symbol: [`ring_entry_symbol`].
     pub entry: String,
-    /// Threads in the one block the kernel must be launched with.
+    /// Threads that run the handler (`threads = N`; the `threads` word of
+    /// the ring's `config`).
     pub threads: u32,
+    /// Threads in the one block the kernel must be launched with (at
+    /// least [`Self::threads`]; see the module doc).
+    pub block_threads: u32,
+    /// How the loop runs this kernel.
+    pub plan: RingPlan,
     /// The request slots' layout (message type).
     pub request: SlotLayout,
     /// The reply slots' layout (reply type).
@@ -102,11 +174,12 @@ fn slot_of(kernel: &Kernel, ty: &Ty, what: &str) -> Result<SlotLayout, String> {
 /// emitter's handler unit, the protocol declarations and the persistent
 /// loop. The kernel is checked before anything is emitted.
 pub fn emit_ring(kernel: &Kernel, options: &EmitOptions) -> Result<RingKernelSource, String> {
-    let (request, reply_slot) = check_ring_kernel(kernel)?;
+    let (request, reply_slot, plan) = check_ring_plan(kernel)?;
     let (state, _, _) = ring_types(kernel)?;
     let h = &cuda::emit_ring_handler(kernel, options);
     let entry = ring_entry_symbol(&kernel.name);
-    let mut code = String::with_capacity(h.code.len() + 8192);
+    let mut code = String::with_capacity(h.code.len() + 16384);
+    code.push_str(device_loop::BEFORE_HANDLER);
     code.push_str(&h.code);
     code.push_str("\n// ---- ring protocol (generated from spindle_codegen::ring::layout)\n");
     code.push_str(&super::layout::c_declarations(
@@ -121,11 +194,13 @@ pub fn emit_ring(kernel: &Kernel, options: &EmitOptions) -> Result<RingKernelSou
         h.state_type,
         kernel.size_of(state)
     );
-    code.push_str(&ring_loop(&entry, h));
+    code.push_str(&device_loop::device_loop(&entry, h, &plan));
     Ok(RingKernelSource {
         code,
         entry,
         threads: kernel.threads,
+        block_threads: plan.block_threads,
+        plan,
         request,
         reply: reply_slot,
         state_type: h.state_type.clone(),
@@ -133,11 +208,16 @@ pub fn emit_ring(kernel: &Kernel, options: &EmitOptions) -> Result<RingKernelSou
 }
 
 /// Checks that `kernel` can run as a persistent ring kernel on a GPU: its
-/// signature, its message and reply slots, its state's alignment, and its
-/// shared memory next to the loop's. Both backends call it when an actor
-/// is spawned, so a ring kernel the CPU backend accepts also runs on a GPU.
-/// Returns the request and reply slot layouts.
+/// signature, its message and reply slots, its state's alignment, its
+/// shared memory next to the loop's, and every value a handler thread
+/// holds against a GPU thread's local memory. Both backends call it when
+/// an actor is spawned, so a ring kernel the CPU backend accepts also runs
+/// on a GPU. Returns the request and reply slot layouts.
 pub fn check_ring_kernel(kernel: &Kernel) -> Result<(SlotLayout, SlotLayout), String> {
+    check_ring_plan(kernel).map(|(request, reply, _)| (request, reply))
+}
+
+fn check_ring_plan(kernel: &Kernel) -> Result<(SlotLayout, SlotLayout, RingPlan), String> {
     let (state, msg, reply) = ring_types(kernel)?;
     let request = slot_of(kernel, msg, "message")?;
     let reply_slot = slot_of(kernel, reply, "reply")?;
@@ -147,208 +227,76 @@ pub fn check_ring_kernel(kernel: &Kernel) -> Result<(SlotLayout, SlotLayout), St
             kernel.name
         ));
     }
-    check_shared_bytes(kernel, msg)?;
-    Ok((request, reply_slot))
+    let user = plan::user_shared_bytes(kernel);
+    let Some(plan) = RingPlan::new(kernel, &request, &reply_slot, user) else {
+        let control = plan::control_bytes(kernel.threads);
+        return Err(format!(
+            "ring kernel `{}`: its shared arrays take {user} bytes, and the ring loop needs {control} \
+             more (its control block); together they must fit in {MAX_SHARED_BYTES} bytes",
+            kernel.name
+        ));
+    };
+    if user + plan.shared_bytes() > MAX_SHARED_BYTES as u64 {
+        return Err(format!(
+            "ring kernel `{}`: its shared arrays take {user} bytes, and the ring loop needs {} \
+             more (its control block and a batch's staged payloads); together they must fit in \
+             {MAX_SHARED_BYTES} bytes",
+            kernel.name,
+            plan.shared_bytes()
+        ));
+    }
+    check_thread_values(kernel)?;
+    Ok((request, reply_slot, plan))
 }
 
-/// The handler's block-shared arrays and the loop's own `__shared__`
-/// variables (the message and two words) together fit in the static
-/// shared memory every device has ([`MAX_SHARED_BYTES`]); otherwise ptxas
-/// would refuse the kernel with "uses too much shared data". The sum pads
-/// each variable to its alignment, as ptxas lays them out.
-fn check_shared_bytes(kernel: &Kernel, msg: &Ty) -> Result<(), String> {
-    let place =
-        |at: u64, size: u32, align: u32| at.div_ceil(align as u64) * align as u64 + size as u64;
-    let mut arrays = 0u64;
-    for a in &kernel.shared {
-        let ty = Ty::Array(Box::new(a.elem.clone()), a.len);
-        arrays = place(arrays, kernel.size_of(&ty), kernel.align_of(&a.elem));
+/// The most bytes of local memory (stack) one GPU thread can have: CUDA's
+/// per-thread limit on every architecture spindle targets.
+pub const MAX_THREAD_LOCAL_BYTES: u64 = 512 * 1024;
+
+/// Every value a handler thread holds by value must fit in a GPU thread's
+/// local memory ([`MAX_THREAD_LOCAL_BYTES`]): a `mut` message (the
+/// thread's own copy), each local, and each device function's parameters
+/// and result. The message, the reply and the state themselves are not
+/// per-thread: the loop hands the message over by reference, builds the
+/// reply in place and keeps the state in device memory.
+fn check_thread_values(kernel: &Kernel) -> Result<(), String> {
+    let too_big = |what: String, ty: &Ty| {
+        let size = u64::from(kernel.size_of(ty));
+        (size > MAX_THREAD_LOCAL_BYTES).then(|| {
+            format!(
+                "ring kernel `{}`: {what} of type `{}` takes {size} bytes in every handler thread; \
+                 a GPU thread's local memory holds at most {MAX_THREAD_LOCAL_BYTES} bytes \
+                 (keep large data in the state, which lives once in device memory)",
+                kernel.name,
+                kernel.ty_name(ty)
+            )
+        })
+    };
+    for p in &kernel.entry.params {
+        if let (ParamKind::Value(t), true) = (&p.kind, p.mutable) {
+            if let Some(e) = too_big(format!("the `mut` message `{}`", p.name), t) {
+                return Err(e);
+            }
+        }
     }
-    let total = place(arrays, kernel.size_of(msg), kernel.align_of(msg));
-    let total = place(total, 8, 4);
-    if total > MAX_SHARED_BYTES as u64 {
-        return Err(format!(
-            "ring kernel `{}`: its shared arrays take {arrays} bytes, and the ring loop needs {} \
-             more (the message and two words); together they must fit in {MAX_SHARED_BYTES} bytes",
-            kernel.name,
-            total - arrays
-        ));
+    for f in std::iter::once(&kernel.entry).chain(&kernel.device_fns) {
+        for l in &f.locals {
+            if let Some(e) = too_big(format!("local `{}` of `{}`", l.name, f.name), &l.ty) {
+                return Err(e);
+            }
+        }
+    }
+    for f in &kernel.device_fns {
+        for p in &f.params {
+            if let ParamKind::Value(t) = &p.kind {
+                if let Some(e) = too_big(format!("parameter `{}` of `{}`", p.name, f.name), t) {
+                    return Err(e);
+                }
+            }
+        }
+        if let Some(e) = too_big(format!("the result of `{}`", f.name), &f.ret) {
+            return Err(e);
+        }
     }
     Ok(())
 }
-
-/// The device side of the protocol, specialised to this kernel's types.
-fn ring_loop(entry: &str, h: &RingHandler) -> String {
-    LOOP.replace("$ENTRY", entry)
-        .replace("$HANDLER", &h.handler)
-        .replace("$S", &h.state_type)
-        .replace("$M", &h.msg_type)
-        .replace("$R", &h.reply_type)
-}
-
-/// The executor loop. `$S`, `$M`, `$R`, `$HANDLER`, `$ENTRY` are replaced.
-const LOOP: &str = r#"
-// ---- ring executor (spindle_codegen::ring::emit)
-#ifndef SPINDLE_HOST_SHIM
-// Barrier that returns how many threads reached it; a thread that exited
-// (a fault) releases the barrier but is not counted.
-__device__ __forceinline__ uint32_t spindle_sync_threads_count(uint32_t pred) { return (uint32_t)__syncthreads_count((int)pred); }
-#endif
-
-#define SPINDLE_RING_RUN 0u
-
-// The polling lane's private view of the rings.
-struct SpindleRingLane {
-  SpindleRingControl* ctl;
-  unsigned char* requests;
-  unsigned char* replies;
-  uint32_t mask;       // capacity - 1
-  uint32_t idle_ns;    // longest back-off sleep (0: spin)
-  uint32_t req_pos;    // next request position to consume
-  uint32_t rep_pos;    // next reply position to publish
-  uint32_t rep_head;   // the host's reply head, as last loaded (never ahead of it)
-  uint32_t since_stop; // replies since `stop` was last checked
-  uint32_t draining;   // read STOP_DRAIN: exit at the next empty poll
-  uint32_t aborted;    // read STOP_ABORT: exit now
-};
-
-__device__ __forceinline__ void spindle_ring_backoff(const SpindleRingLane* l, uint32_t* sleep_ns) {
-  if (l->idle_ns == 0u) return;
-  spindle_nanosleep(*sleep_ns);
-  *sleep_ns = (*sleep_ns >= l->idle_ns / 2u) ? l->idle_ns : *sleep_ns * 2u;
-}
-
-// `config` as the host wrote it before the launch matches what this kernel was built for.
-__device__ bool spindle_ring_config_ok(const SpindleRingControl* ctl) {
-  const SpindleRingConfig* c = &ctl->config;
-  const uint32_t threads = blockDim.x * blockDim.y * blockDim.z;
-  const uint32_t blocks = gridDim.x * gridDim.y * gridDim.z;
-  return c->magic == SPINDLE_RING_MAGIC && c->version == SPINDLE_RING_VERSION
-      && c->capacity != 0u && (c->capacity & (c->capacity - 1u)) == 0u
-      && c->capacity <= SPINDLE_RING_MAX_CAPACITY
-      && c->request_stride == (uint32_t)sizeof(SpindleRequestSlot)
-      && c->reply_stride == (uint32_t)sizeof(SpindleReplySlot)
-      && c->state_size == (uint32_t)sizeof($S)
-      && c->threads == threads && blocks == 1u;
-}
-
-// Waits for the next request and copies it to *msg. Returns SPINDLE_RING_RUN,
-// or the exit code once stopped (drained, or aborted).
-__device__ uint32_t spindle_ring_next(SpindleRingLane* l, $M* msg) {
-  uint32_t sleep_ns = 32u;
-  for (;;) {
-    if (l->aborted) return SPINDLE_RING_EXIT_ABORTED;
-    SpindleRequestSlot* slot = (SpindleRequestSlot*)(l->requests + (uint64_t)(l->req_pos & l->mask) * sizeof(SpindleRequestSlot));
-    // Acquire: pairs with the host's release of seq = pos + 1 after it wrote
-    // the payload; the payload reads below see all of it.
-    if (spindle_load_acquire_sys_u32(&slot->seq) == l->req_pos + 1u) {
-      *msg = slot->payload;
-      l->req_pos += 1u;
-      // Release: orders the payload read above before the host's acquire of
-      // the head, after which it may overwrite the slot.
-      spindle_store_release_sys_u32(&l->ctl->request_head.index, l->req_pos);
-      return SPINDLE_RING_RUN;
-    }
-    // Empty. `stop` was read before this poll: every request published
-    // before the stop has been handled.
-    if (l->draining) return SPINDLE_RING_EXIT_DRAINED;
-    // Acquire: pairs with the host's release of `stop`, made after its last
-    // publish; the next poll sees every request published before it.
-    const uint32_t stop = spindle_load_acquire_sys_u32(&l->ctl->command.stop);
-    if (stop == SPINDLE_RING_STOP_ABORT) return SPINDLE_RING_EXIT_ABORTED;
-    if (stop == SPINDLE_RING_STOP_DRAIN) { l->draining = 1u; continue; }
-    spindle_ring_backoff(l, &sleep_ns);
-  }
-}
-
-// Publishes *reply at the next reply position, after the full check. Sets
-// `aborted` instead if an abort arrives while the reply ring is full.
-__device__ void spindle_ring_reply(SpindleRingLane* l, const $R* reply) {
-  uint32_t sleep_ns = 32u;
-  const uint32_t capacity = l->mask + 1u;
-  while (l->rep_pos - l->rep_head >= capacity) {
-    // Acquire: pairs with the host's release of its reply head after it read
-    // the reply out; our payload write below comes after that read.
-    l->rep_head = spindle_load_acquire_sys_u32(&l->ctl->reply_head.index);
-    if (l->rep_pos - l->rep_head < capacity) break;
-    if (spindle_load_acquire_sys_u32(&l->ctl->command.stop) == SPINDLE_RING_STOP_ABORT) { l->aborted = 1u; return; }
-    spindle_ring_backoff(l, &sleep_ns);
-  }
-  SpindleReplySlot* slot = (SpindleReplySlot*)(l->replies + (uint64_t)(l->rep_pos & l->mask) * sizeof(SpindleReplySlot));
-  slot->payload = *reply;
-  l->rep_pos += 1u;
-  // Release: orders the payload writes above before seq; the host's acquire
-  // of seq = pos + 1 sees the whole reply.
-  spindle_store_release_sys_u32(&slot->seq, l->rep_pos);
-  if (++l->since_stop >= SPINDLE_RING_STOP_POLL_INTERVAL) {
-    l->since_stop = 0u;
-    if (spindle_load_acquire_sys_u32(&l->ctl->command.stop) == SPINDLE_RING_STOP_ABORT) l->aborted = 1u;
-  }
-}
-
-extern "C" __global__ void $ENTRY(SpindleRingControl* spindle_ctl, unsigned char* spindle_requests, unsigned char* spindle_replies, $S* spindle_state, $S* spindle_state_out, SpindleFault* spindle_fault) {
-  __shared__ $M spindle_ring_msg;
-  __shared__ uint32_t spindle_ring_cmd;
-  __shared__ uint32_t spindle_ring_reporter;
-  const bool spindle_lane0 = threadIdx.x == 0u && threadIdx.y == 0u && threadIdx.z == 0u;
-  const uint32_t spindle_threads = blockDim.x * blockDim.y * blockDim.z;
-  SpindleRingLane spindle_lane;
-  spindle_lane.ctl = spindle_ctl;
-  spindle_lane.requests = spindle_requests;
-  spindle_lane.replies = spindle_replies;
-  spindle_lane.mask = 0u;
-  spindle_lane.idle_ns = 0u;
-  spindle_lane.req_pos = 0u;
-  spindle_lane.rep_pos = 0u;
-  spindle_lane.rep_head = 0u;
-  spindle_lane.since_stop = 0u;
-  spindle_lane.draining = 0u;
-  spindle_lane.aborted = 0u;
-  if (spindle_lane0) {
-    spindle_ring_reporter = 0u;
-    if (spindle_ring_config_ok(spindle_ctl)) {
-      spindle_lane.mask = spindle_ctl->config.capacity - 1u;
-      spindle_lane.idle_ns = spindle_ctl->config.idle_ns;
-      spindle_ring_cmd = SPINDLE_RING_RUN;
-      spindle_store_release_sys_u32(&spindle_ctl->status.running, 1u);
-    } else {
-      spindle_ring_cmd = SPINDLE_RING_EXIT_FAULTED;
-      // Release: the host acquires `error` before it trusts `exited`.
-      spindle_store_release_sys_u32(&spindle_ctl->status.error, SPINDLE_RING_ERROR_LAYOUT);
-      spindle_store_release_sys_u32(&spindle_ctl->status.exited, SPINDLE_RING_EXIT_FAULTED);
-    }
-  }
-  spindle_sync_threads();
-  if (spindle_ring_cmd != SPINDLE_RING_RUN) return;
-  // Every thread has read the command before the polling lane writes it again.
-  spindle_sync_threads();
-  for (;;) {
-    if (spindle_lane0) spindle_ring_cmd = spindle_ring_next(&spindle_lane, &spindle_ring_msg);
-    // The message (or the exit) reaches every thread.
-    spindle_sync_threads();
-    const uint32_t spindle_cmd = spindle_ring_cmd;
-    if (spindle_cmd != SPINDLE_RING_RUN) {
-      if (spindle_lane0) {
-        // The barriers above ordered every thread's state writes before this copy.
-        *spindle_state_out = *spindle_state;
-        // Release: orders the state-out writes (and every reply) before `exited`.
-        spindle_store_release_sys_u32(&spindle_ctl->status.exited, spindle_cmd);
-      }
-      return;
-    }
-    $R spindle_reply = $HANDLER(spindle_fault, spindle_state, spindle_ring_msg);
-    // Every live thread is done with the message, the shared copy and the
-    // command; a thread that faulted has exited and is not counted.
-    if (spindle_sync_threads_count(1u) != spindle_threads) {
-      // One survivor reports the fault; the host reads the fault record once
-      // the kernel has stopped. The reply is never published.
-      if (spindle_atomic_cas_u32(&spindle_ring_reporter, 0u, 1u) == 0u) {
-        spindle_store_release_sys_u32(&spindle_ctl->status.error, SPINDLE_RING_ERROR_FAULT);
-        spindle_store_release_sys_u32(&spindle_ctl->status.exited, SPINDLE_RING_EXIT_FAULTED);
-      }
-      return;
-    }
-    if (spindle_lane0) spindle_ring_reply(&spindle_lane, &spindle_reply);
-  }
-}
-"#;

@@ -22,7 +22,7 @@
 //! |-------------------------------|----------|----------------------------------------|
 //! | `config.*`                    | host     | once, before the executor starts       |
 //! | `command.stop`                | host     | shutdown (`STOP_DRAIN`) or drop (`STOP_ABORT`) |
-//! | `request_head.index`          | executor | after copying a request out of its slot|
+//! | `request_head.index`          | executor | once per batch, with the batch's replies |
 //! | `reply_head.index`            | host     | after copying a reply out of its slot  |
 //! | `status.*`                    | executor | start, fault, exit                     |
 //! | request slot `seq` + payload  | host     | publishing a request                   |
@@ -50,6 +50,18 @@
 //!   (any other value is an older lap: the ring is empty at `p`). Copy the
 //!   payload out, then store `head = p + 1` with *release*.
 //!
+//! The host consumes and publishes one message at a time, as above. The
+//! executor works in **batches** of up to [`MAX_BATCH`] messages: it loads
+//! the seqs of the next positions (and `stop`, and the host's reply head)
+//! with relaxed loads and then issues one acquire fence, which makes each
+//! load that saw `seq == p + 1` an acquire; it takes the run of published
+//! positions, never more than the reply slots the host has freed (so no
+//! message it has taken ever waits for reply room). After handling them it
+//! issues one release fence and stores the batch's reply seqs and
+//! `head = p + n` with relaxed stores (each a release through the fence):
+//! a request slot stays the executor's until the batch's replies are
+//! published.
+//!
 //! The release on `seq` orders the payload writes before it, and the acquire
 //! that reads it orders the payload reads after it: the consumer never sees
 //! a partial payload. The release on `head` orders the consumer's payload
@@ -60,14 +72,18 @@
 //! modulo 2³² because `capacity ≤ MAX_CAPACITY ≪ 2³²`.
 //!
 //! Both sides check fullness: the host before each request, the executor
-//! before each reply (it waits for the host's `reply_head`, still
-//! watching `stop` for an abort). The host never deadlocks on a full
-//! request ring: while it waits for room it moves ready replies into a
-//! host-side queue, which frees reply slots so the executor can progress.
+//! before it takes a batch (it polls the host's `reply_head` with the
+//! request seqs, still watching `stop` for an abort). The host never
+//! deadlocks on a full request ring: while it waits for room it moves
+//! ready replies into a host-side queue, which frees reply slots so the
+//! executor can progress.
 //!
-//! On the GPU the acquire loads are `ld.acquire.sys.u32` and the release
-//! stores `st.release.sys.u32` (system scope: the other side is the host
-//! CPU); on the host they are Rust/C++ `Acquire`/`Release` atomics.
+//! On the GPU the relaxed loads and stores are `ld.relaxed.sys.u32` and
+//! `st.relaxed.sys.u32`, the fences `fence.acq_rel.sys` (system scope: the
+//! other side is the host CPU; a strong access followed, or preceded, by
+//! such a fence is an acquire, or release, pattern in the PTX memory
+//! model), and the status words use `st.release.sys.u32`; on the host they
+//! are Rust/C++ atomics and fences.
 //!
 //! # Start, stop, drain, exit
 //!
@@ -76,12 +92,12 @@
 //!    stores `status.running = 1` (release). A mismatch sets
 //!    `status.error = ERROR_LAYOUT` and exits.
 //! 2. Shutdown: after its last publish the host stores `stop = STOP_DRAIN`
-//!    (release). The executor polls `stop` (acquire) only when the request
-//!    ring looks empty (and every [`STOP_POLL_INTERVAL`] messages); once it
-//!    has read `STOP_DRAIN` it polls the ring *once more* and exits only if
-//!    that poll is empty. Because the host's last `seq` release precedes its
-//!    `stop` release, the acquire of `stop` makes every published request
-//!    visible: nothing sent before shutdown is lost.
+//!    (release). The executor reads `stop` in every poll of the request
+//!    ring (acquired by the poll's fence); once it has read `STOP_DRAIN` it
+//!    polls the ring *once more* and exits only if that poll is empty.
+//!    Because the host's last `seq` release precedes its `stop` release,
+//!    the acquire of `stop` makes every published request visible: nothing
+//!    sent before shutdown is lost.
 //! 3. The executor writes its state to the state-out area (plain stores),
 //!    then stores `status.exited = EXIT_DRAINED` (release). The host loads
 //!    `exited` (acquire) and then reads the state: the release/acquire pair
@@ -89,24 +105,28 @@
 //!    `exited` the host keeps consuming replies so the drain never blocks on
 //!    a full reply ring.
 //! 4. Drop stores `stop = STOP_ABORT`: the executor stops after the message
-//!    in hand, without draining and without waiting for reply room, and
-//!    publishes `exited = EXIT_ABORTED`.
+//!    in hand, without draining, without waiting for reply room and without
+//!    publishing the replies of its batch, and publishes `exited =
+//!    EXIT_ABORTED`. Between two messages of a batch it reads `stop` again
+//!    (the GPU loop only once [`STOP_CHECK_NS`] have passed since its last
+//!    read, to spare handlers faster than that a PCIe read each).
 //!
 //! # Faults
 //!
 //! A handler fault (bounds check, division by zero) is recorded by the
 //! faulting thread in the executor's own fault record (the kernel's
 //! `SpindleFault`, in device memory), and that thread stops (PTX `exit`).
-//! The barrier that ends each message counts the threads that reach it; a
-//! short count means a thread faulted. One surviving thread (elected with a
-//! compare-and-swap on a shared-memory word) stores `status.error =
-//! ERROR_FAULT` and `exited = EXIT_FAULTED` (release) and every thread
-//! returns; the message's reply is never published. If no thread survives
-//! (one handler thread, or all of them faulted) nobody publishes: the host
-//! notices the executor ended without `exited` (`cuStreamQuery`, a joined
-//! thread). Either way the host reads the fault record only once the
-//! executor has completely stopped, when every store of the faulting thread
-//! is visible, and from then on every call returns that fault as an error
+//! Before it stops, the first faulting thread (elected with a
+//! compare-and-swap on a shared-memory word) publishes the replies to the
+//! messages of its batch that came before its own, then stores
+//! `status.error = ERROR_FAULT` and `exited = EXIT_FAULTED` (release); the
+//! reply to the faulting message and to every later one is never
+//! published. The barrier that ends each message counts the threads that
+//! reach it; the other threads see a short count and return. The host reads
+//! the fault record only once the executor has completely stopped, when
+//! every store of the faulting thread is visible (should the executor end
+//! without `exited`, the host notices through `cuStreamQuery` or a joined
+//! thread), and from then on every call returns that fault as an error
 //! naming the kernel. `ERROR_EXECUTOR` is used by executors that carry
 //! their error on a side channel (the CPU executor's interpreter).
 
@@ -123,7 +143,7 @@ pub const CACHE_LINE: usize = 128;
 /// `config.magic`: `"SPRG"`.
 pub const MAGIC: u32 = 0x5350_5247;
 /// `config.version`: bump on any layout or protocol change.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// `command.stop`: keep running.
 pub const STOP_NONE: u32 = 0;
@@ -151,9 +171,16 @@ pub const ERROR_LAYOUT: u32 = 2;
 /// `status.error`: the executor failed and reports why on its own channel.
 pub const ERROR_EXECUTOR: u32 = 3;
 
-/// The executor checks `stop` at least once per this many messages, so an
-/// abort is noticed even while requests keep arriving.
-pub const STOP_POLL_INTERVAL: u32 = 64;
+/// The most messages an executor takes in one batch (one poll of the
+/// request ring, one release of its head, one publish of the replies).
+pub const MAX_BATCH: u32 = 32;
+
+/// Inside a batch, the GPU executor reads `stop` again before the next
+/// message once this many nanoseconds have passed since it last read it,
+/// so an abort waits for at most the message in hand plus this interval
+/// (and one PCIe round trip), and handlers faster than it never pay for
+/// the read.
+pub const STOP_CHECK_NS: u32 = 20_000;
 
 /// The largest ring capacity (slots). Keeps sequence numbers unambiguous and
 /// regions a sane size.
@@ -428,7 +455,7 @@ pub fn c_declarations(
 ) -> String {
     let mut out = String::new();
     out.push_str("/* spindle ring protocol: generated from spindle_codegen::ring::layout */\n");
-    let consts: [(&str, u32); 15] = [
+    let consts: [(&str, u32); 16] = [
         ("SPINDLE_RING_MAGIC", MAGIC),
         ("SPINDLE_RING_VERSION", VERSION),
         ("SPINDLE_RING_STOP_NONE", STOP_NONE),
@@ -442,7 +469,8 @@ pub fn c_declarations(
         ("SPINDLE_RING_ERROR_FAULT", ERROR_FAULT),
         ("SPINDLE_RING_ERROR_LAYOUT", ERROR_LAYOUT),
         ("SPINDLE_RING_ERROR_EXECUTOR", ERROR_EXECUTOR),
-        ("SPINDLE_RING_STOP_POLL_INTERVAL", STOP_POLL_INTERVAL),
+        ("SPINDLE_RING_MAX_BATCH", MAX_BATCH),
+        ("SPINDLE_RING_STOP_CHECK_NS", STOP_CHECK_NS),
         ("SPINDLE_RING_MAX_CAPACITY", MAX_CAPACITY),
     ];
     for (name, value) in consts {

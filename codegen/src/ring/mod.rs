@@ -1,8 +1,10 @@
 //! Ring mode: the protocol's shared layout ([`layout`]) and the persistent
 //! kernel that plays the executor side of it on the GPU ([`emit`]).
 
+mod device_loop;
 pub mod emit;
 pub mod layout;
+pub mod plan;
 pub mod samples;
 
 #[cfg(test)]

@@ -95,7 +95,8 @@ pub(crate) fn start(
     let stream = gpu
         .actor_stream()
         .map_err(|e| cuda_error(&format!("creating the stream of ring actor `{name}`"), e))?;
-    // 5. The launch: one block of `src.threads` threads on that stream.
+    // 5. The launch: one block of `src.block_threads` threads (the
+    //    handler's, or a full warp for the loop's polling) on that stream.
     let args: [u64; 6] = [
         device,
         device + layout.request_offset as u64,
@@ -104,9 +105,9 @@ pub(crate) fn start(
         device + layout.state_out_offset as u64,
         fault.device_ptr(),
     ];
-    let launched = gpu.start_actor(&function, src.threads, || {
-        launch(gpu, &function, src.threads, &stream, &args)
-            .map_err(|e| launch_error(name, &function, src.threads, e))
+    let launched = gpu.start_actor(&function, src.block_threads, || {
+        launch(gpu, &function, src.block_threads, &stream, &args)
+            .map_err(|e| launch_error(name, &function, src.block_threads, e))
     });
     let slot = match launched {
         Ok(slot) => slot,
@@ -115,7 +116,7 @@ pub(crate) fn start(
             return Err(e);
         }
     };
-    tracing::debug!(kernel = %name, threads = src.threads, capacity = layout.capacity, "started ring kernel");
+    tracing::debug!(kernel = %name, threads = src.block_threads, capacity = layout.capacity, "started ring kernel");
     let mut executor = CudaExecutor {
         kernel: name.clone(),
         gpu: gpu.clone(),

@@ -9,13 +9,17 @@ use std::time::Duration;
 use spindle_codegen::abi::FaultRecord;
 use spindle_codegen::ring::layout::{
     offsets, RingLayout, ERROR_EXECUTOR, ERROR_LAYOUT, EXIT_ABORTED, EXIT_DRAINED, EXIT_FAULTED,
-    MAGIC, STOP_ABORT, STOP_DRAIN, STOP_POLL_INTERVAL, VERSION,
+    MAGIC, MAX_BATCH, STOP_ABORT, STOP_DRAIN, VERSION,
 };
 
 use super::memory::RingMemory;
 use super::protocol::{read_config, Consumer, Producer, RingGeometry};
 use super::wait::Idle;
 use crate::Error;
+
+#[cfg(all(test, not(loom)))]
+#[path = "executor_tests.rs"]
+mod tests;
 
 /// What the host side of an actor needs from whatever plays the executor
 /// side of the protocol (a host thread, a GPU kernel, host-compiled CUDA).
@@ -98,15 +102,25 @@ fn config_matches<M: RingMemory + ?Sized>(mem: &M, layout: &RingLayout) -> bool 
 }
 
 /// The executor loop: consume requests, run `handler`, publish replies,
-/// until stopped. Exactly the loop of the generated kernel:
+/// until stopped. The loop of the generated kernel
+/// (`spindle_codegen::ring::emit`), batch for batch:
 ///
 /// 1. check `config`, store `running = 1`;
-/// 2. poll the request ring; on a message: copy it out (freeing its slot),
-///    run the handler, wait for reply room (watching for an abort), publish
-///    the reply; every `STOP_POLL_INTERVAL` messages, check for an abort;
-/// 3. on an empty ring: if a drain was already seen, exit; else load
-///    `stop` and poll once more (drain) or exit (abort) or idle;
-/// 4. write the state to state-out (unless faulted), publish `exited`.
+/// 2. **poll**: relaxed loads of the seqs of the next positions (at most
+///    `MAX_BATCH`), of `stop` and of the host's reply head; the batch is
+///    the run of published positions, cut to the reply slots the host has
+///    freed. An abort ends the loop; if the batch is not empty (or a drain
+///    was just read) an acquire fence follows; an empty poll after a drain
+///    was read ends the loop; otherwise idle and poll again;
+/// 3. **fetch**: copy the batch's messages out of their slots;
+/// 4. **handle** them in order, each reply written straight into its slot;
+///    between two messages, check `stop` for an abort (the GPU loop does
+///    that only after `STOP_CHECK_NS`, to save a PCIe read; here the word
+///    is in the cache). A handler error publishes the replies before it,
+///    then the error;
+/// 5. **publish**: one release fence, then relaxed stores of the batch's
+///    reply seqs and of the request head;
+/// 6. at the end: the state to state-out (unless faulted), publish `exited`.
 ///
 /// `state` is the actor's state (`layout.state_size` bytes); `report`
 /// receives a handler error before `status.error` is published.
@@ -136,21 +150,78 @@ where
     let reply_ring = RingGeometry::replies(layout);
     let mut requests = Consumer::new(request_ring);
     let mut replies = Producer::new(reply_ring);
-    let mut msg = vec![0u8; request_ring.payload_size()];
+    let window = MAX_BATCH.min(layout.capacity);
+    let msg_size = request_ring.payload_size();
+    // The batch's messages, copied out of their slots (the GPU loop's
+    // shared staging).
+    let mut msgs = vec![0u8; window as usize * msg_size];
     let mut reply = vec![0u8; reply_ring.payload_size()];
     let mut draining = false;
-    let mut since_stop_poll = 0u32;
 
-    // Acquire (every load of `stop`): pairs with the host's Release store
-    // of `stop`, which it makes after its last request publish; once we
-    // have read STOP_DRAIN, the next poll of the request ring sees every
-    // request published before shutdown.
-    let stop = |mem: &M| mem.load(offsets::STOP, Acquire);
+    // Publishes the replies to the batch's first `n` messages (written to
+    // their slots) and frees those request slots.
+    let publish = |requests: &mut Consumer, replies: &mut Producer, n: u32| {
+        // Release fence, then relaxed stores (a release each): orders the
+        // batch's payload reads and reply writes before the seqs and the
+        // head. The host acquires a seq before reading its reply, and the
+        // head before it writes a freed slot again.
+        mem.fence(Release);
+        replies.publish_after_fence(mem, n);
+        requests.release_after_fence(mem, n);
+    };
 
     let exit = 'run: loop {
-        if requests.try_consume(mem, &mut msg) {
-            idle.reset();
-            if let Err(e) = handler.handle(state, &msg, &mut reply) {
+        // 1. Poll. Relaxed loads; the acquire fence below makes them
+        //    acquisitions when they are acted on.
+        let ready = requests.ready(mem, window);
+        let stop = mem.load(offsets::STOP, Relaxed);
+        let head = mem.load(replies.head_offset(), Relaxed);
+        if stop == STOP_ABORT {
+            break 'run ExecutorExit::Aborted;
+        }
+        // Never more messages than reply slots to answer them in.
+        let n = ready.min(replies.room_after(head));
+        if n > 0 || (stop == STOP_DRAIN && !draining) {
+            // Acquire fence: pairs with the host's Release of each seq
+            // read above (after it wrote that payload), of its reply head
+            // (after it read those replies) and of `stop` (after its last
+            // publish): the payload reads, the reply writes and the next
+            // poll all come after it.
+            mem.fence(Acquire);
+        }
+        if n == 0 {
+            if draining && ready == 0 {
+                // This poll began after `stop = DRAIN` was acquired:
+                // every request published before the stop is handled.
+                break 'run ExecutorExit::Drained;
+            }
+            if stop == STOP_DRAIN && !draining {
+                // Poll again at once: its loads come after this acquire.
+                draining = true;
+                continue;
+            }
+            idle.pause(&|| {
+                (requests.is_ready(mem) && replies.room_visible(mem))
+                    || mem.load(offsets::STOP, Relaxed) != 0
+            });
+            continue;
+        }
+        idle.reset();
+        // 2. Fetch.
+        for (i, dst) in msgs.chunks_exact_mut(msg_size).take(n as usize).enumerate() {
+            // SAFETY: position `i` of the batch is published (`ready`), and
+            // the acquire fence above followed the load that saw it.
+            unsafe { requests.read_ahead(mem, i as u32, dst) };
+        }
+        // 3. Handle, in order.
+        for (i, msg) in msgs.chunks_exact(msg_size).take(n as usize).enumerate() {
+            // Relaxed: an abort orders nothing; the loop only stops.
+            if i > 0 && mem.load(offsets::STOP, Relaxed) == STOP_ABORT {
+                break 'run ExecutorExit::Aborted;
+            }
+            if let Err(e) = handler.handle(state, msg, &mut reply) {
+                // The replies before this message are published; none after.
+                publish(&mut requests, &mut replies, i as u32);
                 report(e);
                 // Release: the report above happens before the host's
                 // Acquire of `error`.
@@ -158,36 +229,13 @@ where
                 idle.published();
                 break 'run ExecutorExit::Faulted;
             }
-            // The full check on the reply ring.
-            while !replies.has_room(mem) {
-                if stop(mem) == STOP_ABORT {
-                    break 'run ExecutorExit::Aborted;
-                }
-                idle.pause(&|| {
-                    replies.room_visible(mem) || mem.load(offsets::STOP, Relaxed) == STOP_ABORT
-                });
-            }
-            let published = replies.try_publish(mem, &reply);
-            debug_assert!(published, "has_room was true");
-            idle.published();
-            since_stop_poll += 1;
-            if since_stop_poll >= STOP_POLL_INTERVAL {
-                since_stop_poll = 0;
-                if stop(mem) == STOP_ABORT {
-                    break 'run ExecutorExit::Aborted;
-                }
-            }
-            continue;
+            // SAFETY: `i < n ≤` the room `room_after` reported, after the
+            // acquire fence that followed the load of the host's head.
+            unsafe { replies.write_ahead(mem, i as u32, &reply) };
         }
-        if draining {
-            // `stop` was read before this empty poll: drained.
-            break 'run ExecutorExit::Drained;
-        }
-        match stop(mem) {
-            STOP_DRAIN => draining = true,
-            STOP_ABORT => break 'run ExecutorExit::Aborted,
-            _ => idle.pause(&|| requests.is_ready(mem) || mem.load(offsets::STOP, Relaxed) != 0),
-        }
+        // 4. Publish.
+        publish(&mut requests, &mut replies, n);
+        idle.published();
     };
 
     let code = match exit {

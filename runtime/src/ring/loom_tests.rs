@@ -88,6 +88,10 @@ impl RingMemory for LoomRegion {
         self.words[&offset].store(value, order)
     }
 
+    fn fence(&self, order: Ordering) {
+        loom::sync::atomic::fence(order)
+    }
+
     unsafe fn write_bytes(&self, offset: usize, src: &[u8]) {
         // SAFETY: loom checks the exclusive access the caller promises.
         self.bytes[&offset].with_mut(|p| unsafe { (*p).copy_from_slice(src) })

@@ -26,6 +26,13 @@ pub trait RingMemory: Send + Sync {
     /// Atomically stores the `u32` at `offset`.
     fn store(&self, offset: usize, value: u32, order: Ordering);
 
+    /// An atomic fence, for code that orders relaxed accesses with
+    /// fences as the generated GPU loop does (a model of the memory
+    /// replaces it with its own).
+    fn fence(&self, order: Ordering) {
+        std::sync::atomic::fence(order)
+    }
+
     /// Copies `src` to the bytes at `offset`.
     ///
     /// # Safety

@@ -5,6 +5,12 @@
 //!
 //! Both are single-threaded handles: exactly one producer and one consumer
 //! exist per ring, each owned by one side (`&mut self` on every operation).
+//! The host publishes and consumes one message at a time
+//! (`try_publish`, `try_consume`); the executor works in batches, as the
+//! generated GPU loop does: relaxed loads of many seqs then one acquire
+//! fence (`ready`, `read_ahead`), payload writes then one release fence and
+//! relaxed stores (`write_ahead`, `publish_after_fence`,
+//! `release_after_fence`).
 
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
@@ -123,6 +129,48 @@ impl Producer {
         true
     }
 
+    /// Executor side: the reply slots free for the next positions, given
+    /// the consumer's head as the caller loaded it (with a relaxed load
+    /// that an acquire fence follows before any payload write).
+    pub(crate) fn room_after(&mut self, head: u32) -> u32 {
+        self.cached_head = head;
+        self.ring.capacity - self.pos.wrapping_sub(head)
+    }
+
+    /// Executor side: writes the payload of position `next + i`.
+    ///
+    /// # Safety
+    ///
+    /// `i` must be below the room [`Self::room_after`] reported, after an
+    /// acquire fence that followed the load of that head: the consumer
+    /// has then finished reading the slot's previous payload, and will not
+    /// read this one before [`Self::publish_after_fence`] stores its seq.
+    pub(crate) unsafe fn write_ahead<M: RingMemory + ?Sized>(&self, mem: &M, i: u32, src: &[u8]) {
+        debug_assert_eq!(src.len(), self.ring.payload);
+        let seq = self.ring.seq_offset(self.pos.wrapping_add(i));
+        // SAFETY: the caller's contract: we hold the slot exclusively.
+        unsafe { mem.write_bytes(seq + self.ring.payload_offset, src) };
+    }
+
+    /// Executor side: publishes the next `n` positions (their payloads
+    /// written by [`Self::write_ahead`]) with relaxed stores of their
+    /// seqs. The caller issues a release fence first: with it each store
+    /// is a release, and the consumer's acquire of `seq = pos + 1` sees
+    /// the payload.
+    pub(crate) fn publish_after_fence<M: RingMemory + ?Sized>(&mut self, mem: &M, n: u32) {
+        for i in 0..n {
+            let pos = self.pos.wrapping_add(i);
+            // Relaxed after the caller's release fence (see above).
+            mem.store(self.ring.seq_offset(pos), pos.wrapping_add(1), Relaxed);
+        }
+        self.pos = self.pos.wrapping_add(n);
+    }
+
+    /// Offset of the consumer's head word.
+    pub(crate) fn head_offset(&self) -> usize {
+        self.ring.head
+    }
+
     /// Positions published so far (wrapping).
     #[cfg(test)]
     pub(crate) fn position(&self) -> u32 {
@@ -171,6 +219,51 @@ impl Consumer {
         // the producer acquires the head before it reuses the slot.
         mem.store(self.ring.head, self.pos, Release);
         true
+    }
+
+    /// Executor side: how many consecutive positions from the next one
+    /// are published, up to `max`, from relaxed loads of their seqs (the
+    /// caller issues an acquire fence before reading any payload). A
+    /// slot's seq is `pos + 1` exactly when it holds position `pos`.
+    pub(crate) fn ready<M: RingMemory + ?Sized>(&self, mem: &M, max: u32) -> u32 {
+        (0..max)
+            .take_while(|&i| {
+                let pos = self.pos.wrapping_add(i);
+                // Relaxed: see above.
+                mem.load(self.ring.seq_offset(pos), Relaxed) == pos.wrapping_add(1)
+            })
+            .count() as u32
+    }
+
+    /// Executor side: copies the payload of position `next + i` into `dst`.
+    ///
+    /// # Safety
+    ///
+    /// `i` must be below what [`Self::ready`] reported, after an acquire
+    /// fence that followed those loads: the producer's payload writes are
+    /// then visible, and it will not write the slot again before
+    /// [`Self::release_after_fence`] frees it.
+    pub(crate) unsafe fn read_ahead<M: RingMemory + ?Sized>(
+        &self,
+        mem: &M,
+        i: u32,
+        dst: &mut [u8],
+    ) {
+        debug_assert_eq!(dst.len(), self.ring.payload);
+        let seq = self.ring.seq_offset(self.pos.wrapping_add(i));
+        // SAFETY: the caller's contract: the payload is published to us
+        // and stays unchanged until we release the slot.
+        unsafe { mem.read_bytes(seq + self.ring.payload_offset, dst) };
+    }
+
+    /// Executor side: frees the next `n` positions with a relaxed store of
+    /// the head. The caller issues a release fence first, after its last
+    /// read of their payloads: the producer acquires the head before it
+    /// writes any of those slots again.
+    pub(crate) fn release_after_fence<M: RingMemory + ?Sized>(&mut self, mem: &M, n: u32) {
+        self.pos = self.pos.wrapping_add(n);
+        // Relaxed after the caller's release fence (see above).
+        mem.store(self.ring.head, self.pos, Relaxed);
     }
 
     /// Positions consumed so far (wrapping).

@@ -551,7 +551,7 @@ fn cuda_ring_handler_declares_its_shared_array_and_reuses_the_ring_barrier() {
     let h = emit_ring_handler(&k, &crate::cuda::EmitOptions::default());
     let c = &h.code;
     assert!(!c.contains("#error"), "{c}");
-    assert!(c.contains("__device__ S_Totals spindle_handler_block_sum(SpindleFault* spindle_fault, S_Totals* p_state, uint32_t p_msg) {\n  alignas(4) __shared__ spindle_arr_64_uint32_t sh0_partial;"), "{c}");
+    assert!(c.contains("__device__ S_Totals spindle_handler_block_sum(SpindleFault* spindle_fault, S_Totals* p_state, const uint32_t& p_msg) {\n  alignas(4) __shared__ spindle_arr_64_uint32_t sh0_partial;"), "{c}");
     // The ring prelude's barrier, defined once.
     assert_eq!(
         c.matches("void spindle_sync_threads(void)").count(),

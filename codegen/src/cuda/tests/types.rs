@@ -281,7 +281,7 @@ fn cuda_ring_handler_is_a_device_function() {
     let k = crate::ring::samples::tally();
     let c = code(&k);
     assert!(!c.contains("__global__"), "{c}");
-    assert!(c.contains("__device__ S_Tally spindle_handler_tally(SpindleFault* spindle_fault, S_Tally* p_state, S_Add p_msg) {"), "{c}");
+    assert!(c.contains("__device__ S_Tally spindle_handler_tally(SpindleFault* spindle_fault, S_Tally* p_state, const S_Add& p_msg) {"), "{c}");
     assert!(c.contains("(*p_state).count += 1u;"), "{c}");
     assert!(c.contains("(*p_state).sum += p_msg.value;"), "{c}");
     assert!(c.contains("return *p_state;"), "{c}");
