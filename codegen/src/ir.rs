@@ -314,6 +314,10 @@ pub enum FaultKind {
     /// A warp operation called by only some of the warp's running threads;
     /// as [`FaultKind::DivergentBarrier`], for the warp.
     DivergentWarp = 5,
+    /// A shuffle's segment width that is not a power of two from 1 to 32
+    /// (see [`CollectiveOp`]); the record's `index` is the width and its
+    /// `len` 32, its site the [`ExprKind::Collective`]'s.
+    ShuffleWidth = 6,
 }
 
 impl FaultKind {
@@ -325,6 +329,7 @@ impl FaultKind {
             3 => Some(FaultKind::DivideOverflow),
             4 => Some(FaultKind::DivergentBarrier),
             5 => Some(FaultKind::DivergentWarp),
+            6 => Some(FaultKind::ShuffleWidth),
             _ => None,
         }
     }
@@ -678,11 +683,23 @@ impl AtomicOp {
 /// [`FaultKind::DivergentWarp`]) on the CPU
 /// backend and undefined on a GPU.
 ///
-/// Shuffles read `v` from another lane of the warp: lane `src_lane % 32`
-/// (`WarpShuffle`), `lane + delta` (`Down`), `lane - delta` (`Up`),
-/// `lane ^ mask` (`Xor`). A source lane that lies outside 0..32 or is not
-/// a thread of the warp (a partial last warp) gives the caller its own
-/// `v`. `v` is any scalar; the index operand is `u32`.
+/// Shuffles read `v` from another lane of the warp. Their arguments are
+/// `[v, x]`, or `[v, x, width]` for the sub-warp forms (`warp_shuffle_width`
+/// and the like; `v` any scalar, `x` and `width` `u32`). The warp splits
+/// into segments of `width` lanes (32 without a width): lane `l`'s segment
+/// starts at `s = l - l % width`, and the source lane is
+/// - `Shuffle`: `s + x % width`;
+/// - `ShuffleDown`: `l + x` if `l % width + x < width`;
+/// - `ShuffleUp`: `l - x` if `x <= l % width`;
+/// - `ShuffleXor`: `l ^ x` if it is below `s + width` (earlier segments
+///   can be read, as in CUDA);
+///
+/// with no source otherwise. No source, or a source that is not a thread
+/// of the warp (a partial last warp) or not taking part in the call, gives
+/// the caller its own `v`. A width that is not a power of two from 1 to 32
+/// is a [`FaultKind::ShuffleWidth`] fault of the calling thread, before
+/// anything else. A shuffle with a width need only be called by every
+/// unfinished thread of the caller's segment, not of the whole warp.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CollectiveOp {
     /// `sync_threads()`: a block-wide barrier that also orders shared and
@@ -734,6 +751,18 @@ impl CollectiveOp {
         CollectiveOp::Any,
         CollectiveOp::Ballot,
     ];
+
+    /// The Rust name of the sub-warp form of a shuffle
+    /// (`"warp_shuffle_down_width"`); `None` for other operations.
+    pub const fn width_name(self) -> Option<&'static str> {
+        match self {
+            CollectiveOp::Shuffle => Some("warp_shuffle_width"),
+            CollectiveOp::ShuffleDown => Some("warp_shuffle_down_width"),
+            CollectiveOp::ShuffleUp => Some("warp_shuffle_up_width"),
+            CollectiveOp::ShuffleXor => Some("warp_shuffle_xor_width"),
+            _ => None,
+        }
+    }
 
     /// `true` for the block-wide barrier, `false` for warp operations.
     pub const fn is_block_wide(self) -> bool {

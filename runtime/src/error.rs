@@ -50,7 +50,9 @@ pub enum Error {
         location: String,
     },
 
-    /// Integer division or remainder by zero, or `MIN / -1`, inside a kernel.
+    /// Integer division or remainder by zero, or `MIN / -1`, inside a
+    /// kernel; or another operand an operation cannot take (a warp
+    /// shuffle's width that is not a power of two from 1 to 32).
     #[error("kernel `{kernel}`: {what} (block {block:?}, thread {thread:?}, {location})")]
     Arithmetic {
         kernel: String,

@@ -49,6 +49,16 @@ pub(crate) fn fault_error(kernel: &Kernel, rec: &FaultRecord) -> Error {
             thread: rec.thread,
             location,
         },
+        Some(FaultKind::ShuffleWidth) => Error::Arithmetic {
+            kernel: kernel.name.clone(),
+            what: format!(
+                "`{what}` with width {}: a shuffle's width must be a power of two from 1 to 32",
+                rec.index
+            ),
+            block: rec.block,
+            thread: rec.thread,
+            location,
+        },
         None => Error::Arithmetic {
             kernel: kernel.name.clone(),
             what: format!("unknown fault kind {}", rec.kind),

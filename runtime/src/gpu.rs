@@ -13,8 +13,10 @@
 //!   [`atomic_sub`], [`atomic_min`], [`atomic_max`], [`atomic_and`],
 //!   [`atomic_or`], [`atomic_xor`], [`atomic_exchange`], [`atomic_cas`].
 //! - Warp operations: [`warp_shuffle`], [`warp_shuffle_down`],
-//!   [`warp_shuffle_up`], [`warp_shuffle_xor`], [`warp_all`], [`warp_any`],
-//!   [`warp_ballot`], [`sync_warp`].
+//!   [`warp_shuffle_up`], [`warp_shuffle_xor`], their sub-warp forms
+//!   [`warp_shuffle_width`], [`warp_shuffle_down_width`],
+//!   [`warp_shuffle_up_width`], [`warp_shuffle_xor_width`], [`warp_all`],
+//!   [`warp_any`], [`warp_ballot`], [`sync_warp`].
 //! - Fences: [`thread_fence`], [`thread_fence_block`],
 //!   [`thread_fence_system`].
 //!
@@ -409,6 +411,72 @@ pub fn warp_shuffle_up<T: ShuffleValue>(v: T, delta: u32) -> T {
 pub fn warp_shuffle_xor<T: ShuffleValue>(v: T, mask: u32) -> T {
     let _ = (v, mask);
     outside("warp_shuffle_xor")
+}
+
+/// [`warp_shuffle`] within segments of `width` lanes (CUDA's `width`
+/// argument of `__shfl_sync`): the warp splits into segments of `width`
+/// consecutive lanes, and each thread reads lane `src_lane % width` of its
+/// own segment. `width` must be a power of two from 1 to 32; any other
+/// value stops the thread with an error naming the call and the width
+/// (a literal one is a compile error). `width == 32` is [`warp_shuffle`].
+///
+/// Every unfinished thread of the caller's *segment* must call it; other
+/// segments of the warp need not (CUDA's `shfl_scan` sample has only the
+/// first `n` lanes of a warp shuffle with `width = n`).
+#[track_caller]
+pub fn warp_shuffle_width<T: ShuffleValue>(v: T, src_lane: u32, width: u32) -> T {
+    let _ = (v, src_lane, width);
+    outside("warp_shuffle_width")
+}
+
+/// [`warp_shuffle_down`] within segments of `width` lanes: `v` of lane
+/// `lane_id() + delta` when that lane is in the caller's segment, else the
+/// caller's own `v`. `width` and the segment rule as for
+/// [`warp_shuffle_width`].
+#[track_caller]
+pub fn warp_shuffle_down_width<T: ShuffleValue>(v: T, delta: u32, width: u32) -> T {
+    let _ = (v, delta, width);
+    outside("warp_shuffle_down_width")
+}
+
+/// [`warp_shuffle_up`] within segments of `width` lanes: `v` of lane
+/// `lane_id() - delta` when that lane is in the caller's segment, else the
+/// caller's own `v` (so the first `delta` lanes of each segment keep
+/// theirs). `width` and the segment rule as for [`warp_shuffle_width`].
+/// The step of a segment-wide inclusive scan:
+///
+/// ```ignore
+/// use spindle::prelude::*;
+///
+/// #[device]
+/// fn scan8(mut v: i32) -> i32 {
+///     let mut d = 1u32;
+///     while d < 8 {
+///         let n = warp_shuffle_up_width(v, d, 8);
+///         if lane_id() % 8 >= d {
+///             v += n;
+///         }
+///         d *= 2;
+///     }
+///     v // the sum of v over this lane and the earlier lanes of its 8
+/// }
+/// ```
+#[track_caller]
+pub fn warp_shuffle_up_width<T: ShuffleValue>(v: T, delta: u32, width: u32) -> T {
+    let _ = (v, delta, width);
+    outside("warp_shuffle_up_width")
+}
+
+/// [`warp_shuffle_xor`] within segments of `width` lanes: `v` of lane
+/// `lane_id() ^ mask` unless that lane lies past the end of the caller's
+/// segment (then the caller's own `v`); as in CUDA, lanes of *earlier*
+/// segments can be read. `width` and the segment rule as for
+/// [`warp_shuffle_width`] (a source in a segment that did not call it
+/// gives the caller its own `v`).
+#[track_caller]
+pub fn warp_shuffle_xor_width<T: ShuffleValue>(v: T, mask: u32, width: u32) -> T {
+    let _ = (v, mask, width);
+    outside("warp_shuffle_xor_width")
 }
 
 /// Whether `p` holds on every thread of the warp. Every unfinished thread

@@ -306,7 +306,11 @@ impl<'a> Finalizer<'a> {
                     Some(v),
                 ) = (op, args.first())
                 {
-                    self.check_shuffled(*op, v.ty, v.span);
+                    let name = match (args.len(), op.width_name()) {
+                        (3, Some(n)) => n,
+                        _ => op.rust_name(),
+                    };
+                    self.check_shuffled(name, v.ty, v.span);
                 }
                 ExprKind::Collective {
                     op: *op,
@@ -518,13 +522,12 @@ impl<'a> Finalizer<'a> {
     }
 
     /// A shuffled value must be a scalar.
-    fn check_shuffled(&mut self, op: CollectiveOp, v: TyVar, span: Span) {
+    fn check_shuffled(&mut self, name: &str, v: TyVar, span: Span) {
         let Some(t) = self.try_resolve(v) else {
             return;
         };
         if t.as_scalar().is_none() {
             let d = self.describe(v);
-            let name = op.rust_name();
             self.error(
                 span,
                 format!(

@@ -42,7 +42,13 @@ impl Lowerer<'_, '_, '_> {
                 .into_iter()
                 .find(|o| o.rust_name() == last)
             {
-                return self.collective(op, p, c);
+                return self.collective(op, false, p, c);
+            }
+            if let Some(op) = CollectiveOp::ALL
+                .into_iter()
+                .find(|o| o.width_name() == Some(last.as_str()))
+            {
+                return self.collective(op, true, p, c);
             }
         }
         if p.path.segments.iter().any(|s| !s.arguments.is_none()) {

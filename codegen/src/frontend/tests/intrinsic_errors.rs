@@ -165,6 +165,37 @@ fn collectives_check_arguments() {
         "1usize",
     );
     b(
+        "fn k(o: &mut [f32]) { let q = warp_shuffle_up_width(o[0], 1); }",
+        "`warp_shuffle_up_width` takes 3 argument(s) (`warp_shuffle_up_width(v, delta, width)`), \
+         2 given",
+        "(o[0], 1)",
+    );
+    b(
+        "fn k(o: &mut [f32]) { let q = warp_shuffle_width(o[0], 1, 8usize); }",
+        "mismatched types for `width` of `warp_shuffle_width`: expected `u32`, found `usize`",
+        "8usize",
+    );
+    b(
+        "fn k(p: Particle, o: &mut [f32]) { let q = warp_shuffle_xor_width(p, 1, 4); }",
+        "`warp_shuffle_xor_width` moves one scalar, found `Particle`",
+        "p, 1, 4",
+    );
+    for (bad, at) in [
+        ("0u32", "0u32"),
+        ("3u32", "3u32"),
+        ("(12)", "12"),
+        ("64u32", "64u32"),
+    ] {
+        let src =
+            format!("fn k(o: &mut [f32]) {{ o[0] = warp_shuffle_down_width(o[1], 1, {bad}); }}");
+        let want = format!(
+            "the width of `warp_shuffle_down_width` must be a power of two from 1 to 32 (the \
+             lanes of a segment, as CUDA's `width`), found {}",
+            at.trim_end_matches("u32")
+        );
+        b(&src, &want, at);
+    }
+    b(
         "fn k(o: &mut [u32]) { o[0] = warp_ballot(o[1]); }",
         "mismatched types in `warp_ballot` (it takes a `bool`): expected `bool`, found `u32`",
         "o[1]",
