@@ -204,7 +204,12 @@ impl<'k> Compiler<'k> {
             | CollectiveOp::ShuffleDown
             | CollectiveOp::ShuffleUp
             | CollectiveOp::ShuffleXor => {
-                let [v, lane] = args else { return bad() };
+                // `[v, lane]`, or `[v, lane, width]` for a sub-warp shuffle.
+                let (v, lane, width) = match args {
+                    [v, lane] => (v, lane, None),
+                    [v, lane, width] => (v, lane, Some(width)),
+                    _ => return bad(),
+                };
                 let vs = scalar_of(&v.ty)?;
                 let ls = scalar_of(&lane.ty)?;
                 if v.ty != *ty || !ls.is_int() {
@@ -213,6 +218,17 @@ impl<'k> Compiler<'k> {
                 let a = self.scalar_into(cx, v, None)?;
                 let b = self.scalar_into(cx, lane, None)?;
                 let b = self.cast_reg(b, ls, Scalar::U32, None)?;
+                let segment = match width {
+                    Some(e) => {
+                        let ws = scalar_of(&e.ty)?;
+                        if !ws.is_int() {
+                            return bad();
+                        }
+                        let r = self.scalar_into(cx, e, None)?;
+                        Some(self.cast_reg(r, ws, Scalar::U32, None)?)
+                    }
+                    None => None,
+                };
                 let d = self.dst(dst);
                 self.emit(Inst::Warp {
                     op,
@@ -220,6 +236,7 @@ impl<'k> Compiler<'k> {
                     d,
                     a,
                     b,
+                    segment,
                     site,
                 });
                 Ok(Val::Reg(d))
@@ -242,6 +259,7 @@ impl<'k> Compiler<'k> {
                     d,
                     a,
                     b: a,
+                    segment: None,
                     site,
                 });
                 Ok(Val::Reg(d))

@@ -355,15 +355,16 @@ impl<'a> Lanes<'a> {
                 b,
                 at,
             } => self.atomic(op, ty, d, a, b, at),
-            Inst::Barrier { warp, site } => self.check_converged(warp, site),
+            Inst::Barrier { warp, site } => self.check_converged(warp, None, site),
             Inst::Warp {
                 op,
                 w,
                 d,
                 a,
                 b,
+                segment,
                 site,
-            } => self.warp_op(op, w, d, a, b, site),
+            } => self.warp_op(op, w, d, [a, b], segment, site),
             Inst::Fence => std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst),
         }
     }

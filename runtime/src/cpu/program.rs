@@ -280,13 +280,16 @@ pub(crate) enum Inst {
     },
     /// A warp shuffle or vote ([`CollectiveOp`]): value or predicate `a`,
     /// lane operand `b` (`u32`; unused by votes), result `d` (`w` is the
-    /// shuffled value's width). Checks convergence as `Barrier` does.
+    /// shuffled value's width); `segment`: a sub-warp shuffle's segment
+    /// width (`u32`). Checks convergence as `Barrier` does (over the
+    /// segment when there is one).
     Warp {
         op: CollectiveOp,
         w: Width,
         d: Reg,
         a: Reg,
         b: Reg,
+        segment: Option<Reg>,
         site: SiteId,
     },
     /// A memory fence (`thread_fence()` and its variants).
@@ -314,7 +317,9 @@ impl Inst {
             Inst::Load { d, at, .. } => (Some(d), [at.off, None, None, None, None]),
             Inst::Index { off, base, idx, .. } => (Some(off), [base, Some(idx), None, None, None]),
             Inst::Atomic { d, a, b, at, .. } => (Some(d), [Some(a), Some(b), at.off, None, None]),
-            Inst::Warp { d, a, b, .. } => (Some(d), [Some(a), Some(b), None, None, None]),
+            Inst::Warp {
+                d, a, b, segment, ..
+            } => (Some(d), [Some(a), Some(b), segment, None, None]),
             Inst::ForCond {
                 cond,
                 counter,
@@ -380,7 +385,7 @@ impl Inst {
             Inst::If { cond, .. } => [Some(cond), None, None],
             Inst::Loop { cond, .. } => [cond, None, None],
             Inst::Atomic { a, b, at, .. } => [Some(a), Some(b), at.off],
-            Inst::Warp { a, b, .. } => [Some(a), Some(b), None],
+            Inst::Warp { a, b, segment, .. } => [Some(a), Some(b), segment],
             Inst::Region { .. }
             | Inst::Break(_)
             | Inst::Continue(_)

@@ -12,6 +12,7 @@ mod groups;
 mod intrinsics;
 mod memory;
 mod ring;
+mod warp_segments;
 mod warps;
 
 use std::sync::Arc;
