@@ -23,7 +23,12 @@
 //! give the caller its own value when the source is outside 0..32 or not a
 //! member, as the IR defines; every member still takes part in the
 //! `__shfl_sync`. Narrow types and `bool` travel as `uint32_t`, 64-bit
-//! types as one 64-bit shuffle, floats as their bits.
+//! types as one 64-bit shuffle, floats as their bits. The sub-warp forms
+//! (`spindle_warp_shuffle_<kind>_w_<t>`, for `[v, x, width]`) compute the
+//! source within the caller's segment of `width` lanes the same way, after
+//! a width that is not a power of two from 1 to 32 has stopped the thread
+//! with a `ShuffleWidth` fault; a segment that calls while the rest of the
+//! warp does not is fine, since the member mask is the lanes running.
 //!
 //! The collective's `site` is for the CPU backend, which reports a barrier
 //! or warp operation reached by only part of the block or warp
@@ -34,19 +39,26 @@
 use super::scalar::tag;
 use super::stmt::FnEmitter;
 use super::Ctx;
-use crate::ir::{CollectiveOp, Expr, Intrinsic, Scalar, Ty};
+use crate::ir::{CollectiveOp, Expr, Intrinsic, Scalar, SiteId, Ty};
 
 impl FnEmitter<'_, '_> {
     /// The C text of a collective operation.
-    pub(crate) fn collective(&mut self, op: CollectiveOp, args: &[Expr], ty: &Ty) -> String {
+    pub(crate) fn collective(
+        &mut self,
+        op: CollectiveOp,
+        args: &[Expr],
+        site: SiteId,
+        ty: &Ty,
+    ) -> String {
         use CollectiveOp as C;
         let (arity, want) = match op {
-            C::SyncThreads | C::SyncWarp => (0, Some(Ty::Unit)),
-            C::Shuffle | C::ShuffleDown | C::ShuffleUp | C::ShuffleXor => (2, None),
-            C::All | C::Any => (1, Some(Ty::Scalar(Scalar::Bool))),
-            C::Ballot => (1, Some(Ty::Scalar(Scalar::U32))),
+            C::SyncThreads | C::SyncWarp => (0..=0, Some(Ty::Unit)),
+            // `[v, x]`, or `[v, x, width]` for a sub-warp shuffle.
+            C::Shuffle | C::ShuffleDown | C::ShuffleUp | C::ShuffleXor => (2..=3, None),
+            C::All | C::Any => (1..=1, Some(Ty::Scalar(Scalar::Bool))),
+            C::Ballot => (1..=1, Some(Ty::Scalar(Scalar::U32))),
         };
-        if args.len() != arity || want.is_some_and(|w| &w != ty) {
+        if !arity.contains(&args.len()) || want.is_some_and(|w| &w != ty) {
             return self
                 .ctx
                 .invalid(&format!("{} with a wrong signature", op.rust_name()));
@@ -73,15 +85,21 @@ impl FnEmitter<'_, '_> {
             C::Shuffle | C::ShuffleDown | C::ShuffleUp | C::ShuffleXor => {
                 let (Some(s), true) = (
                     ty.as_scalar().filter(|_| &args[0].ty == ty),
-                    args[1].ty == Ty::Scalar(Scalar::U32),
+                    args[1..].iter().all(|a| a.ty == Ty::Scalar(Scalar::U32)),
                 ) else {
                     return self.ctx.invalid(&format!(
-                        "{} takes a scalar and a u32 and returns the scalar",
+                        "{} takes a scalar and a u32 (and a u32 width) and returns the scalar",
                         op.rust_name()
                     ));
                 };
+                let x = super::expr::bare(&v[1]);
+                if let Some(width) = v.get(2) {
+                    let f = self.ctx.shuffle_width_helper(op, s);
+                    let w = super::expr::bare(width);
+                    return format!("{f}(spindle_fault, {}, {x}, {w}, {site}u)", v[0]);
+                }
                 let f = self.ctx.shuffle_helper(op, s);
-                format!("{f}({}, {})", v[0], super::expr::bare(&v[1]))
+                format!("{f}({}, {x})", v[0])
             }
         }
     }
@@ -174,7 +192,50 @@ impl Ctx<'_> {
             CollectiveOp::ShuffleUp => ("up", "x > lane ? 32ull : (uint64_t)(lane - x)"),
             _ => ("xor", "(uint64_t)(lane ^ x)"),
         };
-        let t = tag(s);
+        let name = format!("spindle_warp_shuffle_{kind}_{}", tag(s));
+        let body = self.shuffle_body(s, "", src);
+        let c = s.c_name();
+        self.helper(&name, |_| {
+            format!("__device__ __forceinline__ {c} {name}({c} v, uint32_t x) {{\n{body}}}\n")
+        })
+    }
+
+    /// `spindle_warp_shuffle_<kind>_w_<t>(f, v, x, width, site)`: the IR's
+    /// shuffle within segments of `width` lanes. A width that is not a
+    /// power of two from 1 to 32 faults first (`ShuffleWidth`, the width
+    /// as the index), so the thread leaves before the others shuffle.
+    fn shuffle_width_helper(&mut self, op: CollectiveOp, s: Scalar) -> String {
+        // `seg`: the segment's first lane; `pos`: the lane's place in it.
+        let (kind, src) = match op {
+            CollectiveOp::Shuffle => ("idx", "(uint64_t)(seg + (x & (w - 1u)))"),
+            CollectiveOp::ShuffleDown => {
+                ("down", "(uint64_t)pos + x < w ? (uint64_t)lane + x : 32ull")
+            }
+            CollectiveOp::ShuffleUp => ("up", "x > pos ? 32ull : (uint64_t)(lane - x)"),
+            // Earlier segments can be read, later ones not.
+            _ => ("xor", "(lane ^ x) < seg + w ? (uint64_t)(lane ^ x) : 32ull"),
+        };
+        let name = format!("spindle_warp_shuffle_{kind}_w_{}", tag(s));
+        let segment = if matches!(op, CollectiveOp::ShuffleDown | CollectiveOp::ShuffleUp) {
+            "const uint32_t seg = lane & ~(w - 1u);\n  const uint32_t pos = lane - seg;\n  "
+        } else {
+            "const uint32_t seg = lane & ~(w - 1u);\n  "
+        };
+        let body = self.shuffle_body(s, segment, src);
+        let c = s.c_name();
+        self.helper(&name, |_| {
+            format!(
+                "__device__ __forceinline__ {c} {name}(SpindleFault* f, {c} v, uint32_t x, uint32_t w, uint32_t site) {{\n  \
+                 if (w == 0u || w > 32u || (w & (w - 1u)) != 0u) spindle_fault_exit(f, SPINDLE_FAULT_SHUFFLE_WIDTH, site, w, 32ull);\n\
+                 {body}}}\n"
+            )
+        })
+    }
+
+    /// The body of a shuffle helper: the member mask and `lane`, the
+    /// statements `pre`, the source lane `src` (a `uint64_t`, 32 or more
+    /// for none, over `v`, `x`, `lane` and what `pre` defined), the shuffle.
+    fn shuffle_body(&mut self, s: Scalar, pre: &str, src: &str) -> String {
         let c = s.c_name();
         let wide = s.bits() == 64;
         let raw_c = if wide { "uint64_t" } else { "uint32_t" };
@@ -210,18 +271,14 @@ impl Ctx<'_> {
                  return ({raw_c})__shfl_sync(mask, {cuda_v}, (int)src); }}"
             )
         });
-        let name = format!("spindle_warp_shuffle_{kind}_{t}");
-        self.helper(&name, |_| {
-            format!(
-                "__device__ __forceinline__ {c} {name}({c} v, uint32_t x) {{\n  \
-                 const uint32_t mask = {mask}();\n  \
-                 const uint32_t lane = {lane}();\n  \
-                 const uint64_t src = {src};\n  \
-                 const bool ok = src < 32u && ((mask >> src) & 1u) != 0u;\n  \
-                 // Every member shuffles; one without a source reads its own lane.\n  \
-                 const {raw_c} r = {prim}(mask, {to_raw}, ok ? (uint32_t)src : lane);\n  \
-                 return ok ? {from_raw} : v;\n}}\n"
-            )
-        })
+        format!(
+            "  const uint32_t mask = {mask}();\n  \
+             const uint32_t lane = {lane}();\n  \
+             {pre}const uint64_t src = {src};\n  \
+             const bool ok = src < 32u && ((mask >> src) & 1u) != 0u;\n  \
+             // Every member shuffles; one without a source reads its own lane.\n  \
+             const {raw_c} r = {prim}(mask, {to_raw}, ok ? (uint32_t)src : lane);\n  \
+             return ok ? {from_raw} : v;\n"
+        )
     }
 }

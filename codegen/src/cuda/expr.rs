@@ -133,7 +133,7 @@ impl FnEmitter<'_, '_> {
                 }
             }
             ExprKind::Atomic { op, place, args } => self.atomic(*op, place, args),
-            ExprKind::Collective { op, args, .. } => self.collective(*op, args, &e.ty),
+            ExprKind::Collective { op, args, site } => self.collective(*op, args, *site, &e.ty),
             ExprKind::Load(p) => {
                 if e.ty == Ty::Unit {
                     return "((void)0)".to_string();

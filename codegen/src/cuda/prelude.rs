@@ -86,10 +86,12 @@ pub(crate) fn prelude(kernel: &Kernel) -> String {
     let _ = writeln!(
         out,
         "#define SPINDLE_FAULT_OUT_OF_BOUNDS {}u\n#define SPINDLE_FAULT_DIVIDE_BY_ZERO {}u\n\
-         #define SPINDLE_FAULT_DIVIDE_OVERFLOW {}u\n#define SPINDLE_NO_SITE {:#x}u",
+         #define SPINDLE_FAULT_DIVIDE_OVERFLOW {}u\n#define SPINDLE_FAULT_SHUFFLE_WIDTH {}u\n\
+         #define SPINDLE_NO_SITE {:#x}u",
         FaultKind::OutOfBounds as u32,
         FaultKind::DivideByZero as u32,
         FaultKind::DivideOverflow as u32,
+        FaultKind::ShuffleWidth as u32,
         abi::NO_SITE
     );
     out.push_str(DEVICE_ONLY);

@@ -272,3 +272,93 @@ fn cuda_host_concurrent_kernels_have_no_data_races() {
     );
     assert_eq!(r.values[&("atomics_u64".to_string(), 1, 0)], 64);
 }
+
+/// Sub-warp shuffles of every kind at a width from a parameter, and a
+/// width that is not a power of two.
+const WIDTHS: &str = "fn widths(x: &[i64], o: &mut [i64], w: &[u32]) {
+    let i = global_index();
+    let v = x[i];
+    let width = w[0];
+    let lane = lane_id();
+    o[4 * i] = warp_shuffle_width(v, lane * 3 + 1, width);
+    o[4 * i + 1] = warp_shuffle_down_width(v, 3, width);
+    o[4 * i + 2] = warp_shuffle_up_width(v, 2, width);
+    o[4 * i + 3] = warp_shuffle_xor_width(v, 5, width);
+}";
+
+#[test]
+fn cuda_host_sub_warp_shuffles_read_their_segment() {
+    require_gxx!();
+    let kernel = |name: &str| {
+        let mut k = from_rust(WIDTHS);
+        k.name = name.to_string();
+        k
+    };
+    let x: Vec<u64> = (0..WARP_BLOCK as u64 * 2).map(|i| i * 1_000_003).collect();
+    let n = x.len();
+    let launch = |name: &str, width: u32| Launch {
+        kernel: kernel(name),
+        slices: vec![
+            (I64, x.clone(), false),
+            (I64, vec![0; 4 * n], true),
+            (U32, vec![width as u64], false),
+        ],
+        grid: 2,
+        block: WARP_BLOCK,
+        concurrent: true,
+        shared_bytes: 0,
+    };
+    let widths = [1u32, 2, 4, 8, 16, 32];
+    let mut launches: Vec<Launch> = widths
+        .iter()
+        .map(|&w| launch(&format!("widths_{w}"), w))
+        .collect();
+    // Width 12: every thread stops before shuffling; the concurrent
+    // threads race for the record, so its kind, site, width and 32 are
+    // certain, not which thread won.
+    launches.push(launch("widths_12", 12));
+    let r = run("sub_warp", &launches, "-O1");
+    for &w in &widths {
+        let name = format!("widths_{w}");
+        assert_eq!(
+            r.faults[&name][0], 0,
+            "{name} faulted: {:?}",
+            r.faults[&name]
+        );
+        for i in 0..n {
+            let (b, tid) = (i / WARP_BLOCK as usize, i % WARP_BLOCK as usize);
+            let w0 = tid / 32 * 32;
+            let len = (WARP_BLOCK as usize - w0).min(32) as u64;
+            let lane = (tid - w0) as u64;
+            let (wd, seg) = (w as u64, lane - lane % w as u64);
+            let sources = [
+                Some(seg + (lane * 3 + 1) % wd),
+                (lane % wd + 3 < wd).then_some(lane + 3),
+                (2 <= lane % wd).then(|| lane - 2),
+                Some(lane ^ 5).filter(|&j| j < seg + wd),
+            ];
+            for (k, src) in sources.into_iter().enumerate() {
+                let want = match src.filter(|&s| s < len) {
+                    Some(s) => x[b * WARP_BLOCK as usize + w0 + s as usize],
+                    None => x[i],
+                };
+                assert_eq!(
+                    r.values[&(name.clone(), 1, 4 * i + k)],
+                    want,
+                    "{name}: thread {i}, shuffle {k}"
+                );
+            }
+        }
+    }
+    let f = r.faults["widths_12"];
+    let site = kernel("widths_12")
+        .fault_sites
+        .iter()
+        .position(|s| s.what == "warp_shuffle_width()")
+        .unwrap() as u64;
+    assert_eq!(
+        [f[0], f[1], f[2], f[3], f[4]],
+        [1, FaultKind::ShuffleWidth as u64, site, 12, 32]
+    );
+    assert!((0..n as u64 * 4).all(|k| r.values[&("widths_12".to_string(), 1, k as usize)] == 0));
+}

@@ -76,6 +76,23 @@ const WARP_MAX: &str = "fn warp_max(v: u32) -> u32 {
     m
 }";
 
+/// Sub-warp shuffles: a segment-wide scan, and one of each kind (widths
+/// literal and from a parameter).
+const WARP_WIDTH: &str = "fn warp_width(x: &[i32], out: &mut [i32], w: u32) {
+    let i = global_index();
+    let mut v = x[i];
+    let mut d = 1;
+    while d < 8 {
+        let n = warp_shuffle_up_width(v, d, 8);
+        if lane_id() % 8 >= d {
+            v += n;
+        }
+        d *= 2;
+    }
+    out[i] = v + warp_shuffle_width(v, 0, w) + warp_shuffle_down_width(v, 1, 16)
+        + warp_shuffle_xor_width(v, 1, 2);
+}";
+
 const MIXED_ATOMICS: &str = "fn mixed_atomics(f: &mut [f64], s: &mut [i64], u: &mut [usize]) {
     let i = global_index();
     atomic_add(&mut f[0], 1.5);
@@ -124,7 +141,7 @@ pub(crate) fn corpus() -> Vec<(String, Kernel)> {
     let batch = KernelOptions::new(KernelMode::Batch);
     let mut ring = KernelOptions::new(KernelMode::Ring);
     ring.threads = 32;
-    [HISTOGRAM, BLOCK_REDUCE, WARP_OPS, MIXED_ATOMICS]
+    [HISTOGRAM, BLOCK_REDUCE, WARP_OPS, WARP_WIDTH, MIXED_ATOMICS]
         .into_iter()
         .map(|src| (src, batch))
         .chain([(RING_COUNTER, ring)])
@@ -158,4 +175,31 @@ fn cuda_kernels_from_rust_source_emit_without_errors() {
         "{c}"
     );
     assert!(c.contains("spindle_atomic_add_u32(&sh1_hits.v["), "{c}");
+}
+
+#[test]
+fn cuda_sub_warp_shuffles_fault_on_a_bad_width_then_shuffle_in_their_segment() {
+    let c = code_of(&linked(WARP_WIDTH, KernelOptions::new(KernelMode::Batch)));
+    for text in [
+        "#define SPINDLE_FAULT_SHUFFLE_WIDTH 6u",
+        // The call passes the fault record and the collective's site.
+        "spindle_warp_shuffle_up_w_i32(spindle_fault, l1_v, l2_d, 8u, 1u)",
+        "spindle_warp_shuffle_idx_w_i32(spindle_fault, l1_v, 0u, p_w, ",
+        "spindle_warp_shuffle_down_w_i32(spindle_fault, l1_v, 1u, 16u, ",
+        "spindle_warp_shuffle_xor_w_i32(spindle_fault, l1_v, 1u, 2u, ",
+        "__device__ __forceinline__ int32_t spindle_warp_shuffle_up_w_i32(SpindleFault* f, \
+         int32_t v, uint32_t x, uint32_t w, uint32_t site) {\n  \
+         if (w == 0u || w > 32u || (w & (w - 1u)) != 0u) \
+         spindle_fault_exit(f, SPINDLE_FAULT_SHUFFLE_WIDTH, site, w, 32ull);\n  \
+         const uint32_t mask = spindle_active_mask();\n  \
+         const uint32_t lane = spindle_lane_id();\n  \
+         const uint32_t seg = lane & ~(w - 1u);\n  \
+         const uint32_t pos = lane - seg;\n  \
+         const uint64_t src = x > pos ? 32ull : (uint64_t)(lane - x);",
+        "const uint64_t src = (uint64_t)(seg + (x & (w - 1u)));",
+        "const uint64_t src = (uint64_t)pos + x < w ? (uint64_t)lane + x : 32ull;",
+        "const uint64_t src = (lane ^ x) < seg + w ? (uint64_t)(lane ^ x) : 32ull;",
+    ] {
+        assert!(c.contains(text), "{text} missing:\n{c}");
+    }
 }
