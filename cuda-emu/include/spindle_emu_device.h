@@ -24,6 +24,11 @@
 #ifndef SPINDLE_EMU_DEVICE_H
 #define SPINDLE_EMU_DEVICE_H
 
+// Sleeps of polling kernels go through the driver, which paces them by how
+// many persistent kernels run (see spindle_emu_set_pacer below).
+static void spindle_emu_nanosleep(unsigned int ns);
+#define SPINDLE_HOST_NANOSLEEP(ns) spindle_emu_nanosleep(ns)
+
 #if defined(SPINDLE_EMU_RING)
 #include "runtime/tests/ring_host_shim.h"
 #else
@@ -49,10 +54,7 @@ static inline void __syncthreads(void) { spindle_sync_threads(); }
 static inline void __threadfence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 static inline void __threadfence_block(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 static inline void __threadfence_system(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
-static inline void __nanosleep(unsigned int ns) {
-  if (ns < 1000u) std::this_thread::yield();
-  else std::this_thread::sleep_for(std::chrono::nanoseconds(ns));
-}
+static inline void __nanosleep(unsigned int ns) { spindle_emu_nanosleep(ns); }
 template <class T>
 static inline T atomicCAS(T* p, T expected, T desired) {
   __atomic_compare_exchange_n(p, &expected, desired, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
@@ -126,6 +128,20 @@ static inline long long __double_as_longlong(double x) { return (long long)spind
 static inline double __longlong_as_double(long long b) { return spindle_f64_from_bits((uint64_t)b); }
 
 // ------------------------------------------------ what the driver calls
+
+// The driver's sleep for polling kernels (set right after loading; until
+// then a plain sleep).
+static void (*spindle_emu_pacer)(unsigned int) = nullptr;
+SPINDLE_EMU_EXPORT void spindle_emu_set_pacer(void (*pacer)(unsigned int)) { spindle_emu_pacer = pacer; }
+static void spindle_emu_nanosleep(unsigned int ns) {
+  if (spindle_emu_pacer) {
+    spindle_emu_pacer(ns);
+  } else if (ns < 1000u) {
+    std::this_thread::yield();
+  } else {
+    std::this_thread::sleep_for(std::chrono::nanoseconds(ns));
+  }
+}
 
 // One launch as the driver describes it (cuda-emu/src/driver/kernel.rs
 // has the same layout).

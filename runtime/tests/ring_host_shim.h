@@ -17,7 +17,9 @@
 //   and its fences too (under ThreadSanitizer, see below);
 // - the polling lanes' ballot, shuffle and warp barrier are the warp
 //   rendezvous of host_shim_warp.h;
-// - spindle_nanosleep sleeps.
+// - spindle_nanosleep sleeps (a host that runs many kernels at once, such
+//   as the CUDA stand-in in cuda-emu/, may define SPINDLE_HOST_NANOSLEEP to
+//   pace them instead).
 //
 // The generated prelude skips its own typedefs and device helpers when
 // SPINDLE_HOST_SHIM is defined, so this file must define every helper the
@@ -45,8 +47,12 @@ static inline void spindle_fence_system(void) { spindle_host_fence(); }
 
 // Ring-loop operations.
 static inline void spindle_nanosleep(uint32_t ns) {
+#if defined(SPINDLE_HOST_NANOSLEEP)
+  SPINDLE_HOST_NANOSLEEP(ns);
+#else
   if (ns < 1000u) std::this_thread::yield();
   else std::this_thread::sleep_for(std::chrono::nanoseconds(ns));
+#endif
 }
 static inline uint32_t spindle_sync_threads_count(uint32_t pred) {
   return spindle_host_block_of("the ring loop's barrier")->barrier.arrive_and_wait(pred);

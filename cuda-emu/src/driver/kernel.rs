@@ -39,6 +39,23 @@ use super::stream_api::stream_in;
 use super::{driver, lock, run};
 use crate::config::LaunchFault;
 
+/// Persistent (polling) kernels running now.
+static PERSISTENT: AtomicU64 = AtomicU64::new(0);
+
+/// The sleep of a polling kernel (`__nanosleep`, the ring loop's back-off):
+/// at least 10 µs per persistent kernel running (at most 2 ms), so that
+/// many idle persistent kernels do not starve the CPUs they share with the
+/// host. Only latency depends on it; on a GPU the sleep costs nothing.
+pub(crate) extern "C" fn pace(ns: c_uint) {
+    let running = PERSISTENT.load(Ordering::Relaxed).max(1);
+    if ns < 1000 && running <= 2 {
+        std::thread::yield_now();
+        return;
+    }
+    let floor = (10_000 * running).min(2_000_000);
+    std::thread::sleep(std::time::Duration::from_nanos(u64::from(ns).max(floor)));
+}
+
 /// One launch as the host library's runner reads it (the same layout as
 /// `SpindleEmuLaunch` in cuda-emu/include/spindle_emu_device.h).
 #[repr(C)]
@@ -359,7 +376,13 @@ pub(crate) fn execute(stream: &Stream, l: &Launch) -> Result<(), CUresult> {
         }
     }
     module.running.fetch_add(1, Ordering::AcqRel);
+    if persistent {
+        PERSISTENT.fetch_add(1, Ordering::Relaxed);
+    }
     let result = run_blocks(l);
+    if persistent {
+        PERSISTENT.fetch_sub(1, Ordering::Relaxed);
+    }
     module.running.fetch_sub(1, Ordering::AcqRel);
     d.slots.release(slot);
     result

@@ -41,6 +41,7 @@ type BlockBegin = unsafe extern "C" fn(*const EmuLaunch) -> *mut c_void;
 type BlockThread = unsafe extern "C" fn(*mut c_void, *const EmuLaunch, u32, u32);
 type BlockEnd = unsafe extern "C" fn(*mut c_void);
 type Params = unsafe extern "C" fn(*mut *const u32, *mut *const u32) -> u32;
+type SetPacer = unsafe extern "C" fn(extern "C" fn(c_uint));
 
 /// One loaded copy of a module's host library, with its entry points.
 pub(crate) struct Instance {
@@ -79,6 +80,9 @@ impl Instance {
                 .map(|s| *s)
                 .map_err(|e| format!("the host build lacks {name}: {e}"))
         }
+        let set_pacer: SetPacer = sym(&lib, "spindle_emu_set_pacer")?;
+        // SAFETY: stores the function pointer, which is 'static.
+        unsafe { set_pacer(super::kernel::pace) };
         let mut thunks = HashMap::new();
         for e in entries {
             thunks.insert(

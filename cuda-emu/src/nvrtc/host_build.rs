@@ -164,7 +164,11 @@ pub fn build(program: &str, source: &str, headers: &[(String, String)]) -> Resul
             return Ok(lib);
         }
     }
-    let work = dir.join(format!("build-{key}-{}", std::process::id()));
+    // A folder of its own: another thread or process may build the same
+    // program at the same time.
+    static BUILDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let work = dir.join(format!("build-{key}-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&work).map_err(|e| format!("creating {}: {e}", work.display()))?;
     let result = compile(&cxx, &flags, &root, &work, &unit, headers);
     if let Ok(lib) = &result {
