@@ -66,8 +66,12 @@ fn real_nvrtc() -> Option<PathBuf> {
 /// NVRTC's names in a folder of its own.
 fn stand_in() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap();
-    let lib = profile_dir.join("libspindle_cuda_emu.so");
+    // cargo builds the package's cdylib for its tests into deps/, next to
+    // the test binary (target/<profile>/ holds whatever `cargo build` put
+    // there last).
+    let deps = exe.parent().unwrap();
+    let profile_dir = deps.parent().unwrap();
+    let lib = deps.join("libspindle_cuda_emu.so");
     assert!(lib.is_file(), "cargo did not build {}", lib.display());
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
