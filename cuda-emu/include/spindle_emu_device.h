@@ -29,13 +29,33 @@
 static void spindle_emu_nanosleep(unsigned int ns);
 #define SPINDLE_HOST_NANOSLEEP(ns) spindle_emu_nanosleep(ns)
 
+// Barriers and warp rendezvous wait by yielding to the block's other
+// threads when those are fibers on this OS thread (spindle_emu_run_block_
+// fibers below), else on their condition variable.
+static bool spindle_emu_in_fibers(void);
+static void spindle_emu_fiber_yield(void);
+#define SPINDLE_HOST_WAIT(cv, lock, done)            \
+  do {                                               \
+    if (spindle_emu_in_fibers()) {                   \
+      while (!(done)) {                              \
+        (lock).unlock();                             \
+        spindle_emu_fiber_yield();                   \
+        (lock).lock();                               \
+      }                                              \
+    } else {                                         \
+      (cv).wait((lock), [&] { return (done); });     \
+    }                                                \
+  } while (0)
+
 #if defined(SPINDLE_EMU_RING)
 #include "runtime/tests/ring_host_shim.h"
 #else
 #include "codegen/src/cuda/host_shim.h"
 #endif
 
+#include <sys/mman.h>
 #include <type_traits>
+#include <ucontext.h>
 #include <utility>
 
 #define SPINDLE_EMU_EXPORT extern "C" __attribute__((visibility("default")))
@@ -126,6 +146,14 @@ static inline int __float_as_int(float x) { return (int)spindle_f32_bits(x); }
 static inline float __int_as_float(int b) { return spindle_f32_from_bits((uint32_t)b); }
 static inline long long __double_as_longlong(double x) { return (long long)spindle_f64_bits(x); }
 static inline double __longlong_as_double(long long b) { return spindle_f64_from_bits((uint64_t)b); }
+
+// The block's dynamic shared area: what `extern __shared__ T name[];` in a
+// hand-written kernel names (the NVRTC stand-in rewrites the declaration).
+#if !defined(SPINDLE_EMU_RING)
+static inline unsigned char* spindle_emu_dynamic_shared(void) { return spindle_dyn_smem; }
+#else
+static inline unsigned char* spindle_emu_dynamic_shared(void) { return nullptr; }
+#endif
 
 // ------------------------------------------------ what the driver calls
 
@@ -254,5 +282,135 @@ SPINDLE_EMU_EXPORT void spindle_emu_block_thread(void* block, const SpindleEmuLa
 }
 
 SPINDLE_EMU_EXPORT void spindle_emu_block_end(void* block) { delete static_cast<SpindleHostBlock*>(block); }
+
+// ------------------------------------------------ a block as fibers
+// The block's threads as fibers (ucontext) on the calling OS thread: each
+// runs until it waits at a barrier or warp operation (or returns), then the
+// next one runs. The per-thread state the shims keep in thread_locals
+// (threadIdx, and the fault exit's jmp_buf) is switched with the fiber. A
+// thread that waits for another without a barrier or warp operation (a
+// spin on memory) is never preempted: such kernels need the OS-thread mode.
+namespace spindle_emu {
+
+struct Fiber {
+  ucontext_t ctx;
+  jmp_buf exit;
+  spindle_host_dim3 tid;
+  bool done;
+};
+
+struct FiberBlock {
+  std::vector<Fiber> fibers;
+  ucontext_t main;
+  uint32_t current;
+  uint32_t live;
+  const SpindleEmuLaunch* launch;
+  SpindleHostBlock* block;
+};
+
+static thread_local FiberBlock* fiber_block = nullptr;
+
+// This copy's fiber stacks (one block runs per copy at a time).
+static std::vector<unsigned char*> stacks;
+static size_t stack_size = 0;
+
+inline void switch_to(FiberBlock* fb, uint32_t next) {
+  Fiber& to = fb->fibers[next];
+  fb->current = next;
+  threadIdx = to.tid;
+  std::memcpy(spindle_host_exit, to.exit, sizeof(jmp_buf));
+}
+
+inline uint32_t next_live(FiberBlock* fb, uint32_t from) {
+  const uint32_t n = (uint32_t)fb->fibers.size();
+  uint32_t next = from;
+  do {
+    next = (next + 1) % n;
+  } while (fb->fibers[next].done && next != from);
+  return next;
+}
+
+static void fiber_main() {
+  FiberBlock* fb = fiber_block;
+  const uint32_t t = fb->current;
+  const SpindleEmuLaunch* l = fb->launch;
+  auto body = [l] { l->thunk(l->params); };
+  spindle_host_thread(body);
+  fb->block->barrier.drop();
+  fb->block->warps[t / 32].drop();
+  fb->fibers[t].done = true;
+  fb->live -= 1;
+  if (fb->live == 0) {
+    setcontext(&fb->main);
+  }
+  const uint32_t next = next_live(fb, t);
+  switch_to(fb, next);
+  setcontext(&fb->fibers[next].ctx);
+}
+
+}  // namespace spindle_emu
+
+static bool spindle_emu_in_fibers(void) { return spindle_emu::fiber_block != nullptr; }
+
+static void spindle_emu_fiber_yield(void) {
+  spindle_emu::FiberBlock* fb = spindle_emu::fiber_block;
+  const uint32_t me = fb->current;
+  const uint32_t next = spindle_emu::next_live(fb, me);
+  if (next == me) return;
+  spindle_emu::Fiber& self = fb->fibers[me];
+  self.tid = threadIdx;
+  std::memcpy(self.exit, spindle_host_exit, sizeof(jmp_buf));
+  spindle_emu::switch_to(fb, next);
+  swapcontext(&self.ctx, &fb->fibers[next].ctx);
+}
+
+// Block `b` as fibers with stacks of `stack_bytes`; returns 0, or -1 when
+// the stacks cannot be mapped.
+SPINDLE_EMU_EXPORT int spindle_emu_run_block_fibers(const SpindleEmuLaunch* l, uint32_t b, uint32_t stack_bytes) {
+  using namespace spindle_emu;
+  const uint32_t n = threads_of(l);
+  if (stack_bytes != stack_size) {
+    for (unsigned char* s : stacks) munmap(s, stack_size);
+    stacks.clear();
+    stack_size = stack_bytes;
+  }
+  while (stacks.size() < n) {
+    void* s = mmap(nullptr, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (s == MAP_FAILED) return -1;
+    mprotect(s, 4096, PROT_NONE);  // a guard page below the stack
+    stacks.push_back(static_cast<unsigned char*>(s));
+  }
+  enter_dynamic_shared(l->shared_bytes);
+  SpindleHostBlock block(n);
+  enter_block(l, b);
+  spindle_host_block = &block;
+  FiberBlock fb;
+  fb.fibers.resize(n);
+  fb.live = n;
+  fb.launch = l;
+  fb.block = &block;
+  // One getcontext (a system call) for all: each fiber starts from a copy.
+  // A copy may still point at `base` for its floating-point state until
+  // its first switch saves its own: `base` outlives every fiber here.
+  ucontext_t base;
+  getcontext(&base);
+  for (uint32_t t = 0; t < n; ++t) {
+    Fiber& f = fb.fibers[t];
+    f.done = false;
+    f.ctx = base;
+    f.ctx.uc_stack.ss_sp = stacks[t];
+    f.ctx.uc_stack.ss_size = stack_size;
+    f.ctx.uc_link = nullptr;
+    makecontext(&f.ctx, fiber_main, 0);
+    enter_thread(l, t);
+    f.tid = threadIdx;
+  }
+  fiber_block = &fb;
+  switch_to(&fb, 0);
+  swapcontext(&fb.main, &fb.fibers[0].ctx);
+  fiber_block = nullptr;
+  spindle_host_block = nullptr;
+  return 0;
+}
 
 #endif  // SPINDLE_EMU_DEVICE_H

@@ -7,6 +7,7 @@
 //! | `SPINDLE_EMU_HANG_MS` | how long a synchronising call waits for a persistent kernel before it fails (default 2000) |
 //! | `SPINDLE_EMU_WAIT_LIMIT_S` | how long it waits for any other work (default 300) |
 //! | `SPINDLE_EMU_THREADS` | blocks run at once per launch (default: the CPU's threads, at most 8) |
+//! | `SPINDLE_EMU_BLOCKS` | how a block's threads run when they can wait for each other: `fibers` (default; on one OS thread, switching at barriers and warp operations) or `threads` (one OS thread each) |
 //! | `SPINDLE_EMU_FAIL_ALLOC=N` | the Nth memory allocation (device or pinned, counted from 1) fails with `CUDA_ERROR_OUT_OF_MEMORY` |
 //! | `SPINDLE_EMU_FAIL_LAUNCH=S` | launch `S` fails at `cuLaunchKernel` with `CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES` |
 //! | `SPINDLE_EMU_ILLEGAL_ADDRESS=S` | launch `S` ends in `CUDA_ERROR_ILLEGAL_ADDRESS` when it runs (sticky: the context is unusable afterwards) |
@@ -84,6 +85,8 @@ pub struct Config {
     pub wait_limit: Duration,
     /// Blocks of one launch run at once.
     pub parallel_blocks: usize,
+    /// A block's threads run as OS threads (else as fibers).
+    pub blocks_as_threads: bool,
     /// Injected faults.
     pub faults: Faults,
 }
@@ -124,6 +127,16 @@ impl Config {
             parallel_blocks: number("SPINDLE_EMU_THREADS")
                 .map_or(cpus.min(8), |n| n as usize)
                 .max(1),
+            blocks_as_threads: match var("SPINDLE_EMU_BLOCKS").as_deref().map(str::trim) {
+                Some("threads") => true,
+                Some("fibers") | None => false,
+                Some(other) => {
+                    crate::log::warn(format!(
+                        "SPINDLE_EMU_BLOCKS={other:?} is neither fibers nor threads; using fibers"
+                    ));
+                    false
+                }
+            },
             faults: Faults {
                 fail_alloc: number("SPINDLE_EMU_FAIL_ALLOC"),
                 fail_launch: var("SPINDLE_EMU_FAIL_LAUNCH").and_then(|v| Selector::parse(&v)),
@@ -185,6 +198,7 @@ mod tests {
             hang_limit: Duration::ZERO,
             wait_limit: Duration::ZERO,
             parallel_blocks: 1,
+            blocks_as_threads: false,
             faults: Faults {
                 fail_alloc: None,
                 fail_launch: Some(Selector::Nth(2)),

@@ -13,7 +13,7 @@ use crate::resources::EntryResources;
 
 /// `sh_type` of the section (in the user range, `SHT_LOUSER` = 0x80000000).
 pub const SECTION_TYPE: u32 = 0x8053_454d;
-const PAYLOAD_MAGIC: &[u8; 8] = b"SPEMU\x01\0\0";
+const PAYLOAD_MAGIC: &[u8; 8] = b"SPEMU\x02\0\0";
 const ELF_HEADER: usize = 64;
 const SECTION_HEADER: usize = 64;
 
@@ -24,6 +24,8 @@ pub struct HostPart {
     pub program: String,
     /// The compute capability it was compiled for, e.g. 90 for `sm_90`.
     pub arch: u32,
+    /// The device side it was built against (`host_build::shims_version`).
+    pub shims: String,
     /// A spindle ring kernel (built against the ring shim).
     pub ring: bool,
     /// Its threads may wait for each other or share memory: a block's
@@ -61,6 +63,7 @@ impl HostPart {
         };
         put_bytes(&mut out, self.program.as_bytes());
         out.extend_from_slice(&self.arch.to_le_bytes());
+        put_bytes(&mut out, self.shims.as_bytes());
         let flags =
             u32::from(self.ring) | u32::from(self.concurrent) << 1 | u32::from(self.polls) << 2;
         out.extend_from_slice(&flags.to_le_bytes());
@@ -110,10 +113,13 @@ impl HostPart {
         }
         let mut r = Reader { b, at: 0 };
         if r.take(8)? != PAYLOAD_MAGIC {
-            return Err("the image's host part has an unknown format".into());
+            return Err(
+                "the image's host part was written by another version of the stand-in".into(),
+            );
         }
         let program = r.text()?;
         let arch = r.u32()?;
+        let shims = r.text()?;
         let flags = r.u32()?;
         let n = r.u32()?;
         let mut entries = Vec::new();
@@ -134,6 +140,7 @@ impl HostPart {
         Ok(HostPart {
             program,
             arch,
+            shims,
             ring: flags & 1 != 0,
             concurrent: flags & 2 != 0,
             polls: flags & 4 != 0,
@@ -233,6 +240,7 @@ mod tests {
         let host = HostPart {
             program: "saxpy.cu".into(),
             arch: 90,
+            shims: "v1".into(),
             ring: false,
             concurrent: true,
             polls: false,
@@ -276,6 +284,7 @@ mod tests {
         let host = HostPart {
             program: String::new(),
             arch: 90,
+            shims: String::new(),
             ring: false,
             concurrent: false,
             polls: false,

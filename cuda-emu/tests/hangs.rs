@@ -83,6 +83,32 @@ fn legacy_child() {
     unsafe { result::free_sync(dev) }.unwrap();
 }
 
+child_test!(a_copy_to_pageable_memory_waits_for_its_stream, pageable_child,
+    env: [HANG_MS, EAGER],
+    check: |out| names(out, "cuMemcpyDtoHAsync_v2 into pageable memory"));
+
+#[test]
+#[ignore = "child of a_copy_to_pageable_memory_waits_for_its_stream"]
+fn pageable_child() {
+    let ctx = raw::context();
+    let poller = Poller::start(&ctx, false);
+    // SAFETY: 64 bytes of device memory and 64 pinned bytes, freed at the
+    // end; the copies read the device memory after the kernel.
+    unsafe {
+        let dev = result::malloc_sync(64).unwrap();
+        let pinned = result::malloc_host(64, 0).unwrap();
+        // Into pinned memory the copy is queued behind the kernel.
+        let pinned_slice = std::slice::from_raw_parts_mut(pinned.cast::<u8>(), 64);
+        result::memcpy_dtoh_async(pinned_slice, dev, poller.stream).unwrap();
+        // Into pageable memory it returns only once done.
+        let mut host = [0u8; 64];
+        times_out(|| result::memcpy_dtoh_async(&mut host, dev, poller.stream));
+        poller.stop();
+        result::free_host(pinned).unwrap();
+        result::free_sync(dev).unwrap();
+    }
+}
+
 child_test!(frees_that_may_synchronise_behind_a_persistent_kernel, frees_child,
 env: [HANG_MS, EAGER],
 check: |out| {

@@ -388,6 +388,11 @@ child_test!(concurrent_blocks_have_their_own_shared_memory, shared_child,
     env: [EAGER, ("SPINDLE_EMU_THREADS", "4")],
     check: |out| out.assert_passed());
 
+// The same with each CUDA thread an OS thread instead of a fiber.
+child_test!(concurrent_blocks_of_os_threads_have_their_own_shared_memory, shared_child,
+    env: [EAGER, ("SPINDLE_EMU_THREADS", "4"), ("SPINDLE_EMU_BLOCKS", "threads")],
+    check: |out| out.assert_passed());
+
 /// Each block keeps its index in a `__shared__` variable and checks, many
 /// times while other blocks run, that it still holds it.
 const SHARED: &str = r#"
@@ -449,4 +454,62 @@ fn shared_child() {
             result::free_sync(m).unwrap();
         }
     }
+}
+
+child_test!(initialisation_and_the_primary_context_lifetime, lifetime_child,
+    env: [EAGER],
+    check: |out| out.assert_passed());
+
+#[test]
+#[ignore = "child of initialisation_and_the_primary_context_lifetime"]
+fn lifetime_child() {
+    assert!(common::in_child());
+    // SAFETY: plain queries; `n` is written only on success.
+    unsafe {
+        let mut n = 0;
+        assert_eq!(
+            sys::cuDeviceGetCount(&mut n),
+            CUresult::CUDA_ERROR_NOT_INITIALIZED
+        );
+        assert_eq!(sys::cuInit(1), CUresult::CUDA_ERROR_INVALID_VALUE);
+        assert_eq!(sys::cuInit(0), CUresult::CUDA_SUCCESS);
+        assert_eq!(sys::cuDeviceGetCount(&mut n), CUresult::CUDA_SUCCESS);
+        assert_eq!(n, 1);
+    }
+    let ctx = raw::context();
+    // SAFETY: 64 bytes, and a pinned byte, of this context.
+    let (dev, pinned) = unsafe {
+        (
+            result::malloc_sync(64).unwrap(),
+            result::malloc_host(1, 0).unwrap(),
+        )
+    };
+    // The last release destroys the context and everything in it.
+    drop(ctx);
+    assert_eq!(
+        code(result::ctx::synchronize()),
+        CUresult::CUDA_ERROR_CONTEXT_IS_DESTROYED
+    );
+    let ctx = raw::context();
+    let mut host = [0u8; 8];
+    // SAFETY: refused (freed with the old context) before touching memory.
+    unsafe {
+        assert_eq!(
+            code(result::memcpy_dtoh_sync(&mut host, dev)),
+            CUresult::CUDA_ERROR_INVALID_VALUE
+        );
+        assert_eq!(
+            code(result::free_host(pinned)),
+            CUresult::CUDA_ERROR_INVALID_VALUE
+        );
+    }
+    ctx.synchronize().unwrap();
+    // A stream destroyed while its kernel runs: the call returns, the
+    // kernel goes on until it ends.
+    let poller = raw::Poller::start(&ctx, false);
+    // SAFETY: the poller's own stream, not used again.
+    unsafe { result::stream::destroy(poller.stream) }.unwrap();
+    assert!(ctx.synchronize().is_err(), "the kernel still runs");
+    poller.stop_without_waiting();
+    ctx.synchronize().unwrap();
 }

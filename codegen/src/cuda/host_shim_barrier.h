@@ -11,6 +11,14 @@
 #ifndef SPINDLE_HOST_SHIM_BARRIER_H
 #define SPINDLE_HOST_SHIM_BARRIER_H
 
+// How a thread waits until `done` holds, holding `lock` of `cv`: on the
+// condition variable. A host that runs the threads of a block as fibers on
+// one OS thread (the CUDA stand-in, cuda-emu/) defines it to yield to the
+// block's other threads instead.
+#ifndef SPINDLE_HOST_WAIT
+#define SPINDLE_HOST_WAIT(cv, lock, done) (cv).wait((lock), [&] { return (done); })
+#endif
+
 class SpindleHostBarrier {
  public:
   explicit SpindleHostBarrier(unsigned int threads) : expected_(threads) {}
@@ -24,7 +32,7 @@ class SpindleHostBarrier {
       release();
       return last_count_;
     }
-    cv_.wait(lock, [&] { return phase_ != phase; });
+    SPINDLE_HOST_WAIT(cv_, lock, phase_ != phase);
     return last_count_;
   }
 

@@ -14,6 +14,11 @@
 #ifndef SPINDLE_HOST_SHIM_WARP_H
 #define SPINDLE_HOST_SHIM_WARP_H
 
+// How a member waits for the rest (see host_shim_barrier.h).
+#ifndef SPINDLE_HOST_WAIT
+#define SPINDLE_HOST_WAIT(cv, lock, done) (cv).wait((lock), [&] { return (done); })
+#endif
+
 // A warp: every member that has not finished arrives with a 64-bit value;
 // the last one releases them all, and each leaves with every lane's value
 // and the mask of the lanes that arrived (the warp operation's members).
@@ -34,7 +39,7 @@ class SpindleHostWarp {
     if (arrived_ == expected_) {
       release();
     } else {
-      cv_.wait(lock, [&] { return phase_ != phase; });
+      SPINDLE_HOST_WAIT(cv_, lock, phase_ != phase);
     }
     if (out) std::memcpy(out, r.values, sizeof r.values);
     return r.mask;

@@ -413,6 +413,12 @@ fn run_blocks(l: &Launch) -> Result<(), CUresult> {
         return Err(CUresult::CUDA_ERROR_LAUNCH_FAILED);
     };
     let threads = l.block[0] * l.block[1] * l.block[2];
+    let as_threads = crate::config::get().blocks_as_threads;
+    // A fiber's stack: host code needs more than ptxas's frame; generous,
+    // since only the pages touched are ever backed.
+    let fiber_stack = (8 * l.function.resources.stack_bytes)
+        .max(1 << 20)
+        .next_multiple_of(4096);
     let base = l.storage.as_ptr() as *mut u8;
     // SAFETY: every offset lies inside `storage` (see `copy_params`).
     let mut pointers: Vec<*mut c_void> = l
@@ -467,14 +473,25 @@ fn run_blocks(l: &Launch) -> Result<(), CUresult> {
             }
         };
         while let Some(b) = take_block() {
-            // SAFETY: as above; the block context is used by this block's
-            // threads only and ended after all of them returned.
-            unsafe {
-                let ctx = (inst.block_begin)(shared.get()) as usize;
-                POOL.run_gang(threads, &|t| {
-                    (inst.block_thread)(ctx as *mut c_void, shared.get(), b, t)
-                });
-                (inst.block_end)(ctx as *mut c_void);
+            if as_threads {
+                // SAFETY: as above; the block context is used by this
+                // block's threads only and ended after all of them returned.
+                unsafe {
+                    let ctx = (inst.block_begin)(shared.get()) as usize;
+                    POOL.run_gang(threads, &|t| {
+                        (inst.block_thread)(ctx as *mut c_void, shared.get(), b, t)
+                    });
+                    (inst.block_end)(ctx as *mut c_void);
+                }
+            // SAFETY: as above; the fibers run on this thread and are all
+            // done when the call returns.
+            } else if unsafe { (inst.run_fibers)(shared.get(), b, fiber_stack) } != 0 {
+                crate::log::warn(format!(
+                    "{}: cannot map the stacks of its threads",
+                    l.describe()
+                ));
+                *lock(&failed) = Some(CUresult::CUDA_ERROR_OUT_OF_MEMORY);
+                break;
             }
         }
         module.put_back(inst);

@@ -40,6 +40,7 @@ type RunSerial = unsafe extern "C" fn(*const EmuLaunch, u32);
 type BlockBegin = unsafe extern "C" fn(*const EmuLaunch) -> *mut c_void;
 type BlockThread = unsafe extern "C" fn(*mut c_void, *const EmuLaunch, u32, u32);
 type BlockEnd = unsafe extern "C" fn(*mut c_void);
+type RunFibers = unsafe extern "C" fn(*const EmuLaunch, u32, u32) -> c_int;
 type Params = unsafe extern "C" fn(*mut *const u32, *mut *const u32) -> u32;
 type SetPacer = unsafe extern "C" fn(extern "C" fn(c_uint));
 
@@ -50,6 +51,7 @@ pub(crate) struct Instance {
     pub(crate) block_begin: BlockBegin,
     pub(crate) block_thread: BlockThread,
     pub(crate) block_end: BlockEnd,
+    pub(crate) run_fibers: RunFibers,
     thunks: HashMap<String, Thunk>,
 }
 
@@ -95,6 +97,7 @@ impl Instance {
             block_begin: sym(&lib, "spindle_emu_block_begin")?,
             block_thread: sym(&lib, "spindle_emu_block_thread")?,
             block_end: sym(&lib, "spindle_emu_block_end")?,
+            run_fibers: sym(&lib, "spindle_emu_run_block_fibers")?,
             thunks,
             _lib: lib,
         })
@@ -223,6 +226,16 @@ fn load(out: *mut *mut c_void, image: *const c_void) -> Result<(), CUresult> {
             return Err(CUresult::CUDA_ERROR_INVALID_IMAGE);
         }
     };
+    if let Ok(now) = crate::nvrtc::host_build::shims_version() {
+        if host.shims != now {
+            crate::log::warn(format!(
+                "cuModuleLoadData: {} was built against another version of the stand-in's device \
+                 side (the host shims changed); refusing the stale image (spindle recompiles it)",
+                host.program
+            ));
+            return Err(CUresult::CUDA_ERROR_NO_BINARY_FOR_GPU);
+        }
+    }
     if host.arch != 90 {
         crate::log::warn(format!(
             "cuModuleLoadData: {} was compiled for sm_{}; the device is sm_90",

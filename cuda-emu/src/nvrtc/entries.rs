@@ -124,6 +124,68 @@ pub fn entries(source: &str) -> Vec<(String, EntryAt)> {
     out
 }
 
+/// `source` with each `extern __shared__ T name[];` (the launch's dynamic
+/// shared memory, which host C++ cannot declare) replaced by a pointer of
+/// the same name to the block's dynamic shared area
+/// (`spindle_emu_dynamic_shared()`, cuda-emu/include/spindle_emu_device.h):
+/// a local `T* const` inside a function, a macro at file scope.
+pub fn host_source(source: &str) -> String {
+    let code = code_only(source);
+    let text = String::from_utf8_lossy(&code).into_owned();
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(source.len());
+    let mut copied = 0;
+    let mut from = 0;
+    while let Some(off) = text[from..].find("extern") {
+        let start = from + off;
+        from = start + 6;
+        if start > 0 && is_ident(b[start - 1]) {
+            continue;
+        }
+        let i = skip_space(b, start + 6);
+        if !text[i..].starts_with("__shared__") {
+            continue;
+        }
+        let Some(semi) = text[i..].find(';').map(|s| i + s) else {
+            break;
+        };
+        let decl = text[i + "__shared__".len()..semi].trim();
+        let Some(decl) = decl
+            .strip_suffix(']')
+            .and_then(|d| d.trim_end().strip_suffix('['))
+        else {
+            continue;
+        };
+        // Drop `__align__(n)`, then the last word is the name.
+        let mut words = decl.to_string();
+        while let Some(a) = words.find("__align__") {
+            let close = words[a..].find(')').map_or(words.len(), |c| a + c + 1);
+            words.replace_range(a..close, " ");
+        }
+        let words = words.trim();
+        let Some(split) = words.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) else {
+            continue;
+        };
+        let (ty, name) = (words[..=split].trim(), &words[split + 1..]);
+        let depth = b[..start].iter().fold(0i64, |d, c| match c {
+            b'{' => d + 1,
+            b'}' => d - 1,
+            _ => d,
+        });
+        let replacement = if depth > 0 {
+            format!("{ty}* const {name} = reinterpret_cast<{ty}*>(spindle_emu_dynamic_shared());")
+        } else {
+            format!("\n#define {name} (reinterpret_cast<{ty}*>(spindle_emu_dynamic_shared()))\n")
+        };
+        out.push_str(&source[copied..start]);
+        out.push_str(&replacement);
+        copied = semi + 1;
+        from = semi + 1;
+    }
+    out.push_str(&source[copied..]);
+    out
+}
+
 /// Where entry `name` is declared.
 pub fn find_entry(source: &str, name: &str) -> Option<EntryAt> {
     entries(source)
@@ -190,6 +252,26 @@ mod tests {
         );
         assert!(find_entry(src, "spindle_b").is_some());
         assert!(find_entry(src, "commented").is_none());
+    }
+
+    #[test]
+    fn dynamic_shared_arrays_become_pointers_to_the_area() {
+        let src = "extern \"C\" __global__ void k(float* x) {\n  extern __shared__ __align__(16) unsigned char smem[];\n  smem[0] = 1;\n}\n\
+                   extern __shared__ float tile[];\n";
+        let host = host_source(src);
+        assert!(
+            host.contains("unsigned char* const smem = reinterpret_cast<unsigned char*>(spindle_emu_dynamic_shared());"),
+            "{host}"
+        );
+        assert!(
+            host.contains(
+                "\n#define tile (reinterpret_cast<float*>(spindle_emu_dynamic_shared()))\n"
+            ),
+            "{host}"
+        );
+        assert!(host.contains("smem[0] = 1;"));
+        let plain = "extern \"C\" __global__ void k(float* x) { x[0] = 1; }";
+        assert_eq!(host_source(plain), plain);
     }
 
     #[test]

@@ -103,6 +103,15 @@ fn shim_texts(root: &Path) -> Result<Vec<(String, String)>, String> {
         .collect()
 }
 
+/// The version of the device side: the stand-in's version and the text of
+/// every shim header now. An image built under another version is stale.
+pub fn shims_version() -> Result<String, String> {
+    let shims = shim_texts(&source_root())?;
+    let mut parts: Vec<&str> = vec![env!("CARGO_PKG_VERSION")];
+    parts.extend(shims.iter().map(|(_, t)| t.as_str()));
+    Ok(key_of(&parts))
+}
+
 /// A 128-bit key of `parts` (two SipHash runs with different prefixes; a
 /// hit is also checked against the stored program text).
 fn key_of(parts: &[&str]) -> String {
@@ -122,8 +131,9 @@ fn key_of(parts: &[&str]) -> String {
 /// its lines), then a thunk per entry point.
 fn unit_text(program: &str, source: &str) -> String {
     let mut unit = format!(
-        "#line 1 \"{}\"\n{source}\n",
-        program.replace(['"', '\\'], "_")
+        "#line 1 \"{}\"\n{}\n",
+        program.replace(['"', '\\'], "_"),
+        entries::host_source(source)
     );
     unit.push_str("#line 1 \"spindle-emu-entry-points\"\n");
     for (name, _) in entries::entries(source) {

@@ -368,6 +368,7 @@ fn build_image(prog: Program) -> Result<Vec<u8>, c_int> {
     let host = HostPart {
         program: extra.name.clone(),
         arch,
+        shims: host_build::shims_version().unwrap_or_default(),
         ring: entries::is_ring(&extra.source),
         concurrent: entries::needs_concurrent_threads(&extra.source),
         polls: entries::polls(&extra.source),

@@ -140,11 +140,16 @@ impl Poller {
 
     /// Lets the kernel end, and waits for it.
     pub fn stop(&self) {
+        self.stop_without_waiting();
+        // SAFETY: a live stream of the current context.
+        unsafe { result::stream::synchronize(self.stream) }.unwrap();
+    }
+
+    /// Lets the kernel end.
+    pub fn stop_without_waiting(&self) {
         // SAFETY: the flag is 4 aligned bytes of live pinned memory; the
         // kernel only reads it (atomically).
         unsafe { AtomicU32::from_ptr(self.flag) }.store(1, Ordering::SeqCst);
-        // SAFETY: a live stream of the current context.
-        unsafe { result::stream::synchronize(self.stream) }.unwrap();
     }
 }
 
