@@ -9,6 +9,7 @@
 //! cargo bench --bench gpu                  # everything
 //! cargo bench --bench gpu -- cpu jit       # only some groups: cpu batch ring jit
 //! cargo bench --bench gpu -- --quick       # a tenth of the repetitions
+//! cargo bench --bench gpu -- --strict      # fail when any figure could not be measured
 //! target/release/deps/gpu-<hash> --probe   # what spindle sees: GPU, arch, NVRTC
 //! ```
 //!
@@ -68,6 +69,9 @@ fn main() -> ExitCode {
     // `cargo bench` passes `--bench`; other words choose groups.
     let quick = args.iter().any(|a| a == "--quick")
         || std::env::var("SPINDLE_BENCH_QUICK").is_ok_and(|v| v == "1");
+    // A functional check (scripts/test.sh under the CUDA stand-in): every
+    // figure must be measured.
+    let strict = args.iter().any(|a| a == "--strict");
     let chosen: Vec<&str> = args
         .iter()
         .map(String::as_str)
@@ -91,6 +95,14 @@ fn main() -> ExitCode {
     );
     println!("  CPU: {}", cpu_model());
     println!("  GPU: {gpu_name}");
+    // The CUDA stand-in (cuda-emu/) names its device "… emulated …".
+    r.emulated = gpu.as_ref().is_ok_and(|d| d.name().contains("emulated"));
+    if r.emulated {
+        println!(
+            "  (an emulated GPU: every figure below is marked [emulated]; they time the \
+             emulation on the CPU and are never GPU figures)"
+        );
+    }
     r.meta(&[
         ("cpu", cpu_model()),
         ("gpu", gpu_name),
@@ -122,6 +134,13 @@ fn main() -> ExitCode {
             .map(|p| format!("; JSON lines in {}", p.display()))
             .unwrap_or_default()
     );
+    if strict && r.skipped > 0 {
+        eprintln!(
+            "gpu bench: --strict: {} figures could not be measured (see `skipped:` above)",
+            r.skipped
+        );
+        return ExitCode::FAILURE;
+    }
     ExitCode::SUCCESS
 }
 

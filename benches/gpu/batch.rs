@@ -90,9 +90,13 @@ fn overhead(r: &mut Reporter, dev: &Device, arch: &str) -> Result<(), String> {
             }
         };
         // Interleaved so both see the same clocks and neighbours.
-        interleaved(500, reps, &mut [&mut spindle_launch, &mut raw_plain])
+        interleaved(
+            r.warmup(500),
+            reps,
+            &mut [&mut spindle_launch, &mut raw_plain],
+        )
     };
-    let with_fault = measure(500, reps, || {
+    let with_fault = measure(r.warmup(500), reps, || {
         if let Err(e) = raw.launch_sync_with_fault() {
             raw_failed.get_or_insert(e);
         }
@@ -114,7 +118,7 @@ fn overhead(r: &mut Reporter, dev: &Device, arch: &str) -> Result<(), String> {
 
     let burst_reps = r.reps(50);
     let mut ours_failed = None;
-    let b2b = measure(2, burst_reps, || {
+    let b2b = measure(r.warmup(2), burst_reps, || {
         for _ in 0..BURST {
             if let Err(e) = touch::launch(dev, launch, &mut out) {
                 ours_failed.get_or_insert(format!("spindle launch failed: {e}"));
@@ -126,7 +130,7 @@ fn overhead(r: &mut Reporter, dev: &Device, arch: &str) -> Result<(), String> {
         None => r.throughput(GROUP, FIGURES[5], b2b, BURST, ""),
     }
     let mut failure: Option<String> = None;
-    let raw_b2b = measure(2, burst_reps, || {
+    let raw_b2b = measure(r.warmup(2), burst_reps, || {
         for _ in 0..BURST {
             if let Err(e) = raw.launch_async() {
                 failure.get_or_insert(e);
@@ -157,7 +161,7 @@ fn saxpy(r: &mut Reporter, dev: &Device) -> Result<(), String> {
         {
             return Err("saxpy gave a wrong result on the GPU".into());
         }
-        let s = measure(200, r.reps(3000), || {
+        let s = measure(r.warmup(200), r.reps(3000), || {
             quickstart::saxpy::launch(dev, Launch::for_elements(n), 1.0, &x, &mut y).unwrap();
         });
         r.time(GROUP, name, s, "compare with the peers' saxpy");
@@ -177,7 +181,7 @@ fn cooperative(r: &mut Reporter, dev: &Device) -> Result<(), String> {
     if bins.to_vec().map_err(err)? != histogram::histogram_reference(&data) {
         return Err("the histogram kernel gave a wrong result on the GPU".into());
     }
-    let s = measure(50, r.reps(1000), || {
+    let s = measure(r.warmup(50), r.reps(1000), || {
         histogram::histogram::launch(dev, launch, &data_buf, &mut bins).unwrap();
     });
     r.time(GROUP, FIGURES[9], s, "");
@@ -194,7 +198,7 @@ fn cooperative(r: &mut Reporter, dev: &Device) -> Result<(), String> {
     if sums.to_vec().map_err(err)? != histogram::block_sums_reference(&values) {
         return Err("the block-sums kernel gave a wrong result on the GPU".into());
     }
-    let s = measure(50, r.reps(1000), || {
+    let s = measure(r.warmup(50), r.reps(1000), || {
         histogram::block_sums::launch(dev, launch, &values_buf, &mut sums).unwrap();
     });
     r.time(GROUP, FIGURES[10], s, "");

@@ -83,7 +83,7 @@ fn link_cache_hit(r: &mut Reporter) {
     if let Err(e) = info.linked() {
         return r.skip(GROUP, figure, &format!("the kernel does not link: {e}"));
     }
-    let hit = measure(1000, r.reps(100_000), || {
+    let hit = measure(r.warmup(1000), r.reps(100_000), || {
         std::hint::black_box(info.linked().unwrap());
     });
     r.time(
@@ -124,7 +124,7 @@ fn runtime_disk_hit(r: &mut Reporter, name: &str, arch: &str) {
             "a second cubin_for was not an identical disk hit",
         );
     }
-    let hit = measure(20, r.reps(1000), || {
+    let hit = measure(r.warmup(20), r.reps(1000), || {
         std::hint::black_box(cubin_for(info, arch).unwrap());
     });
     r.time(GROUP, &figure, hit, "");
@@ -142,7 +142,7 @@ fn compile_and_disk(r: &mut Reporter, name: &str, source: &str, arch: &str, vers
             return;
         }
     };
-    let cold = measure(1, r.reps(21), || {
+    let cold = measure(r.warmup(1), r.reps(21), || {
         compile_cubin(name, source, arch).unwrap();
     });
     r.time(
@@ -179,7 +179,7 @@ fn compile_and_disk(r: &mut Reporter, name: &str, source: &str, arch: &str, vers
             "the stored entry did not read back",
         );
     } else {
-        let hit = measure(50, r.reps(2000), || {
+        let hit = measure(r.warmup(50), r.reps(2000), || {
             let bytes = cache.get(&key_of()).unwrap();
             std::hint::black_box(bytes);
         });

@@ -4,6 +4,11 @@
 //!
 //! Every figure is either measured (median and p99 over timed repetitions
 //! after warm-up) or skipped with the reason: never a made-up number.
+//!
+//! A run on an emulated GPU (the CUDA stand-in of `cuda-emu/`, whose
+//! device name says "emulated") marks every line `[emulated]` and every
+//! record `"emulated": true`: those timings are of the emulation on the
+//! CPU, never GPU figures.
 
 use std::fs::File;
 use std::io::Write;
@@ -17,6 +22,8 @@ pub struct Reporter {
     pub path: Option<PathBuf>,
     /// Divides repetition counts (`--quick`: 10), recorded in every record.
     pub quick: bool,
+    /// The GPU is the CUDA stand-in: recorded in every record and line.
+    pub emulated: bool,
     pub measured: usize,
     pub skipped: usize,
 }
@@ -48,15 +55,28 @@ impl Reporter {
             path: json.as_ref().map(|_| path),
             json,
             quick,
+            emulated: false,
             measured: 0,
             skipped: 0,
         }
     }
 
-    /// Repetitions to use: `n`, or a tenth of it (at least 5) with `--quick`.
+    /// Repetitions to use: `n`, or a tenth of it (at least 5) with `--quick`;
+    /// on an emulated GPU 3 (a functional check: its timings mean nothing).
     pub fn reps(&self, n: usize) -> usize {
-        if self.quick {
+        if self.emulated {
+            n.min(3)
+        } else if self.quick {
             (n / 10).max(5)
+        } else {
+            n
+        }
+    }
+
+    /// Warm-up repetitions: `n`, or 1 on an emulated GPU.
+    pub fn warmup(&self, n: usize) -> usize {
+        if self.emulated {
+            n.min(1)
         } else {
             n
         }
@@ -80,10 +100,11 @@ impl Reporter {
     /// A latency: median and p99 of one repetition.
     pub fn time(&mut self, group: &str, name: &str, s: Stats, note: &str) {
         println!(
-            "  {name:<52} median {:>10}  p99 {:>10}  ({} reps) {note}",
+            "  {name:<52} median {:>10}  p99 {:>10}  ({} reps) {note}{}",
             fmt(s.median),
             fmt(s.p99),
-            s.reps
+            s.reps,
+            self.mark()
         );
         let mut obj = Obj::new("time", group, name);
         obj.stats(s).str("note", note);
@@ -97,11 +118,12 @@ impl Reporter {
         let per = |d: std::time::Duration| d / items as u32;
         let per_sec = items as f64 / s.median.as_secs_f64();
         println!(
-            "  {name:<52} median {:>10}  p99 {:>10}  per item, {} /s ({} reps of {items}) {note}",
+            "  {name:<52} median {:>10}  p99 {:>10}  per item, {} /s ({} reps of {items}) {note}{}",
             fmt(per(s.median)),
             fmt(per(s.p99)),
             si(per_sec),
-            s.reps
+            s.reps,
+            self.mark()
         );
         let mut obj = Obj::new("throughput", group, name);
         obj.num("median_ns", per(s.median).as_nanos() as f64)
@@ -132,7 +154,10 @@ impl Reporter {
             Some(g) => format!("(goal <= {g:.2}: NOT met)"),
             None => String::new(),
         };
-        println!("  {name:<52} ratio  {r:>10.3}  p99 ratio {r99:>6.3} {verdict} {note}");
+        println!(
+            "  {name:<52} ratio  {r:>10.3}  p99 ratio {r99:>6.3} {verdict} {note}{}",
+            self.mark()
+        );
         let mut obj = Obj::new("ratio", group, name);
         obj.num("ratio", r).num("p99_ratio", r99).str("note", note);
         if let Some(g) = goal {
@@ -157,7 +182,19 @@ impl Reporter {
         self.skipped += 1;
     }
 
-    fn write(&mut self, obj: Obj) {
+    /// What every printed figure of an emulated run ends with.
+    fn mark(&self) -> &'static str {
+        if self.emulated {
+            " [emulated]"
+        } else {
+            ""
+        }
+    }
+
+    fn write(&mut self, mut obj: Obj) {
+        if self.emulated {
+            obj.bool("emulated", true);
+        }
         let mut line = obj.finish(self.quick);
         line.push('\n');
         if let Some(f) = &mut self.json {

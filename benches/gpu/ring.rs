@@ -167,7 +167,7 @@ fn call_round_trip(r: &Reporter, dev: &Device) -> Result<Stats, String> {
     if first != 1 {
         return Err(format!("bump replied {first} to the first call, not 1"));
     }
-    let (warmup, reps) = (1000, r.reps(20_000));
+    let (warmup, reps) = (r.warmup(1000), r.reps(20_000));
     let mut failed = None;
     let s = measure(warmup, reps, || {
         if let Err(e) = actor.call(1) {
@@ -242,7 +242,7 @@ fn batch_same_work(r: &Reporter, dev: &Device) -> Result<Stats, String> {
     let one = Launch::new(1u32, 1u32);
     let mut count = 0u32;
     let mut failed = None;
-    let s = measure(500, r.reps(10_000), || {
+    let s = measure(r.warmup(500), r.reps(10_000), || {
         let step = bump_batch::launch(dev, one, 1, &mut state).and_then(|()| state.to_vec());
         match step {
             Ok(v) => {
