@@ -95,12 +95,15 @@ pub mod prelude {
 /// Items used by generated code only. Not a stable API.
 #[doc(hidden)]
 pub mod __private {
+    pub use spindle_codegen::ir::Scalar;
     pub use spindle_codegen::layout::{
-        follows_c_layout, ConstValue, FieldLayout, StructLayout, TypeDesc,
+        follows_c_layout, has_zero_variant, ConstValue, EnumLayout, EnumVariant, FieldLayout,
+        StructLayout, TypeDesc,
     };
     pub use spindle_runtime::inventory;
     pub use spindle_runtime::{
-        const_value, ConstInfo, DeviceFnInfo, KernelArg, KernelInfo, KernelRegistration,
+        const_value, ConstInfo, DeviceFnInfo, DeviceImplInfo, DeviceImplRegistration, KernelArg,
+        KernelInfo, KernelRegistration,
     };
     pub use std::sync::OnceLock;
 }

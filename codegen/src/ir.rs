@@ -15,6 +15,11 @@
 //!   `bool as int` is 0/1.
 //! - A faulting thread stops (like PTX `exit`); the first fault of a launch is
 //!   recorded with its block and thread and reported to the host.
+//! - Rust's everyday constructs arrive desugared: `match`, `if let` and
+//!   `matches!` as `if` chains, iteration as indexed loops, closures
+//!   inlined; a C-like `DeviceType` enum is its discriminant (a scalar of
+//!   its `#[repr]`); tuples and `Option`s are anonymous [`StructDef`]s
+//!   (fields `0`, `1`, …; `is_some`, `value`) that never cross to the host.
 
 use crate::KernelMode;
 
@@ -367,6 +372,11 @@ pub enum ParamKind {
     Slice { elem: Ty, mutable: bool },
     /// Ring state `&mut S`: a place that lives across messages.
     StateRef(Ty),
+    /// `&mut T` of a `#[device]` function (`&mut self` of a method): a
+    /// place the caller lends, passed as [`ExprKind::Borrow`]; reads and
+    /// writes of the parameter are reads and writes of that place. On
+    /// CUDA: a pointer.
+    Ref(Ty),
 }
 
 /// A local variable.
@@ -481,8 +491,14 @@ pub enum ExprKind {
     Binary(BinOp, Box<Expr>, Box<Expr>),
     /// `inner as ty`, scalar to scalar.
     Cast(Box<Expr>),
-    /// A `#[device]` function call; arguments by value.
+    /// A `#[device]` function call; arguments by value, except that a
+    /// [`ParamKind::Ref`] parameter takes an [`ExprKind::Borrow`].
     Call(FnId, Vec<Expr>),
+    /// `&mut place`: only as the argument of a [`ParamKind::Ref`]
+    /// parameter in a [`ExprKind::Call`]. The place (and its indices, with
+    /// their checks) is evaluated where the argument is; its type is the
+    /// place's.
+    Borrow(Place),
     Intrinsic(Intrinsic, Vec<Expr>),
     /// An atomic read-modify-write of `place`, returning the value it held
     /// before. `args` are the operand (`[v]`), or `[current, new]` for

@@ -22,6 +22,9 @@ pub enum TypeDesc {
     },
     /// A `#[derive(DeviceType)]` struct.
     Struct(&'static StructLayout),
+    /// A `#[derive(DeviceType)]` C-like enum (`#[repr(u32)] enum Op { Add,
+    /// Mul }`): in kernels, its discriminant as its integer type.
+    Enum(&'static EnumLayout),
 }
 
 /// The layout of a `#[repr(C)]` struct, as Rust computed it.
@@ -35,6 +38,40 @@ pub struct StructLayout {
     pub align: usize,
     /// Fields in declaration order.
     pub fields: &'static [FieldLayout],
+}
+
+/// A `#[repr(<integer>)]` enum whose variants have no fields, as Rust
+/// numbered them.
+#[derive(Debug, Clone, Copy)]
+pub struct EnumLayout {
+    /// The enum's name (last path segment), e.g. `"Op"`.
+    pub name: &'static str,
+    /// The integer type of its `#[repr]`: a value is its discriminant.
+    pub repr: Scalar,
+    /// The variants in declaration order.
+    pub variants: &'static [EnumVariant],
+}
+
+/// One variant of an [`EnumLayout`].
+#[derive(Debug, Clone, Copy)]
+pub struct EnumVariant {
+    /// The variant's name, e.g. `"Add"`.
+    pub name: &'static str,
+    /// Its discriminant (`Op::Add as i128`).
+    pub value: i128,
+}
+
+/// Whether some variant's discriminant is 0, so zeroed memory
+/// (`Device::zeros`) holds a valid value.
+pub const fn has_zero_variant(variants: &[EnumVariant]) -> bool {
+    let mut i = 0;
+    while i < variants.len() {
+        if variants[i].value == 0 {
+            return true;
+        }
+        i += 1;
+    }
+    false
 }
 
 /// One field of a [`StructLayout`].
@@ -55,6 +92,7 @@ impl TypeDesc {
             TypeDesc::Scalar(s) => s.size(),
             TypeDesc::Array { elem, len } => elem.size() * *len,
             TypeDesc::Struct(l) => l.size,
+            TypeDesc::Enum(e) => e.repr.size(),
         }
     }
 
@@ -64,6 +102,7 @@ impl TypeDesc {
             TypeDesc::Scalar(s) => s.size(),
             TypeDesc::Array { elem, .. } => elem.align(),
             TypeDesc::Struct(l) => l.align,
+            TypeDesc::Enum(e) => e.repr.size(),
         }
     }
 
@@ -73,6 +112,7 @@ impl TypeDesc {
             TypeDesc::Scalar(s) => s.rust_name().to_string(),
             TypeDesc::Array { elem, len } => format!("[{}; {}]", elem.rust_name(), len),
             TypeDesc::Struct(l) => l.name.to_string(),
+            TypeDesc::Enum(e) => e.name.to_string(),
         }
     }
 }

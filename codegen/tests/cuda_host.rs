@@ -47,6 +47,8 @@ mod control;
 mod dynamic_shared;
 #[path = "cuda_host/floats.rs"]
 mod floats;
+#[path = "cuda_host/idioms.rs"]
+mod idioms;
 #[path = "cuda_host/ints.rs"]
 mod ints;
 #[path = "cuda_host/ranges.rs"]

@@ -1,6 +1,10 @@
 //! `#[device]`: keep the function for host code and rustc, and emit its
 //! metadata in a module of the same name (modules and functions live in
 //! different namespaces, so `helper` and `helper::__SPINDLE_DEVICE_FN` coexist).
+//!
+//! On an `impl Type { … }` block (see `device_impl.rs`), the metadata of
+//! each method, associated fn and associated const, registered so the
+//! linker finds it through `Type`.
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -12,6 +16,16 @@ use crate::{paths, source};
 pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     if !attr.is_empty() {
         return Err(syn::Error::new_spanned(attr, "#[device] takes no options"));
+    }
+    match syn::parse2::<syn::Item>(item.clone())? {
+        syn::Item::Fn(_) => {}
+        syn::Item::Impl(imp) => return crate::device_impl::expand(imp),
+        other => {
+            return Err(syn::Error::new_spanned(
+                other,
+                "#[device] goes on a `fn` or on an `impl Type { … }` block",
+            ))
+        }
     }
     let func: syn::ItemFn = syn::parse2(item.clone())?;
     let analysis = frontend::analyze_device_fn(&func)?;

@@ -11,6 +11,9 @@ use crate::paths;
 
 pub fn expand(item: TokenStream) -> syn::Result<TokenStream> {
     let input: DeriveInput = syn::parse2(item)?;
+    if let Data::Enum(e) = &input.data {
+        return expand_enum(&input, e);
+    }
     check_repr(&input)?;
     if !input.generics.params.is_empty() {
         return Err(syn::Error::new_spanned(
@@ -28,12 +31,7 @@ pub fn expand(item: TokenStream) -> syn::Result<TokenStream> {
                 ))
             }
         },
-        Data::Enum(e) => {
-            return Err(syn::Error::new(
-                e.enum_token.span,
-                "DeviceType cannot be derived for an enum: use a struct with an integer tag field",
-            ))
-        }
+        Data::Enum(_) => unreachable!("handled above"),
         Data::Union(u) => {
             return Err(syn::Error::new(
                 u.union_token.span,
@@ -97,6 +95,127 @@ pub fn expand(item: TokenStream) -> syn::Result<TokenStream> {
             }
         };
     })
+}
+
+/// A C-like enum: `#[repr(<integer>)]`, variants without fields. Its
+/// layout is its integer's; the variants' discriminants come from rustc
+/// (`Op::Add as i128`).
+fn expand_enum(input: &DeriveInput, e: &syn::DataEnum) -> syn::Result<TokenStream> {
+    let repr = enum_repr(input)?;
+    if !input.generics.params.is_empty() {
+        return Err(syn::Error::new_spanned(
+            &input.generics,
+            "DeviceType enums cannot be generic",
+        ));
+    }
+    if e.variants.is_empty() {
+        return Err(syn::Error::new(
+            input.ident.span(),
+            "DeviceType needs an enum with at least one variant",
+        ));
+    }
+    for v in &e.variants {
+        if !matches!(v.fields, Fields::Unit) {
+            return Err(syn::Error::new_spanned(
+                &v.fields,
+                "DeviceType enums are C-like: variants cannot hold fields (put the data in a \
+                 struct beside a tag enum)",
+            ));
+        }
+    }
+    let krate = paths::krate();
+    let private = paths::private();
+    let name = &input.ident;
+    let name_str = name.to_string();
+    let n = e.variants.len();
+    let variants = e.variants.iter().map(|v| {
+        let ident = &v.ident;
+        let vname = ident.to_string();
+        quote! {
+            #private::EnumVariant { name: #vname, value: #name::#ident as i128 }
+        }
+    });
+    let repr_ident = syn::Ident::new(repr, proc_macro2::Span::call_site());
+    let scalar = format_scalar(repr);
+    let scalar = syn::Ident::new(scalar, proc_macro2::Span::call_site());
+    let size_msg = format!("spindle: `{name_str}` is not the size of its #[repr({repr})]");
+    let zero_msg = format!(
+        "spindle: a DeviceType enum needs a variant whose discriminant is 0, the value of \
+         zeroed device memory (`Device::zeros`): give `{name_str}` one (e.g. its first variant)"
+    );
+    Ok(quote! {
+        const _: () = {
+            static VARIANTS: [#private::EnumVariant; #n] = [#(#variants),*];
+            static LAYOUT: #private::EnumLayout = #private::EnumLayout {
+                name: #name_str,
+                repr: #private::Scalar::#scalar,
+                variants: &VARIANTS,
+            };
+            const _: () = ::core::assert!(
+                ::core::mem::size_of::<#name>() == ::core::mem::size_of::<#repr_ident>(),
+                #size_msg
+            );
+            const _: () = ::core::assert!(#private::has_zero_variant(&VARIANTS), #zero_msg);
+            // SAFETY: a fieldless `#[repr(<integer>)]` enum is its integer
+            // (size asserted above); kernels only store values that are
+            // discriminants of its variants (they have no integer-to-enum
+            // conversion), and zeroed memory holds the variant with
+            // discriminant 0 (asserted above).
+            unsafe impl #krate::DeviceType for #name {
+                const DESC: #private::TypeDesc = #private::TypeDesc::Enum(&LAYOUT);
+            }
+        };
+    })
+}
+
+/// The integer of an enum's `#[repr(…)]`.
+fn enum_repr(input: &DeriveInput) -> syn::Result<&'static str> {
+    const INTS: [&str; 10] = [
+        "u8", "u16", "u32", "u64", "usize", "i8", "i16", "i32", "i64", "isize",
+    ];
+    let mut found = None;
+    for a in input.attrs.iter().filter(|a| a.path().is_ident("repr")) {
+        a.parse_nested_meta(|m| {
+            match INTS.iter().find(|t| m.path.is_ident(t)) {
+                Some(t) => found = Some(*t),
+                None if m.path.is_ident("C") => {
+                    return Err(m.error(
+                        "`#[repr(C)]` leaves an enum's size to the C compiler: a DeviceType enum \
+                         needs an integer #[repr] (`#[repr(u32)]`)",
+                    ))
+                }
+                None => {
+                    return Err(m.error(
+                        "a DeviceType enum needs an integer #[repr] (`#[repr(u32)]`), alone",
+                    ))
+                }
+            }
+            Ok(())
+        })?;
+    }
+    found.ok_or_else(|| {
+        syn::Error::new(
+            input.ident.span(),
+            "a DeviceType enum needs an integer #[repr] so Rust and CUDA agree on its size: add \
+             #[repr(u32)] (or another integer type)",
+        )
+    })
+}
+
+/// The `Scalar` variant of a Rust integer type name.
+fn format_scalar(t: &str) -> &'static str {
+    match t {
+        "u8" => "U8",
+        "u16" => "U16",
+        "u32" => "U32",
+        "u64" => "U64",
+        "usize" => "Usize",
+        "i8" => "I8",
+        "i16" => "I16",
+        "i32" => "I32",
+        "i64" => "I64",
+        _ => "Isize",
+    }
 }
 
 fn check_repr(input: &DeriveInput) -> syn::Result<()> {

@@ -146,11 +146,20 @@ pub fn device_fn_refs(analysis: &Analysis) -> Vec<TokenStream> {
 /// the expression the item's metadata uses to refer to it (from inside the
 /// glue module).
 pub fn const_table(analysis: &Analysis, item: &syn::Ident) -> (TokenStream, TokenStream) {
+    let table = format_ident!("__SPINDLE_CONSTS_{}", item);
+    let (def, reference) = const_table_named(analysis, &table);
+    if def.is_empty() {
+        return (def, reference);
+    }
+    (def, quote!(&super::#table))
+}
+
+/// [`const_table`] under the name `table`, referred to from beside it.
+pub fn const_table_named(analysis: &Analysis, table: &syn::Ident) -> (TokenStream, TokenStream) {
     if analysis.consts.is_empty() {
         return (TokenStream::new(), quote!(&[]));
     }
     let private = paths::private();
-    let table = format_ident!("__SPINDLE_CONSTS_{}", item);
     let n = analysis.consts.len();
     let infos = analysis.consts.iter().map(|p| {
         let key = frontend::const_key(p);
@@ -176,7 +185,7 @@ pub fn const_table(analysis: &Analysis, item: &syn::Ident) -> (TokenStream, Toke
         #[allow(non_upper_case_globals)]
         static #table: [#private::ConstInfo; #n] = [#(#infos),*];
     };
-    (def, quote!(&super::#table))
+    (def, quote!(&#table))
 }
 
 fn batch_glue(analysis: &Analysis) -> TokenStream {

@@ -9,6 +9,7 @@ use proc_macro::TokenStream;
 
 mod attr;
 mod device_fn;
+mod device_impl;
 mod device_type;
 mod error;
 mod kernel;
@@ -27,7 +28,9 @@ pub fn kernel(attr: TokenStream, item: TokenStream) -> TokenStream {
         .into()
 }
 
-/// Makes a function callable from kernels and other device functions.
+/// Makes a function callable from kernels and other device functions; on
+/// an `impl Type { … }` block of a `DeviceType`, makes its methods,
+/// associated functions and associated constants usable in kernels.
 #[proc_macro_attribute]
 pub fn device(attr: TokenStream, item: TokenStream) -> TokenStream {
     let item2: proc_macro2::TokenStream = item.into();
@@ -36,7 +39,8 @@ pub fn device(attr: TokenStream, item: TokenStream) -> TokenStream {
         .into()
 }
 
-/// Describes a `#[repr(C)]` struct's layout so kernels can use it.
+/// Describes a `#[repr(C)]` struct's layout, or a C-like
+/// `#[repr(<integer>)]` enum's variants, so kernels can use the type.
 #[proc_macro_derive(DeviceType)]
 pub fn derive_device_type(item: TokenStream) -> TokenStream {
     device_type::expand(item.into())

@@ -247,6 +247,8 @@ fn check_args(kernel: &Kernel, args: &[KernelArg<'_>], dev: &Device) -> Result<(
 pub(crate) fn desc_matches(kernel: &Kernel, ty: &Ty, desc: &TypeDesc) -> bool {
     match (ty, desc) {
         (Ty::Scalar(a), TypeDesc::Scalar(b)) => a == b,
+        // In kernels an enum is its discriminant.
+        (Ty::Scalar(a), TypeDesc::Enum(e)) => *a == e.repr,
         (Ty::Array(e, n), TypeDesc::Array { elem, len }) => {
             *n as usize == *len && desc_matches(kernel, e, elem)
         }

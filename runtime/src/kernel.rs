@@ -46,6 +46,24 @@ pub struct DeviceFnInfo {
     pub consts: &'static [ConstInfo],
 }
 
+/// What `#[device] impl Type { … }` records: the type, and each of its
+/// functions and associated constants as a [`DeviceFnInfo`] named
+/// `Type::item` (a constant's source is its `const` item). Registered
+/// with `inventory`, so the linker finds the impl blocks of every type a
+/// kernel reaches without the kernel naming them.
+#[derive(Debug)]
+pub struct DeviceImplInfo {
+    /// `<Type as DeviceType>::DESC`.
+    pub self_ty: &'static TypeDesc,
+    pub items: &'static [&'static DeviceFnInfo],
+}
+
+/// A `#[device] impl` block of this program.
+#[doc(hidden)]
+pub struct DeviceImplRegistration(pub &'static DeviceImplInfo);
+
+inventory::collect!(DeviceImplRegistration);
+
 /// A module-level constant a kernel or `#[device]` fn names: the path as
 /// written (spelled by `spindle_codegen::frontend::const_key`) and how to
 /// read its value (`|| const_value(&WINDOW)`, where rustc resolves the path
@@ -75,7 +93,8 @@ mod sealed {
     message = "`{Self}` is not a scalar: kernels can only use `const`s of scalar types",
     label = "this constant is a `{Self}`",
     note = "kernels can name module-level `const`s of type `bool`, `i8`..`i64`, `u8`..`u64`, \
-            `isize`, `usize`, `f32` or `f64`; pass arrays and structs as kernel parameters"
+            `isize`, `usize`, `f32` or `f64`; pass arrays and structs as kernel parameters \
+            (write an enum variant with its enum's name: `Op::Add`)"
 )]
 pub trait DeviceConst: sealed::Sealed + Copy {
     /// The value, for the linker.
@@ -116,13 +135,34 @@ impl KernelInfo {
         let mut fns: Vec<&'static DeviceFnInfo> = Vec::new();
         let mut types: Vec<&'static TypeDesc> = self.types.to_vec();
         let mut stack: Vec<&'static DeviceFnInfo> = self.device_fns.to_vec();
-        while let Some(f) = stack.pop() {
-            if fns.iter().any(|g| std::ptr::eq(*g, f)) {
-                continue;
+        let impls: Vec<&'static DeviceImplInfo> = inventory::iter::<DeviceImplRegistration>
+            .into_iter()
+            .map(|r| r.0)
+            .collect();
+        let mut taken = vec![false; impls.len()];
+        loop {
+            while let Some(f) = stack.pop() {
+                if fns.iter().any(|g| std::ptr::eq(*g, f)) {
+                    continue;
+                }
+                fns.push(f);
+                types.extend_from_slice(f.types);
+                stack.extend_from_slice(f.device_fns);
             }
-            fns.push(f);
-            types.extend_from_slice(f.types);
-            stack.extend_from_slice(f.device_fns);
+            // The impl blocks of every type reached so far; their items may
+            // reach more types and functions.
+            let reached = named_types(&types);
+            let before = stack.len();
+            for (imp, taken) in impls.iter().zip(taken.iter_mut()) {
+                if !*taken && reached.iter().any(|t| same_type(t, imp.self_ty)) {
+                    *taken = true;
+                    types.push(imp.self_ty);
+                    stack.extend_from_slice(imp.items);
+                }
+            }
+            if stack.len() == before {
+                break;
+            }
         }
         // Each item's constants are read in its own module (by the glue).
         let read = |cs: &[ConstInfo]| cs.iter().map(ConstInfo::external).collect::<Vec<_>>();
@@ -162,6 +202,41 @@ impl KernelInfo {
             "linked kernel"
         );
         result
+    }
+}
+
+/// The structs and enums `types` describe, and those inside them.
+fn named_types(types: &[&'static TypeDesc]) -> Vec<&'static TypeDesc> {
+    fn visit(d: &'static TypeDesc, out: &mut Vec<&'static TypeDesc>) {
+        match d {
+            TypeDesc::Scalar(_) => {}
+            TypeDesc::Array { elem, .. } => visit(elem, out),
+            TypeDesc::Enum(_) => out.push(d),
+            TypeDesc::Struct(l) => {
+                if !out.iter().any(|o| same_type(o, d)) {
+                    out.push(d);
+                    for f in l.fields {
+                        visit(f.ty, out);
+                    }
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for d in types {
+        visit(d, &mut out);
+    }
+    out
+}
+
+/// Whether two descriptions are the same `#[derive(DeviceType)]` type:
+/// the derive's one layout `static` (the same name is not enough: two
+/// modules may each have a `Vec2`).
+fn same_type(a: &TypeDesc, b: &TypeDesc) -> bool {
+    match (a, b) {
+        (TypeDesc::Struct(x), TypeDesc::Struct(y)) => std::ptr::eq(*x, *y),
+        (TypeDesc::Enum(x), TypeDesc::Enum(y)) => std::ptr::eq(*x, *y),
+        _ => false,
     }
 }
 

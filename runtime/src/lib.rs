@@ -54,8 +54,8 @@ pub use error::{Error, Result};
 #[doc(hidden)]
 pub use inventory;
 pub use kernel::{
-    const_value, registered_kernels, ConstInfo, DeviceConst, DeviceFnInfo, KernelArg, KernelInfo,
-    KernelRegistration,
+    const_value, registered_kernels, ConstInfo, DeviceConst, DeviceFnInfo, DeviceImplInfo,
+    DeviceImplRegistration, KernelArg, KernelInfo, KernelRegistration,
 };
 pub use launch::{Dim3, Launch};
 pub use ring::{Actor, ActorStatus, RingConfig};

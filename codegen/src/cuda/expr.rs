@@ -77,7 +77,13 @@ impl FnEmitter<'_, '_> {
             let start = self.pre.len();
             let text = self.expr(e);
             let effects = self.effects(e);
-            self.seq_add(&mut seq, start, text, effects, &e.ty);
+            if matches!(e.kind, ExprKind::Borrow(_)) {
+                // Held in a temporary, a borrow is a pointer.
+                let cty = format!("{}*", self.ctx.c_type(&e.ty));
+                self.seq_add_c(&mut seq, start, text, effects, cty);
+            } else {
+                self.seq_add(&mut seq, start, text, effects, &e.ty);
+            }
         }
         seq.texts
     }
@@ -86,7 +92,7 @@ impl FnEmitter<'_, '_> {
     pub(crate) fn effects(&self, e: &Expr) -> bool {
         match &e.kind {
             ExprKind::Lit(_) | ExprKind::SliceLen(_) | ExprKind::DynamicSharedLen(_) => false,
-            ExprKind::Load(p) => self.place_effects(p),
+            ExprKind::Load(p) | ExprKind::Borrow(p) => self.place_effects(p),
             ExprKind::Unary(_, a)
             | ExprKind::Cast(a)
             | ExprKind::Field(a, _)
@@ -140,6 +146,8 @@ impl FnEmitter<'_, '_> {
                 }
                 self.place(p)
             }
+            // `&place`: the pointer a `ParamKind::Ref` parameter takes.
+            ExprKind::Borrow(p) => format!("&{}", self.place(p)),
             ExprKind::Unary(op, a) => {
                 let x = self.expr(a);
                 match a.ty.as_scalar() {
@@ -290,7 +298,9 @@ impl FnEmitter<'_, '_> {
                 };
                 match &param.kind {
                     ParamKind::Value(t) => (n.clone(), t.clone(), None),
-                    ParamKind::StateRef(t) => (format!("(*{n})"), t.clone(), None),
+                    ParamKind::StateRef(t) | ParamKind::Ref(t) => {
+                        (format!("(*{n})"), t.clone(), None)
+                    }
                     ParamKind::Slice { elem, .. } => (
                         n.clone(),
                         elem.clone(),

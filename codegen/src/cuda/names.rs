@@ -139,6 +139,29 @@ pub(crate) fn sanitize(name: &str) -> String {
     out
 }
 
+/// A C-friendly spelling of the names the front end makes up: `Vec2_dot`
+/// for the method `Vec2::dot`, `tuple_u32_f32` for the tuple struct
+/// `(u32, f32)`, `Option_u32` for `Option<u32>`. (Two names that come out
+/// alike are told apart by [`unique`].)
+fn readable(name: &str) -> String {
+    if !name.contains(|c: char| "():,<>[]; ".contains(c)) {
+        return name.to_string();
+    }
+    let mut out = String::new();
+    if name.starts_with('(') {
+        out.push_str("tuple");
+    }
+    for part in name.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+        if !part.is_empty() {
+            if !out.is_empty() {
+                out.push('_');
+            }
+            out.push_str(part);
+        }
+    }
+    out
+}
+
 /// A plain ASCII identifier (what `sanitize` leaves unchanged).
 fn is_plain(name: &str) -> bool {
     !name.is_empty()
@@ -184,7 +207,7 @@ fn unique(prefix: &str, names: impl Iterator<Item = String>) -> Vec<String> {
 
 impl Names {
     pub(crate) fn new(kernel: &Kernel) -> Names {
-        let structs = unique("S", kernel.structs.iter().map(|s| s.name.clone()));
+        let structs = unique("S", kernel.structs.iter().map(|s| readable(&s.name)));
         let fields = kernel
             .structs
             .iter()
@@ -209,7 +232,7 @@ impl Names {
                     .collect()
             })
             .collect();
-        let fns = unique("fn", kernel.device_fns.iter().map(|f| f.name.clone()));
+        let fns = unique("fn", kernel.device_fns.iter().map(|f| readable(&f.name)));
         // `sh<index>_`: no local (`l<id>_`), parameter (`p_`), struct (`S_`),
         // function (`fn_`) or generated (`spindle_`) name starts so.
         let shared = kernel

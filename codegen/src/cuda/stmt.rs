@@ -92,7 +92,9 @@ fn signature(ctx: &mut Ctx<'_>, f: &Function, role: &Role) -> String {
                 params.push(format!("const {}& {n}", ctx.c_type(t)))
             }
             ParamKind::Value(t) => params.push(format!("{} {n}", ctx.c_type(t))),
-            ParamKind::StateRef(t) => params.push(format!("{}* {n}", ctx.c_type(t))),
+            ParamKind::StateRef(t) | ParamKind::Ref(t) => {
+                params.push(format!("{}* {n}", ctx.c_type(t)))
+            }
             ParamKind::Slice { elem, mutable } => {
                 let c = ctx.c_type(elem);
                 let cnst = if *mutable { "" } else { "const " };

@@ -142,7 +142,7 @@ fn expr(e: &Expr, read: &mut Read) {
         ExprKind::DynamicSharedLen(id) => {
             read.dynamic_lens.insert(*id);
         }
-        ExprKind::Load(p) => place_read(p, read),
+        ExprKind::Load(p) | ExprKind::Borrow(p) => place_read(p, read),
         ExprKind::Unary(_, a)
         | ExprKind::Cast(a)
         | ExprKind::Field(a, _)

@@ -15,9 +15,9 @@ use quote::ToTokens;
 use super::signature::FnRole;
 use super::types::{Shape, TyVar, Types};
 
-pub(super) fn annotate(item: &mut syn::ItemFn, role: FnRole) {
+pub(super) fn annotate(item: &mut syn::ItemFn, role: FnRole, self_ty: Option<&str>) {
     let annotations = {
-        let analysis = super::analyze(item, role);
+        let analysis = super::analyze(item, role, self_ty);
         if !analysis.errors.is_empty() {
             return;
         }
@@ -75,6 +75,9 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
 fn local(l: &mut syn::Local, annotations: &HashMap<usize, String>) {
     if let Some(init) = &mut l.init {
         expr(&mut init.expr, annotations);
+        if let Some((_, otherwise)) = &mut init.diverge {
+            expr(otherwise, annotations);
+        }
     }
     let key = l as *const syn::Local as usize;
     let Some(text) = annotations.get(&key) else {
@@ -152,6 +155,23 @@ fn expr(e: &mut syn::Expr, a: &HashMap<usize, String>) {
             m.args.iter_mut().for_each(|x| expr(x, a));
         }
         E::Array(arr) => arr.elems.iter_mut().for_each(|x| expr(x, a)),
+        E::Tuple(t) => t.elems.iter_mut().for_each(|x| expr(x, a)),
+        E::Let(l) => expr(&mut l.expr, a),
+        E::Match(m) => {
+            expr(&mut m.expr, a);
+            for arm in &mut m.arms {
+                if let Some((_, g)) = &mut arm.guard {
+                    expr(g, a);
+                }
+                expr(&mut arm.body, a);
+            }
+        }
+        E::Closure(c) => expr(&mut c.body, a),
+        E::Break(b) => {
+            if let Some(x) = &mut b.expr {
+                expr(x, a);
+            }
+        }
         E::Repeat(r) => expr(&mut r.expr, a),
         E::Struct(s) => s.fields.iter_mut().for_each(|f| expr(&mut f.expr, a)),
         E::Return(r) => {

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use super::hir::CalleeKey;
 use super::types::{Shape, StructKey, TyVar, Types};
 use crate::ir::{self, FieldDef, StructDef, StructId, Ty, DIM3};
-use crate::layout::{StructLayout, TypeDesc};
+use crate::layout::{EnumLayout, StructLayout, TypeDesc};
 use crate::ItemSource;
 
 /// The front end's view of external items.
@@ -22,6 +22,7 @@ pub(super) enum Env<'a> {
 /// Everything the linker was given.
 pub(super) struct LinkEnv<'a> {
     structs: HashMap<&'static str, &'static StructLayout>,
+    enums: HashMap<&'static str, &'static EnumLayout>,
     pub fns: Vec<DeviceFnSource<'a>>,
 }
 
@@ -41,9 +42,16 @@ impl<'a> LinkEnv<'a> {
     /// Collects every struct reachable from `types`; two different layouts
     /// under one name are an error (the message says which).
     pub fn new(types: &[&'static TypeDesc], fns: &[ItemSource<'a>]) -> Result<Self, String> {
-        let mut structs = HashMap::new();
+        let mut named = Named::default();
         for desc in types {
-            collect_structs(desc, &mut structs)?;
+            collect_structs(desc, &mut named)?;
+        }
+        let Named { structs, enums } = named;
+        if let Some(name) = enums.keys().find(|n| structs.contains_key(*n)) {
+            return Err(format!(
+                "a struct and an enum both named `{name}` reach this kernel: spindle identifies \
+                 DeviceTypes by name, so rename one"
+            ));
         }
         if let Some(user) = structs.get(DIM3) {
             if !same_as_dim3(user) {
@@ -57,22 +65,53 @@ impl<'a> LinkEnv<'a> {
             .iter()
             .map(|src| DeviceFnSource {
                 src: *src,
-                parsed: syn::parse_str::<syn::ItemFn>(src.source),
+                parsed: parse_item(src.source),
             })
             .collect();
-        Ok(LinkEnv { structs, fns })
+        Ok(LinkEnv {
+            structs,
+            enums,
+            fns,
+        })
     }
 }
 
-fn collect_structs(
-    desc: &'static TypeDesc,
-    out: &mut HashMap<&'static str, &'static StructLayout>,
-) -> Result<(), String> {
+/// The named types reachable from the kernel's type descriptions.
+#[derive(Default)]
+struct Named {
+    structs: HashMap<&'static str, &'static StructLayout>,
+    enums: HashMap<&'static str, &'static EnumLayout>,
+}
+
+fn collect_structs(desc: &'static TypeDesc, out: &mut Named) -> Result<(), String> {
     match desc {
         TypeDesc::Scalar(_) => Ok(()),
         TypeDesc::Array { elem, .. } => collect_structs(elem, out),
+        TypeDesc::Enum(e) => {
+            if let Some(seen) = out.enums.get(e.name) {
+                let same = std::ptr::eq(*seen, *e)
+                    || (seen.repr == e.repr
+                        && seen.variants.len() == e.variants.len()
+                        && seen
+                            .variants
+                            .iter()
+                            .zip(e.variants)
+                            .all(|(a, b)| a.name == b.name && a.value == b.value));
+                if !same {
+                    return Err(format!(
+                        "two different enums named `{}` reach this kernel: spindle identifies \
+                         DeviceTypes by name, so rename one",
+                        e.name
+                    ));
+                }
+                return Ok(());
+            }
+            out.enums.insert(e.name, e);
+            Ok(())
+        }
         TypeDesc::Struct(layout) => {
-            if let Some(seen) = out.get(layout.name) {
+            let out_structs = &mut out.structs;
+            if let Some(seen) = out_structs.get(layout.name) {
                 if !same_layout(seen, layout) {
                     return Err(format!(
                         "two different types named `{}` reach this kernel (size {} vs {}, fields \
@@ -86,12 +125,25 @@ fn collect_structs(
                 }
                 return Ok(());
             }
-            out.insert(layout.name, layout);
+            out_structs.insert(layout.name, layout);
             for f in layout.fields {
                 collect_structs(f.ty, out)?;
             }
             Ok(())
         }
+    }
+}
+
+/// A `#[device]` fn, or an associated `const` of a `#[device] impl`
+/// block as the function that computes it.
+fn parse_item(source: &str) -> Result<syn::ItemFn, syn::Error> {
+    match syn::parse_str::<syn::Item>(source)? {
+        syn::Item::Fn(f) => Ok(f),
+        syn::Item::Const(c) => Ok(super::const_as_fn(&c)),
+        other => Err(syn::Error::new_spanned(
+            other,
+            "expected a `fn` or an associated `const`",
+        )),
     }
 }
 
@@ -135,12 +187,22 @@ impl<'a> Env<'a> {
         matches!(self, Env::Link(_))
     }
 
-    /// Whether a struct of this name can be used (`Dim3` always can; at
-    /// macro time every name can).
+    /// Whether a struct or enum of this name can be used (`Dim3` always
+    /// can; at macro time every name can).
     pub fn struct_exists(&self, name: &str) -> bool {
         match self {
             Env::Macro => true,
-            Env::Link(env) => name == DIM3 || env.structs.contains_key(name),
+            Env::Link(env) => {
+                name == DIM3 || env.structs.contains_key(name) || env.enums.contains_key(name)
+            }
+        }
+    }
+
+    /// The enum of this name (link time).
+    pub fn enum_layout(&self, name: &str) -> Option<&'static EnumLayout> {
+        match self {
+            Env::Macro => None,
+            Env::Link(env) => env.enums.get(name).copied(),
         }
     }
 
@@ -161,6 +223,10 @@ impl<'a> Env<'a> {
             );
         }
         let Env::Link(env) = self else { return None };
+        if env.enums.contains_key(name.as_str()) {
+            // An enum: no fields.
+            return Some(Vec::new());
+        }
         let layout = env.structs.get(name.as_str())?;
         Some(
             layout
@@ -196,6 +262,10 @@ pub(super) fn desc_var(types: &mut Types, desc: &TypeDesc) -> TyVar {
             let key = types.struct_key(l.name);
             types.known(Shape::Struct(key))
         }
+        TypeDesc::Enum(e) => {
+            let key = types.struct_key(e.name);
+            types.known(Shape::Struct(key))
+        }
     }
 }
 
@@ -204,11 +274,18 @@ pub(super) fn desc_var(types: &mut Types, desc: &TypeDesc) -> TyVar {
 pub(super) fn struct_table(
     env: &LinkEnv<'_>,
     types: &mut Types,
-) -> (Vec<StructDef>, HashMap<StructKey, StructId>) {
+) -> (Vec<StructDef>, HashMap<StructKey, Ty>) {
     let mut order: Vec<String> = Vec::new();
+    let mut by_key = HashMap::new();
     for key in types.used_structs() {
         let name = types.struct_name(key).to_string();
-        visit_struct(env, &name, &mut order);
+        match env.enums.get(name.as_str()) {
+            // In the IR an enum is its discriminant.
+            Some(e) => {
+                by_key.insert(key, Ty::Scalar(e.repr));
+            }
+            None => visit_struct(env, &name, &mut order),
+        }
     }
     let ids: HashMap<String, StructId> = order
         .iter()
@@ -237,9 +314,8 @@ pub(super) fn struct_table(
             },
         })
         .collect();
-    let mut by_key = HashMap::new();
     for (name, id) in &ids {
-        by_key.insert(types.struct_key(name), *id);
+        by_key.insert(types.struct_key(name), Ty::Struct(*id));
     }
     (defs, by_key)
 }
@@ -267,5 +343,6 @@ fn desc_ty(desc: &TypeDesc, ids: &HashMap<String, StructId>) -> Ty {
         TypeDesc::Scalar(s) => Ty::Scalar(*s),
         TypeDesc::Array { elem, len } => Ty::Array(Box::new(desc_ty(elem, ids)), *len as u32),
         TypeDesc::Struct(l) => Ty::Struct(ids[l.name]),
+        TypeDesc::Enum(e) => Ty::Scalar(e.repr),
     }
 }

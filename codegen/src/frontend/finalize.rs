@@ -7,10 +7,12 @@
 //! are unknown: checks involving them are skipped, and the IR built is
 //! thrown away.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use proc_macro2::Span;
 
+use super::anon::StructTable;
 use super::hir::*;
 use super::lower::method::{intrinsic_domain, Domain};
 use super::types::{Shape, StructKey, TyVar, Types};
@@ -20,7 +22,11 @@ pub(super) struct Finalizer<'a> {
     pub types: &'a Types,
     /// Link time: every type must be known.
     pub strict: bool,
-    pub struct_ids: &'a HashMap<StructKey, StructId>,
+    /// The IR type of each named `DeviceType` (a struct's id; an enum's
+    /// integer type) (link time).
+    pub named: &'a HashMap<StructKey, Ty>,
+    /// The struct table, to which tuple and `Option` types are added.
+    pub structs: &'a RefCell<StructTable>,
     /// `FnId` of each callee key (link time).
     pub fn_ids: &'a HashMap<CalleeKey, FnId>,
     pub errors: Vec<syn::Error>,
@@ -31,13 +37,15 @@ impl<'a> Finalizer<'a> {
     pub fn new(
         types: &'a Types,
         strict: bool,
-        struct_ids: &'a HashMap<StructKey, StructId>,
+        named: &'a HashMap<StructKey, Ty>,
+        structs: &'a RefCell<StructTable>,
         fn_ids: &'a HashMap<CalleeKey, FnId>,
     ) -> Self {
         Finalizer {
             types,
             strict,
-            struct_ids,
+            named,
+            structs,
             fn_ids,
             errors: Vec::new(),
             reported_unknown: false,
@@ -70,14 +78,36 @@ impl<'a> Finalizer<'a> {
             Some(Shape::Array(elem, len)) => {
                 Some(Ty::Array(Box::new(self.try_resolve(elem)?), len))
             }
-            Some(Shape::Struct(k)) => Some(Ty::Struct(
-                self.struct_ids.get(&k).copied().unwrap_or_default(),
-            )),
+            Some(Shape::Struct(k)) => Some(
+                self.named
+                    .get(&k)
+                    .cloned()
+                    .unwrap_or(Ty::Struct(StructId::default())),
+            ),
+            Some(Shape::Tuple(k)) => {
+                let elems = self
+                    .types
+                    .tuple_elems(k)
+                    .iter()
+                    .map(|e| self.try_resolve(*e))
+                    .collect::<Option<Vec<Ty>>>()?;
+                Some(Ty::Struct(self.structs.borrow_mut().tuple(elems)))
+            }
+            Some(Shape::Option(inner)) => {
+                let inner = self.try_resolve(inner)?;
+                Some(Ty::Struct(self.structs.borrow_mut().option(inner)))
+            }
             // At macro time a literal that meets an external value gets
             // that value's type, which is unknown here.
             None if !self.strict && self.types.is_external(v) => None,
             None => self.types.default_scalar(v).map(Ty::Scalar),
         }
+    }
+
+    /// At macro time a named `DeviceType` may be a struct or an enum (an
+    /// integer in kernels): checks that depend on which wait for the link.
+    fn names_unknown_type(&self, t: &Ty) -> bool {
+        !self.strict && matches!(t, Ty::Struct(_))
     }
 
     fn scalar(&mut self, v: TyVar) -> Option<Scalar> {
@@ -107,6 +137,9 @@ impl<'a> Finalizer<'a> {
                     },
                     HParamKind::StateRef(t) => {
                         ParamKind::StateRef(self.resolve(t, p.span).unwrap_or(Ty::Unit))
+                    }
+                    HParamKind::Ref(t) => {
+                        ParamKind::Ref(self.resolve(t, p.span).unwrap_or(Ty::Unit))
                     }
                 },
                 mutable: p.mutable,
@@ -273,7 +306,11 @@ impl<'a> Finalizer<'a> {
             HExprKind::Unary(op, inner) => return self.unary(*op, inner, ty, e.span),
             HExprKind::Binary(op, l, r) => {
                 self.check_binary(*op, l.ty, r.ty, e.span);
-                ExprKind::Binary(*op, Box::new(self.expr(l)), Box::new(self.expr(r)))
+                let (l, r) = (self.expr(l), self.expr(r));
+                match decided_comparison(*op, &l, &r) {
+                    Some(b) => ExprKind::Lit(Lit::Bool(b)),
+                    None => ExprKind::Binary(*op, Box::new(l), Box::new(r)),
+                }
             }
             HExprKind::Cast(inner) => {
                 self.check_cast(inner.ty, e.ty, e.span);
@@ -283,6 +320,7 @@ impl<'a> Finalizer<'a> {
                 self.fn_ids.get(key).copied().unwrap_or_default(),
                 args.iter().map(|a| self.expr(a)).collect(),
             ),
+            HExprKind::Borrow(p) => ExprKind::Borrow(self.place(p)),
             HExprKind::Intrinsic(i, args) => {
                 if let Some(recv) = args.first() {
                     self.check_intrinsic(*i, recv.ty, e.span);
@@ -419,6 +457,9 @@ impl<'a> Finalizer<'a> {
         let (Some(ls), Some(rs)) = (self.try_resolve(l), self.try_resolve(r)) else {
             return;
         };
+        if self.names_unknown_type(&ls) || self.names_unknown_type(&rs) {
+            return;
+        }
         let (Some(a), Some(b)) = (ls.as_scalar(), rs.as_scalar()) else {
             let t = self.describe(l);
             self.error(
@@ -449,6 +490,9 @@ impl<'a> Finalizer<'a> {
         let (Some(f), Some(t)) = (self.try_resolve(from), self.scalar(to)) else {
             return;
         };
+        if self.names_unknown_type(&f) {
+            return;
+        }
         let Some(f) = f.as_scalar() else {
             let d = self.describe(from);
             self.error(span, format!("`as` converts scalars only, found `{d}`"));
@@ -592,5 +636,32 @@ impl<'a> Finalizer<'a> {
                 format!("this method needs {want}, found `{}`", s.rust_name()),
             );
         }
+    }
+}
+
+/// `x op lit` that holds (or fails) for every value of `x`'s integer type
+/// (`u >= 0`, `b <= 255` for a `u8`, as range patterns produce), when
+/// reading `x` has no effect: its value. C compilers warn about such
+/// comparisons.
+fn decided_comparison(op: BinOp, x: &Expr, lit: &Expr) -> Option<bool> {
+    let (ExprKind::Load(p), ExprKind::Lit(Lit::Int(v))) = (&x.kind, &lit.kind) else {
+        return None;
+    };
+    if p.proj.iter().any(|pr| matches!(pr, Proj::Index { .. })) {
+        return None;
+    }
+    let s = x.ty.as_scalar().filter(|s| s.is_int())?;
+    let bits = s.bits();
+    let (min, max) = if s.is_signed_int() {
+        (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1)
+    } else {
+        (0, (1i128 << bits) - 1)
+    };
+    match op {
+        BinOp::Ge if *v <= min => Some(true),
+        BinOp::Lt if *v <= min => Some(false),
+        BinOp::Le if *v >= max => Some(true),
+        BinOp::Gt if *v >= max => Some(false),
+        _ => None,
     }
 }

@@ -70,13 +70,19 @@ pub(super) enum HParamKind {
         mutable: bool,
     },
     StateRef(TyVar),
+    /// `&mut T` of a `#[device]` fn (`&mut self`): a place the caller
+    /// lends, read and written through an implicit deref.
+    Ref(TyVar),
 }
 
 impl HParamKind {
     /// The type of the value the parameter names (after implicit derefs).
     pub fn value_ty(self) -> TyVar {
         match self {
-            HParamKind::Value(t) | HParamKind::MsgRef(t) | HParamKind::StateRef(t) => t,
+            HParamKind::Value(t)
+            | HParamKind::MsgRef(t)
+            | HParamKind::StateRef(t)
+            | HParamKind::Ref(t) => t,
             HParamKind::Slice { elem, .. } => elem,
         }
     }
@@ -148,7 +154,7 @@ pub(super) enum HStmtKind {
     Block(HBlock),
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct HExpr {
     pub kind: HExprKind,
     pub ty: TyVar,
@@ -165,7 +171,7 @@ pub(super) enum HLit {
 /// Index of a `#[device]` fn among the sources given to the linker.
 pub(super) type CalleeKey = u32;
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) enum HExprKind {
     Lit(HLit),
     Load(HPlace),
@@ -173,6 +179,8 @@ pub(super) enum HExprKind {
     Binary(BinOp, Box<HExpr>, Box<HExpr>),
     Cast(Box<HExpr>),
     Call(CalleeKey, Vec<HExpr>),
+    /// `&mut place` as a call argument (for a `&mut` parameter).
+    Borrow(HPlace),
     Intrinsic(Intrinsic, Vec<HExpr>),
     /// `atomic_*(&mut place, args…)`.
     Atomic(Box<HAtomic>),
@@ -223,7 +231,7 @@ impl HExpr {
     }
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct HAtomic {
     pub op: AtomicOp,
     pub place: HPlace,
@@ -233,14 +241,14 @@ pub(super) struct HAtomic {
     pub place_span: (Span, Span),
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct HPlace {
     pub root: PlaceRoot,
     pub proj: Vec<HProj>,
     pub ty: TyVar,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) enum HProj {
     Field(u32),
     Index { index: Box<HExpr>, site: SiteId },

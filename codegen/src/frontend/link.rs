@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use proc_macro2::Span;
 
+use super::anon::StructTable;
 use super::env::{struct_table, Env, LinkEnv};
 use super::finalize::Finalizer;
 use super::hir::CalleeKey;
@@ -60,8 +61,8 @@ pub(crate) fn link_kernel(
     };
 
     let role = FnRole::Kernel(*options);
-    let entry =
-        lower_checked(&mut shared, &item, role, kernel.line).map_err(|e| fail(Owner::Kernel, e))?;
+    let entry = lower_checked(&mut shared, &item, role, kernel.line, None)
+        .map_err(|e| fail(Owner::Kernel, e))?;
     let mut lowered: HashMap<CalleeKey, Lowered> = HashMap::new();
     let mut work: Vec<CalleeKey> = entry.calls.iter().map(|(k, _)| *k).collect();
     while let Some(key) = work.pop() {
@@ -75,7 +76,8 @@ pub(crate) fn link_kernel(
             .map_err(|e| fail(Owner::Device(key), vec![e.clone()]))?;
         // Each function's constants are those of its own module.
         shared.consts = source.src.consts;
-        let l = lower_checked(&mut shared, item, FnRole::Device, source.src.line)
+        let self_ty = impl_owner(source.src.name);
+        let l = lower_checked(&mut shared, item, FnRole::Device, source.src.line, self_ty)
             .map_err(|e| fail(Owner::Device(key), e))?;
         work.extend(l.calls.iter().map(|(k, _)| *k));
         lowered.insert(key, l);
@@ -102,9 +104,10 @@ pub(crate) fn link_kernel(
         .map(|(i, k)| (*k, i as FnId))
         .collect();
 
-    let (structs, struct_ids) = struct_table(&env, &mut tys);
+    let (structs, named) = struct_table(&env, &mut tys);
+    let table = std::cell::RefCell::new(StructTable::new(structs));
     let finalize = |owner: Owner, l: &Lowered| {
-        let mut fin = Finalizer::new(&tys, true, &struct_ids, &fn_ids);
+        let mut fin = Finalizer::new(&tys, true, &named, &table, &fn_ids);
         let f = fin.function(&l.hfn);
         let shared = fin.shared_arrays(&l.hfn);
         let dynamic = fin.dynamic_shared(&l.hfn);
@@ -119,6 +122,7 @@ pub(crate) fn link_kernel(
     for key in &order {
         device.push(finalize(Owner::Device(*key), &lowered[key])?.0);
     }
+    let structs = table.into_inner().defs;
     let kernel = Kernel {
         name: item.sig.ident.to_string(),
         mode: options.mode,
@@ -204,6 +208,7 @@ fn lower_checked(
     item: &syn::ItemFn,
     role: FnRole,
     line: u32,
+    self_ty: Option<&str>,
 ) -> Result<Lowered, Vec<syn::Error>> {
     let mut errors = Vec::new();
     let sig = check_signature(
@@ -215,18 +220,25 @@ fn lower_checked(
             struct_paths: shared.struct_paths,
             const_paths: shared.const_paths,
             consts: shared.consts,
+            self_ty,
         },
         &mut errors,
     );
     if !errors.is_empty() {
         return Err(errors);
     }
-    let l = lower_fn(shared, item, role, sig, line);
+    let l = lower_fn(shared, item, role, sig, line, self_ty);
     if l.errors.is_empty() {
         Ok(l)
     } else {
         Err(l.errors)
     }
+}
+
+/// The type of the `#[device] impl` block an item comes from: `Vec2` of
+/// `Vec2::dot` (items of impl blocks are linked under `Type::name`).
+pub(super) fn impl_owner(name: &str) -> Option<&str> {
+    name.rsplit_once("::").map(|(owner, _)| owner)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -12,6 +12,7 @@
 //!   everything known and produces the [`crate::ir::Kernel`].
 
 mod annotate;
+mod anon;
 mod consts;
 mod env;
 mod finalize;
@@ -100,6 +101,9 @@ pub enum ParamShapeKind {
     StateRef,
     /// Ring message taken as `&M`.
     MsgRef,
+    /// A `#[device]` fn's `&T` (`mutable: false`, read as a value) or
+    /// `&mut T` parameter; `&self` and `&mut self` of a method.
+    Ref { mutable: bool },
 }
 
 /// Checks a `#[kernel]` function at macro time.
@@ -116,7 +120,7 @@ pub enum ParamShapeKind {
 /// assert_eq!(analysis.params.len(), 3);
 /// ```
 pub fn analyze_kernel(item: &syn::ItemFn, options: &KernelOptions) -> syn::Result<Analysis> {
-    analyze(item, FnRole::Kernel(*options)).into_result()
+    analyze(item, FnRole::Kernel(*options), None).into_result()
 }
 
 /// [`analyze_kernel`] that keeps what the glue needs when only the body
@@ -124,7 +128,7 @@ pub fn analyze_kernel(item: &syn::ItemFn, options: &KernelOptions) -> syn::Resul
 /// the errors, so call sites such as `name::launch(..)` type-check and the
 /// user sees the body's errors alone.
 pub fn analyze_kernel_parts(item: &syn::ItemFn, options: &KernelOptions) -> KernelAnalysis {
-    let a = analyze(item, FnRole::Kernel(*options));
+    let a = analyze(item, FnRole::Kernel(*options), None);
     KernelAnalysis {
         signature_ok: a.signature_errors == 0,
         errors: combined(a.errors),
@@ -144,7 +148,43 @@ pub struct KernelAnalysis {
 
 /// Checks a `#[device]` function at macro time.
 pub fn analyze_device_fn(item: &syn::ItemFn) -> syn::Result<Analysis> {
-    analyze(item, FnRole::Device).into_result()
+    analyze(item, FnRole::Device, None).into_result()
+}
+
+/// Checks one function of a `#[device] impl SelfTy { … }` block at macro
+/// time: a method (`self`, `&self`, `&mut self`) or an associated fn,
+/// where `Self` is `self_ty`.
+pub fn analyze_method(item: &syn::ItemFn, self_ty: &str) -> syn::Result<Analysis> {
+    analyze(item, FnRole::Device, Some(self_ty)).into_result()
+}
+
+/// An associated `const NAME: T = value;` of a `#[device] impl` block as
+/// the function kernels call to read it: `fn NAME() -> T { value }`.
+/// Its value is computed where it is used (rustc has evaluated it, so it
+/// cannot overflow or fault).
+pub fn const_as_fn(c: &syn::ItemConst) -> syn::ItemFn {
+    let span = c.ident.span();
+    syn::ItemFn {
+        attrs: Vec::new(),
+        vis: syn::Visibility::Inherited,
+        sig: syn::Signature {
+            constness: None,
+            asyncness: None,
+            unsafety: None,
+            abi: None,
+            fn_token: syn::Token![fn](c.const_token.span),
+            ident: c.ident.clone(),
+            generics: c.generics.clone(),
+            paren_token: syn::token::Paren(span),
+            inputs: Default::default(),
+            variadic: None,
+            output: syn::ReturnType::Type(syn::Token![->](span), c.ty.clone()),
+        },
+        block: Box::new(syn::Block {
+            brace_token: syn::token::Brace(span),
+            stmts: vec![syn::Stmt::Expr((*c.expr).clone(), None)],
+        }),
+    }
 }
 
 /// Rewrites the copy of the function that rustc type-checks so every `let`
@@ -159,7 +199,12 @@ pub fn annotate_lets(item: &mut syn::ItemFn, options: Option<&KernelOptions>) {
         Some(o) => FnRole::Kernel(*o),
         None => FnRole::Device,
     };
-    annotate::annotate(item, role);
+    annotate::annotate(item, role, None);
+}
+
+/// [`annotate_lets`] for a method of a `#[device] impl self_ty` block.
+pub fn annotate_method_lets(item: &mut syn::ItemFn, self_ty: &str) {
+    annotate::annotate(item, FnRole::Device, Some(self_ty));
 }
 
 /// The result of the macro-time analysis of one item.
@@ -189,8 +234,9 @@ fn combined(errors: Vec<syn::Error>) -> Option<syn::Error> {
     })
 }
 
-/// Checks and lowers `item` with external items unknown.
-fn analyze(item: &syn::ItemFn, role: FnRole) -> MacroAnalysis {
+/// Checks and lowers `item` with external items unknown; `self_ty` names
+/// the type of the `#[device] impl` block it is a method of.
+fn analyze(item: &syn::ItemFn, role: FnRole, self_ty: Option<&str>) -> MacroAnalysis {
     let mut types = Types::new();
     let mut sites = Vec::new();
     let mut struct_types = Vec::new();
@@ -206,6 +252,7 @@ fn analyze(item: &syn::ItemFn, role: FnRole) -> MacroAnalysis {
             struct_paths: &mut struct_types,
             const_paths: &mut consts,
             consts: &[],
+            self_ty,
         },
         &mut errors,
     );
@@ -221,11 +268,12 @@ fn analyze(item: &syn::ItemFn, role: FnRole) -> MacroAnalysis {
         const_paths: &mut consts,
         consts: &[],
     };
-    let lowered = lower::lower_fn(&mut shared, item, role, sig, 1);
+    let lowered = lower::lower_fn(&mut shared, item, role, sig, 1, self_ty);
     errors.extend(lowered.errors);
     // The checks that need final types, where the types are known.
     let (no_structs, no_fns) = (HashMap::new(), HashMap::new());
-    let mut fin = Finalizer::new(&types, false, &no_structs, &no_fns);
+    let table = std::cell::RefCell::new(anon::StructTable::default());
+    let mut fin = Finalizer::new(&types, false, &no_structs, &table, &no_fns);
     fin.function(&lowered.hfn);
     errors.extend(fin.errors);
     MacroAnalysis {

@@ -46,6 +46,8 @@ pub(super) struct TypeCx<'t, 'e> {
     pub const_paths: &'t mut Vec<syn::Path>,
     /// The constants of the function being lowered (link time).
     pub consts: &'e [ExternalConst<'e>],
+    /// In a `#[device] impl Name` block: `Name`, what `Self` means.
+    pub self_ty: Option<&'t str>,
 }
 
 const RING_SHAPE: &str =
@@ -68,11 +70,42 @@ pub(super) fn check_signature(
     for (i, arg) in inputs.iter().enumerate() {
         let pat = match arg {
             syn::FnArg::Receiver(r) => {
-                errors.push(err(
-                    r,
-                    "methods cannot be kernels or device functions: write a free `fn` that takes \
-                     the value as a parameter",
-                ));
+                let (Some(name), FnRole::Device) = (cx.self_ty, role) else {
+                    errors.push(err(
+                        r,
+                        "`self` is only a parameter of methods in a `#[device] impl` block; \
+                         kernels and free `#[device] fn`s take values as named parameters",
+                    ));
+                    continue;
+                };
+                let key = cx.types.struct_key(name);
+                let ty = cx.types.known(Shape::Struct(key));
+                let (hkind, kind) = match (&r.reference, &r.mutability) {
+                    (Some(_), Some(_)) => {
+                        (HParamKind::Ref(ty), ParamShapeKind::Ref { mutable: true })
+                    }
+                    (Some(_), None) => (
+                        HParamKind::MsgRef(ty),
+                        ParamShapeKind::Ref { mutable: false },
+                    ),
+                    (None, _) => (HParamKind::Value(ty), ParamShapeKind::Value),
+                };
+                let ident = syn::Ident::new("self", r.self_token.span);
+                params.push(HParam {
+                    name: "self".to_string(),
+                    kind: hkind,
+                    mutable: r.reference.is_none() && r.mutability.is_some(),
+                    span: ident.span(),
+                });
+                let self_path: syn::Path = syn::Ident::new(name, r.self_token.span).into();
+                shapes.push(ParamShape {
+                    name: ident,
+                    kind,
+                    ty: syn::Type::Path(syn::TypePath {
+                        qself: None,
+                        path: self_path,
+                    }),
+                });
                 continue;
             }
             syn::FnArg::Typed(p) => p,
@@ -89,6 +122,8 @@ pub(super) fn check_signature(
                 mutable,
             },
             ParamShapeKind::StateRef => HParamKind::StateRef(ty.1),
+            ParamShapeKind::Ref { mutable: true } => HParamKind::Ref(ty.1),
+            ParamShapeKind::Ref { mutable: false } => HParamKind::MsgRef(ty.1),
         };
         params.push(HParam {
             name: name.to_string(),
@@ -113,6 +148,11 @@ pub(super) fn check_signature(
             cx.types.fresh_external()
         }),
     };
+    if let (FnRole::Kernel(_), Some(t)) = (role, &ret_syn) {
+        if !crosses_host(cx.types, ret) {
+            errors.push(err(t, NOT_HOST_DATA));
+        }
+    }
     check_mode_shape(item, role, &params, ret_syn.as_ref(), errors);
     Signature {
         shapes,
@@ -271,12 +311,13 @@ fn classify_param(
             ));
             (ParamShapeKind::Value, t)
         }
-        (FnRole::Device, Written::Slice(t, _) | Written::Ref(t, _)) => {
+        (FnRole::Device, Written::Ref(t, m)) => (ParamShapeKind::Ref { mutable: m }, t),
+        (FnRole::Device, Written::Slice(t, _)) => {
             errors.push(err(
                 ty,
-                "`#[device]` functions take their arguments by value (scalars, arrays, \
-                 DeviceType structs); slices and references are only kernel parameters — pass \
-                 the element (`x[i]`) or the value instead",
+                "`#[device]` functions take values (scalars, arrays, DeviceType structs, \
+                 tuples) and `&T` / `&mut T` references to them; slices are only kernel \
+                 parameters — pass the element (`x[i]`) or copy what you need into an array",
             ));
             (ParamShapeKind::Value, t)
         }
@@ -288,7 +329,24 @@ fn classify_param(
     if cx.types.shape(var) == Some(Shape::Unit) {
         errors.push(err(inner, "a parameter cannot have type `()`"));
     }
+    if matches!(role, FnRole::Kernel(_)) && !crosses_host(cx.types, var) {
+        errors.push(err(inner, NOT_HOST_DATA));
+    }
     (kind, (inner.clone(), var))
+}
+
+const NOT_HOST_DATA: &str = "tuples cannot cross between host and kernel (nor can `Option`s): \
+     kernel parameters, ring states, messages and replies are scalars, arrays or \
+     `#[derive(DeviceType)]` structs; use a struct";
+
+/// Whether values of `v` may cross between host and kernel (no tuple or
+/// `Option` inside; a type unknown here is checked by rustc).
+fn crosses_host(types: &Types, v: TyVar) -> bool {
+    match types.shape(v) {
+        Some(Shape::Tuple(_) | Shape::Option(_)) => false,
+        Some(Shape::Array(elem, _)) => crosses_host(types, elem),
+        _ => true,
+    }
 }
 
 fn check_mode_shape(
@@ -371,10 +429,17 @@ pub(super) fn value_type(cx: &mut TypeCx<'_, '_>, ty: &syn::Type) -> syn::Result
         syn::Type::Paren(p) => value_type(cx, &p.elem),
         syn::Type::Group(g) => value_type(cx, &g.elem),
         syn::Type::Tuple(t) if t.elems.is_empty() => Ok(cx.types.unit()),
-        syn::Type::Tuple(t) => Err(err(
-            t,
-            "tuples are not supported in kernels: use a DeviceType struct or an array",
-        )),
+        syn::Type::Tuple(t) => {
+            let mut elems = Vec::new();
+            for e in &t.elems {
+                let v = value_type(cx, e)?;
+                if cx.types.shape(v) == Some(Shape::Unit) {
+                    return Err(err(e, "tuples holding `()` are not supported"));
+                }
+                elems.push(v);
+            }
+            Ok(cx.types.tuple(elems))
+        }
         syn::Type::Array(a) => {
             let len = array_len(cx, &a.len)?;
             let elem = value_type(cx, &a.elem)?;
@@ -478,7 +543,16 @@ fn path_type(cx: &mut TypeCx<'_, '_>, path: &syn::Path) -> syn::Result<TyVar> {
         .segments
         .last()
         .ok_or_else(|| err(path, "empty type path"))?;
-    let name = last.ident.to_string();
+    let mut name = last.ident.to_string();
+    if name == "Self" && path.segments.len() == 1 {
+        match cx.self_ty {
+            Some(s) => {
+                let key = cx.types.struct_key(s);
+                return Ok(cx.types.known(Shape::Struct(key)));
+            }
+            None => name = String::new(),
+        }
+    }
     if !last.arguments.is_none() {
         let msg = match name.as_str() {
             "Vec" | "Box" | "Rc" | "Arc" => format!(
@@ -506,7 +580,7 @@ fn path_type(cx: &mut TypeCx<'_, '_>, path: &syn::Path) -> syn::Result<TyVar> {
                 "`Vec` cannot be used on the GPU: take a slice parameter `&[T]` / `&mut [T]` or \
                  use a fixed-size array `[T; N]`",
             ),
-            "Self" => Some("`Self` is not supported here: write the type's name"),
+            "" => Some("`Self` is only known inside a `#[device] impl` block"),
             _ => None,
         };
         if let Some(msg) = unsupported {

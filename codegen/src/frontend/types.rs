@@ -16,6 +16,8 @@ use crate::ir::Scalar;
 pub(super) type TyVar = u32;
 /// A struct name interned in [`Types`].
 pub(super) type StructKey = u32;
+/// A tuple's element list interned in [`Types`].
+pub(super) type TupleKey = u32;
 
 /// A known type constructor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,7 +25,13 @@ pub(super) enum Shape {
     Unit,
     Scalar(Scalar),
     Array(TyVar, u32),
+    /// A named `DeviceType`: a struct, or (known at link time) a C-like
+    /// enum.
     Struct(StructKey),
+    /// `(a, b, …)` with at least one element (`()` is [`Shape::Unit`]).
+    Tuple(TupleKey),
+    /// `Option<T>`.
+    Option(TyVar),
 }
 
 /// What an open variable may still become.
@@ -48,6 +56,7 @@ enum Slot {
 pub(super) struct Types {
     slots: Vec<Slot>,
     struct_names: Vec<String>,
+    tuples: Vec<Vec<TyVar>>,
 }
 
 /// Two types that cannot be the same.
@@ -94,6 +103,26 @@ impl Types {
 
     pub(super) fn unit(&mut self) -> TyVar {
         self.known(Shape::Unit)
+    }
+
+    /// A tuple type of `elems` (at least one).
+    pub(super) fn tuple(&mut self, elems: Vec<TyVar>) -> TyVar {
+        self.tuples.push(elems);
+        let key = (self.tuples.len() - 1) as TupleKey;
+        self.known(Shape::Tuple(key))
+    }
+
+    /// The element types of a tuple shape.
+    pub(super) fn tuple_elems(&self, key: TupleKey) -> &[TyVar] {
+        &self.tuples[key as usize]
+    }
+
+    /// The element types of `v` when it is a tuple.
+    pub(super) fn tuple_of(&self, v: TyVar) -> Option<Vec<TyVar>> {
+        match self.shape(v) {
+            Some(Shape::Tuple(k)) => Some(self.tuple_elems(k).to_vec()),
+            _ => None,
+        }
     }
 
     /// Interns a struct name.
@@ -165,7 +194,8 @@ impl Types {
             Slot::Known { shape, external } => {
                 external
                     || match shape {
-                        Shape::Array(elem, _) => self.is_external(elem),
+                        Shape::Array(elem, _) | Shape::Option(elem) => self.is_external(elem),
+                        Shape::Tuple(k) => self.tuple_elems(k).iter().any(|e| self.is_external(*e)),
                         _ => false,
                     }
             }
@@ -260,6 +290,16 @@ impl Types {
                     (Shape::Array(ea_elem, la), Shape::Array(eb_elem, lb)) if la == lb => {
                         self.unify(ea_elem, eb_elem)?
                     }
+                    (Shape::Option(x), Shape::Option(y)) => self.unify(x, y)?,
+                    (Shape::Tuple(x), Shape::Tuple(y)) => {
+                        let (xs, ys) = (self.tuple_elems(x).to_vec(), self.tuple_elems(y).to_vec());
+                        if xs.len() != ys.len() {
+                            return Err(Mismatch);
+                        }
+                        for (a, b) in xs.into_iter().zip(ys) {
+                            self.unify(a, b)?;
+                        }
+                    }
                     (x, y) if x == y => {}
                     _ => return Err(Mismatch),
                 }
@@ -277,11 +317,20 @@ impl Types {
     /// Whether the root `var` appears inside the type `v`.
     fn occurs(&self, var: TyVar, v: TyVar) -> bool {
         let r = self.find(v);
-        r == var
-            || matches!(
-                self.slots[r as usize],
-                Slot::Known { shape: Shape::Array(elem, _), .. } if self.occurs(var, elem)
-            )
+        if r == var {
+            return true;
+        }
+        match self.slots[r as usize] {
+            Slot::Known {
+                shape: Shape::Array(elem, _) | Shape::Option(elem),
+                ..
+            } => self.occurs(var, elem),
+            Slot::Known {
+                shape: Shape::Tuple(k),
+                ..
+            } => self.tuple_elems(k).iter().any(|e| self.occurs(var, *e)),
+            _ => false,
+        }
     }
 
     /// Requires `v` to be an integer (`Kind::Int`) or a float (`Kind::Float`).
@@ -317,6 +366,19 @@ impl Types {
                 Shape::Scalar(s) => s.rust_name().into(),
                 Shape::Array(elem, len) => format!("[{}; {}]", self.describe(elem), len),
                 Shape::Struct(k) => self.struct_name(k).into(),
+                Shape::Tuple(k) => {
+                    let elems: Vec<String> = self
+                        .tuple_elems(k)
+                        .iter()
+                        .map(|e| self.describe(*e))
+                        .collect();
+                    if elems.len() == 1 {
+                        format!("({},)", elems[0])
+                    } else {
+                        format!("({})", elems.join(", "))
+                    }
+                }
+                Shape::Option(inner) => format!("Option<{}>", self.describe(inner)),
             },
             Slot::Link(_) => unreachable!("find returns a root"),
         }

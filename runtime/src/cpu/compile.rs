@@ -160,6 +160,9 @@ pub(crate) fn compile(k: &Kernel) -> CompileResult<Program> {
                     },
                 )
             }
+            ParamKind::Ref(_) => {
+                return Err("a kernel entry with a `&mut` parameter".into());
+            }
             ParamKind::StateRef(ty) => {
                 let size = c.size_of(ty)?;
                 (
@@ -632,7 +635,7 @@ fn reads_local(e: &spindle_codegen::ir::Expr, id: u32) -> bool {
     };
     match &e.kind {
         ExprKind::Lit(_) | ExprKind::SliceLen(_) | ExprKind::DynamicSharedLen(_) => false,
-        ExprKind::Load(p) => place_reads(p),
+        ExprKind::Load(p) | ExprKind::Borrow(p) => place_reads(p),
         ExprKind::Unary(_, a)
         | ExprKind::Cast(a)
         | ExprKind::Field(a, _)

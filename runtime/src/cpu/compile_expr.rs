@@ -4,13 +4,15 @@
 //! fixed one, read without copying) or, for structs and arrays, an address.
 //! Expressions never write locals, so reading a local in place is safe.
 
-use spindle_codegen::ir::{BinOp, Expr, ExprKind, FnId, Intrinsic, Lit, Proj, Scalar, Ty};
+use spindle_codegen::ir::{
+    BinOp, Expr, ExprKind, FnId, Intrinsic, Lit, ParamKind, Place, Proj, Scalar, Ty,
+};
 
 use super::compile::{scalar_of, CompileResult, Compiler, FnCtx, Storage, MAX_INLINE_DEPTH};
 use super::compile_place::Loc;
 use super::intrinsics::{self, IntrinsicKernel};
 use super::ops::{self, BinKernel};
-use super::program::{Addr, Fixed, Inst, Reg, Width};
+use super::program::{Addr, Fixed, Inst, Len, Reg, Root, Width};
 
 /// The value of a compiled expression.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,6 +93,7 @@ impl<'k> Compiler<'k> {
                 Ok(Val::Reg(self.cast_reg(r, from, to, dst)?))
             }
             ExprKind::Call(f, args) => self.call(cx, *f, args, &e.ty),
+            ExprKind::Borrow(_) => Err("a borrow outside a call argument".into()),
             ExprKind::Intrinsic(i, args) => self.intrinsic(cx, *i, args, &e.ty, dst),
             ExprKind::StructLit(fields) => {
                 let Ty::Struct(id) = e.ty else {
@@ -467,12 +470,30 @@ impl<'k> Compiler<'k> {
                 f.name
             ));
         }
+        // Arguments in order; a borrowed place is resolved (its indices
+        // checked) where it stands among them.
         let mut vals = Vec::with_capacity(args.len());
-        for a in args {
-            vals.push(self.expr(cx, a, None)?);
+        for (p, a) in f.params.iter().zip(args) {
+            vals.push(match (&p.kind, &a.kind) {
+                (ParamKind::Ref(_), ExprKind::Borrow(place)) => Arg::Lent(self.lend(cx, place)?),
+                (ParamKind::Ref(_), _) | (_, ExprKind::Borrow(_)) => {
+                    return Err(format!(
+                        "`{}`: a `&mut` parameter needs a borrow and only it takes one",
+                        f.name
+                    ))
+                }
+                _ => Arg::Value(self.expr(cx, a, None)?),
+            });
         }
         let mut params = Vec::with_capacity(args.len());
         for ((p, v), a) in f.params.iter().zip(vals).zip(args) {
+            let v = match v {
+                Arg::Lent(storage) => {
+                    params.push(storage);
+                    continue;
+                }
+                Arg::Value(v) => v,
+            };
             let storage = match (v, p.mutable) {
                 (Val::Reg(r), false) => Storage::Reg(r),
                 (Val::Mem(at), false) => Storage::Mem(at),
@@ -510,6 +531,46 @@ impl<'k> Compiler<'k> {
     }
 }
 
+/// A call argument, compiled.
+enum Arg {
+    Value(Val),
+    /// The storage a `&mut` parameter works on: the caller's place.
+    Lent(Storage),
+}
+
+impl<'k> Compiler<'k> {
+    /// The place `&mut place` lends a `ParamKind::Ref` parameter, as the
+    /// callee's storage: a register or memory of the caller.
+    fn lend(&mut self, cx: &mut FnCtx<'_>, place: &Place) -> CompileResult<Storage> {
+        Ok(match self.place(cx, place)? {
+            Loc::Reg(r) if r.is_fixed() => {
+                return Err("a `&mut` borrow of a constant or an immutable parameter".into())
+            }
+            Loc::Reg(r) => Storage::Reg(r),
+            Loc::Mem { at, .. } => Storage::Mem(at),
+            Loc::SliceElem {
+                slot, idx, site, ..
+            } => {
+                let off = self.temp();
+                let stride = self.size_of(&place.ty)?;
+                self.emit(Inst::Index {
+                    off,
+                    base: None,
+                    idx,
+                    len: Len::Slice(slot),
+                    stride,
+                    site,
+                });
+                Storage::Mem(Addr {
+                    root: Root::Slice(slot),
+                    konst: 0,
+                    off: Some(off),
+                })
+            }
+        })
+    }
+}
+
 /// The fixed register of axis `axis` of a geometry intrinsic.
 fn geometry(i: Intrinsic, axis: u8) -> Option<Fixed> {
     match i {
@@ -543,6 +604,9 @@ fn is_pure(e: &Expr) -> bool {
         ExprKind::Intrinsic(_, args) | ExprKind::StructLit(args) | ExprKind::ArrayLit(args) => {
             args.iter().all(is_pure)
         }
-        ExprKind::Call(..) | ExprKind::Atomic { .. } | ExprKind::Collective { .. } => false,
+        ExprKind::Call(..)
+        | ExprKind::Borrow(_)
+        | ExprKind::Atomic { .. }
+        | ExprKind::Collective { .. } => false,
     }
 }

@@ -44,7 +44,9 @@ impl<'k> Compiler<'k> {
                     .copied()
                     .ok_or_else(|| format!("unknown parameter {id}"))?;
                 let ty = match &cx.func.params[id as usize].kind {
-                    ParamKind::Value(t) | ParamKind::StateRef(t) => Some(t.clone()),
+                    ParamKind::Value(t) | ParamKind::StateRef(t) | ParamKind::Ref(t) => {
+                        Some(t.clone())
+                    }
                     ParamKind::Slice { elem, .. } => Some(elem.clone()),
                 };
                 (s, ty)

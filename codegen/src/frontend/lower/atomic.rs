@@ -221,6 +221,10 @@ impl Lowerer<'_, '_, '_> {
                 "`{name}` cannot update `{text}`: `{p}` is a by-value parameter, private to this \
                  thread; {ATOMIC_PLACES}"
             )),
+            // The caller's place may be a local, private to its thread.
+            HParamKind::Ref(_) => Some(format!(
+                "`{name}` cannot update `{text}` through the reference `{p}`: {ATOMIC_PLACES}"
+            )),
         }
     }
 }

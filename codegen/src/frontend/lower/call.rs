@@ -10,7 +10,6 @@ use super::Lowerer;
 use crate::frontend::consts::{self, Lookup};
 use crate::frontend::hir::{HExpr, HExprKind, HLit};
 use crate::frontend::path_idents;
-use crate::frontend::signature::{check_signature, FnRole};
 use crate::frontend::types::Shape;
 use crate::ir::{AtomicOp, CollectiveOp, Intrinsic, Scalar, DIM3};
 use crate::layout::ConstValue;
@@ -98,6 +97,9 @@ impl Lowerer<'_, '_, '_> {
             let span = p.path.segments.last().expect("non-empty").ident.span();
             return self.method_intrinsic(last, receiver, args.collect(), span, c.span());
         }
+        if let Some(op) = mem_op(&segs) {
+            return self.mem_call(op, c);
+        }
         if let Some(msg) = std_call(&segs) {
             return self.reject_call(p, &msg);
         }
@@ -108,84 +110,6 @@ impl Lowerer<'_, '_, '_> {
         let span = t.to_token_stream().into_iter().next().map(|t| t.span());
         self.error(t, msg);
         self.error_expr(span.unwrap_or_else(proc_macro2::Span::call_site))
-    }
-
-    /// A call of a `#[device]` fn: unknown signature at macro time, resolved
-    /// by name at link time.
-    fn device_call(&mut self, p: &syn::ExprPath, c: &syn::ExprCall) -> HExpr {
-        let args = self.operands(&c.args);
-        let span = c.span();
-        let text = p.path.to_token_stream().to_string();
-        if !self
-            .cx
-            .device_paths
-            .iter()
-            .any(|d| d.to_token_stream().to_string() == text)
-        {
-            self.cx.device_paths.push(p.path.clone());
-        }
-        let name = p.path.segments.last().expect("non-empty").ident.to_string();
-        let env = self.cx.env;
-        if !env.is_link() {
-            for a in &args {
-                let t = self.types().fresh_external();
-                let _ = self.types().unify(t, a.ty);
-            }
-            let ty = self.types().fresh_external();
-            return HExpr {
-                kind: HExprKind::Call(0, args),
-                ty,
-                span,
-            };
-        }
-        let Some(key) = env.callee(&name) else {
-            return self.reject_call(
-                p,
-                &format!(
-                    "no `#[device]` fn named `{name}` was found: kernels can only call functions \
-                     marked `#[device]` (and the device intrinsics in `spindle::gpu`)"
-                ),
-            );
-        };
-        let crate::frontend::env::Env::Link(link) = env else {
-            unreachable!("checked above")
-        };
-        let item = match &link.fns[key as usize].parsed {
-            Ok(item) => item,
-            Err(e) => {
-                let msg = format!("the source of `#[device] fn {name}` does not parse: {e}");
-                return self.reject_call(p, &msg);
-            }
-        };
-        // The callee's own problems are reported when it is lowered; its
-        // array lengths may name constants of its own module.
-        let mut ignored = Vec::new();
-        let mut cx = self.type_cx();
-        cx.consts = link.fns[key as usize].src.consts;
-        let sig = check_signature(item, FnRole::Device, &mut cx, &mut ignored);
-        if sig.params.len() != args.len() {
-            let msg = format!(
-                "`{name}` takes {} argument(s) but {} were given",
-                sig.params.len(),
-                args.len()
-            );
-            return self.reject_call(c, &msg);
-        }
-        for (param, arg) in sig.params.iter().zip(&args) {
-            let pty = param.kind.value_ty();
-            self.expect_ty(
-                pty,
-                arg.ty,
-                arg.span,
-                &format!(" for argument `{}`", param.name),
-            );
-        }
-        self.calls.push((key, span));
-        HExpr {
-            kind: HExprKind::Call(key, args),
-            ty: sig.ret,
-            span,
-        }
     }
 
     /// A path in value position that is not a local or parameter: a std
@@ -202,6 +126,9 @@ impl Lowerer<'_, '_, '_> {
                     span,
                 };
             }
+        }
+        if p.qself.is_none() && super::impls::associated_owner(&segs).is_some() {
+            return self.associated_value(p);
         }
         if let Err(msg) = consts::classify(p) {
             self.error(p, msg);
@@ -233,6 +160,18 @@ impl Lowerer<'_, '_, '_> {
                 self.error_expr(span)
             }
         }
+    }
+}
+
+/// `std::mem::swap`, `core::mem::replace`, `mem::swap`, …: the name.
+fn mem_op(segs: &[String]) -> Option<&str> {
+    let rest = match segs.first().map(String::as_str) {
+        Some("std" | "core") => &segs[1..],
+        _ => segs,
+    };
+    match rest {
+        [m, op] if m == "mem" && matches!(op.as_str(), "swap" | "replace") => Some(op),
+        _ => None,
     }
 }
 
@@ -299,13 +238,6 @@ fn std_call(segs: &[String]) -> Option<String> {
             return Some(format!(
                 "`{owner}` cannot be used on the GPU: kernels cannot allocate; use slices and \
                  fixed-size arrays"
-            ));
-        }
-        if owner.starts_with(|c: char| c.is_ascii_uppercase()) {
-            return Some(format!(
-                "associated functions (`{}`) are not supported in kernels: write a struct \
-                 literal, or make the helper a free `#[device] fn`",
-                segs.join("::")
             ));
         }
     }

@@ -8,9 +8,9 @@ use syn::spanned::Spanned;
 use super::stmt::{binary, compound_op, local_place};
 use super::Lowerer;
 use crate::frontend::hir::{HExpr, HExprKind, HLit, HStmtKind};
-use crate::frontend::signature::{array_len, record_path, ArrayLen};
+use crate::frontend::signature::{array_len, ArrayLen};
 use crate::frontend::types::{Kind, Shape};
-use crate::ir::{BinOp, LocalId, Scalar, UnOp, DIM3};
+use crate::ir::{BinOp, LocalId, Scalar, UnOp};
 
 impl Lowerer<'_, '_, '_> {
     /// Lowers an expression in value position.
@@ -35,6 +35,7 @@ impl Lowerer<'_, '_, '_> {
             syn::Expr::Call(c) => self.call(c),
             syn::Expr::MethodCall(m) => self.method_call(m),
             syn::Expr::If(i) => self.value_if(i),
+            syn::Expr::Match(m) => self.match_value(m),
             syn::Expr::Block(b) => self.value_block(b),
             syn::Expr::Array(a) => self.array_lit(a),
             syn::Expr::Repeat(r) => self.array_repeat(r),
@@ -44,6 +45,7 @@ impl Lowerer<'_, '_, '_> {
                 self.stmt_expr(e);
                 self.never_expr(e.span())
             }
+            syn::Expr::Loop(l) if l.attrs.is_empty() => self.loop_value(l),
             syn::Expr::Assign(_)
             | syn::Expr::While(_)
             | syn::Expr::Loop(_)
@@ -56,13 +58,29 @@ impl Lowerer<'_, '_, '_> {
                 self.never_expr(e.span())
             }
             syn::Expr::Tuple(t) if t.elems.is_empty() => self.unit_expr(e.span()),
-            syn::Expr::Macro(m) => {
-                let msg = super::reject::macro_message(&m.mac);
-                self.reject(e, &msg)
-            }
+            syn::Expr::Tuple(t) => self.tuple_lit(t),
+            syn::Expr::Macro(m) => self.macro_expr(&m.mac),
             _ => {
                 let msg = super::reject::rejection(e);
                 self.reject(e, msg)
+            }
+        }
+    }
+
+    /// A macro in value position: `matches!`, the assertions; anything
+    /// else is rejected.
+    pub(super) fn macro_expr(&mut self, mac: &syn::Macro) -> HExpr {
+        let name = mac
+            .path
+            .segments
+            .last()
+            .map(|s| s.ident.to_string())
+            .unwrap_or_default();
+        match name.as_str() {
+            "matches" => self.matches_macro(mac),
+            _ => {
+                let msg = super::reject::macro_message(mac);
+                self.reject(mac, &msg)
             }
         }
     }
@@ -263,6 +281,9 @@ impl Lowerer<'_, '_, '_> {
 
     fn value_if(&mut self, i: &syn::ExprIf) -> HExpr {
         let span = i.span();
+        if let syn::Expr::Let(l) = &*i.cond {
+            return self.if_let_value(i, l);
+        }
         if i.else_branch.is_none() {
             self.if_stmt(i);
             return self.unit_expr(span);
@@ -280,6 +301,7 @@ impl Lowerer<'_, '_, '_> {
             let (_, e) = i.else_branch.as_ref().expect("checked above");
             let v = match &**e {
                 syn::Expr::If(inner) => l.value_if(inner),
+                syn::Expr::Match(m) => l.match_value(m),
                 syn::Expr::Block(b) => l.block_value(&b.block),
                 other => l.expr(other),
             };
@@ -305,7 +327,7 @@ impl Lowerer<'_, '_, '_> {
 
     /// Writes a branch's value into the result temporary `dest` (created on
     /// the first real value).
-    fn store_value(
+    pub(super) fn store_value(
         &mut self,
         dest: &mut Option<LocalId>,
         ty: crate::frontend::types::TyVar,
@@ -388,6 +410,23 @@ impl Lowerer<'_, '_, '_> {
         out
     }
 
+    /// `(a, b, …)`: elements evaluated left to right.
+    fn tuple_lit(&mut self, t: &syn::ExprTuple) -> HExpr {
+        let elems = self.operands(&t.elems);
+        for v in &elems {
+            if self.types().shape(v.ty) == Some(Shape::Unit) {
+                return self.reject(t, "tuples holding `()` are not supported");
+            }
+        }
+        let tys = elems.iter().map(|v| v.ty).collect();
+        let ty = self.types().tuple(tys);
+        HExpr {
+            kind: HExprKind::StructLit(elems),
+            ty,
+            span: t.span(),
+        }
+    }
+
     fn array_lit(&mut self, a: &syn::ExprArray) -> HExpr {
         let elems = self.operands(&a.elems);
         let elem_ty = self.types().fresh(Kind::Any);
@@ -428,31 +467,9 @@ impl Lowerer<'_, '_, '_> {
 
     fn struct_lit(&mut self, s: &syn::ExprStruct) -> HExpr {
         let span = s.span();
-        if let Some(rest) = &s.rest {
-            return self.reject(
-                rest,
-                "`..base` struct update syntax is not supported: write every field",
-            );
-        }
-        let Some(last) = s.path.segments.last().filter(|_| s.qself.is_none()) else {
-            return self.reject(&s.path, "unsupported struct path");
+        let Some(name) = self.struct_name_of_path(&s.path, s.qself.is_some()) else {
+            return self.error_expr(span);
         };
-        if !last.arguments.is_none() {
-            return self.reject(&s.path, "generic structs are not supported in kernels");
-        }
-        let name = last.ident.to_string();
-        if !self.cx.env.struct_exists(&name) {
-            return self.reject(
-                &s.path,
-                &format!(
-                    "no layout is known for `{name}`: a struct used in a kernel needs \
-                     `#[derive(DeviceType)]` and `#[repr(C)]`"
-                ),
-            );
-        }
-        if name != DIM3 {
-            record_path(self.cx.struct_paths, &s.path);
-        }
         let key = self.types().struct_key(&name);
         let ty = self.types().known(Shape::Struct(key));
         let mut names = Vec::new();
@@ -465,6 +482,25 @@ impl Lowerer<'_, '_, '_> {
             }
         }
         let values = self.operands(s.fields.iter().map(|f| &f.expr));
+        // `..base` is evaluated after the fields, once; when it needs
+        // statements, the fields' values are evaluated before them.
+        let mut values = values;
+        let base = s.rest.as_ref().map(|rest| {
+            let mark = self.stmts.len();
+            let b = self.expr(rest);
+            if self.stmts.len() != mark {
+                let mut at = mark;
+                for v in values.iter_mut() {
+                    let before = self.stmts.len();
+                    let old = std::mem::replace(v, self.unit_expr(span));
+                    *v = self.spill_at(at, old);
+                    at += self.stmts.len() - before;
+                }
+            }
+            self.expect_ty(ty, b.ty, b.span, " in `..base`");
+            let at = self.stmts.len();
+            self.temp_at(at, b, rest.span())
+        });
         let env = self.cx.env;
         let Some(defs) = env.struct_fields(self.types(), key) else {
             // Fields unknown at macro time: each value has an external type.
@@ -478,6 +514,12 @@ impl Lowerer<'_, '_, '_> {
                 span,
             };
         };
+        if defs.is_empty() {
+            return self.reject(
+                &s.path,
+                &format!("`{name}` is an enum: write a variant (`{name}::A`)"),
+            );
+        }
         // Rust evaluates the fields in source order; the IR lists them in
         // declaration order. When the orders differ, evaluate the
         // non-constant values into temporaries first.
@@ -520,6 +562,18 @@ impl Lowerer<'_, '_, '_> {
             self.expect_ty(defs[i].ty, v.ty, v.span, &format!(" for field `{n}`"));
             slots[i] = Some(v);
         }
+        if let Some(b) = base {
+            for (i, slot) in slots.iter_mut().enumerate() {
+                if slot.is_none() {
+                    let whole = self.load_local(b, span);
+                    *slot = Some(HExpr {
+                        kind: HExprKind::Field(Box::new(whole), i as u32),
+                        ty: defs[i].ty,
+                        span,
+                    });
+                }
+            }
+        }
         let missing: Vec<&str> = defs
             .iter()
             .zip(&slots)
@@ -551,9 +605,20 @@ impl Lowerer<'_, '_, '_> {
     }
 }
 
+/// The macros kernels may use.
+pub(super) fn supported_macro(mac: &syn::Macro) -> bool {
+    let name = mac
+        .path
+        .segments
+        .last()
+        .map(|s| s.ident.to_string())
+        .unwrap_or_default();
+    matches!(name.as_str(), "matches")
+}
+
 /// How a branch ended.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Stored {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Stored {
     Value,
     Unit,
     Never,

@@ -3,6 +3,7 @@
 
 use syn::spanned::Spanned;
 
+use super::matching::ValueSink;
 use super::stmt::{binary, local_place, strip};
 use super::Lowerer;
 use crate::frontend::hir::{HExpr, HExprKind, HLit, HStmt, HStmtKind};
@@ -11,6 +12,9 @@ use crate::ir::{BinOp, Scalar};
 
 impl Lowerer<'_, '_, '_> {
     pub(super) fn while_stmt(&mut self, w: &syn::ExprWhile) {
+        if let syn::Expr::Let(l) = &*w.cond {
+            return self.while_let(w, l);
+        }
         let id = self.new_loop(w.label.as_ref());
         let mut cond = None;
         let cond_stmts = self.nested(|l| cond = Some(l.cond_expr(&w.cond)));
@@ -46,10 +50,28 @@ impl Lowerer<'_, '_, '_> {
     }
 
     pub(super) fn loop_stmt(&mut self, l: &syn::ExprLoop) {
-        let id = self.new_loop(l.label.as_ref());
+        let id = self.open_loop(l.label.as_ref(), true, None);
         let body = self.nested(|lw| lw.block_stmts(&l.body));
         self.loops.pop();
         self.push(HStmtKind::Loop { id, body }, l.loop_token.span);
+    }
+
+    /// A `loop` whose value is used: `break value` stores into a
+    /// temporary declared before the loop.
+    pub(super) fn loop_value(&mut self, l: &syn::ExprLoop) -> HExpr {
+        let span = l.span();
+        let ty = self.types().fresh(crate::frontend::types::Kind::Any);
+        let at = self.stmts.len();
+        let id = self.open_loop(l.label.as_ref(), true, Some(ValueSink::new(ty)));
+        let body = self.nested(|lw| lw.block_stmts(&l.body));
+        let frame = self.loops.pop().expect("opened above");
+        self.push(HStmtKind::Loop { id, body }, l.loop_token.span);
+        let mut sink = frame.sink.expect("a value loop has a sink");
+        if sink.stored.is_empty() {
+            // Only `break;`: the loop's value is `()`.
+            sink.stored.push(super::expr::Stored::Unit);
+        }
+        self.sink_value(sink, at, span)
     }
 
     pub(super) fn for_stmt(&mut self, f: &syn::ExprForLoop) {
@@ -191,17 +213,32 @@ impl Lowerer<'_, '_, '_> {
     }
 
     pub(super) fn break_stmt(&mut self, b: &syn::ExprBreak) {
-        if let Some(v) = &b.expr {
-            self.error(
-                v,
-                "`break` with a value is not supported: assign the value to a `let mut` declared \
-                 before the loop, then `break`",
-            );
+        let Some(frame) = self.loop_frame(b.label.as_ref(), b.span()) else {
             return;
+        };
+        let id = self.loops[frame].id;
+        if let Some(e) = &b.expr {
+            if !self.loops[frame].is_loop {
+                self.error(
+                    e,
+                    "`break` with a value only leaves a `loop` (not `while` or `for`)",
+                );
+                return;
+            }
+            let v = self.expr(e);
+            match self.loops[frame].sink.take() {
+                Some(mut sink) => {
+                    let stored = self.store_value(&mut sink.dest, sink.ty, v);
+                    sink.stored.push(stored);
+                    self.loops[frame].sink = Some(sink);
+                }
+                // The loop's value is not used.
+                None => self.discard(v),
+            }
+        } else if let Some(sink) = self.loops[frame].sink.as_mut() {
+            sink.stored.push(super::expr::Stored::Unit);
         }
-        if let Some(id) = self.loop_target(b.label.as_ref(), b.span()) {
-            self.push(HStmtKind::Break(id), b.span());
-        }
+        self.push(HStmtKind::Break(id), b.span());
     }
 
     /// Takes apart `a..b`, `a..=b`, `(a..b).step_by(s)`, `(a..b).rev()`.

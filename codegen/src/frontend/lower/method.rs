@@ -8,7 +8,7 @@ use super::place::Access;
 use super::{Lowerer, SharedMem};
 use crate::frontend::hir::{HExpr, HExprKind, HLit};
 use crate::frontend::types::{Kind, Shape, TyVar};
-use crate::ir::{Intrinsic, Scalar};
+use crate::ir::{Intrinsic, Scalar, DIM3};
 
 /// Which types a method exists on.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -180,8 +180,38 @@ impl Lowerer<'_, '_, '_> {
             self.error(t, "generic method calls are not supported in kernels");
             return self.error_expr(m.span());
         }
-        if name == "len" && m.args.is_empty() {
-            return self.len_call(m);
+        let recv = self.access(&m.receiver);
+        let recv_ty = match &recv {
+            Access::Place { place, .. } => Some(place.ty),
+            Access::Value(v) if matches!(v.kind, HExprKind::Error) => return v.clone(),
+            Access::Value(v) => Some(v.ty),
+            Access::Slice { .. } | Access::Shared { .. } => None,
+        };
+        match recv_ty.map(|t| self.types().shape(t)) {
+            // A `DeviceType` struct or enum: a method of its impl blocks.
+            Some(Some(Shape::Struct(key))) if self.types().struct_name(key) != DIM3 => {
+                let owner = self.types().struct_name(key).to_string();
+                return self.user_method(recv, owner, m);
+            }
+            // Macro time, a value of a type only the linker knows: a
+            // method of some impl block, unless std has it.
+            Some(None)
+                if !self.cx.env.is_link()
+                    && method_info(&name).is_none()
+                    && !matches!(name.as_str(), "len" | "swap" | "sin_cos") =>
+            {
+                return self.user_method(recv, String::new(), m);
+            }
+            _ => {}
+        }
+        match name.as_str() {
+            "len" if m.args.is_empty() => return self.len_call(recv, m),
+            "swap" => return self.slice_swap(recv, m),
+            "sin_cos" if m.args.is_empty() => {
+                let x = self.access_into_value(recv, &m.receiver);
+                return self.sin_cos(x, m);
+            }
+            _ => {}
         }
         if let Some(msg) = known_unsupported(&name) {
             self.error(&m.method, msg);
@@ -190,9 +220,28 @@ impl Lowerer<'_, '_, '_> {
         if method_info(&name).is_none() {
             return self.unknown_method(&name, m.method.span(), m.span());
         }
-        let mut all = self.operands(std::iter::once(&*m.receiver).chain(m.args.iter()));
-        let receiver = all.remove(0);
-        self.method_intrinsic(&name, receiver, all, m.method.span(), m.span())
+        let receiver = self.access_into_value(recv, &m.receiver);
+        let mark = self.stmts.len();
+        let args = self.operands(m.args.iter());
+        let receiver = self.spill_before(mark, receiver);
+        self.method_intrinsic(&name, receiver, args, m.method.span(), m.span())
+    }
+
+    /// `x.sin_cos()`: `(x.sin(), x.cos())`, as std computes it.
+    fn sin_cos(&mut self, x: HExpr, m: &syn::ExprMethodCall) -> HExpr {
+        let span = m.span();
+        let at = self.stmts.len();
+        let t = self.temp_at(at, x, span);
+        let load = |l: &mut Self| l.load_local(t, span);
+        let (a, b) = (load(self), load(self));
+        let sin = self.method_intrinsic("sin", a, Vec::new(), m.method.span(), span);
+        let cos = self.method_intrinsic("cos", b, Vec::new(), m.method.span(), span);
+        let ty = self.types().tuple(vec![sin.ty, cos.ty]);
+        HExpr {
+            kind: HExprKind::StructLit(vec![sin, cos]),
+            ty,
+            span,
+        }
     }
 
     fn unknown_method(&mut self, name: &str, name_span: Span, span: Span) -> HExpr {
@@ -209,10 +258,10 @@ impl Lowerer<'_, '_, '_> {
     }
 
     /// `.len()`: a slice parameter's length, or an array's (a constant).
-    fn len_call(&mut self, m: &syn::ExprMethodCall) -> HExpr {
+    fn len_call(&mut self, recv: Access, m: &syn::ExprMethodCall) -> HExpr {
         let span = m.span();
         let usize_ty = self.types().scalar(Scalar::Usize);
-        let ty = match self.access(&m.receiver) {
+        let ty = match recv {
             Access::Slice { param, .. } => {
                 return HExpr {
                     kind: HExprKind::SliceLen(param),

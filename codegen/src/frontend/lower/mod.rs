@@ -12,12 +12,16 @@ mod call;
 mod collective;
 mod dynamic_shared;
 mod expr;
+mod impls;
 mod loops;
+mod matching;
 pub(super) mod method;
+mod pattern;
 mod place;
 mod reject;
 mod shared;
 mod stmt;
+mod swap;
 
 use proc_macro2::Span;
 use quote::ToTokens;
@@ -87,11 +91,17 @@ impl SharedMem {
 struct LoopFrame {
     label: Option<String>,
     id: LoopId,
+    /// `loop` (which `break value` may leave), not `while` or `for`.
+    is_loop: bool,
+    /// A `loop` in value position: where `break value` stores its value.
+    sink: Option<matching::ValueSink>,
 }
 
 pub(super) struct Lowerer<'s, 'a, 'e> {
     cx: &'s mut Shared<'a, 'e>,
     role: FnRole,
+    /// In a method of a `#[device] impl Name` block: `Name` (`Self`).
+    self_ty: Option<String>,
     fn_name: String,
     line_base: u32,
     params: Vec<HParam>,
@@ -118,6 +128,7 @@ pub(super) fn lower_fn(
     role: FnRole,
     sig: Signature,
     line_base: u32,
+    self_ty: Option<&str>,
 ) -> Lowered {
     let scope = sig
         .params
@@ -125,10 +136,15 @@ pub(super) fn lower_fn(
         .enumerate()
         .map(|(i, p)| (p.name.clone(), Binding::Param(i as ParamId)))
         .collect();
+    let fn_name = match self_ty {
+        Some(t) => format!("{t}::{}", item.sig.ident),
+        None => item.sig.ident.to_string(),
+    };
     let mut l = Lowerer {
         cx,
         role,
-        fn_name: item.sig.ident.to_string(),
+        self_ty: self_ty.map(str::to_string),
+        fn_name,
         line_base,
         params: sig.params,
         locals: Vec::new(),
@@ -173,6 +189,7 @@ impl<'s, 'a, 'e> Lowerer<'s, 'a, 'e> {
             struct_paths: self.cx.struct_paths,
             const_paths: self.cx.const_paths,
             consts: self.cx.consts,
+            self_ty: self.self_ty.as_deref(),
         }
     }
 
@@ -340,27 +357,43 @@ impl<'s, 'a, 'e> Lowerer<'s, 'a, 'e> {
         }
     }
 
+    /// Opens a `while` or `for` loop.
     fn new_loop(&mut self, label: Option<&syn::Label>) -> LoopId {
+        self.open_loop(label, false, None)
+    }
+
+    /// Opens a loop: `is_loop` for `loop`, with `sink` when its value is used.
+    fn open_loop(
+        &mut self,
+        label: Option<&syn::Label>,
+        is_loop: bool,
+        sink: Option<matching::ValueSink>,
+    ) -> LoopId {
         let id = self.next_loop;
         self.next_loop += 1;
         self.loops.push(LoopFrame {
             label: label.map(|l| l.name.ident.to_string()),
             id,
+            is_loop,
+            sink,
         });
         id
     }
 
     /// The loop a `break`/`continue` names.
     fn loop_target(&mut self, label: Option<&syn::Lifetime>, span: Span) -> Option<LoopId> {
+        self.loop_frame(label, span).map(|i| self.loops[i].id)
+    }
+
+    /// The index in `loops` of the loop a `break`/`continue` names.
+    fn loop_frame(&mut self, label: Option<&syn::Lifetime>, span: Span) -> Option<usize> {
         let found = match label {
-            None => self.loops.last().map(|f| f.id),
+            None => self.loops.len().checked_sub(1),
             Some(l) => {
                 let name = l.ident.to_string();
                 self.loops
                     .iter()
-                    .rev()
-                    .find(|f| f.label.as_deref() == Some(name.as_str()))
-                    .map(|f| f.id)
+                    .rposition(|f| f.label.as_deref() == Some(name.as_str()))
             }
         };
         if found.is_none() {

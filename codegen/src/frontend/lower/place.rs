@@ -13,6 +13,7 @@ use crate::frontend::types::{Shape, TyVar};
 use crate::ir::{FaultSite, ParamId, PlaceRoot, Scalar, SiteId};
 
 /// What a path, field or index expression denotes.
+#[derive(Clone)]
 pub(super) enum Access {
     /// A memory location; `text` spells it for fault messages (`p.hist`).
     /// `bare_state` marks the ring state reference itself (`state`, not
@@ -63,7 +64,7 @@ impl Lowerer<'_, '_, '_> {
                         text: name,
                     }
                 }
-                HParamKind::StateRef(t) => (PlaceRoot::Param(id), t, true),
+                HParamKind::StateRef(t) | HParamKind::Ref(t) => (PlaceRoot::Param(id), t, true),
                 HParamKind::Value(t) | HParamKind::MsgRef(t) => (PlaceRoot::Param(id), t, false),
             },
         };
@@ -89,7 +90,7 @@ impl Lowerer<'_, '_, '_> {
                     };
                 }
                 if let Some(Binding::Param(id)) = self.lookup(&ident.to_string()) {
-                    if let HParamKind::StateRef(ty) | HParamKind::MsgRef(ty) =
+                    if let HParamKind::StateRef(ty) | HParamKind::MsgRef(ty) | HParamKind::Ref(ty) =
                         self.params[id as usize].kind
                     {
                         return Access::Place {
@@ -107,8 +108,9 @@ impl Lowerer<'_, '_, '_> {
         }
         self.error(
             u,
-            "`*` only applies to the ring state (`*state`), to a message taken as `&M` \
-             (`*msg`) and to a shared array (`(*tile)[i]`); kernels have no other references",
+            "`*` only applies to references: the ring state (`*state`), a message taken as \
+             `&M` (`*msg`), a `&T` / `&mut T` parameter (`*self`) and a shared array \
+             (`(*tile)[i]`)",
         );
         Access::Value(self.error_expr(u.span()))
     }
@@ -116,13 +118,7 @@ impl Lowerer<'_, '_, '_> {
     fn field_access(&mut self, f: &syn::ExprField) -> Access {
         let name = match &f.member {
             syn::Member::Named(n) => n.to_string(),
-            syn::Member::Unnamed(_) => {
-                self.error(
-                    &f.member,
-                    "tuple fields are not supported: kernels have no tuples; use a struct",
-                );
-                return Access::Value(self.error_expr(f.span()));
-            }
+            syn::Member::Unnamed(i) => i.index.to_string(),
         };
         match self.access(&f.base) {
             Access::Place {
@@ -165,10 +161,24 @@ impl Lowerer<'_, '_, '_> {
         Access::Value(self.error_expr(f.span()))
     }
 
-    /// The index and type of field `name` of a value of type `ty`.
-    fn field_of(&mut self, ty: TyVar, name: &str, span: Span) -> Option<(u32, TyVar)> {
-        match self.types().shape(ty) {
-            Some(Shape::Struct(key)) => {
+    /// The index and type of field `name` (`0`, `1`, … for a tuple) of a
+    /// value of type `ty`.
+    pub(super) fn field_of(&mut self, ty: TyVar, name: &str, span: Span) -> Option<(u32, TyVar)> {
+        let positional = name.parse::<u32>().ok();
+        match (self.types().shape(ty), positional) {
+            (Some(Shape::Tuple(key)), Some(i)) => {
+                let elems = self.types().tuple_elems(key);
+                if let Some(t) = elems.get(i as usize) {
+                    return Some((i, *t));
+                }
+                let (n, t) = (elems.len(), self.types().describe(ty));
+                self.error_at(
+                    span,
+                    format!("no field `{i}` on the tuple `{t}`: it has {n} element(s)"),
+                );
+                None
+            }
+            (Some(Shape::Struct(key)), None) => {
                 let env = self.cx.env;
                 let Some(fields) = env.struct_fields(self.types(), key) else {
                     // A DeviceType at macro time: its fields are unknown.
@@ -179,21 +189,23 @@ impl Lowerer<'_, '_, '_> {
                 }
                 let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
                 let sname = self.types().struct_name(key).to_string();
-                self.error_at(
-                    span,
+                let msg = if names.is_empty() {
+                    format!("`{sname}` is an enum and has no fields")
+                } else {
                     format!(
                         "no field `{name}` on type `{sname}`; its fields are: {}",
                         names.join(", ")
-                    ),
-                );
+                    )
+                };
+                self.error_at(span, msg);
                 None
             }
-            Some(_) => {
+            (Some(_), _) => {
                 let t = self.types().describe(ty);
                 self.error_at(span, format!("`{t}` has no field `{name}`"));
                 None
             }
-            None => self.unknown_type(span, &format!("accessing `.{name}`")),
+            (None, _) => self.unknown_type(span, &format!("accessing `.{name}`")),
         }
     }
 
@@ -249,16 +261,28 @@ impl Lowerer<'_, '_, '_> {
         let base = self.access(&ix.expr);
         let mark = self.stmts.len();
         let index = self.expr(&ix.index);
+        self.index_into(base, index, mark, &ix.expr, ix.span())
+    }
+
+    /// Element `index` of `base` (the access `base_expr` made); `mark` is
+    /// the statement count before the index was lowered.
+    pub(super) fn index_into(
+        &mut self,
+        base: Access,
+        index: HExpr,
+        mark: usize,
+        base_expr: &syn::Expr,
+        span: Span,
+    ) -> Access {
         let hoisted = self.stmts.len() != mark;
         let usize_ty = self.types().scalar(Scalar::Usize);
         if self.types().unify(usize_ty, index.ty).is_err() {
             let t = self.types().describe(index.ty);
-            self.error(
-                &ix.index,
+            self.error_at(
+                index.span,
                 format!("indices are `usize`, found `{t}`: write `[i as usize]`"),
             );
         }
-        let span = ix.span();
         let (mut place, text) = match base {
             Access::Slice { param, text } => {
                 let HParamKind::Slice { elem, .. } = self.params[param as usize].kind else {
@@ -291,7 +315,7 @@ impl Lowerer<'_, '_, '_> {
                     return Access::Value(v);
                 }
                 // An rvalue array: store it in a temporary, then index that.
-                let text = tokens_text(&ix.expr);
+                let text = tokens_text(base_expr);
                 // It is evaluated before the index (and its statements).
                 let ty = v.ty;
                 let tmp = self.temp_at(mark, v, span);
@@ -303,14 +327,14 @@ impl Lowerer<'_, '_, '_> {
             Some(_) => {
                 let t = self.types().describe(place.ty);
                 self.error(
-                    &ix.expr,
+                    base_expr,
                     format!(
                         "cannot index a value of type `{t}`: only arrays and slices can be indexed"
                     ),
                 );
                 return Access::Value(self.error_expr(span));
             }
-            None => match self.unknown_type(ix.expr.span(), "indexing it") {
+            None => match self.unknown_type(base_expr.span(), "indexing it") {
                 Some((_, t)) => t,
                 None => return Access::Value(self.error_expr(span)),
             },
@@ -342,6 +366,12 @@ impl Lowerer<'_, '_, '_> {
         }
     }
 
+    /// Whether `place` is rooted in a `&mut` parameter of a device fn.
+    fn is_param_ref(&self, place: &HPlace) -> bool {
+        matches!(place.root, PlaceRoot::Param(id)
+            if matches!(self.params[id as usize].kind, HParamKind::Ref(_)))
+    }
+
     /// A new fault site naming `what`.
     pub(super) fn site(&mut self, what: &str, span: Span) -> SiteId {
         let span = self.src_span(span);
@@ -355,19 +385,28 @@ impl Lowerer<'_, '_, '_> {
 
     /// Reads a path, field, index or deref expression.
     pub(super) fn access_value(&mut self, e: &syn::Expr) -> HExpr {
-        match self.access(e) {
+        let a = self.access(e);
+        self.access_into_value(a, e)
+    }
+
+    /// The value of `a`, the access `e` made.
+    pub(super) fn access_into_value(&mut self, a: Access, e: &syn::Expr) -> HExpr {
+        match a {
             Access::Place {
                 place,
                 text,
                 bare_state,
             } => {
                 if bare_state {
+                    let what = if self.role.is_ring() && !self.is_param_ref(&place) {
+                        "a reference to the actor state: write `*{t}` to copy the state"
+                    } else {
+                        "a `&mut` reference: write `*{t}` to copy the value"
+                    };
+                    let what = what.replace("{t}", &text);
                     self.error(
                         e,
-                        format!(
-                            "`{text}` is a reference to the actor state: write `*{text}` to copy \
-                             the state, or `{text}.field` to read a field"
-                        ),
+                        format!("`{text}` is {what}, or `{text}.field` to read a field"),
                     );
                     return self.error_expr(e.span());
                 }
@@ -398,7 +437,14 @@ impl Lowerer<'_, '_, '_> {
 
     /// The place an assignment writes, after checking it may be written.
     pub(super) fn place_for_write(&mut self, e: &syn::Expr) -> Option<HPlace> {
-        match self.access(e) {
+        let a = self.access(e);
+        self.writable(a, e)
+    }
+
+    /// The place of `a` (the access `e` made), after checking it may be
+    /// written.
+    pub(super) fn writable(&mut self, a: Access, e: &syn::Expr) -> Option<HPlace> {
+        match a {
             Access::Place {
                 place,
                 text,
@@ -426,16 +472,21 @@ impl Lowerer<'_, '_, '_> {
                     PlaceRoot::Param(id) => {
                         let p = &self.params[id as usize];
                         match p.kind {
-                            HParamKind::StateRef(_) => None,
+                            HParamKind::StateRef(_) | HParamKind::Ref(_) => None,
                             HParamKind::Slice { mutable: true, .. } => None,
                             HParamKind::Slice { mutable: false, .. } => Some(format!(
                                 "cannot write to `{}`: it is a `&[T]` parameter; take \
                                  `&mut [T]` to write to it",
                                 p.name
                             )),
-                            HParamKind::MsgRef(_) => Some(format!(
+                            HParamKind::MsgRef(_) if self.role.is_ring() => Some(format!(
                                 "cannot assign to `{text}`: the message is read-only; copy it \
                                  into a `let mut` first"
+                            )),
+                            HParamKind::MsgRef(_) => Some(format!(
+                                "cannot assign to `{text}`: `{}` is a `&` reference; take \
+                                 `&mut` to change it",
+                                p.name
                             )),
                             HParamKind::Value(_) if p.mutable => None,
                             HParamKind::Value(_) => Some(format!(

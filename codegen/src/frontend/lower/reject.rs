@@ -32,12 +32,8 @@ pub(super) fn macro_message(mac: &syn::Macro) -> String {
 /// The message for an expression kind outside the subset.
 pub(super) fn rejection(e: &syn::Expr) -> &'static str {
     match e {
-        syn::Expr::Match(_) => "`match` is not supported in kernels: use `if` / `else if` / `else`",
         syn::Expr::Closure(_) => {
             "closures are not supported in kernels: write a `#[device] fn` and call it"
-        }
-        syn::Expr::Tuple(_) => {
-            "tuples are not supported in kernels: use a DeviceType struct or an array"
         }
         syn::Expr::Reference(_) => {
             "references are not supported in kernel bodies: use values (device fns take their \
@@ -48,7 +44,10 @@ pub(super) fn rejection(e: &syn::Expr) -> &'static str {
         syn::Expr::RawAddr(_) => "raw pointers are not supported in kernels",
         syn::Expr::Try(_) => "`?` is not supported in kernels: kernels cannot return errors",
         syn::Expr::Range(_) => "ranges are only supported as `for` loop bounds (`for i in a..b`)",
-        syn::Expr::Let(_) => "`let` in expressions (`if let`, let chains) is not supported",
+        syn::Expr::Let(_) => {
+            "`let` is only supported directly in `if let` and `while let` (let chains are not): \
+             nest the `if`s"
+        }
         syn::Expr::Async(_) | syn::Expr::Await(_) => "async code is not supported in kernels",
         syn::Expr::Unsafe(_) => "`unsafe` blocks are not supported (nor needed) in kernels",
         syn::Expr::Const(_) => "`const` blocks are not supported in kernels",

@@ -4,8 +4,9 @@
 use proc_macro2::Span;
 use syn::spanned::Spanned;
 
+use super::pattern::Subject;
 use super::Lowerer;
-use crate::frontend::hir::{HExpr, HExprKind, HPlace, HStmtKind};
+use crate::frontend::hir::{HExpr, HExprKind, HPlace, HProj, HStmtKind};
 use crate::frontend::signature::value_type;
 use crate::frontend::types::{Kind, Shape};
 use crate::ir::{BinOp, LocalId, PlaceRoot, Scalar, UnOp};
@@ -96,6 +97,10 @@ impl Lowerer<'_, '_, '_> {
                 "items (`fn`, `struct`, `const`, `static`, `use`, `impl`) cannot be declared \
                  inside a kernel: move it outside (a helper fn needs `#[device]`)",
             ),
+            syn::Stmt::Macro(m) if super::expr::supported_macro(&m.mac) => {
+                let v = self.macro_expr(&m.mac);
+                self.discard(v);
+            }
             syn::Stmt::Macro(m) => {
                 let msg = super::reject::macro_message(&m.mac);
                 self.error(m, msg)
@@ -123,32 +128,34 @@ impl Lowerer<'_, '_, '_> {
                     self.push(HStmtKind::Continue(id), c.span());
                 }
             }
+            syn::Expr::Match(m) => self.match_stmt(m),
             _ => {
                 let v = self.expr(e);
-                let skip = matches!(
-                    v.kind,
-                    HExprKind::Unit
-                        | HExprKind::Never
-                        | HExprKind::Error
-                        | HExprKind::Lit(_)
-                        | HExprKind::Const
-                );
-                if !skip {
-                    let span = v.span;
-                    self.push(HStmtKind::Expr(v), span);
-                }
+                self.discard(v);
             }
+        }
+    }
+
+    /// Keeps the effects of a value nothing uses.
+    pub(super) fn discard(&mut self, v: HExpr) {
+        let skip = matches!(
+            v.kind,
+            HExprKind::Unit
+                | HExprKind::Never
+                | HExprKind::Error
+                | HExprKind::Lit(_)
+                | HExprKind::Const
+        ) || v.is_constant();
+        if !skip {
+            let span = v.span;
+            self.push(HStmtKind::Expr(v), span);
         }
     }
 
     fn local(&mut self, l: &syn::Local) {
         if let Some(init) = &l.init {
-            if let Some((_, diverge)) = &init.diverge {
-                self.error(
-                    diverge,
-                    "`let … else` is not supported: use `if` to check the value first",
-                );
-                return;
+            if init.diverge.is_some() {
+                return self.let_pattern(l);
             }
             if let syn::Expr::Call(c) = strip(&init.expr) {
                 if let syn::Expr::Path(p) = strip(&c.func) {
@@ -175,14 +182,7 @@ impl Lowerer<'_, '_, '_> {
                 }
                 return;
             }
-            _ => {
-                self.error(
-                    pat,
-                    "only simple `let name` / `let mut name` bindings are supported; \
-                     destructuring patterns (tuples, structs, slices) are not",
-                );
-                return;
-            }
+            _ => return self.let_pattern(l),
         };
         let ty = match annotation {
             Some(t) => match value_type(&mut self.type_cx(), t) {
@@ -209,13 +209,53 @@ impl Lowerer<'_, '_, '_> {
         self.push(HStmtKind::Let { local: id, init }, l.span());
     }
 
-    /// A condition: a `bool` expression (`if let` is rejected).
+    /// `let pat = e;` with a destructuring pattern, and `let pat = e else
+    /// { … };`.
+    fn let_pattern(&mut self, l: &syn::Local) {
+        let Some(init) = &l.init else {
+            self.error(
+                &l.pat,
+                "a destructuring `let` needs a value: `let (a, b) = pair;`",
+            );
+            return;
+        };
+        let subject = self.subject(&init.expr);
+        let tested = self.pattern(&l.pat, &subject);
+        match (&init.diverge, tested.cond) {
+            (None, Some(_)) => {
+                self.error(
+                    &l.pat,
+                    "this pattern may not match: use `if let`, `match`, or `let … else { … }`",
+                );
+                return;
+            }
+            (Some((_, otherwise)), cond) => {
+                let else_block = self.nested(|lw| lw.stmt_expr(otherwise));
+                if let Some(c) = cond {
+                    let cond = self.not(c);
+                    self.push(
+                        HStmtKind::If {
+                            cond,
+                            then_block: else_block,
+                            else_block: Vec::new(),
+                        },
+                        l.span(),
+                    );
+                }
+            }
+            (None, None) => {}
+        }
+        self.bind(tested.binds);
+    }
+
+    /// A condition: a `bool` expression (`if let` and `while let` are
+    /// handled by their statements; a `let` anywhere else is rejected).
     pub(super) fn cond_expr(&mut self, e: &syn::Expr) -> HExpr {
         if let syn::Expr::Let(l) = e {
             self.error(
                 l,
-                "`if let` / `while let` are not supported: kernels have no enums to match; use a \
-                 plain `bool` condition",
+                "`let` is only supported directly in `if let` and `while let` (let chains are \
+                 not): nest the `if`s",
             );
             return self.error_expr(e.span());
         }
@@ -226,6 +266,10 @@ impl Lowerer<'_, '_, '_> {
     }
 
     pub(super) fn if_stmt(&mut self, i: &syn::ExprIf) {
+        if let syn::Expr::Let(l) = &*i.cond {
+            let else_branch = i.else_branch.as_ref().map(|(_, e)| &**e);
+            return self.if_let(l, &i.then_branch, else_branch, None);
+        }
         let cond = self.cond_expr(&i.cond);
         let then_block = self.nested(|l| l.block_stmts(&i.then_branch));
         let else_block = match &i.else_branch {
@@ -282,6 +326,15 @@ impl Lowerer<'_, '_, '_> {
     }
 
     fn assign(&mut self, a: &syn::ExprAssign) {
+        if matches!(
+            strip(&a.left),
+            syn::Expr::Tuple(_) | syn::Expr::Array(_) | syn::Expr::Infer(_)
+        ) {
+            // `(a, b) = rhs` is `{ let (x, y) = rhs; a = x; b = y; }`.
+            let v = self.expr(&a.right);
+            let subject = self.subject_of_value(v);
+            return self.assign_parts(&a.left, &subject);
+        }
         // Rust evaluates the assigned value first, then the place.
         let value = self.expr(&a.right);
         let mark = self.stmts.len();
@@ -291,6 +344,77 @@ impl Lowerer<'_, '_, '_> {
         let value = self.spill_before(mark, value);
         if self.expect_ty(place.ty, value.ty, value.span, " in assignment") {
             self.push(HStmtKind::Assign { place, value }, a.span());
+        }
+    }
+
+    /// Assigns the parts of `subject` to the places of a destructuring
+    /// assignment's left side, left to right.
+    fn assign_parts(&mut self, target: &syn::Expr, subject: &Subject) {
+        let span = target.span();
+        match strip(target) {
+            syn::Expr::Infer(_) => {}
+            syn::Expr::Tuple(t) => {
+                let n = t.elems.len();
+                let tys = match self.types().tuple_of(subject.place.ty) {
+                    Some(tys) => tys,
+                    None => {
+                        let tys: Vec<_> = (0..n).map(|_| self.types().fresh(Kind::Any)).collect();
+                        let tt = self.types().tuple(tys.clone());
+                        if !self.expect_ty(subject.place.ty, tt, span, " in assignment") {
+                            return;
+                        }
+                        tys
+                    }
+                };
+                if tys.len() != n {
+                    let t = self.types().describe(subject.place.ty);
+                    return self.error_at(
+                        span,
+                        format!(
+                            "this assigns {n} value(s) but the tuple `{t}` has {}",
+                            tys.len()
+                        ),
+                    );
+                }
+                for (i, (e, ty)) in t.elems.iter().zip(tys).enumerate() {
+                    let part = subject.part(HProj::Field(i as u32), ty);
+                    self.assign_parts(e, &part);
+                }
+            }
+            syn::Expr::Array(a) => {
+                let n = a.elems.len() as u32;
+                let elem = self.types().fresh(Kind::Any);
+                let at = self.types().known(Shape::Array(elem, n));
+                if !self.expect_ty(subject.place.ty, at, span, " in assignment") {
+                    return;
+                }
+                let site = self.site("array assignment", span);
+                for (i, e) in a.elems.iter().enumerate() {
+                    let usize_ty = self.types().scalar(Scalar::Usize);
+                    let index = HExpr {
+                        kind: HExprKind::Lit(crate::frontend::hir::HLit::Int(i as i128)),
+                        ty: usize_ty,
+                        span,
+                    };
+                    let part = subject.part(
+                        HProj::Index {
+                            index: Box::new(index),
+                            site,
+                        },
+                        elem,
+                    );
+                    self.assign_parts(e, &part);
+                }
+            }
+            other => {
+                let Some(place) = self.place_for_write(other) else {
+                    return;
+                };
+                let value = subject.load();
+                if self.expect_ty(place.ty, value.ty, span, " in assignment") {
+                    self.push(HStmtKind::Assign { place, value }, span);
+                }
+            }
         }
     }
 

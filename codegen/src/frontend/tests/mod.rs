@@ -6,6 +6,7 @@ mod basics;
 mod consts;
 mod dynamic_shared;
 mod errors;
+mod idioms;
 mod infer;
 mod intrinsic_errors;
 mod intrinsics;
@@ -224,7 +225,7 @@ pub(super) fn exprs(b: &crate::ir::Block) -> Vec<&crate::ir::Expr> {
     fn expr<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
         out.push(e);
         match &e.kind {
-            ExprKind::Load(p) => place(p, out),
+            ExprKind::Load(p) | ExprKind::Borrow(p) => place(p, out),
             ExprKind::Unary(_, a) | ExprKind::Cast(a) | ExprKind::Field(a, _) => expr(a, out),
             ExprKind::ArrayRepeat(a, _) => expr(a, out),
             ExprKind::Binary(_, a, b) => {
