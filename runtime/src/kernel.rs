@@ -93,8 +93,7 @@ mod sealed {
     message = "`{Self}` is not a scalar: kernels can only use `const`s of scalar types",
     label = "this constant is a `{Self}`",
     note = "kernels can name module-level `const`s of type `bool`, `i8`..`i64`, `u8`..`u64`, \
-            `isize`, `usize`, `f32` or `f64`; pass arrays and structs as kernel parameters \
-            (write an enum variant with its enum's name: `Op::Add`)"
+            `isize`, `usize`, `f32` or `f64`; pass arrays and structs as kernel parameters"
 )]
 pub trait DeviceConst: sealed::Sealed + Copy {
     /// The value, for the linker.
