@@ -100,6 +100,16 @@ impl Lowerer<'_, '_, '_> {
         if let Some(op) = mem_op(&segs) {
             return self.mem_call(op, c);
         }
+        if let Some(t) = trait_call(&segs) {
+            return self.reject_call(
+                p,
+                &format!(
+                    "`{}` calls the `{t}` trait, which kernels cannot call: write a struct \
+                     literal, or an associated fn in a `#[device] impl` block",
+                    segs.join("::")
+                ),
+            );
+        }
         if let Some(msg) = std_call(&segs) {
             return self.reject_call(p, &msg);
         }
@@ -161,6 +171,20 @@ impl Lowerer<'_, '_, '_> {
             }
         }
     }
+}
+
+/// `T::default()`, `T::from(x)`, …: std traits every type may have
+/// (kernels call only inherent items of `#[device] impl` blocks).
+fn trait_call(segs: &[String]) -> Option<&'static str> {
+    super::impls::associated_owner(segs)?;
+    Some(match segs.last().map(String::as_str)? {
+        "default" => "Default",
+        "from" | "try_from" => "From",
+        "clone" => "Clone",
+        "eq" | "ne" => "PartialEq",
+        "cmp" | "partial_cmp" => "Ord",
+        _ => return None,
+    })
 }
 
 /// `std::mem::swap`, `core::mem::replace`, `mem::swap`, …: the name.

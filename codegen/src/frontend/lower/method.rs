@@ -180,6 +180,11 @@ impl Lowerer<'_, '_, '_> {
             self.error(t, "generic method calls are not supported in kernels");
             return self.error_expr(m.span());
         }
+        if matches!(name.as_str(), "clone" | "to_owned" | "into" | "try_into") {
+            let msg = known_unsupported(&name).expect("listed");
+            self.error(&m.method, msg);
+            return self.error_expr(m.span());
+        }
         let recv = self.access(&m.receiver);
         let recv_ty = match &recv {
             Access::Place { place, .. } => Some(place.ty),
