@@ -442,13 +442,15 @@ impl<'f> Definitions<'f> {
         }
     }
 
-    /// Atomics are the one expression that writes a place.
+    /// Atomics write a place, and a borrow lends one to a callee that
+    /// may write it.
     fn expr(&mut self, e: &Expr) {
         match &e.kind {
             ExprKind::Atomic { place, args, .. } => {
                 self.write(place);
                 args.iter().for_each(|a| self.expr(a));
             }
+            ExprKind::Borrow(place) => self.write(place),
             ExprKind::Unary(_, a)
             | ExprKind::Cast(a)
             | ExprKind::Field(a, _)
@@ -462,10 +464,15 @@ impl<'f> Definitions<'f> {
             | ExprKind::Collective { args, .. }
             | ExprKind::StructLit(args)
             | ExprKind::ArrayLit(args) => args.iter().for_each(|a| self.expr(a)),
-            ExprKind::Lit(_)
-            | ExprKind::Load(_)
-            | ExprKind::SliceLen(_)
-            | ExprKind::DynamicSharedLen(_) => {}
+            // A place's indices may hold calls that borrow.
+            ExprKind::Load(p) => {
+                for pr in &p.proj {
+                    if let crate::ir::Proj::Index { index, .. } = pr {
+                        self.expr(index);
+                    }
+                }
+            }
+            ExprKind::Lit(_) | ExprKind::SliceLen(_) | ExprKind::DynamicSharedLen(_) => {}
         }
     }
 }

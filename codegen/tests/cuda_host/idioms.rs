@@ -14,7 +14,8 @@ use Scalar::*;
 /// source for the linker.
 macro_rules! twin {
     ($src:ident: fn $name:ident $($rest:tt)*) => {
-        #[allow(clippy::all)]
+        // Some are only linked, not run as the reference.
+        #[allow(clippy::all, dead_code)]
         fn $name $($rest)*
         const $src: &str = stringify!(fn $name $($rest)*);
     };
@@ -506,4 +507,38 @@ fn cuda_host_methods_mut_references_and_enums() {
             "acc[{t}]"
         );
     }
+}
+
+twin! { SET: fn set(k: &mut usize, v: usize) {
+    *k = v;
+} }
+
+/// A local lent as `&mut` to a callee holds what the callee wrote: the
+/// index it then makes is checked (the emitter's range analysis must not
+/// take the local's one `let` for its only definition).
+#[test]
+fn cuda_host_a_borrowed_index_keeps_its_bounds_check() {
+    require_gxx!();
+    let k = link_rust(
+        "fn k_borrowed(a: &[u32], out: &mut [u32]) {
+            let i = global_index();
+            if i < a.len() {
+                let arr = [1u32, 2, 3, 4];
+                let mut k = 0usize;
+                set(&mut k, a[i] as usize);
+                out[i] = arr[k];
+            }
+        }",
+        &[SET],
+        &[],
+    );
+    let r = run(
+        "idioms_borrowed",
+        &[map_launch(k, &[(U32, vec![0, 3, 9, 1])], U32, 1)],
+        "-O1",
+    );
+    let f = r.faults["k_borrowed"];
+    // flag, kind (OutOfBounds), site, index, len, block, thread
+    assert_eq!((f[0], f[1], f[3], f[4], f[6]), (1, 1, 9, 4, 2), "{f:?}");
+    assert_eq!(r.values[&("k_borrowed".to_string(), 1, 1)], 4);
 }
