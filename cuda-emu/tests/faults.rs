@@ -74,12 +74,15 @@ fn out_of_memory_child() {
     let results: Vec<_> = (0..6).map(|i| dev.upload(&vec![i as f32; 256])).collect();
     let failed: Vec<&Error> = results.iter().filter_map(|r| r.as_ref().err()).collect();
     assert_eq!(failed.len(), 1, "{results:?}");
-    let (context, message) = cuda_error(Err::<(), _>(failed[0].clone()));
-    assert!(
-        context.contains("allocating 1024 bytes on the GPU"),
-        "{context}"
-    );
-    assert!(message.contains("CUDA_ERROR_OUT_OF_MEMORY"), "{message}");
+    // The driver's CUDA_ERROR_OUT_OF_MEMORY is the typed error, naming
+    // the GPU and the size.
+    match failed[0] {
+        Error::OutOfMemory { what, bytes } => {
+            assert_eq!(*bytes, 1024);
+            assert!(what.contains("a buffer on GPU 0"), "{what}");
+        }
+        other => panic!("expected Error::OutOfMemory, got {other:?}"),
+    }
     // Not sticky: the device goes on working.
     for b in results.iter().flatten() {
         assert_eq!(b.to_vec().unwrap().len(), 256);
