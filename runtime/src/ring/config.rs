@@ -73,7 +73,9 @@ impl RingConfig {
     /// check; the message stays in flight and its reply comes with `recv`.
     /// Dropping such an actor returns at once and its executor stops on
     /// its own shortly after. `shutdown` has its own bound
-    /// ([`shutdown_timeout`](RingConfig::shutdown_timeout)).
+    /// ([`shutdown_timeout`](RingConfig::shutdown_timeout)). On a GPU,
+    /// spawning waits for the actor's kernel to start for this long, but
+    /// at least 0.5 s and at most 2 s.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self

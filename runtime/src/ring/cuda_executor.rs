@@ -50,8 +50,13 @@ const EXIT_GRACE: Duration = Duration::from_secs(10);
 /// How long `finish` waits for a kernel that did not publish `exited`.
 const ABANDON_GRACE: Duration = Duration::from_millis(200);
 /// The longest `start` waits for the kernel to store `running` (less when
-/// the actor's wait timeout is shorter).
+/// the actor's wait timeout is shorter, but never less than
+/// [`MIN_START_TIMEOUT`]).
 const START_TIMEOUT: Duration = Duration::from_secs(2);
+/// The shortest wait for a kernel to start: a call timeout far shorter
+/// than a kernel launch (microseconds) bounds the waits for replies, and
+/// must not fail the spawn of a healthy actor.
+const MIN_START_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Starts ring kernel `kernel` on `dev` with initial state bytes `init`.
 pub(crate) fn start(
@@ -133,7 +138,9 @@ pub(crate) fn start(
     };
     // 6. Started: it stored `running` (or already exited or died, which
     //    the session reports).
-    let timeout = config.wait_timeout().min(START_TIMEOUT);
+    let timeout = config
+        .wait_timeout()
+        .clamp(MIN_START_TIMEOUT, START_TIMEOUT);
     if let Err(e) = executor.wait_started(&region, timeout) {
         // It may start later: then it sees the abort and exits at once.
         // Release: the config and zeroed rings it reads come before.
