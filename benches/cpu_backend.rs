@@ -1,7 +1,7 @@
 //! The CPU backend against plain Rust on the same data, side by side in one
 //! run. `cargo bench --bench cpu_backend`
 //!
-//! Goal (issue #2): a saxpy-class kernel within 10× of a plain Rust loop.
+//! Goal: a saxpy-class kernel within 10× of a plain Rust loop.
 //! Also the cost of cooperating threads: the `histogram` example's
 //! shared-memory histogram (shared atomics, barriers) and warp-shuffle
 //! block sums, against plain Rust.

@@ -150,7 +150,8 @@ Copy the folder $rel/ to the GPU machine, then run there (from the folder that h
     bash $rel/run.sh
 
 It writes report.md and report.json to \$SPINDLE_REPORT_DIR (default ./gpu-report).
-With this session's device tool: carry ["$rel"], command
+On a machine reached through a remote-run tool that copies the working tree
+(with $rel/ named among the ignored paths it carries) and returns \$OUT:
     SPINDLE_REPORT_DIR=\$OUT/gpu-report bash $rel/run.sh
 EOF
 

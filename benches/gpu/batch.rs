@@ -17,7 +17,7 @@ use crate::report::Reporter;
 const GROUP: &str = "batch";
 /// Launches per repetition of the back-to-back figures.
 const BURST: usize = 1000;
-/// The launch-overhead goal of issue #5: spindle / raw cudarc.
+/// The launch-overhead goal (BENCHMARKS.md, "Goals"): spindle / raw cudarc.
 const GOAL: f64 = 1.10;
 
 const FIGURES: [&str; 11] = [

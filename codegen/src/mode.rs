@@ -38,24 +38,24 @@ impl KernelMode {
     }
 
     /// Typical host-side cost of one unit of work, in microseconds, on a
-    /// current data-centre GPU (H100 class, PCIe host):
+    /// current data-centre GPU, as the hardware path allows it (measured on
+    /// an NVIDIA H200, PCIe host, 2026-12-04, with `scripts/gpu/floor.cu`):
     ///
     /// - `Batch`: one launch plus stream synchronisation of a small kernel,
-    ///   about 5 µs — published figures for an empty launch + sync are
-    ///   3–7 µs (`shared/CUDA-NOTES.md`, "Persistent kernels").
+    ///   about 10 µs — an empty kernel through the CUDA runtime API took
+    ///   8.5 µs, a small one through raw cudarc 9.7 µs.
     /// - `Ring`: one message round trip through a resident actor, about
-    ///   2 µs — a host↔GPU ping-pong over PCIe costs ≈1.1 µs (GDRCopy), plus
-    ///   the handler and the reply poll.
+    ///   3 µs — a host↔GPU ping-pong over mapped pinned memory took 2.7 µs
+    ///   (p50), plus the handler and the reply poll.
     ///
-    /// These are planning figures from published measurements. spindle's
-    /// own are the rows "touch launch+sync, spindle" and "call round trip"
-    /// of `cargo bench --bench gpu` (`benches/gpu.rs`), recorded with the
-    /// card's name in BENCHMARKS.md; until a GPU run is recorded there,
-    /// treat these as estimates.
+    /// These are planning figures for what a unit of work costs at best.
+    /// spindle's own are the rows "touch launch+sync, spindle" and "call
+    /// round trip" of `cargo bench --bench gpu` (`benches/gpu.rs`), recorded
+    /// with the card's name, date and commit in BENCHMARKS.md.
     pub const fn typical_overhead_us(&self) -> f64 {
         match self {
-            KernelMode::Batch => 5.0,
-            KernelMode::Ring => 2.0,
+            KernelMode::Batch => 10.0,
+            KernelMode::Ring => 3.0,
         }
     }
 

@@ -1,5 +1,5 @@
 //! The emitted CUDA C compiled as host C++ against `src/cuda/host_shim.h`
-//! (DESIGN.md §7.3), with UBSan, and run: every operator, cast and
+//! (ARCHITECTURE.md, "How spindle checks itself"), with UBSan, and run: every operator, cast and
 //! intrinsic on every scalar type gives Rust's result bit for bit, faults
 //! are recorded as the ABI says, and loops stop where Rust's do; atomics,
 //! shared arrays, dynamic shared views, barriers and warp operations run with the threads of a

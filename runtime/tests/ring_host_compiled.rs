@@ -1,4 +1,4 @@
-//! Host-compiled CUDA (DESIGN.md §7.3): the generated persistent ring kernel
+//! Host-compiled CUDA (ARCHITECTURE.md, "How spindle checks itself"): the generated persistent ring kernel
 //! — the emitter's handler plus the ring loop, exactly the text NVRTC gets —
 //! compiled as host C++ by g++ against `ring_host_shim.h` into a shared
 //! library, and run as one block of real OS threads against the REAL Rust

@@ -1,7 +1,8 @@
 // Host versions of every device-only helper a generated ring kernel uses,
 // with real concurrency: each CUDA thread of the block is an OS thread, and
 // the kernel runs against the real Rust host side over real memory
-// (DESIGN.md §7.3; driven by ring_host_compiled.rs).
+// (ARCHITECTURE.md, "How spindle checks itself"; driven by
+// ring_host_compiled.rs).
 //
 //   g++ -std=c++17 -shared -fPIC -pthread -include ring_host_shim.h unit.cpp
 //

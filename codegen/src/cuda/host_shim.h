@@ -1,5 +1,5 @@
 // Host versions of the device-only operations spindle's generated CUDA C
-// uses, so the same text compiles as host C++ and runs (DESIGN.md §7.3):
+// uses, so the same text compiles as host C++ and runs (ARCHITECTURE.md, "How spindle checks itself"):
 //
 //   g++ -std=c++17 -pthread -include host_shim.h kernel.cu main.cpp
 //

@@ -4,7 +4,7 @@
 //! The unit reads top to bottom as:
 //! 1. the prelude (`prelude.rs`): fixed-width integer typedefs, `offsetof`,
 //!    the `SpindleFault` record from [`crate::abi`], device-only operations
-//!    behind named helpers (so a host shim can replace them, DESIGN.md §7.3),
+//!    behind named helpers (so a host shim can replace them, ARCHITECTURE.md),
 //!    and the fault helpers (`spindle_fault_exit`, the `spindle_check`s);
 //! 2. struct declarations (`types.rs`) with `static_assert`s pinning each
 //!    size, alignment and offset to Rust's layout; arrays are one-field

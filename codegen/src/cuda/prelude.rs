@@ -7,7 +7,7 @@
 //! intrinsics; for ring kernels also fences, `nanosleep` and system-scope
 //! loads and stores) sits behind a small named helper inside
 //! `#ifndef SPINDLE_HOST_SHIM`, so that the same text compiles as host C++
-//! against `host_shim.h`, which supplies host versions (DESIGN.md §7.3).
+//! against `host_shim.h`, which supplies host versions (ARCHITECTURE.md).
 //! The fixed ones are below; those only some kernels need (the atomics of
 //! `atomic.rs`, the barriers, warp operations and fences of
 //! `collective.rs`) are [`Ctx::device_only_helper`]s, emitted on first use.
@@ -42,7 +42,7 @@ impl Ctx<'_> {
 
     /// [`Self::helper`] for a device-only operation: the definition sits
     /// inside `#ifndef SPINDLE_HOST_SHIM`, and the host shims define a host
-    /// version of the same name (DESIGN.md §7.3).
+    /// version of the same name (ARCHITECTURE.md).
     pub(crate) fn device_only_helper(
         &mut self,
         name: &str,
@@ -147,7 +147,7 @@ __device__ __forceinline__ uint64_t spindle_bswap64(uint64_t x) { return ((uint6
 #endif
 "#;
 
-/// Device-only operations the ring loop needs (DESIGN.md §5).
+/// Device-only operations the ring loop needs (codegen/src/ring/emit.rs).
 const DEVICE_ONLY_RING: &str = r#"
 #ifndef SPINDLE_HOST_SHIM
 __device__ __forceinline__ void spindle_nanosleep(uint32_t ns) { __nanosleep(ns); }

@@ -174,7 +174,7 @@ fn cuda_host_shared_memory_block_reduction_with_sync_threads() {
     }
 }
 
-/// The ring kernel of DESIGN.md's shape, on 64 threads:
+/// A ring kernel's shape, on 64 threads:
 /// ```ignore
 /// #[kernel(mode = "ring", threads = 64)]
 /// fn block_sum(state: &mut Totals, msg: u32) -> Totals {

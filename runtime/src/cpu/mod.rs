@@ -31,7 +31,7 @@
 //!
 //! Where a kernel indexes slices with `global_index()` (1-D blocks), loads
 //! and stores are block copies, and `global_index() < n` needs no lane
-//! loop: the saxpy of DESIGN.md runs within a few times a plain Rust loop
+//! loop: the quickstart's saxpy runs within a few times a plain Rust loop
 //! (`cargo bench --bench cpu_backend`; `cpu::tests::bench` for tuning).
 //!
 //! Compiled programs are cached per kernel in the [`CpuDevice`]: a launch

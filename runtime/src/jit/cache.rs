@@ -109,7 +109,7 @@ enum Lookup {
 }
 
 impl DiskCache {
-    /// The cache the environment asks for (DESIGN.md §6), or `None` when it
+    /// The cache the environment asks for (the README's "Compiled kernels, caches and machines without NVRTC"), or `None` when it
     /// is off:
     ///
     /// - `SPINDLE_CACHE=off` (or `0`, `false`, `no`): no disk cache;

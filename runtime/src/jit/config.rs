@@ -1,5 +1,5 @@
 //! Where the disk cache lives and how big it may grow, from the environment
-//! (DESIGN.md §6).
+//! (the README's "Compiled kernels, caches and machines without NVRTC").
 //!
 //! Parsing takes an injected `lookup` rather than reading the process
 //! environment, so tests never mutate the environment other tests read.

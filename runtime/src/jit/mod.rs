@@ -1,4 +1,4 @@
-//! The JIT pipeline's disk cache of compiled kernels (issue: disk cache).
+//! The JIT pipeline's disk cache of compiled kernels.
 //!
 //! The CUDA backend compiles linked CUDA C to a CUBIN with NVRTC. Compiling
 //! takes from tenths of a second to seconds, so each CUBIN is also kept on
@@ -13,7 +13,7 @@
 //! - [`CacheKey`]: the key, a SHA-256 digest of the inputs and spindle's version;
 //! - [`DiskCache`]: the folder of entries, robust to concurrent writers,
 //!   corrupted files and growth; configured by `SPINDLE_CACHE`,
-//!   `SPINDLE_CACHE_DIR` and `SPINDLE_CACHE_MAX_BYTES` (DESIGN.md §6);
+//!   `SPINDLE_CACHE_DIR` and `SPINDLE_CACHE_MAX_BYTES` (the README's "Compiled kernels, caches and machines without NVRTC");
 //! - `entry`: the file format of one entry (magic, version, key echo,
 //!   length, checksum, payload). Entries hold no paths, so a cache folder
 //!   filled on one machine works when copied to another and named by

@@ -298,7 +298,7 @@ pub(crate) fn slice_len(p: ParamId) -> Expr {
     }
 }
 
-/// The saxpy kernel of DESIGN.md §3.
+/// The saxpy kernel of the README's quickstart.
 pub(crate) fn saxpy() -> Kernel {
     use Scalar::*;
     let mut kb = KernelBuilder::batch("saxpy");

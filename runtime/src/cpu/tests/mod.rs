@@ -518,7 +518,7 @@ pub(super) fn run_zip<A: DeviceType, B: DeviceType, R: DeviceType + Default>(
     read(&out)
 }
 
-/// The saxpy kernel of DESIGN.md: `y[i] = a * x[i] + y[i]`.
+/// The saxpy kernel of the README's quickstart: `y[i] = a * x[i] + y[i]`.
 pub(super) fn saxpy_kernel() -> Arc<Kernel> {
     let mut k = KernelBuilder::new("saxpy");
     let f = sc(Scalar::F32);

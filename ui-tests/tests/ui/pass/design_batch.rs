@@ -1,4 +1,4 @@
-// The batch example of DESIGN.md §3, as written.
+// The README's batch example, as a user writes it.
 use spindle::prelude::*;
 
 #[kernel(mode = "batch")]

@@ -1,4 +1,4 @@
-// The everyday-Rust example of DESIGN.md §3.4, as written, used from a kernel
+// The everyday-Rust example of the README ("What a kernel can contain"), used from a kernel
 // and a ring actor.
 use spindle::prelude::*;
 

@@ -1,4 +1,4 @@
-// The ring example of DESIGN.md §3, as written.
+// The README's ring example, as a user writes it.
 use spindle::prelude::*;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, DeviceType)]
