@@ -276,8 +276,7 @@ SPINDLE_EMU_EXPORT void spindle_emu_block_thread(void* block, const SpindleEmuLa
   auto body = [l] { l->thunk(l->params); };
   spindle_host_thread(body);
   // Finished (returned or faulted): no longer a member of anything.
-  ctx->barrier.drop();
-  ctx->warps[t / 32].drop();
+  ctx->finish(t);
   spindle_host_block = nullptr;
 }
 
@@ -336,8 +335,7 @@ static void fiber_main() {
   const SpindleEmuLaunch* l = fb->launch;
   auto body = [l] { l->thunk(l->params); };
   spindle_host_thread(body);
-  fb->block->barrier.drop();
-  fb->block->warps[t / 32].drop();
+  fb->block->finish(t);
   fb->fibers[t].done = true;
   fb->live -= 1;
   if (fb->live == 0) {

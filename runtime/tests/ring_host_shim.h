@@ -56,7 +56,7 @@ static inline void spindle_nanosleep(uint32_t ns) {
 #endif
 }
 static inline uint32_t spindle_sync_threads_count(uint32_t pred) {
-  return spindle_host_block_of("the ring loop's barrier")->barrier.arrive_and_wait(pred);
+  return spindle_host_block_of("the ring loop's barrier")->sync(spindle_host_linear_tid(), pred);
 }
 static inline uint32_t spindle_load_acquire_sys_u32(const uint32_t* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 static inline void spindle_store_release_sys_u32(uint32_t* p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }

@@ -5,7 +5,9 @@
 // semantics: drop() takes a thread that exited (a fault, or returning from
 // the kernel) out, and releases a barrier it was the last one missing from.
 // arrive_and_wait(pred) also reports how many threads arrived with a true
-// predicate (bar.red.popc, __syncthreads_count).
+// predicate (bar.red.popc, __syncthreads_count). `on_release` runs under the
+// barrier's lock when the last thread arrives (or the last one missing
+// drops out), before any waiting thread is woken.
 //
 // The including file has included <condition_variable> and <mutex>.
 #ifndef SPINDLE_HOST_SHIM_BARRIER_H
@@ -24,11 +26,19 @@ class SpindleHostBarrier {
   explicit SpindleHostBarrier(unsigned int threads) : expected_(threads) {}
 
   unsigned int arrive_and_wait(unsigned int pred = 1u) {
+    return arrive_and_wait(pred, [] {}, [] {});
+  }
+
+  // As above; `on_arrive` runs under the lock as the thread arrives.
+  template <class A, class R>
+  unsigned int arrive_and_wait(unsigned int pred, A on_arrive, R on_release) {
     std::unique_lock<std::mutex> lock(m_);
     const unsigned long long phase = phase_;
+    on_arrive();
     arrived_ += 1;
     count_ += pred ? 1u : 0u;
     if (arrived_ == expected_) {
+      on_release();
       release();
       return last_count_;
     }
@@ -38,9 +48,16 @@ class SpindleHostBarrier {
 
   // The calling thread finished: it no longer takes part.
   void drop() {
+    drop([] {});
+  }
+  template <class R>
+  void drop(R on_release) {
     std::unique_lock<std::mutex> lock(m_);
     expected_ -= 1;
-    if (arrived_ > 0 && arrived_ == expected_) release();
+    if (arrived_ > 0 && arrived_ == expected_) {
+      on_release();
+      release();
+    }
   }
 
  private:

@@ -48,16 +48,34 @@ static thread_local jmp_buf spindle_host_exit;
 #include "host_shim_barrier.h"
 #include "host_shim_warp.h"
 
-// The block a thread of spindle_host_run_block belongs to.
+// The block a thread of spindle_host_run_block belongs to. A thread at the
+// block barrier is out of its warp's operations until the barrier opens
+// (as on a GPU, where a warp operation waits only for the lanes that reach
+// it).
 struct SpindleHostBlock {
   explicit SpindleHostBlock(unsigned int threads)
-      : barrier(threads), warps(new SpindleHostWarp[(threads + 31) / 32]) {
+      : barrier(threads), warps(new SpindleHostWarp[(threads + 31) / 32]), nwarps((threads + 31) / 32) {
     for (unsigned int w = 0; w * 32 < threads; ++w) {
       warps[w].set_members(threads - w * 32 < 32 ? threads - w * 32 : 32);
     }
   }
+  // The block barrier for linear thread `t`; how many arrived with `pred`.
+  unsigned int sync(unsigned int t, unsigned int pred) {
+    return barrier.arrive_and_wait(pred, [&] { warps[t / 32].suspend(); }, [&] { resume_warps(); });
+  }
+  // Thread `t` finished (returned or faulted): a member of nothing.
+  void finish(unsigned int t) {
+    barrier.drop([&] { resume_warps(); });
+    warps[t / 32].drop();
+  }
   SpindleHostBarrier barrier;
   std::unique_ptr<SpindleHostWarp[]> warps;
+  unsigned int nwarps;
+
+ private:
+  void resume_warps() {
+    for (unsigned int w = 0; w < nwarps; ++w) warps[w].resume_all();
+  }
 };
 static thread_local SpindleHostBlock* spindle_host_block = nullptr;
 
@@ -78,7 +96,9 @@ static inline SpindleHostWarp* spindle_host_current_warp(const char* what) {
   return &spindle_host_block_of(what)->warps[spindle_host_linear_tid() / 32];
 }
 
-static inline void spindle_sync_threads(void) { spindle_host_block_of("sync_threads")->barrier.arrive_and_wait(); }
+static inline void spindle_sync_threads(void) {
+  spindle_host_block_of("sync_threads")->sync(spindle_host_linear_tid(), 1u);
+}
 
 // One thread: runs `body` until it returns or exits (a fault).
 template <class F>
@@ -102,8 +122,7 @@ static void spindle_host_run_block(unsigned int grid, unsigned int block, unsign
       spindle_host_block = &ctx;
       spindle_host_thread(body);
       // Finished (returned or faulted): no longer a member of anything.
-      ctx.barrier.drop();
-      ctx.warps[t / 32].drop();
+      ctx.finish(t);
     });
   }
   for (auto& th : pool) th.join();

@@ -51,6 +51,26 @@ class SpindleHostWarp {
     if (arrived_ > 0 && arrived_ == expected_) release();
   }
 
+  // The calling member waits at a block barrier: until the barrier opens
+  // it takes part in no warp operation, so the rest of its warp (lanes
+  // that branched around the barrier into a warp operation of their own,
+  // as cuda-samples' shfl_scan does) meets without it.
+  void suspend() {
+    std::unique_lock<std::mutex> lock(m_);
+    expected_ -= 1;
+    suspended_ += 1;
+    if (arrived_ > 0 && arrived_ == expected_) release();
+  }
+
+  // The block barrier opened: every suspended member is back, all at once
+  // (called before any of them is woken, so none meets a warp short of the
+  // others).
+  void resume_all() {
+    std::unique_lock<std::mutex> lock(m_);
+    expected_ += suspended_;
+    suspended_ = 0;
+  }
+
  private:
   struct Round {
     uint64_t values[32] = {};
@@ -66,6 +86,7 @@ class SpindleHostWarp {
   std::condition_variable cv_;
   unsigned int expected_ = 0;
   unsigned int arrived_ = 0;
+  unsigned int suspended_ = 0;
   unsigned long long phase_ = 0;
   Round rounds_[2];
 };
