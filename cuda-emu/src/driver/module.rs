@@ -1,6 +1,6 @@
 //! Modules and functions: the NVRTC stand-in's images, whose host build
 //! the driver loads (one copy per concurrently running block, see
-//! [`Module::instance`]), and their entry points.
+//! `Module::instance`), and their entry points.
 //!
 //! Modelled rules (Module Management and Execution Control references,
 //! the Programming Guide's "Lazy Loading"):
