@@ -72,3 +72,59 @@ fn a_layout_mismatch_in_the_c_side_is_a_compile_error() {
         other => panic!("expected a compile error, got {other:?}"),
     }
 }
+
+/// The ring loop adds no copy of a large reply to the threads' stack: it
+/// constructs thread 0's return value in the reply's buffer (shared staging
+/// or the slot), so the stack holds at most the value the handler builds
+/// (here `[x; N]`, which the emitter builds in a local array). When the
+/// loop kept two copies of the reply per thread, a 16 KiB reply needed
+/// 32 KiB of stack per thread besides, reserved for every resident thread
+/// of the GPU, and larger replies could not spawn.
+#[test]
+fn a_large_reply_takes_no_stack_in_the_loop() {
+    use spindle_codegen::{link, ItemSource, KernelMode, KernelOptions};
+    let link_with = |words: u32| {
+        let src: &'static str = Box::leak(
+            format!(
+                "fn big(state: &mut u32, msg: u32) -> [u32; {words}] {{
+                    *state += msg;
+                    [*state; {words}]
+                }}"
+            )
+            .into_boxed_str(),
+        );
+        let item = ItemSource {
+            name: "big",
+            source: src,
+            file: "runtime/tests/ring_nvrtc.rs",
+            line: 1,
+            consts: &[],
+        };
+        link(&item, &KernelOptions::new(KernelMode::Ring), &[], &[]).unwrap()
+    };
+    for words in [1024u32, 4096, 16384] {
+        let k = link_with(words);
+        let src = emit_ring(&k, &EmitOptions::default()).unwrap();
+        let label = format!("big_reply_{words}");
+        match compile_cubin(&label, &src.code, "sm_90") {
+            Ok(m) => {
+                let reply = words * 4;
+                println!(
+                    "{label}: {} bytes of stack per thread for a {reply}-byte reply",
+                    m.resources.stack_frame_bytes
+                );
+                assert!(
+                    m.resources.stack_frame_bytes <= reply + 256,
+                    "{label}: {} bytes of stack per thread for a {reply}-byte reply:\n{}",
+                    m.resources.stack_frame_bytes,
+                    m.log
+                );
+            }
+            Err(Error::NvrtcUnavailable(why)) => {
+                println!("SKIPPED: NVRTC is not available: {why}");
+                return;
+            }
+            Err(e) => panic!("{label}:\n{e}"),
+        }
+    }
+}
