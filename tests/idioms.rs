@@ -17,6 +17,11 @@
 )]
 
 mod common;
+#[macro_use]
+#[path = "common/idioms.rs"]
+mod harness;
+
+use harness::*;
 
 use spindle::prelude::*;
 
@@ -369,30 +374,6 @@ fn machine(state: &mut Acc, cmd: Cmd) -> Acc {
 
 // ------------------------------------------------------------------ kernels
 
-macro_rules! map1 {
-    ($kernel:ident, $f:ident, $a:ty, $r:ty) => {
-        #[kernel(mode = "batch")]
-        fn $kernel(a: &[$a], out: &mut [$r]) {
-            let i = global_index();
-            if i < out.len() {
-                out[i] = $f(a[i]);
-            }
-        }
-    };
-}
-
-macro_rules! map2 {
-    ($kernel:ident, $f:ident, $a:ty, $b:ty, $r:ty) => {
-        #[kernel(mode = "batch")]
-        fn $kernel(a: &[$a], b: &[$b], out: &mut [$r]) {
-            let i = global_index();
-            if i < out.len() {
-                out[i] = $f(a[i], b[i]);
-            }
-        }
-    };
-}
-
 map1!(k_classify, classify, i32, u32);
 map1!(k_match_ranges, match_ranges, u32, u32);
 map1!(k_match_consts, match_consts_and_matches, u32, [bool; 4]);
@@ -402,78 +383,6 @@ map2!(k_struct_patterns, struct_patterns, u32, u32, [u32; 4]);
 map1!(k_break_values, break_values, u32, [u32; 3]);
 map2!(k_methods, methods, f32, f32, [f32; 6]);
 map2!(k_enums, enums, u32, u32, [u32; 5]);
-
-// ------------------------------------------------------------------ harness
-
-fn devices(test: &str) -> Vec<Device> {
-    let mut devs = vec![common::cpu()];
-    devs.extend(common::gpu(test));
-    devs
-}
-
-/// Runs `$kernel` over inputs `$a` (and `$b`) on every device and checks
-/// each output against `$f` run by Rust.
-macro_rules! check_map {
-    ($kernel:ident, $f:ident, $a:expr) => {{
-        let a = $a;
-        let want: Vec<_> = a.iter().map(|x| $f(*x)).collect();
-        for dev in devices(stringify!($kernel)) {
-            let ab = dev.upload(&a).unwrap();
-            // Start from the last answer everywhere, so an element the
-            // kernel skips is noticed.
-            let mut out = dev.upload(&vec![want[want.len() - 1]; a.len()]).unwrap();
-            $kernel::launch(&dev, Launch::for_elements(a.len()), &ab, &mut out).unwrap();
-            let got = out.to_vec().unwrap();
-            for i in 0..a.len() {
-                assert!(
-                    same(&got[i], &want[i]),
-                    "{} on {} for input {:?}: kernel gave {:?}, Rust gives {:?}",
-                    stringify!($f),
-                    dev.name(),
-                    a[i],
-                    got[i],
-                    want[i]
-                );
-            }
-        }
-    }};
-    ($kernel:ident, $f:ident, $a:expr, $b:expr) => {{
-        let (a, b) = ($a, $b);
-        let want: Vec<_> = a.iter().zip(&b).map(|(x, y)| $f(*x, *y)).collect();
-        for dev in devices(stringify!($kernel)) {
-            let ab = dev.upload(&a).unwrap();
-            let bb = dev.upload(&b).unwrap();
-            let mut out = dev.upload(&vec![want[want.len() - 1]; a.len()]).unwrap();
-            $kernel::launch(&dev, Launch::for_elements(a.len()), &ab, &bb, &mut out).unwrap();
-            let got = out.to_vec().unwrap();
-            for i in 0..a.len() {
-                assert!(
-                    same(&got[i], &want[i]),
-                    "{} on {} for inputs ({:?}, {:?}): kernel gave {:?}, Rust gives {:?}",
-                    stringify!($f),
-                    dev.name(),
-                    a[i],
-                    b[i],
-                    got[i],
-                    want[i]
-                );
-            }
-        }
-    }};
-}
-
-/// Bitwise equality (floats compared by bits, so `-0.0` and NaNs count).
-fn same<T: std::fmt::Debug>(a: &T, b: &T) -> bool {
-    format!("{a:?}") == format!("{b:?}")
-}
-
-const N: usize = 2000;
-
-fn u32s(rng: &mut fastrand::Rng, edges: &[u32], max: u32) -> Vec<u32> {
-    (0..N)
-        .map(|i| edges.get(i).copied().unwrap_or_else(|| rng.u32(0..max)))
-        .collect()
-}
 
 #[test]
 fn match_on_integers_ranges_guards_and_constants() {

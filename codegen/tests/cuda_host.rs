@@ -47,8 +47,11 @@ mod control;
 mod dynamic_shared;
 #[path = "cuda_host/floats.rs"]
 mod floats;
+#[macro_use]
 #[path = "cuda_host/idioms.rs"]
 mod idioms;
+#[path = "cuda_host/idioms_iter.rs"]
+mod idioms_iter;
 #[path = "cuda_host/ints.rs"]
 mod ints;
 #[path = "cuda_host/ranges.rs"]

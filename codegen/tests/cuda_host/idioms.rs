@@ -44,7 +44,7 @@ pub fn link_rust(
 }
 
 /// One thread per input: `out[i * n + k]` is element `k` of `f(a[i], b[i])`.
-fn map_launch(kernel: Kernel, ins: &[(Scalar, Vec<u64>)], out: Scalar, n: usize) -> Launch {
+pub fn map_launch(kernel: Kernel, ins: &[(Scalar, Vec<u64>)], out: Scalar, n: usize) -> Launch {
     let len = ins[0].1.len();
     let mut slices: Vec<(Scalar, Vec<u64>, bool)> =
         ins.iter().map(|(s, v)| (*s, v.clone(), false)).collect();
@@ -60,7 +60,7 @@ fn map_launch(kernel: Kernel, ins: &[(Scalar, Vec<u64>)], out: Scalar, n: usize)
 }
 
 /// The outputs of kernel `name` (its last slice, `slot`) as `n` values per thread.
-fn outputs(r: &Results, name: &str, slot: usize, threads: usize, n: usize) -> Vec<Vec<u64>> {
+pub fn outputs(r: &Results, name: &str, slot: usize, threads: usize, n: usize) -> Vec<Vec<u64>> {
     (0..threads)
         .map(|t| {
             (0..n)

@@ -75,6 +75,9 @@ impl Lowerer<'_, '_, '_> {
     }
 
     pub(super) fn for_stmt(&mut self, f: &syn::ExprForLoop) {
+        if self.for_each(f) {
+            return;
+        }
         let span = f.for_token.span;
         let (name, mutable) = match &*f.pat {
             syn::Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
@@ -243,9 +246,10 @@ impl Lowerer<'_, '_, '_> {
 
     /// Takes apart `a..b`, `a..=b`, `(a..b).step_by(s)`, `(a..b).rev()`.
     fn for_range<'e>(&mut self, e: &'e syn::Expr) -> Option<ForRange<'e>> {
-        let unsupported = "`for` loops iterate over integer ranges: `for i in a..b`, `a..=b`, \
-                           `(a..b).step_by(s)` or `(a..b).rev()`; to visit a slice or array \
-                           write `for i in 0..xs.len()` and index";
+        let unsupported = "`for` loops iterate over integer ranges (`for i in a..b`, `a..=b`, \
+                           `(a..b).step_by(s)`, `(a..b).rev()`) and over arrays, slices and \
+                           shared arrays (`for v in x`, `x.iter()`, `x.iter_mut()`, \
+                           `x.iter().enumerate()`)";
         match strip(e) {
             syn::Expr::Range(r) => {
                 let (Some(start), Some(end)) = (&r.start, &r.end) else {

@@ -163,8 +163,11 @@ fn known_unsupported(name: &str) -> Option<&'static str> {
     Some(match name {
         "step_by" | "rev" => "`step_by` and `rev` are only supported on a `for` loop's range",
         "clone" | "to_owned" => "values are copied implicitly in kernels: remove the call",
-        "iter" | "iter_mut" | "into_iter" | "map" | "sum" | "fold" | "zip" | "enumerate" => {
-            "iterators are not supported in kernels: use a `for i in 0..n` loop and index"
+        "iter" | "iter_mut" | "into_iter" | "map" | "sum" | "product" | "fold" | "zip"
+        | "enumerate" | "copied" | "cloned" => {
+            "iterators are supported as a `for` loop's source (`for v in x.iter()`, \
+             `x.iter_mut()`, `x.iter().enumerate()`) and in `x.iter().sum()` / `.product()`; \
+             for anything else write a `for` loop"
         }
         "unwrap" | "expect" => "`Option`/`Result` are not supported in kernels",
         "to_string" | "chars" | "as_str" => "strings are not supported in kernels",
@@ -175,6 +178,9 @@ fn known_unsupported(name: &str) -> Option<&'static str> {
 
 impl Lowerer<'_, '_, '_> {
     pub(super) fn method_call(&mut self, m: &syn::ExprMethodCall) -> HExpr {
+        if let Some(v) = self.iter_fold(m) {
+            return v;
+        }
         let name = m.method.to_string();
         if let Some(t) = &m.turbofish {
             self.error(t, "generic method calls are not supported in kernels");
@@ -185,7 +191,16 @@ impl Lowerer<'_, '_, '_> {
             self.error(&m.method, msg);
             return self.error_expr(m.span());
         }
-        let recv = self.access(&m.receiver);
+        let recv = match self.access(&m.receiver) {
+            // A method call dereferences a reference receiver (`v.abs()`
+            // of an `&mut` item).
+            Access::Place { place, text, .. } => Access::Place {
+                place,
+                text,
+                bare_state: false,
+            },
+            other => other,
+        };
         let recv_ty = match &recv {
             Access::Place { place, .. } => Some(place.ty),
             Access::Value(v) if matches!(v.kind, HExprKind::Error) => return v.clone(),
@@ -264,7 +279,12 @@ impl Lowerer<'_, '_, '_> {
 
     /// `.len()`: a slice parameter's length, or an array's (a constant).
     fn len_call(&mut self, recv: Access, m: &syn::ExprMethodCall) -> HExpr {
-        let span = m.span();
+        self.length(recv, m.receiver.span(), m.span())
+    }
+
+    /// The length of a slice, array or shared memory `recv` (at
+    /// `recv_span`), as `.len()` gives it.
+    pub(super) fn length(&mut self, recv: Access, recv_span: Span, span: Span) -> HExpr {
         let usize_ty = self.types().scalar(Scalar::Usize);
         let ty = match recv {
             Access::Slice { param, .. } => {
@@ -316,15 +336,15 @@ impl Lowerer<'_, '_, '_> {
             },
             Some(_) => {
                 let t = self.types().describe(ty);
-                self.error(
-                    &m.method,
-                    format!("`.len()` needs a slice or an array, found `{t}`"),
+                self.error_at(
+                    recv_span,
+                    format!("expected a slice or an array (to take its length), found `{t}`"),
                 );
                 self.error_expr(span)
             }
             None => {
                 if self
-                    .unknown_type(m.receiver.span(), "asking for `.len()`")
+                    .unknown_type(recv_span, "asking for its length")
                     .is_some()
                 {
                     // Macro time: the length is unknown but the type is `usize`.

@@ -13,6 +13,7 @@ mod collective;
 mod dynamic_shared;
 mod expr;
 mod impls;
+mod iterate;
 mod loops;
 mod matching;
 pub(super) mod method;
@@ -66,6 +67,9 @@ enum Binding {
     Param(ParamId),
     /// Block-shared memory: an array or a view of dynamic shared memory.
     Shared(SharedMem),
+    /// Another name for a place (the `&mut` item of `iter_mut()`), by
+    /// index into [`Lowerer::aliases`].
+    Alias(u32),
 }
 
 /// Block-shared memory a binding names. The binding is not a value: it is
@@ -111,6 +115,11 @@ pub(super) struct Lowerer<'s, 'a, 'e> {
     /// Locals declared without an initializer: assignable once even when
     /// not `mut` (rustc checks the "once").
     deferred_init: Vec<LocalId>,
+    /// Places that `Binding::Alias` names.
+    aliases: Vec<super::hir::HPlace>,
+    /// Locals holding a copy of a `&T` item (`for v in x.iter()`): `*v`
+    /// reads them.
+    ref_copies: Vec<LocalId>,
     scopes: Vec<Vec<(String, Binding)>>,
     loops: Vec<LoopFrame>,
     next_loop: LoopId,
@@ -151,6 +160,8 @@ pub(super) fn lower_fn(
         shared: Vec::new(),
         dynamic_shared: Vec::new(),
         deferred_init: Vec::new(),
+        aliases: Vec::new(),
+        ref_copies: Vec::new(),
         scopes: vec![scope],
         loops: Vec::new(),
         next_loop: 0,

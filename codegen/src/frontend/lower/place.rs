@@ -56,6 +56,14 @@ impl Lowerer<'_, '_, '_> {
     fn binding_access(&mut self, b: Binding, name: String) -> Access {
         let (root, ty, bare_state) = match b {
             Binding::Shared(mem) => return Access::Shared { mem, text: name },
+            Binding::Alias(id) => {
+                // An `&mut` item: a reference, read and written through `*`.
+                return Access::Place {
+                    place: self.aliases[id as usize].clone(),
+                    text: name,
+                    bare_state: true,
+                };
+            }
             Binding::Local(id) => (PlaceRoot::Local(id), self.locals[id as usize].ty, false),
             Binding::Param(id) => match self.params[id as usize].kind {
                 HParamKind::Slice { .. } => {
@@ -89,6 +97,24 @@ impl Lowerer<'_, '_, '_> {
                         text: ident.to_string(),
                     };
                 }
+                match self.lookup(&ident.to_string()) {
+                    Some(Binding::Alias(id)) => {
+                        return Access::Place {
+                            place: self.aliases[id as usize].clone(),
+                            text: ident.to_string(),
+                            bare_state: false,
+                        }
+                    }
+                    Some(Binding::Local(id)) if self.ref_copies.contains(&id) => {
+                        let ty = self.locals[id as usize].ty;
+                        return Access::Place {
+                            place: super::stmt::local_place(id, ty),
+                            text: ident.to_string(),
+                            bare_state: false,
+                        };
+                    }
+                    _ => {}
+                }
                 if let Some(Binding::Param(id)) = self.lookup(&ident.to_string()) {
                     if let HParamKind::StateRef(ty) | HParamKind::MsgRef(ty) | HParamKind::Ref(ty) =
                         self.params[id as usize].kind
@@ -109,8 +135,8 @@ impl Lowerer<'_, '_, '_> {
         self.error(
             u,
             "`*` only applies to references: the ring state (`*state`), a message taken as \
-             `&M` (`*msg`), a `&T` / `&mut T` parameter (`*self`) and a shared array \
-             (`(*tile)[i]`)",
+             `&M` (`*msg`), a `&T` / `&mut T` parameter (`*self`), a shared array \
+             (`(*tile)[i]`) and the items of `.iter()` / `.iter_mut()` (`*v`)",
         );
         Access::Value(self.error_expr(u.span()))
     }
@@ -543,7 +569,7 @@ fn whole_shared(mem: SharedMem, text: &str) -> String {
 
 /// Source text of an expression for messages, without the token spacing
 /// `to_string` adds (`[5.0 , 6.0]` → `[5.0, 6.0]`).
-fn tokens_text(e: &syn::Expr) -> String {
+pub(super) fn tokens_text(e: &syn::Expr) -> String {
     let mut text = e.to_token_stream().to_string();
     for (from, to) in [
         (" ,", ","),

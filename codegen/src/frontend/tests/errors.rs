@@ -174,9 +174,24 @@ fn control_flow_rejections() {
         "break 'nope",
     );
     b(
-        "fn k(o: &mut [u32]) { for x in o { } }",
-        "`for` loops iterate over integer ranges",
-        "o {",
+        "fn k(o: &mut [u32]) { for x in o.iter().skip(1) { } }",
+        "`skip` is not supported in a kernel's `for` loop",
+        "skip",
+    );
+    b(
+        "fn k(o: &mut [u32]) { for (a, b) in o { } }",
+        "items of `iter_mut()` (and of `&mut` slices and shared arrays) bind to a name",
+        "(a, b)",
+    );
+    b(
+        "fn k(o: &mut [u32]) { for (i, v) in o.iter() { } }",
+        "mismatched types",
+        "(i, v)",
+    );
+    b(
+        "fn k(o: &mut [u32]) { for v in o.iter().enumerate() { } }",
+        "`.enumerate()` gives pairs",
+        "v",
     );
     b(
         "fn k(o: &mut [u32]) { for i in 0.. { } }",
@@ -254,7 +269,7 @@ fn expression_rejections() {
     );
     b(
         "fn k(o: &mut [f32]) { let x = o.iter(); }",
-        "iterators are not supported",
+        "iterators are supported as a `for` loop's source",
         "iter",
     );
     b(

@@ -1,0 +1,158 @@
+//! Iteration (`for v in arr`, `.iter()`, `.iter_mut()`, `.enumerate()`,
+//! `.rev()`, `.iter().sum()`) over arrays, slices and shared arrays,
+//! linked from Rust source, emitted, compiled as host C++ and run against
+//! the same functions run by rustc here.
+
+use super::harness::*;
+use super::idioms::{link_rust, map_launch, outputs};
+use spindle_codegen::ir::Scalar;
+use Scalar::*;
+
+twin! { ITERATE: fn iterate(a: u32, b: u32) -> [u32; 6] {
+    let arr = [a, b, a ^ b, a.wrapping_mul(3), b / 3 + 1];
+    let mut s = 0u32;
+    for v in arr {
+        s = s.wrapping_mul(3).wrapping_add(v);
+    }
+    let mut w = 0u32;
+    for (i, v) in arr.iter().enumerate() {
+        w ^= v.rotate_left(i as u32);
+    }
+    let mut r = 0u32;
+    for (i, &v) in arr.iter().enumerate().rev() {
+        r = r.wrapping_mul(7).wrapping_add(v ^ i as u32);
+    }
+    let mut m = arr;
+    let mut c = 0u32;
+    for v in m {
+        m[0] = m[0].wrapping_add(v);
+        c = c.wrapping_mul(3).wrapping_add(v);
+    }
+    let mut z = arr;
+    for v in z.iter_mut() {
+        *v = v.wrapping_mul(2) ^ 1;
+    }
+    let small = [a % 1000, b % 1000, 7];
+    let t: u32 = small.iter().sum();
+    let p = small.iter().rev().product::<u32>();
+    [s, w, r, c ^ m[0], z[1] ^ z[3], t ^ p]
+} }
+
+#[test]
+fn cuda_host_iteration_over_arrays_slices_and_shared_arrays() {
+    require_gxx!();
+    let u32s: Vec<u32> = (0..200).chain([u32::MAX, 1000, 27, 77]).collect();
+    let bs: Vec<u32> = u32s.iter().map(|v| v.wrapping_mul(2654435761)).collect();
+    let bits = |v: &[u32]| v.iter().map(|x| *x as u64).collect::<Vec<_>>();
+    let map = link_rust(
+        "fn k_iterate(a: &[u32], b: &[u32], out: &mut [u32]) {
+            let i = global_index();
+            if i < a.len() {
+                for (k, v) in iterate(a[i], b[i]).iter().enumerate() { out[i * 6 + k] = *v; }
+            }
+        }",
+        &[ITERATE],
+        &[],
+    );
+    let slices = link_rust(
+        "fn k_slices(x: &[u32], y: &mut [u32], out: &mut [u32]) {
+            let i = global_index();
+            if i < out.len() {
+                let mut s = 0u32;
+                for v in x { s = s.wrapping_mul(3).wrapping_add(*v); }
+                let t: u32 = x.iter().sum();
+                out[i] = s ^ t;
+            }
+            if i == 0 {
+                for (k, v) in y.iter_mut().enumerate() { *v = v.wrapping_mul(3) ^ k as u32; }
+            }
+        }",
+        &[],
+        &[],
+    );
+    let shared = link_rust(
+        "fn k_shared(x: &[u32], out: &mut [u32]) {
+            let tile = shared_array::<u32, 32>();
+            let t = thread_idx().x as usize;
+            let i = global_index();
+            tile[t] = x[i];
+            sync_threads();
+            if t == 0 {
+                for v in tile.iter_mut() { *v = v.wrapping_add(1); }
+            }
+            sync_threads();
+            let mut s = 0u32;
+            for (k, v) in tile.iter().enumerate().rev() { s = s.wrapping_mul(5).wrapping_add(*v ^ k as u32); }
+            out[i] = s;
+        }",
+        &[],
+        &[],
+    );
+    let x: Vec<u32> = (0..64u32).map(|v| v.wrapping_mul(0x9e37_79b9)).collect();
+    let y: Vec<u32> = (0..40u32).map(|v| v * 11 + 3).collect();
+    let launches = [
+        map_launch(map, &[(U32, bits(&u32s)), (U32, bits(&bs))], U32, 6),
+        Launch {
+            kernel: slices,
+            slices: vec![
+                (U32, bits(&x[..13]), false),
+                (U32, bits(&y), true),
+                (U32, vec![0; 50], true),
+            ],
+            grid: 2,
+            block: 32,
+            concurrent: false,
+            shared_bytes: 0,
+        },
+        Launch {
+            kernel: shared,
+            slices: vec![(U32, bits(&x), false), (U32, vec![0; 64], true)],
+            grid: 2,
+            block: 32,
+            concurrent: true,
+            shared_bytes: 0,
+        },
+    ];
+    let r = run("idioms_iter", &launches, "-O1");
+    for name in ["k_iterate", "k_slices", "k_shared"] {
+        assert_eq!(r.faults[name][0], 0, "{name} faulted: {:?}", r.faults[name]);
+    }
+    let got = outputs(&r, "k_iterate", 2, u32s.len(), 6);
+    for t in 0..u32s.len() {
+        let want: Vec<u64> = iterate(u32s[t], bs[t]).iter().map(|v| *v as u64).collect();
+        assert_eq!(got[t], want, "k_iterate, thread {t}");
+    }
+    let xs = &x[..13];
+    let s = xs
+        .iter()
+        .fold(0u32, |s, v| s.wrapping_mul(3).wrapping_add(*v));
+    let t = xs.iter().fold(0u32, |s, v| s.wrapping_add(*v));
+    for i in 0..50 {
+        assert_eq!(
+            r.values[&("k_slices".to_string(), 2, i)],
+            (s ^ t) as u64,
+            "out[{i}]"
+        );
+    }
+    for (k, v) in y.iter().enumerate() {
+        let want = v.wrapping_mul(3) ^ k as u32;
+        assert_eq!(
+            r.values[&("k_slices".to_string(), 1, k)],
+            want as u64,
+            "y[{k}]"
+        );
+    }
+    for b in 0..2 {
+        let tile: Vec<u32> = x[b * 32..][..32]
+            .iter()
+            .map(|v| v.wrapping_add(1))
+            .collect();
+        let s = tile.iter().enumerate().rev().fold(0u32, |s, (k, v)| {
+            s.wrapping_mul(5).wrapping_add(v ^ k as u32)
+        });
+        for t in 0..32 {
+            let got = r.values[&("k_shared".to_string(), 1, b * 32 + t)];
+            assert_eq!(got, s as u64, "k_shared block {b} thread {t}");
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! Everyday Rust in kernels, continued: iteration over arrays, slices and
+//! shared arrays — run on the CPU backend (and a GPU when present) against
+//! Rust's own result, as in `idioms.rs`.
+
+mod common;
+#[macro_use]
+#[path = "common/idioms.rs"]
+mod harness;
+
+use harness::*;
+use spindle::prelude::*;
+
+// --------------------------------------------------------------- iteration
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, DeviceType)]
+#[repr(C)]
+struct P2 {
+    x: f32,
+    y: f32,
+}
+
+#[device]
+impl P2 {
+    fn dot(&self, o: P2) -> f32 {
+        self.x * o.x + self.y * o.y
+    }
+    fn scale(&mut self, k: f32) {
+        self.x *= k;
+        self.y *= k;
+    }
+}
+
+#[device]
+fn iterate_arrays(a: u32, b: u32) -> [u32; 8] {
+    let arr = [a, b, a ^ b, a.wrapping_mul(3), b / 3 + 1];
+    let mut s = 0u32;
+    for v in arr {
+        s = s.wrapping_add(v);
+    }
+    let mut t = 0u32;
+    for v in arr.iter() {
+        t = t.wrapping_mul(31).wrapping_add(*v);
+    }
+    let mut w = 0u32;
+    for (i, v) in arr.iter().enumerate() {
+        w ^= v.rotate_left(i as u32);
+    }
+    let mut r = 0u32;
+    for (i, &v) in arr.iter().enumerate().rev() {
+        r = r.wrapping_mul(7).wrapping_add(v ^ i as u32);
+    }
+    let mut q = 0u32;
+    for (i, v) in arr.iter().rev().enumerate() {
+        q = q.wrapping_mul(5).wrapping_add(v.wrapping_add(i as u32));
+    }
+    // By value, Rust iterates a copy: changing the array does not change
+    // the items.
+    let mut m = arr;
+    let mut c = 0u32;
+    for v in m {
+        m[0] = m[0].wrapping_add(v);
+        m[4] = 9;
+        c = c.wrapping_mul(3).wrapping_add(v);
+    }
+    let mut z = arr;
+    for v in z.iter_mut() {
+        *v = v.wrapping_mul(2) ^ 1;
+    }
+    for v in &mut z {
+        *v = v.wrapping_add(1);
+    }
+    for &v in &arr {
+        t ^= v;
+    }
+    for v in [1u32, 2, 3].iter().copied() {
+        t = t.wrapping_add(v);
+    }
+    [s, t, w, r, q, c ^ m[0] ^ m[4], z[0] ^ z[4], z[2]]
+}
+
+#[device]
+fn folds(a: u32, b: u32) -> [u32; 4] {
+    let small = [a % 1000, b % 1000, (a ^ b) % 1000];
+    let s: u32 = small.iter().sum();
+    let p = [a % 100 + 1, b % 100, 3].iter().product::<u32>();
+    let nested = [[a % 7, b % 7], [a % 5, 1]];
+    let mut n = 0u32;
+    for row in nested {
+        for (j, v) in row.iter().enumerate() {
+            n = n * 10 + v * (j as u32 + 1);
+        }
+    }
+    let mut e = 0u32;
+    for v in [a, b].iter().rev() {
+        e = e.wrapping_mul(1000).wrapping_add(*v);
+    }
+    [s, p, n, e]
+}
+
+#[device]
+fn float_folds(x: f32) -> [f32; 4] {
+    let v = [x, -x, 0.5 * x, -0.0];
+    let s: f32 = v.iter().sum();
+    let neg_zeros = [-0.0f32, -0.0];
+    let z: f32 = neg_zeros.iter().sum();
+    let pr: f32 = [x, 2.0, -1.5].iter().product();
+    let pts = [P2 { x, y: 1.0 }, P2 { x: 2.0, y: x }];
+    let mut d = 0.0;
+    for p in pts.iter() {
+        d += p.dot(P2 { x: 1.0, y: 2.0 });
+    }
+    let mut scaled = pts;
+    for p in scaled.iter_mut() {
+        p.scale(3.0);
+    }
+    [s, z, pr, d + scaled[1].x + scaled[0].y]
+}
+
+map2!(k_iterate_arrays, iterate_arrays, u32, u32, [u32; 8]);
+map2!(k_folds, folds, u32, u32, [u32; 4]);
+map1!(k_float_folds, float_folds, f32, [f32; 4]);
+
+/// Every thread reads all of `x` (a short slice); thread 0 also rewrites
+/// `y` through `iter_mut`.
+#[kernel(mode = "batch")]
+fn slice_iteration(x: &[u32], y: &mut [u32], out: &mut [u32]) {
+    let i = global_index();
+    if i < out.len() {
+        let mut s = 0u32;
+        for v in x {
+            s = s.wrapping_mul(3).wrapping_add(*v);
+        }
+        for (k, v) in x.iter().enumerate() {
+            if k == i % x.len() {
+                s ^= *v << 3;
+            }
+        }
+        let t: u32 = x.iter().sum();
+        out[i] = s ^ t;
+    }
+    if i == 0 {
+        for v in y.iter_mut() {
+            *v = v.wrapping_mul(3) + 1;
+        }
+        for (k, v) in y.iter_mut().enumerate() {
+            *v ^= k as u32;
+        }
+    }
+}
+
+/// A block-shared tile read with `.iter()` after thread 0 rewrote it
+/// with `iter_mut`.
+#[kernel(mode = "batch")]
+fn shared_iteration(x: &[u32], out: &mut [u32]) {
+    let tile = shared_array::<u32, 64>();
+    let t = thread_idx().x as usize;
+    let i = global_index();
+    tile[t] = if i < x.len() { x[i] } else { 0 };
+    sync_threads();
+    if t == 0 {
+        for v in tile.iter_mut() {
+            *v = v.wrapping_add(1);
+        }
+    }
+    sync_threads();
+    let mut s = 0u32;
+    for (k, v) in tile.iter().enumerate() {
+        s = s.wrapping_add(*v ^ k as u32);
+    }
+    let total: u32 = tile.iter().sum();
+    if i < out.len() {
+        out[i] = s ^ (total << 1);
+    }
+}
+
+#[test]
+fn iteration_over_arrays_matches_rust() {
+    let mut rng = common::rng("iteration_over_arrays_matches_rust");
+    let edges = [0, 1, u32::MAX, 16, 17, 999, 1000];
+    check_map!(
+        k_iterate_arrays,
+        iterate_arrays,
+        u32s(&mut rng, &edges, u32::MAX),
+        u32s(&mut rng, &edges, u32::MAX)
+    );
+    check_map!(
+        k_folds,
+        folds,
+        u32s(&mut rng, &edges, u32::MAX),
+        u32s(&mut rng, &edges, u32::MAX)
+    );
+    let mut floats: Vec<f32> = (0..N).map(|_| rng.f32() * 20.0 - 10.0).collect();
+    floats[..4].copy_from_slice(&[0.0, -0.0, f32::INFINITY, f32::NAN]);
+    check_map!(k_float_folds, float_folds, floats);
+}
+
+#[test]
+fn iteration_over_slices_and_shared_arrays() {
+    let mut rng = common::rng("iteration_over_slices_and_shared_arrays");
+    for dev in devices("iteration_over_slices_and_shared_arrays") {
+        let x: Vec<u32> = (0..13).map(|_| rng.u32(..)).collect();
+        let y: Vec<u32> = (0..300).map(|_| rng.u32(..)).collect();
+        let n = 500;
+        let (xb, mut yb) = (dev.upload(&x).unwrap(), dev.upload(&y).unwrap());
+        let mut out = dev.zeros::<u32>(n).unwrap();
+        slice_iteration::launch(&dev, Launch::for_elements(n), &xb, &mut yb, &mut out).unwrap();
+        let mut want_s = 0u32;
+        for v in &x {
+            want_s = want_s.wrapping_mul(3).wrapping_add(*v);
+        }
+        let t = x.iter().fold(0u32, |a, v| a.wrapping_add(*v));
+        let got = out.to_vec().unwrap();
+        for (i, g) in got.iter().enumerate() {
+            let s = want_s ^ (x[i % x.len()] << 3);
+            assert_eq!(*g, s ^ t, "out[{i}] on {}", dev.name());
+        }
+        let want_y: Vec<u32> = y
+            .iter()
+            .enumerate()
+            .map(|(k, v)| (v.wrapping_mul(3).wrapping_add(1)) ^ k as u32)
+            .collect();
+        assert_eq!(yb.to_vec().unwrap(), want_y, "y on {}", dev.name());
+
+        let x: Vec<u32> = (0..200).map(|_| rng.u32(..)).collect();
+        let xb = dev.upload(&x).unwrap();
+        let mut out = dev.zeros::<u32>(x.len()).unwrap();
+        let blocks = x.len().div_ceil(64) as u32;
+        shared_iteration::launch(&dev, Launch::new(blocks, 64), &xb, &mut out).unwrap();
+        let got = out.to_vec().unwrap();
+        for (b, chunk) in got.chunks(64).enumerate() {
+            let tile: Vec<u32> = (0..64)
+                .map(|t| x.get(b * 64 + t).copied().unwrap_or(0).wrapping_add(1))
+                .collect();
+            let s = tile
+                .iter()
+                .enumerate()
+                .fold(0u32, |a, (k, v)| a.wrapping_add(v ^ k as u32));
+            let total = tile.iter().fold(0u32, |a, v| a.wrapping_add(*v));
+            for (t, g) in chunk.iter().enumerate() {
+                assert_eq!(
+                    *g,
+                    s ^ (total << 1),
+                    "block {b} thread {t} on {}",
+                    dev.name()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_kernel_here_compiles_with_nvrtc() {
+    common::compile_all_kernels_with_nvrtc("every_kernel_here_compiles_with_nvrtc (idioms_iter)");
+}
