@@ -1,5 +1,5 @@
 //! Everyday Rust in kernels, continued: iteration over arrays, slices and
-//! shared arrays — run on the CPU backend (and a GPU when present) against
+//! shared arrays, and sub-slices — run on the CPU backend (and a GPU when present) against
 //! Rust's own result, as in `idioms.rs`.
 
 mod common;
@@ -244,6 +244,141 @@ fn iteration_over_slices_and_shared_arrays() {
                     dev.name()
                 );
             }
+        }
+    }
+}
+
+// ------------------------------------------------------------- sub-slices
+
+#[device]
+fn array_views(a: u32, b: u32) -> [u32; 6] {
+    let arr = [a, b, a ^ b, a.wrapping_mul(3), b / 3 + 1, 7];
+    let k = (b % 7) as usize;
+    let w = &arr[1..4];
+    let mut s = 0u32;
+    for v in w {
+        s = s.wrapping_mul(3).wrapping_add(*v);
+    }
+    let tail = &arr[k..];
+    let t: u32 = tail.iter().sum();
+    let head = &arr[..=k.min(5)];
+    let (l, r) = arr.split_at(k.min(6));
+    let inner = &w[1..];
+    [
+        s,
+        t,
+        head.len() as u32 + l.len() as u32 * 10,
+        r.len() as u32,
+        inner[0] ^ inner[1],
+        w[2],
+    ]
+}
+
+map2!(k_array_views, array_views, u32, u32, [u32; 6]);
+
+/// Each thread sums a window `x[i..i + 4]` (clamped to the end) and its
+/// two halves, and thread 0 doubles `y[2..]` through a `&mut` view.
+#[kernel(mode = "batch")]
+fn windows(x: &[u32], y: &mut [u32], out: &mut [u32]) {
+    let i = global_index();
+    if i < out.len() {
+        let end = (i + 4).min(x.len());
+        let w = &x[i..end];
+        let (l, r) = w.split_at(w.len() / 2);
+        let mut s = 0u32;
+        for (k, v) in w.iter().enumerate() {
+            s = s.wrapping_add(*v * (k as u32 + 1));
+        }
+        let ls: u32 = l.iter().sum();
+        let rs: u32 = r.iter().sum();
+        out[i] = s ^ (ls << 1) ^ (rs << 2) ^ (w.len() as u32) << 28;
+    }
+    if i == 0 {
+        let tail = &mut y[2..];
+        for v in tail.iter_mut() {
+            *v = v.wrapping_mul(2);
+        }
+        tail[0] = 99;
+        let (a, b) = y.split_at_mut(1);
+        a[0] = b.len() as u32;
+    }
+}
+
+/// Makes `x[from..to]` and reads element `at` of it.
+#[kernel(mode = "batch")]
+fn view_fault(x: &[u32], from: usize, to: usize, at: usize, out: &mut [u32]) {
+    let w = &x[from..to];
+    out[0] = w[at];
+}
+
+#[test]
+fn sub_slices_match_rust() {
+    let mut rng = common::rng("sub_slices_match_rust");
+    let edges = [0, 1, u32::MAX, 6, 13, 999, 1000];
+    check_map!(
+        k_array_views,
+        array_views,
+        u32s(&mut rng, &edges, u32::MAX),
+        u32s(&mut rng, &edges, u32::MAX)
+    );
+    for dev in devices("sub_slices_match_rust") {
+        let x: Vec<u32> = (0..300).map(|_| rng.u32(..1 << 20)).collect();
+        let y: Vec<u32> = (0..50).map(|_| rng.u32(..)).collect();
+        let (xb, mut yb) = (dev.upload(&x).unwrap(), dev.upload(&y).unwrap());
+        let mut out = dev.zeros::<u32>(x.len()).unwrap();
+        windows::launch(&dev, Launch::for_elements(x.len()), &xb, &mut yb, &mut out).unwrap();
+        let got = out.to_vec().unwrap();
+        for i in 0..x.len() {
+            let w = &x[i..(i + 4).min(x.len())];
+            let (l, r) = w.split_at(w.len() / 2);
+            let s = w
+                .iter()
+                .enumerate()
+                .fold(0u32, |s, (k, v)| s.wrapping_add(v * (k as u32 + 1)));
+            let want = s
+                ^ (l.iter().sum::<u32>() << 1)
+                ^ (r.iter().sum::<u32>() << 2)
+                ^ (w.len() as u32) << 28;
+            assert_eq!(got[i], want, "out[{i}] on {}", dev.name());
+        }
+        let mut want_y = y.clone();
+        for v in want_y[2..].iter_mut() {
+            *v = v.wrapping_mul(2);
+        }
+        want_y[2] = 99;
+        want_y[0] = 49;
+        assert_eq!(yb.to_vec().unwrap(), want_y, "y on {}", dev.name());
+    }
+}
+
+#[test]
+fn sub_slices_are_checked_when_made_and_when_indexed() {
+    for dev in devices("sub_slices_are_checked_when_made_and_when_indexed") {
+        let xb = dev.upload(&[1u32, 2, 3, 4, 5, 6, 7, 8, 9, 10]).unwrap();
+        let mut out = dev.zeros::<u32>(1).unwrap();
+        let run = |from, to, at, out: &mut Buffer<u32>| {
+            view_fault::launch(&dev, Launch::new(1, 1), &xb, from, to, at, out)
+        };
+        run(2, 6, 3, &mut out).unwrap();
+        assert_eq!(out.to_vec().unwrap(), [6], "on {}", dev.name());
+        // (from, to, at) → (index, len) the fault records, and what it names.
+        for (from, to, at, index, len, what) in [
+            // The end past the slice, though `w[0]` would be inside it.
+            (2, 12, 0, 12, 10, "`x[from..to][12]` with length 10"),
+            // The start after the end.
+            (5, 3, 0, 5, 3, "`x[from..to][5]` with length 3"),
+            // Past the view, though inside the slice.
+            (2, 6, 4, 4, 4, "`w[4]` with length 4"),
+        ] {
+            let e = run(from, to, at, &mut out).unwrap_err();
+            match &e {
+                Error::OutOfBounds {
+                    index: i, len: l, ..
+                } => assert_eq!((*i, *l), (index, len), "{e} on {}", dev.name()),
+                other => panic!("x[{from}..{to}][{at}] on {}: {other}", dev.name()),
+            }
+            let msg = e.to_string();
+            assert!(msg.contains(what), "{msg}");
         }
     }
 }

@@ -16,7 +16,8 @@
 //! - A faulting thread stops (like PTX `exit`); the first fault of a launch is
 //!   recorded with its block and thread and reported to the host.
 //! - Rust's everyday constructs arrive desugared: `match`, `if let` and
-//!   `matches!` as `if` chains, iteration as indexed loops, closures
+//!   `matches!` as `if` chains, iteration as indexed loops (and sub-slices
+//!   as a start and a length, see [`ExprKind::Check`]), closures
 //!   inlined; a C-like `DeviceType` enum is its discriminant (a scalar of
 //!   its `#[repr]`); tuples and `Option`s are anonymous [`StructDef`]s
 //!   (fields `0`, `1`, …; `is_some`, `value`) that never cross to the host.
@@ -533,6 +534,19 @@ pub enum ExprKind {
     /// [`Kernel::dynamic_shared`]): the launch's dynamic shared bytes
     /// divided by the element size, rounded down; type `usize`.
     DynamicSharedLen(u32),
+    /// `index` (a `usize`), after checking `index < len` (`index <= len`
+    /// when `inclusive`): otherwise a [`FaultKind::OutOfBounds`] fault
+    /// recording `index` and `len` and naming `site`. The checks of
+    /// sub-slices: their range where one is made, then each element
+    /// against the view's own length. Evaluates `index`, then `len`.
+    /// Without bounds checks (`bounds_checks = false`) the CUDA backend
+    /// skips it; the CPU backend always checks (as it checks every index).
+    Check {
+        index: Box<Expr>,
+        len: Box<Expr>,
+        site: SiteId,
+        inclusive: bool,
+    },
 }
 
 /// Unary operators.

@@ -103,6 +103,9 @@ impl FnEmitter<'_, '_> {
                 int_div || self.effects(a) || self.effects(b)
             }
             ExprKind::Call(..) => true,
+            ExprKind::Check { index, len, .. } => {
+                self.ctx.kernel.bounds_checks || self.effects(index) || self.effects(len)
+            }
             ExprKind::Intrinsic(i, args) => {
                 intrinsic_has_effects(*i) || args.iter().any(|a| self.effects(a))
             }
@@ -210,6 +213,12 @@ impl FnEmitter<'_, '_> {
                 Some(n) => n.clone(),
                 None => self.ctx.invalid(&format!("parameter id {p} out of range")),
             },
+            ExprKind::Check {
+                index,
+                len,
+                site,
+                inclusive,
+            } => self.check(index, len, *site, *inclusive),
         }
     }
 

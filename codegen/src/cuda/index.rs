@@ -132,6 +132,31 @@ impl FnEmitter<'_, '_> {
         (text, true)
     }
 
+    /// [`ExprKind::Check`]: `index` after its check, the operands
+    /// evaluated in order (without bounds checks, `index` alone).
+    pub(crate) fn check(
+        &mut self,
+        index: &Expr,
+        len: &Expr,
+        site: SiteId,
+        inclusive: bool,
+    ) -> String {
+        let v = self.operands([index, len]);
+        if !self.ctx.kernel.bounds_checks {
+            return v[0].clone();
+        }
+        let f = if inclusive {
+            "spindle_check_le"
+        } else {
+            "spindle_check"
+        };
+        format!(
+            "{f}(spindle_fault, {}, {}, {site}u)",
+            super::expr::bare(&v[0]),
+            super::expr::bare(&v[1])
+        )
+    }
+
     /// `index` (a `usize` that fits in 32 bits) as a `uint32_t`, without
     /// the widening its source may have (`(u32 expr) as usize`).
     fn u32_index(&mut self, index: &Expr) -> String {

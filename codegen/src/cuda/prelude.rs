@@ -204,6 +204,11 @@ __device__ __forceinline__ uint64_t spindle_check(SpindleFault* f, uint64_t inde
   if (__builtin_expect(index >= len, 0)) spindle_fault_exit(f, SPINDLE_FAULT_OUT_OF_BOUNDS, site, index, len);
   return index;
 }
+// `index` if it is at most `len` (a sub-slice's range bound); otherwise an OutOfBounds fault.
+__device__ __forceinline__ uint64_t spindle_check_le(SpindleFault* f, uint64_t index, uint64_t len, uint32_t site) {
+  if (__builtin_expect(index > len, 0)) spindle_fault_exit(f, SPINDLE_FAULT_OUT_OF_BOUNDS, site, index, len);
+  return index;
+}
 // The same for an index that fits in 32 bits: compared without widening it first.
 __device__ __forceinline__ uint32_t spindle_check_u32(SpindleFault* f, uint32_t index, uint64_t len, uint32_t site) {
   if (__builtin_expect((uint64_t)index >= len, 0)) spindle_fault_exit(f, SPINDLE_FAULT_OUT_OF_BOUNDS, site, index, len);

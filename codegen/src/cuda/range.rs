@@ -218,6 +218,7 @@ impl<'f> Ranges<'f> {
                 .and_then(|x| Some(Interval::new(x.hi.checked_neg()?, x.lo.checked_neg()?)))
                 .unwrap_or(full),
             ExprKind::Binary(op, a, b) => self.binary(*op, a, b, s).unwrap_or(full),
+            ExprKind::Check { index, .. } => self.of(index).unwrap_or(full),
             _ => full,
         };
         r.or_full(s)
@@ -455,7 +456,10 @@ impl<'f> Definitions<'f> {
             | ExprKind::Cast(a)
             | ExprKind::Field(a, _)
             | ExprKind::ArrayRepeat(a, _) => self.expr(a),
-            ExprKind::Binary(_, a, b) => {
+            ExprKind::Binary(_, a, b)
+            | ExprKind::Check {
+                index: a, len: b, ..
+            } => {
                 self.expr(a);
                 self.expr(b);
             }

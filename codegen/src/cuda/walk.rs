@@ -147,7 +147,10 @@ fn expr(e: &Expr, read: &mut Read) {
         | ExprKind::Cast(a)
         | ExprKind::Field(a, _)
         | ExprKind::ArrayRepeat(a, _) => expr(a, read),
-        ExprKind::Binary(_, a, b) => {
+        ExprKind::Binary(_, a, b)
+        | ExprKind::Check {
+            index: a, len: b, ..
+        } => {
             expr(a, read);
             expr(b, read);
         }

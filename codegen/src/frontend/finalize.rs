@@ -366,6 +366,17 @@ impl<'a> Finalizer<'a> {
             HExprKind::Field(v, i) => ExprKind::Field(Box::new(self.expr(v)), *i),
             HExprKind::SliceLen(p) => ExprKind::SliceLen(*p),
             HExprKind::DynamicSharedLen(id) => ExprKind::DynamicSharedLen(*id),
+            HExprKind::Check {
+                index,
+                len,
+                site,
+                inclusive,
+            } => ExprKind::Check {
+                index: Box::new(self.expr(index)),
+                len: Box::new(self.expr(len)),
+                site: *site,
+                inclusive: *inclusive,
+            },
             HExprKind::Unit | HExprKind::Never => {
                 self.error(
                     e.span,

@@ -197,6 +197,13 @@ pub(super) enum HExprKind {
     SliceLen(ParamId),
     /// `buf.len()` of a view of dynamic shared memory.
     DynamicSharedLen(u32),
+    /// See [`crate::ir::ExprKind::Check`].
+    Check {
+        index: Box<HExpr>,
+        len: Box<HExpr>,
+        site: SiteId,
+        inclusive: bool,
+    },
     /// A module-level constant at macro time, where its value and type are
     /// unknown (at link time it is a [`HExprKind::Lit`]).
     Const,

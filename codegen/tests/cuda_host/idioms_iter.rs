@@ -156,3 +156,86 @@ fn cuda_host_iteration_over_arrays_slices_and_shared_arrays() {
         }
     }
 }
+
+twin! { VIEWS: fn views(a: u32, b: u32) -> [u32; 6] {
+    let arr = [a, b, a ^ b, a.wrapping_mul(3), b / 3 + 1, 7];
+    let k = (b % 7) as usize;
+    let w = &arr[1..4];
+    let mut s = 0u32;
+    for v in w {
+        s = s.wrapping_mul(3).wrapping_add(*v);
+    }
+    let t: u32 = arr[k..].iter().sum();
+    let head = &arr[..=k.min(5)];
+    let (l, r) = arr.split_at(k.min(6));
+    let inner = &w[1..];
+    [s, t, head.len() as u32 + l.len() as u32 * 10, r.len() as u32, inner[0] ^ inner[1], w[2]]
+} }
+
+#[test]
+fn cuda_host_sub_slices_and_their_checks() {
+    require_gxx!();
+    let u32s: Vec<u32> = (0..200).chain([u32::MAX, 1000, 27, 77]).collect();
+    let bs: Vec<u32> = u32s.iter().map(|v| v.wrapping_mul(2654435761)).collect();
+    let bits = |v: &[u32]| v.iter().map(|x| *x as u64).collect::<Vec<_>>();
+    let map = link_rust(
+        "fn k_views(a: &[u32], b: &[u32], out: &mut [u32]) {
+            let i = global_index();
+            if i < a.len() {
+                for (k, v) in views(a[i], b[i]).iter().enumerate() { out[i * 6 + k] = *v; }
+            }
+        }",
+        &[VIEWS],
+        &[],
+    );
+    let mut launches = vec![map_launch(
+        map,
+        &[(U32, bits(&u32s)), (U32, bits(&bs))],
+        U32,
+        6,
+    )];
+    // (from, to, at) → the fault's (index, len); (2, 6, 3) reads x[5].
+    let cases = [(2, 6, 3), (2, 12, 0), (5, 3, 0), (2, 6, 4)];
+    for (n, (from, to, at)) in cases.iter().enumerate() {
+        let src = format!(
+            "fn k_view_fault{n}(p: &[u32], x: &[u32], out: &mut [u32]) {{
+                let w = &x[p[0] as usize..p[1] as usize];
+                out[0] = w[p[2] as usize];
+            }}"
+        );
+        launches.push(Launch {
+            kernel: link_rust(Box::leak(src.into_boxed_str()), &[], &[]),
+            slices: vec![
+                (U32, vec![*from, *to, *at], false),
+                (U32, (1..=10).collect(), false),
+                (U32, vec![0], true),
+            ],
+            grid: 1,
+            block: 1,
+            concurrent: false,
+            shared_bytes: 0,
+        });
+    }
+    let r = run("idioms_views", &launches, "-O1");
+    assert_eq!(
+        r.faults["k_views"][0], 0,
+        "k_views faulted: {:?}",
+        r.faults["k_views"]
+    );
+    let got = outputs(&r, "k_views", 2, u32s.len(), 6);
+    for t in 0..u32s.len() {
+        let want: Vec<u64> = views(u32s[t], bs[t]).iter().map(|v| *v as u64).collect();
+        assert_eq!(got[t], want, "k_views, thread {t}");
+    }
+    assert_eq!(r.faults["k_view_fault0"][0], 0);
+    assert_eq!(r.values[&("k_view_fault0".to_string(), 2, 0)], 6);
+    for (n, (index, len)) in [(1, (12, 10)), (2, (5, 3)), (3, (4, 4))] {
+        let f = r.faults[&format!("k_view_fault{n}")];
+        // [flag, kind (1: out of bounds), site, index, len, ..]
+        assert_eq!(
+            (f[0], f[1], f[3], f[4]),
+            (1, 1, index, len),
+            "case {n}: {f:?}"
+        );
+    }
+}

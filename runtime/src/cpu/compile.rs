@@ -640,7 +640,10 @@ fn reads_local(e: &spindle_codegen::ir::Expr, id: u32) -> bool {
         | ExprKind::Cast(a)
         | ExprKind::Field(a, _)
         | ExprKind::ArrayRepeat(a, _) => reads_local(a, id),
-        ExprKind::Binary(_, a, b) => reads_local(a, id) || reads_local(b, id),
+        ExprKind::Binary(_, a, b)
+        | ExprKind::Check {
+            index: a, len: b, ..
+        } => reads_local(a, id) || reads_local(b, id),
         ExprKind::Atomic { place, args, .. } => {
             place_reads(place) || args.iter().any(|a| reads_local(a, id))
         }

@@ -225,6 +225,22 @@ impl<'k> Compiler<'k> {
                 let (_, elem) = self.dynamic_shared_view(*id)?;
                 Ok(Val::Reg(self.fixed(Fixed::DynamicSharedLen(elem))))
             }
+            ExprKind::Check {
+                index,
+                len,
+                site,
+                inclusive,
+            } => {
+                let idx = self.scalar_into(cx, index, None)?;
+                let len = self.scalar_into(cx, len, None)?;
+                self.emit(Inst::Check {
+                    idx,
+                    len,
+                    site: *site,
+                    inclusive: *inclusive,
+                });
+                Ok(Val::Reg(idx))
+            }
         }
     }
 
@@ -587,6 +603,7 @@ fn geometry(i: Intrinsic, axis: u8) -> Option<Fixed> {
 fn is_pure(e: &Expr) -> bool {
     match &e.kind {
         ExprKind::Lit(_) | ExprKind::SliceLen(_) | ExprKind::DynamicSharedLen(_) => true,
+        ExprKind::Check { .. } => false,
         ExprKind::Load(p) => p.proj.iter().all(|pr| matches!(pr, Proj::Field(_))),
         ExprKind::Unary(_, a)
         | ExprKind::Cast(a)

@@ -313,6 +313,12 @@ impl<'a> Lanes<'a> {
                 stride,
                 site,
             } => self.index(off, base, idx, len, stride, site),
+            Inst::Check {
+                idx,
+                len,
+                site,
+                inclusive,
+            } => self.check(idx, len, site, inclusive),
             Inst::Load { w, d, at } => self.load(w, d, at),
             Inst::Store { w, s, at } => self.store(w, s, at),
             Inst::Copy { size, dst, src } => self.copy(size, dst, src),

@@ -231,6 +231,32 @@ impl Lanes<'_> {
         }
     }
 
+    /// Faults the active lanes where `idx >= len` (`idx > len` when
+    /// `inclusive`).
+    pub(super) fn check(&mut self, idx: Reg, len: Reg, site: SiteId, inclusive: bool) {
+        let n = self.n;
+        // SAFETY: `idx` and `len` are n-lane u64 registers, only read.
+        let (i, len) = unsafe {
+            (
+                lanes::<u64>(self.reg(idx), n),
+                lanes::<u64>(self.reg(len), n),
+            )
+        };
+        let out = |i: u64, len: u64| if inclusive { i > len } else { i >= len };
+        // SAFETY: only reference to slot 0.
+        let exec = unsafe { self.mask(0) };
+        let bad = (0..n).any(|l| exec[l] != 0 && out(i[l], len[l]));
+        if bad {
+            for l in 0..n {
+                if exec[l] != 0 && out(i[l], len[l]) {
+                    exec[l] = 0;
+                    self.record_fault(l, FaultKind::OutOfBounds, site, i[l], len[l]);
+                }
+            }
+            self.recount();
+        }
+    }
+
     /// The byte address of lane `l` of `at`.
     #[inline(always)]
     pub(super) fn lane_addr(

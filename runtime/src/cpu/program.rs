@@ -190,6 +190,14 @@ pub(crate) enum Inst {
         stride: u32,
         site: SiteId,
     },
+    /// Checks `idx < len` (`idx <= len` when `inclusive`) on active
+    /// lanes (both `u64`); a lane that fails faults and stops.
+    Check {
+        idx: Reg,
+        len: Reg,
+        site: SiteId,
+        inclusive: bool,
+    },
     /// `d = *at` (a scalar) on active lanes.
     Load {
         w: Width,
@@ -370,6 +378,7 @@ impl Inst {
             Inst::LoadSlice { .. } | Inst::Clear { .. } => [None; 3],
             Inst::StoreSlice { s, .. } => [Some(s), None, None],
             Inst::Index { base, idx, .. } => [base, Some(idx), None],
+            Inst::Check { idx, len, .. } => [Some(idx), Some(len), None],
             Inst::Load { at, .. } | Inst::Repeat { at, .. } => [at.off, None, None],
             Inst::Store { s, at, .. } => [Some(s), at.off, None],
             Inst::Copy { dst, src, .. } => [dst.off, src.off, None],

@@ -139,7 +139,7 @@ impl Lowerer<'_, '_, '_> {
                 text,
                 bare_state,
             } => (place, text, bare_state),
-            Access::Slice { text, .. } => {
+            Access::Slice { text, .. } | Access::View { text, .. } => {
                 self.error(
                     target,
                     format!("`{text}` is a whole slice: pass one element, `&mut {text}[i]`"),

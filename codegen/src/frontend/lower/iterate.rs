@@ -55,8 +55,7 @@ fn iteration(e: &syn::Expr) -> Option<Iteration<'_>> {
     let mut e = strip(e);
     let (mut enumerate, mut rev, mut copied) = (false, false, false);
     let mut count_elements = false;
-    loop {
-        let syn::Expr::MethodCall(m) = e else { break };
+    while let syn::Expr::MethodCall(m) = e {
         if !m.args.is_empty() || m.turbofish.is_some() {
             break;
         }
@@ -270,6 +269,13 @@ impl Lowerer<'_, '_, '_> {
                 }
             }
             (Access::Shared { .. }, Items::Natural) => Items::Mut,
+            (Access::View { view, .. }, Items::Natural) => {
+                if self.view_mutable(*view) {
+                    Items::Mut
+                } else {
+                    Items::Ref
+                }
+            }
             (_, Items::Natural) => Items::Value,
             (_, items) => items,
         };

@@ -205,7 +205,7 @@ impl Lowerer<'_, '_, '_> {
             Access::Place { place, .. } => Some(place.ty),
             Access::Value(v) if matches!(v.kind, HExprKind::Error) => return v.clone(),
             Access::Value(v) => Some(v.ty),
-            Access::Slice { .. } | Access::Shared { .. } => None,
+            Access::Slice { .. } | Access::Shared { .. } | Access::View { .. } => None,
         };
         match recv_ty.map(|t| self.types().shape(t)) {
             // A `DeviceType` struct or enum: a method of its impl blocks.
@@ -287,6 +287,7 @@ impl Lowerer<'_, '_, '_> {
     pub(super) fn length(&mut self, recv: Access, recv_span: Span, span: Span) -> HExpr {
         let usize_ty = self.types().scalar(Scalar::Usize);
         let ty = match recv {
+            Access::View { view, .. } => return self.view_len(view, span),
             Access::Slice { param, .. } => {
                 return HExpr {
                     kind: HExprKind::SliceLen(param),

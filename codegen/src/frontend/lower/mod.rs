@@ -23,6 +23,7 @@ mod reject;
 mod shared;
 mod stmt;
 mod swap;
+mod view;
 
 use proc_macro2::Span;
 use quote::ToTokens;
@@ -70,6 +71,8 @@ enum Binding {
     /// Another name for a place (the `&mut` item of `iter_mut()`), by
     /// index into [`Lowerer::aliases`].
     Alias(u32),
+    /// A sub-slice (`let w = &x[a..b];`), by index into [`Lowerer::views`].
+    View(u32),
 }
 
 /// Block-shared memory a binding names. The binding is not a value: it is
@@ -120,6 +123,8 @@ pub(super) struct Lowerer<'s, 'a, 'e> {
     /// Locals holding a copy of a `&T` item (`for v in x.iter()`): `*v`
     /// reads them.
     ref_copies: Vec<LocalId>,
+    /// Sub-slices that `Binding::View` names.
+    views: Vec<view::View>,
     scopes: Vec<Vec<(String, Binding)>>,
     loops: Vec<LoopFrame>,
     next_loop: LoopId,
@@ -162,6 +167,7 @@ pub(super) fn lower_fn(
         deferred_init: Vec::new(),
         aliases: Vec::new(),
         ref_copies: Vec::new(),
+        views: Vec::new(),
         scopes: vec![scope],
         loops: Vec::new(),
         next_loop: 0,

@@ -25,6 +25,8 @@ pub(super) enum Access {
     },
     /// A slice parameter, not yet indexed.
     Slice { param: ParamId, text: String },
+    /// A sub-slice (`&x[a..b]`), by index into `Lowerer::views`.
+    View { view: u32, text: String },
     /// Block-shared memory (`let tile = shared_array::<T, N>()`, `let buf =
     /// dynamic_shared::<T>()`), not yet indexed.
     Shared { mem: SharedMem, text: String },
@@ -56,6 +58,7 @@ impl Lowerer<'_, '_, '_> {
     fn binding_access(&mut self, b: Binding, name: String) -> Access {
         let (root, ty, bare_state) = match b {
             Binding::Shared(mem) => return Access::Shared { mem, text: name },
+            Binding::View(view) => return Access::View { view, text: name },
             Binding::Alias(id) => {
                 // An `&mut` item: a reference, read and written through `*`.
                 return Access::Place {
@@ -162,6 +165,7 @@ impl Lowerer<'_, '_, '_> {
                 }
             }
             Access::Slice { text, .. } => self.no_fields(f, &text, "a slice", &name),
+            Access::View { text, .. } => self.no_fields(f, &text, "a sub-slice", &name),
             Access::Shared { mem, text } => self.no_fields(f, &text, mem.what(), &name),
             Access::Value(v) => {
                 if matches!(v.kind, HExprKind::Error) {
@@ -277,14 +281,10 @@ impl Lowerer<'_, '_, '_> {
     }
 
     fn index_access(&mut self, ix: &syn::ExprIndex) -> Access {
-        if let syn::Expr::Range(r) = strip(&ix.index) {
-            self.error(
-                r,
-                "slicing (`x[a..b]`) is not supported: index single elements (`x[i]`)",
-            );
-            return Access::Value(self.error_expr(ix.span()));
-        }
         let base = self.access(&ix.expr);
+        if let syn::Expr::Range(r) = strip(&ix.index) {
+            return self.sub_slice(base, r, &ix.expr, ix.span());
+        }
         let mark = self.stmts.len();
         let index = self.expr(&ix.index);
         self.index_into(base, index, mark, &ix.expr, ix.span())
@@ -310,6 +310,9 @@ impl Lowerer<'_, '_, '_> {
             );
         }
         let (mut place, text) = match base {
+            Access::View { view, text } => {
+                return self.view_element(view, &text, index, base_expr, span)
+            }
             Access::Slice { param, text } => {
                 let HParamKind::Slice { elem, .. } = self.params[param as usize].kind else {
                     unreachable!("Access::Slice names a slice parameter")
@@ -457,6 +460,17 @@ impl Lowerer<'_, '_, '_> {
                 self.error(e, whole_shared(mem, &text));
                 self.error_expr(e.span())
             }
+            Access::View { text, .. } => {
+                self.error(
+                    e,
+                    format!(
+                        "`{text}` is a sub-slice: index it (`w[i]` of `let w = &{text};`), \
+                         iterate it (`for v in &{text}`) or ask for its length; it cannot be \
+                         copied, passed to a function or returned"
+                    ),
+                );
+                self.error_expr(e.span())
+            }
             Access::Value(v) => v,
         }
     }
@@ -529,7 +543,7 @@ impl Lowerer<'_, '_, '_> {
                 }
                 Some(place)
             }
-            Access::Slice { text, .. } => {
+            Access::Slice { text, .. } | Access::View { text, .. } => {
                 self.error(
                     e,
                     format!("cannot assign a whole slice: assign its elements (`{text}[i] = v`)"),

@@ -36,10 +36,10 @@ pub(super) fn rejection(e: &syn::Expr) -> &'static str {
             "closures are not supported in kernels: write a `#[device] fn` and call it"
         }
         syn::Expr::Reference(_) => {
-            "references are not supported in kernel bodies: use values (device fns take their \
-             arguments by value); to write through a parameter, index it (`out[i] = v`); \
-             `&mut place` is only written as an atomic's first argument \
-             (`atomic_add(&mut out[i], 1)`)"
+            "references are not supported here: use values (device fns take their arguments \
+             by value); to write through a parameter, index it (`out[i] = v`); `&mut place` \
+             is written as an atomic's first argument (`atomic_add(&mut out[i], 1)`) or a \
+             `&mut T` argument of a `#[device]` fn, and sub-slices as `let w = &x[a..b];`"
         }
         syn::Expr::RawAddr(_) => "raw pointers are not supported in kernels",
         syn::Expr::Try(_) => "`?` is not supported in kernels: kernels cannot return errors",

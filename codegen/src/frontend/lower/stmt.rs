@@ -153,6 +153,9 @@ impl Lowerer<'_, '_, '_> {
     }
 
     fn local(&mut self, l: &syn::Local) {
+        if self.view_let(l) {
+            return;
+        }
         if let Some(init) = &l.init {
             if init.diverge.is_some() {
                 return self.let_pattern(l);

@@ -234,7 +234,7 @@ fn expression_rejections() {
     );
     b(
         "fn k(o: &mut [f32]) { let r = &o[0]; }",
-        "references are not supported in kernel bodies",
+        "references are not supported here",
         "&o",
     );
     b(
@@ -284,8 +284,18 @@ fn expression_rejections() {
     );
     b(
         "fn k(o: &mut [f32]) { let x = o[1..3]; }",
-        "slicing (`x[a..b]`) is not supported",
-        "1..3",
+        "`o[1..3]` is a sub-slice: index it (`w[i]` of `let w = &o[1..3];`)",
+        "o[1..3]",
+    );
+    b(
+        "fn k(o: &mut [f32]) { let w = &o[1..3]; let v = w; }",
+        "`w` is a sub-slice",
+        "w;",
+    );
+    b(
+        "fn k(o: &mut [f32]) { let (a, b, c) = o.split_at(1); }",
+        "`split_at` gives two sub-slices",
+        "(a, b, c)",
     );
     b(
         "fn k(o: &mut [f32]) { fn helper() {} }",

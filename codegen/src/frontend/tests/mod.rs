@@ -228,7 +228,10 @@ pub(super) fn exprs(b: &crate::ir::Block) -> Vec<&crate::ir::Expr> {
             ExprKind::Load(p) | ExprKind::Borrow(p) => place(p, out),
             ExprKind::Unary(_, a) | ExprKind::Cast(a) | ExprKind::Field(a, _) => expr(a, out),
             ExprKind::ArrayRepeat(a, _) => expr(a, out),
-            ExprKind::Binary(_, a, b) => {
+            ExprKind::Binary(_, a, b)
+            | ExprKind::Check {
+                index: a, len: b, ..
+            } => {
                 expr(a, out);
                 expr(b, out);
             }
