@@ -310,10 +310,23 @@ impl Lowerer<'_, '_, '_> {
         };
         let mark = self.stmts.len();
         let rest = self.call_args(&m.args);
-        let receiver = if self.stmts.len() != mark {
-            self.spill_at(mark, receiver)
-        } else {
-            receiver
+        let receiver = match receiver {
+            _ if self.stmts.len() == mark => receiver,
+            // A borrowed receiver stays borrowed: the indices of its place
+            // are evaluated before the arguments' statements.
+            HExpr {
+                kind: HExprKind::Borrow(mut place),
+                ty,
+                span,
+            } => {
+                self.spill_indices(&mut place, mark, span);
+                HExpr {
+                    kind: HExprKind::Borrow(place),
+                    ty,
+                    span,
+                }
+            }
+            other => self.spill_at(mark, other),
         };
         let mut args = vec![receiver];
         args.extend(rest);
