@@ -366,6 +366,9 @@ impl<'a> Finalizer<'a> {
             HExprKind::Field(v, i) => ExprKind::Field(Box::new(self.expr(v)), *i),
             HExprKind::SliceLen(p) => ExprKind::SliceLen(*p),
             HExprKind::DynamicSharedLen(id) => ExprKind::DynamicSharedLen(*id),
+            HExprKind::Zero if self.strict => self.zero(&ty),
+            // Macro time: the type may be a struct only the linker knows.
+            HExprKind::Zero => ExprKind::Lit(Lit::Bool(false)),
             HExprKind::Check {
                 index,
                 len,
@@ -389,6 +392,28 @@ impl<'a> Finalizer<'a> {
             HExprKind::Const | HExprKind::Error => ExprKind::Lit(Lit::Bool(false)),
         };
         Expr { kind, ty }
+    }
+
+    /// The zero value of `ty`.
+    fn zero(&self, ty: &Ty) -> ExprKind {
+        let of = |t: &Ty| Expr {
+            kind: self.zero(t),
+            ty: t.clone(),
+        };
+        match ty {
+            Ty::Scalar(Scalar::Bool) | Ty::Unit => ExprKind::Lit(Lit::Bool(false)),
+            Ty::Scalar(s) if s.is_float() => ExprKind::Lit(Lit::Float(0.0)),
+            Ty::Scalar(_) => ExprKind::Lit(Lit::Int(0)),
+            Ty::Array(elem, n) => ExprKind::ArrayRepeat(Box::new(of(elem)), *n),
+            Ty::Struct(id) => {
+                let fields: Vec<Ty> = self.structs.borrow().defs[*id as usize]
+                    .fields
+                    .iter()
+                    .map(|f| f.ty.clone())
+                    .collect();
+                ExprKind::StructLit(fields.iter().map(of).collect())
+            }
+        }
     }
 
     fn unary(&mut self, op: UnOp, inner: &HExpr, ty: Ty, span: Span) -> Expr {

@@ -207,6 +207,9 @@ pub(super) enum HExprKind {
     /// A module-level constant at macro time, where its value and type are
     /// unknown (at link time it is a [`HExprKind::Lit`]).
     Const,
+    /// The zero value of its type (`None`'s value): 0, `false`, `0.0`,
+    /// and arrays and structs of them.
+    Zero,
     /// The value of a `()` expression; never reaches the IR of a valid program.
     Unit,
     /// The value of an expression that never finishes (`return`, `break`):
@@ -225,6 +228,7 @@ impl HExpr {
             | HExprKind::Const
             | HExprKind::SliceLen(_)
             | HExprKind::DynamicSharedLen(_)
+            | HExprKind::Zero
             | HExprKind::Unit
             | HExprKind::Never
             | HExprKind::Error => true,

@@ -468,6 +468,12 @@ pub(super) fn value_type(cx: &mut TypeCx<'_, '_>, ty: &syn::Type) -> syn::Result
             "raw pointers are not supported: use slice parameters `&[T]` / `&mut [T]`",
         )),
         syn::Type::Infer(_) => Err(err(ty, "`_` types are not supported here: write the type")),
+        syn::Type::ImplTrait(_) => Err(err(
+            ty,
+            "`impl Trait` types are not supported in kernels: a closure is called in the \
+             function that defines it (`let f = |x| …; f(v)`); pass values, or call a \
+             `#[device] fn`",
+        )),
         _ => Err(err(
             ty,
             "this type is not supported in kernels: use a scalar (`bool`, `i8`..`i64`, \
@@ -553,15 +559,24 @@ fn path_type(cx: &mut TypeCx<'_, '_>, path: &syn::Path) -> syn::Result<TyVar> {
             None => name = String::new(),
         }
     }
+    if name == "Option" && (path.segments.len() == 1 || is_std_prefix(path)) {
+        if let syn::PathArguments::AngleBracketed(a) = &last.arguments {
+            if let [syn::GenericArgument::Type(t)] = a.args.iter().collect::<Vec<_>>()[..] {
+                let inner = value_type(cx, t)?;
+                return Ok(cx.types.known(Shape::Option(inner)));
+            }
+        }
+    }
     if !last.arguments.is_none() {
         let msg = match name.as_str() {
             "Vec" | "Box" | "Rc" | "Arc" => format!(
                 "`{name}` cannot be used on the GPU: take a slice parameter `&[T]` / `&mut [T]` \
                  or use a fixed-size array `[T; N]`"
             ),
-            "Option" | "Result" => format!(
-                "`{name}` is not supported in kernels: use a flag field or a sentinel value"
-            ),
+            "Option" => "`Option` takes one type: `Option<u32>`".to_string(),
+            "Result" => "`Result` is not supported in kernels: use an `Option`, a flag field or a \
+                 sentinel value"
+                .to_string(),
             _ => "generic types are not supported in kernels: use a concrete type".to_string(),
         };
         return Err(err(path, &msg));

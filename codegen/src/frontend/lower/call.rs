@@ -16,6 +16,17 @@ use crate::layout::ConstValue;
 
 impl Lowerer<'_, '_, '_> {
     pub(super) fn call(&mut self, c: &syn::ExprCall) -> HExpr {
+        if let syn::Expr::Path(p) = strip(&c.func) {
+            if let Some(ident) = p.path.get_ident() {
+                if let Some(super::Binding::Closure(id)) = self.lookup(&ident.to_string()) {
+                    return self.call_closure(id, c);
+                }
+                if ident == "Some" && c.args.len() == 1 {
+                    let v = self.expr(&c.args[0]);
+                    return self.some_value(v, c.span());
+                }
+            }
+        }
         let syn::Expr::Path(p) = strip(&c.func) else {
             return self.reject_call(
                 &c.func,
@@ -140,6 +151,9 @@ impl Lowerer<'_, '_, '_> {
         if p.qself.is_none() && super::impls::associated_owner(&segs).is_some() {
             return self.associated_value(p);
         }
+        if p.qself.is_none() && p.path.is_ident("None") {
+            return self.none_value(span);
+        }
         if let Err(msg) = consts::classify(p) {
             self.error(p, msg);
             return self.error_expr(span);
@@ -253,8 +267,17 @@ fn std_call(segs: &[String]) -> Option<String> {
             segs.join("::")
         ));
     }
-    if matches!(last, "Some" | "None" | "Ok" | "Err") {
-        return Some("`Option`/`Result` are not supported in kernels".into());
+    if matches!(last, "Ok" | "Err") {
+        return Some(
+            "`Result` is not supported in kernels (they cannot return errors): use an `Option`"
+                .into(),
+        );
+    }
+    if matches!(last, "Some" | "None") {
+        return Some(format!(
+            "`{}` holds one value: `Some(v)`, `None`",
+            segs.join("::")
+        ));
     }
     if segs.len() >= 2 {
         let owner = &segs[segs.len() - 2];

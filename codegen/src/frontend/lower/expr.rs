@@ -60,6 +60,7 @@ impl Lowerer<'_, '_, '_> {
             syn::Expr::Tuple(t) if t.elems.is_empty() => self.unit_expr(e.span()),
             syn::Expr::Tuple(t) => self.tuple_lit(t),
             syn::Expr::Macro(m) => self.macro_expr(&m.mac),
+            syn::Expr::Try(t) => self.try_option(t),
             _ => {
                 let msg = super::reject::rejection(e);
                 self.reject(e, msg)

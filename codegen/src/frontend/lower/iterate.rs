@@ -355,21 +355,18 @@ impl Lowerer<'_, '_, '_> {
             self.alias(name, place);
             return;
         }
-        let (pat, deref) = match (pat, items) {
-            (syn::Pat::Reference(r), Items::Ref) if r.mutability.is_none() => (&*r.pat, false),
-            (p, Items::Ref) => (p, true),
-            (p, _) => (p, false),
+        // `&T` items are copies (`*v` reads them): `for &v in x.iter()`
+        // binds the same copy.
+        let pat = match (pat, items) {
+            (syn::Pat::Reference(r), Items::Ref) if r.mutability.is_none() => &*r.pat,
+            (p, _) => p,
         };
         let v = self.access_into_value(elem, base);
-        let first = self.locals.len();
         if let syn::Pat::Ident(p) = pat {
             if p.by_ref.is_none() && p.subpat.is_none() {
                 let (ty, span) = (v.ty, v.span);
                 let id = self.declare_local(p.ident.to_string(), ty, p.mutability.is_some(), span);
                 self.push_let(id, Some(v), span);
-                if deref {
-                    self.ref_copies.push(id);
-                }
                 return;
             }
         }
@@ -378,11 +375,7 @@ impl Lowerer<'_, '_, '_> {
         if tested.cond.is_some() {
             self.error(pat, "a `for` pattern must always match");
         }
-        let ids = self.bind(tested.binds);
-        if deref {
-            self.ref_copies
-                .extend(ids.into_iter().filter(|id| *id as usize >= first));
-        }
+        self.bind(tested.binds);
     }
 
     /// Declares `name` as another name for `place` (an `&mut` item).

@@ -169,7 +169,10 @@ fn known_unsupported(name: &str) -> Option<&'static str> {
              `x.iter_mut()`, `x.iter().enumerate()`) and in `x.iter().sum()` / `.product()`; \
              for anything else write a `for` loop"
         }
-        "unwrap" | "expect" => "`Option`/`Result` are not supported in kernels",
+        "unwrap" | "expect" => {
+            "`unwrap`/`expect` are not supported in kernels (a kernel cannot panic): use \
+             `unwrap_or(v)`, `if let Some(v) = …` or `match`"
+        }
         "to_string" | "chars" | "as_str" => "strings are not supported in kernels",
         "into" | "from" | "try_into" => "conversions are written with `as` in kernels (`x as f32`)",
         _ => return None,
@@ -207,6 +210,9 @@ impl Lowerer<'_, '_, '_> {
             Access::Value(v) => Some(v.ty),
             Access::Slice { .. } | Access::Shared { .. } | Access::View { .. } => None,
         };
+        if let Some(Some(Shape::Option(inner))) = recv_ty.map(|t| self.types().shape(t)) {
+            return self.option_method(recv, inner, m);
+        }
         match recv_ty.map(|t| self.types().shape(t)) {
             // A `DeviceType` struct or enum: a method of its impl blocks.
             Some(Some(Shape::Struct(key))) if self.types().struct_name(key) != DIM3 => {
@@ -227,6 +233,7 @@ impl Lowerer<'_, '_, '_> {
         match name.as_str() {
             "len" if m.args.is_empty() => return self.len_call(recv, m),
             "swap" => return self.slice_swap(recv, m),
+            "get" if m.args.len() == 1 => return self.get_call(recv, m),
             "sin_cos" if m.args.is_empty() => {
                 let x = self.access_into_value(recv, &m.receiver);
                 return self.sin_cos(x, m);

@@ -9,6 +9,7 @@
 
 mod atomic;
 mod call;
+mod closure;
 mod collective;
 mod dynamic_shared;
 mod expr;
@@ -17,6 +18,7 @@ mod iterate;
 mod loops;
 mod matching;
 pub(super) mod method;
+mod option;
 mod pattern;
 mod place;
 mod reject;
@@ -73,6 +75,8 @@ enum Binding {
     Alias(u32),
     /// A sub-slice (`let w = &x[a..b];`), by index into [`Lowerer::views`].
     View(u32),
+    /// A closure (`let f = |x| …;`), by index into [`Lowerer::closures`].
+    Closure(u32),
 }
 
 /// Block-shared memory a binding names. The binding is not a value: it is
@@ -120,11 +124,10 @@ pub(super) struct Lowerer<'s, 'a, 'e> {
     deferred_init: Vec<LocalId>,
     /// Places that `Binding::Alias` names.
     aliases: Vec<super::hir::HPlace>,
-    /// Locals holding a copy of a `&T` item (`for v in x.iter()`): `*v`
-    /// reads them.
-    ref_copies: Vec<LocalId>,
     /// Sub-slices that `Binding::View` names.
     views: Vec<view::View>,
+    /// Closures that `Binding::Closure` names.
+    closures: Vec<closure::Closure>,
     scopes: Vec<Vec<(String, Binding)>>,
     loops: Vec<LoopFrame>,
     next_loop: LoopId,
@@ -166,8 +169,8 @@ pub(super) fn lower_fn(
         dynamic_shared: Vec::new(),
         deferred_init: Vec::new(),
         aliases: Vec::new(),
-        ref_copies: Vec::new(),
         views: Vec::new(),
+        closures: Vec::new(),
         scopes: vec![scope],
         loops: Vec::new(),
         next_loop: 0,

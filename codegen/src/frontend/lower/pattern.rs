@@ -234,9 +234,13 @@ impl Lowerer<'_, '_, '_> {
             ),
             syn::Pat::Struct(st) => self.struct_pattern(st, s, out),
             syn::Pat::Slice(sl) => self.array_pattern(sl, s, out),
+            // Kernels hold what a reference points to as a copy (an item
+            // of `x.iter()`, the value of `x.get(i)`): `&v` binds it (rustc
+            // has checked that the value is a reference).
+            syn::Pat::Reference(r) if r.mutability.is_none() => self.pat_into(&r.pat, s, out),
             syn::Pat::Reference(r) => self.error(
                 r,
-                "`&` patterns are only supported on references (`for &v in x.iter()`)",
+                "`&mut` patterns are not supported in kernels: bind by value",
             ),
             syn::Pat::Rest(r) => {
                 self.error(r, "`..` is only allowed inside a tuple or array pattern")

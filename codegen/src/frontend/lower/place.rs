@@ -43,6 +43,17 @@ impl Lowerer<'_, '_, '_> {
             syn::Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
                 let ident = p.path.get_ident().expect("checked");
                 match self.lookup(&ident.to_string()) {
+                    Some(Binding::Closure(_)) => {
+                        self.error(
+                            p,
+                            format!(
+                                "`{ident}` is a closure: kernels call a closure (`{ident}(x)`) in \
+                                 the function that defines it; it cannot be passed to a \
+                                 function, stored or returned (write a `#[device] fn` for that)"
+                            ),
+                        );
+                        Access::Value(self.error_expr(p.span()))
+                    }
                     Some(b) => self.binding_access(b, ident.to_string()),
                     None => Access::Value(self.path_value(p)),
                 }
@@ -59,6 +70,7 @@ impl Lowerer<'_, '_, '_> {
         let (root, ty, bare_state) = match b {
             Binding::Shared(mem) => return Access::Shared { mem, text: name },
             Binding::View(view) => return Access::View { view, text: name },
+            Binding::Closure(_) => unreachable!("`access` reports a closure used as a value"),
             Binding::Alias(id) => {
                 // An `&mut` item: a reference, read and written through `*`.
                 return Access::Place {
@@ -108,7 +120,10 @@ impl Lowerer<'_, '_, '_> {
                             bare_state: false,
                         }
                     }
-                    Some(Binding::Local(id)) if self.ref_copies.contains(&id) => {
+                    // A reference item of an iteration, or an `Option`'s value
+                    // bound from `x.get(i)`: kernels hold them as copies
+                    // (rustc has checked that `*` applies).
+                    Some(Binding::Local(id)) => {
                         let ty = self.locals[id as usize].ty;
                         return Access::Place {
                             place: super::stmt::local_place(id, ty),

@@ -33,7 +33,9 @@ pub(super) fn macro_message(mac: &syn::Macro) -> String {
 pub(super) fn rejection(e: &syn::Expr) -> &'static str {
     match e {
         syn::Expr::Closure(_) => {
-            "closures are not supported in kernels: write a `#[device] fn` and call it"
+            "closures in kernels are bound by `let` and called in the same function (`let f = \
+             |x| x * 2; f(3)`): they cannot be passed to functions, stored or returned; write \
+             a `#[device] fn` for that"
         }
         syn::Expr::Reference(_) => {
             "references are not supported here: use values (device fns take their arguments \

@@ -153,7 +153,7 @@ impl Lowerer<'_, '_, '_> {
     }
 
     fn local(&mut self, l: &syn::Local) {
-        if self.view_let(l) {
+        if self.view_let(l) || self.closure_let(l) {
             return;
         }
         if let Some(init) = &l.init {

@@ -213,9 +213,24 @@ fn control_flow_rejections() {
 #[test]
 fn expression_rejections() {
     b(
-        "fn k(o: &mut [f32]) { let f = |x: f32| x * 2.0; }",
-        "closures are not supported",
+        "fn k(o: &mut [f32]) { let f = |x: f32| x * 2.0; let g = f; }",
+        "`f` is a closure: kernels call a closure (`f(x)`) in the function that defines it",
+        "f;",
+    );
+    b(
+        "fn k(o: &mut [f32]) { o[0] = helper(|x: f32| x * 2.0); }",
+        "closures in kernels are bound by `let` and called in the same function",
         "|x",
+    );
+    b(
+        "fn k(o: &mut [f32]) { let f = |x: f32| { if x > 0.0 { return 1.0; } x }; }",
+        "`return` inside a kernel closure is not supported",
+        "return",
+    );
+    b(
+        "fn k(o: &mut [f32]) { let f = |x: f32| x; o[0] = f(1.0, 2.0); }",
+        "this closure takes 1 argument(s), 2 given",
+        "1.0",
     );
     b(
         "fn k(o: &mut [f32]) { println!(\"{}\", o[0]); }",
@@ -309,9 +324,15 @@ fn expression_rejections() {
     );
     b(
         "fn k(o: &mut [f32]) { o[0] = Some(1.0); }",
-        "not supported in kernels",
+        "mismatched types in assignment: expected `f32`, found `Option<{float}>`",
         "Some",
     );
+    b(
+        "fn k(o: &mut [f32]) { let v: Option<f32> = None; o[0] = v.unwrap(); }",
+        "`unwrap` of an `Option` is not supported in kernels",
+        "unwrap",
+    );
+
     b(
         "fn k(o: &mut [f32]) { let t = Tally::default(); }",
         "`Tally::default` calls the `Default` trait",
@@ -329,8 +350,8 @@ fn expression_rejections() {
     );
     b(
         "fn k(o: &mut [f32]) { let x = o[0]?; }",
-        "`?` is not supported",
-        "o[0]?",
+        "mismatched types (`?` applies to an `Option` in kernels): expected `Option<_>`",
+        "o[0]",
     );
     b(
         "fn k(o: &mut [f32]) { sync_threads(1); }",
@@ -459,10 +480,10 @@ fn infinite_types_are_errors_not_crashes() {
 #[test]
 fn several_errors_are_reported_together() {
     let errs = kernel_errors(
-        "fn k<T>(o: &mut [f32]) -> u32 { unsafe { } let c = |x| x; }",
+        "fn k<T>(o: &mut [f32]) -> u32 { unsafe { } let c = |x| x; let d = c; }",
         batch(),
     );
-    // generic, return type (two spans), `unsafe`, closure
+    // generic, return type (two spans), `unsafe`, a closure used as a value
     assert_eq!(errs.len(), 5, "{errs:#?}");
 }
 

@@ -4,7 +4,8 @@ use spindle::prelude::*;
 fn k(y: &mut [f32]) {
     let double = |v: f32| v * 2.0;
     let i = global_index();
-    y[i] = double(y[i]);
+    let f = double;
+    y[i] = f(y[i]);
 }
 
 fn main() {}
