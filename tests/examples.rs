@@ -10,6 +10,8 @@ mod bitonic_sort;
 mod blur_2d;
 #[path = "../examples/histogram.rs"]
 mod histogram;
+#[path = "../examples/interp.rs"]
+mod interp;
 #[path = "../examples/particles.rs"]
 mod particles;
 #[path = "../examples/quickstart.rs"]
@@ -72,7 +74,6 @@ fn particles_match_rust() {
     let params = particles::Params {
         dt: 0.005 + rng.f32() * 0.02,
         gravity: 9.81,
-        restitution: 0.5 + rng.f32() * 0.5,
     };
     for dev in devices("particles_match_rust") {
         let n = 1000 + rng.usize(..500);
@@ -81,24 +82,57 @@ fn particles_match_rust() {
         for _ in 0..50 {
             particles::step::launch(&dev, Launch::for_elements(n), params, &mut buf).unwrap();
         }
+        // The reference: the same methods, run by Rust.
         for p in &mut host {
             for _ in 0..50 {
-                particles::step_reference(&params, p);
+                p.step(params);
             }
         }
         let got = buf.to_vec().unwrap();
         for i in 0..n {
             assert_eq!(got[i], host[i], "particle {i}");
         }
+        assert!(host.iter().any(|p| p.bounces > 0), "no particle bounced");
         let mut energy = dev.zeros::<f32>(n).unwrap();
         particles::kinetic_energy::launch(&dev, Launch::for_elements(n), &buf, &mut energy)
             .unwrap();
         let e = energy.to_vec().unwrap();
         for i in 0..n {
-            let v = host[i].vel;
-            let want = 0.5 * host[i].mass * (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
+            let want = host[i].kinetic_energy();
             assert_eq!(e[i].to_bits(), want.to_bits(), "energy {i}");
         }
+    }
+}
+
+#[test]
+fn interp_matches_rust() {
+    let mut rng = common::rng("interp_matches_rust");
+    let program = interp::factorial_program();
+    for dev in devices("interp_matches_rust") {
+        let mut inputs: Vec<i32> = (-3..40).collect();
+        inputs.extend((0..200).map(|_| rng.i32(-2..30)));
+        let ib = dev.upload(&inputs).unwrap();
+        let mut out = dev.zeros::<interp::Outcome>(inputs.len()).unwrap();
+        interp::interpret::launch(
+            &dev,
+            Launch::for_elements(inputs.len()),
+            program,
+            &ib,
+            &mut out,
+        )
+        .unwrap();
+        let got = out.to_vec().unwrap();
+        for (i, x) in inputs.iter().enumerate() {
+            assert_eq!(
+                got[i],
+                interp::run(&program, *x),
+                "input {x} on {}",
+                dev.name()
+            );
+        }
+        // 5! = 120; a negative input never reaches 0.
+        assert_eq!((got[8].top, got[8].stop), (120, interp::Stop::Halted));
+        assert_eq!(got[0].stop, interp::Stop::OutOfSteps);
     }
 }
 

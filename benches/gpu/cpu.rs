@@ -128,16 +128,14 @@ fn particles_step(r: &mut Reporter, dev: &Device) -> Result<(), String> {
     let params = particles::Params {
         dt: 0.01,
         gravity: 9.81,
-        restitution: 0.8,
     };
     let mut host = particles::cloud(n, 7);
     let mut buf = dev.upload(&host).map_err(err)?;
     particles::step::launch(dev, Launch::for_elements(n), params, &mut buf).map_err(err)?;
     let mut want = host.clone();
-    want.iter_mut()
-        .for_each(|p| particles::step_reference(&params, p));
+    want.iter_mut().for_each(|p| p.step(params));
     if buf.to_vec().map_err(err)? != want {
-        return Err("particles::step differs from step_reference on the CPU backend".into());
+        return Err("particles::step differs from Particle::step on the CPU backend".into());
     }
 
     let reps = r.reps(100);
@@ -145,9 +143,8 @@ fn particles_step(r: &mut Reporter, dev: &Device) -> Result<(), String> {
         particles::step::launch(dev, Launch::for_elements(n), params, &mut buf).unwrap();
     });
     let plain = measure(3, reps, || {
-        let p = std::hint::black_box(&params);
-        host.iter_mut()
-            .for_each(|q| particles::step_reference(p, q));
+        let p = *std::hint::black_box(&params);
+        host.iter_mut().for_each(|q| q.step(p));
         std::hint::black_box(&mut host);
     });
     r.time(GROUP, "particles step n=10000 spindle cpu", kernel, "");
@@ -155,7 +152,7 @@ fn particles_step(r: &mut Reporter, dev: &Device) -> Result<(), String> {
         GROUP,
         "particles step n=10000 plain Rust",
         plain,
-        "step_reference",
+        "Particle::step",
     );
     r.ratio(
         GROUP,
