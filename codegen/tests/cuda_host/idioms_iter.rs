@@ -1,7 +1,8 @@
 //! Iteration (`for v in arr`, `.iter()`, `.iter_mut()`, `.enumerate()`,
 //! `.rev()`, `.iter().sum()`) over arrays, slices and shared arrays,
-//! linked from Rust source, emitted, compiled as host C++ and run against
-//! the same functions run by rustc here.
+//! sub-slices and their checks, closures and `Option`s, linked from Rust
+//! source, emitted, compiled as host C++ and run against the same
+//! functions run by rustc here.
 
 use super::harness::*;
 use super::idioms::{link_rust, map_launch, outputs};
@@ -237,5 +238,91 @@ fn cuda_host_sub_slices_and_their_checks() {
             (1, 1, index, len),
             "case {n}: {f:?}"
         );
+    }
+}
+
+twin! { HALVE: fn halve(n: u32) -> Option<u32> {
+    if n % 2 == 1 {
+        None
+    } else {
+        Some(n / 2)
+    }
+} }
+
+twin! { HALVINGS: fn halvings(a: u32, b: u32) -> Option<u32> {
+    let x = halve(a)?;
+    let y = halve(x)?;
+    Some(y + b % 3)
+} }
+
+twin! { CLOSURES_OPTIONS: fn closures_options(a: u32, b: u32) -> [u32; 6] {
+    let k = b % 13;
+    let scale = |v: u32| v.wrapping_mul(k);
+    let k = 1000u32;
+    let mut count = 0u32;
+    let mut bump = |by: u32| {
+        count += by;
+        count
+    };
+    bump(1);
+    bump(a % 5);
+    let mut base = a % 100;
+    let mut next = move || {
+        base += 1;
+        base
+    };
+    next();
+    let second = next();
+    base += 10;
+    let h = halvings(a, b).unwrap_or(77);
+    let mut n = a % 64;
+    let mut steps = 0u32;
+    while let Some(m) = halve(n) {
+        if m == 0 {
+            break;
+        }
+        n = m;
+        steps += 1;
+    }
+    let xs = [a % 7, b % 7, 3];
+    let got = match xs.get((b % 5) as usize) {
+        Some(&v) => v,
+        None => 99,
+    };
+    [scale(a) ^ k, count, second * 1000 + base, h, steps, got + halve(b).is_some() as u32 * 100]
+} }
+
+#[test]
+fn cuda_host_closures_and_options() {
+    require_gxx!();
+    let u32s: Vec<u32> = (0..200).chain([u32::MAX, 1000, 27, 64]).collect();
+    let bs: Vec<u32> = u32s.iter().map(|v| v.wrapping_mul(2654435761)).collect();
+    let bits = |v: &[u32]| v.iter().map(|x| *x as u64).collect::<Vec<_>>();
+    let k = link_rust(
+        "fn k_closures_options(a: &[u32], b: &[u32], out: &mut [u32]) {
+            let i = global_index();
+            if i < a.len() {
+                for (k, v) in closures_options(a[i], b[i]).iter().enumerate() { out[i * 6 + k] = *v; }
+            }
+        }",
+        &[CLOSURES_OPTIONS, HALVINGS, HALVE],
+        &[],
+    );
+    let launches = [map_launch(
+        k,
+        &[(U32, bits(&u32s)), (U32, bits(&bs))],
+        U32,
+        6,
+    )];
+    let r = run("idioms_closures", &launches, "-O1");
+    let name = "k_closures_options";
+    assert_eq!(r.faults[name][0], 0, "{name} faulted: {:?}", r.faults[name]);
+    let got = outputs(&r, name, 2, u32s.len(), 6);
+    for t in 0..u32s.len() {
+        let want: Vec<u64> = closures_options(u32s[t], bs[t])
+            .iter()
+            .map(|v| *v as u64)
+            .collect();
+        assert_eq!(got[t], want, "{name}, thread {t}");
     }
 }
