@@ -36,7 +36,8 @@
 //! block-shared arrays, barriers, atomics and warp operations. A barrier or
 //! warp operation must be reached by every unfinished thread of its block
 //! (warp); the CPU backend reports one that is not as
-//! [`Error::Divergent`], where a GPU would hang or compute garbage.
+//! an [`Error::Fault`] of kind [`FaultKind::DivergentBarrier`]
+//! ([`FaultKind::DivergentWarp`]), where a GPU would hang or compute garbage.
 //!
 //! ```
 //! use spindle::prelude::*;
@@ -75,8 +76,8 @@
 pub use spindle_macros::{device, kernel, DeviceType};
 pub use spindle_runtime::jit::{precompile, PrecompileReport};
 pub use spindle_runtime::{
-    gpu, registered_kernels, Backend, Buffer, Device, DeviceType, Dim3, Error, KernelMode, Launch,
-    Result,
+    gpu, registered_kernels, Backend, Buffer, Device, DeviceType, Dim3, Error, Fault, FaultKind,
+    KernelMode, Launch, Location, Result,
 };
 pub use spindle_runtime::{Actor, ActorStatus, RingConfig};
 

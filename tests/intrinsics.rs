@@ -2,13 +2,14 @@
 //! fences through the public API, on the CPU backend (and a GPU when
 //! present), each result checked against plain Rust. Divergent barriers
 //! and warp operations are undefined on a GPU, so their tests run on the
-//! CPU backend only, which reports them as `Error::Divergent`.
+//! CPU backend only, which reports them as divergence faults (`FaultKind::DivergentBarrier`, `DivergentWarp`).
 
 #![allow(clippy::needless_range_loop)]
 
 mod common;
 
 use spindle::prelude::*;
+use spindle::FaultKind;
 
 fn devices(test: &str) -> Vec<Device> {
     let mut devs = vec![common::cpu()];
@@ -222,16 +223,11 @@ fn dynamic_shared_views_alias_and_are_bounds_checked() {
 
         // 8 threads, room for 6 `u32`s: threads 6 and 7 index out of bounds.
         let mut out = dev.zeros::<u32>(8).unwrap();
-        match dyn_past_the_end::launch(&dev, Launch::new(1u32, 8u32).shared_bytes(24), &mut out) {
-            Err(Error::OutOfBounds {
-                kernel,
-                what,
-                index,
-                len,
-                ..
-            }) => {
+        let r = dyn_past_the_end::launch(&dev, Launch::new(1u32, 8u32).shared_bytes(24), &mut out);
+        match r.as_ref().err().and_then(Error::fault).map(|f| (f, f.kind)) {
+            Some((f, FaultKind::OutOfBounds { index, len })) => {
                 assert_eq!(
-                    (kernel.as_str(), what.as_str()),
+                    (f.kernel.as_str(), f.what.as_str()),
                     ("dyn_past_the_end", "buf")
                 );
                 // The first faulting thread wins the record: 6 on the CPU
@@ -239,8 +235,8 @@ fn dynamic_shared_views_alias_and_are_bounds_checked() {
                 assert!((6..8).contains(&index), "index {index} on {}", dev.name());
                 assert_eq!(len, 6, "on {}", dev.name());
             }
-            other => panic!(
-                "expected Error::OutOfBounds on {}, got {other:?}",
+            _ => panic!(
+                "expected an out-of-bounds fault on {}, got {r:?}",
                 dev.name()
             ),
         }
@@ -746,29 +742,33 @@ fn divergent_shuffle(out: &mut [u32]) {
 fn divergent_collectives_are_reported_on_the_cpu_backend() {
     let dev = common::cpu();
     let mut out = dev.zeros::<u32>(128).unwrap();
-    match divergent_barrier::launch(&dev, Launch::new(2u32, 64u32), &mut out) {
-        Err(Error::Divergent {
-            kernel,
-            what,
-            scope,
-            block,
-            thread,
-            location,
-        }) => {
-            assert_eq!(kernel, "divergent_barrier");
-            assert_eq!(what, "sync_threads()");
-            assert_eq!(scope, "block");
-            assert_eq!((block, thread), ([0, 0, 0], [0, 0, 0]));
-            assert!(location.contains("intrinsics.rs"), "{location}");
+    let r = divergent_barrier::launch(&dev, Launch::new(2u32, 64u32), &mut out);
+    match r.as_ref().err().and_then(Error::fault) {
+        Some(f) => {
+            assert_eq!(f.kernel, "divergent_barrier");
+            assert_eq!(f.what, "sync_threads()");
+            assert_eq!(f.kind, FaultKind::DivergentBarrier);
+            assert_eq!(
+                (f.block, f.thread),
+                (Dim3::new(0, 0, 0), Dim3::new(0, 0, 0))
+            );
+            assert!(
+                f.location.file.contains("intrinsics.rs") && f.location.line.is_some(),
+                "{:?}",
+                f.location
+            );
         }
-        other => panic!("expected Error::Divergent, got {other:?}"),
+        None => panic!("expected a divergent barrier, got {r:?}"),
     }
-    match divergent_shuffle::launch(&dev, Launch::new(1u32, 64u32), &mut out) {
-        Err(Error::Divergent { what, scope, .. }) => {
-            assert_eq!(what, "warp_shuffle()");
-            assert_eq!(scope, "warp");
+    let text = r.unwrap_err().to_string();
+    assert!(text.contains("only some threads of the block"), "{text}");
+    let r = divergent_shuffle::launch(&dev, Launch::new(1u32, 64u32), &mut out);
+    match r.as_ref().err().and_then(Error::fault) {
+        Some(f) => {
+            assert_eq!(f.what, "warp_shuffle()");
+            assert_eq!(f.kind, FaultKind::DivergentWarp);
         }
-        other => panic!("expected Error::Divergent, got {other:?}"),
+        None => panic!("expected a divergent warp operation, got {r:?}"),
     }
     // The device is still usable.
     lanes_3d::launch(&dev, Launch::new(1u32, 32u32), &mut out).unwrap();

@@ -231,14 +231,18 @@ fn a_fault_stops_the_actor_and_is_reported() {
                 amount: 10,
             })
             .unwrap_err();
-        match &err {
-            spindle::Error::OutOfBounds {
-                kernel, index, len, ..
-            } => {
-                assert_eq!(kernel, "bank");
-                assert_eq!((*index, *len), (99, ring_bank::ACCOUNTS as u64));
+        match err.fault() {
+            Some(f) => {
+                assert_eq!(f.kernel, "bank");
+                assert_eq!(
+                    f.kind,
+                    spindle::FaultKind::OutOfBounds {
+                        index: 99,
+                        len: ring_bank::ACCOUNTS as u64
+                    }
+                );
             }
-            other => panic!("expected OutOfBounds, got {other:?}"),
+            None => panic!("expected OutOfBounds, got {err:?}"),
         }
         // Every later call reports the failure.
         let again = actor

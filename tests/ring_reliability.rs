@@ -33,18 +33,19 @@ const BAD: Transfer = Transfer {
 };
 
 fn assert_bank_fault(e: &spindle::Error, context: &str) {
-    match e {
-        spindle::Error::OutOfBounds {
-            kernel, index, len, ..
-        } => {
-            assert_eq!(kernel, "bank", "{context}");
+    match e.fault() {
+        Some(f) => {
+            assert_eq!(f.kernel, "bank", "{context}");
             assert_eq!(
-                (*index, *len),
-                (99, ring_bank::ACCOUNTS as u64),
+                f.kind,
+                spindle::FaultKind::OutOfBounds {
+                    index: 99,
+                    len: ring_bank::ACCOUNTS as u64
+                },
                 "{context}"
             );
         }
-        other => panic!("{context}: expected the out-of-bounds fault, got {other:?}"),
+        None => panic!("{context}: expected the out-of-bounds fault, got {e:?}"),
     }
 }
 

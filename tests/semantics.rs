@@ -806,24 +806,16 @@ fn out_of_bounds_is_reported_with_its_place() {
     let x = dev.upload(&vec![1.0f32; 100]).unwrap();
     let mut y = dev.zeros::<f32>(100).unwrap();
     let err = shifted_copy::launch(&dev, Launch::new(1, 128), 10, &x, &mut y).unwrap_err();
-    match &err {
-        spindle::Error::OutOfBounds {
-            kernel,
-            what,
-            index,
-            len,
-            block,
-            thread,
-            ..
-        } => {
-            assert_eq!(kernel, "shifted_copy");
-            assert_eq!(what, "x");
-            assert_eq!(*len, 100);
-            assert!((100..110).contains(index), "index {index}");
-            assert_eq!(*block, [0, 0, 0]);
-            assert_eq!(thread[0] as u64 + 10, *index);
+    match err.fault().map(|f| (f, f.kind)) {
+        Some((f, spindle::FaultKind::OutOfBounds { index, len })) => {
+            assert_eq!(f.kernel, "shifted_copy");
+            assert_eq!(f.what, "x");
+            assert_eq!(len, 100);
+            assert!((100..110).contains(&index), "index {index}");
+            assert_eq!(f.block, spindle::Dim3::new(0, 0, 0));
+            assert_eq!(f.thread.x as u64 + 10, index);
         }
-        other => panic!("expected OutOfBounds, got {other:?}"),
+        _ => panic!("expected OutOfBounds, got {err:?}"),
     }
     let text = err.to_string();
     assert!(
@@ -854,7 +846,8 @@ fn integer_division_by_zero_is_an_error() {
     let mut out = dev.zeros::<i32>(4).unwrap();
     let err = divide::launch(&dev, Launch::for_elements(4), &a, &b, &mut out).unwrap_err();
     assert!(
-        matches!(&err, spindle::Error::Arithmetic { kernel, thread, .. } if kernel == "divide" && thread[0] == 1),
+        matches!(err.fault(), Some(f) if f.kind == spindle::FaultKind::DivideByZero
+            && f.kernel == "divide" && f.thread.x == 1),
         "{err:?}"
     );
     let got = out.to_vec().unwrap();

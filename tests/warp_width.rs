@@ -98,7 +98,8 @@ fn a_width_that_is_not_a_power_of_two_stops_the_launch() {
                 .expect_err("a bad width");
             let text = err.to_string();
             assert!(
-                matches!(err, spindle::Error::Arithmetic { .. }),
+                err.fault().map(|f| f.kind)
+                    == Some(spindle::FaultKind::ShuffleWidth { width: bad.into() }),
                 "{text} on {}",
                 dev.name()
             );

@@ -6,6 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use cudarc::driver::sys::CUresult;
 use spindle::prelude::*;
 use spindle::{Error, RingConfig};
 
@@ -51,9 +52,26 @@ fn scale_works(dev: &Device) {
     assert_eq!(x.to_vec().unwrap(), vec![2.0, 4.0, 6.0]);
 }
 
-fn cuda_error(r: Result<impl std::fmt::Debug, Error>) -> (String, String) {
+/// The context and message of an [`Error::Cuda`], checked to carry the
+/// driver's `code` and the driver error as its source.
+fn cuda_error(r: Result<impl std::fmt::Debug, Error>, code: CUresult) -> (String, String) {
     match r {
-        Err(Error::Cuda { context, message }) => (context, message),
+        Err(
+            ref e @ Error::Cuda {
+                ref context,
+                code: got,
+                ref message,
+                ..
+            },
+        ) => {
+            assert_eq!(got, Some(code as u32), "{e}");
+            let source = std::error::Error::source(e).expect("the driver's error as the source");
+            assert!(
+                source.to_string().contains(&format!("{code:?}")),
+                "{source}"
+            );
+            (context.clone(), message.clone())
+        }
         other => panic!("expected a CUDA error, got {other:?}"),
     }
 }
@@ -129,7 +147,10 @@ check: |out| {
 fn illegal_address_child() {
     let dev = gpu();
     let mut x = dev.upload(&[1.0f32; 8]).unwrap();
-    let (context, message) = cuda_error(scale::launch(&dev, Launch::for_elements(8), 2.0, &mut x));
+    let (context, message) = cuda_error(
+        scale::launch(&dev, Launch::for_elements(8), 2.0, &mut x),
+        CUresult::CUDA_ERROR_ILLEGAL_ADDRESS,
+    );
     assert!(context.contains("running kernel `scale`"), "{context}");
     assert!(message.contains("CUDA_ERROR_ILLEGAL_ADDRESS"), "{message}");
     assert!(
@@ -137,9 +158,9 @@ fn illegal_address_child() {
         "says what to do: {message}"
     );
     // Every later call in the process fails the same way.
-    let (_, message) = cuda_error(dev.upload(&[1u8]));
+    let (_, message) = cuda_error(dev.upload(&[1u8]), CUresult::CUDA_ERROR_ILLEGAL_ADDRESS);
     assert!(message.contains("CUDA_ERROR_ILLEGAL_ADDRESS"), "{message}");
-    let (_, message) = cuda_error(x.to_vec());
+    let (_, message) = cuda_error(x.to_vec(), CUresult::CUDA_ERROR_ILLEGAL_ADDRESS);
     assert!(message.contains("CUDA_ERROR_ILLEGAL_ADDRESS"), "{message}");
 }
 
@@ -158,7 +179,10 @@ fn hung_kernel_child() {
     let dev = gpu();
     let mut x = dev.upload(&[1.0f32; 8]).unwrap();
     let started = Instant::now();
-    let (context, message) = cuda_error(scale::launch(&dev, Launch::for_elements(8), 2.0, &mut x));
+    let (context, message) = cuda_error(
+        scale::launch(&dev, Launch::for_elements(8), 2.0, &mut x),
+        CUresult::CUDA_ERROR_LAUNCH_TIMEOUT,
+    );
     assert!(context.contains("running kernel `scale`"), "{context}");
     assert!(message.contains("CUDA_ERROR_LAUNCH_TIMEOUT"), "{message}");
     assert!(

@@ -1,6 +1,9 @@
 //! The one error type of spindle.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::fault::Fault;
 
 /// Everything that can go wrong in spindle, with variants a program can match.
 #[derive(Clone, Debug, thiserror::Error)]
@@ -16,7 +19,20 @@ pub enum Error {
 
     /// A CUDA driver call failed.
     #[error("CUDA error during {context}: {message}")]
-    Cuda { context: String, message: String },
+    Cuda {
+        /// What spindle was doing, e.g. `"launching kernel `saxpy`"`.
+        context: String,
+        /// The driver's `CUresult` number when a driver call returned one
+        /// (e.g. 2 for `CUDA_ERROR_OUT_OF_MEMORY`, 700 for
+        /// `CUDA_ERROR_ILLEGAL_ADDRESS`); `None` for a check of spindle's own.
+        code: Option<u32>,
+        /// The code's name and the driver's description of it, and what
+        /// it means for the process.
+        message: String,
+        /// The driver's error, when there is one.
+        #[source]
+        source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    },
 
     /// The kernel's Rust could not be linked (a struct layout or `#[device]`
     /// function did not fit).
@@ -32,57 +48,13 @@ pub enum Error {
         excerpt: String,
     },
 
-    /// An index was out of bounds inside a kernel; the faulting thread
-    /// stopped and the launch (or actor) reports the first such fault.
-    #[error(
-        "kernel `{kernel}`: index out of bounds: `{what}[{index}]` with length {len} \
-         (block {block:?}, thread {thread:?}, {location})"
-    )]
-    OutOfBounds {
-        kernel: String,
-        /// The parameter or local indexed.
-        what: String,
-        index: u64,
-        len: u64,
-        block: [u32; 3],
-        thread: [u32; 3],
-        /// `file:line` of the indexing expression.
-        location: String,
-    },
-
-    /// Integer division or remainder by zero, or `MIN / -1`, inside a
-    /// kernel; or another operand an operation cannot take (a warp
-    /// shuffle's width that is not a power of two from 1 to 32).
-    #[error("kernel `{kernel}`: {what} (block {block:?}, thread {thread:?}, {location})")]
-    Arithmetic {
-        kernel: String,
-        what: String,
-        block: [u32; 3],
-        thread: [u32; 3],
-        location: String,
-    },
-
-    /// A barrier (`sync_threads()`) reached by only some of a block's
-    /// running threads, or a warp operation called by only some of a
-    /// warp's. Found by the CPU backend; on a GPU this is undefined
-    /// behaviour that nothing detects (a hang or wrong values).
-    #[error(
-        "kernel `{kernel}`: `{what}` was reached by only some threads of the {scope} \
-         (block {block:?}, thread {thread:?} reached it, {location}); every thread of the \
-         {scope} that has not finished must reach it: move it out of code that only some \
-         threads run"
-    )]
-    Divergent {
-        kernel: String,
-        /// The operation, e.g. `sync_threads()`.
-        what: String,
-        /// `"block"` for `sync_threads()`, `"warp"` for warp operations.
-        scope: &'static str,
-        block: [u32; 3],
-        /// A thread that reached it.
-        thread: [u32; 3],
-        location: String,
-    },
+    /// A thread faulted inside a kernel: an index out of bounds, an
+    /// integer division by zero or `MIN / -1`, a barrier or warp operation
+    /// reached by only some threads, an invalid shuffle width. The
+    /// faulting thread stopped; the launch (or actor) reports the first
+    /// such fault. [`Error::fault`] borrows it.
+    #[error("{0}")]
+    Fault(Box<Fault>),
 
     /// An argument does not fit the kernel's parameter.
     #[error("kernel `{kernel}`, parameter `{param}`: {message}")]
@@ -137,5 +109,45 @@ pub enum Error {
     Unsupported(String),
 }
 
+impl Error {
+    /// The kernel fault this error reports, if it is one.
+    pub fn fault(&self) -> Option<&Fault> {
+        match self {
+            Error::Fault(f) => Some(f),
+            _ => None,
+        }
+    }
+}
+
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error can be kept, cloned and sent across threads, and a
+    /// fault's payload matched without reading its text.
+    #[test]
+    fn errors_are_clone_send_sync_and_matchable() {
+        fn assert_traits<T: Clone + Send + Sync + std::error::Error + 'static>() {}
+        assert_traits::<Error>();
+        let driver: Arc<dyn std::error::Error + Send + Sync> =
+            Arc::new(std::io::Error::other("the driver said no"));
+        let e = Error::Cuda {
+            context: "allocating".into(),
+            code: Some(2),
+            message: "CUDA_ERROR_OUT_OF_MEMORY".into(),
+            source: Some(driver),
+        };
+        let copy = e.clone();
+        assert_eq!(
+            copy.to_string(),
+            "CUDA error during allocating: CUDA_ERROR_OUT_OF_MEMORY"
+        );
+        let source = std::error::Error::source(&copy).expect("the cause is chained");
+        assert_eq!(source.to_string(), "the driver said no");
+        assert!(matches!(copy, Error::Cuda { code: Some(2), .. }));
+        assert!(copy.fault().is_none());
+    }
+}

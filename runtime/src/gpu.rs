@@ -23,7 +23,9 @@
 //! [`sync_threads`] and the warp operations are *collective*: every thread
 //! of the block (warp) that has not finished must reach the same call.
 //! Reached by only part of it, they are undefined behaviour on a GPU; the
-//! CPU backend stops the launch with `Error::Divergent` naming the call.
+//! CPU backend stops the launch with a divergence fault
+//! ([`FaultKind::DivergentBarrier`](crate::FaultKind::DivergentBarrier),
+//! [`DivergentWarp`](crate::FaultKind::DivergentWarp)) naming the call.
 
 pub use crate::Dim3;
 
@@ -107,8 +109,9 @@ pub fn thread_fence_system() {
 /// kernel, or stopped by a fault) must reach the same call. A barrier
 /// reached by only part of the block — inside an `if` that depends on
 /// the thread — is undefined behaviour on a GPU, where it usually hangs;
-/// the CPU backend stops the launch with `Error::Divergent` naming the
-/// call.
+/// the CPU backend stops the launch with a fault of kind
+/// [`FaultKind::DivergentBarrier`](crate::FaultKind::DivergentBarrier)
+/// naming the call.
 #[track_caller]
 pub fn sync_threads() {
     outside("sync_threads")
@@ -353,7 +356,8 @@ impl_shuffle!(bool i8 i16 i32 i64 isize u8 u16 u32 u64 usize f32 f64);
 /// time; the last one may be partial. Like every warp operation, it must be
 /// called by every thread of the warp that has not finished (returned or
 /// faulted): called by only some, it is undefined behaviour on a GPU, and
-/// the CPU backend stops the launch with `Error::Divergent` naming the
+/// the CPU backend stops the launch with a fault of kind
+/// [`FaultKind::DivergentWarp`](crate::FaultKind::DivergentWarp) naming the
 /// call.
 #[track_caller]
 pub fn sync_warp() {

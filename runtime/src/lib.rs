@@ -51,6 +51,7 @@ pub use buffer::Buffer;
 pub use buffer::Mem;
 pub use device::{Backend, Device};
 pub use error::{Error, Result};
+pub use fault::{Fault, FaultKind, Location};
 #[doc(hidden)]
 pub use inventory;
 pub use kernel::{

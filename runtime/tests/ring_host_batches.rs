@@ -17,7 +17,7 @@ use spindle_codegen::ir::Kernel;
 use spindle_codegen::ring::layout::{offsets, ERROR_FAULT, EXIT_ABORTED, EXIT_FAULTED, STOP_ABORT};
 use spindle_codegen::ring::samples;
 use spindle_runtime::ring::{RawRegion, RingMemory};
-use spindle_runtime::{Actor, Error};
+use spindle_runtime::{Actor, Dim3, Error, FaultKind};
 
 use ring_host::*;
 
@@ -118,18 +118,13 @@ fn a_request_waits_in_its_slot_until_its_reply_has_room() {
 }
 
 fn assert_fault(e: &Error, thread: u32) {
-    match e {
-        Error::OutOfBounds {
-            kernel,
-            index,
-            thread: t,
-            ..
-        } => {
-            assert_eq!(kernel, "faulty");
-            assert_eq!(*index, 5);
-            assert_eq!(*t, [thread, 0, 0]);
+    match e.fault().map(|f| (f, f.kind)) {
+        Some((f, FaultKind::OutOfBounds { index, .. })) => {
+            assert_eq!(f.kernel, "faulty");
+            assert_eq!(index, 5);
+            assert_eq!(f.thread, Dim3::new(thread, 0, 0));
         }
-        other => panic!("expected OutOfBounds, got {other:?}"),
+        _ => panic!("expected OutOfBounds, got {e:?}"),
     }
 }
 

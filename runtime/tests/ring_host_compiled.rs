@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use spindle_codegen::ir::Kernel;
 use spindle_codegen::ring::samples;
-use spindle_runtime::{Actor, Error};
+use spindle_runtime::{Actor, Dim3, Error, FaultKind};
 
 use ring_host::*;
 
@@ -168,21 +168,14 @@ fn block_of_64_threads_with_shuffles_barriers_and_atomics() {
 }
 
 fn assert_fault(e: &Error, index: u64, thread: u32) {
-    match e {
-        Error::OutOfBounds {
-            kernel,
-            what,
-            index: i,
-            len,
-            thread: t,
-            ..
-        } => {
-            assert_eq!(kernel, "faulty");
-            assert_eq!(what, "state");
-            assert_eq!((*i, *len), (index, 4));
-            assert_eq!(*t, [thread, 0, 0]);
+    match e.fault() {
+        Some(f) => {
+            assert_eq!(f.kernel, "faulty");
+            assert_eq!(f.what, "state");
+            assert_eq!(f.kind, FaultKind::OutOfBounds { index, len: 4 });
+            assert_eq!(f.thread, Dim3::new(thread, 0, 0));
         }
-        other => panic!("expected OutOfBounds, got {other:?}"),
+        None => panic!("expected OutOfBounds, got {e:?}"),
     }
 }
 

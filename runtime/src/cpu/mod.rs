@@ -53,7 +53,7 @@
 //!   (undefined on a GPU);
 //! - a barrier or warp operation that only some of the block's (warp's)
 //!   unfinished threads reach stops the threads that reached it with
-//!   `Error::Divergent` (a hang or garbage on a GPU); the lanes of one
+//!   a divergence fault (a hang or garbage on a GPU); the lanes of one
 //!   atomic or warp instruction act in lane order (unordered on a GPU).
 
 mod arena;

@@ -178,7 +178,9 @@ pub(crate) fn cuda_error(context: &str, e: DriverError) -> Error {
     }
     Error::Cuda {
         context: context.to_string(),
+        code: Some(e.0 as u32),
         message,
+        source: Some(std::sync::Arc::new(e)),
     }
 }
 

@@ -21,7 +21,7 @@ use super::modules::LoadedKernel;
 use super::{compile_cubin, CudaDevice};
 use crate::kernel::KernelArg;
 use crate::ring::{Actor, RingConfig};
-use crate::{Device, Error, Launch};
+use crate::{Device, Error, FaultKind, Launch};
 
 const PRELUDE: &str = r#"
 typedef unsigned int u32;
@@ -462,10 +462,13 @@ fn concurrent_launches_each_get_their_own_fault_record() {
                     let r = c.launch_loaded(kernel, loaded, &Launch::for_elements(n), &mut args);
                     match (faulting, r) {
                         (false, Ok(())) => assert_eq!(y.to_vec().unwrap(), vec![14.0; n]),
-                        (true, Err(Error::OutOfBounds { index, len, .. })) => {
-                            assert_eq!(len, 1000);
-                            assert!((1000..n as u64).contains(&index), "{index} of {n}");
-                        }
+                        (true, Err(Error::Fault(f))) => match f.kind {
+                            FaultKind::OutOfBounds { index, len } => {
+                                assert_eq!(len, 1000);
+                                assert!((1000..n as u64).contains(&index), "{index} of {n}");
+                            }
+                            _ => panic!("thread {t}, launch {i}: {f:?}"),
+                        },
                         (f, r) => panic!("thread {t}, launch {i} (faulting: {f}): {r:?}"),
                     }
                 }

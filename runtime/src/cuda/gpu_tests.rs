@@ -14,7 +14,7 @@ use super::CudaDevice;
 use crate::device::DeviceInner;
 use crate::kernel::KernelArg;
 use crate::types::DeviceType;
-use crate::{Device, Error, Launch};
+use crate::{Device, Error, FaultKind, Launch};
 
 /// `y[i] = x[i] * p.b + p.a + p.c + sum(arr) + k`, with a bounds check of
 /// `x` that records a fault the way generated code does.
@@ -284,18 +284,16 @@ fn a_fault_is_reported_and_the_device_stays_usable() {
         KernelArg::slice_mut(&mut long_y),
     ];
     match c.launch_loaded(&kernel, &loaded, &Launch::for_elements(1100), &mut args) {
-        Err(Error::OutOfBounds {
-            kernel,
-            what,
-            index,
-            len,
-            block,
-            thread,
-            ..
-        }) => {
-            assert_eq!((kernel.as_str(), what.as_str(), len), ("probe", "x", 1000));
+        Err(Error::Fault(f)) => {
+            let FaultKind::OutOfBounds { index, len } = f.kind else {
+                panic!("expected OutOfBounds, got {f:?}");
+            };
+            assert_eq!(
+                (f.kernel.as_str(), f.what.as_str(), len),
+                ("probe", "x", 1000)
+            );
             assert!((1000..1100).contains(&index), "index {index}");
-            assert_eq!(block[0] as u64 * 256 + thread[0] as u64, index);
+            assert_eq!(f.block.x as u64 * 256 + f.thread.x as u64, index);
         }
         other => panic!("expected OutOfBounds, got {other:?}"),
     }

@@ -413,8 +413,15 @@ impl Gpu {
             .map(|(a, b)| format!("{a}.{b}"))
             .unwrap_or_else(|_| "none (precompiled)".into());
         match err {
-            Error::Cuda { context, message } => Error::Cuda {
+            Error::Cuda {
                 context,
+                code,
+                message,
+                source,
+            } => Error::Cuda {
+                context,
+                code,
+                source,
                 message: format!(
                     "{message}; the driver supports CUDA {driver}, the code was compiled by NVRTC \
                      {nvrtc} for {arch}. Use an NVRTC no newer than the driver (set \

@@ -149,7 +149,9 @@ impl Gpu {
         if !(block.host.as_ptr() as usize).is_multiple_of(CACHE_LINE) {
             return Err(Error::Cuda {
                 context: "cuMemHostAlloc".into(),
+                code: None,
                 message: "pinned memory is not 128-byte aligned".into(),
+                source: None,
             });
         }
         Ok(MappedLease {

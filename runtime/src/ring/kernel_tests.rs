@@ -11,7 +11,8 @@ use spindle_codegen::layout::{FieldLayout, StructLayout, TypeDesc};
 use spindle_codegen::ring::samples;
 
 use super::{Actor, RingConfig};
-use crate::{Device, DeviceType, Error};
+use crate::fault::expect_fault;
+use crate::{Device, DeviceType, FaultKind};
 
 fn devices(test: &str) -> Vec<Device> {
     let mut devs = vec![Device::cpu()];
@@ -144,21 +145,18 @@ fn faults_name_the_kernel_place_index_and_thread() {
                 spawn(&dev, samples::faulty(threads), [0; 4], config(4));
             assert_eq!(a.call(1).unwrap(), 1);
             let e = a.call(msg).unwrap_err();
-            match &e {
-                Error::OutOfBounds {
-                    kernel,
-                    what,
-                    index,
-                    len,
-                    thread: t,
-                    ..
-                } => {
-                    assert_eq!((kernel.as_str(), what.as_str()), ("faulty", "state"));
-                    assert_eq!((*index, *len), ((msg % 1000) as u64, 4));
-                    assert_eq!(*t, [thread, 0, 0]);
-                }
-                other => panic!("{}: expected OutOfBounds, got {other:?}", dev.name()),
-            }
+            let f = expect_fault(e.clone());
+            assert_eq!((f.kernel.as_str(), f.what.as_str()), ("faulty", "state"));
+            assert_eq!(
+                f.kind,
+                FaultKind::OutOfBounds {
+                    index: (msg % 1000) as u64,
+                    len: 4
+                },
+                "{}",
+                dev.name()
+            );
+            assert_eq!(f.at().1, [thread, 0, 0]);
             assert_eq!(a.call(1).unwrap_err().to_string(), e.to_string());
             assert!(a.shutdown().is_err());
         }

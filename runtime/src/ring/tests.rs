@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use super::{Actor, RingConfig};
-use crate::Error;
+use crate::fault::expect_fault;
+use crate::{Error, FaultKind};
 
 fn cfg(cap: usize) -> RingConfig {
     RingConfig::default()
@@ -352,19 +353,13 @@ fn a_fault_during_the_shutdown_drain_keeps_its_details() {
         }
         a.send(u32::MAX).unwrap();
         a.send(1).unwrap();
-        match a.shutdown().unwrap_err() {
-            Error::OutOfBounds {
-                kernel,
-                what,
-                index,
-                len,
-                ..
-            } => {
-                assert_eq!((kernel.as_str(), what.as_str()), ("faulty", "state"));
-                assert_eq!((index, len), (99, 4), "trial {trial}");
-            }
-            other => panic!("trial {trial}: expected the fault, got {other}"),
-        }
+        let f = expect_fault(a.shutdown().unwrap_err());
+        assert_eq!((f.kernel.as_str(), f.what.as_str()), ("faulty", "state"));
+        assert_eq!(
+            f.kind,
+            FaultKind::OutOfBounds { index: 99, len: 4 },
+            "trial {trial}"
+        );
     }
 }
 

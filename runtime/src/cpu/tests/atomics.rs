@@ -6,7 +6,8 @@ use std::fmt::Debug;
 
 use super::control::loop_;
 use super::*;
-use crate::Error;
+use crate::fault::expect_fault;
+use crate::{Error, FaultKind};
 use AtomicOp::*;
 
 /// One thread: `res[0] = op(&mut g[0], a[, b]); sh[2] = init;
@@ -368,20 +369,12 @@ fn an_atomic_out_of_bounds_faults_at_its_place() {
     ]);
     let mut gm = mem(&[0u32; 16]);
     let err = launch(&k, Launch::new(2, 12), &mut [arg_out::<u32>(&mut gm, 16)]).unwrap_err();
-    match err {
-        Error::OutOfBounds {
-            what,
-            index,
-            len,
-            block,
-            thread,
-            ..
-        } => {
-            assert_eq!((what.as_str(), index, len), ("tile", 8, 8));
-            assert_eq!((block, thread), ([0, 0, 0], [8, 0, 0]));
-        }
-        other => panic!("expected OutOfBounds, got {other:?}"),
-    }
+    let f = expect_fault(err);
+    assert_eq!(
+        (f.what.as_str(), f.kind),
+        ("tile", FaultKind::OutOfBounds { index: 8, len: 8 })
+    );
+    assert_eq!(f.at(), ([0, 0, 0], [8, 0, 0]));
     // Threads 0..8 of both blocks got through.
     let want: Vec<u32> = (0..16).map(|t| if t < 8 { 2 } else { 0 }).collect();
     assert_eq!(read::<u32>(&gm), want);

@@ -5,7 +5,8 @@
 use super::control::{loop_, while_};
 use super::groups::configurations;
 use super::*;
-use crate::Error;
+use crate::fault::expect_fault;
+use crate::{Error, FaultKind};
 
 fn run(e: Expr) -> Stmt {
     st(StmtKind::Expr(e))
@@ -259,21 +260,22 @@ fn expect_divergent(
     thread: [u32; 3],
     line: u32,
 ) {
-    match err {
-        Error::Divergent {
-            kernel,
-            what,
-            scope: sc_,
-            block: b,
-            thread: t,
-            location,
-        } => {
-            assert_eq!((what.as_str(), sc_), (op, scope));
-            assert_eq!((b, t), (block, thread));
-            assert_eq!(location, format!("test.rs:{line} in `{kernel}`"));
-        }
-        other => panic!("expected Divergent, got {other:?}"),
-    }
+    let text = err.to_string();
+    let f = expect_fault(err);
+    let kind = match scope {
+        "block" => FaultKind::DivergentBarrier,
+        _ => FaultKind::DivergentWarp,
+    };
+    assert_eq!((f.what.as_str(), f.kind), (op, kind));
+    assert!(
+        text.contains(&format!("only some threads of the {scope}")),
+        "{text}"
+    );
+    assert_eq!(f.at(), (block, thread));
+    assert_eq!(
+        f.location.to_string(),
+        format!("test.rs:{line} in `{}`", f.kernel)
+    );
 }
 
 /// `if block_idx().x == 2 && thread_idx().x >= 10 { sync_threads() }`:
@@ -518,7 +520,7 @@ fn a_ring_handler_uses_a_shared_array_a_barrier_and_atomics() {
 }
 
 /// A divergent barrier in a ring handler fails the message with
-/// `Error::Divergent` through the handler's `RingHandler` interface.
+/// a divergence fault through the handler's `RingHandler` interface.
 #[test]
 fn a_divergent_barrier_in_a_ring_handler_is_an_error() {
     use crate::ring::RingHandler;

@@ -5,7 +5,8 @@
 use super::barriers::block_sum_in;
 use super::groups::configurations;
 use super::*;
-use crate::Error;
+use crate::fault::expect_fault;
+use crate::{Error, FaultKind};
 
 fn run(e: Expr) -> Stmt {
     st(StmtKind::Expr(e))
@@ -414,22 +415,20 @@ fn an_index_past_the_view_is_out_of_bounds() {
                     &mut [arg_out::<u32>(&mut om, 24)],
                 )
                 .unwrap_err();
-            match err {
-                Error::OutOfBounds {
-                    kernel,
-                    what,
-                    index,
-                    len: l,
-                    block,
-                    thread,
-                    ..
-                } => {
-                    assert_eq!((kernel.as_str(), what.as_str()), ("past_the_end", "buf"));
-                    assert_eq!((index, l), (first_bad, len), "{bytes} bytes");
-                    assert_eq!((block, thread), ([0, 0, 0], [first_bad as u32, 0, 0]));
-                }
-                other => panic!("expected OutOfBounds, got {other:?}"),
-            }
+            let f = expect_fault(err);
+            assert_eq!(
+                (f.kernel.as_str(), f.what.as_str()),
+                ("past_the_end", "buf")
+            );
+            assert_eq!(
+                f.kind,
+                FaultKind::OutOfBounds {
+                    index: first_bad,
+                    len
+                },
+                "{bytes} bytes"
+            );
+            assert_eq!(f.at(), ([0, 0, 0], [first_bad as u32, 0, 0]));
             // The threads in bounds ran to the end.
             let want: Vec<u32> = (0..24).map(|i| ((i % 8) < first_bad) as u32).collect();
             assert_eq!(read::<u32>(&om), want, "{bytes} bytes");

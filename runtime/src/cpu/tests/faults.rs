@@ -2,7 +2,8 @@
 //! reports the first fault with its thread; bad input is an error.
 
 use super::*;
-use crate::Error;
+use crate::fault::expect_fault;
+use crate::{Dim3, Error, FaultKind, Location};
 
 fn index(p: Place, idx: Expr, site: SiteId, ty: Ty) -> Place {
     let mut p = p;
@@ -35,25 +36,27 @@ fn out_of_bounds_faults_name_the_first_thread_and_others_finish() {
     ]);
     let mut om = mem(&vec![0u32; 100]);
     let err = launch(&k, Launch::new(4, 32), &mut [arg_out::<u32>(&mut om, 100)]).unwrap_err();
-    match err {
-        Error::OutOfBounds {
-            kernel,
-            what,
-            index,
-            len,
-            block,
-            thread,
-            location,
-        } => {
-            assert_eq!(kernel, "oob");
-            assert_eq!(what, "out");
-            assert_eq!((index, len), (100, 100));
-            assert_eq!(block, [3, 0, 0]);
-            assert_eq!(thread, [1, 0, 0]);
-            assert_eq!(location, "test.rs:42 in `oob`");
+    let f = expect_fault(err);
+    assert_eq!(f.kernel, "oob");
+    assert_eq!(f.what, "out");
+    assert_eq!(
+        f.kind,
+        FaultKind::OutOfBounds {
+            index: 100,
+            len: 100
         }
-        other => panic!("expected OutOfBounds, got {other:?}"),
-    }
+    );
+    assert_eq!(f.block, Dim3::new(3, 0, 0));
+    assert_eq!(f.thread, Dim3::new(1, 0, 0));
+    assert_eq!(
+        f.location,
+        Location {
+            file: "test.rs".into(),
+            line: Some(42),
+            function: Some("oob".into())
+        }
+    );
+    assert_eq!(f.location.to_string(), "test.rs:42 in `oob`");
     let got: Vec<u32> = read(&om);
     let want: Vec<u32> = (0..100).map(|j| if j < 3 { 0 } else { j - 2 }).collect();
     assert_eq!(got, want);
@@ -108,20 +111,13 @@ fn out_of_bounds_in_a_local_array_and_in_a_read() {
         &mut [arg_in::<usize>(&xm, 4), arg_out::<i32>(&mut om, 8)],
     )
     .unwrap_err();
-    match err {
-        Error::OutOfBounds {
-            what,
-            index,
-            len,
-            thread,
-            ..
-        } => {
-            // Both faults happen in one block: the read of x (threads 4..)
-            // comes first in program order.
-            assert_eq!((what.as_str(), index, len, thread), ("x", 4, 4, [4, 0, 0]));
-        }
-        other => panic!("expected OutOfBounds, got {other:?}"),
-    }
+    // Both faults happen in one block: the read of x (threads 4..) comes
+    // first in program order.
+    let f = expect_fault(err);
+    assert_eq!(
+        (f.what.as_str(), f.kind, f.at().1),
+        ("x", FaultKind::OutOfBounds { index: 4, len: 4 }, [4, 0, 0])
+    );
     assert_eq!(read::<i32>(&om), vec![1, 3, 0, 2, 0, 0, 0, 0]);
     // Without the x fault: a[7] is the one reported.
     let err = launch(
@@ -130,18 +126,11 @@ fn out_of_bounds_in_a_local_array_and_in_a_read() {
         &mut [arg_in::<usize>(&xm, 4), arg_out::<i32>(&mut om, 8)],
     )
     .unwrap_err();
-    match err {
-        Error::OutOfBounds {
-            what,
-            index,
-            len,
-            thread,
-            ..
-        } => {
-            assert_eq!((what.as_str(), index, len, thread), ("a", 7, 3, [2, 0, 0]));
-        }
-        other => panic!("expected OutOfBounds, got {other:?}"),
-    }
+    let f = expect_fault(err);
+    assert_eq!(
+        (f.what.as_str(), f.kind, f.at().1),
+        ("a", FaultKind::OutOfBounds { index: 7, len: 3 }, [2, 0, 0])
+    );
 }
 
 #[test]
@@ -163,16 +152,9 @@ fn bounds_checks_off_still_never_touches_memory_out_of_bounds() {
     ]);
     let mut om = mem(&[0u32; 10]);
     let err = launch(&k, Launch::new(1, 16), &mut [arg_out::<u32>(&mut om, 10)]).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::OutOfBounds {
-                index: 10,
-                len: 10,
-                ..
-            }
-        ),
-        "{err:?}"
+    assert_eq!(
+        expect_fault(err).kind,
+        FaultKind::OutOfBounds { index: 10, len: 10 }
     );
     assert_eq!(read::<u32>(&om), vec![9; 10]);
 }
@@ -196,18 +178,11 @@ fn division_by_zero_and_overflow_fault() {
         ],
     )
     .unwrap_err();
-    match &err {
-        Error::Arithmetic {
-            what,
-            thread,
-            block,
-            ..
-        } => {
-            assert!(what.contains("by zero"), "{what}");
-            assert_eq!((*thread, *block), ([1, 0, 0], [0, 0, 0]));
-        }
-        other => panic!("expected Arithmetic, got {other:?}"),
-    }
+    let text = err.to_string();
+    let f = expect_fault(err);
+    assert_eq!(f.kind, FaultKind::DivideByZero);
+    assert!(text.contains("by zero"), "{text}");
+    assert_eq!(f.at(), ([0, 0, 0], [1, 0, 0]));
     assert_eq!(read::<i32>(&om), vec![5, 0, 4, 0, 10]);
     // MIN / -1 alone.
     let ys = [2i32, 1, 7, -1, 5];
@@ -222,13 +197,11 @@ fn division_by_zero_and_overflow_fault() {
         ],
     )
     .unwrap_err();
-    match &err {
-        Error::Arithmetic { what, thread, .. } => {
-            assert!(what.contains("overflow"), "{what}");
-            assert_eq!(*thread, [3, 0, 0]);
-        }
-        other => panic!("expected Arithmetic, got {other:?}"),
-    }
+    let text = err.to_string();
+    let f = expect_fault(err);
+    assert_eq!(f.kind, FaultKind::DivideOverflow);
+    assert!(text.contains("overflow (MIN / -1)"), "{text}");
+    assert_eq!(f.at().1, [3, 0, 0]);
     // Unsigned remainder by zero.
     let k = zip_kernel(Scalar::U8, Scalar::U8, Scalar::U8, |x, y| {
         bin(BinOp::Rem, x, y)
@@ -245,16 +218,8 @@ fn division_by_zero_and_overflow_fault() {
         ],
     )
     .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Arithmetic {
-                thread: [1, 0, 0],
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    let f = expect_fault(err);
+    assert_eq!((f.kind, f.at().1), (FaultKind::DivideByZero, [1, 0, 0]));
     assert_eq!(read::<u8>(&om), vec![1, 0]);
 }
 

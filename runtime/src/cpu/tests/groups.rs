@@ -3,7 +3,8 @@
 
 use super::intrinsics::run_geometry;
 use super::*;
-use crate::Error;
+use crate::fault::expect_fault;
+use crate::FaultKind;
 
 /// A CPU device with `threads` host threads aiming at groups of
 /// `group_lanes` lanes.
@@ -113,22 +114,18 @@ fn the_lowest_faulting_block_is_reported_whatever_the_grouping() {
                 &mut [arg_in::<u32>(&xm, 10), arg_out::<u32>(&mut om, 40)],
             )
             .unwrap_err();
-        match err {
-            Error::OutOfBounds {
-                index,
-                block,
-                thread,
-                ..
-            } => {
-                assert_eq!(
-                    (index, block, thread),
-                    (200, [0, 0, 0], [3, 0, 0]),
-                    "group lanes {}",
-                    dev.group_lanes
-                );
-            }
-            other => panic!("expected OutOfBounds, got {other:?}"),
-        }
+        let f = expect_fault(err);
+        assert!(
+            matches!(f.kind, FaultKind::OutOfBounds { index: 200, .. }),
+            "group lanes {}: {f:?}",
+            dev.group_lanes
+        );
+        assert_eq!(
+            f.at(),
+            ([0, 0, 0], [3, 0, 0]),
+            "group lanes {}",
+            dev.group_lanes
+        );
         // Block 0's other threads finished; blocks 1.. all stopped at x[100].
         let want: Vec<u32> = (0..40)
             .map(|i| if i < 8 && i != 3 { 7 } else { 0 })

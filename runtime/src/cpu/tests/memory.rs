@@ -1,7 +1,8 @@
 //! Places (structs, arrays, slices of structs), parameters, grids and faults.
 
 use super::*;
-use crate::Error;
+use crate::fault::expect_fault;
+use crate::FaultKind;
 
 fn field(p: Place, i: u32, ty: Ty) -> Place {
     let mut p = p;
@@ -359,19 +360,15 @@ fn by_value_parameters_struct_and_mutable() {
         ],
     )
     .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::OutOfBounds {
-                index: 300,
-                len: 300,
-                block: [2, 0, 0],
-                thread: [44, 0, 0],
-                ..
-            }
-        ),
-        "{err:?}"
+    let f = expect_fault(err);
+    assert_eq!(
+        f.kind,
+        FaultKind::OutOfBounds {
+            index: 300,
+            len: 300
+        }
     );
+    assert_eq!(f.at(), ([2, 0, 0], [44, 0, 0]));
     let got: Vec<f32> = read(&om);
     let want: Vec<f32> = (0..n)
         .map(|i| params.offset[i % 4] * params.scale + (-50 + i as i32) as f32)

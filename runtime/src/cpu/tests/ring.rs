@@ -1,7 +1,8 @@
 //! Ring handlers: one message at a time on one block.
 
 use super::*;
-use crate::Error;
+use crate::fault::expect_fault;
+use crate::{Error, FaultKind};
 
 /// `fn tally(state: &mut Tally { count: u32, sum: f32 }, msg: Add { value: f32 }) -> Tally`
 /// on `threads` threads: every thread adds its index to `state.count` only
@@ -151,16 +152,9 @@ fn ring_handler_reports_faults_and_wrong_sizes() {
         (13, 13)
     );
     let err = crate::fault::fault_error(&k, &rec);
-    assert!(
-        matches!(
-            err,
-            Error::OutOfBounds {
-                index: 5,
-                len: 2,
-                ..
-            }
-        ),
-        "{err:?}"
+    assert_eq!(
+        expect_fault(err).kind,
+        FaultKind::OutOfBounds { index: 5, len: 2 }
     );
     // Wrong buffer sizes are errors.
     assert!(matches!(

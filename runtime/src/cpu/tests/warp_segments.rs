@@ -6,7 +6,8 @@
 
 use super::groups::configurations;
 use super::*;
-use crate::Error;
+use crate::fault::expect_fault;
+use crate::FaultKind;
 use CollectiveOp::*;
 
 const BT: usize = 48; // a full warp and a partial one of 16
@@ -216,18 +217,12 @@ fn part_of_a_segment_is_divergent() {
         let err = dev
             .launch(&k, &Launch::new(1, 64), &mut [arg_out::<u32>(&mut om, 64)])
             .unwrap_err();
-        match err {
-            Error::Divergent {
-                what,
-                scope,
-                thread,
-                ..
-            } => {
-                assert_eq!((what.as_str(), scope), ("warp_shuffle_up_width()", "warp"));
-                assert_eq!(thread, [0, 0, 0]);
-            }
-            other => panic!("expected Divergent, got {other:?}"),
-        }
+        let f = expect_fault(err);
+        assert_eq!(
+            (f.what.as_str(), f.kind),
+            ("warp_shuffle_up_width()", FaultKind::DivergentWarp)
+        );
+        assert_eq!(f.at().1, [0, 0, 0]);
     }
 }
 
@@ -240,25 +235,24 @@ fn a_bad_width_stops_its_thread_and_names_the_width() {
         // Thread 37 (lane 5 of the partial warp) gives a bad width.
         let w: Vec<u32> = (0..n).map(|i| if i == 37 { bad } else { 16 }).collect();
         for got in run(ShuffleDown, &v, &x, &w) {
-            match got.unwrap_err() {
-                Error::Arithmetic {
-                    what,
-                    block,
-                    thread,
-                    location,
-                    ..
-                } => {
-                    assert!(
-                        what.contains("`warp_shuffle_down_width()` with width")
-                            && what.contains(&format!("width {bad}:"))
-                            && what.contains("power of two from 1 to 32"),
-                        "{what}"
-                    );
-                    assert_eq!((block, thread), ([0, 0, 0], [37, 0, 0]));
-                    assert_eq!(location, "test.rs:2 in `shuffle_width`");
-                }
-                other => panic!("expected Arithmetic, got {other:?}"),
-            }
+            let err = got.unwrap_err();
+            let text = err.to_string();
+            let f = expect_fault(err);
+            assert_eq!(
+                (f.what.as_str(), f.kind),
+                (
+                    "warp_shuffle_down_width()",
+                    FaultKind::ShuffleWidth { width: bad.into() }
+                )
+            );
+            assert!(
+                text.contains("`warp_shuffle_down_width()` with width")
+                    && text.contains(&format!("width {bad}:"))
+                    && text.contains("power of two from 1 to 32"),
+                "{text}"
+            );
+            assert_eq!(f.at(), ([0, 0, 0], [37, 0, 0]));
+            assert_eq!(f.location.to_string(), "test.rs:2 in `shuffle_width`");
         }
     }
 }

@@ -6,7 +6,8 @@ use std::fmt::Debug;
 
 use super::groups::configurations;
 use super::*;
-use crate::Error;
+use crate::fault::expect_fault;
+use crate::FaultKind;
 use CollectiveOp::*;
 
 const BT: usize = 48; // a full warp and a partial one of 16
@@ -455,21 +456,13 @@ fn a_warp_operation_without_all_its_threads_is_divergent() {
         let err = dev
             .launch(&k, &Launch::new(2, 64), &mut [arg_out::<u32>(&mut om, 128)])
             .unwrap_err();
-        match err {
-            Error::Divergent {
-                what,
-                scope,
-                block,
-                thread,
-                location,
-                ..
-            } => {
-                assert_eq!((what.as_str(), scope), ("warp_ballot()", "warp"));
-                assert_eq!((block, thread), ([0, 0, 0], [32, 0, 0]));
-                assert_eq!(location, "test.rs:6 in `warp_divergent`");
-            }
-            other => panic!("expected Divergent, got {other:?}"),
-        }
+        let f = expect_fault(err);
+        assert_eq!(
+            (f.what.as_str(), f.kind),
+            ("warp_ballot()", FaultKind::DivergentWarp)
+        );
+        assert_eq!(f.at(), ([0, 0, 0], [32, 0, 0]));
+        assert_eq!(f.location.to_string(), "test.rs:6 in `warp_divergent`");
         let want: Vec<u32> = (0..128)
             .map(|i| if i % 64 < 32 { u32::MAX } else { 0 })
             .collect();
@@ -487,15 +480,11 @@ fn sync_warp_checks_each_warp() {
     let sync_warp = st(StmtKind::Expr(collective(SyncWarp, vec![], ws, Ty::Unit)));
     let k = kb.build(vec![if_(cond(40), vec![sync_warp], vec![])]);
     let err = launch(&k, Launch::new(1, (16, 4, 1)), &mut []).unwrap_err();
-    match err {
-        Error::Divergent {
-            scope,
-            block,
-            thread,
-            ..
-        } => assert_eq!((scope, block, thread), ("warp", [0, 0, 0], [0, 2, 0])),
-        other => panic!("expected Divergent, got {other:?}"),
-    }
+    let f = expect_fault(err);
+    assert_eq!(
+        (f.kind, f.at()),
+        (FaultKind::DivergentWarp, ([0, 0, 0], [0, 2, 0]))
+    );
     let mut kb = KernelBuilder::new("sync_warp");
     let ws = kb.site("sync_warp()", 4);
     let sync_warp = st(StmtKind::Expr(collective(SyncWarp, vec![], ws, Ty::Unit)));
