@@ -44,7 +44,6 @@ mod ring_window;
 
 use std::process::ExitCode;
 
-use spindle::Device;
 use spindle_runtime::cuda::{compile_cubin, nvrtc_version, Resources};
 
 const ARCH: &str = "sm_90";
@@ -80,13 +79,13 @@ fn main() -> ExitCode {
         "NVRTC {version}, {ARCH}, options {:?}\n",
         spindle_runtime::cuda::nvrtc_options(ARCH)
     );
-    let mut kernels: Vec<_> = spindle::registered_kernels().collect();
+    let mut kernels: Vec<_> = spindle_runtime::kernel_infos().collect();
     kernels.sort_by_key(|k| (k.file, k.name));
     let mut ours = std::collections::HashMap::new();
     println!("| example | kernel | mode | registers | spill stores / loads (bytes) | static shared (bytes) |");
     println!("| --- | --- | --- | --- | --- | --- |");
     for info in kernels {
-        let source = match Device::cuda_source_of(info) {
+        let source = match info.cuda_source() {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("{}: no CUDA source: {e}", info.name);

@@ -180,10 +180,10 @@ fn resources_with_original(test: &str, port: &str) -> Option<(Resources, Resourc
         eprintln!("skipping `{test}`: {e}");
         return None;
     }
-    let info = spindle::registered_kernels()
-        .find(|k| k.name == port)
+    let kernel = spindle::registered_kernels()
+        .find(|k| k.name() == port)
         .unwrap_or_else(|| panic!("no kernel `{port}` registered"));
-    let source = Device::cuda_source_of(info).unwrap();
+    let source = kernel.cuda_source().unwrap();
     let ours = compile_cubin(port, &source, "sm_90").unwrap().resources;
     let original = originals::ORIGINALS
         .iter()

@@ -77,7 +77,7 @@ const FIRST_LAUNCH_FIGURES: [&str; 3] = [
 /// a GPU is the "second launch" figure.
 fn link_cache_hit(r: &mut Reporter) {
     let figure = "touch: in-process link cache hit (KernelInfo::linked)";
-    let Some(info) = spindle::registered_kernels().find(|k| k.name == "touch") else {
+    let Some(info) = spindle_runtime::kernel_infos().find(|k| k.name == "touch") else {
         return r.skip(GROUP, figure, "the kernel is not registered (bench bug)");
     };
     if let Err(e) = info.linked() {
@@ -99,7 +99,7 @@ fn link_cache_hit(r: &mut Reporter) {
 fn runtime_disk_hit(r: &mut Reporter, name: &str, arch: &str) {
     let figure = format!("{name}: runtime cubin_for, disk hit (emit + key + read)");
     let short = name.rsplit("::").next().unwrap_or(name);
-    let Some(info) = spindle::registered_kernels().find(|k| k.name == short) else {
+    let Some(info) = spindle_runtime::kernel_infos().find(|k| k.name == short) else {
         return r.skip(GROUP, &figure, "the kernel is not registered (bench bug)");
     };
     let Some(cache) = DiskCache::from_env() else {

@@ -10,7 +10,7 @@ use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
 };
 use cudarc::nvrtc::Ptx;
-use spindle::codegen::abi::{entry_symbol, FaultRecord};
+use spindle_codegen::abi::{entry_symbol, FaultRecord};
 
 /// `touch` loaded into GPU 0's primary context by cudarc alone.
 pub struct RawTouch {

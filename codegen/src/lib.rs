@@ -10,6 +10,11 @@
 //! 3. The runtime's CPU backend interprets the same IR.
 //!
 //! This crate knows nothing of CUDA drivers; it is pure and testable anywhere.
+//!
+//! An implementation crate of spindle with no stable API of its own:
+//! programs use the `spindle` facade crate, whose generated code reaches
+//! what it needs of this crate through `spindle::__private`. Test fixtures
+//! (`ring::samples`) exist only with the `testing` feature.
 
 pub mod abi;
 pub mod cdecl;

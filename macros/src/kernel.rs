@@ -110,7 +110,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
 
             /// The CUDA C generated for this kernel, or why it cannot be linked.
             pub fn try_cuda_source() -> #krate::Result<::std::string::String> {
-                #krate::Device::cuda_source_of(&KERNEL)
+                #private::cuda_source(&KERNEL)
             }
 
             #glue
@@ -223,13 +223,14 @@ fn batch_glue(analysis: &Analysis) -> TokenStream {
             launch: #krate::Launch,
             #(#params),*
         ) -> #krate::Result<()> {
-            device.launch_batch(&KERNEL, launch, &mut [#(#args),*])
+            #private::launch_batch(device, &KERNEL, launch, &mut [#(#args),*])
         }
     }
 }
 
 fn ring_glue(analysis: &Analysis, func: &syn::ItemFn) -> syn::Result<TokenStream> {
     let krate = paths::krate();
+    let private = paths::private();
     let (Some(state), Some(msg)) = (analysis.params.first(), analysis.params.get(1)) else {
         return Err(syn::Error::new(
             func.sig.span(),
@@ -249,7 +250,7 @@ fn ring_glue(analysis: &Analysis, func: &syn::ItemFn) -> syn::Result<TokenStream
         ///
         /// Linking or compiling the kernel, or allocating its rings.
         pub fn spawn(device: &#krate::Device, init: #s) -> #krate::Result<#krate::Actor<#s, #m, #r>> {
-            #krate::Actor::spawn(device, &KERNEL, init, #krate::RingConfig::default())
+            #private::spawn_actor(device, &KERNEL, init, #krate::RingConfig::default())
         }
 
         /// Like [`spawn`], with a ring configuration.
@@ -262,7 +263,7 @@ fn ring_glue(analysis: &Analysis, func: &syn::ItemFn) -> syn::Result<TokenStream
             init: #s,
             config: #krate::RingConfig,
         ) -> #krate::Result<#krate::Actor<#s, #m, #r>> {
-            #krate::Actor::spawn(device, &KERNEL, init, config)
+            #private::spawn_actor(device, &KERNEL, init, config)
         }
     })
 }

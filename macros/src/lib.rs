@@ -4,6 +4,11 @@
 //! with the kernel compiler's front end (`spindle_codegen::frontend`), expand
 //! with `quote!` — and never panics: every problem becomes a spanned
 //! `compile_error!`, emitted beside the unchanged item so IDEs keep working.
+//!
+//! An implementation crate of spindle with no stable API of its own: use
+//! the macros through the `spindle` facade crate, whose documentation is
+//! the user manual. Generated code names only `::spindle` items (the user
+//! API, and `::spindle::__private` for everything hidden: `paths.rs`).
 
 use proc_macro::TokenStream;
 
@@ -16,10 +21,10 @@ mod kernel;
 mod paths;
 mod source;
 
-/// Turns a Rust function into a GPU kernel; see the `spindle` crate docs.
-///
-/// `#[kernel(mode = "batch")]` or `#[kernel(mode = "ring")]`, with optional
-/// `threads = N` (ring only, 1..=1024) and `bounds_checks = false`.
+/// The macro checks the function against the subset of Rust kernels
+/// support while the program compiles: a construct a GPU cannot run is a
+/// compile error at its tokens, saying what to write instead. Its options
+/// and the items it generates are documented on `spindle::kernel`.
 #[proc_macro_attribute]
 pub fn kernel(attr: TokenStream, item: TokenStream) -> TokenStream {
     let item2: proc_macro2::TokenStream = item.into();

@@ -37,7 +37,8 @@ pub(crate) enum DeviceInner {
 /// (clones share the device).
 ///
 /// ```
-/// use spindle_runtime::{Backend, Device};
+/// # use spindle_runtime as spindle;
+/// use spindle::{Backend, Device};
 /// let dev = Device::cpu();
 /// assert_eq!(dev.backend(), Backend::Cpu);
 /// let buf = dev.upload(&[1u32, 2, 3]).unwrap();
@@ -133,10 +134,10 @@ impl Device {
         Ok(Buffer::new(mem, n, self.clone()))
     }
 
-    /// Launches a batch kernel and waits for it. Called by the glue that
-    /// `#[kernel(mode = "batch")]` generates.
-    #[doc(hidden)]
-    pub fn launch_batch(
+    /// Launches a batch kernel and waits for it: the glue that
+    /// `#[kernel(mode = "batch")]` generates calls it (through
+    /// `__private::launch_batch`).
+    pub(crate) fn launch_batch(
         &self,
         info: &'static KernelInfo,
         launch: Launch,
@@ -149,13 +150,6 @@ impl Device {
             DeviceInner::Cpu(c) => c.launch(&kernel, &launch, args),
             DeviceInner::Cuda(c) => c.launch(info, &kernel, &launch, args),
         }
-    }
-
-    /// The CUDA C this device would compile for `info` (any backend).
-    #[doc(hidden)]
-    pub fn cuda_source_of(info: &'static KernelInfo) -> Result<String> {
-        let kernel = info.linked()?;
-        Ok(crate::cuda::module_source(&kernel)?.code)
     }
 }
 

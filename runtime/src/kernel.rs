@@ -119,6 +119,12 @@ pub fn const_value<T: DeviceConst>(v: &T) -> ConstValue {
 }
 
 impl KernelInfo {
+    /// The CUDA C generated for this kernel (on any backend: no GPU needed).
+    pub fn cuda_source(&'static self) -> Result<String> {
+        let kernel = self.linked()?;
+        Ok(crate::cuda::module_source(&kernel)?.code)
+    }
+
     /// The linked IR of this kernel, linking it on first use.
     pub fn linked(&'static self) -> Result<Arc<Kernel>> {
         self.linked
@@ -300,8 +306,52 @@ inventory::collect!(KernelRegistration);
 ///
 /// Used to compile all kernels ahead of time, e.g. to check them with NVRTC
 /// or to fill a cache folder for machines without NVRTC.
-pub fn registered_kernels() -> impl Iterator<Item = &'static KernelInfo> {
+///
+/// ```
+/// # use spindle_runtime as spindle;
+/// for kernel in spindle::registered_kernels() {
+///     println!("{} ({} mode)", kernel.name(), kernel.mode());
+/// }
+/// ```
+pub fn registered_kernels() -> impl Iterator<Item = RegisteredKernel> {
+    kernel_infos().map(RegisteredKernel)
+}
+
+/// The metadata of every `#[kernel]` in this program, for this workspace's
+/// tools and benchmarks ([`registered_kernels`] is the user's view).
+pub fn kernel_infos() -> impl Iterator<Item = &'static KernelInfo> {
     inventory::iter::<KernelRegistration>
         .into_iter()
         .map(|r| r.0)
+}
+
+/// A `#[kernel]` of this program, as [`registered_kernels`] yields it.
+#[derive(Clone, Copy)]
+pub struct RegisteredKernel(&'static KernelInfo);
+
+impl RegisteredKernel {
+    /// The kernel's name: its function's name.
+    pub fn name(&self) -> &'static str {
+        self.0.name
+    }
+
+    /// How the kernel runs: batch launches or a ring actor.
+    pub fn mode(&self) -> KernelMode {
+        self.0.mode
+    }
+
+    /// The CUDA C generated for the kernel, as `name::try_cuda_source()`
+    /// gives it (needs no GPU); an error when the kernel cannot be linked.
+    pub fn cuda_source(&self) -> Result<String> {
+        self.0.cuda_source()
+    }
+}
+
+impl std::fmt::Debug for RegisteredKernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisteredKernel")
+            .field("name", &self.name())
+            .field("mode", &self.mode())
+            .finish()
+    }
 }

@@ -42,7 +42,8 @@ impl From<(u32, u32, u32)> for Dim3 {
 /// How to launch a batch kernel: grid and block sizes, dynamic shared memory.
 ///
 /// ```
-/// use spindle_runtime::{Dim3, Launch};
+/// # use spindle_runtime as spindle;
+/// use spindle::{Dim3, Launch};
 /// let l = Launch::for_elements(1000);
 /// assert_eq!(l.block, Dim3::new(256, 1, 1));
 /// assert_eq!(l.grid, Dim3::new(4, 1, 1));

@@ -32,6 +32,9 @@
 //! [`gpu`] holds the device intrinsics' host-side stubs (they exist so
 //! rustc type-checks kernels; calling one outside a kernel panics).
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 mod buffer;
 pub mod cpu;
 pub mod cuda;
@@ -55,8 +58,9 @@ pub use fault::{Fault, FaultKind, Location};
 #[doc(hidden)]
 pub use inventory;
 pub use kernel::{
-    const_value, registered_kernels, ConstInfo, DeviceConst, DeviceFnInfo, DeviceImplInfo,
-    DeviceImplRegistration, KernelArg, KernelInfo, KernelRegistration,
+    const_value, kernel_infos, registered_kernels, ConstInfo, DeviceConst, DeviceFnInfo,
+    DeviceImplInfo, DeviceImplRegistration, KernelArg, KernelInfo, KernelRegistration,
+    RegisteredKernel,
 };
 pub use launch::{Dim3, Launch};
 pub use ring::{Actor, ActorStatus, RingConfig};

@@ -15,7 +15,9 @@ use crate::Dim3;
 /// write for those fields must be a valid value of the type. The derive
 /// guarantees both; do not implement this by hand.
 pub unsafe trait DeviceType: Copy + Send + Sync + 'static {
-    /// The layout description the linker and the backends use.
+    /// The layout description the linker and the backends use (written by
+    /// the derive; not an API).
+    #[doc(hidden)]
     const DESC: TypeDesc;
 }
 

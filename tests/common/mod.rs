@@ -44,17 +44,18 @@ pub fn compile_all_kernels_with_nvrtc(test: &str) {
         return;
     }
     let mut names = Vec::new();
-    for info in spindle::registered_kernels() {
-        let source = spindle::Device::cuda_source_of(info)
-            .unwrap_or_else(|e| panic!("kernel `{}` has no CUDA source: {e}", info.name));
-        let module = spindle_runtime::cuda::compile_cubin(info.name, &source, "sm_90")
-            .unwrap_or_else(|e| panic!("kernel `{}` does not compile with NVRTC: {e}", info.name));
+    for kernel in spindle::registered_kernels() {
+        let name = kernel.name();
+        let source = kernel
+            .cuda_source()
+            .unwrap_or_else(|e| panic!("kernel `{name}` has no CUDA source: {e}"));
+        let module = spindle_runtime::cuda::compile_cubin(name, &source, "sm_90")
+            .unwrap_or_else(|e| panic!("kernel `{name}` does not compile with NVRTC: {e}"));
         assert!(
             module.cubin.starts_with(b"\x7fELF"),
-            "kernel `{}`: NVRTC output is not a CUBIN",
-            info.name
+            "kernel `{name}`: NVRTC output is not a CUBIN"
         );
-        names.push(info.name);
+        names.push(name);
     }
     assert!(
         !names.is_empty(),

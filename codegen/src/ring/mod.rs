@@ -5,6 +5,7 @@ mod device_loop;
 pub mod emit;
 pub mod layout;
 pub mod plan;
+#[cfg(any(test, feature = "testing"))]
 pub mod samples;
 
 #[cfg(test)]

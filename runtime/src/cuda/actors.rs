@@ -53,7 +53,7 @@ use cudarc::driver::{result, DriverError};
 use super::context::{Gpu, Stream};
 use super::driver::cuda_error;
 use super::modules::LoadedKernel;
-use crate::kernel::registered_kernels;
+use crate::kernel::kernel_infos;
 use crate::{Error, Result};
 
 /// Kernels a GPU of compute capability 7.0 or newer runs at once ("maximum
@@ -159,7 +159,7 @@ impl Gpu {
         }
         let started = std::time::Instant::now();
         let mut loaded = 0usize;
-        for info in registered_kernels() {
+        for info in kernel_infos() {
             let outcome = info.linked().and_then(|kernel| match kernel.mode {
                 spindle_codegen::KernelMode::Batch => self.batch_kernel(info, &kernel).map(|_| ()),
                 spindle_codegen::KernelMode::Ring => {

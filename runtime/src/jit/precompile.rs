@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cuda::{compile_cubin, module_source, nvrtc_version};
 use crate::jit::{DiskCache, PORTABLE_NVRTC};
-use crate::kernel::{registered_kernels, KernelInfo};
+use crate::kernel::{kernel_infos, KernelInfo};
 use crate::{Error, Result};
 
 /// What [`precompile`] did.
@@ -33,7 +33,7 @@ pub struct PrecompileReport {
 /// NVRTC unavailable, a kernel that does not link or compile, or a folder
 /// that cannot be written.
 pub fn precompile(dir: &Path, archs: &[&str]) -> Result<PrecompileReport> {
-    let mut kernels: Vec<&'static KernelInfo> = registered_kernels().collect();
+    let mut kernels: Vec<&'static KernelInfo> = kernel_infos().collect();
     kernels.sort_by_key(|k| k.name);
     precompile_kernels(dir, archs, &kernels)
 }

@@ -38,40 +38,23 @@ use crate::{Device, Error, Result};
 /// return [`Error::Timeout`], [`status`](Actor::status) still says
 /// [`ActorStatus::Running`], `shutdown` gives up after
 /// [`RingConfig::shutdown_timeout`] without the state, and drop returns
-/// within [`RingConfig::timeout`]. What happens to the executor then
-/// depends on the handler. A kernel on the CPU backend is stopped at its
-/// next loop iteration and its thread ends. A Rust closure (`spawn_fn`)
-/// cannot be interrupted: its thread keeps running (and a core busy)
-/// until the closure returns. On a GPU the kernel keeps running until the
-/// process ends — a persistent kernel cannot be stopped from the host
-/// without tearing down the whole CUDA context — and its ring memory is
-/// kept for it.
+/// within [`RingConfig::timeout`]. A kernel on the CPU backend is then
+/// stopped at its next loop iteration and its thread ends. On a GPU the
+/// kernel keeps running until the process ends — a persistent kernel
+/// cannot be stopped from the host without tearing down the whole CUDA
+/// context — and its ring memory is kept for it.
 ///
-/// ```
-/// use spindle_runtime::{Actor, RingConfig};
-/// // A closure-backed actor (the test hook behind the kernel glue).
-/// let mut actor = Actor::<u64, u32, u64>::spawn_fn("sum", 0, RingConfig::default(), |s, m| {
-///     *s += m as u64;
-///     *s
-/// })
-/// .unwrap();
-/// assert_eq!(actor.call(2).unwrap(), 2);
-/// for i in 0..100 {
-///     actor.send(i).unwrap();
-/// }
-/// for i in 0..100u64 {
-///     assert_eq!(actor.recv().unwrap(), 2 + i * (i + 1) / 2);
-/// }
-/// assert_eq!(actor.shutdown().unwrap(), 2 + 4950);
-/// ```
+/// The `spindle` crate's documentation starts with a complete ring kernel
+/// and the calls above: `call`, pipelined `send` and `recv`, `shutdown`.
 pub struct Actor<S: DeviceType, M: DeviceType, R: DeviceType> {
     session: HostSession<RawRegion, M, R>,
     _state: PhantomData<fn() -> S>,
 }
 
 impl<S: DeviceType, M: DeviceType, R: DeviceType> Actor<S, M, R> {
-    /// Starts the ring kernel `info` on `dev` with initial state `init`.
-    pub fn spawn(
+    /// Starts the ring kernel `info` on `dev` with initial state `init`:
+    /// what the `spawn` glue of a ring kernel calls.
+    pub(crate) fn spawn_kernel(
         dev: &Device,
         info: &'static KernelInfo,
         init: S,
@@ -139,7 +122,7 @@ impl<S: DeviceType, M: DeviceType, R: DeviceType> Actor<S, M, R> {
 
     /// An actor whose handler is a Rust closure, run on a CPU executor
     /// thread over the same ring protocol. For tests and benchmarks of the
-    /// protocol; kernels use [`Actor::spawn`].
+    /// protocol; kernels are started by their `spawn` glue.
     #[doc(hidden)]
     pub fn spawn_fn<F>(name: &str, init: S, config: RingConfig, handler: F) -> Result<Self>
     where

@@ -7,12 +7,13 @@ use spindle_codegen::ring::layout::{PayloadShape, RingLayout, MAX_CAPACITY};
 use crate::types::DeviceType;
 use crate::{Error, Result};
 
-/// Settings for [`Actor::spawn`](super::Actor::spawn): ring size, how long
+/// Settings for an actor (a ring kernel's `spawn_with`): ring size, how long
 /// host waits and `shutdown` last, and how an idle executor waits.
 ///
 /// ```
 /// use std::time::Duration;
-/// use spindle_runtime::RingConfig;
+/// # use spindle_runtime as spindle;
+/// use spindle::RingConfig;
 /// let config = RingConfig::default()
 ///     .capacity(4096)
 ///     .timeout(Duration::from_secs(2))

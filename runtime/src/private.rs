@@ -1,0 +1,48 @@
+//! What the code that `#[kernel]`, `#[device]` and `#[derive(DeviceType)]`
+//! generate names beyond the public API, in one module: the facade
+//! re-exports it as `spindle::__private`, and generated code reaches
+//! everything hidden through that one path (it never names this crate or
+//! `spindle_codegen`). Not an API: it changes with the macros.
+
+pub use std::sync::OnceLock;
+
+pub use inventory;
+pub use spindle_codegen::ir::Scalar;
+pub use spindle_codegen::layout::{
+    follows_c_layout, has_zero_variant, ConstValue, EnumLayout, EnumVariant, FieldLayout,
+    StructLayout, TypeDesc,
+};
+
+pub use crate::kernel::{
+    const_value, ConstInfo, DeviceFnInfo, DeviceImplInfo, DeviceImplRegistration, KernelArg,
+    KernelInfo, KernelRegistration,
+};
+
+use crate::{Actor, Device, DeviceType, Launch, Result, RingConfig};
+
+/// `name::launch`: links the kernel at first use, checks the launch and
+/// the arguments against it, runs it on `device` and waits for it.
+pub fn launch_batch(
+    device: &Device,
+    info: &'static KernelInfo,
+    launch: Launch,
+    args: &mut [KernelArg<'_>],
+) -> Result<()> {
+    device.launch_batch(info, launch, args)
+}
+
+/// `name::try_cuda_source`: the CUDA C generated for the kernel.
+pub fn cuda_source(info: &'static KernelInfo) -> Result<String> {
+    info.cuda_source()
+}
+
+/// `name::spawn` and `name::spawn_with`: starts the ring kernel `info` on
+/// `device` as an actor with initial state `init`.
+pub fn spawn_actor<S: DeviceType, M: DeviceType, R: DeviceType>(
+    device: &Device,
+    info: &'static KernelInfo,
+    init: S,
+    config: RingConfig,
+) -> Result<Actor<S, M, R>> {
+    Actor::spawn_kernel(device, info, init, config)
+}
