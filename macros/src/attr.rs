@@ -7,18 +7,32 @@ use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::{Expr, ExprLit, Lit, MetaNameValue, Token};
 
-/// Parses the attribute's arguments into [`KernelOptions`].
+/// The options `#[kernel]` takes.
+const KNOWN: [&str; 3] = ["mode", "threads", "bounds_checks"];
+
+/// Parses the attribute's arguments into [`KernelOptions`]; an option
+/// given twice is an error at its second use.
 pub fn parse_kernel_attr(attr: TokenStream) -> syn::Result<KernelOptions> {
     let args = Punctuated::<MetaNameValue, Token![,]>::parse_terminated.parse2(attr.clone())?;
     let mut mode: Option<KernelMode> = None;
     let mut threads: Option<(u32, Span)> = None;
     let mut bounds_checks = true;
+    let mut seen: Vec<String> = Vec::new();
     for arg in &args {
         let key = arg
             .path
             .get_ident()
             .map(|i| i.to_string())
             .unwrap_or_default();
+        if KNOWN.contains(&key.as_str()) {
+            if seen.contains(&key) {
+                return Err(syn::Error::new_spanned(
+                    &arg.path,
+                    format!("kernel option `{key}` is given twice: give each option once"),
+                ));
+            }
+            seen.push(key.clone());
+        }
         match key.as_str() {
             "mode" => {
                 let s = lit_str(&arg.value, "mode = \"batch\" or mode = \"ring\"")?;
@@ -29,14 +43,23 @@ pub fn parse_kernel_attr(attr: TokenStream) -> syn::Result<KernelOptions> {
                 );
             }
             "threads" => {
-                let n = lit_int(&arg.value, "threads = N, with 1 <= N <= 1024")?;
+                let n = lit_int(
+                    &arg.value,
+                    &format!("threads = N, with 1 <= N <= {MAX_RING_THREADS}"),
+                )?;
                 let v: u32 = n.base10_parse().map_err(|_| {
-                    syn::Error::new(n.span(), "threads must be an integer from 1 to 1024")
+                    syn::Error::new(
+                        n.span(),
+                        format!("threads must be an integer from 1 to {MAX_RING_THREADS}"),
+                    )
                 })?;
                 if !(1..=MAX_RING_THREADS).contains(&v) {
                     return Err(syn::Error::new(
                         n.span(),
-                        format!("threads = {v} is out of range: a ring handler runs on 1 to 1024 threads of one block"),
+                        format!(
+                            "threads = {v} is out of range: a ring handler runs on 1 to \
+                             {MAX_RING_THREADS} threads of one block"
+                        ),
                     ));
                 }
                 threads = Some((v, n.span()));
