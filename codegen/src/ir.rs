@@ -214,8 +214,15 @@ pub struct SrcSpan {
     pub column: u32,
 }
 
+/// The most threads one CUDA block may have (`x * y * z`), and the most
+/// along its `x` and its `y`.
+pub const MAX_BLOCK_THREADS: u32 = 1024;
+
+/// The most threads along a CUDA block's `z`.
+pub const MAX_BLOCK_Z: u32 = 64;
+
 /// The most threads a ring kernel may run its handler on: one CUDA block.
-pub const MAX_RING_THREADS: u32 = 1024;
+pub const MAX_RING_THREADS: u32 = MAX_BLOCK_THREADS;
 
 /// A linked kernel: the entry function plus everything it uses.
 #[derive(Clone, Debug, PartialEq)]
@@ -289,7 +296,8 @@ pub struct DynamicShared {
 pub const DYNAMIC_SHARED_ALIGN: u32 = 16;
 
 /// The most bytes of block-shared arrays one kernel may declare: the 48 KiB
-/// every CUDA device gives statically declared shared memory.
+/// every CUDA device gives statically declared shared memory, and the
+/// dynamic shared memory a launch may use without opting in.
 pub const MAX_SHARED_BYTES: u32 = 48 * 1024;
 
 /// What a fault site names in its error message.
@@ -352,6 +360,20 @@ pub struct Function {
     pub locals: Vec<Local>,
     pub body: Block,
     pub span: SrcSpan,
+}
+
+impl Function {
+    /// `fn name() -> ret {}`: no parameters, locals or statements yet.
+    pub fn new(name: impl Into<String>, ret: Ty) -> Function {
+        Function {
+            name: name.into(),
+            params: Vec::new(),
+            ret,
+            locals: Vec::new(),
+            body: Block::default(),
+            span: SrcSpan::default(),
+        }
+    }
 }
 
 /// A function parameter.
@@ -935,6 +957,31 @@ pub enum Intrinsic {
 }
 
 impl Kernel {
+    /// A kernel `name` of `mode` running `entry`, with the defaults of a
+    /// plain `#[kernel]`: bounds checks on, one handler thread (ring) or
+    /// none (batch), no file name, and no device functions, structs,
+    /// shared memory or fault sites yet. Hand-built IR (tests, the
+    /// examples in these docs) starts here and sets what differs:
+    /// `Kernel { file: "src/k.rs".into(), ..Kernel::new(..) }`.
+    pub fn new(name: impl Into<String>, mode: KernelMode, entry: Function) -> Kernel {
+        Kernel {
+            name: name.into(),
+            mode,
+            threads: match mode {
+                KernelMode::Ring => 1,
+                KernelMode::Batch => 0,
+            },
+            bounds_checks: true,
+            file: String::new(),
+            entry,
+            device_fns: Vec::new(),
+            structs: Vec::new(),
+            shared: Vec::new(),
+            dynamic_shared: Vec::new(),
+            fault_sites: Vec::new(),
+        }
+    }
+
     /// The struct definition behind `Ty::Struct(id)`.
     pub fn struct_def(&self, id: StructId) -> &StructDef {
         &self.structs[id as usize]

@@ -1,5 +1,7 @@
 //! Launch geometry: [`Dim3`] and [`Launch`].
 
+use spindle_codegen::ir::{MAX_BLOCK_THREADS, MAX_BLOCK_Z};
+
 /// A 3-D size or index; also what `thread_idx()` and friends return.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 #[repr(C)]
@@ -109,9 +111,11 @@ impl Launch {
                 "grid {g:?} and block {b:?} must be non-zero in every dimension"
             ));
         }
-        if b.volume() > 1024 || b.x > 1024 || b.y > 1024 || b.z > 64 {
+        let (most, most_z) = (MAX_BLOCK_THREADS, MAX_BLOCK_Z);
+        if b.volume() > most as u64 || b.x > most || b.y > most || b.z > most_z {
             return bad(format!(
-                "block {b:?} exceeds CUDA's limits (x, y ≤ 1024, z ≤ 64, at most 1024 threads)"
+                "block {b:?} exceeds CUDA's limits (x, y ≤ {most}, z ≤ {most_z}, at most {most} \
+                 threads)"
             ));
         }
         if g.x > i32::MAX as u32 || g.y > 65535 || g.z > 65535 {

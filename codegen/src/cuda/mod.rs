@@ -41,24 +41,8 @@
 //! use spindle_codegen::ir::*;
 //! use spindle_codegen::KernelMode;
 //! let kernel = Kernel {
-//!     name: "noop".into(),
-//!     mode: KernelMode::Batch,
-//!     threads: 0,
-//!     bounds_checks: true,
 //!     file: "src/lib.rs".into(),
-//!     entry: Function {
-//!         name: "noop".into(),
-//!         params: vec![],
-//!         ret: Ty::Unit,
-//!         locals: vec![],
-//!         body: Block::default(),
-//!         span: SrcSpan::default(),
-//!     },
-//!     device_fns: vec![],
-//!     structs: vec![],
-//!     fault_sites: vec![],
-//!     shared: vec![],
-//!     dynamic_shared: vec![],
+//!     ..Kernel::new("noop", KernelMode::Batch, Function::new("noop", Ty::Unit))
 //! };
 //! let src = emit(&kernel, &EmitOptions::default());
 //! assert_eq!(src.entry, "spindle_noop");

@@ -322,7 +322,7 @@ impl<'f> Ranges<'f> {
 }
 
 /// Threads per block, and the largest `x` block index, CUDA allows.
-const THREADS_MAX: u32 = 1024;
+const THREADS_MAX: u32 = crate::ir::MAX_BLOCK_THREADS;
 const BLOCK_IDX_X_MAX: u32 = (1 << 31) - 2;
 
 /// `thread_idx().x` and the like.
@@ -338,7 +338,11 @@ fn geometry(inner: &Expr, field: u32) -> Option<Interval> {
     } else {
         65535
     };
-    let threads_max: i128 = if field == 2 { 64 } else { THREADS_MAX as i128 };
+    let threads_max: i128 = if field == 2 {
+        crate::ir::MAX_BLOCK_Z as i128
+    } else {
+        THREADS_MAX as i128
+    };
     let r = match i {
         Intrinsic::ThreadIdx => Interval::new(0, threads_max - 1),
         Intrinsic::BlockDim => Interval::new(1, threads_max),

@@ -63,17 +63,11 @@ fn kernel(
     sites: Vec<FaultSite>,
 ) -> Kernel {
     Kernel {
-        name: name.into(),
-        mode: KernelMode::Ring,
         threads,
-        bounds_checks: true,
         file: "tests/ring_samples.rs".into(),
-        entry,
-        device_fns: Vec::new(),
         structs,
         fault_sites: sites,
-        shared: Vec::new(),
-        dynamic_shared: Vec::new(),
+        ..Kernel::new(name, KernelMode::Ring, entry)
     }
 }
 

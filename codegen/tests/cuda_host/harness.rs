@@ -142,13 +142,7 @@ pub fn function(
 
 pub fn kernel(name: &str, entry: Function, sites: usize, structs: Vec<StructDef>) -> Kernel {
     Kernel {
-        name: name.into(),
-        mode: KernelMode::Batch,
-        threads: 0,
-        bounds_checks: true,
         file: "tests/cuda_host.rs".into(),
-        entry,
-        device_fns: vec![],
         structs,
         fault_sites: (0..sites)
             .map(|i| FaultSite {
@@ -157,8 +151,7 @@ pub fn kernel(name: &str, entry: Function, sites: usize, structs: Vec<StructDef>
                 span: SrcSpan::default(),
             })
             .collect(),
-        shared: vec![],
-        dynamic_shared: vec![],
+        ..Kernel::new(name, KernelMode::Batch, entry)
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use spindle_codegen::abi::FaultRecord;
-use spindle_codegen::ir::{Kernel, ParamKind};
+use spindle_codegen::ir::{Kernel, ParamKind, MAX_RING_THREADS};
 
 use super::exec::{LaneBuffers, Lanes};
 use super::memory::{scalar_bits, Env, SliceView};
@@ -61,8 +61,11 @@ impl InterpretedHandler {
         if kernel.mode != KernelMode::Ring {
             return bad("it is not a ring kernel".into());
         }
-        if kernel.threads == 0 || kernel.threads > 1024 {
-            return bad(format!("{} threads (1 ..= 1024 expected)", kernel.threads));
+        if kernel.threads == 0 || kernel.threads > MAX_RING_THREADS {
+            return bad(format!(
+                "{} threads (1 ..= {MAX_RING_THREADS} expected)",
+                kernel.threads
+            ));
         }
         let (state_size, msg_size) = match (&kernel.entry.params[..], &prog.params[..]) {
             ([s, m], [ParamBinding::State { size }, msg])

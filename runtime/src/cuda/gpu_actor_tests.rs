@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use cudarc::driver::sys::CUresult;
 use cudarc::driver::DriverError;
-use spindle_codegen::ir::{Block, Function, Kernel, Param, ParamKind, Scalar, SrcSpan, Ty};
+use spindle_codegen::ir::{Function, Kernel, Param, ParamKind, Scalar, Ty};
 use spindle_codegen::ring::samples;
 use spindle_codegen::KernelMode;
 
@@ -80,32 +80,20 @@ extern "C" __global__ void spindle_regs(SpindleFault* fault, u64* out, u64 out_l
 
 /// The IR signature of the hand-written kernels: `fn name(out: &mut [u64])`.
 fn out_ir(name: &str) -> Kernel {
+    let entry = Function {
+        params: vec![Param {
+            name: "out".into(),
+            kind: ParamKind::Slice {
+                elem: Ty::Scalar(Scalar::U64),
+                mutable: true,
+            },
+            mutable: false,
+        }],
+        ..Function::new(name, Ty::Unit)
+    };
     Kernel {
-        name: name.into(),
-        mode: KernelMode::Batch,
-        threads: 0,
-        bounds_checks: true,
         file: "runtime/src/cuda/gpu_actor_tests.rs".into(),
-        entry: Function {
-            name: name.into(),
-            params: vec![Param {
-                name: "out".into(),
-                kind: ParamKind::Slice {
-                    elem: Ty::Scalar(Scalar::U64),
-                    mutable: true,
-                },
-                mutable: false,
-            }],
-            ret: Ty::Unit,
-            locals: Vec::new(),
-            body: Block::default(),
-            span: SrcSpan::default(),
-        },
-        device_fns: Vec::new(),
-        structs: Vec::new(),
-        fault_sites: Vec::new(),
-        shared: vec![],
-        dynamic_shared: vec![],
+        ..Kernel::new(name, KernelMode::Batch, entry)
     }
 }
 

@@ -3,7 +3,7 @@
 //! test needs NVRTC; the others need a GPU and skip (saying so) without one.
 
 use spindle_codegen::ir::{
-    Block, FaultSite, FieldDef, Function, Kernel, Param, ParamKind, Scalar, SrcSpan, StructDef, Ty,
+    FaultSite, FieldDef, Function, Kernel, Param, ParamKind, Scalar, SrcSpan, StructDef, Ty,
 };
 use spindle_codegen::KernelMode;
 
@@ -59,42 +59,33 @@ pub(super) fn probe_ir() -> Kernel {
         offset,
         ty: Ty::Scalar(s),
     };
+    let entry = Function {
+        params: vec![
+            param("k", ParamKind::Value(Ty::Scalar(Scalar::U8))),
+            param("p", ParamKind::Value(Ty::Struct(0))),
+            param(
+                "arr",
+                ParamKind::Value(Ty::Array(Box::new(Ty::Scalar(Scalar::F64)), 3)),
+            ),
+            param(
+                "x",
+                ParamKind::Slice {
+                    elem: Ty::Scalar(Scalar::F32),
+                    mutable: false,
+                },
+            ),
+            param(
+                "y",
+                ParamKind::Slice {
+                    elem: Ty::Scalar(Scalar::F32),
+                    mutable: true,
+                },
+            ),
+        ],
+        ..Function::new("probe", Ty::Unit)
+    };
     Kernel {
-        name: "probe".into(),
-        mode: KernelMode::Batch,
-        threads: 0,
-        bounds_checks: true,
         file: "runtime/src/cuda/gpu_tests.rs".into(),
-        entry: Function {
-            name: "probe".into(),
-            params: vec![
-                param("k", ParamKind::Value(Ty::Scalar(Scalar::U8))),
-                param("p", ParamKind::Value(Ty::Struct(0))),
-                param(
-                    "arr",
-                    ParamKind::Value(Ty::Array(Box::new(Ty::Scalar(Scalar::F64)), 3)),
-                ),
-                param(
-                    "x",
-                    ParamKind::Slice {
-                        elem: Ty::Scalar(Scalar::F32),
-                        mutable: false,
-                    },
-                ),
-                param(
-                    "y",
-                    ParamKind::Slice {
-                        elem: Ty::Scalar(Scalar::F32),
-                        mutable: true,
-                    },
-                ),
-            ],
-            ret: Ty::Unit,
-            locals: Vec::new(),
-            body: Block::default(),
-            span: SrcSpan::default(),
-        },
-        device_fns: Vec::new(),
         structs: vec![StructDef {
             name: "Pair".into(),
             size: 12,
@@ -110,8 +101,7 @@ pub(super) fn probe_ir() -> Kernel {
             function: "probe".into(),
             span: SrcSpan { line: 7, column: 4 },
         }],
-        shared: vec![],
-        dynamic_shared: vec![],
+        ..Kernel::new("probe", KernelMode::Batch, entry)
     }
 }
 

@@ -28,7 +28,7 @@ use crate::kernel::KernelInfo;
 use crate::{Error, Result};
 
 /// Dynamic shared memory a kernel may use without opting in.
-pub(crate) const DEFAULT_DYNAMIC_SHARED_LIMIT: u32 = 48 * 1024;
+pub(crate) const DEFAULT_DYNAMIC_SHARED_LIMIT: u32 = spindle_codegen::ir::MAX_SHARED_BYTES;
 
 /// A kernel entry point loaded into a GPU's context (its module stays
 /// loaded for the life of the process), with the attributes launches check.

@@ -21,17 +21,8 @@ impl KernelBuilder {
     pub(crate) fn new(name: &str, mode: KernelMode) -> Self {
         KernelBuilder {
             k: Kernel {
-                name: name.to_string(),
-                mode,
-                threads: if mode.is_ring() { 1 } else { 0 },
-                bounds_checks: true,
                 file: "src/kernels.rs".to_string(),
-                entry: FnBuilder::new(name, Ty::Unit).finish(),
-                device_fns: Vec::new(),
-                structs: Vec::new(),
-                fault_sites: Vec::new(),
-                shared: Vec::new(),
-                dynamic_shared: Vec::new(),
+                ..Kernel::new(name, mode, FnBuilder::new(name, Ty::Unit).finish())
             },
         }
     }

@@ -35,24 +35,9 @@ impl KernelBuilder {
     pub fn new(name: &str) -> Self {
         KernelBuilder {
             k: Kernel {
-                name: name.into(),
-                mode: KernelMode::Batch,
-                threads: 0,
-                bounds_checks: true,
                 file: "test.rs".into(),
-                entry: Function {
-                    name: name.into(),
-                    params: vec![],
-                    ret: Ty::Unit,
-                    locals: vec![],
-                    body: Block::default(),
-                    span: SrcSpan::default(),
-                },
-                device_fns: vec![],
                 structs: vec![dim3_def()],
-                fault_sites: vec![],
-                shared: vec![],
-                dynamic_shared: vec![],
+                ..Kernel::new(name, KernelMode::Batch, Function::new(name, Ty::Unit))
             },
         }
     }
