@@ -371,11 +371,14 @@ fn sub_slices_are_checked_when_made_and_when_indexed() {
             (2, 6, 4, 4, 4, "`w[4]` with length 4"),
         ] {
             let e = run(from, to, at, &mut out).unwrap_err();
-            match &e {
-                Error::OutOfBounds {
-                    index: i, len: l, ..
-                } => assert_eq!((*i, *l), (index, len), "{e} on {}", dev.name()),
-                other => panic!("x[{from}..{to}][{at}] on {}: {other}", dev.name()),
+            match e.fault() {
+                Some(f) => assert_eq!(
+                    f.kind,
+                    spindle::FaultKind::OutOfBounds { index, len },
+                    "{e} on {}",
+                    dev.name()
+                ),
+                None => panic!("x[{from}..{to}][{at}] on {}: {e}", dev.name()),
             }
             let msg = e.to_string();
             assert!(msg.contains(what), "{msg}");
