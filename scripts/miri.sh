@@ -34,6 +34,16 @@ chosen=(
     cpu::tests::atomics::an_atomic_out_of_bounds_faults_at_its_place
     cpu::tests::atomics::float_atomics_add_subtract_and_exchange
     cpu::tests::atomics::lanes_of_one_instruction_take_turns_in_lane_order
+    cpu::tests::dynamic_shared::views_of_different_types_alias_from_byte_zero
+    cpu::tests::faults::out_of_bounds_in_a_local_array_and_in_a_read
+    cpu::tests::memory::blocks_racing_on_one_element_read_and_leave_a_written_value
+    cpu::tests::memory::slices_of_structs_and_struct_locals
+    cpu::tests::ring::ring_handler_updates_state_and_replies_with_thread_0
+    cpu::tests::warps::fences_run
+    cpu::tests::warps::sync_warp_checks_each_warp
+    cpu::global::tests::overlapping_copies_move_like_memmove
+    cpu::global::tests::runs_of_words_copy_in_and_out
+    cpu::global::tests::words_round_trip_aligned_and_not
     ring::protocol::tests::config_bytes_match_the_struct_layout
     ring::protocol::tests::positions_wrap_around_u32
     ring::protocol::tests::publish_consume_full_wraparound

@@ -153,6 +153,7 @@ fn bind<'a>(
         state: SliceView {
             ptr: std::ptr::null_mut(),
             len: 0,
+            writable: false,
         },
         block_dim: [launch.block.x, launch.block.y, launch.block.z],
         grid_dim: [launch.grid.x, launch.grid.y, launch.grid.z],
@@ -197,6 +198,7 @@ fn bind<'a>(
                 env.slices.push(SliceView {
                     ptr: bytes.as_ptr().cast_mut(),
                     len: *len as u64,
+                    writable: false,
                 });
             }
             (
@@ -215,6 +217,7 @@ fn bind<'a>(
                 env.slices.push(SliceView {
                     ptr: bytes.as_mut_ptr(),
                     len: *len as u64,
+                    writable: true,
                 });
             }
             (ParamBinding::State { .. }, _) => {

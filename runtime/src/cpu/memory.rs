@@ -16,6 +16,7 @@ use std::sync::atomic::AtomicBool;
 use spindle_codegen::ir::{FaultKind, SiteId, DYNAMIC_SHARED_ALIGN};
 
 use super::exec::Lanes;
+use super::global::{self, Word};
 use super::ops::{lanes, lanes_mut};
 use super::program::{Addr, Len, Reg, Root, Width};
 
@@ -27,16 +28,19 @@ pub(crate) struct SliceView {
     pub ptr: *mut u8,
     /// Length in elements.
     pub len: u64,
+    /// A `&mut [T]` (or the ring state): written during the launch, so
+    /// global memory's atomics (`global.rs`) reach it. A `&[T]` is only
+    /// read, with plain loads.
+    pub writable: bool,
 }
 
 // SAFETY: a `SliceView` is only created from a buffer borrowed for the
 // whole launch (`&Mem` / `&mut Mem` in the launch's arguments, or the
 // state of a ring handler), and the launch joins every host thread before
-// that borrow ends. Lanes only touch elements they bounds-checked. Threads
-// of different blocks writing the same element race, exactly as GPU threads
-// do; kernels in which no two threads write one element (the contract of a
-// well-formed kernel on any backend) access disjoint bytes. Reads of a
-// `&[T]` slice never write.
+// that borrow ends. Lanes only touch elements they bounds-checked, and
+// only with relaxed atomics (`global.rs`): threads of different blocks that
+// write one element race as GPU threads do, without a data race in Rust's
+// sense. Reads of a `&[T]` slice never write.
 unsafe impl Send for SliceView {}
 // SAFETY: as above.
 unsafe impl Sync for SliceView {}
@@ -120,6 +124,15 @@ macro_rules! by_width {
 }
 
 impl Lanes<'_> {
+    /// Whether a root is writable global memory, which other host threads
+    /// reach at once (`global.rs`); every other root is private to the
+    /// thread running the lanes (blobs, uniforms, the ring state, a block's
+    /// shared memory) or never written (a `&[T]`).
+    #[inline(always)]
+    pub(super) fn is_shared(&self, root: Root) -> bool {
+        matches!(root, Root::Slice(s) if self.env.slices[s as usize].writable)
+    }
+
     /// Base pointer and per-lane stride of a root, for lanes in the chunk
     /// of [`Lanes::root_chunk`] lanes that starts at `lane` (lane `l`'s
     /// address is `base + l × stride + …`).
@@ -290,6 +303,7 @@ impl Lanes<'_> {
         let n = self.n;
         let chunk = self.root_chunk(dst.root).min(self.root_chunk(src.root));
         let (doff, soff) = (self.offsets(dst), self.offsets(src));
+        let (dst_shared, src_shared) = (self.is_shared(dst.root), self.is_shared(src.root));
         // SAFETY: only reference to slot 0.
         let exec = unsafe { self.mask(0) };
         for lo in (0..n).step_by(chunk) {
@@ -299,10 +313,16 @@ impl Lanes<'_> {
                 if e != 0 {
                     let d = Self::lane_addr(db, ds, dst.konst, doff, l);
                     let s = Self::lane_addr(sb, ss, src.konst, soff, l);
-                    // SAFETY: both addresses are in bounds of their roots
-                    // for `size` bytes (see the module doc); `ptr::copy`
-                    // allows overlap.
-                    unsafe { ptr::copy(s, d, size as usize) };
+                    if dst_shared || src_shared {
+                        // SAFETY: both addresses are in bounds of their
+                        // roots for `size` bytes (see the module doc); the
+                        // copy allows overlap and is atomic byte by byte on
+                        // a writable slice.
+                        unsafe { global::copy_bytes(s, src_shared, d, dst_shared, size as usize) };
+                    } else {
+                        // SAFETY: as above; neither root is a writable slice.
+                        unsafe { ptr::copy(s, d, size as usize) };
+                    }
                 }
             }
         }
@@ -313,6 +333,7 @@ impl Lanes<'_> {
         let n = self.n;
         let chunk = self.root_chunk(at.root);
         let off = self.offsets(at);
+        let global = self.is_shared(at.root);
         // SAFETY: only reference to slot 0.
         let exec = unsafe { self.mask(0) };
         for lo in (0..n).step_by(chunk) {
@@ -321,15 +342,15 @@ impl Lanes<'_> {
                 if e != 0 {
                     let first = Self::lane_addr(b, stride, at.konst, off, l);
                     for k in 1..count as usize {
-                        // SAFETY: the array of `count` elements lies in
-                        // bounds at `first`; elements do not overlap.
-                        unsafe {
-                            ptr::copy_nonoverlapping(
-                                first,
-                                first.add(k * elem as usize),
-                                elem as usize,
-                            )
-                        };
+                        let to = first.wrapping_add(k * elem as usize);
+                        if global {
+                            // SAFETY: the array of `count` elements lies in
+                            // bounds at `first`; atomic byte by byte.
+                            unsafe { global::copy_bytes(first, true, to, true, elem as usize) };
+                        } else {
+                            // SAFETY: as above; elements do not overlap.
+                            unsafe { ptr::copy_nonoverlapping(first, to, elem as usize) };
+                        }
                     }
                 }
             }
@@ -356,7 +377,7 @@ impl Lanes<'_> {
     }
 }
 
-fn load_slice_typed<T: Copy>(lanes_: &mut Lanes<'_>, d: Reg, slice: u32, idx: Reg, site: SiteId) {
+fn load_slice_typed<T: Word>(lanes_: &mut Lanes<'_>, d: Reg, slice: u32, idx: Reg, site: SiteId) {
     let n = lanes_.n;
     let v = lanes_.env.slices[slice as usize];
     let size = std::mem::size_of::<T>();
@@ -366,11 +387,12 @@ fn load_slice_typed<T: Copy>(lanes_: &mut Lanes<'_>, d: Reg, slice: u32, idx: Re
                 // SAFETY: elements b..b+n are inside the slice (checked just
                 // above); the register holds n values of T.
                 unsafe {
-                    ptr::copy_nonoverlapping(
-                        v.ptr.add(b as usize * size),
-                        lanes_.reg(d).cast::<u8>(),
-                        n * size,
-                    )
+                    let (src, dst) = (v.ptr.add(b as usize * size), lanes_.reg(d));
+                    if v.writable {
+                        global::load_run::<T>(src, dst.cast::<T>(), n)
+                    } else {
+                        ptr::copy_nonoverlapping(src, dst.cast::<u8>(), n * size)
+                    }
                 };
                 prefetch_next(v, b + n as u64, n * size, size);
                 return;
@@ -395,7 +417,14 @@ fn load_slice_typed<T: Copy>(lanes_: &mut Lanes<'_>, d: Reg, slice: u32, idx: Re
         let i = il[l];
         if i < v.len {
             // SAFETY: element i is inside the slice.
-            dl[l] = unsafe { ptr::read_unaligned(v.ptr.add(i as usize * size).cast::<T>()) };
+            dl[l] = unsafe {
+                let p = v.ptr.add(i as usize * size);
+                if v.writable {
+                    T::load(p)
+                } else {
+                    ptr::read_unaligned(p.cast::<T>())
+                }
+            };
         } else {
             exec[l] = 0;
             faulted = true;
@@ -407,19 +436,20 @@ fn load_slice_typed<T: Copy>(lanes_: &mut Lanes<'_>, d: Reg, slice: u32, idx: Re
     }
 }
 
-fn store_slice_typed<T: Copy>(lanes_: &mut Lanes<'_>, s: Reg, slice: u32, idx: Reg, site: SiteId) {
+fn store_slice_typed<T: Word>(lanes_: &mut Lanes<'_>, s: Reg, slice: u32, idx: Reg, site: SiteId) {
     let n = lanes_.n;
     let v = lanes_.env.slices[slice as usize];
     let size = std::mem::size_of::<T>();
     if lanes_.live == n {
         if let Some(b) = lanes_.consecutive(idx) {
             if b <= v.len && v.len - b >= n as u64 {
-                // SAFETY: elements b..b+n are inside the (mutable) slice.
+                // SAFETY: elements b..b+n are inside the (mutable) slice;
+                // the register holds n values of T.
                 unsafe {
-                    ptr::copy_nonoverlapping(
-                        lanes_.reg(s).cast::<u8>(),
+                    global::store_run::<T>(
+                        lanes_.reg(s).cast::<T>(),
                         v.ptr.add(b as usize * size),
-                        n * size,
+                        n,
                     )
                 };
                 return;
@@ -444,7 +474,7 @@ fn store_slice_typed<T: Copy>(lanes_: &mut Lanes<'_>, s: Reg, slice: u32, idx: R
         let i = il[l];
         if i < v.len {
             // SAFETY: element i is inside the (mutable) slice.
-            unsafe { ptr::write_unaligned(v.ptr.add(i as usize * size).cast::<T>(), sl[l]) };
+            unsafe { sl[l].store(v.ptr.add(i as usize * size)) };
         } else {
             exec[l] = 0;
             faulted = true;
@@ -456,8 +486,9 @@ fn store_slice_typed<T: Copy>(lanes_: &mut Lanes<'_>, s: Reg, slice: u32, idx: R
     }
 }
 
-fn load_typed<T: Copy>(lanes_: &mut Lanes<'_>, d: Reg, at: Addr) {
+fn load_typed<T: Word>(lanes_: &mut Lanes<'_>, d: Reg, at: Addr) {
     let n = lanes_.n;
+    let global = lanes_.is_shared(at.root);
     let chunk = lanes_.root_chunk(at.root);
     let off = lanes_.offsets(at);
     // SAFETY: `d` is a fresh T register distinct from the offsets register.
@@ -469,15 +500,23 @@ fn load_typed<T: Copy>(lanes_: &mut Lanes<'_>, d: Reg, at: Addr) {
         for l in lo..lo + chunk {
             if exec[l] != 0 {
                 let p = Lanes::lane_addr(base, stride, at.konst, off, l);
-                // SAFETY: in bounds of the root (module doc).
-                dl[l] = unsafe { ptr::read_unaligned(p.cast::<T>()) };
+                // SAFETY: in bounds of the root (module doc); global memory
+                // atomically.
+                dl[l] = unsafe {
+                    if global {
+                        T::load(p)
+                    } else {
+                        ptr::read_unaligned(p.cast::<T>())
+                    }
+                };
             }
         }
     }
 }
 
-fn store_typed<T: Copy>(lanes_: &mut Lanes<'_>, s: Reg, at: Addr) {
+fn store_typed<T: Word>(lanes_: &mut Lanes<'_>, s: Reg, at: Addr) {
     let n = lanes_.n;
+    let global = lanes_.is_shared(at.root);
     let chunk = lanes_.root_chunk(at.root);
     let off = lanes_.offsets(at);
     // SAFETY: `s` is only read.
@@ -490,8 +529,15 @@ fn store_typed<T: Copy>(lanes_: &mut Lanes<'_>, s: Reg, at: Addr) {
             if exec[l] != 0 {
                 let p = Lanes::lane_addr(base, stride, at.konst, off, l);
                 // SAFETY: in bounds of a writable root (the compiler
-                // rejects stores into `&[T]` and read-only parameters).
-                unsafe { ptr::write_unaligned(p.cast::<T>(), sl[l]) };
+                // rejects stores into `&[T]` and read-only parameters);
+                // global memory atomically.
+                unsafe {
+                    if global {
+                        sl[l].store(p)
+                    } else {
+                        ptr::write_unaligned(p.cast::<T>(), sl[l])
+                    }
+                };
             }
         }
     }

@@ -64,6 +64,7 @@ mod compile_expr;
 mod compile_place;
 mod compile_sync;
 mod exec;
+mod global;
 mod grid;
 mod group;
 mod intrinsics;

@@ -177,6 +177,8 @@ impl InterpretedHandler {
             state: SliceView {
                 ptr: state.as_mut_ptr(),
                 len: state.len() as u64,
+                // Only this executor's thread reaches the state.
+                writable: true,
             },
             block_dim: [self.kernel.threads, 1, 1],
             grid_dim: [1, 1, 1],

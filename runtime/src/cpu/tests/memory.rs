@@ -479,3 +479,52 @@ fn compiled_programs_are_cached_per_kernel() {
     let p3 = dev.program(&other).unwrap();
     assert!(!Arc::ptr_eq(&p1, &p3));
 }
+
+/// Threads of every block writing one element of global memory, and others
+/// reading it meanwhile, race as GPU threads do: each read and the final
+/// value are one of the values written. Blocks run on several host
+/// threads, so without atomic accesses this would be a data race in the
+/// host process (`scripts/miri.sh` runs this test under Miri).
+#[test]
+fn blocks_racing_on_one_element_read_and_leave_a_written_value() {
+    let u = sc(Scalar::U32);
+    let mut kb = KernelBuilder::new("race");
+    let out = kb.slice("out", u.clone(), true);
+    let s = kb.site("out", 1);
+    let block = dim(Intrinsic::BlockIdx, 0);
+    let blocks = 6u32;
+    let k = kb.build(vec![
+        store_elem(
+            out,
+            usize_(0),
+            s,
+            u.clone(),
+            bin(BinOp::Add, block.clone(), int(Scalar::U32, 100)),
+        ),
+        store_elem(
+            out,
+            bin(BinOp::Add, cast(block, Scalar::Usize), usize_(1)),
+            s,
+            u.clone(),
+            elem(out, usize_(0), s, u.clone()),
+        ),
+    ]);
+    for dev in super::groups::configurations() {
+        let n = 1 + blocks as usize;
+        let mut om = mem(&vec![0u32; n]);
+        dev.launch(
+            &k,
+            &Launch::new(blocks, 8),
+            &mut [arg_out::<u32>(&mut om, n)],
+        )
+        .unwrap();
+        let got = read::<u32>(&om);
+        let written = 100..100 + blocks;
+        assert!(written.contains(&got[0]), "{got:?}");
+        for (b, &v) in got[1..].iter().enumerate() {
+            // Its own block wrote element 0 before reading it; another
+            // block may have written it since.
+            assert!(written.contains(&v), "block {b} read {v}: {got:?}");
+        }
+    }
+}
