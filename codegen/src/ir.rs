@@ -332,6 +332,9 @@ pub enum FaultKind {
     /// (see [`CollectiveOp`]); the record's `index` is the width and its
     /// `len` 32, its site the [`ExprKind::Collective`]'s.
     ShuffleWidth = 6,
+    /// A failed assertion ([`ExprKind::Assert`]): `assert!`, `panic!`, …;
+    /// the site's `what` is the message.
+    Assertion = 7,
 }
 
 impl FaultKind {
@@ -344,6 +347,7 @@ impl FaultKind {
             4 => Some(FaultKind::DivergentBarrier),
             5 => Some(FaultKind::DivergentWarp),
             6 => Some(FaultKind::ShuffleWidth),
+            7 => Some(FaultKind::Assertion),
             _ => None,
         }
     }
@@ -568,6 +572,13 @@ pub enum ExprKind {
         len: Box<Expr>,
         site: SiteId,
         inclusive: bool,
+    },
+    /// `assert!(cond)` and the like: when `cond` (a `bool`) is false the
+    /// thread stops with a [`FaultKind::Assertion`] fault naming `site`,
+    /// whose `what` is the message (`panic!` asserts `false`). Unit.
+    Assert {
+        cond: Box<Expr>,
+        site: SiteId,
     },
 }
 

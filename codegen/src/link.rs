@@ -16,6 +16,9 @@ pub struct KernelOptions {
     pub threads: u32,
     /// `bounds_checks = false` turns index checks off.
     pub bounds_checks: bool,
+    /// Keep `debug_assert!`s: `cfg!(debug_assertions)` of the crate that
+    /// holds the kernel, as Rust keeps them.
+    pub debug_assertions: bool,
 }
 
 impl KernelOptions {
@@ -25,6 +28,7 @@ impl KernelOptions {
             mode,
             threads: 1,
             bounds_checks: true,
+            debug_assertions: true,
         }
     }
 }

@@ -97,6 +97,9 @@ pub fn parse_kernel_attr(attr: TokenStream) -> syn::Result<KernelOptions> {
         mode,
         threads: threads.map(|(n, _)| n).unwrap_or(1),
         bounds_checks,
+        // The user's build decides, when the kernel links (`KernelInfo`);
+        // the macro checks every assertion.
+        debug_assertions: true,
     })
 }
 

@@ -83,6 +83,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
                 mode: #mode,
                 threads: #threads,
                 bounds_checks: #bounds_checks,
+                debug_assertions: ::core::cfg!(debug_assertions),
                 source: #text,
                 file: ::core::file!(),
                 line: #line,

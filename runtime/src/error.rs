@@ -56,6 +56,15 @@ pub enum Error {
     #[error("{0}")]
     Fault(Box<Fault>),
 
+    /// A failed `assert!`, `assert_eq!`, `assert_ne!`, `debug_assert!` (in
+    /// a build with debug assertions), `panic!` or `unreachable!` inside a
+    /// kernel: that thread stopped there, and the launch (or actor) reports
+    /// the first such failure. Its [`Fault`] has the kind
+    /// [`FaultKind::Assertion`](crate::FaultKind::Assertion), the message
+    /// as `what`, the line, block and thread. [`Error::fault`] borrows it.
+    #[error("{0}")]
+    Assertion(Box<Fault>),
+
     /// An argument does not fit the kernel's parameter.
     #[error("kernel `{kernel}`, parameter `{param}`: {message}")]
     Argument {
@@ -113,7 +122,7 @@ impl Error {
     /// The kernel fault this error reports, if it is one.
     pub fn fault(&self) -> Option<&Fault> {
         match self {
-            Error::Fault(f) => Some(f),
+            Error::Fault(f) | Error::Assertion(f) => Some(f),
             _ => None,
         }
     }

@@ -78,6 +78,9 @@ pub enum FaultKind {
         /// The width given.
         width: u64,
     },
+    /// A failed assertion (`assert!`, `panic!`, …); the [`Fault`]'s `what`
+    /// is its message. Reported as [`Error::Assertion`].
+    Assertion,
     /// A fault code this version of spindle does not know (a kernel
     /// compiled by another version).
     Unknown {
@@ -167,6 +170,7 @@ impl fmt::Display for Fault {
                 "kernel `{kernel}`: `{what}` with width {width}: a shuffle's width must be a \
                  power of two from 1 to 32 ({at})"
             ),
+            FaultKind::Assertion => write!(f, "kernel `{kernel}`: {what} ({at})"),
             FaultKind::Unknown { code } => {
                 write!(f, "kernel `{kernel}`: unknown fault kind {code} ({at})")
             }
@@ -187,11 +191,12 @@ pub(crate) fn fault_error(kernel: &Kernel, rec: &FaultRecord) -> Error {
         Some(ir::FaultKind::DivergentBarrier) => FaultKind::DivergentBarrier,
         Some(ir::FaultKind::DivergentWarp) => FaultKind::DivergentWarp,
         Some(ir::FaultKind::ShuffleWidth) => FaultKind::ShuffleWidth { width: rec.index },
+        Some(ir::FaultKind::Assertion) => FaultKind::Assertion,
         None => FaultKind::Unknown { code: rec.kind },
     };
     let [bx, by, bz] = rec.block;
     let [tx, ty, tz] = rec.thread;
-    Error::Fault(Box::new(Fault {
+    let fault = Box::new(Fault {
         kernel: kernel.name.clone(),
         kind,
         what: site.map(|s| s.what.clone()).unwrap_or_default(),
@@ -202,7 +207,12 @@ pub(crate) fn fault_error(kernel: &Kernel, rec: &FaultRecord) -> Error {
             line: site.map(|s| s.span.line),
             function: site.map(|s| s.function.clone()),
         },
-    }))
+    });
+    if kind == FaultKind::Assertion {
+        Error::Assertion(fault)
+    } else {
+        Error::Fault(fault)
+    }
 }
 
 /// The fault `e` reports; panics naming `e` when it reports none.
@@ -267,6 +277,11 @@ mod tests {
                  (block [3, 0, 0], thread [1, 2, 0] reached it, src/k.rs:42 in `k`); every \
                  thread of the warp that has not finished must reach it: move it out of code \
                  that only some threads run",
+            ),
+            (
+                fault(FaultKind::Assertion, "assertion failed: i < n"),
+                "kernel `k`: assertion failed: i < n \
+                 (block [3, 0, 0], thread [1, 2, 0], src/k.rs:42 in `k`)",
             ),
             (
                 fault(FaultKind::ShuffleWidth { width: 3 }, "warp_shuffle_width()"),

@@ -19,6 +19,9 @@ pub struct KernelInfo {
     /// Ring: handler threads per block.
     pub threads: u32,
     pub bounds_checks: bool,
+    /// `cfg!(debug_assertions)` of the crate holding the kernel: whether
+    /// its `debug_assert!`s are kept.
+    pub debug_assertions: bool,
     /// The `fn` item's source text (see [`ItemSource`]).
     pub source: &'static str,
     pub file: &'static str,
@@ -189,6 +192,7 @@ impl KernelInfo {
             mode: self.mode,
             threads: self.threads,
             bounds_checks: self.bounds_checks,
+            debug_assertions: self.debug_assertions,
         };
         let item = ItemSource {
             name: self.name,

@@ -102,7 +102,7 @@ impl FnEmitter<'_, '_> {
                     && a.ty.as_scalar().is_some_and(|s| s.is_int());
                 int_div || self.effects(a) || self.effects(b)
             }
-            ExprKind::Call(..) => true,
+            ExprKind::Call(..) | ExprKind::Assert { .. } => true,
             ExprKind::Check { index, len, .. } => {
                 self.ctx.kernel.bounds_checks || self.effects(index) || self.effects(len)
             }
@@ -219,6 +219,10 @@ impl FnEmitter<'_, '_> {
                 site,
                 inclusive,
             } => self.check(index, len, *site, *inclusive),
+            ExprKind::Assert { cond, site } => {
+                let c = self.expr(cond);
+                format!("spindle_assert(spindle_fault, {}, {site}u)", bare(&c))
+            }
         }
     }
 

@@ -87,11 +87,12 @@ pub(crate) fn prelude(kernel: &Kernel) -> String {
         out,
         "#define SPINDLE_FAULT_OUT_OF_BOUNDS {}u\n#define SPINDLE_FAULT_DIVIDE_BY_ZERO {}u\n\
          #define SPINDLE_FAULT_DIVIDE_OVERFLOW {}u\n#define SPINDLE_FAULT_SHUFFLE_WIDTH {}u\n\
-         #define SPINDLE_NO_SITE {:#x}u",
+         #define SPINDLE_FAULT_ASSERTION {}u\n#define SPINDLE_NO_SITE {:#x}u",
         FaultKind::OutOfBounds as u32,
         FaultKind::DivideByZero as u32,
         FaultKind::DivideOverflow as u32,
         FaultKind::ShuffleWidth as u32,
+        FaultKind::Assertion as u32,
         abi::NO_SITE
     );
     out.push_str(DEVICE_ONLY);
@@ -203,6 +204,10 @@ const FAULTS: &str = r#"
 __device__ __forceinline__ uint64_t spindle_check(SpindleFault* f, uint64_t index, uint64_t len, uint32_t site) {
   if (__builtin_expect(index >= len, 0)) spindle_fault_exit(f, SPINDLE_FAULT_OUT_OF_BOUNDS, site, index, len);
   return index;
+}
+// A failed assertion (`ok` false): an Assertion fault naming `site` (the message).
+__device__ __forceinline__ void spindle_assert(SpindleFault* f, bool ok, uint32_t site) {
+  if (__builtin_expect(!ok, 0)) spindle_fault_exit(f, SPINDLE_FAULT_ASSERTION, site, 0, 0);
 }
 // `index` if it is at most `len` (a sub-slice's range bound); otherwise an OutOfBounds fault.
 __device__ __forceinline__ uint64_t spindle_check_le(SpindleFault* f, uint64_t index, uint64_t len, uint32_t site) {

@@ -459,7 +459,8 @@ impl<'f> Definitions<'f> {
             ExprKind::Unary(_, a)
             | ExprKind::Cast(a)
             | ExprKind::Field(a, _)
-            | ExprKind::ArrayRepeat(a, _) => self.expr(a),
+            | ExprKind::ArrayRepeat(a, _)
+            | ExprKind::Assert { cond: a, .. } => self.expr(a),
             ExprKind::Binary(_, a, b)
             | ExprKind::Check {
                 index: a, len: b, ..

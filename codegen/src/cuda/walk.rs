@@ -146,7 +146,8 @@ fn expr(e: &Expr, read: &mut Read) {
         ExprKind::Unary(_, a)
         | ExprKind::Cast(a)
         | ExprKind::Field(a, _)
-        | ExprKind::ArrayRepeat(a, _) => expr(a, read),
+        | ExprKind::ArrayRepeat(a, _)
+        | ExprKind::Assert { cond: a, .. } => expr(a, read),
         ExprKind::Binary(_, a, b)
         | ExprKind::Check {
             index: a, len: b, ..

@@ -367,6 +367,10 @@ impl<'a> Finalizer<'a> {
             HExprKind::SliceLen(p) => ExprKind::SliceLen(*p),
             HExprKind::DynamicSharedLen(id) => ExprKind::DynamicSharedLen(*id),
             HExprKind::Zero if self.strict => self.zero(&ty),
+            HExprKind::Assert { cond, site } => ExprKind::Assert {
+                cond: Box::new(self.expr(cond)),
+                site: *site,
+            },
             // Macro time: the type may be a struct only the linker knows.
             HExprKind::Zero => ExprKind::Lit(Lit::Bool(false)),
             HExprKind::Check {

@@ -197,6 +197,11 @@ pub(super) enum HExprKind {
     SliceLen(ParamId),
     /// `buf.len()` of a view of dynamic shared memory.
     DynamicSharedLen(u32),
+    /// See [`crate::ir::ExprKind::Assert`].
+    Assert {
+        cond: Box<HExpr>,
+        site: SiteId,
+    },
     /// See [`crate::ir::ExprKind::Check`].
     Check {
         index: Box<HExpr>,

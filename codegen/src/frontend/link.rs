@@ -58,6 +58,7 @@ pub(crate) fn link_kernel(
         device_paths: &mut device_paths,
         const_paths: &mut const_paths,
         consts: kernel.consts,
+        debug_assertions: options.debug_assertions,
     };
 
     let role = FnRole::Kernel(*options);

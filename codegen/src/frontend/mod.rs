@@ -267,6 +267,7 @@ fn analyze(item: &syn::ItemFn, role: FnRole, self_ty: Option<&str>) -> MacroAnal
         device_paths: &mut device_fns,
         const_paths: &mut consts,
         consts: &[],
+        debug_assertions: true,
     };
     let lowered = lower::lower_fn(&mut shared, item, role, sig, 1, self_ty);
     errors.extend(lowered.errors);

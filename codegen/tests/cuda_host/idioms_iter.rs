@@ -326,3 +326,67 @@ fn cuda_host_closures_and_options() {
         assert_eq!(got[t], want, "{name}, thread {t}");
     }
 }
+
+#[test]
+fn cuda_host_assertions_record_their_fault() {
+    require_gxx!();
+    let src = |name: &str, check: &str| -> &'static str {
+        Box::leak(
+            format!(
+                "fn {name}(x: &[u32], out: &mut [u32]) {{
+                    let i = global_index();
+                    let v = x[i];
+                    {check};
+                    out[i] = v + 1;
+                }}"
+            )
+            .into_boxed_str(),
+        )
+    };
+    let cases = [
+        ("k_assert", "assert!(v < 10, \"too big\")"),
+        ("k_assert_eq", "assert_eq!(v % 5, 0)"),
+        ("k_panic", "if v == 50 { panic!(\"fifty\") }"),
+    ];
+    let mut x: Vec<u64> = (0..64).map(|i| i % 2 * 5).collect();
+    x[37] = 51;
+    let launches: Vec<Launch> = cases
+        .iter()
+        .map(|(name, check)| Launch {
+            kernel: link_rust(src(name, check), &[], &[]),
+            slices: vec![(U32, x.clone(), false), (U32, vec![0; 64], true)],
+            grid: 2,
+            block: 32,
+            concurrent: false,
+            shared_bytes: 0,
+        })
+        .collect();
+    // The site each assertion records, found by its message.
+    let wants = [
+        "too big",
+        "assertion `left == right` failed: v % 5 == 0",
+        "fifty",
+    ];
+    let sites: Vec<u64> = launches
+        .iter()
+        .zip(wants)
+        .map(|(l, want)| {
+            let sites = &l.kernel.fault_sites;
+            let at = sites.iter().position(|s| s.what == want);
+            at.unwrap_or_else(|| panic!("no site `{want}` in {sites:?}")) as u64
+        })
+        .collect();
+    let r = run("idioms_assert", &launches, "-O1");
+    // [flag, kind (7: assertion), site, index, len, block.x, thread.x]
+    for (n, name) in ["k_assert", "k_assert_eq"].iter().enumerate() {
+        let f = r.faults[*name];
+        assert_eq!(
+            (f[0], f[1], f[2], f[5], f[6]),
+            (1, 7, sites[n], 1, 5),
+            "{name}: {f:?}"
+        );
+        // Threads other than the faulting one ran to the end.
+        assert_eq!(r.values[&(name.to_string(), 1, 36)], 1, "{name}");
+    }
+    assert_eq!(r.faults["k_panic"][0], 0, "51 is not 50");
+}

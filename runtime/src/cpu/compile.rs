@@ -639,7 +639,8 @@ fn reads_local(e: &spindle_codegen::ir::Expr, id: u32) -> bool {
         ExprKind::Unary(_, a)
         | ExprKind::Cast(a)
         | ExprKind::Field(a, _)
-        | ExprKind::ArrayRepeat(a, _) => reads_local(a, id),
+        | ExprKind::ArrayRepeat(a, _)
+        | ExprKind::Assert { cond: a, .. } => reads_local(a, id),
         ExprKind::Binary(_, a, b)
         | ExprKind::Check {
             index: a, len: b, ..

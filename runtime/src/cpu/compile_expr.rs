@@ -225,6 +225,11 @@ impl<'k> Compiler<'k> {
                 let (_, elem) = self.dynamic_shared_view(*id)?;
                 Ok(Val::Reg(self.fixed(Fixed::DynamicSharedLen(elem))))
             }
+            ExprKind::Assert { cond, site } => {
+                let cond = self.scalar_into(cx, cond, None)?;
+                self.emit(Inst::Assert { cond, site: *site });
+                Ok(Val::Unit)
+            }
             ExprKind::Check {
                 index,
                 len,
@@ -603,7 +608,7 @@ fn geometry(i: Intrinsic, axis: u8) -> Option<Fixed> {
 fn is_pure(e: &Expr) -> bool {
     match &e.kind {
         ExprKind::Lit(_) | ExprKind::SliceLen(_) | ExprKind::DynamicSharedLen(_) => true,
-        ExprKind::Check { .. } => false,
+        ExprKind::Check { .. } | ExprKind::Assert { .. } => false,
         ExprKind::Load(p) => p.proj.iter().all(|pr| matches!(pr, Proj::Field(_))),
         ExprKind::Unary(_, a)
         | ExprKind::Cast(a)

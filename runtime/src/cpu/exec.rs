@@ -319,6 +319,7 @@ impl<'a> Lanes<'a> {
                 site,
                 inclusive,
             } => self.check(idx, len, site, inclusive),
+            Inst::Assert { cond, site } => self.assert(cond, site),
             Inst::Load { w, d, at } => self.load(w, d, at),
             Inst::Store { w, s, at } => self.store(w, s, at),
             Inst::Copy { size, dst, src } => self.copy(size, dst, src),

@@ -270,6 +270,24 @@ impl Lanes<'_> {
         }
     }
 
+    /// Faults the active lanes where the `bool` register `cond` is false.
+    pub(super) fn assert(&mut self, cond: Reg, site: SiteId) {
+        let n = self.n;
+        // SAFETY: `cond` is an n-lane u8 register, only read.
+        let c = unsafe { lanes::<u8>(self.reg(cond), n) };
+        // SAFETY: only reference to slot 0.
+        let exec = unsafe { self.mask(0) };
+        if (0..n).any(|l| exec[l] != 0 && c[l] == 0) {
+            for l in 0..n {
+                if exec[l] != 0 && c[l] == 0 {
+                    exec[l] = 0;
+                    self.record_fault(l, FaultKind::Assertion, site, 0, 0);
+                }
+            }
+            self.recount();
+        }
+    }
+
     /// The byte address of lane `l` of `at`.
     #[inline(always)]
     pub(super) fn lane_addr(

@@ -198,6 +198,12 @@ pub(crate) enum Inst {
         site: SiteId,
         inclusive: bool,
     },
+    /// Faults the active lanes where the `bool` `cond` is false with
+    /// an assertion failure naming `site`.
+    Assert {
+        cond: Reg,
+        site: SiteId,
+    },
     /// `d = *at` (a scalar) on active lanes.
     Load {
         w: Width,
@@ -379,6 +385,7 @@ impl Inst {
             Inst::StoreSlice { s, .. } => [Some(s), None, None],
             Inst::Index { base, idx, .. } => [base, Some(idx), None],
             Inst::Check { idx, len, .. } => [Some(idx), Some(len), None],
+            Inst::Assert { cond, .. } => [Some(cond), None, None],
             Inst::Load { at, .. } | Inst::Repeat { at, .. } => [at.off, None, None],
             Inst::Store { s, at, .. } => [Some(s), at.off, None],
             Inst::Copy { dst, src, .. } => [dst.off, src.off, None],

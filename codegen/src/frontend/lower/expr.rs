@@ -79,6 +79,7 @@ impl Lowerer<'_, '_, '_> {
             .unwrap_or_default();
         match name.as_str() {
             "matches" => self.matches_macro(mac),
+            n if super::assert::ASSERTIONS.contains(&n) => self.assertion(n, mac),
             _ => {
                 let msg = super::reject::macro_message(mac);
                 self.reject(mac, &msg)
@@ -614,7 +615,7 @@ pub(super) fn supported_macro(mac: &syn::Macro) -> bool {
         .last()
         .map(|s| s.ident.to_string())
         .unwrap_or_default();
-    matches!(name.as_str(), "matches")
+    name == "matches" || super::assert::ASSERTIONS.contains(&name.as_str())
 }
 
 /// How a branch ended.

@@ -7,6 +7,7 @@
 //! Rust's: when a later operand needs such statements, the operands before
 //! it are first spilled into temporaries ([`Lowerer::spill_before`]).
 
+mod assert;
 mod atomic;
 mod call;
 mod closure;
@@ -54,6 +55,10 @@ pub(super) struct Shared<'a, 'e> {
     /// The values of the constants the function being lowered names (link
     /// time; empty at macro time).
     pub consts: &'e [ExternalConst<'e>],
+    /// Whether `debug_assert!`s are kept: the user's build's
+    /// `debug_assertions` (link time; `true` at macro time, which only
+    /// checks them).
+    pub debug_assertions: bool,
 }
 
 /// What lowering one function produced.

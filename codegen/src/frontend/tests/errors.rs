@@ -238,9 +238,19 @@ fn expression_rejections() {
         "println",
     );
     b(
-        "fn k(o: &mut [f32]) { assert!(o.len() > 0); }",
-        "check the condition with `if`",
+        "fn k(o: &mut [f32]) { assert!(o.len() > 0, \"{} elements\", o.len()); }",
+        "a kernel's assertion message is a string literal without formatting",
         "assert",
+    );
+    b(
+        "fn k(o: &mut [f32]) { assert_eq!(o[0]); }",
+        "`assert_eq!` takes 2 argument(s) before its message",
+        "assert_eq",
+    );
+    b(
+        "fn k(o: &mut [f32]) { todo!(); }",
+        "`todo!` is not supported in kernels: write the code, or `panic!(\"not done yet\")`",
+        "todo",
     );
     b(
         "fn k(o: &mut [f32]) { let v = vec![1.0]; }",

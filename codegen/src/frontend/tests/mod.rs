@@ -226,7 +226,10 @@ pub(super) fn exprs(b: &crate::ir::Block) -> Vec<&crate::ir::Expr> {
         out.push(e);
         match &e.kind {
             ExprKind::Load(p) | ExprKind::Borrow(p) => place(p, out),
-            ExprKind::Unary(_, a) | ExprKind::Cast(a) | ExprKind::Field(a, _) => expr(a, out),
+            ExprKind::Unary(_, a)
+            | ExprKind::Cast(a)
+            | ExprKind::Field(a, _)
+            | ExprKind::Assert { cond: a, .. } => expr(a, out),
             ExprKind::ArrayRepeat(a, _) => expr(a, out),
             ExprKind::Binary(_, a, b)
             | ExprKind::Check {
