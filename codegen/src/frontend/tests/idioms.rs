@@ -1,6 +1,6 @@
-//! Everyday Rust: what `match`, tuples, methods and enums lower to, and
-//! the errors only the linker can report (an impl item or variant that
-//! does not exist, a `&mut` argument where a value is taken).
+//! Everyday Rust: what `match`, tuples, methods, enums and assertions lower
+//! to, and the errors only the linker can report (an impl item or variant
+//! that does not exist, a `&mut` argument where a value is taken).
 
 use super::*;
 use crate::ir::*;
@@ -228,5 +228,40 @@ fn macro_time_rules_of_methods() {
     assert!(
         e[0].0.contains("`self` is only a parameter of methods"),
         "{e:?}"
+    );
+}
+
+/// `debug_assert!` follows the build's `debug_assertions`, which the link
+/// gets in its options; `assert!` is always kept.
+#[test]
+fn debug_assertions_decide_which_assertions_link() {
+    let src = "fn k(o: &mut [u32]) { debug_assert!(o.len() > 3); assert!(o.len() > 1); \
+               debug_assert_eq!(o[0], 2, \"first\"); o[0] = 1; }";
+    let asserts = |debug: bool| {
+        let options = KernelOptions {
+            debug_assertions: debug,
+            ..batch()
+        };
+        let k = link(src, options, &[], &[]);
+        let mut sites: Vec<String> = exprs(&k.entry.body)
+            .iter()
+            .filter_map(|e| match e.kind {
+                crate::ir::ExprKind::Assert { site, .. } => {
+                    Some(k.fault_sites[site as usize].what.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        sites.sort();
+        sites
+    };
+    assert_eq!(asserts(false), ["assertion failed: o.len() > 1"]);
+    assert_eq!(
+        asserts(true),
+        [
+            "assertion `left == right` failed: first",
+            "assertion failed: o.len() > 1",
+            "assertion failed: o.len() > 3",
+        ]
     );
 }
