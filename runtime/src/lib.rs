@@ -35,6 +35,11 @@
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+// The derive names `::spindle::DeviceType` and `::spindle::__private`:
+// in this crate's tests, that is this crate.
+#[cfg(test)]
+extern crate self as spindle;
+
 mod buffer;
 pub mod cpu;
 pub mod cuda;

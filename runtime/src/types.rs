@@ -47,35 +47,39 @@ unsafe impl<T: DeviceType, const N: usize> DeviceType for [T; N] {
     };
 }
 
+// `Dim3` is defined beside `Launch`, in this crate, where the derive
+// (which names the facade's paths) is not available: the same layout by
+// hand, with every offset and size taken from the type as the derive does.
 static DIM3_FIELDS: [FieldLayout; 3] = [
     FieldLayout {
         name: "x",
-        offset: 0,
-        ty: &TypeDesc::Scalar(Scalar::U32),
+        offset: std::mem::offset_of!(Dim3, x),
+        ty: &<u32 as DeviceType>::DESC,
     },
     FieldLayout {
         name: "y",
-        offset: 4,
-        ty: &TypeDesc::Scalar(Scalar::U32),
+        offset: std::mem::offset_of!(Dim3, y),
+        ty: &<u32 as DeviceType>::DESC,
     },
     FieldLayout {
         name: "z",
-        offset: 8,
-        ty: &TypeDesc::Scalar(Scalar::U32),
+        offset: std::mem::offset_of!(Dim3, z),
+        ty: &<u32 as DeviceType>::DESC,
     },
 ];
 
 static DIM3_LAYOUT: StructLayout = StructLayout {
     name: "Dim3",
-    size: 12,
-    align: 4,
+    size: std::mem::size_of::<Dim3>(),
+    align: std::mem::align_of::<Dim3>(),
     fields: &DIM3_FIELDS,
 };
 
-const _: () = assert!(std::mem::size_of::<Dim3>() == 12 && std::mem::align_of::<Dim3>() == 4);
+const _: () = assert!(spindle_codegen::layout::follows_c_layout(&DIM3_LAYOUT));
 
-// SAFETY: `Dim3` is `#[repr(C)]` with three `u32` fields at 0, 4, 8,
-// exactly as `DIM3_LAYOUT` says (asserted above).
+// SAFETY: `Dim3` is `#[repr(C)]` with three `u32` fields; `DIM3_LAYOUT`
+// takes their offsets and the size from the type (`offset_of!`), and
+// every bit pattern is a valid `u32`.
 unsafe impl DeviceType for Dim3 {
     const DESC: TypeDesc = TypeDesc::Struct(&DIM3_LAYOUT);
 }

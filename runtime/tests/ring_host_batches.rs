@@ -7,6 +7,9 @@
 //! its slot until its reply has room. Blocks of 1, 32 and 1024 handler
 //! threads. Also under ThreadSanitizer.
 
+// `#[derive(DeviceType)]` (in ring_host) names `::spindle`: the runtime here.
+extern crate spindle_runtime as spindle;
+
 mod ring_host;
 
 use std::sync::atomic::Ordering::{Acquire, Release};

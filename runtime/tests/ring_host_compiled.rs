@@ -13,6 +13,9 @@
 //! harness is `ring_host/mod.rs`; the batch structure of the loop is
 //! tested in `ring_host_batches.rs`.
 
+// `#[derive(DeviceType)]` (in ring_host) names `::spindle`: the runtime here.
+extern crate spindle_runtime as spindle;
+
 mod ring_host;
 
 use std::time::{Duration, Instant};

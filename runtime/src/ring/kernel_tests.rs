@@ -7,7 +7,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use spindle_codegen::layout::{FieldLayout, StructLayout, TypeDesc};
 use spindle_codegen::ring::samples;
 
 use super::{Actor, RingConfig};
@@ -39,54 +38,16 @@ fn config(capacity: usize) -> RingConfig {
 }
 
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, spindle_macros::DeviceType)]
 struct Tally {
     count: u32,
     sum: f32,
 }
 
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, spindle_macros::DeviceType)]
 struct Add {
     value: f32,
-}
-
-static TALLY_FIELDS: [FieldLayout; 2] = [
-    FieldLayout {
-        name: "count",
-        offset: 0,
-        ty: &<u32 as DeviceType>::DESC,
-    },
-    FieldLayout {
-        name: "sum",
-        offset: 4,
-        ty: &<f32 as DeviceType>::DESC,
-    },
-];
-static ADD_FIELDS: [FieldLayout; 1] = [FieldLayout {
-    name: "value",
-    offset: 0,
-    ty: &<f32 as DeviceType>::DESC,
-}];
-static TALLY_LAYOUT: StructLayout = StructLayout {
-    name: "Tally",
-    size: 8,
-    align: 4,
-    fields: &TALLY_FIELDS,
-};
-static ADD_LAYOUT: StructLayout = StructLayout {
-    name: "Add",
-    size: 4,
-    align: 4,
-    fields: &ADD_FIELDS,
-};
-// SAFETY: repr(C) { u32, f32 } at 0 and 4, as the layout says; any bits are a value.
-unsafe impl DeviceType for Tally {
-    const DESC: TypeDesc = TypeDesc::Struct(&TALLY_LAYOUT);
-}
-// SAFETY: repr(C) { f32 } at 0, as the layout says; any bits are a value.
-unsafe impl DeviceType for Add {
-    const DESC: TypeDesc = TypeDesc::Struct(&ADD_LAYOUT);
 }
 
 fn tally(count: u32, sum: f32) -> Tally {

@@ -22,40 +22,15 @@ use libloading::Library;
 use spindle_codegen::abi::FaultRecord;
 use spindle_codegen::cuda::EmitOptions;
 use spindle_codegen::ir::Kernel;
-use spindle_codegen::layout::{FieldLayout, StructLayout, TypeDesc};
 use spindle_codegen::ring::emit_ring;
 use spindle_runtime::ring::{Executor, ExecutorDeath, RawRegion, RingMemory};
 use spindle_runtime::{Actor, DeviceType, Error, RingConfig};
 
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, spindle_macros::DeviceType)]
 pub struct Tally {
     pub count: u32,
     pub sum: f32,
-}
-
-static TALLY_FIELDS: [FieldLayout; 2] = [
-    FieldLayout {
-        name: "count",
-        offset: 0,
-        ty: &<u32 as DeviceType>::DESC,
-    },
-    FieldLayout {
-        name: "sum",
-        offset: 4,
-        ty: &<f32 as DeviceType>::DESC,
-    },
-];
-static TALLY_LAYOUT: StructLayout = StructLayout {
-    name: "Tally",
-    size: 8,
-    align: 4,
-    fields: &TALLY_FIELDS,
-};
-// SAFETY: repr(C) { u32, f32 } at offsets 0 and 4, as TALLY_LAYOUT says;
-// every bit pattern is a valid value.
-unsafe impl DeviceType for Tally {
-    const DESC: TypeDesc = TypeDesc::Struct(&TALLY_LAYOUT);
 }
 
 /// `spindle_host_ring_run(threads, ctl, requests, replies, state, state_out, fault)`.

@@ -26,21 +26,12 @@ fn f32_(v: f64) -> Expr {
 }
 
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, spindle_macros::DeviceType)]
 struct Point {
     x: f32,
     y: f32,
     tag: u8,
     w: [u16; 3],
-}
-
-// SAFETY (test): repr(C) plain data, valid for every bit pattern the
-// kernel writes. `DESC` is a placeholder: the CPU launch path does not read
-// it (the IR's own `StructDef` gives the layout, checked against
-// `size_of::<Point>()` below).
-unsafe impl DeviceType for Point {
-    const DESC: spindle_codegen::layout::TypeDesc =
-        spindle_codegen::layout::TypeDesc::Scalar(Scalar::U8);
 }
 
 #[test]
