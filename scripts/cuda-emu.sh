@@ -57,8 +57,7 @@ done
 # Images in spindle's cache carry host builds against the shims of their
 # time: a new stand-in or changed shims start that cache afresh (the
 # stand-in would refuse the old images, and spindle recompile each once).
-stamp="$(cat "$lib/libspindle_cuda_emu.so" codegen/src/cuda/*.h runtime/tests/ring_host_shim.h \
-    cuda-emu/include/*.h | cksum)"
+stamp="$(cat "$lib/libspindle_cuda_emu.so" host-shims/*.h cuda-emu/include/*.h | cksum)"
 if [ "$(cat "$root/target/cuda-emu/stamp" 2>/dev/null)" != "$stamp" ]; then
     rm -rf "$root/target/cuda-emu/spindle-cache"
     echo "$stamp" >"$root/target/cuda-emu/stamp"

@@ -1,4 +1,4 @@
-//! The emitted CUDA C compiled as host C++ against `src/cuda/host_shim.h`
+//! The emitted CUDA C compiled as host C++ against `host-shims/host_shim.h`
 //! (ARCHITECTURE.md, "How spindle checks itself"), with UBSan, and run: every operator, cast and
 //! intrinsic on every scalar type gives Rust's result bit for bit, faults
 //! are recorded as the ABI says, and loops stop where Rust's do; atomics,

@@ -5,9 +5,9 @@
 //
 // It includes spindle's host shims (blocks of real OS threads, real
 // barriers, warps and system-scope atomics):
-// - runtime/tests/ring_host_shim.h for ring kernels (SPINDLE_EMU_RING is
+// - host-shims/ring_host_shim.h for ring kernels (SPINDLE_EMU_RING is
 //   defined on the command line),
-// - codegen/src/cuda/host_shim.h for everything else,
+// - host-shims/host_shim.h for everything else,
 // adds the CUDA built-ins a hand-written kernel may use, and the entry
 // points the driver calls (all `extern "C"`, the only exported symbols):
 //
@@ -48,9 +48,9 @@ static void spindle_emu_fiber_yield(void);
   } while (0)
 
 #if defined(SPINDLE_EMU_RING)
-#include "runtime/tests/ring_host_shim.h"
+#include "host-shims/ring_host_shim.h"
 #else
-#include "codegen/src/cuda/host_shim.h"
+#include "host-shims/host_shim.h"
 #endif
 
 #include <sys/mman.h>

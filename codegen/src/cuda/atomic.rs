@@ -6,7 +6,7 @@
 //! evaluates `v`), then the operands, then the atomic, which returns the
 //! old value. Each operation and type is one device-only helper,
 //! `spindle_atomic_<op>_<i32|u32|i64|u64|f32|f64>` (`isize`/`usize` share
-//! the 64-bit ones); `host_shim_scalar.h` defines the host versions with
+//! the 64-bit ones); `host-shims/host_shim_scalar.h` defines the host versions with
 //! GCC `__atomic` builtins. On the device:
 //!
 //! - 32-bit integers: CUDA's `atomicAdd/Sub/Min/Max/And/Or/Xor/Exch/CAS`;

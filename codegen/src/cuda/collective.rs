@@ -3,7 +3,7 @@
 //! and the memory fences.
 //!
 //! The device-only primitives are named helpers under
-//! `#ifndef SPINDLE_HOST_SHIM` (host versions: `host_shim.h`, where each
+//! `#ifndef SPINDLE_HOST_SHIM` (host versions: `host-shims/host_shim.h`, where each
 //! CUDA thread of a block is an OS thread and a warp is a rendezvous):
 //!
 //! | helper                          | CUDA                         |

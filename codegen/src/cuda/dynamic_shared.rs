@@ -17,7 +17,7 @@
 //! C++'s type-based aliasing rule (a host compiler needs
 //! `-fno-strict-aliasing` from `-O2` up). `spindle_dynamic_smem_size()` reads the PTX special
 //! register `%dynamic_smem_size` (the launch's `sharedMemBytes`). Both the
-//! area and the size are device-only: the host shim (`host_shim.h`)
+//! area and the size are device-only: the host shim (`host-shims/host_shim.h`)
 //! supplies a buffer its launchers fill per block, and its size.
 //! A view's places index like a slice parameter's (`expr.rs`).
 

@@ -30,7 +30,7 @@
 //! reachable (see `ops.rs`), and expressions keep Rust's left-to-right
 //! evaluation order (see `expr.rs`).
 //!
-//! The same text compiles as host C++ with `host_shim.h` (in this folder)
+//! The same text compiles as host C++ with `host-shims/host_shim.h`
 //! force-included: `codegen/tests/cuda_host.rs` runs every operator, cast
 //! and intrinsic that way under UBSan and compares with Rust bit for bit.
 //! Under NVRTC, `offsetof` is spelled with `__INTADDR__`, since NVRTC 13's

@@ -7,7 +7,7 @@
 //! intrinsics; for ring kernels also fences, `nanosleep` and system-scope
 //! loads and stores) sits behind a small named helper inside
 //! `#ifndef SPINDLE_HOST_SHIM`, so that the same text compiles as host C++
-//! against `host_shim.h`, which supplies host versions (ARCHITECTURE.md).
+//! against `host-shims/host_shim.h`, which supplies host versions (ARCHITECTURE.md).
 //! The fixed ones are below; those only some kernels need (the atomics of
 //! `atomic.rs`, the barriers, warp operations and fences of
 //! `collective.rs`) are [`Ctx::device_only_helper`]s, emitted on first use.
@@ -125,7 +125,7 @@ typedef unsigned long long uint64_t;
 
 "#;
 
-/// Device-only operations, one helper each (host versions: `host_shim.h`).
+/// Device-only operations, one helper each (host versions: `host-shims/host_shim.h`).
 const DEVICE_ONLY: &str = r#"
 #ifndef SPINDLE_HOST_SHIM
 __device__ __forceinline__ uint32_t spindle_atomic_cas_u32(uint32_t* p, uint32_t expected, uint32_t desired) { return atomicCAS(p, expected, desired); }

@@ -82,7 +82,7 @@
 //! (`spindle_ring_load_relaxed_u32`, `spindle_ring_fence_acq_rel`,
 //! `spindle_ring_ballot`, `spindle_nanosleep`, `spindle_sync_threads_count`,
 //! …) defined under `#ifndef SPINDLE_HOST_SHIM`, so the same text compiles
-//! as host C++ against a shim (`runtime/tests/ring_host_shim.h`) and runs
+//! as host C++ against a shim (`host-shims/ring_host_shim.h`) and runs
 //! with a block of OS threads against the real host side. The loop is the
 //! one `spindle_runtime`'s CPU executor runs (`run_executor`), step for
 //! step.

@@ -1,6 +1,6 @@
 //! Builds "map" kernels (thread `i` reads `x0[i]`, `x1[i]`, … and writes
 //! several results per thread), emits them, compiles them all as one host
-//! C++ program against `src/cuda/host_shim.h` with UBSan, runs it, and
+//! C++ program against `host-shims/host_shim.h` with UBSan, runs it, and
 //! returns every output's bits.
 
 use std::collections::HashMap;
@@ -635,7 +635,7 @@ pub fn compile_and_run_with(
 
 /// The path of the host shim, for `#include`.
 pub fn shim_path() -> &'static str {
-    concat!(env!("CARGO_MANIFEST_DIR"), "/src/cuda/host_shim.h")
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../host-shims/host_shim.h")
 }
 
 fn src_entry(k: &Kernel) -> String {

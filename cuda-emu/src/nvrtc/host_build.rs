@@ -40,8 +40,7 @@ const CXXFLAGS: [&str; 11] = [
 ];
 
 /// The shim headers, relative to the source tree.
-const SHIM_DIRS: [&str; 2] = ["codegen/src/cuda", "cuda-emu/include"];
-const RING_SHIM: &str = "runtime/tests/ring_host_shim.h";
+const SHIM_DIRS: [&str; 2] = ["host-shims", "cuda-emu/include"];
 
 /// The source tree whose shims host builds use.
 pub fn source_root() -> PathBuf {
@@ -81,7 +80,7 @@ fn extra_flags() -> Vec<String> {
 
 /// Every shim header's path and text, in a fixed order.
 fn shim_texts(root: &Path) -> Result<Vec<(String, String)>, String> {
-    let mut files = vec![root.join(RING_SHIM)];
+    let mut files = Vec::new();
     for d in SHIM_DIRS {
         let dir = root.join(d);
         let listing = std::fs::read_dir(&dir)

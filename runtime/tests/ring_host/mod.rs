@@ -89,7 +89,7 @@ pub fn host_kernel(label: &str, k: Kernel) -> Option<Arc<HostKernel>> {
     );
     std::fs::write(&unit, code).unwrap();
     let lib = dir.join(format!("lib{label}.so"));
-    let shim = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ring_host_shim.h");
+    let shim = Path::new(env!("CARGO_MANIFEST_DIR")).join("../host-shims/ring_host_shim.h");
     let mut cmd = Command::new("g++");
     cmd.args([
         "-std=c++17",

@@ -7,7 +7,7 @@
 //   g++ -std=c++17 -shared -fPIC -pthread -include ring_host_shim.h unit.cpp
 //
 // - the block, its barrier and its warps come from
-//   codegen/src/cuda/host_shim_threads.h (spindle_host_run_block): a thread
+//   host-shims/host_shim_threads.h (spindle_host_run_block): a thread
 //   that exited (a fault, or returning from the kernel) no longer counts;
 //   __shared__ variables are function statics, so one block per kernel runs
 //   at a time in a process (the test serialises its actors);
@@ -24,13 +24,13 @@
 //
 // The generated prelude skips its own typedefs and device helpers when
 // SPINDLE_HOST_SHIM is defined, so this file must define every helper the
-// prelude would (the emitter's codegen/src/cuda/host_shim.h lists the
+// prelude would (the emitter's host-shims/host_shim.h lists the
 // batch ones; this one runs a whole block concurrently instead of one
 // thread after another).
 #ifndef SPINDLE_HOST_SHIM
 #define SPINDLE_HOST_SHIM 1
 
-#include "../../codegen/src/cuda/host_shim_threads.h"
+#include "host_shim_threads.h"
 
 // Fences. ThreadSanitizer does not model standalone fences; under it a
 // fence is a sequentially consistent read-modify-write of one shared word

@@ -1,5 +1,5 @@
 // Host versions of the generated prelude's scalar helpers, shared by the
-// batch shim (host_shim.h) and the ring shim (runtime/tests/ring_host_shim.h).
+// batch shim (host_shim.h) and the ring shim (host-shims/ring_host_shim.h).
 // The including file declares `spindle_host_exit` (where a faulting thread
 // longjmps to) and includes <csetjmp>, <cstdint> and <cstring> first.
 #ifndef SPINDLE_HOST_SHIM_SCALAR_H
