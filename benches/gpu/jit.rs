@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use spindle::prelude::*;
 use spindle_runtime::cuda::{compile_cubin, cubin_for, nvrtc_options, nvrtc_version};
-use spindle_runtime::jit::{CacheKey, DiskCache, KeyInputs};
+use spindle_runtime::cache::{CacheKey, DiskCache, KeyInputs};
 
 use crate::harness::{measure, Stats};
 use crate::kernels::touch;

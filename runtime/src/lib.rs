@@ -17,7 +17,7 @@
 //! 3. A batch launch ([`Launch`], `launch.rs`) runs the IR on the device's
 //!    backend:
 //!    - [`cuda`]: CUDA C from `spindle_codegen::cuda`, compiled by NVRTC to a
-//!      CUBIN (cached on disk by [`jit`]), loaded and launched through
+//!      CUBIN (cached on disk by [`cache`]), loaded and launched through
 //!      cudarc; the kernel's fault record is read back after it;
 //!    - [`cpu`]: the IR interpreted by host threads with GPU semantics.
 //!
@@ -48,7 +48,7 @@ mod error;
 mod fallible;
 mod fault;
 pub mod gpu;
-pub mod jit;
+pub mod cache;
 mod kernel;
 mod launch;
 pub mod ring;

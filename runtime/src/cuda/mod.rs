@@ -12,7 +12,7 @@
 //!   they constrain (stack, preloading, the actor cap); `pinned`: mapped
 //!   pinned memory; `faults`: batch launches' fault records.
 //! - `modules`: the per-GPU cache of loaded kernels, backed by the disk
-//!   cache of `crate::jit`; `launch`: ABI argument packing, the launch and
+//!   cache of `crate::cache`; `launch`: ABI argument packing, the launch and
 //!   the fault check; `memory`: buffers ([`DeviceMem`]).
 
 mod actors;

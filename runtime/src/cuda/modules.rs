@@ -1,5 +1,5 @@
 //! The per-GPU cache of loaded kernels: emit → compile (or read the CUBIN
-//! from `crate::jit`'s disk cache) → load, once per kernel and GPU, and
+//! from `crate::cache`'s disk cache) → load, once per kernel and GPU, and
 //! what the driver says about each loaded function ([`LoadedKernel`]).
 //!
 //! Read-mostly: a launch of a kernel that is already loaded takes a read
@@ -23,7 +23,7 @@ use super::compile::{self, compile_cubin};
 use super::context::Gpu;
 use super::driver::{cuda_error, describe};
 use super::nvrtc::nvrtc_version;
-use crate::jit::{CacheKey, DiskCache, KeyInputs, PORTABLE_NVRTC};
+use crate::cache::{CacheKey, DiskCache, KeyInputs, PORTABLE_NVRTC};
 use crate::kernel::KernelInfo;
 use crate::{Error, Result};
 

@@ -21,7 +21,7 @@
 //!
 //! The in-memory layer (loaded modules) lives in the CUDA backend.
 
-mod cache;
+mod disk;
 mod config;
 mod entry;
 mod key;
@@ -29,9 +29,9 @@ mod precompile;
 mod sha256;
 
 #[cfg(test)]
-mod cache_tests;
+mod disk_tests;
 
-pub use cache::{CacheError, DiskCache};
+pub use disk::{CacheError, DiskCache};
 pub use config::DEFAULT_MAX_BYTES;
 pub use key::{CacheKey, KeyInputs, PORTABLE_NVRTC};
 pub use precompile::{precompile, PrecompileReport};

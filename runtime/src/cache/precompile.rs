@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::cuda::{compile_cubin, module_source, nvrtc_version};
-use crate::jit::{DiskCache, PORTABLE_NVRTC};
+use crate::cache::{DiskCache, PORTABLE_NVRTC};
 use crate::kernel::{kernel_infos, KernelInfo};
 use crate::{Error, Result};
 

@@ -13,7 +13,7 @@ const SPINDLE_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// encoding in [`CacheKey::with_spindle_version`] ever changes.
 const DOMAIN: &[u8] = b"spindle-cache-key/v1\0";
 
-/// The `nvrtc_version` of a precompiled entry ([`crate::jit::precompile`]):
+/// The `nvrtc_version` of a precompiled entry ([`crate::cache::precompile`]):
 /// a CUBIN for an exact `sm_XY` runs whatever NVRTC the loading machine has,
 /// or none, so precompiled entries are also stored under this version.
 pub const PORTABLE_NVRTC: (i32, i32) = (0, 0);
@@ -21,7 +21,7 @@ pub const PORTABLE_NVRTC: (i32, i32) = (0, 0);
 /// Everything that decides the bytes NVRTC produces for a kernel.
 ///
 /// ```
-/// use spindle_runtime::jit::{CacheKey, KeyInputs};
+/// use spindle_runtime::cache::{CacheKey, KeyInputs};
 ///
 /// let key = CacheKey::new(&KeyInputs {
 ///     source: "extern \"C\" __global__ void k() {}",

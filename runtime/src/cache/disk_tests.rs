@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, SystemTime};
 
-use super::cache::{is_entry_name, is_temp_name};
+use super::disk::{is_entry_name, is_temp_name};
 use super::entry::HEADER_LEN;
 use super::*;
 
@@ -266,7 +266,7 @@ fn jit_cache_concurrent_threads_put_the_same_key() {
 }
 
 const CHILD_DIR_VAR: &str = "SPINDLE_JIT_TEST_CHILD_CACHE_DIR";
-const CHILD_TEST: &str = "jit::cache_tests::jit_cache_child_writer_role";
+const CHILD_TEST: &str = "cache::disk_tests::jit_cache_child_writer_role";
 
 /// Not a test on its own: the writer process of
 /// `jit_cache_concurrent_processes_put_the_same_key`.

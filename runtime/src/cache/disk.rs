@@ -73,7 +73,7 @@ fn io_error<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) 
 /// A folder of compiled kernels shared between processes.
 ///
 /// ```
-/// use spindle_runtime::jit::{CacheKey, DiskCache, KeyInputs};
+/// use spindle_runtime::cache::{CacheKey, DiskCache, KeyInputs};
 ///
 /// let dir = std::env::temp_dir().join(format!("spindle-doc-{}", std::process::id()));
 /// let cache = DiskCache::at(&dir);

@@ -110,7 +110,7 @@ pub(crate) fn decode<'a>(file: &'a [u8], key: &CacheKey) -> Result<&'a [u8], Bad
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jit::key::KeyInputs;
+    use crate::cache::key::KeyInputs;
 
     fn key(source: &str) -> CacheKey {
         CacheKey::new(&KeyInputs {
