@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use spindle::prelude::*;
-use spindle_runtime::cuda::{compile_cubin, cubin_for, nvrtc_options, nvrtc_version};
 use spindle_runtime::cache::{CacheKey, DiskCache, KeyInputs};
+use spindle_runtime::cuda::{compile_cubin, cubin_for, nvrtc_options, nvrtc_version};
 
 use crate::harness::{measure, Stats};
 use crate::kernels::touch;

@@ -41,6 +41,7 @@ pub mod __private;
 extern crate self as spindle;
 
 mod buffer;
+pub mod cache;
 pub mod cpu;
 pub mod cuda;
 mod device;
@@ -48,7 +49,6 @@ mod error;
 mod fallible;
 mod fault;
 pub mod gpu;
-pub mod cache;
 mod kernel;
 mod launch;
 pub mod ring;

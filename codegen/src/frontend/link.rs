@@ -10,7 +10,7 @@ use super::env::{struct_table, Env, LinkEnv};
 use super::finalize::Finalizer;
 use super::hir::CalleeKey;
 use super::lower::too_many_shared_bytes;
-use super::lower::{lower_fn, Lowered, Shared};
+use super::lower::{lower_fn, LowerCx, Lowered};
 use super::signature::{check_signature, FnRole, TypeCx};
 use super::types::Types;
 use crate::ir::{FnId, Kernel, SrcSpan, Ty, DYNAMIC_SHARED_ALIGN, MAX_SHARED_BYTES};
@@ -50,7 +50,7 @@ pub(crate) fn link_kernel(
     let mut sites = Vec::new();
     let (mut struct_paths, mut device_paths, mut const_paths) =
         (Vec::new(), Vec::new(), Vec::new());
-    let mut shared = Shared {
+    let mut shared = LowerCx {
         types: &mut tys,
         env: Env::Link(&env),
         sites: &mut sites,
@@ -205,7 +205,7 @@ fn check_dynamic_shared_align(kernel: &Kernel) -> Result<(), LinkError> {
 
 /// Checks the signature and lowers the body; any error fails.
 fn lower_checked(
-    shared: &mut Shared<'_, '_>,
+    shared: &mut LowerCx<'_, '_>,
     item: &syn::ItemFn,
     role: FnRole,
     line: u32,

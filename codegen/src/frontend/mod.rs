@@ -32,7 +32,7 @@ use env::Env;
 use finalize::Finalizer;
 use hir::HFn;
 pub(crate) use link::link_kernel;
-use lower::Shared;
+use lower::LowerCx;
 use signature::{check_signature, FnRole, TypeCx};
 use types::Types;
 
@@ -259,7 +259,7 @@ fn analyze(item: &syn::ItemFn, role: FnRole, self_ty: Option<&str>) -> MacroAnal
     let signature_errors = errors.len();
     let params = sig.shapes.clone();
     let ret = sig.ret_syn.clone();
-    let mut shared = Shared {
+    let mut shared = LowerCx {
         types: &mut types,
         env: Env::Macro,
         sites: &mut sites,

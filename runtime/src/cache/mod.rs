@@ -21,8 +21,8 @@
 //!
 //! The in-memory layer (loaded modules) lives in the CUDA backend.
 
-mod disk;
 mod config;
+mod disk;
 mod entry;
 mod key;
 mod precompile;
@@ -31,7 +31,7 @@ mod sha256;
 #[cfg(test)]
 mod disk_tests;
 
-pub use disk::{CacheError, DiskCache};
 pub use config::DEFAULT_MAX_BYTES;
+pub use disk::{CacheError, DiskCache};
 pub use key::{CacheKey, KeyInputs, PORTABLE_NVRTC};
 pub use precompile::{precompile, PrecompileReport};

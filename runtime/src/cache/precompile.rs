@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cuda::{compile_cubin, module_source, nvrtc_version};
 use crate::cache::{DiskCache, PORTABLE_NVRTC};
+use crate::cuda::{compile_cubin, module_source, nvrtc_version};
 use crate::kernel::{kernel_infos, KernelInfo};
 use crate::{Error, Result};
 

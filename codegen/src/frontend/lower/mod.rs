@@ -43,8 +43,10 @@ use super::types::{Kind, TyVar, Types};
 use crate::ir::{FaultSite, LocalId, LoopId, ParamId, SrcSpan};
 use crate::ExternalConst;
 
-/// Shared state of one analysis or link, borrowed by each function's lowering.
-pub(super) struct Shared<'a, 'e> {
+/// The lowering context of one analysis or link: what every function's
+/// lowering adds to (types, fault sites, paths named) and reads (the
+/// environment, constants), borrowed by each in turn.
+pub(super) struct LowerCx<'a, 'e> {
     pub types: &'a mut Types,
     pub env: Env<'e>,
     pub sites: &'a mut Vec<FaultSite>,
@@ -114,7 +116,7 @@ struct LoopFrame {
 }
 
 pub(super) struct Lowerer<'s, 'a, 'e> {
-    cx: &'s mut Shared<'a, 'e>,
+    cx: &'s mut LowerCx<'a, 'e>,
     role: FnRole,
     /// In a method of a `#[device] impl Name` block: `Name` (`Self`).
     self_ty: Option<String>,
@@ -145,7 +147,7 @@ pub(super) struct Lowerer<'s, 'a, 'e> {
 /// Lowers a function whose signature was checked into `sig`. `line_base` is
 /// the user-file line of the item's first line (spans in the IR name it).
 pub(super) fn lower_fn(
-    cx: &mut Shared<'_, '_>,
+    cx: &mut LowerCx<'_, '_>,
     item: &syn::ItemFn,
     role: FnRole,
     sig: Signature,
