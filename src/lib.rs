@@ -249,7 +249,7 @@ pub use spindle_macros::{device, DeviceType};
 pub use spindle_runtime::cache::{precompile, PrecompileReport};
 pub use spindle_runtime::{
     gpu, registered_kernels, Backend, Buffer, Device, DeviceType, Dim3, Error, Fault, FaultKind,
-    KernelMode, Launch, Location, RegisteredKernel, Result,
+    Graph, KernelMode, Launch, Location, Queue, RegisteredKernel, Result,
 };
 pub use spindle_runtime::{Actor, ActorStatus, RingConfig};
 
@@ -257,8 +257,8 @@ pub use spindle_runtime::{Actor, ActorStatus, RingConfig};
 pub mod prelude {
     pub use crate::gpu::*;
     pub use crate::{
-        device, kernel, Actor, ActorStatus, Backend, Buffer, Device, DeviceType, Error, KernelMode,
-        Launch, Result, RingConfig,
+        device, kernel, Actor, ActorStatus, Backend, Buffer, Device, DeviceType, Error, Graph,
+        KernelMode, Launch, Queue, Result, RingConfig,
     };
 }
 

@@ -226,6 +226,26 @@ fn batch_glue(analysis: &Analysis) -> TokenStream {
         ) -> #krate::Result<()> {
             #private::launch_batch(device, &KERNEL, launch, &mut [#(#args),*])
         }
+
+        /// Queues the kernel on `queue` and returns before it runs. It runs
+        /// after what was queued on `queue` before it, and after the queued
+        /// work on its buffers it conflicts with on any queue.
+        ///
+        /// # Errors
+        ///
+        /// What can be known before it runs: linking or compiling the
+        /// kernel, an invalid launch, an argument on another device than
+        /// the queue's (nothing is queued then). A fault inside the kernel
+        /// is reported by the queue's next `sync`, or by the host read of a
+        /// buffer that waits for the launch — see
+        /// [`spindle::Queue`](#krate::Queue).
+        pub fn enqueue(
+            queue: &#krate::Queue,
+            launch: #krate::Launch,
+            #(#params),*
+        ) -> #krate::Result<()> {
+            #private::enqueue_batch(queue, &KERNEL, launch, &mut [#(#args),*])
+        }
     }
 }
 

@@ -1,7 +1,9 @@
 //! [`Buffer`]: a typed array in a device's memory.
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 
+use crate::queue::Storage;
 use crate::types::DeviceType;
 use crate::{cpu, cuda, Device, Result};
 
@@ -19,8 +21,15 @@ pub enum Mem {
 /// Made by [`Device::upload`] or [`Device::zeros`]; read back with
 /// [`Buffer::to_vec`]. Pass `&Buffer<T>` for a kernel's `&[T]` parameter and
 /// `&mut Buffer<T>` for `&mut [T]`.
+///
+/// A buffer orders the launches [queued](crate::Queue) on it, on any queue:
+/// a launch reading it runs after the last launch that writes it, one
+/// writing it after every earlier access; [`Buffer::to_vec`] and
+/// [`Buffer::copy_from`] wait for the queued work they conflict with. A
+/// buffer dropped while launches are still queued on it is freed after
+/// they have run.
 pub struct Buffer<T: DeviceType> {
-    pub(crate) mem: Mem,
+    pub(crate) mem: Arc<Storage>,
     pub(crate) len: usize,
     pub(crate) device: Device,
     _t: PhantomData<T>,
@@ -29,7 +38,7 @@ pub struct Buffer<T: DeviceType> {
 impl<T: DeviceType> Buffer<T> {
     pub(crate) fn new(mem: Mem, len: usize, device: Device) -> Self {
         Buffer {
-            mem,
+            mem: Arc::new(Storage::new(mem)),
             len,
             device,
             _t: PhantomData,
@@ -51,9 +60,14 @@ impl<T: DeviceType> Buffer<T> {
         &self.device
     }
 
-    /// Copies the buffer back to the host (waits for work queued before).
-    /// [`crate::Error::OutOfMemory`] when the host copy cannot be allocated.
+    /// Copies the buffer back to the host, after the launches queued to
+    /// write it have run. When one of the launches this waited for (or one
+    /// before it on its queue) faulted, returns that fault instead (the
+    /// first not reported yet; the queue's next `sync` no longer reports
+    /// it). [`crate::Error::OutOfMemory`] when the host copy cannot be
+    /// allocated.
     pub fn to_vec(&self) -> Result<Vec<T>> {
+        self.mem.wait_host(false, true)?;
         let mut out: Vec<T> = Vec::new();
         out.try_reserve_exact(self.len).map_err(|_| {
             crate::fallible::out_of_memory(
@@ -70,8 +84,10 @@ impl<T: DeviceType> Buffer<T> {
         // below writes exactly `bytes` bytes of values the device stored as
         // `T` (a `DeviceType`, valid for every bit pattern kernels write).
         let dst = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<u8>(), bytes) };
-        match &self.mem {
-            Mem::Cpu(m) => dst.copy_from_slice(&m.as_bytes()[..bytes]),
+        match &self.mem.mem {
+            // SAFETY: every queued write finished (`wait_host` above) and
+            // `&self` keeps new writes from being queued while we read.
+            Mem::Cpu(m) => dst.copy_from_slice(unsafe { &m.bytes()[..bytes] }),
             Mem::Cuda(m) => m.copy_to_host(dst)?,
         }
         // SAFETY: all `len` elements were initialised by the copy above.
@@ -79,7 +95,9 @@ impl<T: DeviceType> Buffer<T> {
         Ok(out)
     }
 
-    /// Overwrites the buffer with `data` (same length).
+    /// Overwrites the buffer with `data` (same length), after every launch
+    /// queued on it has run. Faults of those launches are reported as by
+    /// [`Buffer::to_vec`] (and the buffer is then left unchanged).
     pub fn copy_from(&mut self, data: &[T]) -> Result<()> {
         if data.len() != self.len {
             return Err(crate::Error::Buffer(format!(
@@ -88,9 +106,15 @@ impl<T: DeviceType> Buffer<T> {
                 data.len()
             )));
         }
+        self.mem.wait_host(true, true)?;
         let src = crate::types::bytes_of(data);
-        match &mut self.mem {
-            Mem::Cpu(m) => m.as_bytes_mut()[..src.len()].copy_from_slice(src),
+        match &self.mem.mem {
+            Mem::Cpu(m) => {
+                // SAFETY: every queued access finished (`wait_host` above),
+                // `&mut self` keeps new ones from being queued, and `src`
+                // fits (lengths checked above).
+                unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), m.ptr(), src.len()) }
+            }
             Mem::Cuda(m) => m.copy_from_host(src)?,
         }
         Ok(())

@@ -137,6 +137,9 @@ impl Device {
     /// Launches a batch kernel and waits for it: the glue that
     /// `#[kernel(mode = "batch")]` generates calls it (through
     /// `__private::launch_batch`).
+    ///
+    /// It runs after the work queued on its buffers that it conflicts with
+    /// (see [`Buffer`]), and has finished when it returns.
     pub(crate) fn launch_batch(
         &self,
         info: &'static KernelInfo,
@@ -146,6 +149,7 @@ impl Device {
         let kernel = info.linked()?;
         launch.validate(info.name)?;
         check_args(&kernel, args, self)?;
+        crate::queue::wait_for_args(args)?;
         match &*self.inner {
             DeviceInner::Cpu(c) => c.launch(&kernel, &launch, args),
             DeviceInner::Cuda(c) => c.launch(info, &kernel, &launch, args),
@@ -170,7 +174,7 @@ fn buffer_what(call: &str, n: usize, ty: &str) -> String {
 /// Checks that the glue's arguments fit the linked parameters: count, kind,
 /// element layout, and that every buffer lives on `dev`'s backend and, for
 /// a GPU, on the same GPU (a buffer of another GPU is refused).
-fn check_args(kernel: &Kernel, args: &[KernelArg<'_>], dev: &Device) -> Result<()> {
+pub(crate) fn check_args(kernel: &Kernel, args: &[KernelArg<'_>], dev: &Device) -> Result<()> {
     let err = |param: &str, message: String| Error::Argument {
         kernel: kernel.name.clone(),
         param: param.to_string(),
@@ -221,7 +225,7 @@ fn check_args(kernel: &Kernel, args: &[KernelArg<'_>], dev: &Device) -> Result<(
             ));
         }
         if let Some(mem) = mem {
-            let ok = match (mem, &*dev.inner) {
+            let ok = match (&mem.mem, &*dev.inner) {
                 (Mem::Cpu(_), DeviceInner::Cpu(_)) => true,
                 (Mem::Cuda(m), DeviceInner::Cuda(c)) => m.belongs_to(c),
                 _ => false,

@@ -113,6 +113,12 @@ pub enum Error {
     #[error("out of memory: {bytes} bytes for {what} could not be allocated")]
     OutOfMemory { what: String, bytes: u64 },
 
+    /// A queue or graph was used in a way it cannot be: a graph launched on
+    /// a queue of another device, `sync` inside `Queue::record`. The
+    /// message says which and what to do instead.
+    #[error("queue: {0}")]
+    Queue(String),
+
     /// A feature this build or backend does not provide yet.
     #[error("not supported: {0}")]
     Unsupported(String),

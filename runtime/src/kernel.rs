@@ -7,7 +7,7 @@ use spindle_codegen::ir::Kernel;
 use spindle_codegen::layout::{ConstValue, TypeDesc};
 use spindle_codegen::{ExternalConst, ItemSource, KernelMode, KernelOptions};
 
-use crate::buffer::Mem;
+use crate::queue::Storage;
 use crate::types::{bytes_of, DeviceType};
 use crate::{Error, Result};
 
@@ -260,13 +260,14 @@ pub enum KernelArg<'a> {
     /// `&Buffer<T>` for a `&[T]` parameter.
     Slice {
         desc: &'static TypeDesc,
-        mem: &'a Mem,
+        mem: &'a Arc<Storage>,
         len: usize,
     },
-    /// `&mut Buffer<T>` for a `&mut [T]` parameter.
+    /// `&mut Buffer<T>` for a `&mut [T]` parameter (borrowed mutably by
+    /// [`KernelArg::slice_mut`], so nothing else uses the buffer meanwhile).
     SliceMut {
         desc: &'static TypeDesc,
-        mem: &'a mut Mem,
+        mem: &'a Arc<Storage>,
         len: usize,
     },
 }
@@ -293,7 +294,7 @@ impl<'a> KernelArg<'a> {
     pub fn slice_mut<T: DeviceType>(b: &'a mut crate::Buffer<T>) -> Self {
         KernelArg::SliceMut {
             desc: &T::DESC,
-            mem: &mut b.mem,
+            mem: &b.mem,
             len: b.len,
         }
     }

@@ -51,6 +51,7 @@ mod fault;
 pub mod gpu;
 mod kernel;
 mod launch;
+mod queue;
 pub mod ring;
 mod types;
 
@@ -68,6 +69,9 @@ pub use kernel::{
     RegisteredKernel,
 };
 pub use launch::{Dim3, Launch};
+#[doc(hidden)]
+pub use queue::Storage;
+pub use queue::{Graph, Queue};
 pub use ring::{Actor, ActorStatus, RingConfig};
 pub use spindle_codegen::KernelMode;
 pub use types::DeviceType;

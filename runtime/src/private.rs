@@ -18,7 +18,7 @@ pub use crate::kernel::{
     KernelInfo, KernelRegistration,
 };
 
-use crate::{Actor, Device, DeviceType, Launch, Result, RingConfig};
+use crate::{Actor, Device, DeviceType, Launch, Queue, Result, RingConfig};
 
 /// `name::launch`: links the kernel at first use, checks the launch and
 /// the arguments against it, runs it on `device` and waits for it.
@@ -29,6 +29,17 @@ pub fn launch_batch(
     args: &mut [KernelArg<'_>],
 ) -> Result<()> {
     device.launch_batch(info, launch, args)
+}
+
+/// `name::enqueue`: links the kernel at first use, checks the launch and
+/// the arguments against it, and queues it on `queue` without waiting.
+pub fn enqueue_batch(
+    queue: &Queue,
+    info: &'static KernelInfo,
+    launch: Launch,
+    args: &mut [KernelArg<'_>],
+) -> Result<()> {
+    queue.enqueue_batch(info, launch, args)
 }
 
 /// `name::try_cuda_source`: the CUDA C generated for the kernel.

@@ -15,7 +15,9 @@ use super::exec::{LaneBuffers, Lanes};
 use super::memory::{scalar_bits, Env, SliceView};
 use super::program::{ParamBinding, Program};
 use crate::buffer::Mem;
+use crate::cpu::HostMem;
 use crate::kernel::KernelArg;
+use crate::queue::Storage;
 use crate::{Error, Launch, Result};
 
 /// The most dynamic shared memory a group of blocks holds, when its
@@ -112,6 +114,22 @@ pub(crate) fn run_grid(
         .map(|(_, r)| r))
 }
 
+/// Refuses a launch whose blocks would have more shared memory than a GPU
+/// gives one block ([`MAX_BLOCK_SHARED_BYTES`]).
+pub(crate) fn check_shared(prog: &Program, kernel: &Kernel, launch: &Launch) -> Result<()> {
+    let shared = prog.shared_bytes as u64 + launch.shared_bytes as u64;
+    if shared > MAX_BLOCK_SHARED_BYTES as u64 {
+        return Err(Error::InvalidLaunch {
+            kernel: kernel.name.clone(),
+            message: format!(
+                "{} bytes of dynamic shared memory and {} of shared arrays are more than the {MAX_BLOCK_SHARED_BYTES} bytes a block may have; ask for less with `Launch::shared_bytes`",
+                launch.shared_bytes, prog.shared_bytes
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Binds the launch's arguments to the program's parameter slots. The
 /// device already checked kinds and types against the IR; this checks
 /// what the interpreter's memory safety relies on (sizes, host memory).
@@ -126,16 +144,8 @@ fn bind<'a>(
         param: param.to_string(),
         message,
     };
-    let shared = prog.shared_bytes as u64 + launch.shared_bytes as u64;
-    if shared > MAX_BLOCK_SHARED_BYTES as u64 {
-        return Err(Error::InvalidLaunch {
-            kernel: kernel.name.clone(),
-            message: format!(
-                "{} bytes of dynamic shared memory and {} of shared arrays are more than the {MAX_BLOCK_SHARED_BYTES} bytes a block may have; ask for less with `Launch::shared_bytes`",
-                launch.shared_bytes, prog.shared_bytes
-            ),
-        });
-    }
+    let not_host = |param: &str| err(param, "the buffer is not in host memory".into());
+    check_shared(prog, kernel, launch)?;
     if args.len() != prog.params.len() {
         return Err(err(
             "",
@@ -191,12 +201,11 @@ fn bind<'a>(
                 },
                 KernelArg::Slice { mem, len, .. },
             ) => {
-                let bytes = host_bytes(mem)
-                    .ok_or_else(|| err(name, "the buffer is not in host memory".into()))?;
-                check_len(bytes.len(), *len, *elem_size).map_err(|m| err(name, m))?;
+                let h = host_mem(mem).ok_or_else(|| not_host(name))?;
+                check_len(h.len(), *len, *elem_size).map_err(|m| err(name, m))?;
                 // Never written through: the compiler rejects stores into `&[T]`.
                 env.slices.push(SliceView {
-                    ptr: bytes.as_ptr().cast_mut(),
+                    ptr: h.ptr(),
                     len: *len as u64,
                     writable: false,
                 });
@@ -209,13 +218,10 @@ fn bind<'a>(
                 },
                 KernelArg::SliceMut { mem, len, .. },
             ) => {
-                let Mem::Cpu(h) = &mut **mem else {
-                    return Err(err(name, "the buffer is not in host memory".into()));
-                };
-                let bytes = h.as_bytes_mut();
-                check_len(bytes.len(), *len, *elem_size).map_err(|m| err(name, m))?;
+                let h = host_mem(mem).ok_or_else(|| not_host(name))?;
+                check_len(h.len(), *len, *elem_size).map_err(|m| err(name, m))?;
                 env.slices.push(SliceView {
-                    ptr: bytes.as_mut_ptr(),
+                    ptr: h.ptr(),
                     len: *len as u64,
                     writable: true,
                 });
@@ -237,9 +243,12 @@ fn bind<'a>(
     Ok(env)
 }
 
-fn host_bytes(mem: &Mem) -> Option<&[u8]> {
-    match mem {
-        Mem::Cpu(h) => Some(h.as_bytes()),
+/// The host memory of a buffer argument. Launches run only once the
+/// buffer's ordering lets them (`crate::queue::order`), so the views made
+/// from it are the only accesses while the launch runs.
+fn host_mem(s: &Storage) -> Option<&HostMem> {
+    match &s.mem {
+        Mem::Cpu(h) => Some(h),
         _ => None,
     }
 }

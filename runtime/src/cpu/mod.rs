@@ -75,6 +75,7 @@ mod ring;
 #[cfg(test)]
 mod tests;
 
+use std::cell::UnsafeCell;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, Weak};
 
@@ -87,10 +88,24 @@ pub use ring::InterpretedHandler;
 
 /// Host memory holding a buffer's bytes, 8-byte aligned (the largest
 /// alignment of any kernel scalar).
+///
+/// Shared between a buffer and the launches queued on it, so its bytes sit
+/// in cells: who may touch them when is decided by the buffer's ordering
+/// (`crate::queue::order`), which runs a launch that writes them only after
+/// every earlier access and lets nothing else in until it has finished.
 pub struct HostMem {
-    words: Vec<u64>,
+    words: Box<[UnsafeCell<u64>]>,
     len: usize,
 }
+
+// SAFETY: the bytes are only reached through `as_bytes_mut` (`&mut self`,
+// exclusive), `bytes` (unsafe: the caller orders itself after every write)
+// and `ptr` for launches, which the buffer's ordering runs only after the
+// accesses they conflict with; a `Box` of integers may move between threads.
+unsafe impl Send for HostMem {}
+// SAFETY: as for `Send`: shared references never read or write the bytes
+// except under the ordering described there.
+unsafe impl Sync for HostMem {}
 
 impl HostMem {
     /// A copy of `bytes`; [`Error::OutOfMemory`] for `what` when the memory
@@ -104,23 +119,79 @@ impl HostMem {
     /// `len` zero bytes; [`Error::OutOfMemory`] for `what` when the memory
     /// cannot be had.
     pub fn zeroed(len: usize, what: impl FnOnce() -> String) -> Result<Self> {
-        Ok(HostMem {
-            words: crate::fallible::vec_of(len.div_ceil(8), 0u64, what)?,
-            len,
-        })
+        let words = crate::fallible::vec_of(len.div_ceil(8), 0u64, what)?.into_boxed_slice();
+        // SAFETY: `UnsafeCell<u64>` has the layout of `u64`
+        // (`repr(transparent)`), so the allocation is the same slice type.
+        let words = unsafe { Box::from_raw(Box::into_raw(words) as *mut [UnsafeCell<u64>]) };
+        Ok(HostMem { words, len })
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// `true` when there are no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The first byte, for launches: readable and writable for `len`
+    /// bytes while `self` lives (the cells allow writes through `&self`).
+    pub(crate) fn ptr(&self) -> *mut u8 {
+        UnsafeCell::raw_get(self.words.as_ptr()).cast::<u8>()
     }
 
     /// The bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        // SAFETY: `words` holds at least `len` initialised bytes; u8 has no
-        // alignment or validity requirement.
-        unsafe { std::slice::from_raw_parts(self.words.as_ptr().cast::<u8>(), self.len) }
+    ///
+    /// # Safety
+    ///
+    /// Nothing may write them while the slice lives: the caller has waited
+    /// for every launch queued to write them, and holds the buffer so no
+    /// new one can be queued.
+    pub unsafe fn bytes(&self) -> &[u8] {
+        // SAFETY: `len` initialised bytes at `ptr`; no writer, per the
+        // caller's promise.
+        unsafe { std::slice::from_raw_parts(self.ptr(), self.len) }
     }
 
     /// The bytes, writable.
     pub fn as_bytes_mut(&mut self) -> &mut [u8] {
-        // SAFETY: as in `as_bytes`, and `&mut self` makes the borrow unique.
-        unsafe { std::slice::from_raw_parts_mut(self.words.as_mut_ptr().cast::<u8>(), self.len) }
+        // SAFETY: as in `bytes`; `&mut self` makes the borrow unique (a
+        // launch's access goes through a shared reference, which cannot
+        // exist now).
+        unsafe { std::slice::from_raw_parts_mut(self.ptr(), self.len) }
+    }
+}
+
+/// A batch launch checked and compiled by [`CpuDevice::prepare`], ready to
+/// run on any thread.
+pub(crate) struct Prepared {
+    prog: Arc<program::Program>,
+    threads: usize,
+    group_lanes: usize,
+}
+
+impl Prepared {
+    /// Runs the launch over its whole grid and waits for it; returns its
+    /// first fault as the error.
+    pub(crate) fn run(
+        &self,
+        kernel: &Kernel,
+        launch: &Launch,
+        args: &mut [KernelArg<'_>],
+    ) -> Result<()> {
+        match grid::run_grid(
+            &self.prog,
+            kernel,
+            launch,
+            args,
+            self.threads,
+            self.group_lanes,
+        )? {
+            Some(rec) => Err(crate::fault::fault_error(kernel, &rec)),
+            None => Ok(()),
+        }
     }
 }
 
@@ -197,6 +268,13 @@ impl CpuDevice {
         launch: &Launch,
         args: &mut [KernelArg<'_>],
     ) -> Result<()> {
+        self.prepare(kernel, launch)?.run(kernel, launch, args)
+    }
+
+    /// Checks a batch launch of `kernel` and compiles its program: what
+    /// can fail before the kernel runs, so a queued launch reports it when
+    /// it is queued.
+    pub(crate) fn prepare(&self, kernel: &Arc<Kernel>, launch: &Launch) -> Result<Prepared> {
         if kernel.mode != KernelMode::Batch {
             return Err(Error::Unsupported(format!(
                 "kernel `{}` is a ring kernel; start it with `spawn`, not a batch launch",
@@ -205,10 +283,12 @@ impl CpuDevice {
         }
         launch.validate(&kernel.name)?;
         let prog = self.program(kernel)?;
-        match grid::run_grid(&prog, kernel, launch, args, self.threads, self.group_lanes)? {
-            Some(rec) => Err(crate::fault::fault_error(kernel, &rec)),
-            None => Ok(()),
-        }
+        grid::check_shared(&prog, kernel, launch)?;
+        Ok(Prepared {
+            prog,
+            threads: self.threads,
+            group_lanes: self.group_lanes,
+        })
     }
 
     /// Compiles a ring kernel's handler for running one message at a time

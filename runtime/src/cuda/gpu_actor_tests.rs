@@ -155,7 +155,7 @@ fn devices_of_one_gpu_share_context_modules_and_ring_memory() {
     );
     // A buffer of one handle is a buffer of the other's GPU.
     let x = a.upload(&[1u32, 2, 3]).unwrap();
-    if let crate::buffer::Mem::Cuda(m) = &x.mem {
+    if let crate::buffer::Mem::Cuda(m) = &x.mem.mem {
         assert!(m.belongs_to(cb));
     }
 }
@@ -417,7 +417,7 @@ fn dynamic_shared_sizes_from_several_threads_never_undo_each_other() {
                         .unwrap_or_else(|e| panic!("{bytes} bytes, launch {i}: {e}"));
                 }
                 let mut first = [0u8; 8];
-                if let crate::buffer::Mem::Cuda(m) = &out.mem {
+                if let crate::buffer::Mem::Cuda(m) = &out.mem.mem {
                     m.copy_to_host(&mut first).unwrap();
                 }
                 assert_eq!(u64::from_ne_bytes(first), 7 + words as u64);

@@ -46,6 +46,7 @@ use super::CudaDevice;
 use crate::buffer::Mem;
 use crate::fault::fault_error;
 use crate::kernel::{KernelArg, KernelInfo};
+use crate::queue::Storage;
 use crate::{Error, Launch, Result};
 
 impl CudaDevice {
@@ -275,8 +276,8 @@ impl ArgPack {
 }
 
 /// The device pointer and element count of a buffer argument.
-fn slice_arg(mem: &Mem, len: usize) -> Option<(u64, u64)> {
-    match mem {
+fn slice_arg(mem: &Storage, len: usize) -> Option<(u64, u64)> {
+    match &mem.mem {
         Mem::Cuda(m) => Some((m.device_ptr(), len as u64)),
         _ => None,
     }

@@ -120,7 +120,7 @@ impl DeviceMem {
     }
 
     /// Overwrites the first `src.len()` bytes with `src` and waits.
-    pub(crate) fn copy_from_host(&mut self, src: &[u8]) -> Result<()> {
+    pub(crate) fn copy_from_host(&self, src: &[u8]) -> Result<()> {
         if src.len() > self.len {
             return Err(Error::Buffer(format!(
                 "copy from host: {} bytes into a buffer of {} bytes",
@@ -182,7 +182,7 @@ impl std::fmt::Debug for DeviceMem {
 impl CudaDevice {
     /// A new buffer holding a copy of `bytes`.
     pub(crate) fn upload(&self, bytes: &[u8]) -> Result<DeviceMem> {
-        let mut mem = DeviceMem::alloc(&self.gpu, bytes.len(), bytes.is_empty())?;
+        let mem = DeviceMem::alloc(&self.gpu, bytes.len(), bytes.is_empty())?;
         if bytes.is_empty() {
             mem.sync(&|| "allocating an empty buffer on the GPU".to_string())?;
         } else {

@@ -370,7 +370,7 @@ fn literals_of_every_type() {
         let out = k.slice("out", sc(s), true);
         let site = k.site("out", 1);
         let k = k.build(vec![store_elem(out, usize_(0), site, sc(s), lit.clone())]);
-        let mut m = Mem::Cpu(HostMem::zeroed(8, String::new).unwrap());
+        let mut m = mem(&[0u8; 8]);
         launch(
             &k,
             Launch::new(1, 1),

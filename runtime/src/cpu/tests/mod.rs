@@ -23,6 +23,7 @@ use spindle_codegen::KernelMode;
 use super::{CpuDevice, HostMem, InterpretedHandler};
 use crate::buffer::Mem;
 use crate::kernel::KernelArg;
+use crate::queue::Storage;
 use crate::types::{bytes_of, DeviceType};
 use crate::{Launch, Result};
 
@@ -372,15 +373,18 @@ pub(super) fn store_elem(p: ParamId, idx: Expr, site: SiteId, ty: Ty, value: Exp
 
 // ---- running ----
 
-pub(super) fn mem<T: DeviceType>(data: &[T]) -> Mem {
-    Mem::Cpu(HostMem::from_bytes(bytes_of(data), String::new).unwrap())
+pub(super) fn mem<T: DeviceType>(data: &[T]) -> Arc<Storage> {
+    Arc::new(Storage::new(Mem::Cpu(
+        HostMem::from_bytes(bytes_of(data), String::new).unwrap(),
+    )))
 }
 
-pub(super) fn read<T: DeviceType + Default>(m: &Mem) -> Vec<T> {
-    let Mem::Cpu(h) = m else {
+pub(super) fn read<T: DeviceType + Default>(m: &Storage) -> Vec<T> {
+    let Mem::Cpu(h) = &m.mem else {
         panic!("not host memory")
     };
-    let bytes = h.as_bytes();
+    // SAFETY (test): no launch is running on the memory.
+    let bytes = unsafe { h.bytes() };
     let n = bytes.len() / std::mem::size_of::<T>();
     (0..n)
         // SAFETY (test): `T` is plain data and the bytes came from `T`s.
@@ -390,7 +394,7 @@ pub(super) fn read<T: DeviceType + Default>(m: &Mem) -> Vec<T> {
         .collect()
 }
 
-pub(super) fn arg_in<T: DeviceType>(m: &Mem, len: usize) -> KernelArg<'_> {
+pub(super) fn arg_in<T: DeviceType>(m: &Arc<Storage>, len: usize) -> KernelArg<'_> {
     KernelArg::Slice {
         desc: &T::DESC,
         mem: m,
@@ -398,7 +402,7 @@ pub(super) fn arg_in<T: DeviceType>(m: &Mem, len: usize) -> KernelArg<'_> {
     }
 }
 
-pub(super) fn arg_out<T: DeviceType>(m: &mut Mem, len: usize) -> KernelArg<'_> {
+pub(super) fn arg_out<T: DeviceType>(m: &mut Arc<Storage>, len: usize) -> KernelArg<'_> {
     KernelArg::SliceMut {
         desc: &T::DESC,
         mem: m,
