@@ -1,5 +1,7 @@
 //! A multi-pass algorithm: bitonic sort of `u32` keys, one launch per
-//! compare-and-swap stage, all in device memory.
+//! compare-and-swap stage, all in device memory — launched one by one
+//! (each waits for its kernel), queued all at once on a [`Queue`] (one
+//! wait at the end), or recorded once into a [`Graph`] and replayed.
 //!
 //! ```text
 //! cargo run --release --example bitonic_sort
@@ -30,7 +32,40 @@ pub fn bitonic_stage(j: u32, k: u32, keys: &mut [u32]) {
 ///
 /// A length that is not a power of two, or a failed launch.
 pub fn bitonic_sort(dev: &Device, keys: &mut Buffer<u32>) -> spindle::Result<u32> {
-    let n = keys.len();
+    stages(keys.len(), |j, k| {
+        bitonic_stage::launch(dev, Launch::for_elements(keys.len()), j, k, keys)
+    })
+}
+
+/// Queues every stage of the sort on `q` and returns before they run
+/// (`keys.to_vec()` or `q.sync()` waits for them); returns the launches
+/// queued.
+///
+/// # Errors
+///
+/// A length that is not a power of two, or a launch refused when queued.
+pub fn bitonic_sort_queued(q: &Queue, keys: &mut Buffer<u32>) -> spindle::Result<u32> {
+    stages(keys.len(), |j, k| {
+        bitonic_stage::enqueue(q, Launch::for_elements(keys.len()), j, k, keys)
+    })
+}
+
+/// Records every stage of the sort of `keys` into a graph: each
+/// `graph.launch(&q)` then sorts whatever `keys` holds.
+///
+/// # Errors
+///
+/// As [`bitonic_sort_queued`], or a backend without graphs.
+pub fn bitonic_sort_graph(q: &Queue, keys: &mut Buffer<u32>) -> spindle::Result<Graph> {
+    q.record(|q| bitonic_sort_queued(q, keys).map(|_| ()))
+}
+
+/// Calls `stage(j, k)` for every stage of the network over `n` keys, in
+/// order; returns how many.
+fn stages(
+    n: usize,
+    mut stage: impl FnMut(u32, u32) -> spindle::Result<()>,
+) -> spindle::Result<u32> {
     if !n.is_power_of_two() {
         return Err(spindle::Error::Buffer(format!(
             "bitonic sort needs a power-of-two length, got {n} keys"
@@ -41,7 +76,7 @@ pub fn bitonic_sort(dev: &Device, keys: &mut Buffer<u32>) -> spindle::Result<u32
     while k as usize <= n {
         let mut j = k / 2;
         while j > 0 {
-            bitonic_stage::launch(dev, Launch::for_elements(n), j, k, keys)?;
+            stage(j, k)?;
             launches += 1;
             j /= 2;
         }
@@ -68,14 +103,29 @@ fn main() -> spindle::Result<()> {
     let got = keys.to_vec()?;
     let mut want = host.clone();
     want.sort_unstable();
+    let verdict = |ok: bool| if ok { "matches sort_unstable" } else { "WRONG" };
     println!(
         "sorted {n} keys on {} in {launches} launches: {}",
         dev.name(),
-        if got == want {
-            "matches sort_unstable"
-        } else {
-            "WRONG"
-        }
+        verdict(got == want)
     );
-    Ok(())
+    let q = match dev.queue() {
+        Ok(q) => q,
+        Err(e) => {
+            println!("queued and graph variants skipped: {e}");
+            return Ok(());
+        }
+    };
+    let mut keys = dev.upload(&host)?;
+    bitonic_sort_queued(&q, &mut keys)?;
+    println!("queued: {}", verdict(keys.to_vec()? == want));
+    let mut keys = dev.upload(&host)?;
+    match bitonic_sort_graph(&q, &mut keys) {
+        Ok(graph) => {
+            graph.launch(&q)?;
+            println!("graph of {} launches: {}", graph.len(), verdict(keys.to_vec()? == want));
+        }
+        Err(e) => println!("graph variant skipped: {e}"),
+    }
+    q.sync()
 }

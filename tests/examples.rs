@@ -152,6 +152,52 @@ fn bitonic_sort_matches_sort_unstable() {
     }
 }
 
+/// The queued and graph variants against the synchronous sort, on every
+/// backend with queues (graphs where the backend has them).
+#[test]
+fn bitonic_sort_queued_and_graph_match_the_synchronous_one() {
+    let mut rng = common::rng("bitonic_sort_queued_and_graph_match_the_synchronous_one");
+    for dev in devices("bitonic_sort_queued_and_graph_match_the_synchronous_one") {
+        let q = match dev.queue() {
+            Ok(q) => q,
+            Err(e) => {
+                eprintln!("skipping queued bitonic sort on {}: {e}", dev.name());
+                continue;
+            }
+        };
+        for log_n in [1u32, 6, 12] {
+            let host: Vec<u32> = (0..1usize << log_n).map(|_| rng.u32(..)).collect();
+            let mut sync_keys = dev.upload(&host).unwrap();
+            bitonic_sort::bitonic_sort(&dev, &mut sync_keys).unwrap();
+            let want = sync_keys.to_vec().unwrap();
+            let mut keys = dev.upload(&host).unwrap();
+            let queued = bitonic_sort::bitonic_sort_queued(&q, &mut keys).unwrap();
+            assert_eq!(queued, log_n * (log_n + 1) / 2);
+            assert_eq!(keys.to_vec().unwrap(), want, "queued, n = {}", host.len());
+            let mut keys = dev.upload(&host).unwrap();
+            let graph = match bitonic_sort::bitonic_sort_graph(&q, &mut keys) {
+                Ok(g) => g,
+                Err(e) => {
+                    eprintln!("skipping the graph variant on {}: {e}", dev.name());
+                    continue;
+                }
+            };
+            assert_eq!(graph.len() as u32, queued);
+            // Replayed on fresh data each time: the graph sorts what the
+            // buffer holds when it runs.
+            for round in 0..3 {
+                let fresh: Vec<u32> = (0..host.len()).map(|_| rng.u32(..)).collect();
+                keys.copy_from(&fresh).unwrap();
+                graph.launch(&q).unwrap();
+                let mut want = fresh.clone();
+                want.sort_unstable();
+                assert_eq!(keys.to_vec().unwrap(), want, "graph round {round}, n = {}", host.len());
+            }
+            q.sync().unwrap();
+        }
+    }
+}
+
 #[test]
 fn bitonic_sort_refuses_other_lengths() {
     let dev = common::cpu();
