@@ -32,7 +32,10 @@ fn per_launch(s: harness::Stats) -> harness::Stats {
 
 fn main() {
     let dev = Device::cpu();
-    println!("CPU backend: {}, {BATCH} launches per repetition", dev.name());
+    println!(
+        "CPU backend: {}, {BATCH} launches per repetition",
+        dev.name()
+    );
     let n = 256;
     let l = Launch::for_elements(n);
     let x = dev.upload(&vec![1.0f32; n]).unwrap();

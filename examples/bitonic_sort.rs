@@ -123,7 +123,11 @@ fn main() -> spindle::Result<()> {
     match bitonic_sort_graph(&q, &mut keys) {
         Ok(graph) => {
             graph.launch(&q)?;
-            println!("graph of {} launches: {}", graph.len(), verdict(keys.to_vec()? == want));
+            println!(
+                "graph of {} launches: {}",
+                graph.len(),
+                verdict(keys.to_vec()? == want)
+            );
         }
         Err(e) => println!("graph variant skipped: {e}"),
     }

@@ -191,7 +191,12 @@ fn bitonic_sort_queued_and_graph_match_the_synchronous_one() {
                 graph.launch(&q).unwrap();
                 let mut want = fresh.clone();
                 want.sort_unstable();
-                assert_eq!(keys.to_vec().unwrap(), want, "graph round {round}, n = {}", host.len());
+                assert_eq!(
+                    keys.to_vec().unwrap(),
+                    want,
+                    "graph round {round}, n = {}",
+                    host.len()
+                );
             }
             q.sync().unwrap();
         }

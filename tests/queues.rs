@@ -1,6 +1,6 @@
 //! Queues: asynchronous launches, ordering through buffers across queues,
 //! deferred faults, recorded graphs — on the CPU backend, and on a GPU
-//! when one is present (queues there, graphs where supported).
+//! when one is present (graphs where the backend has them).
 
 mod common;
 
@@ -232,12 +232,14 @@ fn buffers_dropped_with_pending_work_are_freed_after_it() {
             mix::enqueue(&q, Launch::for_elements(n), round, 200, &keep, &mut tmp).unwrap();
             mix::enqueue(&q, Launch::for_elements(n), 1, 0, &tmp, &mut out).unwrap();
             mix::enqueue(&q, Launch::for_elements(n), 2, 0, &src, &mut out).unwrap();
+            // Dropped at once, while the launches (the first one slow)
+            // are still queued; the reference is computed after.
+            drop(src);
+            drop(tmp);
             let mut t = vec![round + 1; n];
             mix_ref(round, 200, &vec![2; n], &mut t);
             mix_ref(1, 0, &t, &mut want);
             mix_ref(2, 0, &vec![round; n], &mut want);
-            drop(src);
-            drop(tmp);
         }
         assert_eq!(out.to_vec().unwrap(), want, "on {}", dev.name());
         q.sync().unwrap();
@@ -337,6 +339,32 @@ fn enqueue_from_several_threads() {
     }
 }
 
+/// More launches queued than a GPU queue has fault records (1024): the
+/// oldest are read back to make room, and a fault among them is still the
+/// one the next `sync` reports.
+#[test]
+fn more_launches_in_flight_than_fault_records() {
+    for dev in devices("more_launches_in_flight_than_fault_records") {
+        let q = dev.queue().unwrap();
+        let mut data = dev.zeros::<u32>(4).unwrap();
+        let mut count = dev.zeros::<u32>(1).unwrap();
+        let launches = 1500u32;
+        for i in 0..launches {
+            if i == 5 {
+                poke::enqueue(&q, Launch::new(1u32, 1u32), 40, &mut data).unwrap();
+            }
+            bump::enqueue(&q, Launch::new(1u32, 1u32), &mut count).unwrap();
+        }
+        match q.sync() {
+            Err(Error::OutOfBounds { kernel, index, .. }) => {
+                assert_eq!((kernel.as_str(), index), ("poke", 40))
+            }
+            other => panic!("expected the fault of `poke`, got {other:?}"),
+        }
+        assert_eq!(count.to_vec().unwrap(), vec![launches], "on {}", dev.name());
+    }
+}
+
 /// What is wrong before a launch runs is an error from `enqueue`, and
 /// nothing is queued.
 #[test]
@@ -414,4 +442,46 @@ fn graphs_replay_in_order_with_other_work() {
 #[test]
 fn kernels_compile_with_nvrtc() {
     common::compile_all_kernels_with_nvrtc("kernels_compile_with_nvrtc");
+}
+
+#[kernel(mode = "ring")]
+fn running_total(state: &mut u64, msg: u32) -> u64 {
+    *state += msg as u64;
+    *state
+}
+
+/// With a ring actor running (a persistent kernel on a GPU, which blocks
+/// anything that synchronises the context), everything a queue does still
+/// works: creating it, queueing on several queues, waiting, host reads,
+/// faults, freeing buffers with work pending — and the actor keeps serving.
+#[test]
+fn queues_work_while_an_actor_runs() {
+    for dev in devices("queues_work_while_an_actor_runs") {
+        let n = 2048;
+        let src = dev.upload(&vec![4u32; n]).unwrap();
+        let mut data = dev.upload(&vec![1u32; n]).unwrap();
+        // Every kernel loaded before the actor starts, as for synchronous
+        // launches (a kernel's first load may synchronise the context).
+        mix::launch(&dev, Launch::for_elements(n), 0, 0, &src, &mut data).unwrap();
+        poke::launch(&dev, Launch::new(1u32, 1u32), 0, &mut data).unwrap();
+        let mut want = data.to_vec().unwrap();
+        let mut actor = running_total::spawn(&dev, 0).unwrap();
+        assert_eq!(actor.call(5).unwrap(), 5);
+        let (q1, q2) = (dev.queue().unwrap(), dev.queue().unwrap());
+        for round in 0..10u32 {
+            let mut tmp = dev.zeros::<u32>(n).unwrap();
+            mix::enqueue(&q1, Launch::for_elements(n), round, 20, &src, &mut tmp).unwrap();
+            mix::enqueue(&q2, Launch::for_elements(n), 1, 0, &tmp, &mut data).unwrap();
+            drop(tmp);
+            let mut t = vec![0u32; n];
+            mix_ref(round, 20, &vec![4; n], &mut t);
+            mix_ref(1, 0, &t, &mut want);
+            assert_eq!(actor.call(1).unwrap(), 6 + round as u64);
+        }
+        poke::enqueue(&q2, Launch::new(1u32, 1u32), n as u32, &mut data).unwrap();
+        assert!(matches!(q2.sync(), Err(Error::OutOfBounds { .. })));
+        assert_eq!(data.to_vec().unwrap(), want, "on {}", dev.name());
+        q1.sync().unwrap();
+        assert_eq!(actor.shutdown().unwrap(), 15);
+    }
 }

@@ -102,25 +102,37 @@ impl FaultLease<'_> {
     /// After the launch completed: the fault it recorded, if any, leaving
     /// the record cleared for the next launch.
     pub(crate) fn take(&self) -> Option<FaultRecord> {
-        let ptr = self.slots.record_ptr(self.index);
-        // SAFETY: `flag` is the record's first word, 4-byte aligned (STRIDE
-        // and the page are); no kernel uses the record now (the launch that
-        // had it completed and no other launch holds this lease), and every
-        // host access to it is atomic or happens under this lease.
-        let flag = unsafe { AtomicU32::from_ptr(ptr.cast::<u32>()) };
-        // Acquire: the kernel's stores completed before the stream
-        // synchronise returned; this orders our reads of the rest after the
-        // flag on the host side too.
-        if flag.load(Ordering::Acquire) == 0 {
-            return None;
-        }
-        // SAFETY: as above; `FaultRecord` is plain integers, valid for any
-        // bits. Volatile: the bytes were written by the GPU, not by Rust.
-        let record = unsafe { std::ptr::read_volatile(ptr) };
-        // SAFETY: as above; the record is ours until the lease ends.
-        unsafe { std::ptr::write_volatile(ptr, FaultRecord::default()) };
-        Some(record)
+        // SAFETY: the record lies in the page; no kernel uses it now (the
+        // launch that had it completed and no other launch holds this
+        // lease), and every host access to it happens under this lease.
+        unsafe { take_record(self.slots.record_ptr(self.index)) }
     }
+}
+
+/// Reads the fault a finished launch left in the record at `ptr`, if any,
+/// leaving the record cleared.
+///
+/// # Safety
+///
+/// `ptr` is a live record in mapped pinned memory, 4-byte aligned; the
+/// launch that had it has completed (its stream or an event after it was
+/// waited for), no other launch uses it, and no other host thread touches
+/// it meanwhile.
+pub(crate) unsafe fn take_record(ptr: *mut FaultRecord) -> Option<FaultRecord> {
+    // SAFETY: `flag` is the record's first word, aligned; per the caller,
+    // only this thread touches the record now.
+    let flag = unsafe { AtomicU32::from_ptr(ptr.cast::<u32>()) };
+    // Acquire: the kernel's stores completed before the wait returned; this
+    // orders our reads of the rest after the flag on the host side too.
+    if flag.load(Ordering::Acquire) == 0 {
+        return None;
+    }
+    // SAFETY: as above; `FaultRecord` is plain integers, valid for any
+    // bits. Volatile: the bytes were written by the GPU, not by Rust.
+    let record = unsafe { std::ptr::read_volatile(ptr) };
+    // SAFETY: as above.
+    unsafe { std::ptr::write_volatile(ptr, FaultRecord::default()) };
+    Some(record)
 }
 
 impl Drop for FaultLease<'_> {

@@ -71,6 +71,30 @@ impl CudaDevice {
         self.launch_loaded(kernel, &loaded, launch, args)
     }
 
+    /// What a queued launch of `kernel` needs before it goes on a stream:
+    /// the loaded kernel, checked against the launch, with the context's
+    /// stack and the kernel's dynamic shared memory made to fit.
+    pub(crate) fn prepare(
+        &self,
+        info: &'static KernelInfo,
+        kernel: &Kernel,
+        launch: &Launch,
+    ) -> Result<std::sync::Arc<LoadedKernel>> {
+        if !kernel.mode.is_batch() {
+            return Err(Error::Unsupported(format!(
+                "kernel `{}` is a ring kernel: start it with `{}::spawn`, not a batch launch",
+                kernel.name, kernel.name
+            )));
+        }
+        let loaded = self.gpu.batch_kernel(info, kernel)?;
+        let b = launch.block;
+        let threads = b.x.saturating_mul(b.y).saturating_mul(b.z);
+        loaded.check_block(threads, launch.shared_bytes, false)?;
+        loaded.ensure_dynamic_shared(&self.gpu, launch.shared_bytes)?;
+        self.gpu.ensure_stack(&loaded)?;
+        Ok(loaded)
+    }
+
     /// Runs the already loaded entry point of `kernel` (see [`Self::launch`]).
     pub(crate) fn launch_loaded(
         &self,
@@ -80,7 +104,7 @@ impl CudaDevice {
         args: &mut [KernelArg<'_>],
     ) -> Result<()> {
         let gpu = &*self.gpu;
-        let (g, b) = (launch.grid, launch.block);
+        let b = launch.block;
         let threads = b.x.saturating_mul(b.y).saturating_mul(b.z);
         loaded.check_block(threads, launch.shared_bytes, false)?;
         loaded.ensure_dynamic_shared(gpu, launch.shared_bytes)?;
@@ -88,32 +112,18 @@ impl CudaDevice {
         // A fault record of its own for this launch: launches from several
         // threads never share one.
         let fault = gpu.faults.lease();
-        let mut pack = ArgPack::new(fault.device_ptr(), kernel, args)?;
-        let mut params = pack.pointers();
-
         let name = &kernel.name;
         gpu.bind()
             .map_err(|e| cuda_error(&format!("binding GPU context to launch `{name}`"), e))?;
+        launch_on(
+            kernel,
+            loaded,
+            launch,
+            args,
+            fault.device_ptr(),
+            &gpu.stream,
+        )?;
         let stream = gpu.stream.raw();
-        // SAFETY: `params` holds one pointer per C parameter of the entry
-        // point, in order, each pointing at a value of that parameter's size
-        // and layout (checked against the IR by `ArgPack::new`) that lives in
-        // `pack` until after the call; the driver copies them before
-        // returning. Every device pointer among them refers to a live
-        // allocation of this context that `args` keeps borrowed for the
-        // whole launch, which ends (synchronise below) before we return;
-        // the fault record is leased to this launch alone.
-        unsafe {
-            result::launch_kernel(
-                loaded.cu_function(),
-                (g.x, g.y, g.z),
-                (b.x, b.y, b.z),
-                launch.shared_bytes,
-                stream,
-                &mut params,
-            )
-        }
-        .map_err(|e| launch_error(loaded, launch, e))?;
         // SAFETY: the GPU's live stream, with its context current.
         let ran = unsafe { result::stream::synchronize(stream) };
         // Read (and cleared) even when the synchronise failed, so the
@@ -125,6 +135,45 @@ impl CudaDevice {
             None => Ok(()),
         }
     }
+}
+
+/// Puts one launch of `loaded` on `stream` with its fault record at
+/// `fault_ptr`, and returns without waiting. The context must be current.
+///
+/// The caller keeps every buffer in `args` alive and unused by conflicting
+/// work until the launch has finished (a synchronous launch waits for it;
+/// a queued one is ordered by its buffers, which outlive it), and gives the
+/// launch a fault record no other unfinished launch uses.
+pub(super) fn launch_on(
+    kernel: &Kernel,
+    loaded: &LoadedKernel,
+    launch: &Launch,
+    args: &[KernelArg<'_>],
+    fault_ptr: u64,
+    stream: &super::Stream,
+) -> Result<()> {
+    let (g, b) = (launch.grid, launch.block);
+    let mut pack = ArgPack::new(fault_ptr, kernel, args)?;
+    let mut params = pack.pointers();
+    // SAFETY: `params` holds one pointer per C parameter of the entry
+    // point, in order, each pointing at a value of that parameter's size
+    // and layout (checked against the IR by `ArgPack::new`) that lives in
+    // `pack` until after the call; the driver copies them before
+    // returning. Every device pointer among them refers to a live
+    // allocation of this context that stays alive and unused by
+    // conflicting work until the launch ends, and the fault record is this
+    // launch's alone (the caller's promises above).
+    unsafe {
+        result::launch_kernel(
+            loaded.cu_function(),
+            (g.x, g.y, g.z),
+            (b.x, b.y, b.z),
+            launch.shared_bytes,
+            stream.raw(),
+            &mut params,
+        )
+    }
+    .map_err(|e| launch_error(loaded, launch, e))
 }
 
 /// The error for a `cuLaunchKernel` that failed: for too few resources,

@@ -82,6 +82,12 @@ impl DeviceMem {
             .map_err(|e| cuda_error(&what(), e))
     }
 
+    /// `true` when the free is stream-ordered (`cuMemFreeAsync` on the
+    /// GPU's stream), so work it must follow can be waited for by events.
+    pub(crate) fn frees_async(&self) -> bool {
+        self.gpu.async_alloc
+    }
+
     /// Length in bytes.
     pub fn len(&self) -> usize {
         self.len

@@ -32,6 +32,7 @@ mod memory;
 mod modules;
 mod nvrtc;
 mod pinned;
+mod queue;
 mod resources;
 
 use std::sync::Arc;
@@ -44,6 +45,7 @@ pub use memory::DeviceMem;
 pub(crate) use modules::{cache_key, LoadedKernel};
 pub use modules::{cubin_for, module_source};
 pub use nvrtc::{nvrtc_origin, nvrtc_version};
+pub(crate) use queue::QueueStream;
 pub use resources::{FunctionResources, Resources};
 
 use crate::Result;

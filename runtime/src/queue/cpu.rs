@@ -47,7 +47,9 @@ impl Worker {
             .spawn(move || {
                 while let Ok(job) = rx.recv() {
                     for d in &job.deps {
-                        d.line.wait_done(d.seq);
+                        // A CPU queue's dependencies are CPU queues, whose
+                        // waits cannot fail.
+                        let _ = d.line.wait_done(d.seq);
                     }
                     let (seq, kernel) = (job.seq, job.kernel);
                     let outcome = catch_unwind(AssertUnwindSafe(job.run));

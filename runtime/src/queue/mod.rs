@@ -2,8 +2,9 @@
 //! buffers ordering work across queues; and [`Graph`]: a recorded list of
 //! launches replayed as one.
 //!
-//! A queue is a CUDA stream on a GPU and a worker thread on the CPU
-//! backend (`cpu.rs`), with the same observable behaviour:
+//! A queue is a CUDA stream on a GPU (`crate::cuda::QueueStream`) and a
+//! worker thread on the CPU backend (`cpu.rs`), with the same observable
+//! behaviour:
 //! - launches on one queue run in the order they were queued;
 //! - a buffer orders the launches of every queue that use it (`order.rs`):
 //!   a read runs after the last write, a write after every earlier access;
@@ -66,6 +67,8 @@ pub(crate) struct QueueCore {
 enum Engine {
     /// The CPU backend's worker thread.
     Cpu(cpu::Worker),
+    /// A GPU stream of the queue's own.
+    Cuda(Arc<crate::cuda::QueueStream>),
     /// Inside [`Queue::record`]: launches are kept, not run.
     Record(Mutex<Vec<QueuedLaunch>>),
 }
@@ -136,6 +139,7 @@ impl OwnedArg {
 /// One launch as queued or recorded, with everything it needs to run.
 #[derive(Clone)]
 pub(crate) struct QueuedLaunch {
+    info: &'static KernelInfo,
     kernel: Arc<Kernel>,
     launch: Launch,
     args: Vec<OwnedArg>,
@@ -164,13 +168,18 @@ impl Device {
     ///
     /// The stream or thread cannot be created.
     pub fn queue(&self) -> Result<Queue> {
-        let line = Arc::new(Timeline::new());
-        let engine = match &*self.inner {
-            DeviceInner::Cpu(_) => Engine::Cpu(cpu::Worker::start(line.clone())?),
-            DeviceInner::Cuda(_) => {
-                return Err(Error::Unsupported(
-                    "queues are not supported on the CUDA backend yet".into(),
-                ))
+        let (line, engine) = match &*self.inner {
+            DeviceInner::Cpu(_) => {
+                let line = Arc::new(Timeline::new());
+                let worker = cpu::Worker::start(line.clone())?;
+                (line, Engine::Cpu(worker))
+            }
+            DeviceInner::Cuda(c) => {
+                let stream = crate::cuda::QueueStream::new(&c.gpu)?;
+                (
+                    Arc::new(Timeline::for_stream(stream.clone())),
+                    Engine::Cuda(stream),
+                )
             }
         };
         Ok(Queue {
@@ -207,7 +216,7 @@ impl Queue {
                     .into(),
             ));
         }
-        line.wait_done(line.last_issued());
+        line.wait_done(line.last_issued())?;
         line.take_fault(u64::MAX).map_or(Ok(()), Err)
     }
 
@@ -230,6 +239,7 @@ impl Queue {
             )));
         }
         self.core.submit(QueuedLaunch {
+            info,
             kernel,
             launch,
             args: args.iter().map(OwnedArg::new).collect(),
@@ -309,8 +319,32 @@ impl QueueCore {
                 }
                 Ok(())
             }
-            (Engine::Cpu(_), _) => Err(Error::Queue(
-                "a CPU-backend queue on a device of another backend".into(),
+            (Engine::Cuda(stream), DeviceInner::Cuda(dev)) => {
+                let loaded = launches
+                    .iter()
+                    .map(|l| dev.prepare(l.info, &l.kernel, &l.launch))
+                    .collect::<Result<Vec<_>>>()?;
+                let _order = order_lock();
+                for (l, loaded) in launches.iter().zip(&loaded) {
+                    let mut deps = Deps::new();
+                    for a in &l.args {
+                        if let OwnedArg::Slice { mem, write, .. } = a {
+                            mem.conflicts(&self.line, *write, &mut deps);
+                        }
+                    }
+                    let args: Vec<KernelArg<'_>> = l.args.iter().map(OwnedArg::borrow).collect();
+                    let seq =
+                        stream.launch(&self.line, &deps, &l.kernel, loaded, &l.launch, &args)?;
+                    for a in &l.args {
+                        if let OwnedArg::Slice { mem, write, .. } = a {
+                            mem.record(&self.line, seq, *write);
+                        }
+                    }
+                }
+                Ok(())
+            }
+            (Engine::Cpu(_) | Engine::Cuda(_), _) => Err(Error::Queue(
+                "a queue on a device of another backend than its own".into(),
             )),
         }
     }

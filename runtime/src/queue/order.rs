@@ -49,10 +49,22 @@ pub(crate) struct Timeline {
     moved: Condvar,
     /// The first fault not reported yet: the launch's number and its error.
     fault: Mutex<Option<(u64, Error)>>,
+    /// A GPU queue's stream: waiting means waiting for it. `None` for a
+    /// CPU queue, whose worker advances `done` itself.
+    pub(crate) cuda: Option<Arc<crate::cuda::QueueStream>>,
 }
 
 impl Timeline {
     pub(crate) fn new() -> Timeline {
+        Timeline::with_stream(None)
+    }
+
+    /// The timeline of a GPU queue running on `stream`.
+    pub(crate) fn for_stream(stream: Arc<crate::cuda::QueueStream>) -> Timeline {
+        Timeline::with_stream(Some(stream))
+    }
+
+    fn with_stream(cuda: Option<Arc<crate::cuda::QueueStream>>) -> Timeline {
         static IDS: AtomicU64 = AtomicU64::new(1);
         Timeline {
             id: IDS.fetch_add(1, Ordering::Relaxed),
@@ -61,6 +73,7 @@ impl Timeline {
             lock: Mutex::new(()),
             moved: Condvar::new(),
             fault: Mutex::new(None),
+            cuda,
         }
     }
 
@@ -89,15 +102,20 @@ impl Timeline {
         self.moved.notify_all();
     }
 
-    /// Blocks until launch `seq` has finished.
-    pub(crate) fn wait_done(&self, seq: u64) {
+    /// Blocks until launch `seq` has finished. Fails only for a GPU queue
+    /// whose stream cannot be waited for (the driver's error).
+    pub(crate) fn wait_done(&self, seq: u64) -> Result<()> {
         if self.is_done(seq) {
-            return;
+            return Ok(());
+        }
+        if let Some(stream) = &self.cuda {
+            return stream.wait(self, seq);
         }
         let mut g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         while !self.is_done(seq) {
             g = self.moved.wait(g).unwrap_or_else(|e| e.into_inner());
         }
+        Ok(())
     }
 
     /// Records the fault of launch `seq`, unless an earlier one is still
@@ -187,12 +205,28 @@ impl Storage {
     /// after the conflicting accesses: those of other queues are added to
     /// `deps`. Called under [`order_lock`].
     pub(crate) fn order(&self, line: &Arc<Timeline>, seq: u64, write: bool, deps: &mut Deps) {
-        let mut a = self.access();
+        self.conflicts(line, write, deps);
+        self.record(line, seq, write);
+    }
+
+    /// The first half of [`Storage::order`]: adds to `deps` the unfinished
+    /// accesses of other queues than `line` that an access (a write when
+    /// `write`) must wait for. Called under [`order_lock`].
+    pub(crate) fn conflicts(&self, line: &Timeline, write: bool, deps: &mut Deps) {
+        let a = self.access();
         for p in a.conflicts(write) {
             if p.line.id != line.id && !p.is_done() {
                 add_dep(deps, p);
             }
         }
+    }
+
+    /// The second half of [`Storage::order`]: records launch `seq` of
+    /// `line` as the last access (a write when `write`). Called under
+    /// [`order_lock`], once the launch is in its queue, so whoever sees it
+    /// here can wait for it.
+    pub(crate) fn record(&self, line: &Arc<Timeline>, seq: u64, write: bool) {
+        let mut a = self.access();
         let me = Pending {
             line: line.clone(),
             seq,
@@ -235,7 +269,7 @@ impl Storage {
         let deps = self.pending(write);
         let mut first = None;
         for d in &deps {
-            d.line.wait_done(d.seq);
+            d.line.wait_done(d.seq)?;
             if report {
                 if let Some(e) = d.line.take_fault(d.seq) {
                     first.get_or_insert(e);
@@ -243,6 +277,28 @@ impl Storage {
             }
         }
         first.map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for Storage {
+    /// GPU memory with queued work pending is freed after that work: its
+    /// free (on the GPU's own stream) is ordered after each pending access.
+    /// Host memory needs nothing: every queued launch holds a share of it.
+    fn drop(&mut self) {
+        let Mem::Cuda(m) = &self.mem else { return };
+        let a = self.access.get_mut().unwrap_or_else(|e| e.into_inner());
+        for p in a.write.iter().chain(a.reads.iter()) {
+            if p.is_done() {
+                continue;
+            }
+            if let Some(stream) = &p.line.cuda {
+                if let Err(e) = stream.order_free(m, p.seq) {
+                    // The free would run under the work: wait on the host.
+                    tracing::warn!(error = %e, "ordering a buffer's free by event failed; waiting");
+                    let _ = p.line.wait_done(p.seq);
+                }
+            }
+        }
     }
 }
 
