@@ -24,6 +24,8 @@ mod harness;
 mod jit;
 #[path = "gpu/kernels.rs"]
 mod kernels;
+#[path = "gpu/queued.rs"]
+mod queued;
 #[path = "gpu/raw.rs"]
 mod raw;
 #[path = "gpu/report.rs"]

@@ -50,10 +50,13 @@ pub fn run(r: &mut Reporter, gpu: Result<&Device, &str>, arch: Option<&str>) {
     if let Err(e) = cooperative(r, dev) {
         r.skip(GROUP, "cooperative-kernel figures", &e);
     }
+    if let Err(e) = crate::queued::run(r, dev, arch) {
+        r.skip(GROUP, "queued-launch figures", &e);
+    }
 }
 
 fn skip_all(r: &mut Reporter, why: &str) {
-    for name in FIGURES {
+    for name in FIGURES.iter().chain(&crate::queued::FIGURES) {
         r.skip(GROUP, name, why);
     }
 }
