@@ -67,7 +67,9 @@ impl<T: DeviceType> Buffer<T> {
     /// it). [`crate::Error::OutOfMemory`] when the host copy cannot be
     /// allocated.
     pub fn to_vec(&self) -> Result<Vec<T>> {
-        self.mem.wait_host(false, true)?;
+        // Held until the copy is done: launches queued meanwhile that
+        // write the buffer (a graph replayed on another thread) wait.
+        let _access = crate::queue::order::host_access(&[(&self.mem, false)], true)?;
         let mut out: Vec<T> = Vec::new();
         out.try_reserve_exact(self.len).map_err(|_| {
             crate::fallible::out_of_memory(
@@ -85,8 +87,8 @@ impl<T: DeviceType> Buffer<T> {
         // `T` (a `DeviceType`, valid for every bit pattern kernels write).
         let dst = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<u8>(), bytes) };
         match &self.mem.mem {
-            // SAFETY: every queued write finished (`wait_host` above) and
-            // `&self` keeps new writes from being queued while we read.
+            // SAFETY: every queued write finished, and writes queued from
+            // now on wait for `_access` (`host_access` above).
             Mem::Cpu(m) => dst.copy_from_slice(unsafe { &m.bytes()[..bytes] }),
             Mem::Cuda(m) => m.copy_to_host(dst)?,
         }
@@ -106,13 +108,13 @@ impl<T: DeviceType> Buffer<T> {
                 data.len()
             )));
         }
-        self.mem.wait_host(true, true)?;
+        let _access = crate::queue::order::host_access(&[(&self.mem, true)], true)?;
         let src = crate::types::bytes_of(data);
         match &self.mem.mem {
             Mem::Cpu(m) => {
-                // SAFETY: every queued access finished (`wait_host` above),
-                // `&mut self` keeps new ones from being queued, and `src`
-                // fits (lengths checked above).
+                // SAFETY: every queued access finished, accesses queued
+                // from now on wait for `_access` (`host_access` above), and
+                // `src` fits (lengths checked above).
                 unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), m.ptr(), src.len()) }
             }
             Mem::Cuda(m) => m.copy_from_host(src)?,

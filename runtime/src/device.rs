@@ -149,7 +149,8 @@ impl Device {
         let kernel = info.linked()?;
         launch.validate(info.name)?;
         check_args(&kernel, args, self)?;
-        crate::queue::wait_for_args(args)?;
+        // Held until the launch has finished.
+        let _access = crate::queue::wait_for_args(args)?;
         match &*self.inner {
             DeviceInner::Cpu(c) => c.launch(&kernel, &launch, args),
             DeviceInner::Cuda(c) => c.launch(info, &kernel, &launch, args),

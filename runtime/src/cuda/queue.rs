@@ -154,6 +154,12 @@ impl QueueStream {
         let what = || format!("queueing kernel `{name}`");
         self.gpu.bind().map_err(|e| cuda_error(&what(), e))?;
         for d in deps {
+            if d.line.host {
+                // A host access in progress (a host read, a synchronous
+                // launch): it ends without the ordering lock, so wait here.
+                d.line.wait_done(d.seq)?;
+                continue;
+            }
             let Some(other) = &d.line.cuda else {
                 return Err(Error::Queue(format!(
                     "kernel `{name}`: a buffer has work pending on a queue of another backend"

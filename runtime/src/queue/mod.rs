@@ -26,6 +26,8 @@ mod tests;
 
 use std::sync::{Arc, Mutex};
 
+use smallvec::SmallVec;
+
 use spindle_codegen::ir::Kernel;
 use spindle_codegen::layout::TypeDesc;
 
@@ -360,17 +362,19 @@ impl std::fmt::Debug for Queue {
 }
 
 /// Makes a synchronous launch wait for the queued work on its buffers that
-/// it conflicts with (it then runs at once, on the calling thread or the
-/// device's own stream, and has finished when it returns, so it leaves no
-/// pending access behind). Faults of the queued work are left for their
-/// queue's `sync`.
-pub(crate) fn wait_for_args(args: &[KernelArg<'_>]) -> Result<()> {
-    for a in args {
-        match a {
-            KernelArg::Value { .. } => {}
-            KernelArg::Slice { mem, .. } => mem.wait_host(false, false)?,
-            KernelArg::SliceMut { mem, .. } => mem.wait_host(true, false)?,
-        }
-    }
-    Ok(())
+/// it conflicts with, and launches queued meanwhile that conflict with it
+/// wait until the returned access is dropped — after the launch, which
+/// runs at once (on the calling thread, or the device's own stream and
+/// waited for). Faults of the queued work are left for their queue's
+/// `sync`.
+pub(crate) fn wait_for_args(args: &[KernelArg<'_>]) -> Result<order::HostAccess> {
+    let mems: SmallVec<[(&Storage, bool); 8]> = args
+        .iter()
+        .filter_map(|a| match a {
+            KernelArg::Value { .. } => None,
+            KernelArg::Slice { mem, .. } => Some((&***mem, false)),
+            KernelArg::SliceMut { mem, .. } => Some((&***mem, true)),
+        })
+        .collect();
+    order::host_access(&mems, false)
 }

@@ -12,7 +12,10 @@
 //! itself are free (a queue runs in order); waits on other queues become
 //! the launch's dependencies, which its backend honours before running it
 //! (a CPU worker blocks on the other timeline, a CUDA stream waits for an
-//! event). Host accesses wait the same way, on the host.
+//! event). Host accesses — `to_vec`, `copy_from`, a synchronous launch —
+//! wait the same way, on the host, and are recorded like launches (each on
+//! a timeline of its own, [`host_access`]), so a launch queued while one is
+//! in progress (a graph replayed on another thread) waits for it too.
 //!
 //! Launches are ordered and handed to their queue under one lock
 //! ([`ORDER`]), so the dependencies of every launch point to launches
@@ -52,6 +55,8 @@ pub(crate) struct Timeline {
     /// A GPU queue's stream: waiting means waiting for it. `None` for a
     /// CPU queue, whose worker advances `done` itself.
     pub(crate) cuda: Option<Arc<crate::cuda::QueueStream>>,
+    /// Stands for one host access (see [`host_access`]), numbered 1.
+    pub(crate) host: bool,
 }
 
 impl Timeline {
@@ -74,7 +79,16 @@ impl Timeline {
             moved: Condvar::new(),
             fault: Mutex::new(None),
             cuda,
+            host: false,
         }
+    }
+
+    /// The timeline of one host access: launch 1 is the access itself.
+    fn host() -> Timeline {
+        let mut t = Timeline::new();
+        t.host = true;
+        t.issue();
+        t
     }
 
     /// Numbers a new launch. Called under [`order_lock`].
@@ -227,6 +241,8 @@ impl Storage {
     /// here can wait for it.
     pub(crate) fn record(&self, line: &Arc<Timeline>, seq: u64, write: bool) {
         let mut a = self.access();
+        // Finished host accesses have no fault to report: forget them.
+        a.reads.retain(|r| !(r.line.host && r.is_done()));
         let me = Pending {
             line: line.clone(),
             seq,
@@ -242,15 +258,11 @@ impl Storage {
         }
     }
 
-    /// The queued accesses a host access (a write when `write`) must wait
-    /// for, finished or not (finished ones may have a fault to report).
-    pub(crate) fn pending(&self, write: bool) -> Deps {
+    /// How many accesses the buffer remembers.
+    #[cfg(test)]
+    pub(crate) fn remembered(&self) -> usize {
         let a = self.access();
-        let mut deps = Deps::new();
-        for p in a.conflicts(write) {
-            add_dep(&mut deps, p);
-        }
-        deps
+        a.write.iter().count() + a.reads.len()
     }
 
     /// `true` when no access is pending at all.
@@ -260,24 +272,53 @@ impl Storage {
         let idle = a.conflicts(true).all(Pending::is_done);
         idle
     }
+}
 
-    /// Blocks until the accesses a host access (a write when `write`)
-    /// conflicts with have finished. With `report`, returns the first
-    /// unreported fault of the launches waited for (and of those before
-    /// them on their queues), which the next `sync` then no longer reports.
-    pub(crate) fn wait_host(&self, write: bool, report: bool) -> Result<()> {
-        let deps = self.pending(write);
-        let mut first = None;
-        for d in &deps {
-            d.line.wait_done(d.seq)?;
-            if report {
-                if let Some(e) = d.line.take_fault(d.seq) {
-                    first.get_or_insert(e);
-                }
+/// A host access of buffers in progress — `to_vec`, `copy_from`, or a
+/// synchronous launch: launches queued meanwhile that conflict with it
+/// (a graph replayed on another thread, say) wait until it is dropped.
+pub(crate) struct HostAccess {
+    line: Arc<Timeline>,
+}
+
+impl Drop for HostAccess {
+    fn drop(&mut self) {
+        self.line.finish(1);
+    }
+}
+
+/// Begins a host access of `mems` (a write where the flag is set): records
+/// it on each buffer, so conflicting launches queued from now on wait for
+/// it, then waits for the queued work it conflicts with. With `report`,
+/// returns instead the first unreported fault of the launches waited for
+/// (and of those before them on their queues), which the queue's next
+/// `sync` then no longer reports.
+pub(crate) fn host_access(mems: &[(&Storage, bool)], report: bool) -> Result<HostAccess> {
+    let line = Arc::new(Timeline::host());
+    let mut deps = Deps::new();
+    {
+        let _order = order_lock();
+        for (m, write) in mems {
+            // Finished ones too: they may have a fault to report.
+            for p in m.access().conflicts(*write) {
+                add_dep(&mut deps, p);
             }
         }
-        first.map_or(Ok(()), Err)
+        for (m, write) in mems {
+            m.record(&line, 1, *write);
+        }
     }
+    let access = HostAccess { line };
+    let mut first = None;
+    for d in &deps {
+        d.line.wait_done(d.seq)?;
+        if report {
+            if let Some(e) = d.line.take_fault(d.seq) {
+                first.get_or_insert(e);
+            }
+        }
+    }
+    first.map_or(Ok(access), Err)
 }
 
 impl Drop for Storage {

@@ -5,7 +5,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use super::order::{order_lock, Deps, Timeline};
+use super::order::{host_access, order_lock, Deps, Timeline};
 use crate::kernel::{KernelArg, KernelInfo};
 use crate::{Device, KernelMode, Launch};
 
@@ -108,4 +108,36 @@ fn host_reads_wait_for_pending_writes() {
         writer.join().unwrap();
     });
     assert_eq!(x.to_vec().unwrap(), vec![7, 8, 9]);
+}
+
+/// A launch queued while a host access of its buffer is in progress (a
+/// read on another thread while a graph is replayed, say) waits for it.
+#[test]
+fn queued_launches_wait_for_host_accesses_in_progress() {
+    let dev = Device::cpu();
+    let q = dev.queue().unwrap();
+    let x = dev.upload(&[1u32, 2, 3]).unwrap();
+    let mut y = dev.zeros::<u32>(3).unwrap();
+    let reading = host_access(&[(&y.mem, false)], true).unwrap();
+    let l = Launch::new(1u32, 32u32);
+    q.enqueue_batch(
+        &COPY_PLUS_ONE,
+        l,
+        &mut [KernelArg::slice(&x), KernelArg::slice_mut(&mut y)],
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(!q.core.line.is_done(1), "a write ran under a host read");
+    drop(reading);
+    q.sync().unwrap();
+    assert_eq!(y.to_vec().unwrap(), vec![2, 3, 4]);
+    // Finished host accesses are forgotten: reads do not pile up.
+    for _ in 0..10 {
+        y.to_vec().unwrap();
+    }
+    assert!(
+        y.mem.remembered() <= 2,
+        "{} accesses remembered",
+        y.mem.remembered()
+    );
 }
