@@ -15,6 +15,7 @@ static COPY_PLUS_ONE: KernelInfo = KernelInfo {
     mode: KernelMode::Batch,
     threads: 0,
     bounds_checks: true,
+    debug_assertions: true,
     source: "fn copy_plus_one(x: &[u32], y: &mut [u32]) {
         let i = global_index();
         if i < y.len() { y[i] = x[i] + 1; }
