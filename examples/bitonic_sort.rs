@@ -55,7 +55,8 @@ pub fn bitonic_sort_queued(q: &Queue, keys: &mut Buffer<u32>) -> spindle::Result
 ///
 /// # Errors
 ///
-/// As [`bitonic_sort_queued`], or a backend without graphs.
+/// As [`bitonic_sort_queued`], or what the driver refuses when the CUDA
+/// graph is built.
 pub fn bitonic_sort_graph(q: &Queue, keys: &mut Buffer<u32>) -> spindle::Result<Graph> {
     q.record(|q| bitonic_sort_queued(q, keys).map(|_| ()))
 }

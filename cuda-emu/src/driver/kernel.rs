@@ -219,6 +219,63 @@ fn launch(
     let ctx = current()?;
     let f = function(func)?;
     let s = stream_in(&ctx, stream as u64)?;
+    // SAFETY: cuLaunchKernel's contract: one pointer per parameter.
+    let p = unsafe { Prepared::new(f, grid, block, shared_bytes, params, extra, call) }?;
+    queue_launch(&ctx, &s, p, call)
+}
+
+/// A launch checked and with its arguments copied (by `cuLaunchKernel`, or
+/// by `cuGraphAddKernelNode` for each replay of a graph).
+#[derive(Clone)]
+pub(crate) struct Prepared {
+    pub(crate) function: Arc<Function>,
+    pub(crate) grid: [u32; 3],
+    pub(crate) block: [u32; 3],
+    pub(crate) shared_bytes: u32,
+    pub(crate) storage: Vec<u128>,
+    pub(crate) offsets: Vec<usize>,
+}
+
+impl Prepared {
+    /// Checks a launch of `f` and copies its arguments (the checks and the
+    /// copy `cuLaunchKernel` makes).
+    ///
+    /// # Safety
+    ///
+    /// `params` holds one pointer per parameter of `f`, each to a value of
+    /// that parameter's size.
+    pub(crate) unsafe fn new(
+        f: Arc<Function>,
+        grid: [u32; 3],
+        block: [u32; 3],
+        shared_bytes: u32,
+        params: *mut *mut c_void,
+        extra: *mut *mut c_void,
+        call: &str,
+    ) -> Result<Prepared, CUresult> {
+        check_launch(&f, grid, block, shared_bytes, extra, call)?;
+        // SAFETY: forwarded caller contract.
+        let (storage, offsets) = unsafe { copy_params(&f, params) }?;
+        Ok(Prepared {
+            function: f,
+            grid,
+            block,
+            shared_bytes,
+            storage,
+            offsets,
+        })
+    }
+}
+
+/// The checks of a launch that need only the function and the geometry.
+fn check_launch(
+    f: &Function,
+    grid: [u32; 3],
+    block: [u32; 3],
+    shared_bytes: u32,
+    extra: *mut *mut c_void,
+    call: &str,
+) -> Result<(), CUresult> {
     if !extra.is_null() {
         crate::log::warn(format!(
             "{call}: `extra` launch parameters are not supported by the stand-in"
@@ -251,6 +308,18 @@ fn launch(
         ));
         return Err(CUresult::CUDA_ERROR_INVALID_VALUE);
     }
+    Ok(())
+}
+
+/// Puts a prepared launch on stream `s` of context `ctx`: counts it (fault
+/// injection), loads the function's library, grows the stack if needed.
+pub(crate) fn queue_launch(
+    ctx: &Arc<super::context::Context>,
+    s: &Arc<Stream>,
+    p: Prepared,
+    call: &str,
+) -> Result<(), CUresult> {
+    let f = p.function;
     let d = driver()?;
     let nth = d.launches.fetch_add(1, Ordering::Relaxed) + 1;
     let fault = crate::config::get().launch_fault(nth, &f.name);
@@ -267,16 +336,14 @@ fn launch(
     if stack > ctx.stack_limit() {
         ctx.grow_stack(stack, &format!("{call} of `{}`", f.name))?;
     }
-    // SAFETY: cuLaunchKernel's contract: one pointer per parameter.
-    let (storage, offsets) = unsafe { copy_params(&f, params) }?;
     s.enqueue(
         Work::Kernel(Box::new(Launch {
             function: f,
-            grid,
-            block,
-            shared_bytes,
-            storage,
-            offsets,
+            grid: p.grid,
+            block: p.block,
+            shared_bytes: p.shared_bytes,
+            storage: p.storage,
+            offsets: p.offsets,
             fault,
         })),
         Vec::new(),

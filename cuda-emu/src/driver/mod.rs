@@ -12,7 +12,8 @@
 //!   legacy default stream's implicit synchronisation, events, and every
 //!   wait bounded (a wait for a persistent kernel fails instead of hanging);
 //! - [`module`]: modules (the NVRTC stand-in's images), functions and
-//!   their attributes; [`kernel`]: launches, run on a pool of OS threads.
+//!   their attributes; [`kernel`]: launches, run on a pool of OS threads;
+//!   [`graph`]: CUDA graphs of kernel nodes.
 //!
 //! Every entry point takes the C types of `cuda.h`; its contract is the
 //! CUDA Driver API reference.
@@ -21,6 +22,7 @@
 pub mod context;
 pub mod device;
 mod errors;
+pub mod graph;
 pub mod kernel;
 pub mod memory;
 pub mod memory_api;
@@ -69,6 +71,9 @@ pub(crate) enum Kind {
     Event = 0xe7,
     Module = 0x3d,
     Function = 0xf7,
+    Graph = 0x69,
+    GraphExec = 0x6e,
+    GraphNode = 0x4e,
 }
 
 /// A new handle of `kind`.
@@ -132,6 +137,8 @@ pub(crate) struct Driver {
     pub(crate) events: Table<stream::Event>,
     pub(crate) modules: Table<module::Module>,
     pub(crate) functions: Table<module::Function>,
+    pub(crate) graphs: Table<graph::Graph>,
+    pub(crate) execs: Table<graph::Exec>,
     pub(crate) memory: memory::Memory,
     pub(crate) slots: kernel::GridSlots,
     /// `cuLaunchKernel` calls so far (fault injection counts them).
@@ -159,6 +166,8 @@ pub(crate) fn init() -> &'static Driver {
             events: Table::new(Kind::Event),
             modules: Table::new(Kind::Module),
             functions: Table::new(Kind::Function),
+            graphs: Table::new(Kind::Graph),
+            execs: Table::new(Kind::GraphExec),
             memory: memory::Memory::new(),
             slots: kernel::GridSlots::new(),
             launches: AtomicU64::new(0),

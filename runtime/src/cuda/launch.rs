@@ -314,7 +314,7 @@ impl ArgPack {
 
     /// One pointer per C argument, valid while `self` is neither moved
     /// (the words may be inline) nor mutated.
-    fn pointers(&mut self) -> SmallVec<[*mut c_void; 16]> {
+    pub(super) fn pointers(&mut self) -> SmallVec<[*mut c_void; 16]> {
         let base = self.words.as_mut_ptr();
         self.starts
             .iter()

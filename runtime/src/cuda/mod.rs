@@ -27,6 +27,7 @@ mod faults;
 mod gpu_actor_tests;
 #[cfg(test)]
 mod gpu_tests;
+mod graph;
 mod launch;
 mod memory;
 mod modules;
@@ -41,6 +42,7 @@ pub(crate) use actors::ActorSlot;
 pub use compile::{compile_cubin, options as nvrtc_options, CompiledModule, EXTRA_FLAGS};
 pub(crate) use context::{Gpu, Stream};
 pub(crate) use driver::{cuda_error, describe, is_sticky};
+pub(crate) use graph::{CudaGraph, Node as GraphNode};
 pub use memory::DeviceMem;
 pub(crate) use modules::{cache_key, LoadedKernel};
 pub use modules::{cubin_for, module_source};

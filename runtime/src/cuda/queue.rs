@@ -34,6 +34,7 @@ use spindle_codegen::ir::Kernel;
 use super::context::{Gpu, Stream};
 use super::driver::cuda_error;
 use super::faults::take_record;
+use super::graph::{CudaGraph, Exec, Node};
 use super::launch::launch_on;
 use super::memory::DeviceMem;
 use super::modules::LoadedKernel;
@@ -85,12 +86,20 @@ impl Drop for Event {
 struct Flight {
     /// The number of the last launch put on the stream.
     submitted: u64,
-    /// Launches whose fault records are unread, in order.
-    unread: VecDeque<(u64, Arc<Kernel>)>,
+    /// Launches and graph replays whose fault records are unread, in order.
+    unread: VecDeque<(u64, Unread)>,
     /// Events recorded after every `CHUNK`-th launch, with its number.
     chunks: VecDeque<(Event, u64)>,
     /// The event other streams wait on, and the launch it follows.
     mark: Option<(Event, u64)>,
+}
+
+/// Whose fault records a launch number has.
+enum Unread {
+    /// A launch's: the queue's record numbered like it.
+    Launch(Arc<Kernel>),
+    /// A graph replay's: its instantiation's records.
+    Replay(Arc<Exec>),
 }
 
 /// One queue's stream on a GPU (see the module doc).
@@ -153,6 +162,45 @@ impl QueueStream {
         let name = &kernel.name;
         let what = || format!("queueing kernel `{name}`");
         self.gpu.bind().map_err(|e| cuda_error(&what(), e))?;
+        self.wait_deps(deps, &what)?;
+        self.submit(line, &what, Unread::Launch(kernel.clone()), |seq| {
+            let fault_ptr = self.records.block().device() + (seq % RECORDS as u64) * STRIDE as u64;
+            launch_on(kernel, loaded, launch, args, fault_ptr, &self.stream)
+        })
+    }
+
+    /// Puts one replay of `graph` (whose nodes `nodes` builds) on the stream
+    /// after the dependencies `deps` and returns its number, issued on
+    /// `line`. Called under the ordering lock.
+    pub(crate) fn launch_graph<'a>(
+        &self,
+        line: &Arc<Timeline>,
+        deps: &Deps,
+        graph: &CudaGraph,
+        nodes: &dyn Fn() -> Result<Vec<Node<'a>>>,
+    ) -> Result<u64> {
+        let what = || "replaying a recorded graph".to_string();
+        self.gpu.bind().map_err(|e| cuda_error(&what(), e))?;
+        self.wait_deps(deps, &what)?;
+        // The number this replay gets: the ordering lock is held, so no
+        // other launch of this queue is issued meanwhile.
+        let exec = graph.exec_for_replay(nodes, line, line.last_issued() + 1)?;
+        self.gpu.bind().map_err(|e| cuda_error(&what(), e))?;
+        let submitted = self.submit(line, &what, Unread::Replay(exec.clone()), |_| {
+            // SAFETY: a live instantiation and this queue's live stream of
+            // the current context; the instantiation's records are free
+            // (`exec_for_replay`) and its buffers alive with the graph.
+            unsafe { result::graph::launch(exec.raw(), self.stream.raw()) }
+                .map_err(|e| cuda_error(&what(), e))
+        });
+        if submitted.is_err() {
+            exec.unmark();
+        }
+        submitted
+    }
+
+    /// Makes the stream wait for launches of other queues (`deps`).
+    fn wait_deps(&self, deps: &Deps, what: &dyn Fn() -> String) -> Result<()> {
         for d in deps {
             if d.line.host {
                 // A host access in progress (a host read, a synchronous
@@ -162,7 +210,8 @@ impl QueueStream {
             }
             let Some(other) = &d.line.cuda else {
                 return Err(Error::Queue(format!(
-                    "kernel `{name}`: a buffer has work pending on a queue of another backend"
+                    "{}: a buffer has work pending on a queue of another backend",
+                    what()
                 )));
             };
             let mark = other.mark(d.seq)?;
@@ -178,6 +227,18 @@ impl QueueStream {
             }
             .map_err(|e| cuda_error(&what(), e))?;
         }
+        Ok(())
+    }
+
+    /// Numbers the next piece of work, puts it on the stream with `put`
+    /// (given its number), and keeps `unread` to read its faults by.
+    fn submit(
+        &self,
+        line: &Timeline,
+        what: &dyn Fn() -> String,
+        unread: Unread,
+        put: impl FnOnce(u64) -> Result<()>,
+    ) -> Result<u64> {
         let mut f = self.flight();
         if f.unread.len() >= RECORDS {
             self.reclaim(&mut f, line)?;
@@ -188,10 +249,9 @@ impl QueueStream {
         } else {
             None
         };
-        let fault_ptr = self.records.block().device() + (seq % RECORDS as u64) * STRIDE as u64;
-        launch_on(kernel, loaded, launch, args, fault_ptr, &self.stream)?;
+        put(seq)?;
         f.submitted = seq;
-        f.unread.push_back((seq, kernel.clone()));
+        f.unread.push_back((seq, unread));
         let issued = line.issue();
         debug_assert_eq!(issued, seq, "a queue's launches are numbered as submitted");
         if let Some(ev) = chunk {
@@ -279,12 +339,18 @@ impl QueueStream {
             if *seq > upto {
                 break;
             }
-            let (seq, kernel) = f.unread.pop_front().expect("front exists");
-            // SAFETY: launch `seq` finished (the caller waited for it), no
-            // launch after it uses this record yet (at most RECORDS are
-            // unread), and only this queue's flight lock, held, reads it.
-            if let Some(rec) = unsafe { take_record(self.record_ptr(seq)) } {
-                line.record_fault(seq, crate::fault::fault_error(&kernel, &rec));
+            let (seq, unread) = f.unread.pop_front().expect("front exists");
+            let fault = match unread {
+                // SAFETY: launch `seq` finished (the caller waited for it), no
+                // launch after it uses this record yet (at most RECORDS are
+                // unread), and only this queue's flight lock, held, reads it.
+                Unread::Launch(kernel) => unsafe { take_record(self.record_ptr(seq)) }
+                    .map(|rec| crate::fault::fault_error(&kernel, &rec)),
+                // SAFETY: the replay finished (as above).
+                Unread::Replay(exec) => unsafe { exec.take_faults() },
+            };
+            if let Some(e) = fault {
+                line.record_fault(seq, e);
             }
         }
         while f.chunks.front().is_some_and(|(_, s)| *s <= upto) {
@@ -334,6 +400,19 @@ impl Drop for QueueStream {
         let mut f = self.flight();
         f.chunks.clear();
         f.mark = None;
+        // Nobody can ask for these faults any more; a graph's
+        // instantiation must be free for its next replay.
+        for (_, unread) in f.unread.drain(..) {
+            if let Unread::Replay(exec) = unread {
+                if synced.is_ok() {
+                    // SAFETY: the stream was synchronised above.
+                    let _ = unsafe { exec.take_faults() };
+                } else {
+                    // The context failed: no replay runs on it any more.
+                    exec.unmark();
+                }
+            }
+        }
         drop(f);
         destroy_stream(&self.stream);
     }

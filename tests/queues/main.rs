@@ -1,8 +1,10 @@
 //! Queues: asynchronous launches, ordering through buffers across queues,
-//! deferred faults, recorded graphs — on the CPU backend, and on a GPU
-//! when one is present (graphs where the backend has them).
+//! deferred faults, recorded graphs (`graphs.rs`) — on the CPU backend,
+//! and on a GPU when one is present.
 
+#[path = "../common/mod.rs"]
 mod common;
+mod graphs;
 
 use spindle::prelude::*;
 
@@ -399,40 +401,7 @@ fn bad_launches_are_refused_at_enqueue() {
     }
 }
 
-/// A graph replayed many times, interleaved with other queues' work on its
-/// buffers, against the host reference.
-#[test]
-fn graphs_replay_in_order_with_other_work() {
-    let mut rng = common::rng("graphs_replay_in_order_with_other_work");
-    let dev = Device::cpu();
-    let (q, other) = (dev.queue().unwrap(), dev.queue().unwrap());
-    let n = 1500;
-    let mut ha: Vec<u32> = (0..n).map(|_| rng.u32(..)).collect();
-    let mut hb: Vec<u32> = (0..n).map(|_| rng.u32(..)).collect();
-    let mut a = dev.upload(&ha).unwrap();
-    let mut b = dev.upload(&hb).unwrap();
-    let (k1, k2) = (rng.u32(..), rng.u32(..));
-    let graph = q
-        .record(|q| {
-            mix::enqueue(q, Launch::for_elements(n), k1, 30, &a, &mut b)?;
-            mix::enqueue(q, Launch::for_elements(n), k2, 0, &b, &mut a)
-        })
-        .unwrap();
-    for i in 0..50u32 {
-        graph.launch(&q).unwrap();
-        mix_ref(k1, 30, &ha, &mut hb);
-        mix_ref(k2, 0, &hb.clone(), &mut ha);
-        // Work on another queue between replays, on the graph's buffers.
-        mix::enqueue(&other, Launch::for_elements(n), i, 5, &a, &mut b).unwrap();
-        mix_ref(i, 5, &ha.clone(), &mut hb);
-    }
-    assert_eq!(a.to_vec().unwrap(), ha);
-    assert_eq!(b.to_vec().unwrap(), hb);
-    q.sync().unwrap();
-    other.sync().unwrap();
-}
-
-/// Every kernel of this file compiles with the real NVRTC.
+/// Every kernel of these files compiles with the real NVRTC.
 #[test]
 fn kernels_compile_with_nvrtc() {
     common::compile_all_kernels_with_nvrtc("kernels_compile_with_nvrtc");
