@@ -177,18 +177,26 @@ fn graph_replay(r: &mut Reporter, dev: &Device, q: &Queue, launch: Launch) -> Re
         .record(|q| (0..BURST).try_for_each(|_| touch::enqueue(q, launch, &mut out)))
         .map_err(|e| format!("recording {BURST} touch launches: {e}"))?;
     let mut failed = None;
+    let (warmup, reps) = (r.warmup(2), r.reps(50));
     let stats = {
         let mut replay = || {
             if let Err(e) = graph.launch(q).and_then(|()| q.sync()) {
                 failed.get_or_insert(format!("graph replay failed: {e}"));
             }
         };
-        interleaved(r.warmup(2), r.reps(50), &mut [&mut replay])
+        interleaved(warmup, reps, &mut [&mut replay])
     };
     if let Some(e) = failed {
         return Err(e);
     }
-    if out.to_vec().map_err(|e| e.to_string())?.contains(&0) {
+    // Each replay adds BURST to every element.
+    let want = (BURST * (warmup + reps)) as u32;
+    if out
+        .to_vec()
+        .map_err(|e| e.to_string())?
+        .iter()
+        .any(|&v| v != want)
+    {
         return Err("the replayed touch graph gave a wrong result on the GPU".into());
     }
     r.throughput(GROUP, FIGURES[5], stats[0], BURST, "one CUDA graph");
