@@ -287,6 +287,16 @@ fn resident_grids_child() {
     let ctx = raw::context();
     let poll = raw::module(&ctx, "poll", raw::POLL);
     let pollers: Vec<Poller> = (0..128).map(|_| Poller::start_from(&poll, false)).collect();
+    // Every poller holds its slot before the 129th kernel is queued (a
+    // launch takes a slot when its stream runs it, not when it is queued).
+    let started = Instant::now();
+    while !pollers.iter().all(Poller::started) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "128 pollers did not all start"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let module = raw::module(&ctx, "add", raw::ADD);
     let f = module.load_function("spindle_test_add").unwrap();
     // SAFETY: 32 values, freed at the end.

@@ -11,10 +11,11 @@ use cudarc::driver::sys::{self, CUresult};
 use cudarc::driver::{CudaContext, CudaFunction, CudaModule};
 use cudarc::nvrtc::Ptx;
 
-/// Polls `*flag` (pinned, mapped) until the host sets it: a persistent
-/// kernel, as a ring actor's loop is.
+/// Says it started (`flag[1] = 1`), then polls `flag[0]` (pinned, mapped)
+/// until the host sets it: a persistent kernel, as a ring actor's loop is.
 pub const POLL: &str = r#"
 extern "C" __global__ void spindle_test_poll(unsigned int* flag) {
+  atomicExch(flag + 1, 1u);
   while (atomicAdd(flag, 0u) == 0u) __nanosleep(1000);
 }
 "#;
@@ -109,16 +110,17 @@ impl Poller {
     /// [`Poller::start`] with [`POLL`] already loaded.
     pub fn start_from(module: &Arc<CudaModule>, blocking: bool) -> Poller {
         let f = module.load_function("spindle_test_poll").unwrap();
-        // SAFETY: four bytes of pinned mapped memory, zeroed before the
-        // kernel that reads them starts.
+        // SAFETY: two words of pinned mapped memory, zeroed before the
+        // kernel that uses them starts.
         let flag = unsafe {
             let p = result::malloc_host(
-                4,
+                8,
                 sys::CU_MEMHOSTALLOC_DEVICEMAP | sys::CU_MEMHOSTALLOC_PORTABLE,
             )
             .unwrap()
             .cast::<u32>();
             p.write(0);
+            p.add(1).write(0);
             p
         };
         let mut device: u64 = 0;
@@ -138,6 +140,13 @@ impl Poller {
         }
     }
 
+    /// Whether the kernel has started running (not only been queued).
+    pub fn started(&self) -> bool {
+        // SAFETY: the second of the flag's two aligned words of live pinned
+        // memory; the kernel writes it atomically.
+        unsafe { AtomicU32::from_ptr(self.flag.add(1)) }.load(Ordering::SeqCst) == 1
+    }
+
     /// Lets the kernel end, and waits for it.
     pub fn stop(&self) {
         self.stop_without_waiting();
@@ -147,8 +156,8 @@ impl Poller {
 
     /// Lets the kernel end.
     pub fn stop_without_waiting(&self) {
-        // SAFETY: the flag is 4 aligned bytes of live pinned memory; the
-        // kernel only reads it (atomically).
+        // SAFETY: the flag's first word is 4 aligned bytes of live pinned
+        // memory; the kernel only reads it (atomically).
         unsafe { AtomicU32::from_ptr(self.flag) }.store(1, Ordering::SeqCst);
     }
 }
