@@ -70,14 +70,7 @@ fn pinned(p: usize, len: usize) -> bool {
 /// stream order from pinned memory.
 fn host_to_device(s: &Arc<Stream>, dst: u64, src: *const c_void, len: usize) -> u64 {
     if pinned(src as usize, len) {
-        s.enqueue(
-            Work::Copy {
-                dst: dst as usize,
-                src: src as usize,
-                len,
-            },
-            Vec::new(),
-        )
+        copy(&s, dst as usize, src as usize, len)
     } else {
         // SAFETY: the caller's contract: `src` holds `len` readable bytes
         // for the duration of the call.
@@ -289,14 +282,7 @@ pub unsafe extern "C" fn cuMemcpyDtoH_v2(dst: *mut c_void, src: u64, len: usize)
         }
         device_range(src, len, "cuMemcpyDtoH_v2", "source")?;
         let (_, s) = legacy()?;
-        let seq = s.enqueue(
-            Work::Copy {
-                dst: dst as usize,
-                src: src as usize,
-                len,
-            },
-            Vec::new(),
-        );
+        let seq = copy(&s, dst as usize, src as usize, len);
         finish(&s, seq, "cuMemcpyDtoH_v2")
     })
 }
@@ -310,14 +296,7 @@ pub extern "C" fn cuMemcpyDtoD_v2(dst: u64, src: u64, len: usize) -> CUresult {
         device_range(dst, len, "cuMemcpyDtoD_v2", "destination")?;
         device_range(src, len, "cuMemcpyDtoD_v2", "source")?;
         let (_, s) = legacy()?;
-        s.enqueue(
-            Work::Copy {
-                dst: dst as usize,
-                src: src as usize,
-                len,
-            },
-            Vec::new(),
-        );
+        copy(&s, dst as usize, src as usize, len);
         Ok(())
     })
 }
@@ -353,14 +332,7 @@ pub unsafe extern "C" fn cuMemcpyDtoHAsync_v2(
             return Ok(());
         }
         device_range(src, len, "cuMemcpyDtoHAsync_v2", "source")?;
-        let seq = s.enqueue(
-            Work::Copy {
-                dst: dst as usize,
-                src: src as usize,
-                len,
-            },
-            Vec::new(),
-        );
+        let seq = copy(&s, dst as usize, src as usize, len);
         if pinned(dst as usize, len) {
             Ok(())
         } else {
@@ -390,16 +362,15 @@ pub extern "C" fn cuMemcpyDtoDAsync_v2(
         }
         device_range(dst, len, "cuMemcpyDtoDAsync_v2", "destination")?;
         device_range(src, len, "cuMemcpyDtoDAsync_v2", "source")?;
-        s.enqueue(
-            Work::Copy {
-                dst: dst as usize,
-                src: src as usize,
-                len,
-            },
-            Vec::new(),
-        );
+        copy(&s, dst as usize, src as usize, len);
         Ok(())
     })
+}
+
+/// Queues a copy of `len` bytes from `src` to `dst` (both checked) on `s`;
+/// returns its number on the stream.
+fn copy(s: &Arc<Stream>, dst: usize, src: usize, len: usize) -> u64 {
+    s.enqueue(Work::Copy { dst, src, len }, Vec::new())
 }
 
 /// A memset of `count` elements of `width` bytes, on `stream` (`None`: the
