@@ -70,7 +70,7 @@ fn pinned(p: usize, len: usize) -> bool {
 /// stream order from pinned memory.
 fn host_to_device(s: &Arc<Stream>, dst: u64, src: *const c_void, len: usize) -> u64 {
     if pinned(src as usize, len) {
-        copy(&s, dst as usize, src as usize, len)
+        copy(s, dst as usize, src as usize, len)
     } else {
         // SAFETY: the caller's contract: `src` holds `len` readable bytes
         // for the duration of the call.
