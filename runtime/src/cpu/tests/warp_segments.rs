@@ -5,49 +5,18 @@
 //! width that is not a power of two from 1 to 32 (a fault naming it).
 
 use super::groups::configurations;
+use super::warps::{collective_kernel, tid, BT};
 use super::*;
 use crate::fault::expect_fault;
 use crate::FaultKind;
 use CollectiveOp::*;
 
-const BT: usize = 48; // a full warp and a partial one of 16
-
-fn tid() -> Expr {
-    dim(Intrinsic::ThreadIdx, 0)
-}
-
 /// `out[i] = op(v[i], x[i], width[i])` over blocks of 48 threads.
 fn width_kernel(op: CollectiveOp) -> Arc<Kernel> {
-    let (t, u) = (sc(Scalar::I64), sc(Scalar::U32));
-    let mut kb = KernelBuilder::new("shuffle_width");
-    let v = kb.slice("v", t.clone(), false);
-    let x = kb.slice("x", u.clone(), false);
-    let w = kb.slice("width", u.clone(), false);
-    let out = kb.slice("out", t.clone(), true);
-    let site = kb.site("out", 1);
+    let u = sc(Scalar::U32);
+    let inputs = [("v", sc(Scalar::I64)), ("x", u.clone()), ("width", u)];
     let name = op.width_name().unwrap();
-    let ws = kb.site(&format!("{name}()"), 2);
-    let i = kb.local("i", sc(Scalar::Usize));
-    let iu = || local(i, sc(Scalar::Usize));
-    kb.build(vec![
-        let_(i, global_index()),
-        store_elem(
-            out,
-            iu(),
-            site,
-            t.clone(),
-            collective(
-                op,
-                vec![
-                    elem(v, iu(), site, t.clone()),
-                    elem(x, iu(), site, u.clone()),
-                    elem(w, iu(), site, u.clone()),
-                ],
-                ws,
-                t.clone(),
-            ),
-        ),
-    ])
+    collective_kernel("shuffle_width", op, &format!("{name}()"), &inputs)
 }
 
 /// The definition, written out: the source lane of `lane` in a warp of

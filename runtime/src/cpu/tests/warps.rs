@@ -10,41 +10,47 @@ use crate::fault::expect_fault;
 use crate::FaultKind;
 use CollectiveOp::*;
 
-const BT: usize = 48; // a full warp and a partial one of 16
+/// Threads per block in these tests: a full warp and a partial one of 16.
+pub(super) const BT: usize = 48;
 
-fn tid() -> Expr {
+pub(super) fn tid() -> Expr {
     dim(Intrinsic::ThreadIdx, 0)
+}
+
+/// `out[i] = op(a[i], b[i], …)` for the input slices `inputs` (name and
+/// element type; the result has the first one's type), with the warp
+/// operation's site named `op_site`.
+pub(super) fn collective_kernel(
+    name: &str,
+    op: CollectiveOp,
+    op_site: &str,
+    inputs: &[(&str, Ty)],
+) -> Arc<Kernel> {
+    let t = inputs[0].1.clone();
+    let mut kb = KernelBuilder::new(name);
+    let params: Vec<(ParamId, Ty)> = inputs
+        .iter()
+        .map(|(n, ty)| (kb.slice(n, ty.clone(), false), ty.clone()))
+        .collect();
+    let out = kb.slice("out", t.clone(), true);
+    let site = kb.site("out", 1);
+    let ws = kb.site(op_site, 2);
+    let i = kb.local("i", sc(Scalar::Usize));
+    let iu = || local(i, sc(Scalar::Usize));
+    let args = params
+        .iter()
+        .map(|(p, ty)| elem(*p, iu(), site, ty.clone()))
+        .collect();
+    kb.build(vec![
+        let_(i, global_index()),
+        store_elem(out, iu(), site, t.clone(), collective(op, args, ws, t)),
+    ])
 }
 
 /// `out[i] = op(v[i], idx[i])` over blocks of 48 threads.
 fn shuffle_kernel(s: Scalar, op: CollectiveOp) -> Arc<Kernel> {
-    let (t, u) = (sc(s), sc(Scalar::U32));
-    let mut kb = KernelBuilder::new("shuffle");
-    let v = kb.slice("v", t.clone(), false);
-    let idx = kb.slice("idx", u.clone(), false);
-    let out = kb.slice("out", t.clone(), true);
-    let site = kb.site("out", 1);
-    let ws = kb.site(&format!("{}()", op.rust_name()), 2);
-    let i = kb.local("i", sc(Scalar::Usize));
-    let iu = || local(i, sc(Scalar::Usize));
-    kb.build(vec![
-        let_(i, global_index()),
-        store_elem(
-            out,
-            iu(),
-            site,
-            t.clone(),
-            collective(
-                op,
-                vec![
-                    elem(v, iu(), site, t.clone()),
-                    elem(idx, iu(), site, u.clone()),
-                ],
-                ws,
-                t.clone(),
-            ),
-        ),
-    ])
+    let inputs = [("v", sc(s)), ("idx", sc(Scalar::U32))];
+    collective_kernel("shuffle", op, &format!("{}()", op.rust_name()), &inputs)
 }
 
 /// What a shuffle gives lane `i` of a grid of `bt`-thread blocks.
