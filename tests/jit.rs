@@ -120,6 +120,16 @@ fn precompiled_kernels_load_without_nvrtc() {
 #[ignore = "child process of precompiled_kernels_load_without_nvrtc"]
 fn child_loads_precompiled_without_nvrtc() {
     let err = spindle_runtime::cuda::nvrtc_version().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            spindle::Error::NvrtcUnavailable {
+                why: spindle::Unavailable::NvrtcOff,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("SPINDLE_NVRTC=off"), "{err}");
     let cubin = spindle_runtime::cuda::cubin_for(&scale::KERNEL, "sm_90").unwrap();
     assert!(cubin.starts_with(b"\x7fELF"));
@@ -127,7 +137,16 @@ fn child_loads_precompiled_without_nvrtc() {
     // An architecture that was not precompiled: a clear error, not a crash.
     let err = spindle_runtime::cuda::cubin_for(&scale::KERNEL, "sm_86").unwrap_err();
     let text = err.to_string();
-    assert!(matches!(err, spindle::Error::NvrtcUnavailable(_)), "{text}");
+    assert!(
+        matches!(
+            err,
+            spindle::Error::NvrtcUnavailable {
+                why: spindle::Unavailable::NvrtcOff,
+                ..
+            }
+        ),
+        "{text}"
+    );
     assert!(
         text.contains("scale") && text.contains("sm_86") && text.contains("precompile"),
         "{text}"

@@ -9,13 +9,29 @@ use crate::fault::Fault;
 #[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// No usable CUDA driver or device. The message says what was probed.
-    #[error("CUDA is not available: {0}")]
-    CudaUnavailable(String),
+    /// No usable CUDA driver or device: `why` says which, `message` what
+    /// was probed and what to do.
+    #[error("CUDA is not available: {message}")]
+    CudaUnavailable {
+        /// Why, for a program to match on.
+        why: Unavailable,
+        /// What was probed, and what to do.
+        message: String,
+        /// The driver's error, when a driver call failed.
+        #[source]
+        source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    },
 
-    /// libnvrtc could not be found or loaded.
-    #[error("NVRTC is not available: {0}")]
-    NvrtcUnavailable(String),
+    /// libnvrtc could not be found or loaded (or is turned off), so a kernel
+    /// that is not precompiled cannot be compiled: `why` says which,
+    /// `message` where spindle looked and how to install it.
+    #[error("NVRTC is not available: {message}")]
+    NvrtcUnavailable {
+        /// Why, for a program to match on.
+        why: Unavailable,
+        /// Where spindle looked, and how to install NVRTC.
+        message: String,
+    },
 
     /// A CUDA driver call failed.
     #[error("CUDA error during {context}: {message}")]
@@ -132,6 +148,38 @@ impl Error {
             _ => None,
         }
     }
+}
+
+/// Why CUDA or NVRTC is not available ([`Error::CudaUnavailable`],
+/// [`Error::NvrtcUnavailable`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unavailable {
+    /// No CUDA driver library (`libcuda.so`) was found.
+    NoDriver,
+    /// The driver library lacks a function spindle needs: it is older than
+    /// CUDA 13.0.
+    DriverTooOld,
+    /// A driver call failed while opening the GPU; `code` is its `CUresult`
+    /// (100: `CUDA_ERROR_NO_DEVICE`).
+    DriverCall {
+        /// The `CUresult` number.
+        code: u32,
+    },
+    /// GPU `ordinal` was asked for; the driver reports `count` devices.
+    NoSuchDevice {
+        /// The GPU number asked for.
+        ordinal: usize,
+        /// How many the driver reports.
+        count: usize,
+    },
+    /// NVRTC is turned off (`SPINDLE_NVRTC=off`).
+    NvrtcOff,
+    /// No NVRTC library was found where spindle looks.
+    NvrtcNotFound,
+    /// An NVRTC library was found but could not be loaded or used (a
+    /// missing function, a failing `nvrtcVersion`).
+    NvrtcUnusable,
 }
 
 /// `Result` with [`Error`].

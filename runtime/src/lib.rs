@@ -59,7 +59,7 @@ pub use buffer::Buffer;
 #[doc(hidden)]
 pub use buffer::Mem;
 pub use device::{Backend, Device};
-pub use error::{Error, Result};
+pub use error::{Error, Result, Unavailable};
 pub use fault::{Fault, FaultKind, Location};
 #[doc(hidden)]
 pub use inventory;

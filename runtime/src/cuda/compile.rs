@@ -46,7 +46,7 @@ pub struct CompiledModule {
 /// let src = r#"extern "C" __global__ void twice(float* x) { x[threadIdx.x] *= 2.0f; }"#;
 /// match compile_cubin("twice", src, "sm_80") {
 ///     Ok(m) => assert_eq!(&m.cubin[..4], b"\x7fELF"),
-///     Err(spindle_runtime::Error::NvrtcUnavailable(why)) => println!("skipped: {why}"),
+///     Err(e @ spindle_runtime::Error::NvrtcUnavailable { .. }) => println!("skipped: {e}"),
 ///     Err(e) => panic!("{e}"),
 /// }
 /// ```

@@ -12,7 +12,7 @@ use cudarc::driver::result::DriverError;
 use cudarc::driver::sys::CUresult;
 use cudarc::driver::{result, sys, CudaContext};
 
-use crate::{Error, Result};
+use crate::{Error, Result, Unavailable};
 
 /// What [`super::context::Gpu`] is made of.
 pub(super) struct Opened {
@@ -34,11 +34,13 @@ pub(super) fn open(ordinal: usize) -> Result<Opened> {
     // SAFETY: `is_culib_present` only tries to dlopen the driver library by
     // its usual names and closes it again; it has no preconditions.
     if !unsafe { sys::is_culib_present() } {
-        return Err(Error::CudaUnavailable(
-            "no CUDA driver (libcuda.so) found: install the NVIDIA driver to use a GPU, \
-             or set SPINDLE_BACKEND=cpu"
+        return Err(Error::CudaUnavailable {
+            why: Unavailable::NoDriver,
+            message: "no CUDA driver (libcuda.so) found: install the NVIDIA driver to use a \
+                      GPU, or set SPINDLE_BACKEND=cpu"
                 .into(),
-        ));
+            source: None,
+        });
     }
     match catch_unwind(AssertUnwindSafe(|| open_present(ordinal))) {
         Ok(r) => r,
@@ -48,9 +50,13 @@ pub(super) fn open(ordinal: usize) -> Result<Opened> {
                 .map(String::as_str)
                 .or_else(|| panic.downcast_ref::<&str>().copied())
                 .unwrap_or("unknown panic");
-            Err(Error::CudaUnavailable(format!(
-                "the CUDA driver could not be used ({what}); it may be older than CUDA 13.0"
-            )))
+            Err(Error::CudaUnavailable {
+                why: Unavailable::DriverTooOld,
+                message: format!(
+                    "the CUDA driver could not be used ({what}); it may be older than CUDA 13.0"
+                ),
+                source: None,
+            })
         }
     }
 }
@@ -99,17 +105,24 @@ fn loads_lazily() -> bool {
 }
 
 fn open_present(ordinal: usize) -> Result<Opened> {
-    let unavailable =
-        |what: &str, e: DriverError| Error::CudaUnavailable(format!("{what}: {}", describe(e)));
+    let unavailable = |what: &str, e: DriverError| Error::CudaUnavailable {
+        why: Unavailable::DriverCall { code: e.0 as u32 },
+        message: format!("{what}: {}", describe(e)),
+        source: Some(Arc::new(e)),
+    };
     eager_module_loading();
     result::init().map_err(|e| unavailable("cuInit failed", e))?;
     let count =
         result::device::get_count().map_err(|e| unavailable("cuDeviceGetCount failed", e))?;
     let count = usize::try_from(count).unwrap_or(0);
     if ordinal >= count {
-        return Err(Error::CudaUnavailable(format!(
-            "GPU {ordinal} was requested but the driver reports {count} CUDA device(s)"
-        )));
+        return Err(Error::CudaUnavailable {
+            why: Unavailable::NoSuchDevice { ordinal, count },
+            message: format!(
+                "GPU {ordinal} was requested but the driver reports {count} CUDA device(s)"
+            ),
+            source: None,
+        });
     }
     let ctx =
         CudaContext::new(ordinal).map_err(|e| unavailable(&format!("opening GPU {ordinal}"), e))?;
@@ -197,10 +210,10 @@ mod tests {
                 assert!(present);
                 assert!(d.arch.starts_with("sm_"), "{}", d.arch);
             }
-            Err(Error::CudaUnavailable(why)) if !present => {
-                assert!(why.contains("no CUDA driver (libcuda.so) found"), "{why}");
+            Err(Error::CudaUnavailable { why, .. }) if !present => {
+                assert_eq!(why, Unavailable::NoDriver);
             }
-            Err(Error::CudaUnavailable(_) | Error::Cuda { .. }) => assert!(present),
+            Err(Error::CudaUnavailable { .. } | Error::Cuda { .. }) => assert!(present),
             Err(other) => panic!("unexpected error {other:?}"),
         }
     }
@@ -217,13 +230,25 @@ mod tests {
         assert_eq!(dev.backend(), crate::Backend::Cpu);
         assert!(matches!(
             crate::Device::cuda(0),
-            Err(Error::CudaUnavailable(_))
+            Err(Error::CudaUnavailable { .. })
         ));
     }
 
     #[test]
     fn out_of_range_ordinal_is_unavailable() {
-        assert!(matches!(open(4096), Err(Error::CudaUnavailable(_))));
+        match open(4096) {
+            Err(Error::CudaUnavailable {
+                why: Unavailable::NoSuchDevice { ordinal, .. },
+                ..
+            }) => assert_eq!(ordinal, 4096),
+            // No driver here: the probe stops before counting devices.
+            Err(Error::CudaUnavailable {
+                why: Unavailable::NoDriver,
+                ..
+            }) => {}
+            Err(other) => panic!("expected an unavailable GPU 4096, got {other:?}"),
+            Ok(_) => panic!("GPU 4096 opened"),
+        }
     }
 
     /// Builds a stub `libcuda.so` whose `cuInit` reports "no device" and runs
@@ -290,14 +315,19 @@ mod tests {
             unsafe { sys::is_culib_present() },
             "the stub libcuda was not found"
         );
-        match open(0) {
-            Err(Error::CudaUnavailable(why)) => {
-                assert!(why.contains("cuInit failed"), "{why}");
-                assert!(why.contains("CUDA_ERROR_NO_DEVICE"), "{why}");
-                assert!(why.contains("no CUDA-capable device is detected"), "{why}");
-            }
-            Err(other) => panic!("unexpected error {other:?}"),
-            Ok(_) => panic!("the stub driver has no device"),
-        }
+        let e = open(0).err().expect("the stub driver has no device");
+        let chained = std::error::Error::source(&e).is_some();
+        let Error::CudaUnavailable { why, message, .. } = e else {
+            panic!("unexpected error {e:?}")
+        };
+        // CUDA_ERROR_NO_DEVICE, with the driver's error as the source.
+        assert_eq!(why, Unavailable::DriverCall { code: 100 });
+        assert!(chained, "the driver's error is the source");
+        assert!(message.contains("cuInit failed"), "{message}");
+        assert!(message.contains("CUDA_ERROR_NO_DEVICE"), "{message}");
+        assert!(
+            message.contains("no CUDA-capable device is detected"),
+            "{message}"
+        );
     }
 }

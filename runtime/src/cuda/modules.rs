@@ -492,14 +492,17 @@ fn cached_cubins(source: &str, arch: &str) -> Vec<Vec<u8>> {
 fn compile_and_store(kernel_name: &str, source: &str, arch: &str) -> Result<Vec<u8>> {
     let cache = disk_cache();
     let version = nvrtc_version().map_err(|e| match e {
-        Error::NvrtcUnavailable(why) => Error::NvrtcUnavailable(format!(
+        Error::NvrtcUnavailable { why, message } => Error::NvrtcUnavailable {
+            why,
+            message: format!(
             "kernel `{kernel_name}` needs compiling for {arch} and the disk cache ({dir}) holds \
-             no precompiled CUBIN for it; {why}. Precompile with `spindle::precompile` on a \
+             no precompiled CUBIN for it; {message}. Precompile with `spindle::precompile` on a \
              machine with NVRTC and point SPINDLE_CACHE_DIR at that folder.",
             dir = cache
                 .map(|c| c.dir().display().to_string())
                 .unwrap_or_else(|| "off".into()),
-        )),
+            ),
+        },
         other => other,
     })?;
     let cubin = compile_cubin(kernel_name, source, arch)?.cubin;

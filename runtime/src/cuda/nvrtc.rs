@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use libloading::Library;
 
-use crate::{Error, Result};
+use crate::{Error, Result, Unavailable};
 
 /// Library file names, newest first.
 const LIB_NAMES: [&str; 3] = ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"];
@@ -84,7 +84,7 @@ pub(crate) struct Nvrtc {
 
 /// The process-wide NVRTC, loaded on first use.
 pub(crate) fn nvrtc() -> Result<&'static Nvrtc> {
-    static LOADED: OnceLock<std::result::Result<Nvrtc, String>> = OnceLock::new();
+    static LOADED: OnceLock<std::result::Result<Nvrtc, (Unavailable, String)>> = OnceLock::new();
     LOADED
         .get_or_init(|| {
             // NVRTC initialises the CUDA driver itself (`cuInit`) when one
@@ -93,7 +93,10 @@ pub(crate) fn nvrtc() -> Result<&'static Nvrtc> {
             load()
         })
         .as_ref()
-        .map_err(|m| Error::NvrtcUnavailable(m.clone()))
+        .map_err(|(why, message)| Error::NvrtcUnavailable {
+            why: *why,
+            message: message.clone(),
+        })
 }
 
 /// The version of the NVRTC spindle uses, `(major, minor)`, loading it if
@@ -115,9 +118,12 @@ pub fn nvrtc_origin() -> Result<String> {
     Ok(nvrtc()?.origin.clone())
 }
 
-fn load() -> std::result::Result<Nvrtc, String> {
+fn load() -> std::result::Result<Nvrtc, (Unavailable, String)> {
     if non_empty_env("SPINDLE_NVRTC").is_some_and(|v| v.eq_ignore_ascii_case("off")) {
-        return Err("NVRTC is turned off (SPINDLE_NVRTC=off)".into());
+        return Err((
+            Unavailable::NvrtcOff,
+            "NVRTC is turned off (SPINDLE_NVRTC=off)".into(),
+        ));
     }
     let started = Instant::now();
     let mut tried: Vec<String> = Vec::new();
@@ -142,7 +148,7 @@ fn load() -> std::result::Result<Nvrtc, String> {
     }
     let result = match found {
         Some(Ok(n)) => Ok(n),
-        Some(Err(e)) => Err(e),
+        Some(Err(e)) => Err((Unavailable::NvrtcUnusable, e)),
         None => {
             let mut msg = format!(
                 "libnvrtc (CUDA 13 or 12) was not found; searched {}. To fix: {INSTALL_HINT}",
@@ -152,7 +158,7 @@ fn load() -> std::result::Result<Nvrtc, String> {
                 msg.push_str("\n  ");
                 msg.push_str(f);
             }
-            Err(msg)
+            Err((Unavailable::NvrtcNotFound, msg))
         }
     };
     match &result {
@@ -162,7 +168,7 @@ fn load() -> std::result::Result<Nvrtc, String> {
             elapsed_us = started.elapsed().as_micros() as u64,
             "loaded NVRTC"
         ),
-        Err(e) => tracing::debug!(reason = %e, "NVRTC not available"),
+        Err((_, e)) => tracing::debug!(reason = %e, "NVRTC not available"),
     }
     result
 }
