@@ -92,10 +92,17 @@ fn devices(test: &str) -> Vec<Device> {
     devs
 }
 
-/// The contract's example, as written, with every output checked.
+/// The contract's example, as written, with every output checked, on
+/// each device (a CUDA stream and a CUDA graph on a GPU).
 #[test]
 fn the_contract_example_runs_as_written() -> spindle::Result<()> {
-    let dev = Device::cpu();
+    for dev in devices("the_contract_example_runs_as_written") {
+        contract_example(&dev)?;
+    }
+    Ok(())
+}
+
+fn contract_example(dev: &Device) -> spindle::Result<()> {
     let n = 1000;
     let x = dev.upload(&vec![1.0f32; n])?;
     let mut y = dev.upload(&vec![2.0f32; n])?;
