@@ -14,13 +14,16 @@
 //! An implementation crate of spindle with no stable API of its own:
 //! programs use the `spindle` facade crate, whose generated code reaches
 //! what it needs of this crate through `spindle::__private`. Test fixtures
-//! (`ring::samples`) exist only with the `testing` feature.
+//! (`ring::samples`) and the builders of hand-written IR that every test
+//! suite uses (`ir_build`) exist only with the `testing` feature.
 
 pub mod abi;
 pub mod cdecl;
 pub mod cuda;
 pub mod frontend;
 pub mod ir;
+#[cfg(any(test, feature = "testing"))]
+pub mod ir_build;
 pub mod layout;
 mod link;
 mod mode;

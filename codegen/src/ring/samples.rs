@@ -4,50 +4,10 @@
 #![doc(hidden)]
 
 use crate::ir::*;
+use crate::ir_build::*;
 use crate::KernelMode;
 
-fn ty(s: Scalar) -> Ty {
-    Ty::Scalar(s)
-}
-
-fn expr(kind: ExprKind, ty: Ty) -> Expr {
-    Expr { kind, ty }
-}
-
-fn stmt(kind: StmtKind) -> Stmt {
-    Stmt {
-        kind,
-        span: SrcSpan { line: 1, column: 0 },
-    }
-}
-
-fn lit(s: Scalar, v: i128) -> Expr {
-    expr(ExprKind::Lit(Lit::Int(v)), ty(s))
-}
-
-fn place(root: PlaceRoot, proj: Vec<Proj>, t: Ty) -> Place {
-    Place { root, proj, ty: t }
-}
-
-fn load(p: Place) -> Expr {
-    let t = p.ty.clone();
-    expr(ExprKind::Load(p), t)
-}
-
-fn bin(op: BinOp, a: Expr, b: Expr) -> Expr {
-    let t = if op.is_comparison() {
-        ty(Scalar::Bool)
-    } else {
-        a.ty.clone()
-    };
-    expr(ExprKind::Binary(op, Box::new(a), Box::new(b)), t)
-}
-
-fn cast(e: Expr, to: Scalar) -> Expr {
-    expr(ExprKind::Cast(Box::new(e)), ty(to))
-}
-
-fn param(name: &str, kind: ParamKind) -> Param {
+fn param_def(name: &str, kind: ParamKind) -> Param {
     Param {
         name: name.into(),
         kind,
@@ -103,11 +63,11 @@ fn u32_array_handler(name: &str, len: u32, body: Vec<Stmt>) -> Function {
     function(
         name,
         vec![
-            param(
+            param_def(
                 "state",
                 ParamKind::StateRef(Ty::Array(Box::new(u32t.clone()), len)),
             ),
-            param("msg", ParamKind::Value(u32t.clone())),
+            param_def("msg", ParamKind::Value(u32t.clone())),
         ],
         u32t.clone(),
         vec![Local {
@@ -188,7 +148,7 @@ pub fn tally() -> Kernel {
         stmt(StmtKind::CompoundAssign {
             place: place(state, vec![Proj::Field(0)], ty(Scalar::U32)),
             op: BinOp::Add,
-            value: lit(Scalar::U32, 1),
+            value: int(Scalar::U32, 1),
         }),
         stmt(StmtKind::CompoundAssign {
             place: place(state, vec![Proj::Field(1)], ty(Scalar::F32)),
@@ -208,8 +168,8 @@ pub fn tally() -> Kernel {
     let entry = function(
         "tally",
         vec![
-            param("state", ParamKind::StateRef(ts.clone())),
-            param("msg", ParamKind::Value(adds)),
+            param_def("state", ParamKind::StateRef(ts.clone())),
+            param_def("msg", ParamKind::Value(adds)),
         ],
         ts,
         vec![],
@@ -270,13 +230,13 @@ pub fn faulty(threads: u32) -> Kernel {
             cond: bin(
                 BinOp::Eq,
                 i.clone(),
-                bin(BinOp::Div, msg.clone(), lit(Scalar::U32, 1000)),
+                bin(BinOp::Div, msg.clone(), int(Scalar::U32, 1000)),
             ),
             then_block: Block {
                 stmts: vec![stmt(StmtKind::CompoundAssign {
-                    place: state_at(bin(BinOp::Rem, msg.clone(), lit(Scalar::U32, 1000)), 0),
+                    place: state_at(bin(BinOp::Rem, msg.clone(), int(Scalar::U32, 1000)), 0),
                     op: BinOp::Add,
-                    value: lit(Scalar::U32, 1),
+                    value: int(Scalar::U32, 1),
                 })],
             },
             else_block: Block::default(),

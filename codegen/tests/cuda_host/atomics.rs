@@ -30,12 +30,15 @@ const ATOMIC_THREADS: (u32, u32) = (4, 64);
 pub fn int_atomics_kernel(s: Scalar) -> Kernel {
     let name = format!("atomics_{}", s.rust_name());
     let (i, v, cur, old) = (0, 1, 2, 3);
-    let acc = |k: i128| at(param(1, t(s)), lit(Usize, k), 1, t(s));
+    let acc = |k: i128| index(place_param(1, ty(s)), int(Usize, k), 1, ty(s));
     let olds = |k: i128| strided(2, s, get(i, Usize), 10, k);
-    let mut then = vec![let_(v, load(at(param(0, t(s)), get(i, Usize), 0, t(s))))];
+    let mut then = vec![let_(
+        v,
+        load(index(place_param(0, ty(s)), get(i, Usize), 0, ty(s))),
+    )];
     let ops = [
-        (AtomicOp::Add, lit(s, 1)),
-        (AtomicOp::Sub, lit(s, 1)),
+        (AtomicOp::Add, int(s, 1)),
+        (AtomicOp::Sub, int(s, 1)),
         (AtomicOp::Min, get(v, s)),
         (AtomicOp::Max, get(v, s)),
         (AtomicOp::And, get(v, s)),
@@ -51,7 +54,7 @@ pub fn int_atomics_kernel(s: Scalar) -> Kernel {
     }
     // let mut cur = atomic_add(&mut acc[8], 0);
     // loop { let old = atomic_cas(&mut acc[8], cur, cur + 1); if old == cur { break; } cur = old; }
-    then.push(let_(cur, atomic(AtomicOp::Add, acc(8), vec![lit(s, 0)])));
+    then.push(let_(cur, atomic(AtomicOp::Add, acc(8), vec![int(s, 0)])));
     then.push(StmtKind::Loop {
         id: 0,
         body: block(vec![
@@ -60,7 +63,7 @@ pub fn int_atomics_kernel(s: Scalar) -> Kernel {
                 atomic(
                     AtomicOp::Cas,
                     acc(8),
-                    vec![get(cur, s), bin(BinOp::Add, get(cur, s), lit(s, 1))],
+                    vec![get(cur, s), bin(BinOp::Add, get(cur, s), int(s, 1))],
                 ),
             ),
             if_then(
@@ -68,7 +71,7 @@ pub fn int_atomics_kernel(s: Scalar) -> Kernel {
                 vec![StmtKind::Break(0)],
             ),
             StmtKind::Assign {
-                place: local(cur, t(s)),
+                place: place_local(cur, ty(s)),
                 value: get(old, s),
             },
         ]),
@@ -82,17 +85,17 @@ pub fn int_atomics_kernel(s: Scalar) -> Kernel {
         value: atomic(AtomicOp::Add, acc(9), vec![get(v, s)]),
     });
     let body = vec![
-        let_(i, intr(Intrinsic::GlobalIndex, vec![], t(Usize))),
+        let_(i, intr(Intrinsic::GlobalIndex, vec![], ty(Usize))),
         if_then(bin(BinOp::Lt, get(i, Usize), slice_len(0)), then),
     ];
     let f = function(
         &name,
         vec![("x", ro(s)), ("acc", rw(s)), ("olds", rw(s))],
         vec![
-            ("i", t(Usize), false),
-            ("v", t(s), false),
-            ("cur", t(s), true),
-            ("old", t(s), false),
+            ("i", ty(Usize), false),
+            ("v", ty(s), false),
+            ("cur", ty(s), true),
+            ("old", ty(s), false),
         ],
         body,
     );
@@ -205,19 +208,22 @@ fn cuda_host_integer_atomics_are_exact_under_contention() {
 fn float_atomics_kernel(s: Scalar) -> Kernel {
     let name = format!("fatomics_{}", s.rust_name());
     let (i, v) = (0, 1);
-    let acc = |k: i128| at(param(1, t(s)), lit(Usize, k), 1, t(s));
+    let acc = |k: i128| index(place_param(1, ty(s)), int(Usize, k), 1, ty(s));
     let tiny = if s == F32 {
         f64::from(f32::from_bits(1))
     } else {
         f64::from_bits(1)
     };
     let then = vec![
-        let_(v, load(at(param(0, t(s)), get(i, Usize), 0, t(s)))),
+        let_(
+            v,
+            load(index(place_param(0, ty(s)), get(i, Usize), 0, ty(s))),
+        ),
         StmtKind::Expr(atomic(AtomicOp::Add, acc(0), vec![get(v, s)])),
         StmtKind::Expr(atomic(AtomicOp::Sub, acc(1), vec![get(v, s)])),
         StmtKind::Assign {
             place: strided(2, s, get(i, Usize), 2, 0),
-            value: atomic(AtomicOp::Add, acc(2), vec![flit(s, tiny)]),
+            value: atomic(AtomicOp::Add, acc(2), vec![float(s, tiny)]),
         },
         StmtKind::Assign {
             place: strided(2, s, get(i, Usize), 2, 1),
@@ -225,13 +231,13 @@ fn float_atomics_kernel(s: Scalar) -> Kernel {
         },
     ];
     let body = vec![
-        let_(i, intr(Intrinsic::GlobalIndex, vec![], t(Usize))),
+        let_(i, intr(Intrinsic::GlobalIndex, vec![], ty(Usize))),
         if_then(bin(BinOp::Lt, get(i, Usize), slice_len(0)), then),
     ];
     let f = function(
         &name,
         vec![("x", ro(s)), ("acc", rw(s)), ("olds", rw(s))],
-        vec![("i", t(Usize), false), ("v", t(s), false)],
+        vec![("i", ty(Usize), false), ("v", ty(s), false)],
         body,
     );
     kernel(&name, f, 2, vec![])
@@ -307,23 +313,23 @@ fn cuda_host_float_atomics_are_exact_with_representable_values() {
 /// `histogram(x: &[u32], bins: &mut [u32])`: `atomic_add(&mut bins[x[i] % bins.len()], 1)`.
 fn histogram_kernel() -> Kernel {
     let i = 0;
-    let xi = load(at(param(0, t(U32)), get(i, Usize), 0, t(U32)));
+    let xi = load(index(place_param(0, ty(U32)), get(i, Usize), 0, ty(U32)));
     let bin_of = bin(BinOp::Rem, cast(xi, Usize), slice_len(1));
     let body = vec![
-        let_(i, intr(Intrinsic::GlobalIndex, vec![], t(Usize))),
+        let_(i, intr(Intrinsic::GlobalIndex, vec![], ty(Usize))),
         if_then(
             bin(BinOp::Lt, get(i, Usize), slice_len(0)),
             vec![StmtKind::Expr(atomic(
                 AtomicOp::Add,
-                at(param(1, t(U32)), bin_of, 1, t(U32)),
-                vec![lit(U32, 1)],
+                index(place_param(1, ty(U32)), bin_of, 1, ty(U32)),
+                vec![int(U32, 1)],
             ))],
         ),
     ];
     let f = function(
         "histogram",
         vec![("x", ro(U32)), ("bins", rw(U32))],
-        vec![("i", t(Usize), false)],
+        vec![("i", ty(Usize), false)],
         body,
     );
     kernel("histogram", f, 2, vec![])

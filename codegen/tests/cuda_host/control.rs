@@ -39,28 +39,28 @@ fn if_then(cond: Expr, then: Vec<StmtKind>) -> StmtKind {
 }
 
 fn get(id: LocalId, s: Scalar) -> Expr {
-    load(local(id, t(s)))
+    load(place_local(id, ty(s)))
 }
 
 /// The loops Rust runs in `loops_in_rust`, as IR.
 fn loops_kernel() -> Kernel {
     let sum = 0;
     let add = |v: Expr| StmtKind::CompoundAssign {
-        place: local(sum, t(I64)),
+        place: place_local(sum, ty(I64)),
         op: BinOp::Add,
         value: v,
     };
     let body = vec![
         StmtKind::Let {
             local: sum,
-            init: Some(lit(I64, 0)),
+            init: Some(int(I64, 0)),
         },
         // for b in 0u8..=255 { sum += b as i64 }
         for_range(
             0,
             1,
-            lit(U8, 0),
-            lit(U8, 255),
+            int(U8, 0),
+            int(U8, 255),
             true,
             None,
             vec![add(cast(get(1, U8), I64))],
@@ -69,13 +69,13 @@ fn loops_kernel() -> Kernel {
         for_range(
             1,
             2,
-            lit(I64, -7),
-            lit(I64, 100),
+            int(I64, -7),
+            int(I64, 100),
             false,
-            Some(lit(I64, 9)),
+            Some(int(I64, 9)),
             vec![
                 if_then(
-                    bin(BinOp::Eq, get(2, I64), lit(I64, 2)),
+                    bin(BinOp::Eq, get(2, I64), int(I64, 2)),
                     vec![StmtKind::Continue(1)],
                 ),
                 add(get(2, I64)),
@@ -85,48 +85,48 @@ fn loops_kernel() -> Kernel {
         for_range(
             2,
             3,
-            lit(I8, 0),
-            lit(I8, 127),
+            int(I8, 0),
+            int(I8, 127),
             true,
-            Some(lit(I8, 50)),
-            vec![add(bin(BinOp::Mul, cast(get(3, I8), I64), lit(I64, 1000)))],
+            Some(int(I8, 50)),
+            vec![add(bin(BinOp::Mul, cast(get(3, I8), I64), int(I64, 1000)))],
         ),
         // let mut guard = 0u32;
         // 'outer: loop { guard += 1; if guard > 3 { break }
         //   for q in 0u16..=9 { if q == 5 { continue 'outer } if q == 7 { break 'outer } sum += 1 } }
         StmtKind::Let {
             local: 4,
-            init: Some(lit(U32, 0)),
+            init: Some(int(U32, 0)),
         },
         StmtKind::Loop {
             id: 3,
             body: block(vec![
                 StmtKind::CompoundAssign {
-                    place: local(4, t(U32)),
+                    place: place_local(4, ty(U32)),
                     op: BinOp::Add,
-                    value: lit(U32, 1),
+                    value: int(U32, 1),
                 },
                 if_then(
-                    bin(BinOp::Gt, get(4, U32), lit(U32, 3)),
+                    bin(BinOp::Gt, get(4, U32), int(U32, 3)),
                     vec![StmtKind::Break(3)],
                 ),
                 for_range(
                     4,
                     5,
-                    lit(U16, 0),
-                    lit(U16, 9),
+                    int(U16, 0),
+                    int(U16, 9),
                     true,
                     None,
                     vec![
                         if_then(
-                            bin(BinOp::Eq, get(5, U16), lit(U16, 5)),
+                            bin(BinOp::Eq, get(5, U16), int(U16, 5)),
                             vec![StmtKind::Continue(3)],
                         ),
                         if_then(
-                            bin(BinOp::Eq, get(5, U16), lit(U16, 7)),
+                            bin(BinOp::Eq, get(5, U16), int(U16, 7)),
                             vec![StmtKind::Break(3)],
                         ),
-                        add(lit(I64, 1)),
+                        add(int(I64, 1)),
                     ],
                 ),
             ]),
@@ -135,15 +135,15 @@ fn loops_kernel() -> Kernel {
         for_range(
             5,
             6,
-            lit(I32, 0),
-            lit(I32, 10),
+            int(I32, 0),
+            int(I32, 10),
             false,
             None,
             vec![
                 StmtKind::CompoundAssign {
-                    place: local(6, t(I32)),
+                    place: place_local(6, ty(I32)),
                     op: BinOp::Add,
-                    value: lit(I32, 100),
+                    value: int(I32, 100),
                 },
                 add(cast(get(6, I32), I64)),
             ],
@@ -152,49 +152,49 @@ fn loops_kernel() -> Kernel {
         for_range(
             6,
             7,
-            lit(U8, 250),
-            lit(U8, 255),
+            int(U8, 250),
+            int(U8, 255),
             true,
-            Some(lit(U8, 2)),
-            vec![add(bin(BinOp::Mul, cast(get(7, U8), I64), lit(I64, 7)))],
+            Some(int(U8, 2)),
+            vec![add(bin(BinOp::Mul, cast(get(7, U8), I64), int(I64, 7)))],
         ),
         // let mut w = 1u64; while w < 1000 { w *= 3 } sum += w as i64;
         StmtKind::Let {
             local: 8,
-            init: Some(lit(U64, 1)),
+            init: Some(int(U64, 1)),
         },
         StmtKind::While {
             id: 7,
-            cond: bin(BinOp::Lt, get(8, U64), lit(U64, 1000)),
+            cond: bin(BinOp::Lt, get(8, U64), int(U64, 1000)),
             body: block(vec![StmtKind::CompoundAssign {
-                place: local(8, t(U64)),
+                place: place_local(8, ty(U64)),
                 op: BinOp::Mul,
-                value: lit(U64, 3),
+                value: int(U64, 3),
             }]),
         },
         add(cast(get(8, U64), I64)),
         StmtKind::Assign {
-            place: at(param(0, t(I64)), lit(Usize, 0), 0, t(I64)),
+            place: index(place_param(0, ty(I64)), int(Usize, 0), 0, ty(I64)),
             value: get(sum, I64),
         },
     ];
     let locals = vec![
-        ("sum", t(I64), true),
-        ("b", t(U8), false),
-        ("k", t(I64), false),
-        ("z", t(I8), false),
-        ("guard", t(U32), true),
-        ("q", t(U16), false),
-        ("j", t(I32), true),
-        ("u", t(U8), false),
-        ("w", t(U64), true),
+        ("sum", ty(I64), true),
+        ("b", ty(U8), false),
+        ("k", ty(I64), false),
+        ("z", ty(I8), false),
+        ("guard", ty(U32), true),
+        ("q", ty(U16), false),
+        ("j", ty(I32), true),
+        ("u", ty(U8), false),
+        ("w", ty(U64), true),
     ];
     let f = function(
         "loops",
         vec![(
             "out",
             ParamKind::Slice {
-                elem: t(I64),
+                elem: ty(I64),
                 mutable: true,
             },
         )],
@@ -252,9 +252,9 @@ fn loops_in_rust() -> i64 {
 /// Arrays and structs are values: a copy does not see later writes to the
 /// original. `out` gets `[b[0], a[0], r[3], p.v[1], q.v[1], p.k]`.
 fn values_kernel() -> Kernel {
-    let a3 = Ty::Array(Box::new(t(I32)), 3);
-    let a2 = Ty::Array(Box::new(t(I32)), 2);
-    let r4 = Ty::Array(Box::new(t(U8)), 4);
+    let a3 = Ty::Array(Box::new(ty(I32)), 3);
+    let a2 = Ty::Array(Box::new(ty(I32)), 2);
+    let r4 = Ty::Array(Box::new(ty(U8)), 4);
     let pair = StructDef {
         name: "Pair".into(),
         size: 12,
@@ -268,7 +268,7 @@ fn values_kernel() -> Kernel {
             FieldDef {
                 name: "k".into(),
                 offset: 8,
-                ty: t(I32),
+                ty: ty(I32),
             },
         ],
     };
@@ -277,66 +277,77 @@ fn values_kernel() -> Kernel {
         kind,
         ty: ty.clone(),
     };
-    let elem = |p: Place, i: i128, ty: Ty| at(p, lit(Usize, i), 0, ty);
+    let elem = |p: Place, i: i128, ty: Ty| index(p, int(Usize, i), 0, ty);
     let field = |mut p: Place, f: u32, ty: Ty| {
         p.proj.push(Proj::Field(f));
         p.ty = ty;
         p
     };
     let out = |i: i128, v: Expr| StmtKind::Assign {
-        place: elem(param(0, t(I32)), i, t(I32)),
+        place: elem(place_param(0, ty(I32)), i, ty(I32)),
         value: v,
     };
     let body = vec![
         StmtKind::Let {
             local: 0,
             init: Some(e(
-                ExprKind::ArrayLit(vec![lit(I32, 1), lit(I32, 2), lit(I32, 3)]),
+                ExprKind::ArrayLit(vec![int(I32, 1), int(I32, 2), int(I32, 3)]),
                 &a3,
             )),
         },
         StmtKind::Let {
             local: 1,
-            init: Some(load(local(0, a3.clone()))),
+            init: Some(load(place_local(0, a3.clone()))),
         },
         StmtKind::Assign {
-            place: elem(local(0, a3.clone()), 0, t(I32)),
-            value: lit(I32, 10),
+            place: elem(place_local(0, a3.clone()), 0, ty(I32)),
+            value: int(I32, 10),
         },
         StmtKind::Let {
             local: 2,
-            init: Some(e(ExprKind::ArrayRepeat(Box::new(lit(U8, 7)), 4), &r4)),
+            init: Some(e(ExprKind::ArrayRepeat(Box::new(int(U8, 7)), 4), &r4)),
         },
         StmtKind::Let {
             local: 3,
             init: Some(e(
                 ExprKind::StructLit(vec![
-                    e(ExprKind::ArrayLit(vec![lit(I32, 4), lit(I32, 6)]), &a2),
-                    lit(I32, -9),
+                    e(ExprKind::ArrayLit(vec![int(I32, 4), int(I32, 6)]), &a2),
+                    int(I32, -9),
                 ]),
                 &pt,
             )),
         },
         StmtKind::Let {
             local: 4,
-            init: Some(load(local(3, pt.clone()))),
+            init: Some(load(place_local(3, pt.clone()))),
         },
         StmtKind::Assign {
-            place: elem(field(local(4, pt.clone()), 0, a2.clone()), 1, t(I32)),
-            value: lit(I32, 5),
+            place: elem(field(place_local(4, pt.clone()), 0, a2.clone()), 1, ty(I32)),
+            value: int(I32, 5),
         },
-        out(0, load(elem(local(1, a3.clone()), 0, t(I32)))),
-        out(1, load(elem(local(0, a3.clone()), 0, t(I32)))),
-        out(2, cast(load(elem(local(2, r4.clone()), 3, t(U8))), I32)),
+        out(0, load(elem(place_local(1, a3.clone()), 0, ty(I32)))),
+        out(1, load(elem(place_local(0, a3.clone()), 0, ty(I32)))),
+        out(
+            2,
+            cast(load(elem(place_local(2, r4.clone()), 3, ty(U8))), I32),
+        ),
         out(
             3,
-            load(elem(field(local(3, pt.clone()), 0, a2.clone()), 1, t(I32))),
+            load(elem(
+                field(place_local(3, pt.clone()), 0, a2.clone()),
+                1,
+                ty(I32),
+            )),
         ),
         out(
             4,
-            load(elem(field(local(4, pt.clone()), 0, a2.clone()), 1, t(I32))),
+            load(elem(
+                field(place_local(4, pt.clone()), 0, a2.clone()),
+                1,
+                ty(I32),
+            )),
         ),
-        out(5, load(field(local(4, pt.clone()), 1, t(I32)))),
+        out(5, load(field(place_local(4, pt.clone()), 1, ty(I32)))),
     ];
     let locals = vec![
         ("a", a3.clone(), true),
@@ -350,7 +361,7 @@ fn values_kernel() -> Kernel {
         vec![(
             "out",
             ParamKind::Slice {
-                elem: t(I32),
+                elem: ty(I32),
                 mutable: true,
             },
         )],
@@ -364,11 +375,11 @@ fn values_kernel() -> Kernel {
 /// every thread `i < out.len()`.
 fn elementwise(name: &str, s: Scalar, op: BinOp) -> Kernel {
     let i = || get(0, Usize);
-    let elem = |p: u32, site: u32| at(param(p, t(s)), i(), site, t(s));
+    let elem = |p: u32, site: u32| index(place_param(p, ty(s)), i(), site, ty(s));
     let body = vec![
         StmtKind::Let {
             local: 0,
-            init: Some(intr(Intrinsic::GlobalIndex, vec![], t(Usize))),
+            init: Some(intr(Intrinsic::GlobalIndex, vec![], ty(Usize))),
         },
         if_then(
             bin(
@@ -376,7 +387,7 @@ fn elementwise(name: &str, s: Scalar, op: BinOp) -> Kernel {
                 i(),
                 Expr {
                     kind: ExprKind::SliceLen(2),
-                    ty: t(Usize),
+                    ty: ty(Usize),
                 },
             ),
             vec![StmtKind::Assign {
@@ -386,7 +397,7 @@ fn elementwise(name: &str, s: Scalar, op: BinOp) -> Kernel {
         ),
     ];
     let ro = ParamKind::Slice {
-        elem: t(s),
+        elem: ty(s),
         mutable: false,
     };
     let f = function(
@@ -397,12 +408,12 @@ fn elementwise(name: &str, s: Scalar, op: BinOp) -> Kernel {
             (
                 "out",
                 ParamKind::Slice {
-                    elem: t(s),
+                    elem: ty(s),
                     mutable: true,
                 },
             ),
         ],
-        vec![("i", t(Usize), false)],
+        vec![("i", ty(Usize), false)],
         body,
     );
     kernel(name, f, 3, vec![])

@@ -42,15 +42,15 @@ fn view(kernel: &mut Kernel, name: &str, elem: Ty) {
 fn dyn_reduce_kernel(name: &str) -> Kernel {
     let (tid, bid, step) = (0, 1, 2);
     let tt = || get(tid, Usize);
-    let buf = |e: Expr| at(dynamic_shared(0, t(U32)), e, 1, t(U32));
-    let wide = |e: Expr| at(dynamic_shared(1, t(U64)), e, 1, t(U64));
+    let buf = |e: Expr| index(dynamic_shared(0, ty(U32)), e, 1, ty(U32));
+    let wide = |e: Expr| index(dynamic_shared(1, ty(U64)), e, 1, ty(U64));
     let out = |k: Expr| {
         let idx = bin(
             BinOp::Add,
-            bin(BinOp::Mul, get(bid, Usize), lit(Usize, 4)),
+            bin(BinOp::Mul, get(bid, Usize), int(Usize, 4)),
             k,
         );
-        at(param(2, t(U64)), idx, 0, t(U64))
+        index(place_param(2, ty(U64)), idx, 0, ty(U64))
     };
     let block_dim_x = geom(Intrinsic::BlockDim);
     let body = vec![
@@ -58,18 +58,18 @@ fn dyn_reduce_kernel(name: &str) -> Kernel {
         let_(bid, geom(Intrinsic::BlockIdx)),
         StmtKind::Assign {
             place: buf(tt()),
-            value: load(at(
-                param(0, t(U32)),
-                intr(Intrinsic::GlobalIndex, vec![], t(Usize)),
+            value: load(index(
+                place_param(0, ty(U32)),
+                intr(Intrinsic::GlobalIndex, vec![], ty(Usize)),
                 0,
-                t(U32),
+                ty(U32),
             )),
         },
         sync_threads(),
-        let_(step, bin(BinOp::Div, block_dim_x, lit(Usize, 2))),
+        let_(step, bin(BinOp::Div, block_dim_x, int(Usize, 2))),
         StmtKind::While {
             id: 0,
-            cond: bin(BinOp::Gt, get(step, Usize), lit(Usize, 0)),
+            cond: bin(BinOp::Gt, get(step, Usize), int(Usize, 0)),
             body: block(vec![
                 if_then(
                     bin(BinOp::Lt, tt(), get(step, Usize)),
@@ -81,49 +81,49 @@ fn dyn_reduce_kernel(name: &str) -> Kernel {
                 ),
                 sync_threads(),
                 StmtKind::Assign {
-                    place: local(step, t(Usize)),
-                    value: bin(BinOp::Div, get(step, Usize), lit(Usize, 2)),
+                    place: place_local(step, ty(Usize)),
+                    value: bin(BinOp::Div, get(step, Usize), int(Usize, 2)),
                 },
             ]),
         },
         if_then(
-            bin(BinOp::Eq, tt(), lit(Usize, 0)),
+            bin(BinOp::Eq, tt(), int(Usize, 0)),
             vec![StmtKind::Assign {
-                place: at(param(1, t(U32)), get(bid, Usize), 0, t(U32)),
-                value: load(buf(lit(Usize, 0))),
+                place: index(place_param(1, ty(U32)), get(bid, Usize), 0, ty(U32)),
+                value: load(buf(int(Usize, 0))),
             }],
         ),
         sync_threads(),
         if_then(
-            bin(BinOp::Lt, tt(), lit(Usize, 2)),
+            bin(BinOp::Lt, tt(), int(Usize, 2)),
             vec![StmtKind::Assign {
                 place: wide(tt()),
-                value: lit(U64, 0),
+                value: int(U64, 0),
             }],
         ),
         sync_threads(),
         StmtKind::Expr(atomic(
             AtomicOp::Add,
-            wide(bin(BinOp::Rem, tt(), lit(Usize, 2))),
-            vec![lit(U64, 1)],
+            wide(bin(BinOp::Rem, tt(), int(Usize, 2))),
+            vec![int(U64, 1)],
         )),
         sync_threads(),
         if_then(
-            bin(BinOp::Lt, tt(), lit(Usize, 2)),
+            bin(BinOp::Lt, tt(), int(Usize, 2)),
             vec![StmtKind::Assign {
                 place: out(tt()),
                 value: load(wide(tt())),
             }],
         ),
         if_then(
-            bin(BinOp::Eq, tt(), lit(Usize, 0)),
+            bin(BinOp::Eq, tt(), int(Usize, 0)),
             vec![
                 StmtKind::Assign {
-                    place: out(lit(Usize, 2)),
+                    place: out(int(Usize, 2)),
                     value: cast(dynamic_shared_len(0), U64),
                 },
                 StmtKind::Assign {
-                    place: out(lit(Usize, 3)),
+                    place: out(int(Usize, 3)),
                     value: cast(dynamic_shared_len(1), U64),
                 },
             ],
@@ -133,15 +133,15 @@ fn dyn_reduce_kernel(name: &str) -> Kernel {
         name,
         vec![("x", ro(U32)), ("sums", rw(U32)), ("out", rw(U64))],
         vec![
-            ("t", t(Usize), false),
-            ("b", t(Usize), false),
-            ("step", t(Usize), true),
+            ("t", ty(Usize), false),
+            ("b", ty(Usize), false),
+            ("step", ty(Usize), true),
         ],
         body,
     );
     let mut k = kernel(name, f, 2, vec![dim3_def()]);
-    view(&mut k, "buf", t(U32));
-    view(&mut k, "wide", t(U64));
+    view(&mut k, "buf", ty(U32));
+    view(&mut k, "wide", ty(U64));
     k
 }
 
@@ -205,12 +205,12 @@ fn dyn_oob_kernel(name: &str, cells_too: bool) -> Kernel {
             FieldDef {
                 name: "hits".into(),
                 offset: 0,
-                ty: t(U32),
+                ty: ty(U32),
             },
             FieldDef {
                 name: "w".into(),
                 offset: 8,
-                ty: t(F64),
+                ty: ty(F64),
             },
         ],
     };
@@ -219,36 +219,36 @@ fn dyn_oob_kernel(name: &str, cells_too: bool) -> Kernel {
     let mut body = vec![
         let_(tid, geom(Intrinsic::ThreadIdx)),
         StmtKind::Assign {
-            place: at(dynamic_shared(0, t(U32)), tt(), 1, t(U32)),
+            place: index(dynamic_shared(0, ty(U32)), tt(), 1, ty(U32)),
             value: cast(tt(), U32),
         },
         StmtKind::Assign {
-            place: at(param(0, t(U32)), tt(), 0, t(U32)),
-            value: load(at(dynamic_shared(0, t(U32)), tt(), 1, t(U32))),
+            place: index(place_param(0, ty(U32)), tt(), 0, ty(U32)),
+            value: load(index(dynamic_shared(0, ty(U32)), tt(), 1, ty(U32))),
         },
     ];
     if cells_too {
-        let mut hits = at(
+        let mut hits = index(
             dynamic_shared(1, Ty::Struct(1)),
-            bin(BinOp::Div, tt(), lit(Usize, 2)),
+            bin(BinOp::Div, tt(), int(Usize, 2)),
             2,
             Ty::Struct(1),
         );
         hits.proj.push(Proj::Field(0));
-        hits.ty = t(U32);
+        hits.ty = ty(U32);
         body.push(StmtKind::Assign {
             place: hits,
-            value: lit(U32, 1),
+            value: int(U32, 1),
         });
     }
     let f = function(
         name,
         vec![("o", rw(U32))],
-        vec![("t", t(Usize), false)],
+        vec![("t", ty(Usize), false)],
         body,
     );
     let mut k = kernel(name, f, 3, vec![dim3_def(), cell]);
-    view(&mut k, "buf", t(U32));
+    view(&mut k, "buf", ty(U32));
     view(&mut k, "cells", Ty::Struct(1));
     k
 }

@@ -111,7 +111,7 @@ macro_rules! float_cases {
                 "clamp",
                 intr(
                     Intrinsic::Clamp,
-                    vec![a(), flit(s, -1.5), flit(s, 2.5)],
+                    vec![a(), float(s, -1.5), float(s, 2.5)],
                     ts.clone(),
                 ),
                 |v| o(x(v).clamp(-1.5, 2.5)),

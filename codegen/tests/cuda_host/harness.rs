@@ -13,89 +13,11 @@ use spindle_codegen::ir::*;
 use spindle_codegen::KernelMode;
 
 // ------------------------------------------------------------- IR builders
+// The shared ones (`spindle_codegen::ir_build`), and those of this suite.
 
-pub fn t(s: Scalar) -> Ty {
-    Ty::Scalar(s)
-}
-
-pub fn lit(s: Scalar, v: i128) -> Expr {
-    Expr {
-        kind: ExprKind::Lit(Lit::Int(v)),
-        ty: t(s),
-    }
-}
-
-pub fn flit(s: Scalar, v: f64) -> Expr {
-    Expr {
-        kind: ExprKind::Lit(Lit::Float(v)),
-        ty: t(s),
-    }
-}
-
-pub fn load(p: Place) -> Expr {
-    Expr {
-        ty: p.ty.clone(),
-        kind: ExprKind::Load(p),
-    }
-}
-
-pub fn local(id: LocalId, ty: Ty) -> Place {
-    Place {
-        root: PlaceRoot::Local(id),
-        proj: vec![],
-        ty,
-    }
-}
-
-pub fn param(id: ParamId, ty: Ty) -> Place {
-    Place {
-        root: PlaceRoot::Param(id),
-        proj: vec![],
-        ty,
-    }
-}
-
-pub fn at(mut p: Place, index: Expr, site: SiteId, elem: Ty) -> Place {
-    p.proj.push(Proj::Index {
-        index: Box::new(index),
-        site,
-    });
-    p.ty = elem;
-    p
-}
-
-pub fn bin(op: BinOp, a: Expr, b: Expr) -> Expr {
-    let ty = if op.is_comparison() {
-        t(Scalar::Bool)
-    } else {
-        a.ty.clone()
-    };
-    Expr {
-        kind: ExprKind::Binary(op, Box::new(a), Box::new(b)),
-        ty,
-    }
-}
-
-pub fn un(op: UnOp, a: Expr) -> Expr {
-    Expr {
-        ty: a.ty.clone(),
-        kind: ExprKind::Unary(op, Box::new(a)),
-    }
-}
-
-pub fn cast(a: Expr, to: Scalar) -> Expr {
-    Expr {
-        kind: ExprKind::Cast(Box::new(a)),
-        ty: t(to),
-    }
-}
-
-pub fn intr(i: Intrinsic, args: Vec<Expr>, ty: Ty) -> Expr {
-    Expr {
-        kind: ExprKind::Intrinsic(i, args),
-        ty,
-    }
-}
+pub use spindle_codegen::ir_build::{
+    atomic, bin, cast, float, index, int, intr, load, place_local, place_param, slice_len, ty, un,
+};
 
 pub fn st(kind: StmtKind, line: u32) -> Stmt {
     Stmt {
@@ -157,7 +79,7 @@ pub fn kernel(name: &str, entry: Function, sites: usize, structs: Vec<StructDef>
 
 /// Input `k` of a map kernel (a local of type `s`).
 pub fn arg(k: u32, s: Scalar) -> Expr {
-    load(local(1 + k, t(s)))
+    load(place_local(1 + k, ty(s)))
 }
 
 /// Rust's answer for one case, from the input bits.
@@ -206,7 +128,7 @@ pub fn map_kernel(name: &str, inputs: &[Scalar], cases: &[Case]) -> (Kernel, Vec
         params.push((
             names[k].as_str(),
             ParamKind::Slice {
-                elem: t(*s),
+                elem: ty(*s),
                 mutable: false,
             },
         ));
@@ -215,39 +137,39 @@ pub fn map_kernel(name: &str, inputs: &[Scalar], cases: &[Case]) -> (Kernel, Vec
         params.push((
             names[inputs.len() + k].as_str(),
             ParamKind::Slice {
-                elem: t(*s),
+                elem: ty(*s),
                 mutable: true,
             },
         ));
     }
-    let mut locals = vec![("i", t(Scalar::Usize), false)];
+    let mut locals = vec![("i", ty(Scalar::Usize), false)];
     let input_names: Vec<String> = (0..inputs.len()).map(|k| format!("a{k}")).collect();
     for (k, s) in inputs.iter().enumerate() {
-        locals.push((input_names[k].as_str(), t(*s), false));
+        locals.push((input_names[k].as_str(), ty(*s), false));
     }
-    let i = || load(local(0, t(Scalar::Usize)));
+    let i = || load(place_local(0, ty(Scalar::Usize)));
     let mut then = Vec::new();
     for (k, s) in inputs.iter().enumerate() {
         then.push(st(
             StmtKind::Let {
                 local: 1 + k as u32,
-                init: Some(load(at(param(k as u32, t(*s)), i(), 0, t(*s)))),
+                init: Some(load(index(place_param(k as u32, ty(*s)), i(), 0, ty(*s)))),
             },
             2,
         ));
     }
     for (slot, s) in outs.iter().enumerate() {
-        let mine: Vec<&Case> = cases.iter().filter(|c| c.expr.ty == t(*s)).collect();
+        let mine: Vec<&Case> = cases.iter().filter(|c| c.expr.ty == ty(*s)).collect();
         for (j, c) in mine.iter().enumerate() {
             let idx = bin(
                 BinOp::Add,
-                bin(BinOp::Mul, i(), lit(Scalar::Usize, mine.len() as i128)),
-                lit(Scalar::Usize, j as i128),
+                bin(BinOp::Mul, i(), int(Scalar::Usize, mine.len() as i128)),
+                int(Scalar::Usize, j as i128),
             );
             let p = (inputs.len() + slot) as u32;
             then.push(st(
                 StmtKind::Assign {
-                    place: at(param(p, t(*s)), idx, 1, t(*s)),
+                    place: index(place_param(p, ty(*s)), idx, 1, ty(*s)),
                     value: c.expr.clone(),
                 },
                 3,
@@ -256,12 +178,12 @@ pub fn map_kernel(name: &str, inputs: &[Scalar], cases: &[Case]) -> (Kernel, Vec
     }
     let len0 = Expr {
         kind: ExprKind::SliceLen(0),
-        ty: t(Scalar::Usize),
+        ty: ty(Scalar::Usize),
     };
     let body = vec![
         StmtKind::Let {
             local: 0,
-            init: Some(intr(Intrinsic::GlobalIndex, vec![], t(Scalar::Usize))),
+            init: Some(intr(Intrinsic::GlobalIndex, vec![], ty(Scalar::Usize))),
         },
         StmtKind::If {
             cond: bin(BinOp::Lt, i(), len0),
@@ -273,13 +195,6 @@ pub fn map_kernel(name: &str, inputs: &[Scalar], cases: &[Case]) -> (Kernel, Vec
         kernel(name, function(name, params, locals, body), 2, vec![]),
         outs,
     )
-}
-
-pub fn atomic(op: AtomicOp, place: Place, args: Vec<Expr>) -> Expr {
-    Expr {
-        ty: place.ty.clone(),
-        kind: ExprKind::Atomic { op, place, args },
-    }
 }
 
 pub fn coll(op: CollectiveOp, args: Vec<Expr>, ty: Ty) -> Expr {
@@ -303,7 +218,7 @@ pub fn dynamic_shared(id: u32, elem: Ty) -> Place {
 pub fn dynamic_shared_len(id: u32) -> Expr {
     Expr {
         kind: ExprKind::DynamicSharedLen(id),
-        ty: t(Scalar::Usize),
+        ty: ty(Scalar::Usize),
     }
 }
 
@@ -319,14 +234,7 @@ pub fn shared(id: u32, elem: Ty, len: u32) -> Place {
 // Builders for the concurrent kernels (`atomics.rs`, `shared.rs`, `warps.rs`).
 
 pub fn get(id: LocalId, s: Scalar) -> Expr {
-    load(local(id, t(s)))
-}
-
-pub fn slice_len(p: ParamId) -> Expr {
-    Expr {
-        kind: ExprKind::SliceLen(p),
-        ty: t(Scalar::Usize),
-    }
+    load(place_local(id, ty(s)))
 }
 
 pub fn block(stmts: Vec<StmtKind>) -> Block {
@@ -352,14 +260,14 @@ pub fn let_(local: LocalId, init: Expr) -> StmtKind {
 
 pub fn ro(s: Scalar) -> ParamKind {
     ParamKind::Slice {
-        elem: t(s),
+        elem: ty(s),
         mutable: false,
     }
 }
 
 pub fn rw(s: Scalar) -> ParamKind {
     ParamKind::Slice {
-        elem: t(s),
+        elem: ty(s),
         mutable: true,
     }
 }
@@ -368,10 +276,10 @@ pub fn rw(s: Scalar) -> ParamKind {
 pub fn strided(p: ParamId, s: Scalar, i: Expr, stride: i128, k: i128) -> Place {
     let idx = bin(
         BinOp::Add,
-        bin(BinOp::Mul, i, lit(Scalar::Usize, stride)),
-        lit(Scalar::Usize, k),
+        bin(BinOp::Mul, i, int(Scalar::Usize, stride)),
+        int(Scalar::Usize, k),
     );
-    at(param(p, t(s)), idx, 1, t(s))
+    index(place_param(p, ty(s)), idx, 1, ty(s))
 }
 
 /// `thread_idx().x` / `block_idx().x` as `usize` (struct 0 is `Dim3`).
@@ -379,7 +287,7 @@ pub fn geom(which: Intrinsic) -> Expr {
     cast(
         Expr {
             kind: ExprKind::Field(Box::new(intr(which, vec![], Ty::Struct(0))), 0),
-            ty: t(Scalar::U32),
+            ty: ty(Scalar::U32),
         },
         Scalar::Usize,
     )
@@ -658,7 +566,7 @@ pub fn check_maps(tag: &str, maps: Vec<MapSpec>, opt: &str) -> Vec<String> {
             .collect();
         let mut per_slot = Vec::new();
         for s in &outs {
-            let count = cases.iter().filter(|c| c.expr.ty == t(*s)).count();
+            let count = cases.iter().filter(|c| c.expr.ty == ty(*s)).count();
             slices.push((*s, vec![0; n * count], true));
             per_slot.push(count);
         }

@@ -30,8 +30,8 @@ macro_rules! int_cases {
         let safe = move || {
             bin(
                 BinOp::BitAnd,
-                bin(BinOp::BitOr, b(), lit(s, 2)),
-                lit(s, !1 as $t as i128),
+                bin(BinOp::BitOr, b(), int(s, 2)),
+                int(s, !1 as $t as i128),
             )
         };
         let (lo, hi): ($t, $t) = (3, 100);
@@ -110,7 +110,7 @@ macro_rules! int_cases {
                 "clamp",
                 intr(
                     Intrinsic::Clamp,
-                    vec![a(), lit(s, lo as i128), lit(s, hi as i128)],
+                    vec![a(), int(s, lo as i128), int(s, hi as i128)],
                     ts.clone(),
                 ),
                 move |v| o(x(v).clamp(lo, hi)),
@@ -119,7 +119,7 @@ macro_rules! int_cases {
                 "pow",
                 intr(
                     Intrinsic::Pow,
-                    vec![a(), bin(BinOp::BitAnd, sh(), lit(U32, 7))],
+                    vec![a(), bin(BinOp::BitAnd, sh(), int(U32, 7))],
                     ts.clone(),
                 ),
                 |v| o(x(v).wrapping_pow(n(v) & 7)),

@@ -22,50 +22,50 @@ pub fn block_sum_kernel() -> Kernel {
             FieldDef {
                 name: "hits".into(),
                 offset: 0,
-                ty: t(U32),
+                ty: ty(U32),
             },
             FieldDef {
                 name: "last".into(),
                 offset: 8,
-                ty: t(U64),
+                ty: ty(U64),
             },
         ],
     };
     let (i, tid, step) = (0, 1, 2);
-    let tile = |e: Expr| at(shared(0, t(U32), REDUCE_BLOCK), e, 1, t(U32));
-    let cells = |e: Expr| at(shared(1, Ty::Struct(1), 4), e, 1, Ty::Struct(1));
+    let tile = |e: Expr| index(shared(0, ty(U32), REDUCE_BLOCK), e, 1, ty(U32));
+    let cells = |e: Expr| index(shared(1, Ty::Struct(1), 4), e, 1, Ty::Struct(1));
     let hits = |e: Expr| {
         let mut p = cells(e);
         p.proj.push(Proj::Field(0));
-        p.ty = t(U32);
+        p.ty = ty(U32);
         p
     };
     let tidx = || get(tid, Usize);
     let body = vec![
-        let_(i, intr(Intrinsic::GlobalIndex, vec![], t(Usize))),
+        let_(i, intr(Intrinsic::GlobalIndex, vec![], ty(Usize))),
         let_(tid, geom(Intrinsic::ThreadIdx)),
         // Shared memory starts undefined: clear the cells first.
         if_then(
-            bin(BinOp::Lt, tidx(), lit(Usize, 4)),
+            bin(BinOp::Lt, tidx(), int(Usize, 4)),
             vec![StmtKind::Assign {
                 place: hits(tidx()),
-                value: lit(U32, 0),
+                value: int(U32, 0),
             }],
         ),
         StmtKind::Assign {
             place: tile(tidx()),
-            value: load(at(param(0, t(U32)), get(i, Usize), 0, t(U32))),
+            value: load(index(place_param(0, ty(U32)), get(i, Usize), 0, ty(U32))),
         },
         sync_threads(),
         StmtKind::Expr(atomic(
             AtomicOp::Add,
-            hits(bin(BinOp::Rem, tidx(), lit(Usize, 4))),
-            vec![lit(U32, 1)],
+            hits(bin(BinOp::Rem, tidx(), int(Usize, 4))),
+            vec![int(U32, 1)],
         )),
-        let_(step, lit(Usize, REDUCE_BLOCK as i128 / 2)),
+        let_(step, int(Usize, REDUCE_BLOCK as i128 / 2)),
         StmtKind::While {
             id: 0,
-            cond: bin(BinOp::Gt, get(step, Usize), lit(Usize, 0)),
+            cond: bin(BinOp::Gt, get(step, Usize), int(Usize, 0)),
             body: block(vec![
                 if_then(
                     bin(BinOp::Lt, tidx(), get(step, Usize)),
@@ -77,31 +77,36 @@ pub fn block_sum_kernel() -> Kernel {
                 ),
                 sync_threads(),
                 StmtKind::Assign {
-                    place: local(step, t(Usize)),
-                    value: bin(BinOp::Div, get(step, Usize), lit(Usize, 2)),
+                    place: place_local(step, ty(Usize)),
+                    value: bin(BinOp::Div, get(step, Usize), int(Usize, 2)),
                 },
             ]),
         },
         if_then(
-            bin(BinOp::Eq, tidx(), lit(Usize, 0)),
+            bin(BinOp::Eq, tidx(), int(Usize, 0)),
             vec![StmtKind::Assign {
-                place: at(param(1, t(U32)), geom(Intrinsic::BlockIdx), 1, t(U32)),
-                value: load(tile(lit(Usize, 0))),
+                place: index(
+                    place_param(1, ty(U32)),
+                    geom(Intrinsic::BlockIdx),
+                    1,
+                    ty(U32),
+                ),
+                value: load(tile(int(Usize, 0))),
             }],
         ),
         // hits[block * 4 + t] = cells[t].hits for t < 4.
         if_then(
-            bin(BinOp::Lt, tidx(), lit(Usize, 4)),
+            bin(BinOp::Lt, tidx(), int(Usize, 4)),
             vec![StmtKind::Assign {
-                place: at(
-                    param(2, t(U32)),
+                place: index(
+                    place_param(2, ty(U32)),
                     bin(
                         BinOp::Add,
-                        bin(BinOp::Mul, geom(Intrinsic::BlockIdx), lit(Usize, 4)),
+                        bin(BinOp::Mul, geom(Intrinsic::BlockIdx), int(Usize, 4)),
                         tidx(),
                     ),
                     1,
-                    t(U32),
+                    ty(U32),
                 ),
                 value: load(hits(tidx())),
             }],
@@ -111,9 +116,9 @@ pub fn block_sum_kernel() -> Kernel {
         "block_sum",
         vec![("x", ro(U32)), ("sums", rw(U32)), ("hits", rw(U32))],
         vec![
-            ("i", t(Usize), false),
-            ("t", t(Usize), false),
-            ("step", t(Usize), true),
+            ("i", ty(Usize), false),
+            ("t", ty(Usize), false),
+            ("step", ty(Usize), true),
         ],
         body,
     );
@@ -121,7 +126,7 @@ pub fn block_sum_kernel() -> Kernel {
     k.shared = vec![
         SharedArray {
             name: "tile".into(),
-            elem: t(U32),
+            elem: ty(U32),
             len: REDUCE_BLOCK,
             span: SrcSpan::default(),
         },
@@ -203,20 +208,20 @@ fn ring_block_sum() -> Kernel {
             .map(|(n, s, offset)| FieldDef {
                 name: n.into(),
                 offset,
-                ty: t(s),
+                ty: ty(s),
             })
             .collect(),
     };
     let st = Ty::Struct(1);
     let (tid, sum, k) = (0, 1, 2);
-    let partial = |e: Expr| at(shared(0, t(U32), 64), e, 0, t(U32));
+    let partial = |e: Expr| index(shared(0, ty(U32), 64), e, 0, ty(U32));
     let state_field = |f: u32, s: Scalar| {
-        let mut p = param(0, st.clone());
+        let mut p = place_param(0, st.clone());
         p.proj.push(Proj::Field(f));
-        p.ty = t(s);
+        p.ty = ty(s);
         p
     };
-    let msg = || load(param(1, t(U32)));
+    let msg = || load(place_param(1, ty(U32)));
     let body = vec![
         let_(tid, geom(Intrinsic::ThreadIdx)),
         StmtKind::Assign {
@@ -225,18 +230,18 @@ fn ring_block_sum() -> Kernel {
         },
         sync_threads(),
         if_then(
-            bin(BinOp::Eq, get(tid, Usize), lit(Usize, 0)),
+            bin(BinOp::Eq, get(tid, Usize), int(Usize, 0)),
             vec![
-                let_(sum, lit(U32, 0)),
+                let_(sum, int(U32, 0)),
                 StmtKind::For {
                     id: 0,
                     var: k,
-                    start: lit(Usize, 0),
-                    end: lit(Usize, 64),
+                    start: int(Usize, 0),
+                    end: int(Usize, 64),
                     inclusive: false,
                     step: None,
                     body: block(vec![StmtKind::CompoundAssign {
-                        place: local(sum, t(U32)),
+                        place: place_local(sum, ty(U32)),
                         op: BinOp::Add,
                         value: load(partial(get(k, Usize))),
                     }]),
@@ -251,22 +256,22 @@ fn ring_block_sum() -> Kernel {
         StmtKind::Expr(atomic(
             AtomicOp::Add,
             state_field(0, U32),
-            vec![lit(U32, 1)],
+            vec![int(U32, 1)],
         )),
         StmtKind::Expr(atomic(AtomicOp::Max, state_field(1, U32), vec![msg()])),
         sync_threads(),
-        StmtKind::Return(Some(load(param(0, st.clone())))),
+        StmtKind::Return(Some(load(place_param(0, st.clone())))),
     ];
     let mut f = function(
         "block_sum",
         vec![
             ("state", ParamKind::StateRef(st.clone())),
-            ("msg", ParamKind::Value(t(U32))),
+            ("msg", ParamKind::Value(ty(U32))),
         ],
         vec![
-            ("t", t(Usize), false),
-            ("s", t(U32), true),
-            ("k", t(Usize), false),
+            ("t", ty(Usize), false),
+            ("s", ty(U32), true),
+            ("k", ty(Usize), false),
         ],
         body,
     );
@@ -276,7 +281,7 @@ fn ring_block_sum() -> Kernel {
     kernel.threads = 64;
     kernel.shared = vec![SharedArray {
         name: "partial".into(),
-        elem: t(U32),
+        elem: ty(U32),
         len: 64,
         span: SrcSpan::default(),
     }];

@@ -20,24 +20,27 @@ fn warps_kernel(s: Scalar) -> Kernel {
     let (i, v, lane) = (0, 1, 2);
     let ln = || get(lane, U32);
     let mut body = vec![
-        let_(i, intr(Intrinsic::GlobalIndex, vec![], t(Usize))),
-        let_(v, load(at(param(0, t(s)), get(i, Usize), 0, t(s)))),
-        let_(lane, intr(Intrinsic::LaneId, vec![], t(U32))),
+        let_(i, intr(Intrinsic::GlobalIndex, vec![], ty(Usize))),
+        let_(
+            v,
+            load(index(place_param(0, ty(s)), get(i, Usize), 0, ty(s))),
+        ),
+        let_(lane, intr(Intrinsic::LaneId, vec![], ty(U32))),
         StmtKind::Expr(coll(C::SyncWarp, vec![], Ty::Unit)),
     ];
     let shuffles = [
         (
             C::Shuffle,
-            bin(BinOp::Add, bin(BinOp::Mul, ln(), lit(U32, 7)), lit(U32, 3)),
+            bin(BinOp::Add, bin(BinOp::Mul, ln(), int(U32, 7)), int(U32, 3)),
         ),
-        (C::ShuffleDown, lit(U32, 5)),
-        (C::ShuffleUp, lit(U32, 2)),
-        (C::ShuffleXor, lit(U32, 9)),
+        (C::ShuffleDown, int(U32, 5)),
+        (C::ShuffleUp, int(U32, 2)),
+        (C::ShuffleXor, int(U32, 9)),
     ];
     for (k, (op, arg)) in shuffles.into_iter().enumerate() {
         body.push(StmtKind::Assign {
             place: strided(1, s, get(i, Usize), 4, k as i128),
-            value: coll(op, vec![get(v, s), arg], t(s)),
+            value: coll(op, vec![get(v, s), arg], ty(s)),
         });
     }
     let b = |k| strided(2, U32, get(i, Usize), 5, k);
@@ -46,19 +49,19 @@ fn warps_kernel(s: Scalar) -> Kernel {
             C::Ballot,
             bin(
                 BinOp::Eq,
-                bin(BinOp::Rem, get(i, Usize), lit(Usize, 3)),
-                lit(Usize, 0),
+                bin(BinOp::Rem, get(i, Usize), int(Usize, 3)),
+                int(Usize, 0),
             ),
         ),
-        (C::All, bin(BinOp::Lt, ln(), lit(U32, 40))),
-        (C::All, bin(BinOp::Ne, ln(), lit(U32, 5))),
-        (C::Any, bin(BinOp::Eq, ln(), lit(U32, 20))),
+        (C::All, bin(BinOp::Lt, ln(), int(U32, 40))),
+        (C::All, bin(BinOp::Ne, ln(), int(U32, 5))),
+        (C::Any, bin(BinOp::Eq, ln(), int(U32, 20))),
     ];
     for (k, (op, p)) in votes.into_iter().enumerate() {
         let e = if op == C::Ballot {
-            coll(op, vec![p], t(U32))
+            coll(op, vec![p], ty(U32))
         } else {
-            cast(coll(op, vec![p], t(Bool)), U32)
+            cast(coll(op, vec![p], ty(Bool)), U32)
         };
         body.push(StmtKind::Assign {
             place: b(k as i128),
@@ -73,9 +76,9 @@ fn warps_kernel(s: Scalar) -> Kernel {
         &name,
         vec![("x", ro(s)), ("o", rw(s)), ("b", rw(U32))],
         vec![
-            ("i", t(Usize), false),
-            ("v", t(s), false),
-            ("lane", t(U32), false),
+            ("i", ty(Usize), false),
+            ("v", ty(s), false),
+            ("lane", ty(U32), false),
         ],
         body,
     );
@@ -158,15 +161,15 @@ fn cuda_host_warp_operations_follow_the_ir_rules() {
 /// `sync_threads`; the others pass it, then shuffle with lane ^ 1.
 fn finished_kernel() -> Kernel {
     let tid = 0;
-    let o = |e: Expr| at(param(0, t(U32)), e, 0, t(U32));
+    let o = |e: Expr| index(place_param(0, ty(U32)), e, 0, ty(U32));
     let tx = || cast(get(tid, Usize), U32);
     let body = vec![
         let_(tid, geom(Intrinsic::ThreadIdx)),
         if_then(
-            bin(BinOp::Eq, get(tid, Usize), lit(Usize, 5)),
+            bin(BinOp::Eq, get(tid, Usize), int(Usize, 5)),
             vec![StmtKind::Assign {
-                place: o(lit(Usize, 100)),
-                value: lit(U32, 1),
+                place: o(int(Usize, 100)),
+                value: int(U32, 1),
             }],
         ),
         sync_threads(),
@@ -175,14 +178,14 @@ fn finished_kernel() -> Kernel {
             value: bin(
                 BinOp::Add,
                 tx(),
-                coll(CollectiveOp::ShuffleXor, vec![tx(), lit(U32, 1)], t(U32)),
+                coll(CollectiveOp::ShuffleXor, vec![tx(), int(U32, 1)], ty(U32)),
             ),
         },
     ];
     let f = function(
         "finished",
         vec![("o", rw(U32))],
-        vec![("t", t(Usize), false)],
+        vec![("t", ty(Usize), false)],
         body,
     );
     kernel("finished", f, 1, vec![dim3_def()])

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use cudarc::driver::sys::CUresult;
 use cudarc::driver::DriverError;
-use spindle_codegen::ir::{Function, Kernel, Param, ParamKind, Scalar, Ty};
+use spindle_codegen::ir::{Kernel, Scalar};
+use spindle_codegen::ir_build::{ty, KernelBuilder};
 use spindle_codegen::ring::samples;
-use spindle_codegen::KernelMode;
 
 use super::gpu_tests::{cuda_of, gpu_or_skip};
 use super::modules::LoadedKernel;
@@ -80,21 +80,10 @@ extern "C" __global__ void spindle_regs(SpindleFault* fault, u64* out, u64 out_l
 
 /// The IR signature of the hand-written kernels: `fn name(out: &mut [u64])`.
 fn out_ir(name: &str) -> Kernel {
-    let entry = Function {
-        params: vec![Param {
-            name: "out".into(),
-            kind: ParamKind::Slice {
-                elem: Ty::Scalar(Scalar::U64),
-                mutable: true,
-            },
-            mutable: false,
-        }],
-        ..Function::new(name, Ty::Unit)
-    };
-    Kernel {
-        file: "runtime/src/cuda/gpu_actor_tests.rs".into(),
-        ..Kernel::new(name, KernelMode::Batch, entry)
-    }
+    let mut kb = KernelBuilder::batch(name);
+    kb.k.file = "runtime/src/cuda/gpu_actor_tests.rs".into();
+    kb.slice("out", ty(Scalar::U64), true);
+    kb.k
 }
 
 fn load(c: &CudaDevice, name: &str, source: &str) -> LoadedKernel {

@@ -2,10 +2,8 @@
 //! the ABI (`spindle_codegen::abi`), independent of the emitter. The compile
 //! test needs NVRTC; the others need a GPU and skip (saying so) without one.
 
-use spindle_codegen::ir::{
-    FaultSite, FieldDef, Function, Kernel, Param, ParamKind, Scalar, SrcSpan, StructDef, Ty,
-};
-use spindle_codegen::KernelMode;
+use spindle_codegen::ir::{Kernel, Scalar, Ty};
+use spindle_codegen::ir_build::{arr, ty, KernelBuilder};
 
 use super::compile_cubin;
 use super::launch::ArgPack;
@@ -49,60 +47,23 @@ extern "C" __global__ void spindle_probe(SpindleFault* fault, u8 k, Pair p, Arr3
 
 /// The IR signature of [`PROBE`] (the body is not needed to launch).
 pub(super) fn probe_ir() -> Kernel {
-    let param = |name: &str, kind| Param {
-        name: name.into(),
-        kind,
-        mutable: false,
-    };
-    let field = |name: &str, offset, s| FieldDef {
-        name: name.into(),
-        offset,
-        ty: Ty::Scalar(s),
-    };
-    let entry = Function {
-        params: vec![
-            param("k", ParamKind::Value(Ty::Scalar(Scalar::U8))),
-            param("p", ParamKind::Value(Ty::Struct(0))),
-            param(
-                "arr",
-                ParamKind::Value(Ty::Array(Box::new(Ty::Scalar(Scalar::F64)), 3)),
-            ),
-            param(
-                "x",
-                ParamKind::Slice {
-                    elem: Ty::Scalar(Scalar::F32),
-                    mutable: false,
-                },
-            ),
-            param(
-                "y",
-                ParamKind::Slice {
-                    elem: Ty::Scalar(Scalar::F32),
-                    mutable: true,
-                },
-            ),
+    let mut kb = KernelBuilder::batch("probe");
+    kb.k.file = "runtime/src/cuda/gpu_tests.rs".into();
+    let pair = kb.add_struct(
+        "Pair",
+        &[
+            ("a", ty(Scalar::U32)),
+            ("b", ty(Scalar::F32)),
+            ("c", ty(Scalar::U8)),
         ],
-        ..Function::new("probe", Ty::Unit)
-    };
-    Kernel {
-        file: "runtime/src/cuda/gpu_tests.rs".into(),
-        structs: vec![StructDef {
-            name: "Pair".into(),
-            size: 12,
-            align: 4,
-            fields: vec![
-                field("a", 0, Scalar::U32),
-                field("b", 4, Scalar::F32),
-                field("c", 8, Scalar::U8),
-            ],
-        }],
-        fault_sites: vec![FaultSite {
-            what: "x".into(),
-            function: "probe".into(),
-            span: SrcSpan { line: 7, column: 4 },
-        }],
-        ..Kernel::new("probe", KernelMode::Batch, entry)
-    }
+    );
+    kb.value("k", ty(Scalar::U8));
+    kb.value("p", Ty::Struct(pair));
+    kb.value("arr", arr(ty(Scalar::F64), 3));
+    kb.slice("x", ty(Scalar::F32), false);
+    kb.slice("y", ty(Scalar::F32), true);
+    kb.site("x", 7);
+    kb.k
 }
 
 /// The by-value arguments: k = 7, p = {1, 2.0, 3}, arr = [0.5, 0.25, 0.25],

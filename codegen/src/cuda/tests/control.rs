@@ -37,7 +37,7 @@ fn lit_for(
 
 fn add_assign(l: LocalId, t: Ty, v: Expr) -> StmtKind {
     StmtKind::CompoundAssign {
-        place: local(l, t),
+        place: place_local(l, t),
         op: BinOp::Add,
         value: v,
     }
@@ -46,8 +46,8 @@ fn add_assign(l: LocalId, t: Ty, v: Expr) -> StmtKind {
 /// Every loop form, labeled jumps included.
 pub(crate) fn loops_kernel() -> Kernel {
     let mut kb = KernelBuilder::batch("loops");
-    let so = kb.site("out");
-    let sx = kb.site("x");
+    let so = kb.site("out", 1);
+    let sx = kb.site("x", 1);
     let mut f = FnBuilder::new("loops", Ty::Unit);
     let n = f.value("n", ty(U32));
     let x = f.slice("x", ty(I32), false);
@@ -60,10 +60,10 @@ pub(crate) fn loops_kernel() -> Kernel {
         0,
         i,
         int(U32, 0),
-        load(param(n, ty(U32))),
+        load(place_param(n, ty(U32))),
         false,
         None,
-        vec![add(cast(get(i, ty(U32)), I64))],
+        vec![add(cast(local(i, ty(U32)), I64))],
     ));
     // for b in 0u8..=255 { sum += 1 }: must stop at the type's maximum.
     let b = f.local("b", ty(U8), false);
@@ -87,11 +87,11 @@ pub(crate) fn loops_kernel() -> Kernel {
         Some(int(I64, 9)),
         vec![
             StmtKind::If {
-                cond: bin(BinOp::Eq, get(k, ty(I64)), int(I64, 2)),
+                cond: bin(BinOp::Eq, local(k, ty(I64)), int(I64, 2)),
                 then_block: block(vec![StmtKind::Continue(2)]),
                 else_block: Block::default(),
             },
-            add(get(k, ty(I64))),
+            add(local(k, ty(I64))),
         ],
     ));
     // for mut j in 0..10 { j += 100; sum += j }: assigning j does not change the iteration.
@@ -105,16 +105,16 @@ pub(crate) fn loops_kernel() -> Kernel {
         None,
         vec![
             add_assign(j, ty(I32), int(I32, 100)),
-            add(cast(get(j, ty(I32)), I64)),
+            add(cast(local(j, ty(I32)), I64)),
         ],
     ));
     // let mut w = 1; while w < 1000 { w *= 3 }
     let w = f.let_("w", int(U64, 1), true);
     f.push(StmtKind::While {
         id: 4,
-        cond: bin(BinOp::Lt, get(w, ty(U64)), int(U64, 1000)),
+        cond: bin(BinOp::Lt, local(w, ty(U64)), int(U64, 1000)),
         body: block(vec![StmtKind::CompoundAssign {
-            place: local(w, ty(U64)),
+            place: place_local(w, ty(U64)),
             op: BinOp::Mul,
             value: int(U64, 3),
         }]),
@@ -126,10 +126,15 @@ pub(crate) fn loops_kernel() -> Kernel {
         id: 5,
         cond: bin(
             BinOp::And,
-            bin(BinOp::Lt, get(p, ty(Usize)), slice_len(x)),
+            bin(BinOp::Lt, local(p, ty(Usize)), slice_len(x)),
             bin(
                 BinOp::Ne,
-                load(index(param(x, ty(I32)), get(p, ty(Usize)), sx, ty(I32))),
+                load(index(
+                    place_param(x, ty(I32)),
+                    local(p, ty(Usize)),
+                    sx,
+                    ty(I32),
+                )),
                 int(I32, 0),
             ),
         ),
@@ -144,7 +149,7 @@ pub(crate) fn loops_kernel() -> Kernel {
         body: block(vec![
             add_assign(guard, ty(U32), int(U32, 1)),
             StmtKind::If {
-                cond: bin(BinOp::Gt, get(guard, ty(U32)), int(U32, 3)),
+                cond: bin(BinOp::Gt, local(guard, ty(U32)), int(U32, 3)),
                 then_block: block(vec![StmtKind::Break(6)]),
                 else_block: Block::default(),
             },
@@ -157,12 +162,12 @@ pub(crate) fn loops_kernel() -> Kernel {
                 None,
                 vec![
                     StmtKind::If {
-                        cond: bin(BinOp::Eq, get(q, ty(U16)), int(U16, 5)),
+                        cond: bin(BinOp::Eq, local(q, ty(U16)), int(U16, 5)),
                         then_block: block(vec![StmtKind::Continue(6)]),
                         else_block: Block::default(),
                     },
                     StmtKind::If {
-                        cond: bin(BinOp::Eq, get(q, ty(U16)), int(U16, 7)),
+                        cond: bin(BinOp::Eq, local(q, ty(U16)), int(U16, 7)),
                         then_block: block(vec![StmtKind::Break(6)]),
                         else_block: Block::default(),
                     },
@@ -194,7 +199,7 @@ pub(crate) fn loops_kernel() -> Kernel {
             None,
             vec![
                 StmtKind::If {
-                    cond: bin(BinOp::Gt, get(c, ty(Usize)), get(r, ty(Usize))),
+                    cond: bin(BinOp::Gt, local(c, ty(Usize)), local(r, ty(Usize))),
                     then_block: block(vec![StmtKind::Continue(8)]),
                     else_block: Block::default(),
                 },
@@ -211,11 +216,11 @@ pub(crate) fn loops_kernel() -> Kernel {
         int(I8, 127),
         true,
         Some(int(I8, 50)),
-        vec![add(cast(get(z, ty(I8)), I64))],
+        vec![add(cast(local(z, ty(I8)), I64))],
     ));
     f.push(StmtKind::Block(block(vec![StmtKind::Assign {
-        place: index(param(out, ty(I64)), usize_(0), so, ty(I64)),
-        value: get(sum, ty(I64)),
+        place: index(place_param(out, ty(I64)), usize_(0), so, ty(I64)),
+        value: local(sum, ty(I64)),
     }])));
     kb.entry(f.finish())
 }
@@ -229,20 +234,24 @@ pub(crate) fn calls_kernel() -> Kernel {
     let a = g.value("int", ty(I32));
     let b = g.value("float", ty(I32));
     g.push(StmtKind::If {
-        cond: bin(BinOp::Eq, load(param(b, ty(I32))), int(I32, 0)),
+        cond: bin(BinOp::Eq, load(place_param(b, ty(I32))), int(I32, 0)),
         then_block: block(vec![StmtKind::Return(Some(int(I32, 0)))]),
         else_block: Block::default(),
     });
     g.push(StmtKind::Return(Some(bin(
         BinOp::Add,
-        bin(BinOp::Div, load(param(a, ty(I32))), load(param(b, ty(I32)))),
+        bin(
+            BinOp::Div,
+            load(place_param(a, ty(I32))),
+            load(place_param(b, ty(I32))),
+        ),
         int(I32, 1),
     ))));
     let new_fn = kb.device_fn(g.finish());
     // fn fact(n: u64) -> u64 { if n == 0 { 1 } else { n * fact(n - 1) } } (no trailing return)
     let mut h = FnBuilder::new("fact", ty(U64));
     let n = h.value("n", ty(U64));
-    let ln = || load(param(n, ty(U64)));
+    let ln = || load(place_param(n, ty(U64)));
     h.push(StmtKind::If {
         cond: bin(BinOp::Eq, ln(), int(U64, 0)),
         then_block: block(vec![StmtKind::Return(Some(int(U64, 1)))]),
@@ -259,15 +268,22 @@ pub(crate) fn calls_kernel() -> Kernel {
     u.push(StmtKind::Return(None));
     let touch = kb.device_fn(u.finish());
 
-    let so = kb.site("out");
+    let so = kb.site("out", 1);
     let mut f = FnBuilder::new("calls", Ty::Unit);
     let x = f.value("x", arr(ty(I32), 4));
     let out = f.slice("out", ty(I32), true);
-    let sx = kb.site("x");
-    let xi = |i: i128| load(index(param(x, arr(ty(I32), 4)), usize_(i), sx, ty(I32)));
+    let sx = kb.site("x", 1);
+    let xi = |i: i128| {
+        load(index(
+            place_param(x, arr(ty(I32), 4)),
+            usize_(i),
+            sx,
+            ty(I32),
+        ))
+    };
     // out[0] = new(x[0], x[1]) + new(x[2], x[3]): calls in Rust order.
     f.push(StmtKind::Assign {
-        place: index(param(out, ty(I32)), usize_(0), so, ty(I32)),
+        place: index(place_param(out, ty(I32)), usize_(0), so, ty(I32)),
         value: bin(
             BinOp::Add,
             call(new_fn, vec![xi(0), xi(1)], ty(I32)),
@@ -289,26 +305,26 @@ pub(crate) fn calls_kernel() -> Kernel {
         init: None,
     });
     f.push(StmtKind::If {
-        cond: bin(BinOp::Gt, get(r, ty(U64)), int(U64, 5)),
+        cond: bin(BinOp::Gt, local(r, ty(U64)), int(U64, 5)),
         then_block: block(vec![StmtKind::Assign {
-            place: local(tmp, ty(I32)),
+            place: place_local(tmp, ty(I32)),
             value: int(I32, 1),
         }]),
         else_block: block(vec![StmtKind::If {
-            cond: bin(BinOp::Lt, get(r, ty(U64)), int(U64, 2)),
+            cond: bin(BinOp::Lt, local(r, ty(U64)), int(U64, 2)),
             then_block: block(vec![StmtKind::Assign {
-                place: local(tmp, ty(I32)),
+                place: place_local(tmp, ty(I32)),
                 value: int(I32, 2),
             }]),
             else_block: block(vec![StmtKind::Assign {
-                place: local(tmp, ty(I32)),
+                place: place_local(tmp, ty(I32)),
                 value: int(I32, 3),
             }]),
         }]),
     });
     f.push(StmtKind::Assign {
-        place: index(param(out, ty(I32)), usize_(1), so, ty(I32)),
-        value: get(tmp, ty(I32)),
+        place: index(place_param(out, ty(I32)), usize_(1), so, ty(I32)),
+        value: local(tmp, ty(I32)),
     });
     f.push(StmtKind::Return(None));
     kb.entry(f.finish())
@@ -317,14 +333,14 @@ pub(crate) fn calls_kernel() -> Kernel {
 /// `&&`/`||` whose right side can fault.
 pub(crate) fn short_circuit_kernel() -> Kernel {
     let mut kb = KernelBuilder::batch("short_circuit");
-    let sx = kb.site("x");
-    let so = kb.site("flags");
+    let sx = kb.site("x", 1);
+    let so = kb.site("flags", 1);
     let mut f = FnBuilder::new("short_circuit", Ty::Unit);
     let a = f.value("a", ty(I32));
     let x = f.slice("x", ty(I32), false);
     let flags = f.slice("flags", ty(Bool), true);
-    let la = || load(param(a, ty(I32)));
-    let x_at = |i: Expr| load(index(param(x, ty(I32)), i, sx, ty(I32)));
+    let la = || load(place_param(a, ty(I32)));
+    let x_at = |i: Expr| load(index(place_param(x, ty(I32)), i, sx, ty(I32)));
     // flags[0] = a >= 0 && x[a as usize] > x[0]: the right side needs a
     // temporary (two checked reads), which must only run when `a >= 0`.
     let v0 = bin(
@@ -344,7 +360,12 @@ pub(crate) fn short_circuit_kernel() -> Kernel {
     );
     for (k, v) in [v0, v1].into_iter().enumerate() {
         f.push(StmtKind::Assign {
-            place: index(param(flags, ty(Bool)), usize_(k as i128), so, ty(Bool)),
+            place: index(
+                place_param(flags, ty(Bool)),
+                usize_(k as i128),
+                so,
+                ty(Bool),
+            ),
             value: v,
         });
     }

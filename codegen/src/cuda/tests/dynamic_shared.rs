@@ -51,13 +51,13 @@ fn push_view(kb: &mut KernelBuilder, name: &str, elem: Ty) {
 /// ```
 pub(crate) fn dyn_views_kernel() -> Kernel {
     let mut kb = KernelBuilder::batch("dyn_views");
-    let cell = kb.repr_c("Cell", &[("hits", ty(U32)), ("weight", ty(F64))]);
+    let cell = kb.add_struct("Cell", &[("hits", ty(U32)), ("weight", ty(F64))]);
     let dim = kb.dim3();
-    let sx = kb.site("x");
-    let so = kb.site("o");
-    let sv = kb.site("buf");
-    let sc = kb.site("cells");
-    let sb = kb.site("sync_threads()");
+    let sx = kb.site("x", 1);
+    let so = kb.site("o", 1);
+    let sv = kb.site("buf", 1);
+    let sc = kb.site("cells", 1);
+    let sb = kb.site("sync_threads()", 1);
     push_view(&mut kb, "buf", ty(U32));
     push_view(&mut kb, "wide", ty(F64));
     push_view(&mut kb, "cells", Ty::Struct(cell));
@@ -75,11 +75,16 @@ pub(crate) fn dyn_views_kernel() -> Kernel {
         ty: ty(U32),
     };
     let t = f.let_("t", cast(tx, Usize), false);
-    let tt = || get(t, ty(Usize));
+    let tt = || local(t, ty(Usize));
     let buf = |e: Expr| index(view(0, ty(U32)), e, sv, ty(U32));
     f.push(StmtKind::Assign {
         place: buf(tt()),
-        value: load(index(param(x, ty(U32)), get(i, ty(Usize)), sx, ty(U32))),
+        value: load(index(
+            place_param(x, ty(U32)),
+            local(i, ty(Usize)),
+            sx,
+            ty(U32),
+        )),
     });
     let sync = || StmtKind::Expr(coll(CollectiveOp::SyncThreads, vec![], Ty::Unit, sb));
     f.push(sync());
@@ -105,7 +110,7 @@ pub(crate) fn dyn_views_kernel() -> Kernel {
     )));
     f.push(sync());
     f.push(StmtKind::Assign {
-        place: index(param(o, ty(F64)), get(i, ty(Usize)), so, ty(F64)),
+        place: index(place_param(o, ty(F64)), local(i, ty(Usize)), so, ty(F64)),
         value: bin(
             BinOp::Add,
             load(index(view(1, ty(F64)), usize_(0), sv, ty(F64))),
@@ -226,7 +231,7 @@ fn cuda_malformed_dynamic_shared_views_are_invalid() {
         "{c}"
     );
     // In a ring kernel.
-    let mut kb = KernelBuilder::new("r", KernelMode::Ring);
+    let mut kb = KernelBuilder::with_mode("r", KernelMode::Ring);
     push_view(&mut kb, "buf", ty(U32));
     let c = code_of(&kb.entry(FnBuilder::new("r", Ty::Unit).finish()));
     assert!(c.contains("dynamic shared memory in a ring kernel"), "{c}");

@@ -83,7 +83,7 @@ fn unsigned(s: Scalar) -> Scalar {
 pub(crate) fn intrinsics_kernel(s: Scalar) -> Kernel {
     let name = format!("intrinsics_{}", s.rust_name());
     let mut kb = KernelBuilder::batch(&name);
-    let site = kb.site("out");
+    let site = kb.site("out", 1);
     let mut f = FnBuilder::new(&name, Ty::Unit);
     let t = ty(s);
     let a = f.value("a", t.clone());
@@ -97,13 +97,13 @@ pub(crate) fn intrinsics_kernel(s: Scalar) -> Kernel {
         (f.slice("counts", ty(U32), true), ty(U32)),
         (f.slice("diffs", ty(unsigned(s)), true), ty(unsigned(s))),
     ];
-    let v = |p| load(param(p, ty(s)));
+    let v = |p| load(place_param(p, ty(s)));
     let mut k = 0;
     let mut put = |f: &mut FnBuilder, i: Intrinsic, args: Vec<Expr>, rt: Ty| {
         let (out, _) = outs.iter().find(|(_, ot)| *ot == rt).unwrap().clone();
         let value = intr(i, args, rt.clone());
         f.push(StmtKind::Assign {
-            place: index(param(out, rt.clone()), usize_(k), site, rt),
+            place: index(place_param(out, rt.clone()), usize_(k), site, rt),
             value,
         });
         k += 1;
@@ -121,7 +121,7 @@ pub(crate) fn intrinsics_kernel(s: Scalar) -> Kernel {
         put(
             &mut f,
             I::Powi,
-            vec![v(a), load(param(n, ty(I32)))],
+            vec![v(a), load(place_param(n, ty(I32)))],
             t.clone(),
         );
         put(&mut f, I::Clamp, vec![v(a), v(b), v(c)], t.clone());
@@ -143,7 +143,12 @@ pub(crate) fn intrinsics_kernel(s: Scalar) -> Kernel {
             put(&mut f, i, vec![v(a), v(b)], t.clone());
         }
         for &i in INT_BY_U32 {
-            put(&mut f, i, vec![v(a), load(param(e, ty(U32)))], t.clone());
+            put(
+                &mut f,
+                i,
+                vec![v(a), load(place_param(e, ty(U32)))],
+                t.clone(),
+            );
         }
         put(&mut f, I::Clamp, vec![v(a), v(b), v(c)], t.clone());
         put(&mut f, I::AbsDiff, vec![v(a), v(b)], ty(unsigned(s)));

@@ -21,8 +21,8 @@ pub(crate) fn arith_ops(s: Scalar) -> Vec<BinOp> {
 pub(crate) fn ops_kernel(s: Scalar) -> Kernel {
     let name = format!("ops_{}", s.rust_name());
     let mut kb = KernelBuilder::batch(&name);
-    let so = kb.site("out");
-    let sf = kb.site("flags");
+    let so = kb.site("out", 1);
+    let sf = kb.site("flags", 1);
     let mut f = FnBuilder::new(&name, Ty::Unit);
     let t = ty(s);
     let a = f.value("a", t.clone());
@@ -30,8 +30,8 @@ pub(crate) fn ops_kernel(s: Scalar) -> Kernel {
     let sh = f.value("sh", ty(Scalar::I64));
     let out = f.slice("out", t.clone(), true);
     let flags = f.slice("flags", ty(Scalar::Bool), true);
-    let la = || load(param(a, ty(s)));
-    let lb = || load(param(b, ty(s)));
+    let la = || load(place_param(a, ty(s)));
+    let lb = || load(place_param(b, ty(s)));
     let mut k = 0;
     let mut put = |f: &mut FnBuilder, value: Expr| {
         let (p, site) = if value.ty == ty(Scalar::Bool) && s != Scalar::Bool {
@@ -40,7 +40,7 @@ pub(crate) fn ops_kernel(s: Scalar) -> Kernel {
             (out, so)
         };
         let place = index(
-            param(p, value.ty.clone()),
+            place_param(p, value.ty.clone()),
             usize_(k),
             site,
             value.ty.clone(),
@@ -51,7 +51,10 @@ pub(crate) fn ops_kernel(s: Scalar) -> Kernel {
     for op in arith_ops(s) {
         // Shifts by an i64 amount (masked like Rust's wrapping shifts) and by `b`.
         if matches!(op, BinOp::Shl | BinOp::Shr) {
-            put(&mut f, bin(op, la(), load(param(sh, ty(Scalar::I64)))));
+            put(
+                &mut f,
+                bin(op, la(), load(place_param(sh, ty(Scalar::I64)))),
+            );
         }
         put(&mut f, bin(op, la(), lb()));
     }
@@ -78,22 +81,22 @@ pub(crate) fn ops_kernel(s: Scalar) -> Kernel {
             continue;
         }
         let rhs = if matches!(op, BinOp::Shl | BinOp::Shr) {
-            load(param(sh, ty(Scalar::I64)))
+            load(place_param(sh, ty(Scalar::I64)))
         } else {
             lb()
         };
         f.push(StmtKind::CompoundAssign {
-            place: local(acc, t.clone()),
+            place: place_local(acc, t.clone()),
             op,
             value: rhs.clone(),
         });
         f.push(StmtKind::CompoundAssign {
-            place: index(param(out, t.clone()), usize_(0), so, t.clone()),
+            place: index(place_param(out, t.clone()), usize_(0), so, t.clone()),
             op,
             value: rhs,
         });
     }
-    put(&mut f, get(acc, t.clone()));
+    put(&mut f, local(acc, t.clone()));
     kb.entry(f.finish())
 }
 
@@ -110,11 +113,11 @@ pub(crate) fn casts_kernel(from: Scalar) -> Kernel {
         if from == Scalar::Bool && to.is_float() {
             continue;
         }
-        let site = kb.site(to.rust_name());
+        let site = kb.site(to.rust_name(), 1);
         let out = f.slice(&format!("out_{}", to.rust_name()), ty(to), true);
         f.push(StmtKind::Assign {
-            place: index(param(out, ty(to)), usize_(0), site, ty(to)),
-            value: cast(load(param(v, ty(from))), to),
+            place: index(place_param(out, ty(to)), usize_(0), site, ty(to)),
+            value: cast(load(place_param(v, ty(from))), to),
         });
     }
     kb.entry(f.finish())

@@ -47,9 +47,9 @@ fn value(s: Scalar, v: i128) -> Expr {
 /// (discarding the result) as a statement.
 pub(crate) fn atomics_kernel(s: Scalar) -> Kernel {
     let mut kb = KernelBuilder::batch(&format!("atomics_{}", s.rust_name()));
-    let sy = kb.site("y");
-    let so = kb.site("o");
-    let st = kb.site("tile");
+    let sy = kb.site("y", 1);
+    let so = kb.site("o", 1);
+    let st = kb.site("tile", 1);
     kb.k.shared.push(SharedArray {
         name: "tile".into(),
         elem: ty(s),
@@ -60,7 +60,7 @@ pub(crate) fn atomics_kernel(s: Scalar) -> Kernel {
     let y = f.slice("y", ty(s), true);
     let o = f.slice("o", ty(s), true);
     let i = f.let_("i", intr(Intrinsic::GlobalIndex, vec![], ty(Usize)), false);
-    let yi = || index(param(y, ty(s)), get(i, ty(Usize)), sy, ty(s));
+    let yi = || index(place_param(y, ty(s)), local(i, ty(Usize)), sy, ty(s));
     let ops = AtomicOp::ALL.into_iter().filter(|op| op.supports(s));
     for (k, op) in ops.enumerate() {
         let args = if op == AtomicOp::Cas {
@@ -69,8 +69,8 @@ pub(crate) fn atomics_kernel(s: Scalar) -> Kernel {
             vec![value(s, 3)]
         };
         let oi = index(
-            param(o, ty(s)),
-            bin(BinOp::Add, get(i, ty(Usize)), usize_(k as i128)),
+            place_param(o, ty(s)),
+            bin(BinOp::Add, local(i, ty(Usize)), usize_(k as i128)),
             so,
             ty(s),
         );
@@ -90,10 +90,10 @@ pub(crate) fn atomics_kernel(s: Scalar) -> Kernel {
 pub(crate) fn collectives_kernel(s: Scalar) -> Kernel {
     use CollectiveOp as C;
     let mut kb = KernelBuilder::batch(&format!("collectives_{}", s.rust_name()));
-    let sx = kb.site("x");
-    let so = kb.site("o");
-    let sb = kb.site("b");
-    let sc = kb.site("sync_threads()");
+    let sx = kb.site("x", 1);
+    let so = kb.site("o", 1);
+    let sb = kb.site("b", 1);
+    let sc = kb.site("sync_threads()", 1);
     let mut f = FnBuilder::new(&kb.k.name.clone(), Ty::Unit);
     let x = f.slice("x", ty(s), false);
     let o = f.slice("o", ty(s), true);
@@ -101,7 +101,7 @@ pub(crate) fn collectives_kernel(s: Scalar) -> Kernel {
     let i = f.let_("i", intr(Intrinsic::GlobalIndex, vec![], ty(Usize)), false);
     let v = f.let_(
         "v",
-        load(index(param(x, ty(s)), get(i, ty(Usize)), sx, ty(s))),
+        load(index(place_param(x, ty(s)), local(i, ty(Usize)), sx, ty(s))),
         false,
     );
     let lane = f.let_("lane", intr(Intrinsic::LaneId, vec![], ty(U32)), false);
@@ -116,10 +116,10 @@ pub(crate) fn collectives_kernel(s: Scalar) -> Kernel {
     f.push(unit_stmt(coll(C::SyncWarp, vec![], Ty::Unit, sc)));
     let at = |p: ParamId, t: Ty, k: i128, site| {
         index(
-            param(p, t.clone()),
+            place_param(p, t.clone()),
             bin(
                 BinOp::Add,
-                bin(BinOp::Mul, get(i, ty(Usize)), usize_(4)),
+                bin(BinOp::Mul, local(i, ty(Usize)), usize_(4)),
                 usize_(k),
             ),
             site,
@@ -127,21 +127,24 @@ pub(crate) fn collectives_kernel(s: Scalar) -> Kernel {
         )
     };
     let shuffles = [
-        (C::Shuffle, bin(BinOp::Add, get(lane, ty(U32)), int(U32, 1))),
+        (
+            C::Shuffle,
+            bin(BinOp::Add, local(lane, ty(U32)), int(U32, 1)),
+        ),
         (C::ShuffleDown, int(U32, 1)),
         (C::ShuffleUp, int(U32, 3)),
-        (C::ShuffleXor, get(lane, ty(U32))),
+        (C::ShuffleXor, local(lane, ty(U32))),
     ];
     for (k, (op, arg)) in shuffles.into_iter().enumerate() {
         f.push(StmtKind::Assign {
             place: at(o, ty(s), k as i128, so),
-            value: coll(op, vec![get(v, ty(s)), arg], ty(s), sc),
+            value: coll(op, vec![local(v, ty(s)), arg], ty(s), sc),
         });
     }
     let pred = || {
         bin(
             BinOp::Eq,
-            bin(BinOp::Rem, get(i, ty(Usize)), usize_(3)),
+            bin(BinOp::Rem, local(i, ty(Usize)), usize_(3)),
             usize_(0),
         )
     };
@@ -166,7 +169,7 @@ pub(crate) fn collectives_kernel(s: Scalar) -> Kernel {
 /// elements written per thread and counted atomically.
 pub(crate) fn shared_kernel() -> Kernel {
     let mut kb = KernelBuilder::batch("shared_reduce");
-    let cell = kb.repr_c(
+    let cell = kb.add_struct(
         "Cell",
         &[
             ("hits", ty(U32)),
@@ -175,11 +178,11 @@ pub(crate) fn shared_kernel() -> Kernel {
         ],
     );
     let dim = kb.dim3();
-    let sx = kb.site("x");
-    let so = kb.site("o");
-    let st = kb.site("tile");
-    let sc = kb.site("cells");
-    let sb = kb.site("sync_threads()");
+    let sx = kb.site("x", 1);
+    let so = kb.site("o", 1);
+    let st = kb.site("tile", 1);
+    let sc = kb.site("cells", 1);
+    let sb = kb.site("sync_threads()", 1);
     for (name, elem, len) in [
         ("tile", ty(F32), 256),
         ("cells", Ty::Struct(cell), 8),
@@ -211,8 +214,13 @@ pub(crate) fn shared_kernel() -> Kernel {
     let t = f.let_("t", geom(Intrinsic::ThreadIdx), false);
     let tile = |e: Expr| index(shared(0, ty(F32), 256), e, st, ty(F32));
     f.push(StmtKind::Assign {
-        place: tile(get(t, ty(Usize))),
-        value: load(index(param(x, ty(F32)), get(i, ty(Usize)), sx, ty(F32))),
+        place: tile(local(t, ty(Usize))),
+        value: load(index(
+            place_param(x, ty(F32)),
+            local(i, ty(Usize)),
+            sx,
+            ty(F32),
+        )),
     });
     let sync = || unit_stmt(coll(CollectiveOp::SyncThreads, vec![], Ty::Unit, sb));
     f.push(sync());
@@ -223,33 +231,33 @@ pub(crate) fn shared_kernel() -> Kernel {
     });
     f.push(StmtKind::While {
         id: 0,
-        cond: bin(BinOp::Gt, get(step, ty(Usize)), usize_(0)),
+        cond: bin(BinOp::Gt, local(step, ty(Usize)), usize_(0)),
         body: block(vec![
             StmtKind::If {
-                cond: bin(BinOp::Lt, get(t, ty(Usize)), get(step, ty(Usize))),
+                cond: bin(BinOp::Lt, local(t, ty(Usize)), local(step, ty(Usize))),
                 then_block: block(vec![StmtKind::CompoundAssign {
-                    place: tile(get(t, ty(Usize))),
+                    place: tile(local(t, ty(Usize))),
                     op: BinOp::Add,
                     value: load(tile(bin(
                         BinOp::Add,
-                        get(t, ty(Usize)),
-                        get(step, ty(Usize)),
+                        local(t, ty(Usize)),
+                        local(step, ty(Usize)),
                     ))),
                 }]),
                 else_block: Block::default(),
             },
             sync(),
             StmtKind::Assign {
-                place: local(step, ty(Usize)),
-                value: bin(BinOp::Div, get(step, ty(Usize)), usize_(2)),
+                place: place_local(step, ty(Usize)),
+                value: bin(BinOp::Div, local(step, ty(Usize)), usize_(2)),
             },
         ]),
     });
     let cells = |e: Expr| index(shared(1, Ty::Struct(cell), 8), e, sc, Ty::Struct(cell));
-    let slot = || bin(BinOp::Rem, get(t, ty(Usize)), usize_(8));
+    let slot = || bin(BinOp::Rem, local(t, ty(Usize)), usize_(8));
     f.push(StmtKind::Assign {
         place: field(cells(slot()), 1, ty(F64)),
-        value: cast(get(t, ty(Usize)), F64),
+        value: cast(local(t, ty(Usize)), F64),
     });
     f.push(unit_stmt(atomic(
         AtomicOp::Add,
@@ -259,14 +267,14 @@ pub(crate) fn shared_kernel() -> Kernel {
     f.push(unit_stmt(atomic(
         AtomicOp::Max,
         index(shared(2, ty(U64), 2), usize_(1), sc, ty(U64)),
-        vec![cast(get(t, ty(Usize)), U64)],
+        vec![cast(local(t, ty(Usize)), U64)],
     )));
     f.push(sync());
     let block_x = geom(Intrinsic::BlockIdx);
     f.push(StmtKind::If {
-        cond: bin(BinOp::Eq, get(t, ty(Usize)), usize_(0)),
+        cond: bin(BinOp::Eq, local(t, ty(Usize)), usize_(0)),
         then_block: block(vec![StmtKind::Assign {
-            place: index(param(o, ty(F32)), block_x, so, ty(F32)),
+            place: index(place_param(o, ty(F32)), block_x, so, ty(F32)),
             value: load(tile(usize_(0))),
         }]),
         else_block: Block::default(),
@@ -290,15 +298,15 @@ pub(crate) fn shared_kernel() -> Kernel {
 /// }
 /// ```
 pub(crate) fn ring_block_sum() -> Kernel {
-    let mut kb = KernelBuilder::new("block_sum", KernelMode::Ring);
+    let mut kb = KernelBuilder::with_mode("block_sum", KernelMode::Ring);
     kb.k.threads = 64;
-    let totals = kb.repr_c(
+    let totals = kb.add_struct(
         "Totals",
         &[("calls", ty(U32)), ("largest", ty(U32)), ("sum", ty(U64))],
     );
     let dim = kb.dim3();
-    let sp = kb.site("partial");
-    let sb = kb.site("sync_threads()");
+    let sp = kb.site("partial", 1);
+    let sb = kb.site("sync_threads()", 1);
     kb.k.shared.push(SharedArray {
         name: "partial".into(),
         elem: ty(U32),
@@ -319,20 +327,20 @@ pub(crate) fn ring_block_sum() -> Kernel {
     let t = f.let_("t", cast(tx, Usize), false);
     let partial = |e: Expr| index(shared(0, ty(U32), 64), e, sp, ty(U32));
     f.push(StmtKind::Assign {
-        place: partial(get(t, ty(Usize))),
+        place: partial(local(t, ty(Usize))),
         value: bin(
             BinOp::Add,
-            load(param(msg, ty(U32))),
-            cast(get(t, ty(Usize)), U32),
+            load(place_param(msg, ty(U32))),
+            cast(local(t, ty(Usize)), U32),
         ),
     });
     let sync = || unit_stmt(coll(CollectiveOp::SyncThreads, vec![], Ty::Unit, sb));
     f.push(sync());
     let s = f.local("s", ty(U32), true);
     let k = f.local("k", ty(Usize), false);
-    let field_of = |i: u32, t: Scalar| field(param(state, st.clone()), i, ty(t));
+    let field_of = |i: u32, t: Scalar| field(place_param(state, st.clone()), i, ty(t));
     f.push(StmtKind::If {
-        cond: bin(BinOp::Eq, get(t, ty(Usize)), usize_(0)),
+        cond: bin(BinOp::Eq, local(t, ty(Usize)), usize_(0)),
         then_block: block(vec![
             StmtKind::Let {
                 local: s,
@@ -346,15 +354,15 @@ pub(crate) fn ring_block_sum() -> Kernel {
                 inclusive: false,
                 step: None,
                 body: block(vec![StmtKind::CompoundAssign {
-                    place: local(s, ty(U32)),
+                    place: place_local(s, ty(U32)),
                     op: BinOp::Add,
-                    value: load(partial(get(k, ty(Usize)))),
+                    value: load(partial(local(k, ty(Usize)))),
                 }]),
             },
             unit_stmt(atomic(
                 AtomicOp::Add,
                 field_of(2, U64),
-                vec![cast(get(s, ty(U32)), U64)],
+                vec![cast(local(s, ty(U32)), U64)],
             )),
         ]),
         else_block: Block::default(),
@@ -367,10 +375,10 @@ pub(crate) fn ring_block_sum() -> Kernel {
     f.push(unit_stmt(atomic(
         AtomicOp::Max,
         field_of(1, U32),
-        vec![load(param(msg, ty(U32)))],
+        vec![load(place_param(msg, ty(U32)))],
     )));
     f.push(sync());
-    f.push(StmtKind::Return(Some(load(param(state, st)))));
+    f.push(StmtKind::Return(Some(load(place_param(state, st)))));
     kb.entry(f.finish())
 }
 
@@ -450,9 +458,9 @@ fn cuda_atomics_on_places_that_are_not_writable_are_invalid() {
     let c = code_of(&k);
     assert!(c.contains("#error"), "{c}");
     let mut k = atomics_kernel(F32);
-    k.entry.body.stmts.push(s(unit_stmt(atomic(
+    k.entry.body.stmts.push(stmt(unit_stmt(atomic(
         AtomicOp::Min,
-        index(param(0, ty(F32)), usize_(0), 0, ty(F32)),
+        index(place_param(0, ty(F32)), usize_(0), 0, ty(F32)),
         vec![float(F32, 1.0)],
     ))));
     assert!(
@@ -573,7 +581,7 @@ fn cuda_ring_handler_declares_its_shared_array_and_reuses_the_ring_barrier() {
 #[test]
 fn cuda_malformed_collectives_are_invalid() {
     let mut kb = KernelBuilder::batch("k");
-    let sc = kb.site("warp_shuffle()");
+    let sc = kb.site("warp_shuffle()", 1);
     let mut f = FnBuilder::new("k", Ty::Unit);
     f.push(unit_stmt(coll(
         CollectiveOp::Shuffle,

@@ -49,7 +49,7 @@ pub(crate) fn structs_kernel() -> Kernel {
     let mut kb = KernelBuilder::batch("structs");
     let dim3 = kb.dim3();
     let v3 = arr(ty(F32), 3);
-    let particle = kb.repr_c(
+    let particle = kb.add_struct(
         "Particle",
         &[
             ("pos", v3.clone()),
@@ -59,11 +59,11 @@ pub(crate) fn structs_kernel() -> Kernel {
         ],
     );
     let cells = arr(arr(ty(U16), 3), 2);
-    let grid = kb.repr_c(
+    let grid = kb.add_struct(
         "Grid",
         &[("cells", cells.clone()), ("p", Ty::Struct(particle))],
     );
-    let class = kb.repr_c(
+    let class = kb.add_struct(
         "Class",
         &[
             ("int", ty(I32)),
@@ -73,7 +73,7 @@ pub(crate) fn structs_kernel() -> Kernel {
             ("_Y", ty(I8)),
         ],
     );
-    let v4 = kb.add_struct(StructDef {
+    let v4 = kb.push_struct(StructDef {
         name: "V4".into(),
         size: 16,
         align: 16,
@@ -83,11 +83,11 @@ pub(crate) fn structs_kernel() -> Kernel {
             ty: ty(F32),
         }],
     });
-    let tally_a = kb.repr_c("Tally", &[("n", ty(U32))]);
-    let tally_b = kb.repr_c("Tally", &[("n", ty(U64))]);
-    let sp = kb.site("ps");
-    let sa = kb.site("q.pos");
-    let sg = kb.site("grid.cells");
+    let tally_a = kb.add_struct("Tally", &[("n", ty(U32))]);
+    let tally_b = kb.add_struct("Tally", &[("n", ty(U64))]);
+    let sp = kb.site("ps", 1);
+    let sa = kb.site("q.pos", 1);
+    let sg = kb.site("grid.cells", 1);
     let mut f = FnBuilder::new("structs", Ty::Unit);
     let p = f.value("p", Ty::Struct(particle));
     let g = f.value("grid", Ty::Struct(grid));
@@ -97,8 +97,8 @@ pub(crate) fn structs_kernel() -> Kernel {
     let tb = f.value("tb", Ty::Struct(tally_b));
     let pt = Ty::Struct(particle);
     // let mut q = p; q.pos[1] = 2.0; q.vel = [1.0; 3]; q.vel = [1.0, 2.0, w.x];
-    let q = f.let_("q", load(param(p, pt.clone())), true);
-    let qf = |i: u32, t: Ty| field(local(q, pt.clone()), i, t);
+    let q = f.let_("q", load(place_param(p, pt.clone())), true);
+    let qf = |i: u32, t: Ty| field(place_local(q, pt.clone()), i, t);
     f.push(StmtKind::Assign {
         place: index(qf(0, v3.clone()), usize_(1), sa, ty(F32)),
         value: float(F32, 2.0),
@@ -114,7 +114,7 @@ pub(crate) fn structs_kernel() -> Kernel {
             vec![
                 float(F32, 1.0),
                 float(F32, 0.1),
-                load(field(param(w, Ty::Struct(v4)), 0, ty(F32))),
+                load(field(place_param(w, Ty::Struct(v4)), 0, ty(F32))),
             ],
         ),
     });
@@ -127,7 +127,7 @@ pub(crate) fn structs_kernel() -> Kernel {
         field_of(geo(Intrinsic::BlockIdx), 1, ty(U32)),
         field_of(geo(Intrinsic::BlockDim), 2, ty(U32)),
         field_of(geo(Intrinsic::GridDim), 0, ty(U32)),
-        load(field(local(t, d3.clone()), 1, ty(U32))),
+        load(field(place_local(t, d3.clone()), 1, ty(U32))),
     ]
     .into_iter()
     .reduce(|a, b| bin(BinOp::Add, a, b))
@@ -136,32 +136,37 @@ pub(crate) fn structs_kernel() -> Kernel {
     // ps[i] = Particle { pos: q.pos, vel: [0.0; 3], alive: true, id: tx as u64 };
     let i = f.let_("i", intr(Intrinsic::GlobalIndex, vec![], ty(Usize)), false);
     f.push(StmtKind::Assign {
-        place: index(param(ps, pt.clone()), get(i, ty(Usize)), sp, pt.clone()),
+        place: index(
+            place_param(ps, pt.clone()),
+            local(i, ty(Usize)),
+            sp,
+            pt.clone(),
+        ),
         value: struct_lit(
             particle,
             vec![
                 load(qf(0, v3.clone())),
                 repeat(float(F32, 0.0), 3),
                 boolean(true),
-                cast(get(tx, ty(U32)), U64),
+                cast(local(tx, ty(U32)), U64),
             ],
         ),
     });
     // let c = grid.cells[1][i % 3]; ps[0].pos[2] += c as f32;
-    let cells_place = field(param(g, Ty::Struct(grid)), 0, cells.clone());
+    let cells_place = field(place_param(g, Ty::Struct(grid)), 0, cells.clone());
     let row = index(cells_place, usize_(1), sg, arr(ty(U16), 3));
     let cell = index(
         row,
-        bin(BinOp::Rem, get(i, ty(Usize)), usize_(3)),
+        bin(BinOp::Rem, local(i, ty(Usize)), usize_(3)),
         sg,
         ty(U16),
     );
     let c = f.let_("c", load(cell), false);
-    let ps0 = index(param(ps, pt.clone()), usize_(0), sp, pt.clone());
+    let ps0 = index(place_param(ps, pt.clone()), usize_(0), sp, pt.clone());
     f.push(StmtKind::CompoundAssign {
         place: index(field(ps0, 0, v3.clone()), usize_(2), sa, ty(F32)),
         op: BinOp::Add,
-        value: cast(get(c, ty(U16)), F32),
+        value: cast(local(c, ty(U16)), F32),
     });
     // let k = Class { .. }; let v = k.int + Class { .. }.class as i32;
     let class_lit = || {
@@ -179,13 +184,13 @@ pub(crate) fn structs_kernel() -> Kernel {
     let k = f.let_("k", class_lit(), false);
     let v = bin(
         BinOp::Add,
-        load(field(local(k, Ty::Struct(class)), 0, ty(I32))),
+        load(field(place_local(k, Ty::Struct(class)), 0, ty(I32))),
         cast(field_of(class_lit(), 2, ty(U8)), I32),
     );
     let v = f.let_("v", v, false);
     f.push(StmtKind::Assign {
-        place: field(local(k, Ty::Struct(class)), 0, ty(I32)),
-        value: get(v, ty(I32)),
+        place: field(place_local(k, Ty::Struct(class)), 0, ty(I32)),
+        value: local(v, ty(I32)),
     });
     // let arrays = [[1u8; 2]; 2]; let tallies = (ta.n as u64) + tb.n;
     f.let_("arrays", repeat(repeat(int(U8, 1), 2), 2), false);
@@ -193,8 +198,11 @@ pub(crate) fn structs_kernel() -> Kernel {
         "tallies",
         bin(
             BinOp::Add,
-            cast(load(field(param(ta, Ty::Struct(tally_a)), 0, ty(U32))), U64),
-            load(field(param(tb, Ty::Struct(tally_b)), 0, ty(U64))),
+            cast(
+                load(field(place_param(ta, Ty::Struct(tally_a)), 0, ty(U32))),
+                U64,
+            ),
+            load(field(place_param(tb, Ty::Struct(tally_b)), 0, ty(U64))),
         ),
         false,
     );
@@ -302,7 +310,7 @@ fn cuda_ring_handler_is_a_device_function() {
 #[test]
 fn cuda_unsupported_layouts_become_errors() {
     let mut kb = KernelBuilder::batch("packed");
-    let s = kb.add_struct(StructDef {
+    let s = kb.push_struct(StructDef {
         name: "Packed".into(),
         size: 5,
         align: 1,

@@ -7,20 +7,20 @@ use crate::Error;
 /// `out[i] = { let mut a = [0u64; len]; a[i % len] = 1; a[0] }` over
 /// 256-thread blocks: every thread holds `8 × len` bytes of locals.
 fn big_locals(len: u32) -> Arc<Kernel> {
-    let u = sc(Scalar::U64);
+    let u = ty(Scalar::U64);
     let arr = Ty::Array(Box::new(u.clone()), len);
     let mut kb = KernelBuilder::new("big_locals");
     let out = kb.slice("out", u.clone(), true);
-    let i = kb.local("i", sc(Scalar::Usize));
+    let i = kb.local("i", ty(Scalar::Usize));
     let a = kb.local_mut("a", arr.clone());
     let sa = kb.site("a", 2);
     let so = kb.site("out", 3);
-    let iu = || local(i, sc(Scalar::Usize));
+    let iu = || local(i, ty(Scalar::Usize));
     kb.build(vec![
         let_(i, global_index()),
         let_(
             a,
-            ex(
+            expr(
                 ExprKind::ArrayRepeat(Box::new(int(Scalar::U64, 0)), len),
                 arr.clone(),
             ),
@@ -86,7 +86,7 @@ fn locals_too_large_for_memory_are_an_out_of_memory_error() {
 #[test]
 fn locals_past_4_gib_per_thread_are_refused_not_wrapped() {
     // [[u64; 2^20]; 2^10] is 8 GiB: a 32-bit size would wrap to 0.
-    let u = sc(Scalar::U64);
+    let u = ty(Scalar::U64);
     let row = Ty::Array(Box::new(u.clone()), 1 << 20);
     let mat = Ty::Array(Box::new(row.clone()), 1 << 10);
     let mut kb = KernelBuilder::new("huge_locals");
@@ -96,9 +96,9 @@ fn locals_past_4_gib_per_thread_are_refused_not_wrapped() {
     let k = kb.build(vec![
         let_(
             m,
-            ex(
+            expr(
                 ExprKind::ArrayRepeat(
-                    Box::new(ex(
+                    Box::new(expr(
                         ExprKind::ArrayRepeat(Box::new(int(Scalar::U64, 0)), 1 << 20),
                         row.clone(),
                     )),
@@ -121,7 +121,7 @@ fn locals_past_4_gib_per_thread_are_refused_not_wrapped() {
 #[test]
 fn a_ring_handler_whose_block_cannot_be_allocated_fails_to_build() {
     // A 1024-thread ring handler with 400 MB of locals per thread.
-    let u = sc(Scalar::U32);
+    let u = ty(Scalar::U32);
     let arr = Ty::Array(Box::new(u.clone()), 100_000_000);
     let mut kb = KernelBuilder::new("big_ring").ring(1024, u.clone());
     let _state = kb.state(u.clone());
@@ -130,12 +130,12 @@ fn a_ring_handler_whose_block_cannot_be_allocated_fails_to_build() {
     let k = kb.build(vec![
         let_(
             a,
-            ex(
+            expr(
                 ExprKind::ArrayRepeat(Box::new(int(Scalar::U32, 0)), 100_000_000),
                 arr.clone(),
             ),
         ),
-        st(StmtKind::Return(Some(param(msg, u.clone())))),
+        stmt(StmtKind::Return(Some(param(msg, u.clone())))),
     ]);
     let e = CpuDevice::new().ring_handler(&k).map(|_| ()).unwrap_err();
     match &e {

@@ -141,7 +141,7 @@ fn f32_arithmetic_rounds_in_f32_without_contraction() {
     let x = 1.0f32 + f32::EPSILON;
     let z = 1.0f32 + 2.0 * f32::EPSILON;
     let mut k = KernelBuilder::new("f32");
-    let f = sc(Scalar::F32);
+    let f = ty(Scalar::F32);
     let xs = k.slice("x", f.clone(), false);
     let out = k.slice("out", f.clone(), true);
     let s = k.site("x", 1);
@@ -367,9 +367,9 @@ fn literals_of_every_type() {
     for (s, lit) in cases {
         // out[0] = lit as f64 (bool: as u8 first is not Rust, so compare as is)
         let mut k = KernelBuilder::new("lit");
-        let out = k.slice("out", sc(s), true);
+        let out = k.slice("out", ty(s), true);
         let site = k.site("out", 1);
-        let k = k.build(vec![store_elem(out, usize_(0), site, sc(s), lit.clone())]);
+        let k = k.build(vec![store_elem(out, usize_(0), site, ty(s), lit.clone())]);
         let mut m = mem(&[0u8; 8]);
         launch(
             &k,
@@ -395,13 +395,13 @@ fn literals_of_every_type() {
 fn compound_assignment_on_slices_and_locals() {
     // let mut acc = x[i]; acc *= 3; acc -= 1; out[i] = acc; out[i] <<= 1u8; out[i] += 100
     let mut k = KernelBuilder::new("compound");
-    let t = sc(Scalar::I32);
+    let t = ty(Scalar::I32);
     let x = k.slice("x", t.clone(), false);
     let out = k.slice("out", t.clone(), true);
-    let i = k.local("i", sc(Scalar::Usize));
+    let i = k.local("i", ty(Scalar::Usize));
     let acc = k.local_mut("acc", t.clone());
     let s = k.site("x", 1);
-    let iu = || local(i, sc(Scalar::Usize));
+    let iu = || local(i, ty(Scalar::Usize));
     let out_i = || place_index(PlaceRoot::Param(out), iu(), s, t.clone());
     let k = k.build(vec![
         let_(i, global_index()),

@@ -13,7 +13,7 @@ use AtomicOp::*;
 /// One thread: `res[0] = op(&mut g[0], a[, b]); sh[2] = init;
 /// res[1] = op(&mut sh[2], a[, b]); res[2] = sh[2];`.
 fn one_atomic(s: Scalar, op: AtomicOp) -> Arc<Kernel> {
-    let t = sc(s);
+    let t = ty(s);
     let mut kb = KernelBuilder::new("atomic");
     let init = kb.value("init", t.clone());
     let a = kb.value("a", t.clone());
@@ -141,11 +141,11 @@ fn atomics_the_type_lacks_are_refused() {
 
 #[test]
 fn atomics_on_locals_and_read_only_slices_are_refused() {
-    let u = sc(Scalar::U32);
+    let u = ty(Scalar::U32);
     let mut kb = KernelBuilder::new("bad");
     let x = kb.slice("x", u.clone(), false);
     let site = kb.site("x", 1);
-    let k = kb.build(vec![st(StmtKind::Expr(atomic(
+    let k = kb.build(vec![stmt(StmtKind::Expr(atomic(
         Add,
         place_index(PlaceRoot::Param(x), usize_(0), site, u.clone()),
         vec![int(Scalar::U32, 1)],
@@ -155,7 +155,7 @@ fn atomics_on_locals_and_read_only_slices_are_refused() {
     let v = kb.local_mut("v", u.clone());
     let k = kb.build(vec![
         let_(v, int(Scalar::U32, 0)),
-        st(StmtKind::Expr(atomic(
+        stmt(StmtKind::Expr(atomic(
             Add,
             place_local(v, u.clone()),
             vec![int(Scalar::U32, 1)],
@@ -169,7 +169,7 @@ fn atomics_on_locals_and_read_only_slices_are_refused() {
 /// t)`, `after[t] = sh[0]`.
 #[test]
 fn lanes_of_one_instruction_take_turns_in_lane_order() {
-    let u = sc(Scalar::U32);
+    let u = ty(Scalar::U32);
     let mut kb = KernelBuilder::new("order");
     let g = kb.slice("g", u.clone(), true);
     let old = kb.slice("old", u.clone(), true);
@@ -177,8 +177,8 @@ fn lanes_of_one_instruction_take_turns_in_lane_order() {
     let after = kb.slice("after", u.clone(), true);
     let sh = kb.shared("sh", u.clone(), 1);
     let site = kb.site("g", 1);
-    let i = kb.local("i", sc(Scalar::Usize));
-    let iu = || local(i, sc(Scalar::Usize));
+    let i = kb.local("i", ty(Scalar::Usize));
+    let iu = || local(i, ty(Scalar::Usize));
     let sh0 = || shared_elem(sh, usize_(0), site, u.clone());
     let k = kb.build(vec![
         let_(i, global_index()),
@@ -229,16 +229,16 @@ fn lanes_of_one_instruction_take_turns_in_lane_order() {
 #[test]
 fn a_histogram_over_many_blocks_counts_exactly() {
     let (u, f, i64_, us) = (
-        sc(Scalar::U32),
-        sc(Scalar::F32),
-        sc(Scalar::I64),
-        sc(Scalar::Usize),
+        ty(Scalar::U32),
+        ty(Scalar::F32),
+        ty(Scalar::I64),
+        ty(Scalar::Usize),
     );
     let mut kb = KernelBuilder::new("histogram");
     let x = kb.slice("x", u.clone(), false);
     let hist = kb.slice("hist", u.clone(), true);
     let fhist = kb.slice("fhist", f.clone(), true);
-    let total = kb.slice("total", sc(Scalar::U64), true);
+    let total = kb.slice("total", ty(Scalar::U64), true);
     let ext = kb.slice("ext", i64_.clone(), true);
     let i = kb.local("i", us.clone());
     let v = kb.local("v", u.clone());
@@ -247,7 +247,7 @@ fn a_histogram_over_many_blocks_counts_exactly() {
     let vu = || local(v, u.clone());
     let at =
         |p: ParamId, idx: Expr, ty: &Ty| place_index(PlaceRoot::Param(p), idx, site, ty.clone());
-    let run = |e: Expr| st(StmtKind::Expr(e));
+    let run = |e: Expr| stmt(StmtKind::Expr(e));
     // Signed: v - 20, so both signs occur.
     let signed = || bin(BinOp::Sub, cast(vu(), Scalar::I64), int(Scalar::I64, 20));
     let k = kb.build(vec![
@@ -268,7 +268,7 @@ fn a_histogram_over_many_blocks_counts_exactly() {
                 )),
                 run(atomic(
                     Add,
-                    at(total, usize_(0), &sc(Scalar::U64)),
+                    at(total, usize_(0), &ty(Scalar::U64)),
                     vec![cast(vu(), Scalar::U64)],
                 )),
                 run(atomic(Min, at(ext, usize_(0), &i64_), vec![signed()])),
@@ -313,7 +313,7 @@ fn a_histogram_over_many_blocks_counts_exactly() {
 /// { break } }` on every thread of many blocks.
 #[test]
 fn a_compare_and_swap_loop_counts_every_thread() {
-    let u = sc(Scalar::U32);
+    let u = ty(Scalar::U32);
     let mut kb = KernelBuilder::new("cas_count");
     let c = kb.slice("c", u.clone(), true);
     let old = kb.local("old", u.clone());
@@ -334,7 +334,7 @@ fn a_compare_and_swap_loop_counts_every_thread() {
                     ),
                     ou(),
                 ),
-                vec![st(StmtKind::Break(0))],
+                vec![stmt(StmtKind::Break(0))],
                 vec![],
             ),
         ],
@@ -348,7 +348,7 @@ fn a_compare_and_swap_loop_counts_every_thread() {
 /// faulting thread stops with the place's site.
 #[test]
 fn an_atomic_out_of_bounds_faults_at_its_place() {
-    let u = sc(Scalar::U32);
+    let u = ty(Scalar::U32);
     let mut kb = KernelBuilder::new("oob_atomic");
     let g = kb.slice("g", u.clone(), true);
     let sh = kb.shared("tile", u.clone(), 8);
@@ -356,12 +356,12 @@ fn an_atomic_out_of_bounds_faults_at_its_place() {
     let ss = kb.site("tile", 4);
     let t = || cast(dim(Intrinsic::ThreadIdx, 0), Scalar::Usize);
     let k = kb.build(vec![
-        st(StmtKind::Expr(atomic(
+        stmt(StmtKind::Expr(atomic(
             Add,
             shared_elem(sh, t(), ss, u.clone()),
             vec![int(Scalar::U32, 1)],
         ))),
-        st(StmtKind::Expr(atomic(
+        stmt(StmtKind::Expr(atomic(
             Add,
             place_index(PlaceRoot::Param(g), t(), sg, u.clone()),
             vec![int(Scalar::U32, 1)],

@@ -9,7 +9,7 @@ use crate::fault::expect_fault;
 use crate::{Error, FaultKind};
 
 fn run(e: Expr) -> Stmt {
-    st(StmtKind::Expr(e))
+    stmt(StmtKind::Expr(e))
 }
 
 fn tid() -> Expr {
@@ -24,12 +24,12 @@ fn tid_usize() -> Expr {
 /// array with a barrier after every step (the stride starts at the power of
 /// two at or above half the block, so every thread runs every step).
 fn block_sum() -> Arc<Kernel> {
-    block_sum_in(|kb| PlaceRoot::Shared(kb.shared("tile", sc(Scalar::U32), 256)))
+    block_sum_in(|kb| PlaceRoot::Shared(kb.shared("tile", ty(Scalar::U32), 256)))
 }
 
 /// [`block_sum`] over a `u32` tile that `tile` declares.
 pub(super) fn block_sum_in(tile: impl FnOnce(&mut KernelBuilder) -> PlaceRoot) -> Arc<Kernel> {
-    let (u, us) = (sc(Scalar::U32), sc(Scalar::Usize));
+    let (u, us) = (ty(Scalar::U32), ty(Scalar::Usize));
     let mut kb = KernelBuilder::new("block_sum");
     let x = kb.slice("x", u.clone(), false);
     let out = kb.slice("out", u.clone(), true);
@@ -151,16 +151,16 @@ fn a_shared_array_reduction_sums_each_block() {
 /// it reads a neighbour's: its own block's number.
 #[test]
 fn shared_arrays_are_per_block_and_start_zeroed() {
-    let u = sc(Scalar::U32);
+    let u = ty(Scalar::U32);
     let mut kb = KernelBuilder::new("per_block");
     let before = kb.slice("before", u.clone(), true);
     let after = kb.slice("after", u.clone(), true);
-    let filler = kb.shared("filler", sc(Scalar::U8), 3);
+    let filler = kb.shared("filler", ty(Scalar::U8), 3);
     let tile = kb.shared("tile", u.clone(), 40);
-    let i = kb.local("i", sc(Scalar::Usize));
+    let i = kb.local("i", ty(Scalar::Usize));
     let s = kb.site("tile", 1);
     let bar = kb.site("sync_threads()", 2);
-    let iu = || local(i, sc(Scalar::Usize));
+    let iu = || local(i, ty(Scalar::Usize));
     let tile_at = |idx: Expr| shared_elem(tile, idx, s, u.clone());
     let next = bin(
         BinOp::Rem,
@@ -172,7 +172,7 @@ fn shared_arrays_are_per_block_and_start_zeroed() {
         store_elem(before, iu(), s, u.clone(), load(tile_at(tid_usize()))),
         assign(tile_at(tid_usize()), dim(Intrinsic::BlockIdx, 0)),
         assign(
-            shared_elem(filler, usize_(2), s, sc(Scalar::U8)),
+            shared_elem(filler, usize_(2), s, ty(Scalar::U8)),
             int(Scalar::U8, 255),
         ),
         sync_threads(bar),
@@ -204,7 +204,7 @@ fn shared_arrays_are_per_block_and_start_zeroed() {
 /// barrier is not divergent, and the rest exchange values through it.
 #[test]
 fn a_barrier_after_some_threads_returned_is_not_divergent() {
-    let u = sc(Scalar::U32);
+    let u = ty(Scalar::U32);
     let mut kb = KernelBuilder::new("early_return");
     let out = kb.slice("out", u.clone(), true);
     let tile = kb.shared("tile", u.clone(), 64);
@@ -214,7 +214,7 @@ fn a_barrier_after_some_threads_returned_is_not_divergent() {
     let k = kb.build(vec![
         if_(
             bin(BinOp::Ge, tid(), int(Scalar::U32, 20)),
-            vec![st(StmtKind::Return(None))],
+            vec![stmt(StmtKind::Return(None))],
             vec![],
         ),
         assign(
@@ -283,7 +283,7 @@ fn expect_divergent(
 /// other threads run to the end.
 #[test]
 fn a_barrier_inside_an_if_is_divergent() {
-    let u = sc(Scalar::U32);
+    let u = ty(Scalar::U32);
     let mut kb = KernelBuilder::new("divergent");
     let out = kb.slice("out", u.clone(), true);
     let s = kb.site("out", 1);
@@ -339,7 +339,7 @@ fn a_barrier_inside_an_if_is_divergent() {
 /// unfinished: a barrier without them is divergent.
 #[test]
 fn barriers_without_parked_threads_are_divergent() {
-    let u = sc(Scalar::U32);
+    let u = ty(Scalar::U32);
     let site_line = 11;
     // while i < thread_idx().x { sync_threads(); i += 1 }
     let mut kb = KernelBuilder::new("loop_exit");
@@ -368,7 +368,7 @@ fn barriers_without_parked_threads_are_divergent() {
 
     // loop { if thread_idx().x == 3 { continue-once } ; sync_threads(); break }
     let mut kb = KernelBuilder::new("loop_continue");
-    let once = kb.local_mut("once", sc(Scalar::Bool));
+    let once = kb.local_mut("once", ty(Scalar::Bool));
     let bar = kb.site("sync_threads()", site_line);
     let k = kb.build(vec![
         let_(once, boolean(false)),
@@ -379,16 +379,16 @@ fn barriers_without_parked_threads_are_divergent() {
                     bin(
                         BinOp::And,
                         bin(BinOp::Eq, tid(), int(Scalar::U32, 3)),
-                        un(UnOp::Not, local(once, sc(Scalar::Bool))),
+                        un(UnOp::Not, local(once, ty(Scalar::Bool))),
                     ),
                     vec![
-                        assign(place_local(once, sc(Scalar::Bool)), boolean(true)),
-                        st(StmtKind::Continue(0)),
+                        assign(place_local(once, ty(Scalar::Bool)), boolean(true)),
+                        stmt(StmtKind::Continue(0)),
                     ],
                     vec![],
                 ),
                 sync_threads(bar),
-                st(StmtKind::Break(0)),
+                stmt(StmtKind::Break(0)),
             ],
         ),
     ]);
@@ -418,7 +418,7 @@ fn barriers_without_parked_threads_are_divergent() {
             stmts: vec![
                 if_(
                     bin(BinOp::Eq, param(0, u.clone()), int(Scalar::U32, 5)),
-                    vec![st(StmtKind::Return(None))],
+                    vec![stmt(StmtKind::Return(None))],
                     vec![],
                 ),
                 sync_threads(bar),
@@ -426,7 +426,10 @@ fn barriers_without_parked_threads_are_divergent() {
         },
         span: SrcSpan::default(),
     });
-    let k = kb.build(vec![run(ex(ExprKind::Call(helper, vec![tid()]), Ty::Unit))]);
+    let k = kb.build(vec![run(expr(
+        ExprKind::Call(helper, vec![tid()]),
+        Ty::Unit,
+    ))]);
     let err = launch(&k, Launch::new(2, 8), &mut []).unwrap_err();
     expect_divergent(
         err,
@@ -445,7 +448,7 @@ fn barriers_without_parked_threads_are_divergent() {
 /// `msg - t` to a signed max, atomically.
 #[test]
 fn a_ring_handler_uses_a_shared_array_a_barrier_and_atomics() {
-    let (u, i32_) = (sc(Scalar::U32), sc(Scalar::I32));
+    let (u, i32_) = (ty(Scalar::U32), ty(Scalar::I32));
     let mut kb = KernelBuilder::new("ring_sum");
     let st_id = kb.add_struct("S", &[("sum", u.clone()), ("max", i32_.clone())]);
     let stt = Ty::Struct(st_id);
@@ -454,7 +457,7 @@ fn a_ring_handler_uses_a_shared_array_a_barrier_and_atomics() {
     let msg = kb.value("msg", u.clone());
     let tile = kb.shared("tile", u.clone(), 40);
     let total = kb.local_mut("total", u.clone());
-    let j = kb.local_mut("j", sc(Scalar::Usize));
+    let j = kb.local_mut("j", ty(Scalar::Usize));
     let s = kb.site("tile", 1);
     let bar = kb.site("sync_threads()", 2);
     let field = |i: u32, ty: Ty| Place {
@@ -486,20 +489,20 @@ fn a_ring_handler_uses_a_shared_array_a_barrier_and_atomics() {
             bin(BinOp::Eq, tid(), int(Scalar::U32, 0)),
             vec![while_(
                 0,
-                bin(BinOp::Lt, local(j, sc(Scalar::Usize)), usize_(40)),
+                bin(BinOp::Lt, local(j, ty(Scalar::Usize)), usize_(40)),
                 vec![
                     compound(
                         place_local(total, u.clone()),
                         BinOp::Add,
-                        load(tile_at(local(j, sc(Scalar::Usize)))),
+                        load(tile_at(local(j, ty(Scalar::Usize)))),
                     ),
-                    compound(place_local(j, sc(Scalar::Usize)), BinOp::Add, usize_(1)),
+                    compound(place_local(j, ty(Scalar::Usize)), BinOp::Add, usize_(1)),
                 ],
             )],
             vec![],
         ),
         sync_threads(bar),
-        st(StmtKind::Return(Some(local(total, u.clone())))),
+        stmt(StmtKind::Return(Some(local(total, u.clone())))),
     ]);
     let mut h = CpuDevice::new().ring_handler(&k).unwrap();
     let mut state = [0u8; 8];
@@ -524,7 +527,7 @@ fn a_ring_handler_uses_a_shared_array_a_barrier_and_atomics() {
 #[test]
 fn a_divergent_barrier_in_a_ring_handler_is_an_error() {
     use crate::ring::RingHandler;
-    let u = sc(Scalar::U32);
+    let u = ty(Scalar::U32);
     let kb = KernelBuilder::new("ring_divergent");
     let mut kb = kb.ring(16, u.clone());
     let _state = kb.state(u.clone());
@@ -536,7 +539,7 @@ fn a_divergent_barrier_in_a_ring_handler_is_an_error() {
             vec![sync_threads(bar)],
             vec![],
         ),
-        st(StmtKind::Return(Some(int(Scalar::U32, 1)))),
+        stmt(StmtKind::Return(Some(int(Scalar::U32, 1)))),
     ]);
     let mut h = CpuDevice::new().ring_handler(&k).unwrap();
     let (mut state, mut reply) = ([0u8; 4], [0u8; 4]);
@@ -560,7 +563,7 @@ fn a_divergent_barrier_in_a_ring_handler_is_an_error() {
 /// element's field written through its index.
 #[test]
 fn whole_shared_arrays_copy_in_and_out() {
-    let u = sc(Scalar::U32);
+    let u = ty(Scalar::U32);
     let arr = Ty::Array(Box::new(u.clone()), 4);
     let mut kb = KernelBuilder::new("whole");
     let pair = kb.add_struct("Pair", &[("a", u.clone()), ("b", u.clone())]);
@@ -593,7 +596,7 @@ fn whole_shared_arrays_copy_in_and_out() {
             vec![
                 assign(
                     whole.clone(),
-                    ex(ExprKind::ArrayRepeat(Box::new(block()), 4), arr.clone()),
+                    expr(ExprKind::ArrayRepeat(Box::new(block()), 4), arr.clone()),
                 ),
                 assign(
                     pair_b(usize_(2)),

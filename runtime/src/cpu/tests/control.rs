@@ -4,7 +4,7 @@
 use super::*;
 
 pub(super) fn while_(id: LoopId, cond: Expr, body: Vec<Stmt>) -> Stmt {
-    st(StmtKind::While {
+    stmt(StmtKind::While {
         id,
         cond,
         body: Block { stmts: body },
@@ -12,7 +12,7 @@ pub(super) fn while_(id: LoopId, cond: Expr, body: Vec<Stmt>) -> Stmt {
 }
 
 pub(super) fn loop_(id: LoopId, body: Vec<Stmt>) -> Stmt {
-    st(StmtKind::Loop {
+    stmt(StmtKind::Loop {
         id,
         body: Block { stmts: body },
     })
@@ -27,7 +27,7 @@ pub(super) fn for_(
     step: Option<Expr>,
     body: Vec<Stmt>,
 ) -> Stmt {
-    st(StmtKind::For {
+    stmt(StmtKind::For {
         id,
         var,
         start,
@@ -46,16 +46,16 @@ fn per_thread(
     build: impl FnOnce(&mut KernelBuilder, LocalId, LocalId) -> Vec<Stmt>,
 ) -> Arc<Kernel> {
     let mut k = KernelBuilder::new("per_thread");
-    let x = k.slice("x", sc(a), false);
-    let out = k.slice("out", sc(r), true);
-    let i = k.local("i", sc(Scalar::Usize));
-    let v = k.local("v", sc(a));
-    let res = k.local_mut("r", sc(r));
+    let x = k.slice("x", ty(a), false);
+    let out = k.slice("out", ty(r), true);
+    let i = k.local("i", ty(Scalar::Usize));
+    let v = k.local("v", ty(a));
+    let res = k.local_mut("r", ty(r));
     let s = k.site("x", 1);
-    let iu = || local(i, sc(Scalar::Usize));
-    let mut inner = vec![let_(v, elem(x, iu(), s, sc(a)))];
+    let iu = || local(i, ty(Scalar::Usize));
+    let mut inner = vec![let_(v, elem(x, iu(), s, ty(a)))];
     inner.extend(build(&mut k, v, res));
-    inner.push(store_elem(out, iu(), s, sc(r), local(res, sc(r))));
+    inner.push(store_elem(out, iu(), s, ty(r), local(res, ty(r))));
     let body = vec![
         let_(i, global_index()),
         if_(bin(BinOp::Lt, iu(), slice_len(out)), inner, vec![]),
@@ -69,7 +69,7 @@ fn i32_(v: i128) -> Expr {
 
 #[test]
 fn divergent_if_else_and_nested_ifs() {
-    let t = sc(Scalar::I32);
+    let t = ty(Scalar::I32);
     let k = per_thread(Scalar::I32, Scalar::I32, |_, v, r| {
         let v = || local(v, t.clone());
         vec![if_(
@@ -112,7 +112,7 @@ fn divergent_if_else_and_nested_ifs() {
 #[test]
 fn while_loops_with_per_lane_trip_counts() {
     // let mut r = 0; let mut j = 0; while j < v { r += j * j; j += 1 }
-    let t = sc(Scalar::I32);
+    let t = ty(Scalar::I32);
     let k = per_thread(Scalar::I32, Scalar::I32, |k, v, r| {
         let j = k.local_mut("j", t.clone());
         vec![
@@ -144,8 +144,8 @@ fn while_loops_with_per_lane_trip_counts() {
 #[test]
 fn for_loops_with_steps_inclusive_ends_and_overflow() {
     // r = sum over j in v..=255 (u8) step 100 as u32, + count of 0..v
-    let u = sc(Scalar::U32);
-    let b = sc(Scalar::U8);
+    let u = ty(Scalar::U32);
+    let b = ty(Scalar::U8);
     let k = per_thread(Scalar::U8, Scalar::U32, |k, v, r| {
         let j = k.local("j", b.clone());
         let m = k.local("m", b.clone());
@@ -217,7 +217,7 @@ fn for_loops_with_steps_inclusive_ends_and_overflow() {
 fn labeled_break_and_continue() {
     // 'outer: for a in 0..v { for b in 0..v { if b > a { continue 'outer } if a * b > 30 { break 'outer }
     //     if b == 2 { continue } r += a * 10 + b } }
-    let t = sc(Scalar::I32);
+    let t = ty(Scalar::I32);
     let k = per_thread(Scalar::I32, Scalar::I32, |k, v, r| {
         let a = k.local("a", t.clone());
         let b = k.local("b", t.clone());
@@ -241,17 +241,17 @@ fn labeled_break_and_continue() {
                     vec![
                         if_(
                             bin(BinOp::Gt, l(b), l(a)),
-                            vec![st(StmtKind::Continue(0))],
+                            vec![stmt(StmtKind::Continue(0))],
                             vec![],
                         ),
                         if_(
                             bin(BinOp::Gt, bin(BinOp::Mul, l(a), l(b)), i32_(30)),
-                            vec![st(StmtKind::Break(0))],
+                            vec![stmt(StmtKind::Break(0))],
                             vec![],
                         ),
                         if_(
                             bin(BinOp::Eq, l(b), i32_(2)),
-                            vec![st(StmtKind::Continue(1))],
+                            vec![stmt(StmtKind::Continue(1))],
                             vec![],
                         ),
                         compound(
@@ -294,20 +294,20 @@ fn labeled_break_and_continue() {
 fn loop_with_break_and_early_return() {
     // let mut r = v; loop { if r < 0 { out[i] = -1; return } if r % 7 == 0 { break } r -= 3 }
     // (then stored by per_thread)
-    let t = sc(Scalar::I32);
+    let t = ty(Scalar::I32);
     let mut kb = KernelBuilder::new("ret");
     let x = kb.slice("x", t.clone(), false);
     let out = kb.slice("out", t.clone(), true);
-    let i = kb.local("i", sc(Scalar::Usize));
+    let i = kb.local("i", ty(Scalar::Usize));
     let r = kb.local_mut("r", t.clone());
     let s = kb.site("x", 1);
-    let iu = || local(i, sc(Scalar::Usize));
+    let iu = || local(i, ty(Scalar::Usize));
     let l = || local(r, t.clone());
     let k = kb.build(vec![
         let_(i, global_index()),
         if_(
             bin(BinOp::Ge, iu(), slice_len(out)),
-            vec![st(StmtKind::Return(None))],
+            vec![stmt(StmtKind::Return(None))],
             vec![],
         ),
         let_(r, elem(x, iu(), s, t.clone())),
@@ -318,13 +318,13 @@ fn loop_with_break_and_early_return() {
                     bin(BinOp::Lt, l(), i32_(0)),
                     vec![
                         store_elem(out, iu(), s, t.clone(), i32_(-1)),
-                        st(StmtKind::Return(None)),
+                        stmt(StmtKind::Return(None)),
                     ],
                     vec![],
                 ),
                 if_(
                     bin(BinOp::Eq, bin(BinOp::Rem, l(), i32_(7)), i32_(0)),
-                    vec![st(StmtKind::Break(0))],
+                    vec![stmt(StmtKind::Break(0))],
                     vec![],
                 ),
                 compound(place_local(r, t.clone()), BinOp::Sub, i32_(3)),
@@ -366,12 +366,12 @@ fn loop_with_break_and_early_return() {
 fn short_circuit_guards_out_of_bounds_reads() {
     // if i < x.len() && x[i] > 10 || i == 0 { out[i] = 1 } — more threads than x.
     let mut kb = KernelBuilder::new("guard");
-    let t = sc(Scalar::I32);
+    let t = ty(Scalar::I32);
     let x = kb.slice("x", t.clone(), false);
     let out = kb.slice("out", t.clone(), true);
-    let i = kb.local("i", sc(Scalar::Usize));
+    let i = kb.local("i", ty(Scalar::Usize));
     let s = kb.site("x", 1);
-    let iu = || local(i, sc(Scalar::Usize));
+    let iu = || local(i, ty(Scalar::Usize));
     let k = kb.build(vec![
         let_(i, global_index()),
         if_(
@@ -403,7 +403,7 @@ fn short_circuit_guards_out_of_bounds_reads() {
 /// `fn collatz(n: u32) -> u32`: steps to reach 1, or 9999 past 100 steps
 /// (an early return from inside a loop of a device function).
 fn collatz_fn() -> Function {
-    let u = sc(Scalar::U32);
+    let u = ty(Scalar::U32);
     let l = |id| local(id, u.clone());
     let u32_ = |v| int(Scalar::U32, v);
     Function {
@@ -448,12 +448,12 @@ fn collatz_fn() -> Function {
                         compound(place_local(0, u.clone()), BinOp::Add, u32_(1)),
                         if_(
                             bin(BinOp::Gt, l(0), u32_(100)),
-                            vec![st(StmtKind::Return(Some(u32_(9999))))],
+                            vec![stmt(StmtKind::Return(Some(u32_(9999))))],
                             vec![],
                         ),
                     ],
                 ),
-                st(StmtKind::Return(Some(l(0)))),
+                stmt(StmtKind::Return(Some(l(0)))),
             ],
         },
         span: SrcSpan::default(),
@@ -462,15 +462,15 @@ fn collatz_fn() -> Function {
 
 #[test]
 fn device_function_calls_with_early_returns() {
-    let u = sc(Scalar::U32);
+    let u = ty(Scalar::U32);
     let mut kb = KernelBuilder::new("calls");
     let f = kb.device_fn(collatz_fn());
     let x = kb.slice("x", u.clone(), false);
     let out = kb.slice("out", u.clone(), true);
-    let i = kb.local("i", sc(Scalar::Usize));
+    let i = kb.local("i", ty(Scalar::Usize));
     let s = kb.site("x", 1);
-    let iu = || local(i, sc(Scalar::Usize));
-    let call = |a: Expr| ex(ExprKind::Call(f, vec![a]), u.clone());
+    let iu = || local(i, ty(Scalar::Usize));
+    let call = |a: Expr| expr(ExprKind::Call(f, vec![a]), u.clone());
     // out[i] = collatz(x[i]) + collatz(x[i] + 1) * 100000
     let k = kb.build(vec![
         let_(i, global_index()),

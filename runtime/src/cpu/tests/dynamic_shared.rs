@@ -9,7 +9,7 @@ use crate::fault::expect_fault;
 use crate::{Error, FaultKind};
 
 fn run(e: Expr) -> Stmt {
-    st(StmtKind::Expr(e))
+    stmt(StmtKind::Expr(e))
 }
 
 fn tid() -> Expr {
@@ -34,7 +34,7 @@ fn if_thread0(then_: Vec<Stmt>) -> Stmt {
 /// grouping.
 #[test]
 fn a_block_reduction_through_a_view_sized_by_the_launch() {
-    let k = block_sum_in(|kb| PlaceRoot::DynamicShared(kb.dynamic_shared("tile", sc(Scalar::U32))));
+    let k = block_sum_in(|kb| PlaceRoot::DynamicShared(kb.dynamic_shared("tile", ty(Scalar::U32))));
     let sizes = [
         (1000usize, 100u32, 0u32),
         (999, 48, 3),
@@ -74,16 +74,16 @@ fn a_block_reduction_through_a_view_sized_by_the_launch() {
 /// beside the view without touching it.
 #[test]
 fn views_are_per_block_and_start_zeroed() {
-    let u = sc(Scalar::U32);
+    let u = ty(Scalar::U32);
     let mut kb = KernelBuilder::new("per_block");
     let before = kb.slice("before", u.clone(), true);
     let after = kb.slice("after", u.clone(), true);
     let filler = kb.shared("filler", u.clone(), 3);
     let buf = kb.dynamic_shared("buf", u.clone());
-    let i = kb.local("i", sc(Scalar::Usize));
+    let i = kb.local("i", ty(Scalar::Usize));
     let s = kb.site("buf", 1);
     let bar = kb.site("sync_threads()", 2);
-    let iu = || local(i, sc(Scalar::Usize));
+    let iu = || local(i, ty(Scalar::Usize));
     let at = |idx: Expr| dyn_elem(buf, idx, s, u.clone());
     let next = bin(
         BinOp::Rem,
@@ -134,7 +134,7 @@ fn views_are_per_block_and_start_zeroed() {
 /// down.
 #[test]
 fn views_of_different_types_alias_from_byte_zero() {
-    let (u, b, us) = (sc(Scalar::U32), sc(Scalar::U8), sc(Scalar::Usize));
+    let (u, b, us) = (ty(Scalar::U32), ty(Scalar::U8), ty(Scalar::Usize));
     let mut kb = KernelBuilder::new("alias");
     let out = kb.slice("out", b.clone(), true);
     let lens = kb.slice("lens", us.clone(), true);
@@ -201,7 +201,7 @@ fn views_of_different_types_alias_from_byte_zero() {
 /// neighbour's struct copied out after a barrier.
 #[test]
 fn a_view_of_structs_reads_and_writes_fields_and_whole_values() {
-    let (u, f, us) = (sc(Scalar::U32), sc(Scalar::F64), sc(Scalar::Usize));
+    let (u, f, us) = (ty(Scalar::U32), ty(Scalar::F64), ty(Scalar::Usize));
     let mut kb = KernelBuilder::new("structs");
     let pair = kb.add_struct("Pair", &[("a", u.clone()), ("b", f.clone())]);
     let pt = Ty::Struct(pair);
@@ -306,7 +306,7 @@ fn kb_size(k: &Kernel, id: StructId) -> u32 {
 /// bins added to the global ones.
 #[test]
 fn an_atomic_histogram_in_a_view() {
-    let (u, us) = (sc(Scalar::U32), sc(Scalar::Usize));
+    let (u, us) = (ty(Scalar::U32), ty(Scalar::Usize));
     let mut kb = KernelBuilder::new("histogram");
     let x = kb.slice("x", u.clone(), false);
     let hist = kb.slice("hist", u.clone(), true);
@@ -387,7 +387,7 @@ fn an_atomic_histogram_in_a_view() {
 /// the view's length.
 #[test]
 fn an_index_past_the_view_is_out_of_bounds() {
-    let u = sc(Scalar::U32);
+    let u = ty(Scalar::U32);
     let mut kb = KernelBuilder::new("past_the_end");
     let out = kb.slice("out", u.clone(), true);
     let buf = kb.dynamic_shared("buf", u.clone());
@@ -440,7 +440,7 @@ fn an_index_past_the_view_is_out_of_bounds() {
 /// bytes down, and the last element of each is in bounds.
 #[test]
 fn a_view_has_the_launch_bytes_over_its_element_size_rounded_down() {
-    let (u, us) = (sc(Scalar::U32), sc(Scalar::Usize));
+    let (u, us) = (ty(Scalar::U32), ty(Scalar::Usize));
     let mut kb = KernelBuilder::new("lens");
     let triple = kb.add_struct(
         "Triple",
@@ -449,7 +449,7 @@ fn a_view_has_the_launch_bytes_over_its_element_size_rounded_down() {
     let lens = kb.slice("lens", us.clone(), true);
     let views = [
         kb.dynamic_shared("words", u.clone()),
-        kb.dynamic_shared("longs", sc(Scalar::U64)),
+        kb.dynamic_shared("longs", ty(Scalar::U64)),
         kb.dynamic_shared("triples", Ty::Struct(triple)),
     ];
     let s = kb.site("view", 1);
@@ -472,7 +472,7 @@ fn a_view_has_the_launch_bytes_over_its_element_size_rounded_down() {
                     views[1],
                     bin(BinOp::Sub, dyn_len(views[1]), usize_(1)),
                     s,
-                    sc(Scalar::U64),
+                    ty(Scalar::U64),
                 ),
                 int(Scalar::U64, 0x1122_3344_5566_7788),
             ),
@@ -486,7 +486,7 @@ fn a_view_has_the_launch_bytes_over_its_element_size_rounded_down() {
                         views[1],
                         bin(BinOp::Sub, dyn_len(views[1]), usize_(1)),
                         s,
-                        sc(Scalar::U64),
+                        ty(Scalar::U64),
                     )),
                     Scalar::Usize,
                 ),
@@ -518,14 +518,14 @@ fn a_view_has_the_launch_bytes_over_its_element_size_rounded_down() {
 /// block may have is invalid.
 #[test]
 fn ring_kernels_and_oversized_launches_are_refused() {
-    let u = sc(Scalar::U32);
+    let u = ty(Scalar::U32);
     let mut kb = KernelBuilder::new("ring_view").ring(4, u.clone());
     let state = kb.state(u.clone());
     kb.value("msg", u.clone());
     let buf = kb.dynamic_shared("buf", u.clone());
     let s = kb.site("buf", 1);
     let _ = state;
-    let k = kb.build(vec![st(StmtKind::Return(Some(load(dyn_elem(
+    let k = kb.build(vec![stmt(StmtKind::Return(Some(load(dyn_elem(
         buf,
         usize_(0),
         s,

@@ -18,12 +18,12 @@ fn index(p: Place, idx: Expr, site: SiteId, ty: Ty) -> Place {
 #[test]
 fn out_of_bounds_faults_name_the_first_thread_and_others_finish() {
     // out[i + 3] = i as u32 + 1 over 128 threads (4 blocks of 32) for 100 elements.
-    let u = sc(Scalar::U32);
+    let u = ty(Scalar::U32);
     let mut kb = KernelBuilder::new("oob");
     let out = kb.slice("out", u.clone(), true);
-    let i = kb.local("i", sc(Scalar::Usize));
+    let i = kb.local("i", ty(Scalar::Usize));
     let s = kb.site("out", 42);
-    let iu = || local(i, sc(Scalar::Usize));
+    let iu = || local(i, ty(Scalar::Usize));
     let k = kb.build(vec![
         let_(i, global_index()),
         store_elem(
@@ -65,22 +65,22 @@ fn out_of_bounds_faults_name_the_first_thread_and_others_finish() {
 #[test]
 fn out_of_bounds_in_a_local_array_and_in_a_read() {
     // let a = [1, 2, 3]; out[i] = a[x[i]]  — reading x[i] past x, and a[x[i]] past a.
-    let t = sc(Scalar::I32);
+    let t = ty(Scalar::I32);
     let arr = Ty::Array(Box::new(t.clone()), 3);
     let mut kb = KernelBuilder::new("oob2");
-    let x = kb.slice("x", sc(Scalar::Usize), false);
+    let x = kb.slice("x", ty(Scalar::Usize), false);
     let out = kb.slice("out", t.clone(), true);
-    let i = kb.local("i", sc(Scalar::Usize));
+    let i = kb.local("i", ty(Scalar::Usize));
     let a = kb.local("a", arr.clone());
     let sx = kb.site("x", 5);
     let sa = kb.site("a", 6);
     let so = kb.site("out", 7);
-    let iu = || local(i, sc(Scalar::Usize));
+    let iu = || local(i, ty(Scalar::Usize));
     let k = kb.build(vec![
         let_(i, global_index()),
         let_(
             a,
-            ex(
+            expr(
                 ExprKind::ArrayLit(vec![
                     int(Scalar::I32, 1),
                     int(Scalar::I32, 2),
@@ -96,7 +96,7 @@ fn out_of_bounds_in_a_local_array_and_in_a_read() {
             t.clone(),
             load(index(
                 place_local(a, arr.clone()),
-                elem(x, iu(), sx, sc(Scalar::Usize)),
+                elem(x, iu(), sx, ty(Scalar::Usize)),
                 sa,
                 t.clone(),
             )),
@@ -135,16 +135,16 @@ fn out_of_bounds_in_a_local_array_and_in_a_read() {
 
 #[test]
 fn bounds_checks_off_still_never_touches_memory_out_of_bounds() {
-    let u = sc(Scalar::U32);
+    let u = ty(Scalar::U32);
     let mut kb = KernelBuilder::new("unchecked");
     let out = kb.slice("out", u.clone(), true);
-    let i = kb.local("i", sc(Scalar::Usize));
+    let i = kb.local("i", ty(Scalar::Usize));
     let s = kb.site("out", 1);
     let k = kb.no_bounds_checks().build(vec![
         let_(i, global_index()),
         store_elem(
             out,
-            local(i, sc(Scalar::Usize)),
+            local(i, ty(Scalar::Usize)),
             s,
             u.clone(),
             int(Scalar::U32, 9),
@@ -279,13 +279,13 @@ fn bad_arguments_are_errors_not_panics() {
 fn unsupported_ir_is_an_error_not_a_panic() {
     // A store into a `&[T]` parameter.
     let mut kb = KernelBuilder::new("bad");
-    let x = kb.slice("x", sc(Scalar::U32), false);
+    let x = kb.slice("x", ty(Scalar::U32), false);
     let s = kb.site("x", 1);
     let k = kb.build(vec![store_elem(
         x,
         usize_(0),
         s,
-        sc(Scalar::U32),
+        ty(Scalar::U32),
         int(Scalar::U32, 1),
     )]);
     let xm = mem(&[0u32]);
@@ -308,14 +308,14 @@ fn unsupported_ir_is_an_error_not_a_panic() {
 fn inactive_lanes_never_fault() {
     // if y[i] != 0 { out[i] = x[i] / y[i] } else { out[i] = -1 }
     // and: if i == 0 || x[i - 1] > 0 { out2[i] = 1 }  (x[usize::MAX] never read)
-    let t = sc(Scalar::I32);
+    let t = ty(Scalar::I32);
     let mut kb = KernelBuilder::new("guarded");
     let x = kb.slice("x", t.clone(), false);
     let y = kb.slice("y", t.clone(), false);
     let out = kb.slice("out", t.clone(), true);
-    let i = kb.local("i", sc(Scalar::Usize));
+    let i = kb.local("i", ty(Scalar::Usize));
     let s = kb.site("x", 1);
-    let iu = || local(i, sc(Scalar::Usize));
+    let iu = || local(i, ty(Scalar::Usize));
     let at = |p| elem(p, iu(), s, t.clone());
     let k = kb.build(vec![
         let_(i, global_index()),
@@ -381,9 +381,9 @@ fn run_zip_n(k: &Arc<Kernel>, xs: &[i32], ys: &[i32], threads: u32) -> Vec<i32> 
 fn malformed_ir_is_rejected_before_it_runs() {
     // An assignment to an immutable scalar parameter (a fixed register).
     let mut kb = KernelBuilder::new("m1");
-    let a = kb.value("a", sc(Scalar::U32));
+    let a = kb.value("a", ty(Scalar::U32));
     let k = kb.build(vec![assign(
-        place_param(a, sc(Scalar::U32)),
+        place_param(a, ty(Scalar::U32)),
         int(Scalar::U32, 1),
     )]);
     let err = launch(&k, Launch::new(1, 1), &mut [KernelArg::value(&0u32)]).unwrap_err();
@@ -393,10 +393,10 @@ fn malformed_ir_is_rejected_before_it_runs() {
     );
     // A `let` whose value reads the local it declares.
     let mut kb = KernelBuilder::new("m2");
-    let x = kb.local_mut("x", sc(Scalar::U32));
+    let x = kb.local_mut("x", ty(Scalar::U32));
     let k = kb.build(vec![let_(
         x,
-        bin(BinOp::Add, local(x, sc(Scalar::U32)), int(Scalar::U32, 1)),
+        bin(BinOp::Add, local(x, ty(Scalar::U32)), int(Scalar::U32, 1)),
     )]);
     let err = launch(&k, Launch::new(1, 1), &mut []).unwrap_err();
     assert!(

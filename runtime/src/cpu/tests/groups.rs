@@ -76,14 +76,14 @@ fn the_lowest_faulting_block_is_reported_whatever_the_grouping() {
     // if block_idx().x >= 1 { x[100] }            (early in program order)
     // if thread_idx().x == 3 { x[200 + block] }   (later: block 0 faults here)
     // out[global_index()] = 7
-    let u = sc(Scalar::U32);
+    let u = ty(Scalar::U32);
     let mut kb = KernelBuilder::new("order");
     let x = kb.slice("x", u.clone(), false);
     let out = kb.slice("out", u.clone(), true);
     let sx = kb.site("x", 1);
     let sx2 = kb.site("x", 2);
     let so = kb.site("out", 3);
-    let read_x = |idx: Expr, site| st(StmtKind::Expr(elem(x, idx, site, u.clone())));
+    let read_x = |idx: Expr, site| stmt(StmtKind::Expr(elem(x, idx, site, u.clone())));
     let k = kb.build(vec![
         if_(
             bin(BinOp::Ge, dim(Intrinsic::BlockIdx, 0), int(Scalar::U32, 1)),
@@ -137,8 +137,8 @@ fn the_lowest_faulting_block_is_reported_whatever_the_grouping() {
 #[test]
 fn comparisons_of_global_index_with_a_constant() {
     // out[gi * 2 + ty] = Σ_k bit k of (gi op_k 37) and (37 op_k gi), over 12 comparisons.
-    let u = sc(Scalar::U32);
-    let us = sc(Scalar::Usize);
+    let u = ty(Scalar::U32);
+    let us = ty(Scalar::Usize);
     let mut kb = KernelBuilder::new("gicmp");
     let out = kb.slice("out", u.clone(), true);
     let lim = kb.value("lim", us.clone());

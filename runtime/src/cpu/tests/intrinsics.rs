@@ -30,7 +30,7 @@ const F32S: [f32; 14] = [
 macro_rules! float_unary {
     ($T:ty, $S:expr, $samples:expr, $same:ident, $($i:ident => $m:ident),* $(,)?) => {
         $(
-            let k = map_kernel($S, $S, |x| intr(Intrinsic::$i, vec![x], sc($S)));
+            let k = map_kernel($S, $S, |x| intr(Intrinsic::$i, vec![x], ty($S)));
             let got: Vec<$T> = run_map(&k, &$samples);
             for (x, g) in $samples.iter().zip(&got) {
                 assert!($same(*g, x.$m()), "{}::{}({x:?}) = {g:?}, want {:?}", stringify!($T), stringify!($m), x.$m());
@@ -44,7 +44,7 @@ macro_rules! float_binary {
         $(
             let (mut xs, mut ys) = (vec![], vec![]);
             for a in $samples { for b in $samples { xs.push(a); ys.push(b); } }
-            let k = zip_kernel($S, $S, $S, |x, y| intr(Intrinsic::$i, vec![x, y], sc($S)));
+            let k = zip_kernel($S, $S, $S, |x, y| intr(Intrinsic::$i, vec![x, y], ty($S)));
             let got: Vec<$T> = run_zip(&k, &xs, &ys);
             for ((x, y), g) in xs.iter().zip(&ys).zip(&got) {
                 assert!($same(*g, x.$m(*y)), "{}::{}({x:?}, {y:?}) = {g:?}, want {:?}", stringify!($T), stringify!($m), x.$m(*y));
@@ -56,7 +56,7 @@ macro_rules! float_binary {
 macro_rules! float_pred {
     ($T:ty, $S:expr, $samples:expr, $($i:ident => $m:ident),* $(,)?) => {
         $(
-            let k = map_kernel($S, Scalar::Bool, |x| intr(Intrinsic::$i, vec![x], sc(Scalar::Bool)));
+            let k = map_kernel($S, Scalar::Bool, |x| intr(Intrinsic::$i, vec![x], ty(Scalar::Bool)));
             let got: Vec<bool> = run_map(&k, &$samples);
             let want: Vec<bool> = $samples.iter().map(|x| x.$m()).collect();
             assert_eq!(got, want, "{}::{}", stringify!($T), stringify!($m));
@@ -86,18 +86,18 @@ macro_rules! float_suite {
         let exps: Vec<i32> = vec![0, 1, 2, 3, -1, -2, 10, 31];
         let (mut xs, mut ys) = (vec![], vec![]);
         for &a in &samples { for &b in &exps { xs.push(a); ys.push(b); } }
-        let k = zip_kernel($S, Scalar::I32, $S, |x, y| intr(Intrinsic::Powi, vec![x, y], sc($S)));
+        let k = zip_kernel($S, Scalar::I32, $S, |x, y| intr(Intrinsic::Powi, vec![x, y], ty($S)));
         let got: Vec<$T> = run_zip(&k, &xs, &ys);
         for ((x, y), g) in xs.iter().zip(&ys).zip(&got) {
             assert!($same(*g, x.powi(*y)), "powi({x:?}, {y}) = {g:?}");
         }
         // mul_add and clamp (three arguments): x.mul_add(x, 0.25), x.clamp(-1, 2)
-        let k = map_kernel($S, $S, |x| intr(Intrinsic::MulAdd, vec![x.clone(), x, float($S, 0.1)], sc($S)));
+        let k = map_kernel($S, $S, |x| intr(Intrinsic::MulAdd, vec![x.clone(), x, float($S, 0.1)], ty($S)));
         let got: Vec<$T> = run_map(&k, &samples);
         for (x, g) in samples.iter().zip(&got) {
             assert!($same(*g, x.mul_add(*x, 0.1 as $T)), "mul_add({x:?}) = {g:?}");
         }
-        let k = map_kernel($S, $S, |x| intr(Intrinsic::Clamp, vec![x, float($S, -1.0), float($S, 2.0)], sc($S)));
+        let k = map_kernel($S, $S, |x| intr(Intrinsic::Clamp, vec![x, float($S, -1.0), float($S, 2.0)], ty($S)));
         let got: Vec<$T> = run_map(&k, &samples);
         for (x, g) in samples.iter().zip(&got) {
             assert!($same(*g, x.clamp(-1.0, 2.0)), "clamp({x:?}) = {g:?}");
@@ -119,7 +119,7 @@ fn mul_add_is_fused() {
         intr(
             Intrinsic::MulAdd,
             vec![x.clone(), x, float(Scalar::F32, -(1.0 + 2.0 * e as f64))],
-            sc(Scalar::F32),
+            ty(Scalar::F32),
         )
     });
     let got: Vec<f32> = run_map(&k, &[1.0 + e]);
@@ -154,7 +154,7 @@ macro_rules! int_suite {
             (Intrinsic::Abs, abs_of),
             (Intrinsic::Signum, signum_of),
         ] {
-            let k = map_kernel($S, $S, |x| intr(i, vec![x], sc($S)));
+            let k = map_kernel($S, $S, |x| intr(i, vec![x], ty($S)));
             let got: Vec<$T> = run_map(&k, &samples);
             let want: Vec<$T> = samples.iter().map(|x| f(*x)).collect();
             assert_eq!(got, want, "{} {i:?}", stringify!($T));
@@ -169,13 +169,13 @@ macro_rules! int_suite {
             (Intrinsic::LeadingZeros, |x| x.leading_zeros()),
             (Intrinsic::TrailingZeros, |x| x.trailing_zeros()),
         ] {
-            let k = map_kernel($S, Scalar::U32, |x| intr(i, vec![x], sc(Scalar::U32)));
+            let k = map_kernel($S, Scalar::U32, |x| intr(i, vec![x], ty(Scalar::U32)));
             let got: Vec<u32> = run_map(&k, &samples);
             let want: Vec<u32> = samples.iter().map(|x| f(*x)).collect();
             assert_eq!(got, want, "{} {i:?}", stringify!($T));
         }
         let k = map_kernel($S, Scalar::Bool, |x| {
-            intr(Intrinsic::IsPowerOfTwo, vec![x], sc(Scalar::Bool))
+            intr(Intrinsic::IsPowerOfTwo, vec![x], ty(Scalar::Bool))
         });
         let got: Vec<bool> = run_map(&k, &samples);
         let want: Vec<bool> = samples
@@ -203,14 +203,14 @@ macro_rules! int_suite {
             (Intrinsic::SaturatingAdd, |x, y| x.saturating_add(y)),
             (Intrinsic::SaturatingSub, |x, y| x.saturating_sub(y)),
         ] {
-            let k = zip_kernel($S, $S, $S, |x, y| intr(i, vec![x, y], sc($S)));
+            let k = zip_kernel($S, $S, $S, |x, y| intr(i, vec![x, y], ty($S)));
             let got: Vec<$T> = run_zip(&k, &xs, &ys);
             let want: Vec<$T> = xs.iter().zip(&ys).map(|(x, y)| f(*x, *y)).collect();
             assert_eq!(got, want, "{} {i:?}", stringify!($T));
         }
         let us = unsigned_scalar($S);
         let k = zip_kernel($S, $S, us, |x, y| {
-            intr(Intrinsic::AbsDiff, vec![x, y], sc(us))
+            intr(Intrinsic::AbsDiff, vec![x, y], ty(us))
         });
         let got: Vec<$U> = run_zip(&k, &xs, &ys);
         let want: Vec<$U> = xs.iter().zip(&ys).map(|(x, y)| x.abs_diff(*y)).collect();
@@ -232,14 +232,14 @@ macro_rules! int_suite {
             (Intrinsic::RotateLeft, |x, y| x.rotate_left(y)),
             (Intrinsic::RotateRight, |x, y| x.rotate_right(y)),
         ] {
-            let k = zip_kernel($S, Scalar::U32, $S, |x, y| intr(i, vec![x, y], sc($S)));
+            let k = zip_kernel($S, Scalar::U32, $S, |x, y| intr(i, vec![x, y], ty($S)));
             let got: Vec<$T> = run_zip(&k, &xs, &ys);
             let want: Vec<$T> = xs.iter().zip(&ys).map(|(x, y)| f(*x, *y)).collect();
             assert_eq!(got, want, "{} {i:?}", stringify!($T));
         }
         // clamp(x, 2, 100)
         let k = map_kernel($S, $S, |x| {
-            intr(Intrinsic::Clamp, vec![x, int($S, 2), int($S, 100)], sc($S))
+            intr(Intrinsic::Clamp, vec![x, int($S, 2), int($S, 100)], ty($S))
         });
         let got: Vec<$T> = run_map(&k, &samples);
         let want: Vec<$T> = samples.iter().map(|x| (*x).clamp(2, 100)).collect();
@@ -292,7 +292,7 @@ fn integer_intrinsics_match_std() {
     int_suite!(usize, Scalar::Usize, usize);
     // The edge that makes `abs` interesting.
     let k = map_kernel(Scalar::I32, Scalar::I32, |x| {
-        intr(Intrinsic::Abs, vec![x], sc(Scalar::I32))
+        intr(Intrinsic::Abs, vec![x], ty(Scalar::I32))
     });
     assert_eq!(run_map::<i32, i32>(&k, &[i32::MIN, -5]), vec![i32::MIN, 5]);
 }
@@ -302,10 +302,10 @@ fn integer_intrinsics_match_std() {
 /// expected output for grid (3, 2, 2) of blocks (4, 3, 2).
 pub(super) fn geometry_kernel() -> (Arc<Kernel>, Vec<u32>) {
     let mut k = KernelBuilder::new("geom");
-    let u = sc(Scalar::U32);
+    let u = ty(Scalar::U32);
     let out = k.slice("out", u.clone(), true);
     let s = k.site("out", 1);
-    let g = k.local("g", sc(Scalar::Usize));
+    let g = k.local("g", ty(Scalar::Usize));
     // linear = ((bz * gy + by) * gx + bx) * (bdx*bdy*bdz) + (tz * bdy + ty) * bdx + tx
     let d = dim;
     let add = |a, b| bin(BinOp::Add, a, b);
@@ -337,7 +337,7 @@ pub(super) fn geometry_kernel() -> (Arc<Kernel>, Vec<u32>) {
     let lin = cast(add(mul(block_lin, threads), thread_lin), Scalar::Usize);
     let packed = add(
         mul(
-            cast(local(g, sc(Scalar::Usize)), Scalar::U32),
+            cast(local(g, ty(Scalar::Usize)), Scalar::U32),
             int(Scalar::U32, 1000),
         ),
         add(

@@ -37,14 +37,14 @@ struct Point {
 #[test]
 fn slices_of_structs_and_struct_locals() {
     let mut kb = KernelBuilder::new("points");
-    let f = sc(Scalar::F32);
-    let w = Ty::Array(Box::new(sc(Scalar::U16)), 3);
+    let f = ty(Scalar::F32);
+    let w = Ty::Array(Box::new(ty(Scalar::U16)), 3);
     let pt = kb.add_struct(
         "Point",
         &[
             ("x", f.clone()),
             ("y", f.clone()),
-            ("tag", sc(Scalar::U8)),
+            ("tag", ty(Scalar::U8)),
             ("w", w.clone()),
         ],
     );
@@ -52,12 +52,12 @@ fn slices_of_structs_and_struct_locals() {
     let pty = Ty::Struct(pt);
     let pts = kb.slice("pts", pty.clone(), false);
     let out = kb.slice("out", pty.clone(), true);
-    let i = kb.local("i", sc(Scalar::Usize));
+    let i = kb.local("i", ty(Scalar::Usize));
     let p = kb.local_mut("p", pty.clone());
     let q = kb.local("q", pty.clone());
     let s = kb.site("pts", 1);
     let sw = kb.site("p.w", 2);
-    let iu = || local(i, sc(Scalar::Usize));
+    let iu = || local(i, ty(Scalar::Usize));
     let pts_i = || index(place_param(pts, pty.clone()), iu(), s, pty.clone());
     let pl = || place_local(p, pty.clone());
     let k = kb.build(vec![
@@ -74,7 +74,7 @@ fn slices_of_structs_and_struct_locals() {
                     load(field(pl(), 0, f.clone())),
                     load(field(pl(), 1, f.clone())),
                 ),
-                cast(load(field(pts_i(), 2, sc(Scalar::U8))), Scalar::F32),
+                cast(load(field(pts_i(), 2, ty(Scalar::U8))), Scalar::F32),
             ),
         ),
         // let q = p;  (a copy)
@@ -87,13 +87,13 @@ fn slices_of_structs_and_struct_locals() {
                 cast(
                     bin(
                         BinOp::Rem,
-                        load(field(pl(), 2, sc(Scalar::U8))),
+                        load(field(pl(), 2, ty(Scalar::U8))),
                         int(Scalar::U8, 3),
                     ),
                     Scalar::Usize,
                 ),
                 sw,
-                sc(Scalar::U16),
+                ty(Scalar::U16),
             ),
             BinOp::Add,
             int(Scalar::U16, 1000),
@@ -104,7 +104,7 @@ fn slices_of_structs_and_struct_locals() {
             iu(),
             s,
             pty.clone(),
-            ex(
+            expr(
                 ExprKind::StructLit(vec![
                     load(field(place_local(q, pty.clone()), 0, f.clone())),
                     bin(
@@ -112,7 +112,7 @@ fn slices_of_structs_and_struct_locals() {
                         load(field(place_local(q, pty.clone()), 1, f.clone())),
                         f32_(1.0),
                     ),
-                    load(field(place_local(q, pty.clone()), 2, sc(Scalar::U8))),
+                    load(field(place_local(q, pty.clone()), 2, ty(Scalar::U8))),
                     load(field(pl(), 3, w.clone())),
                 ]),
                 pty.clone(),
@@ -152,22 +152,22 @@ fn local_arrays_with_dynamic_indices() {
     // let mut a = [0i32; 8]; for j in 0..8 { a[j] = j as i32 * v; }
     // let m = [[1, 2, 3], [v, 5, 6]];
     // r = a[(v % 8) as usize] + a[((v + 3) % 8) as usize] * 100 + m[1][0] * 10000 + m[(v%2)][2]
-    let t = sc(Scalar::I32);
+    let t = ty(Scalar::I32);
     let arr = Ty::Array(Box::new(t.clone()), 8);
     let row = Ty::Array(Box::new(t.clone()), 3);
     let mat = Ty::Array(Box::new(row.clone()), 2);
     let mut kb = KernelBuilder::new("arrays");
     let x = kb.slice("x", t.clone(), false);
     let out = kb.slice("out", t.clone(), true);
-    let i = kb.local("i", sc(Scalar::Usize));
+    let i = kb.local("i", ty(Scalar::Usize));
     let v = kb.local("v", t.clone());
     let a = kb.local_mut("a", arr.clone());
     let m = kb.local("m", mat.clone());
-    let j = kb.local("j", sc(Scalar::Usize));
+    let j = kb.local("j", ty(Scalar::Usize));
     let s = kb.site("x", 1);
     let sa = kb.site("a", 2);
     let sm = kb.site("m", 3);
-    let iu = || local(i, sc(Scalar::Usize));
+    let iu = || local(i, ty(Scalar::Usize));
     let vl = || local(v, t.clone());
     let i32_ = |n| int(Scalar::I32, n);
     let a_at = |e: Expr| index(place_local(a, arr.clone()), e, sa, t.clone());
@@ -177,9 +177,9 @@ fn local_arrays_with_dynamic_indices() {
         let_(v, elem(x, iu(), s, t.clone())),
         let_(
             a,
-            ex(ExprKind::ArrayRepeat(Box::new(i32_(0)), 8), arr.clone()),
+            expr(ExprKind::ArrayRepeat(Box::new(i32_(0)), 8), arr.clone()),
         ),
-        st(StmtKind::For {
+        stmt(StmtKind::For {
             id: 0,
             var: j,
             start: usize_(0),
@@ -188,10 +188,10 @@ fn local_arrays_with_dynamic_indices() {
             step: None,
             body: Block {
                 stmts: vec![assign(
-                    a_at(local(j, sc(Scalar::Usize))),
+                    a_at(local(j, ty(Scalar::Usize))),
                     bin(
                         BinOp::Mul,
-                        cast(local(j, sc(Scalar::Usize)), Scalar::I32),
+                        cast(local(j, ty(Scalar::Usize)), Scalar::I32),
                         vl(),
                     ),
                 )],
@@ -199,13 +199,13 @@ fn local_arrays_with_dynamic_indices() {
         }),
         let_(
             m,
-            ex(
+            expr(
                 ExprKind::ArrayLit(vec![
-                    ex(
+                    expr(
                         ExprKind::ArrayLit(vec![i32_(1), i32_(2), i32_(3)]),
                         row.clone(),
                     ),
-                    ex(
+                    expr(
                         ExprKind::ArrayLit(vec![vl(), i32_(5), i32_(6)]),
                         row.clone(),
                     ),
@@ -283,18 +283,18 @@ fn local_arrays_with_dynamic_indices() {
 fn by_value_parameters_struct_and_mutable() {
     // fn k(p: Params { scale: f32, offset: [f32; 4] }, mut bias: i32, out: &mut [f32])
     // bias += i as i32; out[i] = p.offset[i % 4] * p.scale + bias as f32
-    let f = sc(Scalar::F32);
-    let t = sc(Scalar::I32);
+    let f = ty(Scalar::F32);
+    let t = ty(Scalar::I32);
     let off = Ty::Array(Box::new(f.clone()), 4);
     let mut kb = KernelBuilder::new("params");
     let ps = kb.add_struct("Params", &[("scale", f.clone()), ("offset", off.clone())]);
     let p = kb.value("p", Ty::Struct(ps));
     let bias = kb.value_mut("bias", t.clone());
     let out = kb.slice("out", f.clone(), true);
-    let i = kb.local("i", sc(Scalar::Usize));
+    let i = kb.local("i", ty(Scalar::Usize));
     let s = kb.site("out", 1);
     let so = kb.site("p.offset", 1);
-    let iu = || local(i, sc(Scalar::Usize));
+    let iu = || local(i, ty(Scalar::Usize));
     let k = kb.build(vec![
         let_(i, global_index()),
         compound(
@@ -371,8 +371,8 @@ fn by_value_parameters_struct_and_mutable() {
 fn two_dimensional_grid_transposes() {
     // out[r * C + c] = inp[c * R + r] for r < R, c < C with 2-D blocks.
     let (rows, cols) = (19usize, 37usize);
-    let f = sc(Scalar::F32);
-    let us = sc(Scalar::Usize);
+    let f = ty(Scalar::F32);
+    let us = ty(Scalar::Usize);
     let mut kb = KernelBuilder::new("transpose");
     let inp = kb.slice("inp", f.clone(), false);
     let out = kb.slice("out", f.clone(), true);
@@ -478,7 +478,7 @@ fn compiled_programs_are_cached_per_kernel() {
 /// host process (`scripts/miri.sh` runs this test under Miri).
 #[test]
 fn blocks_racing_on_one_element_read_and_leave_a_written_value() {
-    let u = sc(Scalar::U32);
+    let u = ty(Scalar::U32);
     let mut kb = KernelBuilder::new("race");
     let out = kb.slice("out", u.clone(), true);
     let s = kb.site("out", 1);

@@ -9,8 +9,8 @@ use crate::{Error, FaultKind};
 /// when it is thread 0 (so the result is deterministic), and the reply is
 /// thread 0's copy of the state after the update plus its own index.
 fn tally(threads: u32) -> (Arc<Kernel>, u32) {
-    let f = sc(Scalar::F32);
-    let u = sc(Scalar::U32);
+    let f = ty(Scalar::F32);
+    let u = ty(Scalar::U32);
     let mut kb = KernelBuilder::new("tally");
     let tally = kb.add_struct("Tally", &[("count", u.clone()), ("sum", f.clone())]);
     let add = kb.add_struct("Add", &[("value", f.clone())]);
@@ -48,7 +48,7 @@ fn tally(threads: u32) -> (Arc<Kernel>, u32) {
             BinOp::Add,
             bin(BinOp::Mul, tx(), int(Scalar::U32, 1000)),
         ),
-        st(StmtKind::Return(Some(local(reply, tt.clone())))),
+        stmt(StmtKind::Return(Some(local(reply, tt.clone())))),
     ]);
     (k, 8)
 }
@@ -88,7 +88,7 @@ fn ring_handler_updates_state_and_replies_with_thread_0() {
 #[test]
 fn ring_handler_reports_faults_and_wrong_sizes() {
     // fn h(state: &mut u32, msg: u32) -> u32 { let a = [1, 2]; *state += a[msg as usize]; *state }
-    let u = sc(Scalar::U32);
+    let u = ty(Scalar::U32);
     let arr = Ty::Array(Box::new(u.clone()), 2);
     let mut kb = KernelBuilder::new("h").ring(1, u.clone());
     let state = kb.state(u.clone());
@@ -98,7 +98,7 @@ fn ring_handler_reports_faults_and_wrong_sizes() {
     let k = kb.build(vec![
         let_(
             a,
-            ex(
+            expr(
                 ExprKind::ArrayLit(vec![int(Scalar::U32, 1), int(Scalar::U32, 2)]),
                 arr.clone(),
             ),
@@ -115,7 +115,7 @@ fn ring_handler_reports_faults_and_wrong_sizes() {
                 ty: u.clone(),
             }),
         ),
-        st(StmtKind::Return(Some(param(state, u.clone())))),
+        stmt(StmtKind::Return(Some(param(state, u.clone())))),
     ]);
     let mut h = CpuDevice::new().ring_handler(&k).unwrap();
     let mut state = 10u32.to_ne_bytes();

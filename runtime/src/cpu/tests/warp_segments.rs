@@ -13,8 +13,8 @@ use CollectiveOp::*;
 
 /// `out[i] = op(v[i], x[i], width[i])` over blocks of 48 threads.
 fn width_kernel(op: CollectiveOp) -> Arc<Kernel> {
-    let u = sc(Scalar::U32);
-    let inputs = [("v", sc(Scalar::I64)), ("x", u.clone()), ("width", u)];
+    let u = ty(Scalar::U32);
+    let inputs = [("v", ty(Scalar::I64)), ("x", u.clone()), ("width", u)];
     let name = op.width_name().unwrap();
     collective_kernel("shuffle_width", op, &format!("{name}()"), &inputs)
 }
@@ -135,7 +135,7 @@ fn lanes_may_use_different_widths() {
 
 /// `if lane_id() < k { out[i] = warp_shuffle_up_width(v, 1, 8) }`.
 fn first_lanes_kernel(k: u32) -> Arc<Kernel> {
-    let u = sc(Scalar::U32);
+    let u = ty(Scalar::U32);
     let mut kb = KernelBuilder::new("first_lanes");
     let out = kb.slice("out", u.clone(), true);
     let site = kb.site("out", 1);

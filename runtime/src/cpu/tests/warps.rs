@@ -35,8 +35,8 @@ pub(super) fn collective_kernel(
     let out = kb.slice("out", t.clone(), true);
     let site = kb.site("out", 1);
     let ws = kb.site(op_site, 2);
-    let i = kb.local("i", sc(Scalar::Usize));
-    let iu = || local(i, sc(Scalar::Usize));
+    let i = kb.local("i", ty(Scalar::Usize));
+    let iu = || local(i, ty(Scalar::Usize));
     let args = params
         .iter()
         .map(|(p, ty)| elem(*p, iu(), site, ty.clone()))
@@ -49,7 +49,7 @@ pub(super) fn collective_kernel(
 
 /// `out[i] = op(v[i], idx[i])` over blocks of 48 threads.
 fn shuffle_kernel(s: Scalar, op: CollectiveOp) -> Arc<Kernel> {
-    let inputs = [("v", sc(s)), ("idx", sc(Scalar::U32))];
+    let inputs = [("v", ty(s)), ("idx", ty(Scalar::U32))];
     collective_kernel("shuffle", op, &format!("{}()", op.rust_name()), &inputs)
 }
 
@@ -174,14 +174,14 @@ fn shuffle_sources_spelled_out() {
 /// caller its own value; votes leave them out.
 #[test]
 fn finished_lanes_neither_diverge_nor_take_part() {
-    let (u, b) = (sc(Scalar::U32), sc(Scalar::Bool));
+    let (u, b) = (ty(Scalar::U32), ty(Scalar::Bool));
     let mut kb = KernelBuilder::new("finished");
     let out = kb.slice("out", u.clone(), true);
     let all = kb.slice("all", b.clone(), true);
     let site = kb.site("out", 1);
     let ws = kb.site("warp_shuffle_xor()", 2);
-    let i = kb.local("i", sc(Scalar::Usize));
-    let iu = || local(i, sc(Scalar::Usize));
+    let i = kb.local("i", ty(Scalar::Usize));
+    let iu = || local(i, ty(Scalar::Usize));
     let k = kb.build(vec![
         let_(i, global_index()),
         if_(
@@ -190,7 +190,7 @@ fn finished_lanes_neither_diverge_nor_take_part() {
                 bin(BinOp::Rem, tid(), int(Scalar::U32, 5)),
                 int(Scalar::U32, 4),
             ),
-            vec![st(StmtKind::Return(None))],
+            vec![stmt(StmtKind::Return(None))],
             vec![],
         ),
         store_elem(
@@ -244,7 +244,7 @@ fn finished_lanes_neither_diverge_nor_take_part() {
 
 #[test]
 fn votes_cover_the_active_lanes_of_each_warp() {
-    let (u, b) = (sc(Scalar::U32), sc(Scalar::Bool));
+    let (u, b) = (ty(Scalar::U32), ty(Scalar::Bool));
     let mut kb = KernelBuilder::new("votes");
     let p = kb.slice("p", b.clone(), false);
     let all = kb.slice("all", b.clone(), true);
@@ -252,9 +252,9 @@ fn votes_cover_the_active_lanes_of_each_warp() {
     let ballot = kb.slice("ballot", u.clone(), true);
     let site = kb.site("p", 1);
     let ws = kb.site("warp_all()", 2);
-    let i = kb.local("i", sc(Scalar::Usize));
+    let i = kb.local("i", ty(Scalar::Usize));
     let pv = kb.local("pv", b.clone());
-    let iu = || local(i, sc(Scalar::Usize));
+    let iu = || local(i, ty(Scalar::Usize));
     let pe = || local(pv, b.clone());
     let k = kb.build(vec![
         let_(i, global_index()),
@@ -341,7 +341,7 @@ fn votes_cover_the_active_lanes_of_each_warp() {
 /// lane 0 of its warp (by a shuffle), `ballot[l] = warp_ballot(true)`.
 #[test]
 fn lanes_and_warps_follow_the_linear_thread_index() {
-    let u = sc(Scalar::U32);
+    let u = ty(Scalar::U32);
     let mut kb = KernelBuilder::new("linear");
     let lane = kb.slice("lane", u.clone(), true);
     let first = kb.slice("first", u.clone(), true);
@@ -349,8 +349,8 @@ fn lanes_and_warps_follow_the_linear_thread_index() {
     let site = kb.site("lane", 1);
     let ws = kb.site("warp_shuffle()", 2);
     let lin = kb.local("lin", u.clone());
-    let at = kb.local("at", sc(Scalar::Usize));
-    let au = || local(at, sc(Scalar::Usize));
+    let at = kb.local("at", ty(Scalar::Usize));
+    let au = || local(at, ty(Scalar::Usize));
     let bt = bin(
         BinOp::Mul,
         bin(
@@ -391,7 +391,7 @@ fn lanes_and_warps_follow_the_linear_thread_index() {
             au(),
             site,
             u.clone(),
-            collective(Ballot, vec![boolean(true)], ws, sc(Scalar::U32)),
+            collective(Ballot, vec![boolean(true)], ws, ty(Scalar::U32)),
         ),
     ]);
     for (block, threads) in [
@@ -441,7 +441,7 @@ fn lanes_and_warps_follow_the_linear_thread_index() {
 /// reported), the first gets its ballot.
 #[test]
 fn a_warp_operation_without_all_its_threads_is_divergent() {
-    let u = sc(Scalar::U32);
+    let u = ty(Scalar::U32);
     let mut kb = KernelBuilder::new("warp_divergent");
     let out = kb.slice("out", u.clone(), true);
     let site = kb.site("out", 1);
@@ -483,7 +483,7 @@ fn sync_warp_checks_each_warp() {
     let mut kb = KernelBuilder::new("sync_warp");
     let ws = kb.site("sync_warp()", 4);
     let cond = |limit: u32| bin(BinOp::Lt, linear_tid(), int(Scalar::U32, limit as i128));
-    let sync_warp = st(StmtKind::Expr(collective(SyncWarp, vec![], ws, Ty::Unit)));
+    let sync_warp = stmt(StmtKind::Expr(collective(SyncWarp, vec![], ws, Ty::Unit)));
     let k = kb.build(vec![if_(cond(40), vec![sync_warp], vec![])]);
     let err = launch(&k, Launch::new(1, (16, 4, 1)), &mut []).unwrap_err();
     let f = expect_fault(err);
@@ -493,18 +493,18 @@ fn sync_warp_checks_each_warp() {
     );
     let mut kb = KernelBuilder::new("sync_warp");
     let ws = kb.site("sync_warp()", 4);
-    let sync_warp = st(StmtKind::Expr(collective(SyncWarp, vec![], ws, Ty::Unit)));
+    let sync_warp = stmt(StmtKind::Expr(collective(SyncWarp, vec![], ws, Ty::Unit)));
     let k = kb.build(vec![if_(cond(32), vec![sync_warp], vec![])]);
     launch(&k, Launch::new(2, (16, 4, 1)), &mut []).unwrap();
 }
 
 #[test]
 fn fences_run() {
-    let u = sc(Scalar::U32);
+    let u = ty(Scalar::U32);
     let mut kb = KernelBuilder::new("fences");
     let out = kb.slice("out", u.clone(), true);
     let site = kb.site("out", 1);
-    let fence = |i| st(StmtKind::Expr(intr(i, vec![], Ty::Unit)));
+    let fence = |i| stmt(StmtKind::Expr(intr(i, vec![], Ty::Unit)));
     let k = kb.build(vec![
         store_elem(out, global_index(), site, u.clone(), lane_id()),
         fence(Intrinsic::ThreadFence),
