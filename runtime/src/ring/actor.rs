@@ -44,6 +44,24 @@ use crate::{Device, Error, Result};
 /// cannot be stopped from the host without tearing down the whole CUDA
 /// context — and its ring memory is kept for it.
 ///
+/// # Async
+///
+/// [`call_async`](Actor::call_async), [`send_async`](Actor::send_async) and
+/// [`recv_async`](Actor::recv_async) are the same operations as futures
+/// (same order, errors and timeout). They need no particular async runtime
+/// (tokio, smol, `futures::executor` …): a reply wakes the waiting task
+/// itself — a CPU executor wakes it directly after publishing, and for a
+/// GPU, whose replies land in host memory, one watcher thread per process
+/// polls the reply rings while some future waits (and sleeps otherwise).
+/// A future first spins for a few µs, as a blocking call does, since most
+/// replies come sooner than a task could be woken; while it waits longer
+/// it is also polled at growing intervals (1 ms up to 50 ms) to notice an
+/// executor that died without a word. Futures borrow the actor mutably,
+/// so an actor has one operation outstanding (share it through an async
+/// mutex, or give each task its own actor); `Actor` and its futures are
+/// `Send`. A dropped future loses nothing; see
+/// [`call_async`](Actor::call_async) for what a later `recv` returns.
+///
 /// The `spindle` crate's documentation starts with a complete ring kernel
 /// and the calls above: `call`, pipelined `send` and `recv`, `shutdown`.
 pub struct Actor<S: DeviceType, M: DeviceType, R: DeviceType> {
@@ -252,6 +270,42 @@ impl<S: DeviceType, M: DeviceType, R: DeviceType> Actor<S, M, R> {
     /// it returns the replies published before it, then the failure.
     pub fn try_recv(&mut self) -> Result<Option<R>> {
         self.session.try_recv()
+    }
+
+    /// [`call`](Actor::call) as a future: sends `msg` (waiting for room
+    /// without blocking the thread) and resolves to its reply. Replies to
+    /// messages sent earlier stay queued for [`recv`](Actor::recv), in
+    /// order. Errors and the timeout are those of `call`.
+    ///
+    /// The future needs no particular async runtime, and the reply wakes
+    /// its task at once (see the type's docs). It borrows the actor
+    /// mutably, so one operation is outstanding per actor; it is `Send`.
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping the future before its message went out (while it waits for
+    /// room) sends nothing. Dropping it after leaves the message in flight:
+    /// nothing is lost and order is kept — its reply is the one a later
+    /// [`recv`](Actor::recv) (or `recv_async`, `try_recv`) returns once
+    /// the replies to earlier messages have been received, and
+    /// [`in_flight`](Actor::in_flight) counts it until then.
+    pub async fn call_async(&mut self, msg: M) -> Result<R> {
+        self.session.call_async(&msg).await
+    }
+
+    /// [`send`](Actor::send) as a future: resolves once `msg` is in the
+    /// request ring, waiting for room (up to the timeout) without blocking
+    /// the thread, queueing ready replies meanwhile. Dropped before it
+    /// resolves, it sent nothing.
+    pub async fn send_async(&mut self, msg: M) -> Result<()> {
+        self.session.send_async(&msg).await
+    }
+
+    /// [`recv`](Actor::recv) as a future: the reply to the oldest message
+    /// not yet received. Dropping it never loses that reply: a later
+    /// receive returns it.
+    pub async fn recv_async(&mut self) -> Result<R> {
+        self.session.recv_async().await
     }
 
     /// Handles every message sent so far, stops the executor and returns

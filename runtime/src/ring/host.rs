@@ -27,6 +27,9 @@ use crate::fault::fault_error;
 use crate::types::{bytes_of, DeviceType};
 use crate::{Error, Result};
 
+#[path = "host_async.rs"]
+mod host_async;
+
 /// How often a wait asks the executor whether it is alive (a cheap call:
 /// a thread's state, a stream query).
 const ALIVE_CHECK_PERIOD: Duration = Duration::from_millis(1);
@@ -73,6 +76,8 @@ pub(crate) struct HostSession<Mem: RingMemory + ?Sized, M, R> {
     ended: Option<Ended>,
     /// The executor has published `exited` and been finished.
     finished: bool,
+    /// How futures wait (`host_async`).
+    tasks: host_async::TaskWait,
     _msg: PhantomData<fn(M)>,
 }
 
@@ -87,6 +92,7 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
         waiter: Box<dyn Waiter>,
         timeout: Duration,
     ) -> Self {
+        let tasks = host_async::TaskWait::new(waiter.bell().is_some());
         HostSession {
             mem,
             kernel,
@@ -103,6 +109,7 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
             alive_checked: Instant::now(),
             ended: None,
             finished: false,
+            tasks,
             _msg: PhantomData,
         }
     }
@@ -309,12 +316,8 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
     /// for a reply, and the wait would never sleep.
     fn pause(&mut self, room: bool) {
         let (mem, replies, requests) = (&*self.mem, &self.replies, &self.requests);
-        self.waiter.pause(&|| {
-            replies.is_ready(mem)
-                || (room && requests.room_visible(mem))
-                || mem.load(offsets::EXITED, Relaxed) != EXIT_NONE
-                || mem.load(offsets::ERROR, Relaxed) != ERROR_NONE
-        });
+        self.waiter
+            .pause(&|| published(mem, replies, requests, room));
     }
 
     fn try_publish(&mut self, msg: &M) -> bool {
@@ -601,6 +604,21 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
         }
         freeable
     }
+}
+
+/// Whether the executor published something a wait may be waiting for: a
+/// reply, a freed request slot (when `room` is what it needs), a failure
+/// or its exit. Relaxed loads: a peek; what acts on it acquires.
+fn published<Mem: RingMemory + ?Sized>(
+    mem: &Mem,
+    replies: &Consumer,
+    requests: &Producer,
+    room: bool,
+) -> bool {
+    replies.is_ready(mem)
+        || (room && requests.room_visible(mem))
+        || mem.load(offsets::EXITED, Relaxed) != EXIT_NONE
+        || mem.load(offsets::ERROR, Relaxed) != ERROR_NONE
 }
 
 /// An `exited` code in words, for error messages.

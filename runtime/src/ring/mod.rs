@@ -28,6 +28,7 @@ pub mod memory;
 mod placement;
 mod protocol;
 mod wait;
+mod watcher;
 
 #[cfg(test)]
 mod kernel_tests;

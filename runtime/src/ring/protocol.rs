@@ -69,7 +69,7 @@ impl RingGeometry {
 }
 
 /// The writing end of one ring.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Producer {
     ring: RingGeometry,
     /// Next position to publish.
@@ -179,7 +179,7 @@ impl Producer {
 }
 
 /// The reading end of one ring.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Consumer {
     ring: RingGeometry,
     /// Next position to read.

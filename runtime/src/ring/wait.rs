@@ -49,8 +49,11 @@
 
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Waker;
 use std::thread::Thread;
 use std::time::{Duration, Instant};
+
+use atomic_waker::AtomicWaker;
 
 use super::placement::{current_cpu, move_off, Cpu, NO_CPU};
 
@@ -62,6 +65,12 @@ pub(crate) trait Waiter: Send {
     /// executor has published something since the last check; a waiter
     /// that parks re-checks it after announcing that it sleeps.
     fn pause(&mut self, ready: &dyn Fn() -> bool);
+    /// The doorbell the executor rings after it publishes, when it has one
+    /// (a future then waits on it); `None` for an executor that cannot
+    /// ring (a GPU), whose replies a watcher thread looks for instead.
+    fn bell(&self) -> Option<&Arc<Doorbell>> {
+        None
+    }
 }
 
 /// A Rust executor's pause when it has nothing to do.
@@ -108,7 +117,7 @@ impl Spin {
     }
 
     /// A new wait: adapts the budget to how the last one ended.
-    fn begin(&mut self) {
+    pub(crate) fn begin(&mut self) {
         if self.skipped {
             // Nothing learned.
         } else if self.exhausted {
@@ -129,7 +138,7 @@ impl Spin {
     }
 
     /// Spins until `ready` or the budget is spent; `true` when ready.
-    fn spin(&mut self, ready: &dyn Fn() -> bool) -> bool {
+    pub(crate) fn spin(&mut self, ready: &dyn Fn() -> bool) -> bool {
         let started = *self.started.get_or_insert_with(Instant::now);
         loop {
             for _ in 0..ROUNDS_PER_CLOCK {
@@ -155,10 +164,17 @@ impl Spin {
 /// How one side wakes the other when it parks: the sleeper announces
 /// itself here, the other side rings after publishing. Also where its
 /// owner last ran, so the other side does not spin against it on one core.
+///
+/// A future can wait on it too: it leaves its task's `Waker` here
+/// ([`Doorbell::register_task`]) and `ring` wakes that task, with the same
+/// handshake as a parked thread.
 #[derive(Debug)]
 pub(crate) struct Doorbell {
     sleeping: AtomicBool,
     thread: Mutex<Option<Thread>>,
+    /// A task waits (its waker is in `task`): `ring` must wake it.
+    task_waiting: AtomicBool,
+    task: AtomicWaker,
     /// The CPU the owner last waited on ([`NO_CPU`]: unknown).
     cpu: AtomicU32,
 }
@@ -168,6 +184,8 @@ impl Doorbell {
         Arc::new(Doorbell {
             sleeping: AtomicBool::new(false),
             thread: Mutex::new(None),
+            task_waiting: AtomicBool::new(false),
+            task: AtomicWaker::new(),
             cpu: AtomicU32::new(NO_CPU),
         })
     }
@@ -201,6 +219,32 @@ impl Doorbell {
                 t.unpark();
             }
         }
+        // The same pairing with the fence in `register_task`.
+        if self.task_waiting.load(Ordering::Relaxed) {
+            self.task.wake();
+        }
+    }
+
+    /// Leaves `waker` to be woken by the next `ring`, like a thread that
+    /// parks. The caller re-checks what it waits for after this returns:
+    /// what was published before the ring that comes too early for the
+    /// waker is then visible (see `ring`).
+    pub(crate) fn register_task(&self, waker: &Waker) {
+        self.task.register(waker);
+        self.task_waiting.store(true, Ordering::Relaxed);
+        // SeqCst fence: the Dekker pair of the one in `ring`. Either this
+        // fence comes first in their total order, and `ring` sees
+        // `task_waiting` and, in `wake`, the waker stored above (both
+        // written before this fence); or `ring`'s comes first, and the
+        // caller's re-check after this fence sees what was published
+        // before it.
+        fence(Ordering::SeqCst);
+    }
+
+    /// No task waits any more: `ring` stops waking one.
+    pub(crate) fn unregister_task(&self) {
+        self.task_waiting.store(false, Ordering::Relaxed);
+        drop(self.task.take());
     }
 
     /// Makes the calling thread the one `ring` wakes.
@@ -250,7 +294,7 @@ fn thread_token() -> usize {
 /// The shortest spin budget: a round trip between two spinning cores
 /// (≈ 250 ns) with room to spare, so the budget can grow again once the
 /// two sides run on separate cores.
-const MIN_SPIN: Duration = Duration::from_micros(2);
+pub(crate) const MIN_SPIN: Duration = Duration::from_micros(2);
 
 /// The longest spin budget of a CPU actor's host and executor: a handler
 /// that takes up to this long is answered without a wake-up.
@@ -365,6 +409,10 @@ impl Waiter for Parking {
 
     fn pause(&mut self, ready: &dyn Fn() -> bool) {
         self.wait(ready)
+    }
+
+    fn bell(&self) -> Option<&Arc<Doorbell>> {
+        Some(&self.own)
     }
 }
 
