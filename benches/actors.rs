@@ -3,12 +3,13 @@
 //! actors cost; calls per second on one contended core; and the
 //! quickstart's round trip over 20 process runs. Each beside a std channel
 //! and a crossbeam channel round trip between two threads measured in the
-//! same run, under the same conditions. Linux (it reads `/proc` and pins
+//! same run, under the same conditions. And `call` beside `call_async` on
+//! one actor, alternating (`async`). Linux (it reads `/proc` and pins
 //! threads to a core).
 //!
 //! ```text
 //! cargo bench --bench actors                      # every group
-//! cargo bench --bench actors -- idle contended    # groups: idle busy many cpu contended quickstart
+//! cargo bench --bench actors -- idle contended    # groups: idle busy many cpu contended quickstart async
 //! cargo bench --bench actors -- --quick           # a tenth of the repetitions
 //! ```
 //!
@@ -23,9 +24,18 @@ use std::time::{Duration, Instant};
 
 use spindle::prelude::*;
 
+use harness::async_calls::{call_vs_call_async, Runtime};
 use harness::{fmt, measure, report, Stats};
 
-const GROUPS: [&str; 6] = ["idle", "busy", "many", "cpu", "contended", "quickstart"];
+const GROUPS: [&str; 7] = [
+    "idle",
+    "busy",
+    "many",
+    "cpu",
+    "contended",
+    "quickstart",
+    "async",
+];
 
 /// The ring handler timed: state += msg, reply the state.
 #[kernel(mode = "ring")]
@@ -76,6 +86,10 @@ fn main() {
             idle_cpu(n);
         }
     }
+    if wants("async") {
+        println!("\n## call beside call_async, one actor, alternating rounds");
+        async_calls(reps(20_000));
+    }
     if wants("contended") {
         println!("\n## calls per second, all threads on one core with three busy threads");
         contended(if quick {
@@ -119,6 +133,35 @@ fn round_trips(group: &str, reps: usize) {
     );
     kernel.shutdown().unwrap();
     closure.shutdown().unwrap();
+}
+
+/// `call` and `call_async` on one kernel actor, per tokio flavour.
+fn async_calls(reps: usize) {
+    let dev = Device::cpu();
+    for runtime in [Runtime::TokioCurrentThread, Runtime::TokioMultiThread] {
+        let mut actor = add_up::spawn(&dev, 0).unwrap();
+        let (call, call_async) =
+            call_vs_call_async(&mut actor, runtime, reps / 10 + 10, reps, 10).unwrap();
+        let name = runtime.name();
+        report(
+            "actors",
+            &format!("async: ring call ({name} task)"),
+            call,
+            "",
+        );
+        report(
+            "actors",
+            &format!("async: ring call_async ({name})"),
+            call_async,
+            "",
+        );
+        println!(
+            "async: call_async / call on {name}: {:.2}× median, {:.2}× p99 (goal ≤ 1.5×)",
+            ratio(call_async.median, call.median),
+            ratio(call_async.p99, call.p99),
+        );
+        actor.shutdown().unwrap();
+    }
 }
 
 fn ratio(a: Duration, b: Duration) -> f64 {

@@ -1,13 +1,15 @@
 //! Ring mode: `call` round trip, pipelined throughput by message size, and
 //! the same work as a batch launch + sync, on the GPU and on the CPU
 //! backend; on the CPU also the protocol alone (a Rust closure as handler)
-//! and a crossbeam-channel round trip between two threads.
+//! and a crossbeam-channel round trip between two threads. On both, `call`
+//! beside `call_async` (a tokio current-thread task), alternating.
 
 use std::time::Duration;
 
 use spindle::prelude::*;
 use spindle_runtime::{Actor, RingConfig};
 
+use crate::harness::async_calls::{call_vs_call_async, Runtime};
 use crate::harness::{measure, Stats};
 use crate::kernels::{bump, bump_batch, sink256, sink64, sink8, Msg256, Msg64, Msg8};
 use crate::report::Reporter;
@@ -15,14 +17,20 @@ use crate::report::Reporter;
 /// Messages per repetition of the pipelined figures.
 const BURST: usize = 4096;
 
-const FIGURES: [&str; 6] = [
+const FIGURES: [&str; 9] = [
     "call round trip (u32 add), spindle ring",
     "pipelined 8-byte messages (4-byte replies)",
     "pipelined 64-byte messages (4-byte replies)",
     "pipelined 256-byte messages (4-byte replies)",
     "same work as batch: launch+sync+read back",
     "same work: ring call / batch launch+sync+read back",
+    "call, alternating with call_async (tokio task)",
+    "call_async round trip (tokio current-thread)",
+    "call_async / call, alternating",
 ];
+
+/// The goal for an awaited call against a blocking one.
+const ASYNC_GOAL: f64 = 1.5;
 
 pub fn run_gpu(r: &mut Reporter, gpu: Result<&Device, &str>) {
     r.section("ring on the GPU");
@@ -133,6 +141,7 @@ fn device_figures(r: &mut Reporter, group: &str, dev: &Device) -> Option<Stats> 
             Err(e) => r.skip(group, name, &e),
         }
     }
+    async_figures(r, group, dev);
     match batch_same_work(r, dev) {
         Ok(b) => {
             r.time(
@@ -159,6 +168,40 @@ fn device_figures(r: &mut Reporter, group: &str, dev: &Device) -> Option<Stats> 
         }
     }
     call
+}
+
+/// `call` and `call_async` on one actor, in alternating rounds.
+fn async_figures(r: &mut Reporter, group: &str, dev: &Device) {
+    let measured = bump::spawn(dev, 0)
+        .map_err(|e| format!("spawn failed: {e}"))
+        .and_then(|mut actor| {
+            let (warmup, reps) = (r.warmup(1000), r.reps(20_000));
+            let pair =
+                call_vs_call_async(&mut actor, Runtime::TokioCurrentThread, warmup, reps, 10)?;
+            actor
+                .shutdown()
+                .map_err(|e| format!("shutdown failed: {e}"))?;
+            Ok(pair)
+        });
+    match measured {
+        Ok((call, call_async)) => {
+            r.time(group, FIGURES[6], call, "same actor, same task");
+            r.time(group, FIGURES[7], call_async, "");
+            r.ratio(
+                group,
+                FIGURES[8],
+                call_async,
+                call,
+                Some(ASYNC_GOAL),
+                "medians of the alternating rounds",
+            );
+        }
+        Err(e) => {
+            for name in &FIGURES[6..9] {
+                r.skip(group, name, &e);
+            }
+        }
+    }
 }
 
 fn call_round_trip(r: &Reporter, dev: &Device) -> Result<Stats, String> {

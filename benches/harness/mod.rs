@@ -3,6 +3,8 @@
 //! `target/spindle-bench/<bench>.jsonl`.
 #![allow(dead_code)]
 
+pub mod async_calls;
+
 use std::time::{Duration, Instant};
 
 /// Median and tail of one measurement, per repetition.

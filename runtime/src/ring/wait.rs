@@ -556,12 +556,21 @@ mod tests {
             "{} checks of a ready condition",
             checks.get()
         );
+        // Until its first sleep (bounded by a count, not by the clock: a
+        // test thread preempted for milliseconds must not fail it).
         p.begin();
         let t = Instant::now();
-        while t.elapsed() < POLL_YIELD_UNTIL * 3 {
+        let mut pauses = 0u64;
+        while p.sleeps == 0 && pauses < 100_000_000 {
             p.pause(&|| false);
+            pauses += 1;
         }
         assert!(p.sleeps > 0, "a long wait sleeps");
+        assert!(
+            t.elapsed() >= POLL_YIELD_UNTIL,
+            "it slept {:?} into the wait, before yielding for {POLL_YIELD_UNTIL:?}",
+            t.elapsed()
+        );
     }
 
     /// An idle that parks without a timeout sleeps until rung: no periodic
@@ -641,5 +650,67 @@ mod tests {
             }
         }
         t.join().unwrap();
+    }
+
+    /// A task that waits on a doorbell (register, re-check, sleep) and a
+    /// thread that publishes and rings, many times back and forth: no wake
+    /// is ever lost (a lost one would hang this test: nothing re-polls the
+    /// task on a timer).
+    #[test]
+    fn ping_pong_with_a_task_through_a_doorbell_loses_no_wake_up() {
+        use std::future::Future;
+        use std::task::{Context, Poll, Wake, Waker};
+
+        struct Unpark(Thread);
+        impl Wake for Unpark {
+            fn wake(self: Arc<Self>) {
+                self.0.unpark();
+            }
+        }
+        /// The smallest executor: polls on this thread, parks when pending.
+        fn block_on<F: Future>(f: F) -> F::Output {
+            let mut f = std::pin::pin!(f);
+            let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+            let mut cx = Context::from_waker(&waker);
+            loop {
+                if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                    return v;
+                }
+                std::thread::park();
+            }
+        }
+
+        let (task_bell, thread_bell) = (Doorbell::new(), Doorbell::new());
+        let turn = Arc::new(AtomicU32::new(0));
+        const ROUNDS: u32 = 20_000;
+        let (tb, thb, t2) = (task_bell.clone(), thread_bell.clone(), turn.clone());
+        let other = std::thread::spawn(move || {
+            let mut w = Parking::new(thb, tb, None);
+            for i in 0..ROUNDS {
+                Idle::reset(&mut w);
+                while t2.load(Ordering::Acquire) != 2 * i + 1 {
+                    Idle::pause(&mut w, &|| t2.load(Ordering::Acquire) == 2 * i + 1);
+                }
+                t2.store(2 * i + 2, Ordering::Release);
+                // Rings the task's bell.
+                Idle::published(&w);
+            }
+        });
+        for i in 0..ROUNDS {
+            turn.store(2 * i + 1, Ordering::Release);
+            thread_bell.ring();
+            block_on(std::future::poll_fn(|cx| {
+                if turn.load(Ordering::Acquire) == 2 * i + 2 {
+                    return Poll::Ready(());
+                }
+                task_bell.register_task(cx.waker());
+                if turn.load(Ordering::Acquire) == 2 * i + 2 {
+                    return Poll::Ready(());
+                }
+                Poll::Pending
+            }));
+        }
+        task_bell.unregister_task();
+        other.join().unwrap();
     }
 }
