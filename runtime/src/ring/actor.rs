@@ -55,12 +55,15 @@ use crate::{Device, Error, Result};
 /// polls the reply rings while some future waits (and sleeps otherwise).
 /// A future first spins for a few µs, as a blocking call does, since most
 /// replies come sooner than a task could be woken; while it waits longer
-/// it is also polled at growing intervals (1 ms up to 50 ms) to notice an
+/// it is also polled at growing intervals (up to 50 ms) to notice an
 /// executor that died without a word. Futures borrow the actor mutably,
 /// so an actor has one operation outstanding (share it through an async
 /// mutex, or give each task its own actor); `Actor` and its futures are
 /// `Send`. A dropped future loses nothing; see
 /// [`call_async`](Actor::call_async) for what a later `recv` returns.
+/// `shutdown` and drop stay blocking: both are short unless many messages
+/// are still queued (then call `shutdown` where blocking is fine, e.g.
+/// tokio's `spawn_blocking`).
 ///
 /// The `spindle` crate's documentation starts with a complete ring kernel
 /// and the calls above: `call`, pipelined `send` and `recv`, `shutdown`.

@@ -17,10 +17,11 @@
 //!
 //! Either way a future also registers a time with the watcher: its
 //! deadline (the configured timeout gives [`Error::Timeout`], as a blocking
-//! call does) and a re-check, at 1 ms growing to [`MAX_RECHECK`], that
-//! notices an executor that died without a word (a crashed GPU kernel
-//! publishes nothing). Those times never deliver a reply; a reply or a
-//! failure wakes the task at once.
+//! call does) and a re-check that notices an executor that died without a
+//! word (a crashed GPU kernel publishes nothing), at 1 ms growing to
+//! [`MAX_RECHECK`] — from 10 ms for a CPU executor, whose thread rings the
+//! doorbell however it ends. Those times never deliver a reply; a reply or
+//! a failure wakes the task at once.
 //!
 //! # Cancellation
 //!
@@ -46,6 +47,11 @@ use crate::{Error, Result};
 /// The longest a waiting future goes without a poll that checks whether
 /// its executor is alive.
 const MAX_RECHECK: Duration = Duration::from_millis(50);
+
+/// The first re-check when the executor rings the doorbell as it ends (its
+/// thread's end is then the rare case of a wake that comes before the
+/// thread counts as finished).
+const FIRST_RECHECK_WITH_BELL: Duration = Duration::from_millis(10);
 
 /// What a session keeps for its futures between waits.
 pub(crate) struct TaskWait {
@@ -79,12 +85,17 @@ struct AsyncWait {
 }
 
 impl AsyncWait {
-    fn new(timeout: Duration) -> Self {
+    /// `bell`: the executor rings the doorbell when it ends.
+    fn new(timeout: Duration, bell: bool) -> Self {
         AsyncWait {
             timeout,
             deadline: Instant::now().checked_add(timeout),
             spun: false,
-            recheck: ALIVE_CHECK_PERIOD,
+            recheck: if bell {
+                FIRST_RECHECK_WITH_BELL
+            } else {
+                ALIVE_CHECK_PERIOD
+            },
             watch: None,
             bell: None,
         }
@@ -114,7 +125,7 @@ where
         room: bool,
         mut attempt: impl FnMut(&mut Self) -> Option<T>,
     ) -> Result<T> {
-        let mut wait = AsyncWait::new(timeout);
+        let mut wait = AsyncWait::new(timeout, self.waiter.bell().is_some());
         poll_fn(|cx| self.poll_wait(cx, &mut wait, room, &mut attempt)).await
     }
 
