@@ -30,6 +30,8 @@ mod protocol;
 mod wait;
 mod watcher;
 
+#[cfg(all(test, not(loom)))]
+mod async_tests;
 #[cfg(test)]
 mod kernel_tests;
 #[cfg(all(test, loom))]
