@@ -251,14 +251,14 @@ pub use spindle_runtime::{
     gpu, registered_kernels, Backend, Buffer, Device, DeviceType, Dim3, Error, Fault, FaultKind,
     Graph, KernelMode, Launch, Location, Queue, RegisteredKernel, Result, Unavailable,
 };
-pub use spindle_runtime::{Actor, ActorStatus, RingConfig};
+pub use spindle_runtime::{Actor, ActorGroup, ActorStatus, GroupConfig, RingConfig};
 
 /// Everything a kernel program needs: `use spindle::prelude::*;`.
 pub mod prelude {
     pub use crate::gpu::*;
     pub use crate::{
-        device, kernel, Actor, ActorStatus, Backend, Buffer, Device, DeviceType, Error, Graph,
-        KernelMode, Launch, Queue, Result, RingConfig,
+        device, kernel, Actor, ActorGroup, ActorStatus, Backend, Buffer, Device, DeviceType, Error,
+        Graph, GroupConfig, KernelMode, Launch, Queue, Result, RingConfig,
     };
 }
 

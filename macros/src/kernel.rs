@@ -264,7 +264,10 @@ fn ring_glue(analysis: &Analysis, func: &syn::ItemFn) -> syn::Result<TokenStream
         Some(t) => quote!(#t),
         None => quote!(()),
     };
+    let group = group_glue(s, m, &r);
     Ok(quote! {
+        #group
+
         /// Starts the actor on `device` with the initial state `init`.
         ///
         /// # Errors
@@ -287,4 +290,39 @@ fn ring_glue(analysis: &Analysis, func: &syn::ItemFn) -> syn::Result<TokenStream
             #private::spawn_actor(device, &KERNEL, init, config)
         }
     })
+}
+
+/// `spawn_group` and `spawn_group_with` of a ring kernel with state `s`,
+/// message `m` and reply `r`.
+fn group_glue(s: &syn::Type, m: &syn::Type, r: &TokenStream) -> TokenStream {
+    let krate = paths::krate();
+    let private = paths::private();
+    quote! {
+        /// Starts a group of actors on `device`, one per initial state in
+        /// `inits`, served by one executor.
+        ///
+        /// # Errors
+        ///
+        /// Linking or compiling the kernel, a group of no actors or of more
+        /// than memory allows, or a device that cannot run groups.
+        pub fn spawn_group(
+            device: &#krate::Device,
+            inits: ::std::vec::Vec<#s>,
+        ) -> #krate::Result<#krate::ActorGroup<#s, #m, #r>> {
+            #private::spawn_group(device, &KERNEL, inits, #krate::GroupConfig::default())
+        }
+
+        /// Like [`spawn_group`], with a group configuration.
+        ///
+        /// # Errors
+        ///
+        /// As [`spawn_group`], and an invalid configuration.
+        pub fn spawn_group_with(
+            device: &#krate::Device,
+            inits: ::std::vec::Vec<#s>,
+            config: #krate::GroupConfig,
+        ) -> #krate::Result<#krate::ActorGroup<#s, #m, #r>> {
+            #private::spawn_group(device, &KERNEL, inits, config)
+        }
+    }
 }

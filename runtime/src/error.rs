@@ -116,6 +116,16 @@ pub enum Error {
     #[error("actor `{kernel}` is not running: {reason}")]
     ActorStopped { kernel: String, reason: String },
 
+    /// One actor of an [`ActorGroup`](crate::ActorGroup) failed (its
+    /// handler faulted or panicked): `error` says how, naming the kernel;
+    /// `index` is the actor. The group's other actors keep running.
+    #[error("actor {index} of group `{kernel}`: {error}")]
+    GroupActor {
+        kernel: String,
+        index: usize,
+        error: Box<Error>,
+    },
+
     /// `recv` (or `recv_timeout`) with no message in flight: every reply
     /// has been received, so none can come. Returned at once.
     #[error(

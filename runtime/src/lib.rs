@@ -72,6 +72,6 @@ pub use launch::{Dim3, Launch};
 #[doc(hidden)]
 pub use queue::Storage;
 pub use queue::{Graph, Queue};
-pub use ring::{Actor, ActorStatus, RingConfig};
+pub use ring::{Actor, ActorGroup, ActorStatus, GroupConfig, RingConfig};
 pub use spindle_codegen::KernelMode;
 pub use types::DeviceType;

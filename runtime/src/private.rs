@@ -18,7 +18,9 @@ pub use crate::kernel::{
     KernelInfo, KernelRegistration,
 };
 
-use crate::{Actor, Device, DeviceType, Launch, Queue, Result, RingConfig};
+use crate::{
+    Actor, ActorGroup, Device, DeviceType, GroupConfig, Launch, Queue, Result, RingConfig,
+};
 
 /// `name::launch`: links the kernel at first use, checks the launch and
 /// the arguments against it, runs it on `device` and waits for it.
@@ -56,4 +58,15 @@ pub fn spawn_actor<S: DeviceType, M: DeviceType, R: DeviceType>(
     config: RingConfig,
 ) -> Result<Actor<S, M, R>> {
     Actor::spawn_kernel(device, info, init, config)
+}
+
+/// `name::spawn_group` and `name::spawn_group_with`: starts the ring
+/// kernel `info` on `device` as a group of actors, one per initial state.
+pub fn spawn_group<S: DeviceType, M: DeviceType, R: DeviceType>(
+    device: &Device,
+    info: &'static KernelInfo,
+    inits: Vec<S>,
+    config: GroupConfig,
+) -> Result<ActorGroup<S, M, R>> {
+    ActorGroup::spawn_kernel(device, info, inits, config)
 }

@@ -3,6 +3,7 @@
 
 mod device_loop;
 pub mod emit;
+pub mod group_layout;
 pub mod layout;
 pub mod plan;
 #[cfg(any(test, feature = "testing"))]

@@ -377,7 +377,9 @@ pub enum ActorStatus {
 }
 
 /// Checks that a linked kernel is a ring handler `fn(&mut S, M) -> R`.
-fn check_signature<S: DeviceType, M: DeviceType, R: DeviceType>(k: &Kernel) -> Result<()> {
+pub(crate) fn check_signature<S: DeviceType, M: DeviceType, R: DeviceType>(
+    k: &Kernel,
+) -> Result<()> {
     let err = |param: &str, message: String| Error::Argument {
         kernel: k.name.clone(),
         param: param.to_string(),

@@ -15,13 +15,21 @@
 //! - `executor`: what the host needs from an executor, and the executor
 //!   loop in Rust — the same loop the generated GPU kernel runs;
 //! - `cpu_executor` / `cuda_executor`: the two executors of a [`crate::Device`];
-//! - [`Actor`] and [`RingConfig`]: the user's API.
+//! - [`Actor`] and [`RingConfig`]: the user's API;
+//! - [`ActorGroup`] and [`GroupConfig`]: many actors of one kernel in one
+//!   executor (`group`; its host side `group_host`, its loop
+//!   `group_executor`, the CPU backend's worker pool `group_cpu`; the
+//!   region is `spindle_codegen::ring::group_layout`).
 
 mod actor;
 mod config;
 mod cpu_executor;
 mod cuda_executor;
 mod executor;
+mod group;
+mod group_cpu;
+mod group_executor;
+mod group_host;
 mod host;
 #[doc(hidden)]
 pub mod memory;
@@ -43,5 +51,6 @@ pub use actor::{Actor, ActorStatus};
 pub use config::RingConfig;
 #[doc(hidden)]
 pub use executor::{Executor, ExecutorDeath, RingHandler};
+pub use group::{ActorGroup, GroupConfig, DEFAULT_GROUP_CAPACITY, DEFAULT_GROUP_MAX_BYTES};
 #[doc(hidden)]
-pub use memory::{RawRegion, RingMemory};
+pub use memory::{RawBytes, RawRegion, RingMemory};

@@ -14,6 +14,7 @@
 
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
+use spindle_codegen::ring::group_layout::{group_offsets, GroupLayout};
 use spindle_codegen::ring::layout::{offsets, RingConfigWords, RingLayout};
 
 use super::memory::RingMemory;
@@ -54,6 +55,33 @@ impl RingGeometry {
             payload_offset: l.reply.payload_offset,
             capacity: l.capacity,
             head: offsets::REPLY_HEAD,
+        }
+    }
+
+    /// Actor `a`'s request ring in a group region; its consumer is the
+    /// block that owns `a`.
+    pub(crate) fn group_requests(l: &GroupLayout, a: u32) -> Self {
+        let at = l.actor_offset(a);
+        RingGeometry {
+            slots: at + l.request_offset,
+            stride: l.request.stride,
+            payload: l.request.payload_size,
+            payload_offset: l.request.payload_offset,
+            capacity: l.capacity,
+            head: at + group_offsets::ACTOR_REQUEST_HEAD,
+        }
+    }
+
+    /// Actor `a`'s reply ring in a group region; its consumer is the host.
+    pub(crate) fn group_replies(l: &GroupLayout, a: u32) -> Self {
+        let at = l.actor_offset(a);
+        RingGeometry {
+            slots: at + l.reply_offset,
+            stride: l.reply.stride,
+            payload: l.reply.payload_size,
+            payload_offset: l.reply.payload_offset,
+            capacity: l.capacity,
+            head: at + group_offsets::ACTOR_REPLY_HEAD,
         }
     }
 
