@@ -248,33 +248,28 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> GroupSession<Mem, M
     }
 
     /// The slow check during waits: also notices a block that exited on
-    /// its own and (every [`ALIVE_CHECK_PERIOD`]) an executor that died.
+    /// its own and (at most every [`ALIVE_CHECK_PERIOD`]) an executor that
+    /// died.
     fn check_slow(&mut self, a: Option<u32>) -> Result<()> {
         if let Some(a) = a {
             self.check(a)?;
         } else if let Some(e) = &self.ended {
             return Err(e.clone());
         }
+        // Every wait looks at the blocks' `exited` (a few loads); the
+        // executor is asked whether it is alive at most every period.
+        let exited = (0..self.layout.blocks).find(|&b| block_exited(&*self.mem, &self.layout, b));
         let now = Instant::now();
-        if now.duration_since(self.alive_checked) < ALIVE_CHECK_PERIOD {
-            return Ok(());
-        }
-        self.alive_checked = now;
-        let exited = (0..self.layout.blocks).find(|&b| {
-            // Acquire: pairs with the block's Release of `exited`.
-            self.mem.load(
-                self.layout.block_status(b) + group_offsets::BLOCK_EXITED,
-                Acquire,
-            ) != EXIT_NONE
-        });
         let reason = match exited {
             Some(b) => Some(self.block_exit_reason(b)),
-            None => {
+            None if now.duration_since(self.alive_checked) >= ALIVE_CHECK_PERIOD => {
+                self.alive_checked = now;
                 let (mem, layout) = (&*self.mem, &self.layout);
                 self.executor
                     .check_alive(&|b| block_exited(mem, layout, b))
                     .err()
             }
+            None => None,
         };
         if let Some(reason) = reason {
             for a in 0..self.layout.actors {
@@ -461,7 +456,12 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> GroupSession<Mem, M
                 kernel: format!("{}[{a}]", self.kernel),
             });
         }
-        self.wait_for(Some(a), false, timeout, |s| s.try_recv(a))
+        match self.wait_for(Some(a), false, timeout, |s| s.try_recv(a)) {
+            Ok(r) => Ok(r),
+            // A failure noticed by the wait queued the replies published
+            // before it: they go first.
+            Err(e) => self.pop_reply(a).ok_or(e),
+        }
     }
 
     /// Sends `msg` to actor `a` and waits for its reply; replies to earlier

@@ -28,9 +28,9 @@ use crate::{Error, Result};
 
 /// A loom model of a ring region: the words the protocol uses as loom
 /// atomics, the byte areas as loom cells.
-struct LoomRegion {
-    words: HashMap<usize, AtomicU32>,
-    bytes: HashMap<usize, UnsafeCell<Vec<u8>>>,
+pub(super) struct LoomRegion {
+    pub(super) words: HashMap<usize, AtomicU32>,
+    pub(super) bytes: HashMap<usize, UnsafeCell<Vec<u8>>>,
 }
 
 // SAFETY: loom's cells check every access for races themselves; the
@@ -103,7 +103,7 @@ impl RingMemory for LoomRegion {
     }
 }
 
-struct LoomWait;
+pub(super) struct LoomWait;
 
 impl Waiter for LoomWait {
     fn begin(&mut self) {}
@@ -139,7 +139,7 @@ impl Executor for LoomExecutor {
 }
 
 /// state += msg; reply = state.
-struct Summing;
+pub(super) struct Summing;
 
 impl RingHandler for Summing {
     fn handle(&mut self, state: &mut [u8], msg: &[u8], reply: &mut [u8]) -> Result<()> {
@@ -151,11 +151,11 @@ impl RingHandler for Summing {
     }
 }
 
-const U32: PayloadShape = PayloadShape { size: 4, align: 4 };
+pub(super) const U32: PayloadShape = PayloadShape { size: 4, align: 4 };
 
 /// Checks `f` under every interleaving within `preemptions` preemptions,
 /// and prints how many executions that was.
-fn model(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
+pub(super) fn model(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
     let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counted = runs.clone();
     let mut b = loom::model::Builder::new();
@@ -310,7 +310,7 @@ fn abort_exits_even_with_a_full_reply_ring() {
 }
 
 /// state += msg; reply = state; a message of 0 fails the handler.
-struct FailsOnZero;
+pub(super) struct FailsOnZero;
 
 impl RingHandler for FailsOnZero {
     fn handle(&mut self, state: &mut [u8], msg: &[u8], reply: &mut [u8]) -> Result<()> {
@@ -374,3 +374,7 @@ fn replies_published_before_a_fault_are_received_first() {
         assert!(matches!(exec.join().unwrap(), ExecutorExit::Faulted));
     });
 }
+
+/// The group protocol's models (`ring::loom_tests::groups`).
+#[path = "group_loom_tests.rs"]
+mod groups;
