@@ -142,6 +142,18 @@ fn latency(dev: &Device, reps: usize) {
     });
     report("groups", "kernel: group of 10000, call", stats, "");
     drop(g);
+    let one = GroupConfig::default().workers(1);
+    let mut g = add_up::spawn_group_with(dev, vec![0u32; ACTORS], one).expect("spawn_group");
+    let stats = measure(200, reps, || {
+        g.call(next(), 1).expect("call");
+    });
+    report(
+        "groups",
+        "kernel: group of 10000, 1 worker, call",
+        stats,
+        "",
+    );
+    drop(g);
     let mut a = add_up::spawn(dev, 0).expect("spawn");
     let stats = measure(200, reps, || {
         a.call(1).expect("call");

@@ -34,6 +34,13 @@ struct Shared {
     wakes: Vec<Wake>,
     /// Each worker's doorbell.
     bells: Vec<Arc<Doorbell>>,
+    /// Each worker's actors the host hinted at (published to, or freed
+    /// reply room of), so a worker visits them without scanning all of
+    /// its actors.
+    hints: Vec<Mutex<Vec<u32>>>,
+    /// Whether actor `a` is in its worker's hints (each actor is there at
+    /// most once).
+    hinted: Vec<AtomicBool>,
     /// A failed actor's error, kept until the host asks for it.
     errors: Mutex<Vec<(u32, Error)>>,
 }
@@ -53,6 +60,7 @@ pub(crate) struct CpuGroup {
 }
 
 struct WorkerHandlers {
+    block: usize,
     make: HandlerFactory,
     handler: Option<Box<dyn RingHandler>>,
     shared: Arc<Shared>,
@@ -73,6 +81,20 @@ impl BlockHandlers for WorkerHandlers {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push((actor, e));
+    }
+
+    fn take_hints(&mut self, out: &mut Vec<u32>) -> bool {
+        let mut hints = self.shared.hints[self.block]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for a in hints.drain(..) {
+            // AcqRel: reads the host's `swap(true)` made after it published
+            // to `a` (or freed its reply room): the visit that follows
+            // sees that. A publish after this clear hints `a` again.
+            self.shared.hinted[a as usize].swap(false, Ordering::AcqRel);
+            out.push(a);
+        }
+        true
     }
 }
 
@@ -104,6 +126,8 @@ impl CpuGroup {
         let shared = Arc::new(Shared {
             wakes: (0..blocks).map(|_| Wake::default()).collect(),
             bells: (0..blocks).map(|_| Doorbell::new()).collect(),
+            hints: (0..blocks).map(|_| Mutex::new(Vec::new())).collect(),
+            hinted: (0..layout.actors).map(|_| AtomicBool::new(false)).collect(),
             errors: Mutex::new(Vec::new()),
         });
         let host_bell = Doorbell::new();
@@ -139,6 +163,7 @@ impl CpuGroup {
                     let bell = shared.bells[b as usize].clone();
                     let mut idle = Parking::new(bell, host_bell, max_park).moving_off_the_peer();
                     let mut handlers = WorkerHandlers {
+                        block: b as usize,
                         make,
                         handler: None,
                         shared: shared.clone(),
@@ -224,6 +249,18 @@ impl GroupExecutor for CpuGroup {
             kernel: self.kernel.clone(),
             reason: format!("the executor reported error code {code} for actor {actor}"),
         })
+    }
+
+    fn hint(&self, actor: u32) {
+        // AcqRel: orders the publish before it for the worker's clear (see
+        // `take_hints`); only the first hint of an actor queues it.
+        if !self.shared.hinted[actor as usize].swap(true, Ordering::AcqRel) {
+            let block = actor as usize % self.shared.hints.len();
+            self.shared.hints[block]
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(actor);
+        }
     }
 
     fn notify(&self, block: u32) {

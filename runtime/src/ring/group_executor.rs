@@ -84,11 +84,22 @@ pub(crate) trait BlockHandlers {
     /// host (before `error` is published) and start the next message
     /// with a fresh handler.
     fn failed(&mut self, actor: u32, e: Error);
+    /// Moves into `out` the actors the host hinted at since the last call
+    /// (it published to them or freed reply room), each hinted once until
+    /// taken. `false` when this executor has no hints: every pass then
+    /// visits every actor.
+    fn take_hints(&mut self, out: &mut Vec<u32>) -> bool {
+        let _ = out;
+        false
+    }
 }
 
 /// The loop of block `block` of a group: visits its actors (`block`,
-/// `block + G`, …) round-robin, taking at most one batch per actor per
-/// pass, until stopped. Per batch, exactly the single-actor loop's steps
+/// `block + G`, …), taking at most one batch per actor per pass, until
+/// stopped. A pass visits every actor, or — when the executor has hints
+/// ([`BlockHandlers::take_hints`]) — the actors hinted at since the last
+/// pass and then those that had more work than their batch took, so an
+/// idle actor costs a busy block nothing. Per batch, exactly the single-actor loop's steps
 /// (`run_executor`): relaxed polls of the seqs and the host's reply head,
 /// one acquire fence, fetch, handle in order, one release fence, relaxed
 /// stores of the reply seqs and the head.
@@ -139,6 +150,10 @@ where
     let mut msgs = vec![0u8; window as usize * msg_size];
     let mut reply = vec![0u8; layout.reply.payload_size];
 
+    // The actors the next pass visits when it need not visit them all:
+    // those hinted at, and those left with work after their batch.
+    let mut visit: Vec<u32> = Vec::new();
+    let mut carry: Vec<u32> = Vec::new();
     let exit = 'run: loop {
         let seen = wake();
         // Acquire: pairs with the host's Release of `stop`, made after its
@@ -150,7 +165,26 @@ where
         }
         let mut worked = false;
         let mut pending = false;
-        for (k, a) in owned.iter_mut().enumerate() {
+        // A pass visits every actor unless the executor has hints; a drain
+        // always does (its rule needs a whole pass).
+        // Hinted actors first, then those left with work: an actor the host
+        // just sent to waits for at most the batch in hand.
+        visit.clear();
+        let hinted = handlers.take_hints(&mut visit);
+        visit.append(&mut carry);
+        let everyone = !hinted || stop != 0;
+        if everyone {
+            visit.clear();
+            visit.extend(0..owned.len() as u32);
+        } else {
+            // Actor indices to the block's places.
+            for v in visit.iter_mut() {
+                *v = (*v - block) / layout.blocks;
+            }
+        }
+        for &k in &visit {
+            let k = k as usize;
+            let a = &mut owned[k];
             if a.failed {
                 continue;
             }
@@ -164,7 +198,13 @@ where
             let head = mem.load(a.replies.head_offset(), Relaxed);
             let n = ready.min(a.replies.room_after(head));
             if n == 0 {
+                // No reply room: the host hints at the actor once it
+                // frees some.
                 continue;
+            }
+            if n == window || n < ready {
+                // It may have more: visited again next pass.
+                carry.push(a.actor);
             }
             // Acquire fence: pairs with the host's Release of each seq
             // (after it wrote that payload) and of its reply head (after

@@ -46,6 +46,12 @@ pub(crate) trait GroupExecutor: Send {
     /// actor of block `block`.
     fn notify(&self, block: u32);
 
+    /// Before `notify`: the host published a request to, or freed a reply
+    /// slot of, actor `actor` (an executor may visit it first).
+    fn hint(&self, actor: u32) {
+        let _ = actor;
+    }
+
     /// The host is done with the executor; `exited`: every block published
     /// `exited`. `true` when the region may be freed.
     fn finish(&mut self, exited: bool) -> bool;
@@ -306,6 +312,7 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> GroupSession<Mem, M
             unsafe { std::slice::from_raw_parts_mut(r.as_mut_ptr().cast::<u8>(), size_of::<R>()) };
         if self.actors[a as usize].replies.try_consume(&*self.mem, dst) {
             // The block may be waiting for reply room.
+            self.executor.hint(a);
             self.executor.notify(self.layout.block_of(a));
             // SAFETY: every byte of `r` was written by the consume above
             // with the bytes of an `R` the handler produced.
@@ -330,6 +337,7 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> GroupSession<Mem, M
         {
             end.in_flight += 1;
             self.mark_busy(a);
+            self.executor.hint(a);
             self.executor.notify(self.layout.block_of(a));
             true
         } else {
