@@ -4,6 +4,9 @@
 
 mod common;
 
+#[path = "../examples/ring_block.rs"]
+mod ring_block;
+
 use spindle::prelude::*;
 use spindle::FaultKind;
 
@@ -152,4 +155,30 @@ fn groups_are_send() {
 #[test]
 fn group_kernels_compile_with_nvrtc() {
     common::compile_all_kernels_with_nvrtc("group_kernels_compile_with_nvrtc");
+}
+
+/// A 64-thread handler (`threads = 64`: shared memory, barriers, an
+/// atomic) serving a group: every actor's replies and state exact.
+#[test]
+fn block_wide_handlers_work_in_groups() -> spindle::Result<()> {
+    use ring_block::{accumulate, accumulate_reference, batch, Lanes};
+    let dev = Device::cpu();
+    let actors = 40;
+    let mut group = accumulate::spawn_group(&dev, vec![Lanes::default(); actors])?;
+    let mut models = vec![Lanes::default(); actors];
+    for round in 0..5u32 {
+        for a in 0..actors {
+            group.send(a, batch(round * 100 + a as u32))?;
+        }
+        for a in 0..actors {
+            let b = batch(round * 100 + a as u32);
+            assert_eq!(
+                group.recv(a)?,
+                accumulate_reference(&mut models[a], &b),
+                "actor {a}"
+            );
+        }
+    }
+    assert_eq!(group.shutdown()?, models);
+    Ok(())
 }

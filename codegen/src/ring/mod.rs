@@ -12,6 +12,8 @@ pub mod samples;
 #[cfg(test)]
 mod emit_tests;
 #[cfg(test)]
+mod group_layout_tests;
+#[cfg(test)]
 mod layout_tests;
 
 pub use emit::{check_ring_kernel, emit_ring, ring_entry_symbol, RingKernelSource};
