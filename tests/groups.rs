@@ -170,13 +170,9 @@ fn block_wide_handlers_work_in_groups() -> spindle::Result<()> {
         for a in 0..actors {
             group.send(a, batch(round * 100 + a as u32))?;
         }
-        for a in 0..actors {
+        for (a, model) in models.iter_mut().enumerate() {
             let b = batch(round * 100 + a as u32);
-            assert_eq!(
-                group.recv(a)?,
-                accumulate_reference(&mut models[a], &b),
-                "actor {a}"
-            );
+            assert_eq!(group.recv(a)?, accumulate_reference(model, &b), "actor {a}");
         }
     }
     assert_eq!(group.shutdown()?, models);
