@@ -60,6 +60,9 @@ fn graphs_child() {
     let mut x = unsafe { result::malloc_sync(len * 4) }.unwrap();
     // SAFETY: a live allocation of `len * 4` bytes.
     unsafe { result::memset_d8_sync(x, 0, len * 4) }.unwrap();
+    // A device memset may return before it is done, and the graph runs on
+    // a non-blocking stream, which does not wait for the legacy stream.
+    ctx.synchronize().unwrap();
     let (mut n, mut k) = (len as u32, 1u32);
     let k_at: *mut u32 = &mut k;
     let mut args = [
