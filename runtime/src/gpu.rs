@@ -17,6 +17,8 @@
 //!   [`warp_shuffle_width`], [`warp_shuffle_down_width`],
 //!   [`warp_shuffle_up_width`], [`warp_shuffle_xor_width`], [`warp_all`],
 //!   [`warp_any`], [`warp_ballot`], [`sync_warp`].
+//! - Bounds of generic kernels: [`Scalar`], [`Num`], [`Int`], [`Float`]
+//!   (with [`Num::cast`] for `as` between type parameters).
 //! - Fences: [`thread_fence`], [`thread_fence_block`],
 //!   [`thread_fence_system`].
 //!
@@ -27,6 +29,9 @@
 //! ([`FaultKind::DivergentBarrier`](crate::FaultKind::DivergentBarrier),
 //! [`DivergentWarp`](crate::FaultKind::DivergentWarp)) naming the call.
 
+#[doc(hidden)]
+pub use crate::numeric::Wide;
+pub use crate::numeric::{Float, FloatMath, Int, Num, Scalar};
 pub use crate::Dim3;
 
 #[cold]
