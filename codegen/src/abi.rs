@@ -54,5 +54,30 @@ pub fn fault_record_c_decl() -> String {
 
 /// The CUDA entry-point symbol of a kernel: `spindle_<name>`.
 pub fn entry_symbol(kernel_name: &str) -> String {
-    format!("spindle_{kernel_name}")
+    format!("spindle_{}", c_name(kernel_name))
+}
+
+/// A kernel's name as part of a C identifier: an instantiation of a
+/// generic kernel, `axpy::<f32>` or `window_sums::<i64, -5>`, is spelled
+/// `axpy__f32`, `window_sums__i64__m5`; other names are unchanged.
+pub fn c_name(kernel_name: &str) -> String {
+    let mut out = String::with_capacity(kernel_name.len());
+    for part in kernel_name
+        .replace("::<", ",")
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        if !out.is_empty() {
+            out.push_str("__");
+        }
+        for c in part.chars() {
+            match c {
+                c if c.is_ascii_alphanumeric() || c == '_' => out.push(c),
+                '-' => out.push('m'),
+                _ => {}
+            }
+        }
+    }
+    out
 }

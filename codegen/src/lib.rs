@@ -29,5 +29,7 @@ mod link;
 mod mode;
 pub mod ring;
 
-pub use link::{link, ExternalConst, ItemSource, KernelOptions, LinkError};
+pub use link::{
+    link, link_instance, ExternalConst, GenericArg, ItemSource, KernelOptions, LinkError,
+};
 pub use mode::{KernelMode, UnknownMode};

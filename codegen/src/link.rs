@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::ir::{Kernel, SrcSpan};
+use crate::ir::{Kernel, Scalar, SrcSpan};
 use crate::layout::{ConstValue, TypeDesc};
 use crate::KernelMode;
 
@@ -103,5 +103,40 @@ pub fn link(
     device_fns: &[ItemSource<'_>],
     types: &[&'static TypeDesc],
 ) -> Result<Kernel, LinkError> {
-    crate::frontend::link_kernel(kernel, options, device_fns, types)
+    crate::frontend::link_kernel(kernel, &[], options, device_fns, types)
+}
+
+/// [`link`] for one instantiation of a generic kernel: `args` stand for
+/// its generic parameters, in order. The kernel is named after the
+/// instantiation (`axpy::<f32>`, see
+/// [`frontend::instance_name`](crate::frontend::instance_name)), and its
+/// const parameters are folded. A kernel that is not generic takes no
+/// arguments.
+pub fn link_instance(
+    kernel: &ItemSource<'_>,
+    args: &[GenericArg],
+    options: &KernelOptions,
+    device_fns: &[ItemSource<'_>],
+    types: &[&'static TypeDesc],
+) -> Result<Kernel, LinkError> {
+    crate::frontend::link_kernel(kernel, args, options, device_fns, types)
+}
+
+/// A generic argument of an instantiation: a scalar type for a type
+/// parameter, a value for a const parameter.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum GenericArg {
+    Type(Scalar),
+    Const(ConstValue),
+}
+
+impl fmt::Display for GenericArg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GenericArg::Type(s) => f.write_str(s.rust_name()),
+            GenericArg::Const(ConstValue::Bool(b)) => write!(f, "{b}"),
+            GenericArg::Const(ConstValue::Int(_, i)) => write!(f, "{i}"),
+            GenericArg::Const(ConstValue::Float(_, x)) => write!(f, "{x:?}"),
+        }
+    }
 }

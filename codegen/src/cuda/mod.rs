@@ -174,7 +174,7 @@ pub fn uses_collectives(kernel: &Kernel) -> bool {
 
 /// The ring handler's symbol: `spindle_handler_<name>`.
 pub fn handler_symbol(kernel_name: &str) -> String {
-    format!("spindle_handler_{kernel_name}")
+    format!("spindle_handler_{}", crate::abi::c_name(kernel_name))
 }
 
 /// The C spelling of a value type in the code [`emit`] produces for this

@@ -24,6 +24,16 @@ pub(super) struct LinkEnv<'a> {
     structs: HashMap<&'static str, &'static StructLayout>,
     enums: HashMap<&'static str, &'static EnumLayout>,
     pub fns: Vec<DeviceFnSource<'a>>,
+    /// The instantiations of generic device fns made so far; the callee
+    /// key of instance `i` is `fns.len() + i`.
+    instances: std::cell::RefCell<Vec<FnInstance>>,
+}
+
+/// One instantiation of a generic `#[device]` fn.
+struct FnInstance {
+    generic: CalleeKey,
+    args: Vec<crate::GenericArg>,
+    item: syn::ItemFn,
 }
 
 /// One `#[device]` fn's source, parsed once.
@@ -72,7 +82,77 @@ impl<'a> LinkEnv<'a> {
             structs,
             enums,
             fns,
+            instances: Default::default(),
         })
+    }
+
+    /// The source record of callee `key` (an instantiation shares its
+    /// generic fn's).
+    pub fn src(&self, key: CalleeKey) -> ItemSource<'a> {
+        self.fns[self.base(key) as usize].src
+    }
+
+    /// The generic fn callee `key` instantiates, or `key` itself.
+    fn base(&self, key: CalleeKey) -> CalleeKey {
+        match (key as usize).checked_sub(self.fns.len()) {
+            Some(i) => self.instances.borrow()[i].generic,
+            None => key,
+        }
+    }
+
+    /// The item of callee `key`: an instantiation with its arguments
+    /// substituted and folded.
+    pub fn item(&self, key: CalleeKey) -> Result<syn::ItemFn, syn::Error> {
+        match (key as usize).checked_sub(self.fns.len()) {
+            Some(i) => Ok(self.instances.borrow()[i].item.clone()),
+            None => self.fns[key as usize].parsed.clone(),
+        }
+    }
+
+    /// The generic parameters of callee `key` (empty when it is not
+    /// generic); an error when they are not valid.
+    pub fn generic_params(
+        &self,
+        key: CalleeKey,
+    ) -> Result<Vec<super::GenericParam>, Vec<syn::Error>> {
+        if key as usize >= self.fns.len() {
+            return Ok(Vec::new());
+        }
+        match &self.fns[key as usize].parsed {
+            Ok(item) if super::is_generic(item) => super::generic_params(&item.sig),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// The callee key of generic fn `key` instantiated for `args`, made
+    /// now if it is the first call with them.
+    pub fn instance(
+        &self,
+        key: CalleeKey,
+        params: &[super::GenericParam],
+        args: &[crate::GenericArg],
+    ) -> Result<CalleeKey, String> {
+        let found = self
+            .instances
+            .borrow()
+            .iter()
+            .position(|i| i.generic == key && i.args == args);
+        if let Some(i) = found {
+            return Ok((self.fns.len() + i) as CalleeKey);
+        }
+        let generic = self.fns[key as usize]
+            .parsed
+            .as_ref()
+            .map_err(|e| e.to_string())?;
+        let mut item = super::generics::instantiate(generic, params, args)?;
+        super::fold::fold(&mut item);
+        let mut list = self.instances.borrow_mut();
+        list.push(FnInstance {
+            generic: key,
+            args: args.to_vec(),
+            item,
+        });
+        Ok((self.fns.len() + list.len() - 1) as CalleeKey)
     }
 }
 

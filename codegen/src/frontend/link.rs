@@ -13,9 +13,10 @@ use super::lower::too_many_shared_bytes;
 use super::lower::{lower_fn, LowerCx, Lowered};
 use super::signature::{check_signature, FnRole, TypeCx};
 use super::types::Types;
+use super::{fold, generics};
 use crate::ir::{FnId, Kernel, SrcSpan, Ty, DYNAMIC_SHARED_ALIGN, MAX_SHARED_BYTES};
 use crate::layout::TypeDesc;
-use crate::{ItemSource, KernelMode, KernelOptions, LinkError};
+use crate::{GenericArg, ItemSource, KernelMode, KernelOptions, LinkError};
 
 /// Which function an error belongs to: the kernel or a device fn.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -26,6 +27,7 @@ enum Owner {
 
 pub(crate) fn link_kernel(
     kernel: &ItemSource<'_>,
+    args: &[GenericArg],
     options: &KernelOptions,
     device_fns: &[ItemSource<'_>],
     types: &[&'static TypeDesc],
@@ -40,12 +42,13 @@ pub(crate) fn link_kernel(
     })?;
     let src_of = |owner: Owner| match owner {
         Owner::Kernel => *kernel,
-        Owner::Device(k) => env.fns[k as usize].src,
+        Owner::Device(k) => env.src(k),
     };
     let fail = |owner: Owner, errors: Vec<syn::Error>| link_error(&src_of(owner), errors);
 
     let item =
         syn::parse_str::<syn::ItemFn>(kernel.source).map_err(|e| fail(Owner::Kernel, vec![e]))?;
+    let (item, name) = instance(item, args).map_err(|e| fail(Owner::Kernel, e))?;
     let mut tys = Types::new();
     let mut sites = Vec::new();
     let (mut struct_paths, mut device_paths, mut const_paths) =
@@ -70,15 +73,14 @@ pub(crate) fn link_kernel(
         if lowered.contains_key(&key) {
             continue;
         }
-        let source = &env.fns[key as usize];
-        let item = source
-            .parsed
-            .as_ref()
-            .map_err(|e| fail(Owner::Device(key), vec![e.clone()]))?;
+        let src = env.src(key);
+        let item = env
+            .item(key)
+            .map_err(|e| fail(Owner::Device(key), vec![e]))?;
         // Each function's constants are those of its own module.
-        shared.consts = source.src.consts;
-        let self_ty = impl_owner(source.src.name);
-        let l = lower_checked(&mut shared, item, FnRole::Device, source.src.line, self_ty)
+        shared.consts = src.consts;
+        let self_ty = impl_owner(src.name);
+        let l = lower_checked(&mut shared, &item, FnRole::Device, src.line, self_ty)
             .map_err(|e| fail(Owner::Device(key), e))?;
         work.extend(l.calls.iter().map(|(k, _)| *k));
         lowered.insert(key, l);
@@ -125,7 +127,7 @@ pub(crate) fn link_kernel(
     }
     let structs = table.into_inner().defs;
     let kernel = Kernel {
-        name: item.sig.ident.to_string(),
+        name,
         mode: options.mode,
         threads: match options.mode {
             KernelMode::Ring => options.threads,
@@ -143,6 +145,28 @@ pub(crate) fn link_kernel(
     check_shared_bytes(&kernel)?;
     check_dynamic_shared_align(&kernel)?;
     Ok(kernel)
+}
+
+/// The instantiation of `item` for `args` (folded) and its name; `item`
+/// itself when it is not generic.
+fn instance(
+    item: syn::ItemFn,
+    args: &[GenericArg],
+) -> Result<(syn::ItemFn, String), Vec<syn::Error>> {
+    let name = item.sig.ident.to_string();
+    let at = |msg: String| vec![syn::Error::new(item.sig.ident.span(), msg)];
+    if item.sig.generics.params.is_empty() && item.sig.generics.where_clause.is_none() {
+        if !args.is_empty() {
+            return Err(at(format!(
+                "`{name}` is not generic but was given generic arguments"
+            )));
+        }
+        return Ok((item, name));
+    }
+    let params = generics::generic_params(&item.sig)?;
+    let mut inst = generics::instantiate(&item, &params, args).map_err(at)?;
+    fold::fold(&mut inst);
+    Ok((inst, generics::instance_name(&name, args)))
 }
 
 /// The kernel's shared arrays fit in [`MAX_SHARED_BYTES`]; the error

@@ -16,6 +16,8 @@ mod anon;
 mod consts;
 mod env;
 mod finalize;
+mod fold;
+mod generics;
 mod hir;
 mod link;
 mod lower;
@@ -30,6 +32,7 @@ use std::collections::HashMap;
 use crate::KernelOptions;
 use env::Env;
 use finalize::Finalizer;
+pub use generics::{generic_params, instance_name, GenericParam, GenericParamKind};
 use hir::HFn;
 pub(crate) use link::link_kernel;
 use lower::LowerCx;
@@ -234,9 +237,80 @@ fn combined(errors: Vec<syn::Error>) -> Option<syn::Error> {
     })
 }
 
+/// Whether `item` has generic parameters (or a `where` clause).
+pub fn is_generic(item: &syn::ItemFn) -> bool {
+    !item.sig.generics.params.is_empty() || item.sig.generics.where_clause.is_some()
+}
+
 /// Checks and lowers `item` with external items unknown; `self_ty` names
-/// the type of the `#[device] impl` block it is a method of.
+/// the type of the `#[device] impl` block it is a method of. A generic
+/// item is checked once per instantiation [`generics::check_instances`]
+/// lists; the analysis describes its parameters with their generic types.
 fn analyze(item: &syn::ItemFn, role: FnRole, self_ty: Option<&str>) -> MacroAnalysis {
+    // Methods of `#[device] impl` blocks are not generic (the signature
+    // check says so).
+    if !is_generic(item) || self_ty.is_some() {
+        return analyze_plain(item, role, self_ty);
+    }
+    let (params, generic_errors) = generics::generic_params_lenient(&item.sig);
+    let mut first: Option<MacroAnalysis> = None;
+    for args in generics::check_instances(&params) {
+        let inst = generics::instantiate(item, &params, &args)
+            .expect("the arguments were made from the parameters");
+        let mut a = analyze_plain(&inst, role, self_ty);
+        if let (false, Some(which)) = (a.errors.is_empty(), generics::describe(&params, &args)) {
+            // Found for this instantiation (maybe only for it): say which.
+            a.errors = a
+                .errors
+                .into_iter()
+                .flat_map(|e| e.into_iter())
+                .map(|e| syn::Error::new(e.span(), format!("{e} (with {which})")))
+                .collect();
+        }
+        let failed = !a.errors.is_empty();
+        match &mut first {
+            None => first = Some(a),
+            Some(f) => {
+                f.signature_errors = a.signature_errors;
+                f.errors = a.errors;
+            }
+        }
+        if failed {
+            break;
+        }
+    }
+    let mut a = first.expect("one instantiation at least");
+    if !generic_errors.is_empty() {
+        a.signature_errors += generic_errors.len();
+        a.errors.splice(0..0, generic_errors);
+    }
+    // The glue is generic like the item: its parameters' types as written.
+    for (shape, input) in a.analysis.params.iter_mut().zip(&item.sig.inputs) {
+        if let syn::FnArg::Typed(t) = input {
+            shape.ty = value_type_of(&t.ty);
+        }
+    }
+    a.analysis.ret = match &item.sig.output {
+        syn::ReturnType::Default => None,
+        syn::ReturnType::Type(_, t) => Some((**t).clone()),
+    };
+    a
+}
+
+/// `T` of a parameter type `&[T]`, `&mut [T]`, `&T`, `&mut T` or `T`.
+pub(crate) fn value_type_of(ty: &syn::Type) -> syn::Type {
+    match ty {
+        syn::Type::Reference(r) => match &*r.elem {
+            syn::Type::Slice(s) => (*s.elem).clone(),
+            other => other.clone(),
+        },
+        syn::Type::Paren(p) => value_type_of(&p.elem),
+        syn::Type::Group(g) => value_type_of(&g.elem),
+        other => other.clone(),
+    }
+}
+
+fn analyze_plain(item: &syn::ItemFn, role: FnRole, self_ty: Option<&str>) -> MacroAnalysis {
     let mut types = Types::new();
     let mut sites = Vec::new();
     let mut struct_types = Vec::new();

@@ -509,8 +509,9 @@ pub(super) fn array_len(cx: &mut TypeCx<'_, '_>, expr: &syn::Expr) -> syn::Resul
         _ => {
             return Err(err(
                 expr,
-                "array lengths must be integer literals or module-level `const`s (`[f32; 4]`, \
-                 `[f32; N]`); expressions and generic lengths are not supported",
+                "array lengths must be integer literals, module-level `const`s or const \
+                 parameters (`[f32; 4]`, `[f32; N]`): an expression is not folded into a \
+                 length; name its value with a `const` or a const parameter",
             ))
         }
     };

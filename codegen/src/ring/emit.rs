@@ -120,7 +120,7 @@ pub struct RingKernelSource {
 
 /// The entry symbol of a ring kernel: `spindle_ring_<name>`.
 pub fn ring_entry_symbol(kernel_name: &str) -> String {
-    format!("spindle_ring_{kernel_name}")
+    format!("spindle_ring_{}", crate::abi::c_name(kernel_name))
 }
 
 /// The kernel's state, message and reply types, checked.

@@ -61,7 +61,14 @@ impl Lowerer<'_, '_, '_> {
                 return self.collective(op, true, p, c);
             }
         }
-        if p.path.segments.iter().any(|s| !s.arguments.is_none()) {
+        // Generic arguments name an instantiation of a `#[device]` fn.
+        if p.path
+            .segments
+            .iter()
+            .rev()
+            .skip(1)
+            .any(|s| !s.arguments.is_none())
+        {
             return self.reject_call(
                 p,
                 "generic calls are not supported in kernels: call a concrete function",
@@ -324,11 +331,16 @@ fn scalar_const(s: Scalar, name: &str) -> Option<(HLit, Scalar)> {
         return match name {
             "MAX" => Some((HLit::Int(max), s)),
             "MIN" => Some((HLit::Int(min), s)),
+            // `spindle::gpu::Num`'s constants.
+            "ZERO" => Some((HLit::Int(0), s)),
+            "ONE" => Some((HLit::Int(1), s)),
             "BITS" => Some((HLit::Int(bits as i128), Scalar::U32)),
             _ => None,
         };
     }
     let (v64, v32) = match name {
+        "ZERO" => (0.0, 0.0),
+        "ONE" => (1.0, 1.0),
         "MAX" => (f64::MAX, f32::MAX),
         "MIN" => (f64::MIN, f32::MIN),
         "MIN_POSITIVE" => (f64::MIN_POSITIVE, f32::MIN_POSITIVE),

@@ -250,7 +250,7 @@ impl Lowerer<'_, '_, '_> {
         self.load_local(tmp, span)
     }
 
-    fn cast(&mut self, c: &syn::ExprCast) -> HExpr {
+    pub(super) fn cast(&mut self, c: &syn::ExprCast) -> HExpr {
         let inner = self.expr(&c.expr);
         let target = match crate::frontend::signature::value_type(&mut self.type_cx(), &c.ty) {
             Ok(t) => t,

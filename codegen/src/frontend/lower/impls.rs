@@ -120,6 +120,9 @@ impl Lowerer<'_, '_, '_> {
             };
             return self.reject_call(p, &msg);
         };
+        let Some(key) = self.generic_callee(key, &full, &p.path, &args) else {
+            return self.error_expr(span);
+        };
         self.finish_call(key, &full, args, span, c)
     }
 
@@ -148,7 +151,7 @@ impl Lowerer<'_, '_, '_> {
         let Env::Link(link) = self.cx.env else {
             return None;
         };
-        let item = match &link.fns[key as usize].parsed {
+        let item = match link.item(key) {
             Ok(item) => item,
             Err(e) => {
                 let msg = format!("the source of `#[device] fn {name}` does not parse: {e}");
@@ -160,9 +163,14 @@ impl Lowerer<'_, '_, '_> {
         // array lengths may name constants of its own module.
         let mut ignored = Vec::new();
         let mut cx = self.type_cx();
-        cx.consts = link.fns[key as usize].src.consts;
-        cx.self_ty = crate::frontend::link::impl_owner(link.fns[key as usize].src.name);
-        Some(check_signature(item, FnRole::Device, &mut cx, &mut ignored))
+        cx.consts = link.src(key).consts;
+        cx.self_ty = crate::frontend::link::impl_owner(link.src(key).name);
+        Some(check_signature(
+            &item,
+            FnRole::Device,
+            &mut cx,
+            &mut ignored,
+        ))
     }
 
     /// Checks `args` against the signature of device fn `key` and makes

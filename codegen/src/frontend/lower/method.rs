@@ -179,12 +179,32 @@ fn known_unsupported(name: &str) -> Option<&'static str> {
     })
 }
 
+/// `v.cast::<U>()` of `spindle::gpu::Num` as the `v as U` it means.
+fn num_cast(m: &syn::ExprMethodCall) -> Option<syn::ExprCast> {
+    if m.method != "cast" || !m.args.is_empty() {
+        return None;
+    }
+    let t = m.turbofish.as_ref()?;
+    let [syn::GenericArgument::Type(ty)] = t.args.iter().collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    Some(syn::ExprCast {
+        attrs: Vec::new(),
+        expr: m.receiver.clone(),
+        as_token: syn::Token![as](m.method.span()),
+        ty: Box::new(ty.clone()),
+    })
+}
+
 impl Lowerer<'_, '_, '_> {
     pub(super) fn method_call(&mut self, m: &syn::ExprMethodCall) -> HExpr {
         if let Some(v) = self.iter_fold(m) {
             return v;
         }
         let name = m.method.to_string();
+        if let Some(c) = num_cast(m) {
+            return self.cast(&c);
+        }
         if let Some(t) = &m.turbofish {
             self.error(t, "generic method calls are not supported in kernels");
             return self.error_expr(m.span());

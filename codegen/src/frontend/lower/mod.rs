@@ -14,6 +14,7 @@ mod closure;
 mod collective;
 mod dynamic_shared;
 mod expr;
+mod generic_call;
 mod impls;
 mod iterate;
 mod loops;

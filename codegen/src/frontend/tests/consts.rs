@@ -172,7 +172,7 @@ fn associated_paths_name_their_type_and_std_paths_are_rejected() {
     );
     b(
         "fn k(o: &mut [f32]) { let a = [0.0f32; N + 1]; }",
-        "array lengths must be integer literals or module-level `const`s",
+        "array lengths must be integer literals, module-level `const`s",
         "N + 1",
     );
     b(

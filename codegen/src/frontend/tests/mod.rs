@@ -6,6 +6,7 @@ mod basics;
 mod consts;
 mod dynamic_shared;
 mod errors;
+mod generics;
 mod idioms;
 mod infer;
 mod intrinsic_errors;

@@ -1,0 +1,207 @@
+//! Calls of generic `#[device]` fns at link time: which instantiation a
+//! call means, from its turbofish (`clamp01::<f32>(v)`) or, as rustc
+//! infers it, from the types of the arguments a type parameter appears in
+//! (`clamp01(v)`; an unsuffixed literal argument takes rustc's fallback
+//! type, `f64` or `i32`).
+
+use super::Lowerer;
+use crate::frontend::env::Env;
+use crate::frontend::hir::{CalleeKey, HExpr};
+use crate::frontend::types::Kind;
+use crate::frontend::{value_type_of, GenericParam, GenericParamKind};
+use crate::ir::Scalar;
+use crate::layout::ConstValue;
+use crate::GenericArg;
+
+impl Lowerer<'_, '_, '_> {
+    /// The callee a call of device fn `key` by path `p` with `args`
+    /// means: `key`, or the instantiation its generic arguments name. An
+    /// error is reported (and `None` returned) when they cannot be told.
+    pub(super) fn generic_callee(
+        &mut self,
+        key: CalleeKey,
+        name: &str,
+        p: &syn::Path,
+        args: &[HExpr],
+    ) -> Option<CalleeKey> {
+        let Env::Link(link) = self.cx.env else {
+            return Some(key);
+        };
+        let params = match link.generic_params(key) {
+            Ok(params) => params,
+            Err(errors) => {
+                let first = errors.first().map(ToString::to_string).unwrap_or_default();
+                self.error(
+                    p,
+                    format!("the generic parameters of `{name}` are invalid: {first}"),
+                );
+                return None;
+            }
+        };
+        let explicit = match &p.segments.last()?.arguments {
+            syn::PathArguments::None => None,
+            syn::PathArguments::AngleBracketed(a) => Some(a),
+            syn::PathArguments::Parenthesized(a) => {
+                self.error(a, "write generic arguments as `name::<f32>(…)`");
+                return None;
+            }
+        };
+        if params.is_empty() {
+            if let Some(a) = explicit {
+                self.error(
+                    a,
+                    format!("`{name}` is not generic: remove the generic arguments"),
+                );
+                return None;
+            }
+            return Some(key);
+        }
+        let values = match explicit {
+            Some(a) => self.explicit_args(name, &params, a)?,
+            None => self.inferred_args(key, name, &params, p, args)?,
+        };
+        match link.instance(key, &params, &values) {
+            Ok(k) => Some(k),
+            Err(msg) => {
+                self.error(p, msg);
+                None
+            }
+        }
+    }
+
+    fn explicit_args(
+        &mut self,
+        name: &str,
+        params: &[GenericParam],
+        a: &syn::AngleBracketedGenericArguments,
+    ) -> Option<Vec<GenericArg>> {
+        if a.args.len() != params.len() {
+            self.error(
+                a,
+                format!(
+                    "`{name}` takes {} generic argument(s) but {} were given",
+                    params.len(),
+                    a.args.len()
+                ),
+            );
+            return None;
+        }
+        let mut out = Vec::new();
+        for (param, arg) in params.iter().zip(&a.args) {
+            let value = match (&param.kind, arg) {
+                (GenericParamKind::Type { .. }, syn::GenericArgument::Type(syn::Type::Path(t))) => {
+                    t.path
+                        .get_ident()
+                        .and_then(|i| Scalar::from_rust_name(&i.to_string()))
+                        .map(GenericArg::Type)
+                }
+                (GenericParamKind::Const(s), syn::GenericArgument::Const(e)) => {
+                    const_arg(*s, e).map(GenericArg::Const)
+                }
+                _ => None,
+            };
+            match value {
+                Some(v) => out.push(v),
+                None => {
+                    self.error(
+                        arg,
+                        format!(
+                            "`{}` of `{name}` takes a scalar type or a literal value here",
+                            param.name
+                        ),
+                    );
+                    return None;
+                }
+            }
+        }
+        Some(out)
+    }
+
+    fn inferred_args(
+        &mut self,
+        key: CalleeKey,
+        name: &str,
+        params: &[GenericParam],
+        p: &syn::Path,
+        args: &[HExpr],
+    ) -> Option<Vec<GenericArg>> {
+        let Env::Link(link) = self.cx.env else {
+            return None;
+        };
+        let item = link.item(key).ok()?;
+        let mut values: Vec<Option<GenericArg>> = vec![None; params.len()];
+        for (input, arg) in item.sig.inputs.iter().zip(args) {
+            let syn::FnArg::Typed(t) = input else {
+                continue;
+            };
+            let syn::Type::Path(tp) = value_type_of(&t.ty) else {
+                continue;
+            };
+            let Some(i) = tp
+                .path
+                .get_ident()
+                .and_then(|ident| params.iter().position(|p| ident == &p.name))
+            else {
+                continue;
+            };
+            if values[i].is_some() {
+                continue;
+            }
+            let types = self.types();
+            let s = types.scalar_of(arg.ty).or(match types.open_kind(arg.ty) {
+                Some(Kind::Float) => Some(Scalar::F64),
+                Some(Kind::Int) => Some(Scalar::I32),
+                _ => None,
+            });
+            values[i] = s.map(GenericArg::Type);
+        }
+        let mut out = Vec::new();
+        for (param, v) in params.iter().zip(values) {
+            match v {
+                Some(v) => out.push(v),
+                None => {
+                    let example = match param.kind {
+                        GenericParamKind::Type { .. } => "f32",
+                        GenericParamKind::Const(_) => "4",
+                    };
+                    self.error(
+                        p,
+                        format!(
+                            "cannot tell `{}` of `{name}` from the arguments here: write it, \
+                             `{name}::<{example}, …>(…)`",
+                            param.name
+                        ),
+                    );
+                    return None;
+                }
+            }
+        }
+        Some(out)
+    }
+}
+
+/// A const generic argument written as a literal (`4`, `-1`, `true`,
+/// `256usize`, or a parameter of the caller already substituted).
+fn const_arg(s: Scalar, e: &syn::Expr) -> Option<ConstValue> {
+    match e {
+        syn::Expr::Lit(l) => match &l.lit {
+            syn::Lit::Bool(b) if s == Scalar::Bool => Some(ConstValue::Bool(b.value)),
+            syn::Lit::Int(i)
+                if s.is_int() && (i.suffix().is_empty() || i.suffix() == s.rust_name()) =>
+            {
+                Some(ConstValue::Int(s, i.base10_parse::<i128>().ok()?))
+            }
+            _ => None,
+        },
+        syn::Expr::Block(b) => match b.block.stmts.as_slice() {
+            [syn::Stmt::Expr(e, None)] => const_arg(s, e),
+            _ => None,
+        },
+        syn::Expr::Paren(p) => const_arg(s, &p.expr),
+        syn::Expr::Unary(u) if matches!(u.op, syn::UnOp::Neg(_)) => match const_arg(s, &u.expr)? {
+            ConstValue::Int(s, v) if s.is_signed_int() => Some(ConstValue::Int(s, -v)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
