@@ -246,7 +246,7 @@
 /// ```
 pub use spindle_macros::kernel;
 pub use spindle_macros::{device, DeviceType};
-pub use spindle_runtime::cache::{precompile, PrecompileReport};
+pub use spindle_runtime::cache::{precompile, precompile_kernels, PrecompileReport};
 pub use spindle_runtime::{
     gpu, registered_kernels, Backend, Buffer, Device, DeviceType, Dim3, Error, Fault, FaultKind,
     Graph, KernelMode, Launch, Location, Queue, RegisteredKernel, Result, Unavailable,

@@ -7,6 +7,7 @@ use spindle_codegen::ir::Kernel;
 use spindle_codegen::layout::{ConstValue, TypeDesc};
 use spindle_codegen::{ExternalConst, ItemSource, KernelMode, KernelOptions};
 
+pub use crate::generic::Generic;
 use crate::queue::Storage;
 use crate::types::{bytes_of, DeviceType};
 use crate::{Error, Result};
@@ -32,6 +33,9 @@ pub struct KernelInfo {
     pub device_fns: &'static [&'static DeviceFnInfo],
     /// Every module-level constant the kernel names.
     pub consts: &'static [ConstInfo],
+    /// A generic kernel's template or one of its instantiations
+    /// (`runtime/src/generic.rs`); [`Generic::none`] otherwise.
+    pub generic: Generic,
     /// The linked IR, built on first use.
     pub linked: OnceLock<std::result::Result<Arc<Kernel>, String>>,
 }
@@ -140,6 +144,13 @@ impl KernelInfo {
     }
 
     fn link(&self) -> std::result::Result<Kernel, String> {
+        if self.generic.template {
+            return Err(format!(
+                "`{0}` is generic: each instantiation is its own kernel (`{0}::launch::<f32>(..)`, \
+                 `{0}::cuda_source::<f32>()`, `{0}::instance::<f32>()`)",
+                self.name
+            ));
+        }
         let mut fns: Vec<&'static DeviceFnInfo> = Vec::new();
         let mut types: Vec<&'static TypeDesc> = self.types.to_vec();
         let mut stack: Vec<&'static DeviceFnInfo> = self.device_fns.to_vec();
@@ -203,7 +214,8 @@ impl KernelInfo {
         };
         let started = std::time::Instant::now();
         let result =
-            spindle_codegen::link(&item, &options, &sources, &types).map_err(|e| e.to_string());
+            spindle_codegen::link_instance(&item, self.generic.args, &options, &sources, &types)
+                .map_err(|e| e.to_string());
         tracing::debug!(
             kernel = self.name,
             elapsed_us = started.elapsed().as_micros() as u64,
@@ -324,15 +336,21 @@ pub fn registered_kernels() -> impl Iterator<Item = RegisteredKernel> {
 
 /// The metadata of every `#[kernel]` in this program, for this workspace's
 /// tools and benchmarks ([`registered_kernels`] is the user's view).
+///
+/// A generic kernel is represented by the instantiations made so far in
+/// this process (its template cannot be compiled by itself).
 pub fn kernel_infos() -> impl Iterator<Item = &'static KernelInfo> {
     inventory::iter::<KernelRegistration>
         .into_iter()
-        .map(|r| r.0)
+        .flat_map(|r| match r.0.generic.template {
+            false => vec![r.0],
+            true => r.0.generic.instances(),
+        })
 }
 
 /// A `#[kernel]` of this program, as [`registered_kernels`] yields it.
 #[derive(Clone, Copy)]
-pub struct RegisteredKernel(&'static KernelInfo);
+pub struct RegisteredKernel(pub(crate) &'static KernelInfo);
 
 impl RegisteredKernel {
     /// The kernel's name: its function's name.

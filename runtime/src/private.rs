@@ -13,9 +13,11 @@ pub use spindle_codegen::layout::{
     StructLayout, TypeDesc,
 };
 
+pub use spindle_codegen::GenericArg;
+
 pub use crate::kernel::{
-    const_value, ConstInfo, DeviceFnInfo, DeviceImplInfo, DeviceImplRegistration, KernelArg,
-    KernelInfo, KernelRegistration,
+    const_value, ConstInfo, DeviceFnInfo, DeviceImplInfo, DeviceImplRegistration, Generic,
+    KernelArg, KernelInfo, KernelRegistration,
 };
 
 use crate::{
@@ -42,6 +44,11 @@ pub fn enqueue_batch(
     args: &mut [KernelArg<'_>],
 ) -> Result<()> {
     queue.enqueue_batch(info, launch, args)
+}
+
+/// `name::kernel`: the kernel (or instantiation) as the public API shows it.
+pub fn registered(info: &'static KernelInfo) -> crate::RegisteredKernel {
+    crate::RegisteredKernel(info)
 }
 
 /// `name::try_cuda_source`: the CUDA C generated for the kernel.

@@ -34,4 +34,4 @@ mod disk_tests;
 pub use config::DEFAULT_MAX_BYTES;
 pub use disk::{CacheError, DiskCache};
 pub use key::{CacheKey, KeyInputs, PORTABLE_NVRTC};
-pub use precompile::{precompile, PrecompileReport};
+pub use precompile::{precompile, precompile_kernels, PrecompileReport};

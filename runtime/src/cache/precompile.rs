@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cache::{DiskCache, PORTABLE_NVRTC};
 use crate::cuda::{compile_cubin, module_source, nvrtc_version};
-use crate::kernel::{kernel_infos, KernelInfo};
+use crate::kernel::{kernel_infos, KernelInfo, RegisteredKernel};
 use crate::{Error, Result};
 
 /// What [`precompile`] did.
@@ -32,14 +32,32 @@ pub struct PrecompileReport {
 ///
 /// NVRTC unavailable, a kernel that does not link or compile, or a folder
 /// that cannot be written.
+///
+/// A generic kernel is compiled for the instantiations made so far in this
+/// process; [`precompile_kernels`] names instantiations to build.
 pub fn precompile(dir: &Path, archs: &[&str]) -> Result<PrecompileReport> {
     let mut kernels: Vec<&'static KernelInfo> = kernel_infos().collect();
     kernels.sort_by_key(|k| k.name);
-    precompile_kernels(dir, archs, &kernels)
+    precompile_infos(dir, archs, &kernels)
 }
 
-/// [`precompile`] for a chosen list of kernels.
+/// [`precompile`] for a chosen list of kernels: `name::kernel()` of a
+/// kernel, and of a generic kernel one instantiation each,
+/// `name::kernel::<f32>()`.
+///
+/// # Errors
+///
+/// As [`precompile`].
 pub fn precompile_kernels(
+    dir: &Path,
+    archs: &[&str],
+    kernels: &[RegisteredKernel],
+) -> Result<PrecompileReport> {
+    let infos: Vec<&'static KernelInfo> = kernels.iter().map(|k| k.0).collect();
+    precompile_infos(dir, archs, &infos)
+}
+
+fn precompile_infos(
     dir: &Path,
     archs: &[&str],
     kernels: &[&'static KernelInfo],

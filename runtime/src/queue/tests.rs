@@ -25,6 +25,7 @@ static COPY_PLUS_ONE: KernelInfo = KernelInfo {
     types: &[],
     device_fns: &[],
     consts: &[],
+    generic: crate::kernel::Generic::none(),
     linked: OnceLock::new(),
 };
 
