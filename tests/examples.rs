@@ -8,6 +8,8 @@ mod common;
 mod bitonic_sort;
 #[path = "../examples/blur_2d.rs"]
 mod blur_2d;
+#[path = "../examples/generic_library.rs"]
+mod generic_library;
 #[path = "../examples/histogram.rs"]
 mod histogram;
 #[path = "../examples/interp.rs"]
@@ -268,5 +270,14 @@ fn block_sums_match_rust() {
 
 #[test]
 fn every_example_kernel_compiles_with_nvrtc() {
+    // A generic kernel is registered by the instantiations made so far.
+    assert_eq!(generic_library::instantiations().len(), 12);
     common::compile_all_kernels_with_nvrtc("every_example_kernel_compiles_with_nvrtc");
+}
+
+#[test]
+fn generic_library_matches_rust() {
+    for dev in devices("generic_library_matches_rust") {
+        generic_library::run(&dev).unwrap();
+    }
 }
