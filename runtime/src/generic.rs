@@ -10,16 +10,21 @@
 //! template), which links, compiles and caches like any kernel — its own
 //! entry name (`spindle_axpy__f32`), its own CUBIN in the disk cache (the
 //! key is the emitted source, which differs per instantiation), its own
-//! CPU program. Later asks find it in a short list behind a `RwLock`: a
-//! read lock and a comparison of a few words (BENCHMARKS.md, "generic
-//! kernels").
+//! CPU program. Later asks find it without a lock or a write: the first
+//! [`SLOTS`] instantiations sit in write-once slots (`OnceLock`s, filled in
+//! order under a mutex), so a hit is an acquire load and a comparison of a
+//! few words per slot before it (BENCHMARKS.md, "Generic kernels"); more
+//! instantiations than that go to a list behind a `RwLock`.
 
-use std::sync::{OnceLock, PoisonError, RwLock};
+use std::sync::{Mutex, OnceLock, PoisonError, RwLock};
 
 use spindle_codegen::frontend::instance_name;
 use spindle_codegen::GenericArg;
 
 use crate::kernel::KernelInfo;
+
+/// How many instantiations of one kernel are found without a lock.
+pub const SLOTS: usize = 8;
 
 /// What a [`KernelInfo`] is with respect to generics.
 #[derive(Debug)]
@@ -28,35 +33,78 @@ pub struct Generic {
     pub template: bool,
     /// An instantiation's arguments (empty for other kernels).
     pub args: &'static [GenericArg],
-    /// A template's instantiations made so far.
-    instances: RwLock<Vec<&'static KernelInfo>>,
+    /// A template's first instantiations, filled in order.
+    slots: [OnceLock<&'static KernelInfo>; SLOTS],
+    /// The instantiations after the first [`SLOTS`].
+    more: RwLock<Vec<&'static KernelInfo>>,
+    /// Held while an instantiation is made.
+    making: Mutex<()>,
 }
 
 impl Generic {
     /// A kernel that is not generic.
     pub const fn none() -> Self {
-        Generic {
-            template: false,
-            args: &[],
-            instances: RwLock::new(Vec::new()),
-        }
+        Generic::new(false, &[])
     }
 
     /// The template of a generic kernel.
     pub const fn template() -> Self {
+        Generic::new(true, &[])
+    }
+
+    const fn new(template: bool, args: &'static [GenericArg]) -> Self {
         Generic {
-            template: true,
-            args: &[],
-            instances: RwLock::new(Vec::new()),
+            template,
+            args,
+            slots: [const { OnceLock::new() }; SLOTS],
+            more: RwLock::new(Vec::new()),
+            making: Mutex::new(()),
         }
     }
 
     /// The instantiations made so far.
     pub fn instances(&self) -> Vec<&'static KernelInfo> {
-        self.instances
+        let mut out: Vec<&'static KernelInfo> =
+            self.slots.iter().map_while(|s| s.get().copied()).collect();
+        out.extend(
+            self.more
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter(),
+        );
+        out
+    }
+
+    /// The instantiation for `args`, if made.
+    fn find(&self, args: &[GenericArg]) -> Option<&'static KernelInfo> {
+        for slot in &self.slots {
+            // Slots fill in order: the first empty one ends the list.
+            let k = *slot.get()?;
+            if k.generic.args == args {
+                return Some(k);
+            }
+        }
+        self.more
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+            .iter()
+            .copied()
+            .find(|k| k.generic.args == args)
+    }
+
+    /// Adds a new instantiation (called with `making` held, so slots fill
+    /// in order and no instantiation is added twice).
+    fn add(&self, k: &'static KernelInfo) {
+        match self.slots.iter().find(|s| s.get().is_none()) {
+            Some(slot) => {
+                let _ = slot.set(k);
+            }
+            None => self
+                .more
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(k),
+        }
     }
 }
 
@@ -68,23 +116,15 @@ impl KernelInfo {
         if !self.generic.template {
             return self;
         }
-        let find =
-            |list: &[&'static KernelInfo]| list.iter().copied().find(|k| k.generic.args == args);
-        if let Some(k) = find(
-            &self
-                .generic
-                .instances
-                .read()
-                .unwrap_or_else(PoisonError::into_inner),
-        ) {
+        if let Some(k) = self.generic.find(args) {
             return k;
         }
-        let mut list = self
+        let _making = self
             .generic
-            .instances
-            .write()
+            .making
+            .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(k) = find(&list) {
+        if let Some(k) = self.generic.find(args) {
             return k;
         }
         let name: &'static str = Box::leak(instance_name(self.name, args).into_boxed_str());
@@ -100,15 +140,11 @@ impl KernelInfo {
             types: self.types,
             device_fns: self.device_fns,
             consts: self.consts,
-            generic: Generic {
-                template: false,
-                args: Box::leak(args.to_vec().into_boxed_slice()),
-                instances: RwLock::new(Vec::new()),
-            },
+            generic: Generic::new(false, Box::leak(args.to_vec().into_boxed_slice())),
             linked: OnceLock::new(),
         }));
         tracing::debug!(kernel = name, "new instantiation");
-        list.push(instance);
+        self.generic.add(instance);
         instance
     }
 }
