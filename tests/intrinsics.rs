@@ -245,8 +245,9 @@ fn dynamic_shared_views_alias_and_are_bounds_checked() {
 
 // ------------------------------------------------------------- atomics
 
+/// The seven integer atomics, one generic kernel for every type they take.
 #[kernel(mode = "batch")]
-fn atomics_i32(x: &[i32], acc: &mut [i32]) {
+fn atomics<T: Int + AtomicInt>(x: &[T], acc: &mut [T]) {
     let i = global_index();
     if i < x.len() {
         let v = x[i];
@@ -260,79 +261,30 @@ fn atomics_i32(x: &[i32], acc: &mut [i32]) {
     }
 }
 
-#[kernel(mode = "batch")]
-fn atomics_u32(x: &[u32], acc: &mut [u32]) {
-    let i = global_index();
-    if i < x.len() {
-        let v = x[i];
-        atomic_add(&mut acc[0], v);
-        atomic_sub(&mut acc[1], v);
-        atomic_min(&mut acc[2], v);
-        atomic_max(&mut acc[3], v);
-        atomic_and(&mut acc[4], v);
-        atomic_or(&mut acc[5], v);
-        atomic_xor(&mut acc[6], v);
+/// Runs `atomics::<T>` over `x` from the identity of each operation, and
+/// checks the result against the same folds in plain Rust.
+fn check_atomics<T: Int + AtomicInt>(dev: &Device, launch: Launch, x: &[T]) {
+    let mut expected: [T; 7] = [T::ZERO, T::ZERO, T::MAX, T::MIN, !T::ZERO, T::ZERO, T::ZERO];
+    let xb = dev.upload(x).unwrap();
+    let mut acc = dev.upload(&expected).unwrap();
+    atomics::launch(dev, launch, &xb, &mut acc).unwrap();
+    for &v in x {
+        expected[0] = expected[0].wrapping_add(v);
+        expected[1] = expected[1].wrapping_sub(v);
+        expected[2] = expected[2].min(v);
+        expected[3] = expected[3].max(v);
+        expected[4] &= v;
+        expected[5] |= v;
+        expected[6] ^= v;
     }
-}
-
-#[kernel(mode = "batch")]
-fn atomics_i64(x: &[i64], acc: &mut [i64]) {
-    let i = global_index();
-    if i < x.len() {
-        let v = x[i];
-        atomic_add(&mut acc[0], v);
-        atomic_sub(&mut acc[1], v);
-        atomic_min(&mut acc[2], v);
-        atomic_max(&mut acc[3], v);
-        atomic_and(&mut acc[4], v);
-        atomic_or(&mut acc[5], v);
-        atomic_xor(&mut acc[6], v);
-    }
-}
-
-#[kernel(mode = "batch")]
-fn atomics_u64(x: &[u64], acc: &mut [u64]) {
-    let i = global_index();
-    if i < x.len() {
-        let v = x[i];
-        atomic_add(&mut acc[0], v);
-        atomic_sub(&mut acc[1], v);
-        atomic_min(&mut acc[2], v);
-        atomic_max(&mut acc[3], v);
-        atomic_and(&mut acc[4], v);
-        atomic_or(&mut acc[5], v);
-        atomic_xor(&mut acc[6], v);
-    }
-}
-
-/// Runs `kernel` (the seven atomics above, for `$t`) over `x` from the
-/// identity of each operation, and checks the result against the same
-/// folds in plain Rust.
-macro_rules! check_atomics {
-    ($dev:expr, $launch:expr, $kernel:ident, $t:ty, $x:expr) => {{
-        let x: &[$t] = $x;
-        let mut expected: [$t; 7] = [0, 0, <$t>::MAX, <$t>::MIN, !0, 0, 0];
-        let xb = $dev.upload(x).unwrap();
-        let mut acc = $dev.upload(&expected).unwrap();
-        $kernel::launch($dev, $launch, &xb, &mut acc).unwrap();
-        for &v in x {
-            expected[0] = expected[0].wrapping_add(v);
-            expected[1] = expected[1].wrapping_sub(v);
-            expected[2] = expected[2].min(v);
-            expected[3] = expected[3].max(v);
-            expected[4] &= v;
-            expected[5] |= v;
-            expected[6] ^= v;
-        }
-        assert_eq!(
-            acc.to_vec().unwrap(),
-            expected,
-            "{}, n = {} on {}",
-            stringify!($t),
-            x.len(),
-            $dev.name()
-        );
-    }};
+    assert_eq!(
+        acc.to_vec().unwrap(),
+        expected,
+        "{}, n = {} on {}",
+        std::any::type_name::<T>(),
+        x.len(),
+        dev.name()
+    );
 }
 
 #[test]
@@ -343,17 +295,25 @@ fn integer_atomics_across_many_blocks() {
             let launch = Launch::for_elements(n);
             // Values with most bits set, so `and` does not collapse to 0 at once.
             let x: Vec<i32> = (0..n).map(|_| rng.i32(..) | 0x0100_0001).collect();
-            check_atomics!(&dev, launch, atomics_i32, i32, &x);
+            check_atomics(&dev, launch, &x);
             let x: Vec<u32> = (0..n).map(|_| rng.u32(..) | 0x8000_0010).collect();
-            check_atomics!(&dev, launch, atomics_u32, u32, &x);
+            check_atomics(&dev, launch, &x);
             let x: Vec<i64> = (0..n)
                 .map(|_| rng.i64(..) | 0x0100_0000_0000_0001)
                 .collect();
-            check_atomics!(&dev, launch, atomics_i64, i64, &x);
+            check_atomics(&dev, launch, &x);
             let x: Vec<u64> = (0..n)
                 .map(|_| rng.u64(..) | 0x8000_0000_0000_0100)
                 .collect();
-            check_atomics!(&dev, launch, atomics_u64, u64, &x);
+            check_atomics(&dev, launch, &x);
+            let x: Vec<isize> = (0..n)
+                .map(|_| rng.isize(..) | 0x0100_0000_0000_0001)
+                .collect();
+            check_atomics(&dev, launch, &x);
+            let x: Vec<usize> = (0..n)
+                .map(|_| rng.usize(..) | 0x8000_0000_0000_0100)
+                .collect();
+            check_atomics(&dev, launch, &x);
         }
     }
 }
@@ -842,5 +802,12 @@ fn ring_handler_with_shared_memory_barriers_and_atomics() {
 
 #[test]
 fn every_kernel_here_compiles_with_nvrtc() {
+    // A generic kernel is registered by the instantiations made so far.
+    atomics::kernel::<i32>();
+    atomics::kernel::<u32>();
+    atomics::kernel::<i64>();
+    atomics::kernel::<u64>();
+    atomics::kernel::<isize>();
+    atomics::kernel::<usize>();
     common::compile_all_kernels_with_nvrtc("every_kernel_here_compiles_with_nvrtc");
 }

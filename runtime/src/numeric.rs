@@ -308,3 +308,53 @@ macro_rules! float {
     )*};
 }
 float!(f32, f64);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `v.cast::<U>()` is `v as U`, for `v` of type `$from` and every
+    /// `Num` type `U` (floats bit for bit, any NaN for a NaN).
+    macro_rules! cast_is_as {
+        ($from:ty: $($v:expr),*) => {$(
+            let v: $from = $v;
+            cast_is_as!(@to v: i8, i16, i32, i64, isize, u8, u16, u32, u64, usize);
+            assert!(v.cast::<f32>().to_bits() == (v as f32).to_bits()
+                || (v as f32).is_nan() && v.cast::<f32>().is_nan(), "{v:?} as f32");
+            assert!(v.cast::<f64>().to_bits() == (v as f64).to_bits()
+                || (v as f64).is_nan() && v.cast::<f64>().is_nan(), "{v:?} as f64");
+        )*};
+        (@to $v:ident: $($to:ty),*) => {$(
+            assert_eq!($v.cast::<$to>(), $v as $to, "{:?} as {}", $v, stringify!($to));
+        )*};
+    }
+
+    #[test]
+    fn cast_is_as_between_every_two_types() {
+        macro_rules! ints {
+            ($($t:ty),*) => {$(
+                cast_is_as!($t: <$t>::MIN, <$t>::MAX, 0, 1, <$t>::MAX / 3, <$t>::MIN / 7,
+                    (200u8 as $t), (70_000u32 as $t), (u64::MAX / 5) as $t);
+            )*};
+        }
+        ints!(i8, i16, i32, i64, isize, u8, u16, u32, u64, usize);
+        macro_rules! floats {
+            ($($t:ty),*) => {$(
+                cast_is_as!($t: <$t>::NAN, <$t>::INFINITY, <$t>::NEG_INFINITY, -1.5, 300.7,
+                    1e20, -1e20, 0.5, -0.0, 2147483647.0, -2147483649.0, 1.8446744e19,
+                    <$t>::MIN, <$t>::MAX, <$t>::EPSILON);
+            )*};
+        }
+        floats!(f32, f64);
+    }
+
+    #[test]
+    fn the_constants_are_the_types_own() {
+        assert_eq!(<i8 as Num>::MIN, i8::MIN);
+        assert_eq!(<u64 as Num>::MAX, u64::MAX);
+        assert_eq!(<f32 as Num>::MIN, f32::MIN);
+        assert_eq!(<f64 as Num>::ONE + <f64 as Num>::ONE, 2.0);
+        assert_eq!(<u16 as Int>::BITS, 16);
+        assert_eq!(<usize as Scalar>::SCALAR, ScalarType::Usize);
+    }
+}
