@@ -165,6 +165,52 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Generic kernels
+//!
+//! Kernels and `#[device]` fns take type parameters bounded by
+//! [`gpu::Scalar`], [`gpu::Num`], [`gpu::Int`] or [`gpu::Float`], and const
+//! parameters of integer types. Each instantiation is its own kernel, made
+//! at its first use; const parameters fold into the generated code.
+//!
+//! ```
+//! use spindle::prelude::*;
+//!
+//! #[kernel(mode = "batch")]
+//! fn axpy<T: Float>(a: T, x: &[T], y: &mut [T]) {
+//!     let i = global_index();
+//!     if i < y.len() {
+//!         y[i] = a * x[i] + y[i];
+//!     }
+//! }
+//!
+//! #[kernel(mode = "batch")]
+//! fn window<T: Num, const W: usize>(x: &[T], out: &mut [T]) {
+//!     let i = global_index();
+//!     if i < out.len() {
+//!         let mut s = T::ZERO;
+//!         for k in 0..W {
+//!             if i + k < x.len() {
+//!                 s += x[i + k];
+//!             }
+//!         }
+//!         out[i] = s;
+//!     }
+//! }
+//!
+//! # fn main() -> spindle::Result<()> {
+//! let dev = Device::cpu();
+//! let x = dev.upload(&[1.0f64, 2.0])?;
+//! let mut y = dev.upload(&[1.0f64, 1.0])?;
+//! axpy::launch(&dev, Launch::for_elements(2), 2.0f64, &x, &mut y)?; // T = f64
+//! assert_eq!(y.to_vec()?, vec![3.0, 5.0]);
+//! let x = dev.upload(&[1i64, 2, 3, 4])?;
+//! let mut out = dev.zeros::<i64>(4)?;
+//! window::launch::<i64, 2>(&dev, Launch::for_elements(4), &x, &mut out)?;
+//! assert_eq!(out.to_vec()?, vec![3, 5, 7, 4]);
+//! assert!(axpy::cuda_source::<f32>().contains("spindle_axpy__f32"));
+//! # Ok(()) }
+//! ```
+//!
 //! # What a kernel may contain
 //!
 //! The kernel's body is checked by `#[kernel]` at compile time: a
@@ -205,6 +251,11 @@
 /// | `name::launch(&Device, Launch, args…) -> Result<()>`: runs the kernel and waits | ✓ | |
 /// | `name::spawn(&Device, init: S) -> Result<Actor<S, M, R>>` | | ✓ |
 /// | `name::spawn_with(&Device, init: S, RingConfig) -> Result<Actor<S, M, R>>` | | ✓ |
+/// | `name::kernel() -> RegisteredKernel`: the kernel, e.g. for [`precompile_kernels`] | ✓ | ✓ |
+///
+/// A generic kernel's glue is generic like it: `axpy::launch::<f32>(..)`
+/// (or with the types inferred from the arguments), `axpy::cuda_source::<f32>()`,
+/// `axpy::kernel::<f32>()`; each instantiation is its own kernel.
 ///
 /// The kernel is also listed by [`registered_kernels`]. Its Rust is
 /// compiled to CUDA C (or to the CPU backend's program) at first use, once

@@ -237,3 +237,38 @@ fn generic_ring_kernel_infers_its_type_from_the_state() {
         assert_eq!(acc.shutdown().unwrap(), 10.25);
     }
 }
+
+// ------------------------------------------------------------- precompile
+
+#[test]
+fn precompile_builds_the_instantiations_it_is_given() {
+    let required = std::env::var("SPINDLE_REQUIRE_NVRTC").is_ok_and(|v| v == "1");
+    if let Err(e) = spindle_runtime::cuda::nvrtc_version() {
+        assert!(
+            !required,
+            "SPINDLE_REQUIRE_NVRTC=1 but NVRTC is unavailable: {e}"
+        );
+        eprintln!("skipping `precompile_builds_the_instantiations_it_is_given`: {e}");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!(
+        "spindle-generics-precompile-{}-{}",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
+    let chosen = [axpy::kernel::<f64>(), block_sum::kernel::<128>()];
+    let first = spindle::precompile_kernels(&dir, &["sm_90"], &chosen).unwrap();
+    let mut compiled = first.compiled.clone();
+    compiled.sort();
+    assert_eq!(
+        compiled,
+        vec![
+            ("axpy::<f64>".to_string(), "sm_90".to_string()),
+            ("block_sum::<128>".to_string(), "sm_90".to_string()),
+        ]
+    );
+    let second = spindle::precompile_kernels(&dir, &["sm_90"], &chosen).unwrap();
+    assert!(second.compiled.is_empty(), "compiled again: {second:?}");
+    assert_eq!(second.cached.len(), 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
