@@ -238,6 +238,15 @@ fn generic_ring_kernel_infers_its_type_from_the_state() {
     }
 }
 
+#[test]
+fn generic_ring_kernel_in_a_group() {
+    let dev = common::cpu();
+    let mut group = accumulate::spawn_group(&dev, vec![0.0f64, 100.0, -1.0]).unwrap();
+    assert_eq!(group.call(1, 0.5).unwrap(), 100.5);
+    assert_eq!(group.call(2, 2.0).unwrap(), 1.0);
+    assert_eq!(group.shutdown().unwrap(), vec![0.0, 100.5, 1.0]);
+}
+
 // ------------------------------------------------------------- precompile
 
 #[test]

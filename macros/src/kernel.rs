@@ -366,7 +366,7 @@ fn ring_glue(
         Some(t) => quote!(#t),
         None => quote!(()),
     };
-    let group = group_glue(s, m, &r);
+    let group = group_glue(s, m, &r, generics);
     Ok(quote! {
         #group
 
@@ -398,10 +398,21 @@ fn ring_glue(
 }
 
 /// `spawn_group` and `spawn_group_with` of a ring kernel with state `s`,
-/// message `m` and reply `r`.
-fn group_glue(s: &syn::Type, m: &syn::Type, r: &TokenStream) -> TokenStream {
+/// message `m` and reply `r` (generic like the kernel).
+fn group_glue(
+    s: &syn::Type,
+    m: &syn::Type,
+    r: &TokenStream,
+    generics: &GenericGlue,
+) -> TokenStream {
     let krate = paths::krate();
     let private = paths::private();
+    let GenericGlue {
+        decl,
+        where_clause,
+        instance,
+        ..
+    } = generics;
     quote! {
         /// Starts a group of actors on `device`, one per initial state in
         /// `inits`, served by one executor.
@@ -410,11 +421,11 @@ fn group_glue(s: &syn::Type, m: &syn::Type, r: &TokenStream) -> TokenStream {
         ///
         /// Linking or compiling the kernel, a group of no actors or of more
         /// than memory allows, or a device that cannot run groups.
-        pub fn spawn_group(
+        pub fn spawn_group #decl (
             device: &#krate::Device,
             inits: ::std::vec::Vec<#s>,
-        ) -> #krate::Result<#krate::ActorGroup<#s, #m, #r>> {
-            #private::spawn_group(device, &KERNEL, inits, #krate::GroupConfig::default())
+        ) -> #krate::Result<#krate::ActorGroup<#s, #m, #r>> #where_clause {
+            #private::spawn_group(device, #instance, inits, #krate::GroupConfig::default())
         }
 
         /// Like [`spawn_group`], with a group configuration.
@@ -422,12 +433,12 @@ fn group_glue(s: &syn::Type, m: &syn::Type, r: &TokenStream) -> TokenStream {
         /// # Errors
         ///
         /// As [`spawn_group`], and an invalid configuration.
-        pub fn spawn_group_with(
+        pub fn spawn_group_with #decl (
             device: &#krate::Device,
             inits: ::std::vec::Vec<#s>,
             config: #krate::GroupConfig,
-        ) -> #krate::Result<#krate::ActorGroup<#s, #m, #r>> {
-            #private::spawn_group(device, &KERNEL, inits, config)
+        ) -> #krate::Result<#krate::ActorGroup<#s, #m, #r>> #where_clause {
+            #private::spawn_group(device, #instance, inits, config)
         }
     }
 }
