@@ -87,7 +87,10 @@ pub trait Num:
     /// assert_eq!(300i32.cast::<u8>(), 44);
     /// assert_eq!((-1.5f32).cast::<u32>(), 0);
     /// ```
-    fn cast<U: Num>(self) -> U;
+    #[inline]
+    fn cast<U: Num>(self) -> U {
+        U::from_wide(self.to_wide())
+    }
 
     /// The value for [`cast`](Num::cast) (not an API).
     #[doc(hidden)]
@@ -230,20 +233,18 @@ macro_rules! scalar {
 scalar!(bool => Bool, i8 => I8, i16 => I16, i32 => I32, i64 => I64, isize => Isize,
     u8 => U8, u16 => U16, u32 => U32, u64 => U64, usize => Usize, f32 => F32, f64 => F64);
 
-macro_rules! int {
-    ($($t:ty),*) => {$(
+/// `Num` for `$t`: `$zero`/`$one` its constants, `Wide::$wide` what it
+/// widens to, as `$wide_ty`.
+macro_rules! num {
+    ($t:ty, $zero:expr, $one:expr, $wide:ident, $wide_ty:ty) => {
         impl Num for $t {
-            const ZERO: Self = 0;
-            const ONE: Self = 1;
+            const ZERO: Self = $zero;
+            const ONE: Self = $one;
             const MIN: Self = <$t>::MIN;
             const MAX: Self = <$t>::MAX;
             #[inline]
-            fn cast<U: Num>(self) -> U {
-                U::from_wide(self.to_wide())
-            }
-            #[inline]
             fn to_wide(self) -> Wide {
-                Wide::Int(self as i128)
+                Wide::$wide(self as $wide_ty)
             }
             #[inline]
             fn from_wide(w: Wide) -> Self {
@@ -253,6 +254,12 @@ macro_rules! int {
                 }
             }
         }
+    };
+}
+
+macro_rules! int {
+    ($($t:ty),*) => {$(
+        num!($t, 0, 1, Int, i128);
         impl Int for $t {
             const BITS: u32 = <$t>::BITS;
             #[inline] fn count_ones(self) -> u32 { <$t>::count_ones(self) }
@@ -277,27 +284,7 @@ int!(i8, i16, i32, i64, isize, u8, u16, u32, u64, usize);
 
 macro_rules! float {
     ($($t:ty),*) => {$(
-        impl Num for $t {
-            const ZERO: Self = 0.0;
-            const ONE: Self = 1.0;
-            const MIN: Self = <$t>::MIN;
-            const MAX: Self = <$t>::MAX;
-            #[inline]
-            fn cast<U: Num>(self) -> U {
-                U::from_wide(self.to_wide())
-            }
-            #[inline]
-            fn to_wide(self) -> Wide {
-                Wide::Float(self as f64)
-            }
-            #[inline]
-            fn from_wide(w: Wide) -> Self {
-                match w {
-                    Wide::Int(i) => i as $t,
-                    Wide::Float(f) => f as $t,
-                }
-            }
-        }
+        num!($t, 0.0, 1.0, Float, f64);
         impl_float_math!($t);
         impl Float for $t {
             const INFINITY: Self = <$t>::INFINITY;
