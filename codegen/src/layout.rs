@@ -25,13 +25,24 @@ pub enum TypeDesc {
     /// A `#[derive(DeviceType)]` C-like enum (`#[repr(u32)] enum Op { Add,
     /// Mul }`): in kernels, its discriminant as its integer type.
     Enum(&'static EnumLayout),
+    /// A generic `#[derive(DeviceType)]` struct before its arguments
+    /// (`Pair` of `struct Pair<T: Scalar>`): not a type a value can have
+    /// (its size and alignment are 0), but what a kernel's list of the
+    /// types it names holds for a generic struct, from which the linker
+    /// makes each instantiation it uses
+    /// ([`instantiate`](crate::generic_layout::instantiate)).
+    Generic(&'static GenericStruct),
 }
 
 /// The layout of a `#[repr(C)]` struct, as Rust computed it.
 #[derive(Debug, Clone, Copy)]
 pub struct StructLayout {
-    /// The struct's name (last path segment), e.g. `"Tally"`.
+    /// The struct's name (last path segment), e.g. `"Tally"`; `"Pair"` of
+    /// `Pair<f32>`.
     pub name: &'static str,
+    /// The type arguments of an instantiation of a generic struct (`f32`
+    /// of `Pair<f32>`), in order; empty when the struct is not generic.
+    pub args: &'static [&'static TypeDesc],
     /// `size_of::<T>()`.
     pub size: usize,
     /// `align_of::<T>()`.
@@ -93,6 +104,7 @@ impl TypeDesc {
             TypeDesc::Array { elem, len } => elem.size() * *len,
             TypeDesc::Struct(l) => l.size,
             TypeDesc::Enum(e) => e.repr.size(),
+            TypeDesc::Generic(_) => 0,
         }
     }
 
@@ -103,18 +115,70 @@ impl TypeDesc {
             TypeDesc::Array { elem, .. } => elem.align(),
             TypeDesc::Struct(l) => l.align,
             TypeDesc::Enum(e) => e.repr.size(),
+            TypeDesc::Generic(_) => 0,
         }
     }
 
-    /// A Rust-like spelling, for error messages: `f32`, `[u32; 4]`, `Tally`.
+    /// A Rust-like spelling: `f32`, `[u32; 4]`, `Tally`, `Pair<f32>`. A
+    /// struct's is the name kernels know it by.
     pub fn rust_name(&self) -> String {
         match self {
             TypeDesc::Scalar(s) => s.rust_name().to_string(),
             TypeDesc::Array { elem, len } => format!("[{}; {}]", elem.rust_name(), len),
-            TypeDesc::Struct(l) => l.name.to_string(),
+            TypeDesc::Struct(l) => l.rust_name(),
             TypeDesc::Enum(e) => e.name.to_string(),
+            TypeDesc::Generic(g) => g.name.to_string(),
         }
     }
+}
+
+impl StructLayout {
+    /// `Tally`, or `Pair<f32>` for an instantiation of a generic struct.
+    pub fn rust_name(&self) -> String {
+        if self.args.is_empty() {
+            return self.name.to_string();
+        }
+        let args: Vec<String> = self.args.iter().map(|a| a.rust_name()).collect();
+        format!("{}<{}>", self.name, args.join(", "))
+    }
+}
+
+/// A generic `#[derive(DeviceType)]` struct (`struct Pair<T: Scalar> { lo:
+/// T, hi: T }`) as its definition reads, before its arguments: what the
+/// linker needs to lay out any instantiation (see
+/// [`instantiate`](crate::generic_layout::instantiate)).
+#[derive(Debug, Clone, Copy)]
+pub struct GenericStruct {
+    /// The struct's name, e.g. `"Pair"`.
+    pub name: &'static str,
+    /// Its type parameters, in order (each bounded by a scalar trait, so
+    /// every argument is a scalar).
+    pub params: &'static [&'static str],
+    /// Fields in declaration order.
+    pub fields: &'static [GenericField],
+}
+
+/// One field of a [`GenericStruct`].
+#[derive(Debug, Clone, Copy)]
+pub struct GenericField {
+    /// Field name.
+    pub name: &'static str,
+    /// Its type, in terms of the struct's parameters.
+    pub ty: FieldShape,
+}
+
+/// The type of a field of a generic struct.
+#[derive(Debug, Clone, Copy)]
+pub enum FieldShape {
+    /// The struct's type parameter of this index.
+    Param(usize),
+    /// A type that does not depend on the parameters.
+    Known(&'static TypeDesc),
+    /// `[elem; len]` of a type that depends on them.
+    Array(&'static FieldShape, usize),
+    /// Another generic struct, with these arguments (`Pair<T>` inside
+    /// `struct Segment<T: Scalar> { ends: Pair<T> }`).
+    Generic(&'static GenericStruct, &'static [FieldShape]),
 }
 
 /// `true` when `layout`'s offsets and size are those C gives a struct with

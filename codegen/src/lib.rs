@@ -21,6 +21,7 @@ pub mod abi;
 pub mod cdecl;
 pub mod cuda;
 pub mod frontend;
+pub mod generic_layout;
 pub mod ir;
 #[cfg(any(test, feature = "testing"))]
 pub mod ir_build;

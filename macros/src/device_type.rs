@@ -15,12 +15,6 @@ pub fn expand(item: TokenStream) -> syn::Result<TokenStream> {
         return expand_enum(&input, e);
     }
     check_repr(&input)?;
-    if !input.generics.params.is_empty() {
-        return Err(syn::Error::new_spanned(
-            &input.generics,
-            "DeviceType structs cannot be generic: kernels need one fixed layout; define a concrete struct",
-        ));
-    }
     let fields = match &input.data {
         Data::Struct(s) => match &s.fields {
             Fields::Named(f) => &f.named,
@@ -58,6 +52,9 @@ pub fn expand(item: TokenStream) -> syn::Result<TokenStream> {
         return Err(e);
     }
 
+    if !input.generics.params.is_empty() || input.generics.where_clause.is_some() {
+        return crate::device_type_generic::expand(&input, fields);
+    }
     let krate = paths::krate();
     let private = paths::private();
     let name = &input.ident;
@@ -82,6 +79,7 @@ pub fn expand(item: TokenStream) -> syn::Result<TokenStream> {
             static FIELDS: [#private::FieldLayout; #n] = [#(#field_layouts),*];
             static LAYOUT: #private::StructLayout = #private::StructLayout {
                 name: #name_str,
+                args: &[],
                 size: ::core::mem::size_of::<#name>(),
                 align: ::core::mem::align_of::<#name>(),
                 fields: &FIELDS,
@@ -243,7 +241,7 @@ fn check_repr(input: &DeriveInput) -> syn::Result<()> {
 
 /// Rejects field types that can never be device data, with a hint; others
 /// are checked by the `DeviceType` trait bound.
-fn check_field_type(ty: &Type) -> syn::Result<()> {
+pub(crate) fn check_field_type(ty: &Type) -> syn::Result<()> {
     let reason = match ty {
         Type::Reference(_) | Type::Ptr(_) => "references and pointers cannot cross to the GPU: store the value, or an index into a buffer",
         Type::Slice(_) => "slices have no fixed size: use a fixed-size array `[T; N]`",

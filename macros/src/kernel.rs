@@ -2,7 +2,7 @@
 //! `mod <name>` with the kernel's metadata and its host glue.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
 use spindle_codegen::frontend::{self, Analysis, ParamShapeKind};
 use spindle_codegen::KernelMode;
 use syn::spanned::Spanned;
@@ -136,14 +136,50 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     })
 }
 
-/// `&<T as DeviceType>::DESC` for every struct type the kernel names.
+/// `&<T as DeviceType>::DESC` for every struct type the kernel names; for
+/// a generic struct (one the item writes with arguments somewhere,
+/// `Pair<T>`, `Pair<f32>`), its definition without arguments (the constant
+/// `#[derive(DeviceType)]` names like it), from which the linker makes
+/// each instantiation.
 pub fn type_refs(analysis: &Analysis) -> Vec<TokenStream> {
+    type_refs_with(analysis, &[])
+}
+
+/// [`type_refs`], with more names known to be generic structs.
+pub fn type_refs_with(analysis: &Analysis, generic: &[String]) -> Vec<TokenStream> {
     let krate = paths::krate();
-    analysis
-        .struct_types
-        .iter()
-        .map(|p| quote_spanned!(p.span()=> &<#p as #krate::DeviceType>::DESC))
-        .collect()
+    let private = paths::private();
+    let last = |p: &syn::Path| {
+        p.segments
+            .last()
+            .map(|s| (s.ident.to_string(), s.arguments.is_none()))
+    };
+    let mut generic: Vec<String> = generic.to_vec();
+    generic.extend(
+        analysis
+            .struct_types
+            .iter()
+            .filter_map(|p| last(p).filter(|(_, bare)| !bare).map(|(n, _)| n)),
+    );
+    let mut families = Vec::new();
+    let mut out = Vec::new();
+    for p in &analysis.struct_types {
+        let Some((name, _)) = last(p) else { continue };
+        if !generic.contains(&name) {
+            out.push(quote_spanned!(p.span()=> &<#p as #krate::DeviceType>::DESC));
+            continue;
+        }
+        let mut family = p.clone();
+        for s in &mut family.segments {
+            s.arguments = syn::PathArguments::None;
+        }
+        let text = family.to_token_stream().to_string();
+        if !families.contains(&text) {
+            families.push(text);
+            out.push(quote_spanned!(p.span()=> &#private::TypeDesc::Generic(&#family)));
+        }
+    }
+    out
 }
 
 /// `&path::__SPINDLE_DEVICE_FN` for every `#[device]` function called.

@@ -16,6 +16,7 @@ mod attr;
 mod device_fn;
 mod device_impl;
 mod device_type;
+mod device_type_generic;
 mod error;
 mod kernel;
 mod paths;

@@ -253,7 +253,7 @@ pub(crate) fn desc_matches(kernel: &Kernel, ty: &Ty, desc: &TypeDesc) -> bool {
         }
         (Ty::Struct(id), TypeDesc::Struct(l)) => {
             let d = kernel.struct_def(*id);
-            d.name == l.name && d.size as usize == l.size && d.fields.len() == l.fields.len()
+            d.name == l.rust_name() && d.size as usize == l.size && d.fields.len() == l.fields.len()
         }
         _ => false,
     }

@@ -233,6 +233,11 @@ fn named_types(types: &[&'static TypeDesc]) -> Vec<&'static TypeDesc> {
             TypeDesc::Scalar(_) => {}
             TypeDesc::Array { elem, .. } => visit(elem, out),
             TypeDesc::Enum(_) => out.push(d),
+            TypeDesc::Generic(_) => {
+                if !out.iter().any(|o| same_type(o, d)) {
+                    out.push(d);
+                }
+            }
             TypeDesc::Struct(l) => {
                 if !out.iter().any(|o| same_type(o, d)) {
                     out.push(d);
@@ -255,7 +260,15 @@ fn named_types(types: &[&'static TypeDesc]) -> Vec<&'static TypeDesc> {
 /// modules may each have a `Vec2`).
 fn same_type(a: &TypeDesc, b: &TypeDesc) -> bool {
     match (a, b) {
-        (TypeDesc::Struct(x), TypeDesc::Struct(y)) => std::ptr::eq(*x, *y),
+        (TypeDesc::Struct(x), TypeDesc::Struct(y)) if x.args.is_empty() => std::ptr::eq(*x, *y),
+        // A generic struct's descriptions are constants, each use a copy:
+        // its definition's name and fields tell it.
+        (TypeDesc::Struct(x), TypeDesc::Struct(y)) => {
+            x.rust_name() == y.rust_name() && format!("{x:?}") == format!("{y:?}")
+        }
+        (TypeDesc::Generic(x), TypeDesc::Generic(y)) => {
+            std::ptr::eq(*x, *y) || format!("{x:?}") == format!("{y:?}")
+        }
         (TypeDesc::Enum(x), TypeDesc::Enum(y)) => std::ptr::eq(*x, *y),
         _ => false,
     }

@@ -10,7 +10,7 @@ pub use inventory;
 pub use spindle_codegen::ir::Scalar;
 pub use spindle_codegen::layout::{
     follows_c_layout, has_zero_variant, ConstValue, EnumLayout, EnumVariant, FieldLayout,
-    StructLayout, TypeDesc,
+    FieldShape, GenericField, GenericStruct, StructLayout, TypeDesc,
 };
 
 pub use spindle_codegen::GenericArg;

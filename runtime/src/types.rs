@@ -70,6 +70,7 @@ static DIM3_FIELDS: [FieldLayout; 3] = [
 
 static DIM3_LAYOUT: StructLayout = StructLayout {
     name: "Dim3",
+    args: &[],
     size: std::mem::size_of::<Dim3>(),
     align: std::mem::align_of::<Dim3>(),
     fields: &DIM3_FIELDS,

@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 
 use super::hir::CalleeKey;
-use super::types::{Shape, StructKey, TyVar, Types};
-use crate::ir::{self, FieldDef, StructDef, StructId, Ty, DIM3};
-use crate::layout::{EnumLayout, StructLayout, TypeDesc};
+use super::types::{Shape, StructKey, TupleKey, TyVar, Types};
+use crate::ir::{self, FieldDef, Scalar, StructDef, StructId, Ty, DIM3};
+use crate::layout::{EnumLayout, FieldShape, GenericStruct, StructLayout, TypeDesc};
 use crate::ItemSource;
 
 /// The front end's view of external items.
@@ -21,8 +21,12 @@ pub(super) enum Env<'a> {
 
 /// Everything the linker was given.
 pub(super) struct LinkEnv<'a> {
-    structs: HashMap<&'static str, &'static StructLayout>,
+    /// By the name kernels know them by (`Tally`, `Pair<f32>`); grows as
+    /// instantiations of generic structs are made.
+    structs: std::cell::RefCell<HashMap<String, &'static StructLayout>>,
     enums: HashMap<&'static str, &'static EnumLayout>,
+    /// Generic structs, by name.
+    generics: HashMap<&'static str, &'static GenericStruct>,
     pub fns: Vec<DeviceFnSource<'a>>,
     /// The instantiations of generic device fns made so far; the callee
     /// key of instance `i` is `fns.len() + i`.
@@ -56,8 +60,15 @@ impl<'a> LinkEnv<'a> {
         for desc in types {
             collect_structs(desc, &mut named)?;
         }
-        let Named { structs, enums } = named;
-        if let Some(name) = enums.keys().find(|n| structs.contains_key(*n)) {
+        let Named {
+            structs,
+            enums,
+            generics,
+        } = named;
+        if let Some(name) = enums
+            .keys()
+            .find(|n| structs.contains_key(**n) || generics.contains_key(*n))
+        {
             return Err(format!(
                 "a struct and an enum both named `{name}` reach this kernel: spindle identifies \
                  DeviceTypes by name, so rename one"
@@ -78,9 +89,16 @@ impl<'a> LinkEnv<'a> {
                 parsed: parse_item(src.source),
             })
             .collect();
+        if let Some(name) = generics.keys().find(|n| structs.contains_key(**n)) {
+            return Err(format!(
+                "a struct and a generic struct both named `{name}` reach this kernel: spindle \
+                 identifies DeviceTypes by name, so rename one"
+            ));
+        }
         Ok(LinkEnv {
-            structs,
+            structs: std::cell::RefCell::new(structs),
             enums,
+            generics,
             fns,
             instances: Default::default(),
         })
@@ -159,8 +177,36 @@ impl<'a> LinkEnv<'a> {
 /// The named types reachable from the kernel's type descriptions.
 #[derive(Default)]
 struct Named {
-    structs: HashMap<&'static str, &'static StructLayout>,
+    structs: HashMap<String, &'static StructLayout>,
     enums: HashMap<&'static str, &'static EnumLayout>,
+    generics: HashMap<&'static str, &'static GenericStruct>,
+}
+
+/// Collects a generic struct's definition, and the types its fields name.
+fn collect_generic(g: &'static GenericStruct, out: &mut Named) -> Result<(), String> {
+    if let Some(seen) = out.generics.get(g.name) {
+        if std::ptr::eq(*seen, g) || format!("{seen:?}") == format!("{g:?}") {
+            return Ok(());
+        }
+        return Err(format!(
+            "two different generic structs named `{}` reach this kernel: spindle identifies \
+             DeviceTypes by name, so rename one",
+            g.name
+        ));
+    }
+    out.generics.insert(g.name, g);
+    fn shape(s: &FieldShape, out: &mut Named) -> Result<(), String> {
+        match s {
+            FieldShape::Param(_) => Ok(()),
+            FieldShape::Known(d) => collect_structs(d, out),
+            FieldShape::Array(e, _) => shape(e, out),
+            FieldShape::Generic(inner, args) => {
+                collect_generic(inner, out)?;
+                args.iter().try_for_each(|a| shape(a, out))
+            }
+        }
+    }
+    g.fields.iter().try_for_each(|f| shape(&f.ty, out))
 }
 
 fn collect_structs(desc: &'static TypeDesc, out: &mut Named) -> Result<(), String> {
@@ -189,14 +235,16 @@ fn collect_structs(desc: &'static TypeDesc, out: &mut Named) -> Result<(), Strin
             out.enums.insert(e.name, e);
             Ok(())
         }
+        TypeDesc::Generic(g) => collect_generic(g, out),
         TypeDesc::Struct(layout) => {
+            let name = layout.rust_name();
             let out_structs = &mut out.structs;
-            if let Some(seen) = out_structs.get(layout.name) {
+            if let Some(seen) = out_structs.get(&name) {
                 if !same_layout(seen, layout) {
                     return Err(format!(
                         "two different types named `{}` reach this kernel (size {} vs {}, fields \
                          {} vs {}): spindle identifies DeviceType structs by name, so rename one",
-                        layout.name,
+                        name,
                         seen.size,
                         layout.size,
                         field_list(seen),
@@ -205,7 +253,7 @@ fn collect_structs(desc: &'static TypeDesc, out: &mut Named) -> Result<(), Strin
                 }
                 return Ok(());
             }
-            out_structs.insert(layout.name, layout);
+            out_structs.insert(name, layout);
             for f in layout.fields {
                 collect_structs(f.ty, out)?;
             }
@@ -238,7 +286,7 @@ fn field_list(l: &StructLayout) -> String {
 
 fn same_layout(a: &StructLayout, b: &StructLayout) -> bool {
     std::ptr::eq(a, b)
-        || (a.name == b.name
+        || (a.rust_name() == b.rust_name()
             && a.size == b.size
             && a.align == b.align
             && a.fields.len() == b.fields.len()
@@ -273,7 +321,9 @@ impl<'a> Env<'a> {
         match self {
             Env::Macro => true,
             Env::Link(env) => {
-                name == DIM3 || env.structs.contains_key(name) || env.enums.contains_key(name)
+                name == DIM3
+                    || env.structs.borrow().contains_key(name)
+                    || env.enums.contains_key(name)
             }
         }
     }
@@ -307,7 +357,7 @@ impl<'a> Env<'a> {
             // An enum: no fields.
             return Some(Vec::new());
         }
-        let layout = env.structs.get(name.as_str())?;
+        let layout = *env.structs.borrow().get(name.as_str())?;
         Some(
             layout
                 .fields
@@ -320,6 +370,60 @@ impl<'a> Env<'a> {
         )
     }
 
+    /// The generic struct of this name (link time).
+    pub fn generic_struct(&self, name: &str) -> Option<&'static GenericStruct> {
+        match self {
+            Env::Macro => None,
+            Env::Link(env) => env.generics.get(name).copied(),
+        }
+    }
+
+    /// The fields of the instantiation `key<args>` of a generic struct
+    /// (link time): with its arguments known, the instantiation's layout
+    /// (made now if it is its first use); while they are still inferred,
+    /// the definition's field types over the argument variables.
+    pub fn generic_fields(
+        &self,
+        types: &mut Types,
+        key: StructKey,
+        args: TupleKey,
+    ) -> Result<Vec<FieldInfo>, String> {
+        let Env::Link(env) = self else {
+            return Err("generic struct fields are known at link time".into());
+        };
+        let known: Option<Vec<Scalar>> = types
+            .tuple_elems(args)
+            .iter()
+            .map(|a| types.scalar_of(*a))
+            .collect();
+        let name = types.struct_name(key).to_string();
+        if let Some(scalars) = known {
+            let full = env.struct_instance(&name, &scalars)?;
+            let layout = env.structs.borrow()[&full];
+            return Ok(layout
+                .fields
+                .iter()
+                .map(|f| FieldInfo {
+                    name: f.name.to_string(),
+                    ty: desc_var(types, f.ty),
+                })
+                .collect());
+        }
+        let Some(g) = env.generics.get(name.as_str()) else {
+            return Err(format!(
+                "no definition of the generic struct `{name}` is known"
+            ));
+        };
+        let vars = types.tuple_elems(args).to_vec();
+        Ok(g.fields
+            .iter()
+            .map(|f| FieldInfo {
+                name: f.name.to_string(),
+                ty: shape_var(types, &f.ty, &vars),
+            })
+            .collect())
+    }
+
     /// The `#[device]` fn a call names (by its last path segment).
     pub fn callee(&self, name: &str) -> Option<CalleeKey> {
         let Env::Link(env) = self else { return None };
@@ -327,6 +431,52 @@ impl<'a> Env<'a> {
             .iter()
             .position(|f| f.src.name == name)
             .map(|i| i as CalleeKey)
+    }
+}
+
+impl LinkEnv<'_> {
+    /// The name of `name<args>` (`Pair<f32>`), its layout made and added
+    /// now if it is the first use of this instantiation.
+    pub fn struct_instance(&self, name: &str, args: &[Scalar]) -> Result<String, String> {
+        let spelled: Vec<&str> = args.iter().map(|s| s.rust_name()).collect();
+        let full = format!("{name}<{}>", spelled.join(", "));
+        if self.structs.borrow().contains_key(&full) {
+            return Ok(full);
+        }
+        let Some(g) = self.generics.get(name) else {
+            return Err(format!(
+                "`{name}` is not a generic DeviceType struct this kernel reaches: a generic \
+                 struct needs `#[derive(DeviceType)]`"
+            ));
+        };
+        let desc = crate::generic_layout::instantiate(g, args)?;
+        let mut named = Named::default();
+        collect_structs(desc, &mut named)?;
+        let mut structs = self.structs.borrow_mut();
+        for (n, l) in named.structs {
+            structs.entry(n).or_insert(l);
+        }
+        Ok(full)
+    }
+}
+
+/// A type variable for a field of a generic struct, over the variables of
+/// its arguments.
+fn shape_var(types: &mut Types, shape: &FieldShape, args: &[TyVar]) -> TyVar {
+    match shape {
+        FieldShape::Param(i) => args[*i],
+        FieldShape::Known(d) => desc_var(types, d),
+        FieldShape::Array(e, len) => {
+            let e = shape_var(types, e, args);
+            types.known(Shape::Array(e, *len as u32))
+        }
+        FieldShape::Generic(inner, inner_args) => {
+            let vars = inner_args
+                .iter()
+                .map(|a| shape_var(types, a, args))
+                .collect();
+            types.generic(inner.name, vars)
+        }
     }
 }
 
@@ -338,6 +488,10 @@ pub(super) fn desc_var(types: &mut Types, desc: &TypeDesc) -> TyVar {
             let e = desc_var(types, elem);
             types.known(Shape::Array(e, *len as u32))
         }
+        TypeDesc::Struct(l) if !l.args.is_empty() => {
+            let args = l.args.iter().map(|a| desc_var(types, a)).collect();
+            types.generic(l.name, args)
+        }
         TypeDesc::Struct(l) => {
             let key = types.struct_key(l.name);
             types.known(Shape::Struct(key))
@@ -346,6 +500,8 @@ pub(super) fn desc_var(types: &mut Types, desc: &TypeDesc) -> TyVar {
             let key = types.struct_key(e.name);
             types.known(Shape::Struct(key))
         }
+        // A generic struct without arguments is not a type of a value.
+        TypeDesc::Generic(_) => types.fresh_external(),
     }
 }
 
@@ -354,7 +510,7 @@ pub(super) fn desc_var(types: &mut Types, desc: &TypeDesc) -> TyVar {
 pub(super) fn struct_table(
     env: &LinkEnv<'_>,
     types: &mut Types,
-) -> (Vec<StructDef>, HashMap<StructKey, Ty>) {
+) -> Result<(Vec<StructDef>, HashMap<StructKey, Ty>), String> {
     let mut order: Vec<String> = Vec::new();
     let mut by_key = HashMap::new();
     for key in types.used_structs() {
@@ -367,6 +523,16 @@ pub(super) fn struct_table(
             None => visit_struct(env, &name, &mut order),
         }
     }
+    // Each instantiation of a generic struct by its name (`Pair<f32>`),
+    // made now if it is its first use.
+    for (key, args) in types.used_generics() {
+        let Some(scalars) = types.instance_args(args) else {
+            continue; // reported as a type that cannot be inferred
+        };
+        let base = types.struct_name(key).to_string();
+        let name = env.struct_instance(&base, &scalars)?;
+        visit_struct(env, &name, &mut order);
+    }
     let ids: HashMap<String, StructId> = order
         .iter()
         .enumerate()
@@ -374,44 +540,47 @@ pub(super) fn struct_table(
         .collect();
     let defs = order
         .iter()
-        .map(|name| match env.structs.get(name.as_str()) {
-            // Lowering only lets known structs (and `Dim3`) into types.
-            _ if name == DIM3 => ir::dim3_def(),
-            None => unreachable!("struct `{name}` was checked to exist"),
-            Some(layout) => StructDef {
-                name: name.clone(),
-                size: layout.size as u32,
-                align: layout.align as u32,
-                fields: layout
-                    .fields
-                    .iter()
-                    .map(|f| FieldDef {
-                        name: f.name.to_string(),
-                        offset: f.offset as u32,
-                        ty: desc_ty(f.ty, &ids),
-                    })
-                    .collect(),
+        .map(
+            |name| match env.structs.borrow().get(name.as_str()).copied() {
+                // Lowering only lets known structs (and `Dim3`) into types.
+                _ if name == DIM3 => ir::dim3_def(),
+                None => unreachable!("struct `{name}` was checked to exist"),
+                Some(layout) => StructDef {
+                    name: name.clone(),
+                    size: layout.size as u32,
+                    align: layout.align as u32,
+                    fields: layout
+                        .fields
+                        .iter()
+                        .map(|f| FieldDef {
+                            name: f.name.to_string(),
+                            offset: f.offset as u32,
+                            ty: desc_ty(f.ty, &ids),
+                        })
+                        .collect(),
+                },
             },
-        })
+        )
         .collect();
     for (name, id) in &ids {
         by_key.insert(types.struct_key(name), Ty::Struct(*id));
     }
-    (defs, by_key)
+    Ok((defs, by_key))
 }
 
 fn visit_struct(env: &LinkEnv<'_>, name: &str, order: &mut Vec<String>) {
     if order.iter().any(|n| n == name) {
         return;
     }
-    if let Some(layout) = env.structs.get(name).filter(|_| name != DIM3) {
+    let layout = env.structs.borrow().get(name).copied();
+    if let Some(layout) = layout.filter(|_| name != DIM3) {
         for f in layout.fields {
             let mut d: &TypeDesc = f.ty;
             while let TypeDesc::Array { elem, .. } = d {
                 d = elem;
             }
             if let TypeDesc::Struct(inner) = d {
-                visit_struct(env, inner.name, order);
+                visit_struct(env, &inner.rust_name(), order);
             }
         }
     }
@@ -422,7 +591,8 @@ fn desc_ty(desc: &TypeDesc, ids: &HashMap<String, StructId>) -> Ty {
     match desc {
         TypeDesc::Scalar(s) => Ty::Scalar(*s),
         TypeDesc::Array { elem, len } => Ty::Array(Box::new(desc_ty(elem, ids)), *len as u32),
-        TypeDesc::Struct(l) => Ty::Struct(ids[l.name]),
+        TypeDesc::Struct(l) => Ty::Struct(ids[&l.rust_name()]),
         TypeDesc::Enum(e) => Ty::Scalar(e.repr),
+        TypeDesc::Generic(_) => unreachable!("a field's type is never a generic struct"),
     }
 }

@@ -84,6 +84,19 @@ impl<'a> Finalizer<'a> {
                     .cloned()
                     .unwrap_or(Ty::Struct(StructId::default())),
             ),
+            Some(Shape::Generic(k, args)) => {
+                let name = self.types.instance_name(k, args)?;
+                let found = self
+                    .types
+                    .find_struct_key(&name)
+                    .and_then(|k| self.named.get(&k));
+                match found {
+                    Some(t) => Some(t.clone()),
+                    // Made by the link's struct table; at macro time unknown.
+                    None if !self.strict => Some(Ty::Struct(StructId::default())),
+                    None => None,
+                }
+            }
             Some(Shape::Tuple(k)) => {
                 let elems = self
                     .types

@@ -107,7 +107,14 @@ pub(crate) fn link_kernel(
         .map(|(i, k)| (*k, i as FnId))
         .collect();
 
-    let (structs, named) = struct_table(&env, &mut tys);
+    let (structs, named) = struct_table(&env, &mut tys).map_err(|message| LinkError {
+        message: format!("in `{name}`: {message}"),
+        file: kernel.file.to_string(),
+        span: SrcSpan {
+            line: kernel.line,
+            column: 0,
+        },
+    })?;
     let table = std::cell::RefCell::new(StructTable::new(structs));
     let finalize = |owner: Owner, l: &Lowered| {
         let mut fin = Finalizer::new(&tys, true, &named, &table, &fn_ids);

@@ -17,6 +17,7 @@ mod consts;
 mod env;
 mod finalize;
 mod fold;
+mod generic_struct;
 mod generics;
 mod hir;
 mod link;

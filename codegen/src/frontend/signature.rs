@@ -162,7 +162,7 @@ pub(super) fn check_signature(
     }
 }
 
-fn err(tokens: impl ToTokens, msg: &str) -> syn::Error {
+pub(super) fn err(tokens: impl ToTokens, msg: &str) -> syn::Error {
     syn::Error::new_spanned(tokens, msg)
 }
 
@@ -553,10 +553,7 @@ fn path_type(cx: &mut TypeCx<'_, '_>, path: &syn::Path) -> syn::Result<TyVar> {
     let mut name = last.ident.to_string();
     if name == "Self" && path.segments.len() == 1 {
         match cx.self_ty {
-            Some(s) => {
-                let key = cx.types.struct_key(s);
-                return Ok(cx.types.known(Shape::Struct(key)));
-            }
+            Some(s) => return Ok(super::generic_struct::self_type(cx.types, s)),
             None => name = String::new(),
         }
     }
@@ -566,6 +563,14 @@ fn path_type(cx: &mut TypeCx<'_, '_>, path: &syn::Path) -> syn::Result<TyVar> {
                 let inner = value_type(cx, t)?;
                 return Ok(cx.types.known(Shape::Option(inner)));
             }
+        }
+    }
+    if let syn::PathArguments::AngleBracketed(a) = &last.arguments {
+        if !matches!(
+            name.as_str(),
+            "Vec" | "Box" | "Rc" | "Arc" | "Option" | "Result"
+        ) {
+            return super::generic_struct::generic_struct_type(cx, path, &name, a);
         }
     }
     if !last.arguments.is_none() {

@@ -32,6 +32,10 @@ pub(super) enum Shape {
     Tuple(TupleKey),
     /// `Option<T>`.
     Option(TyVar),
+    /// An instantiation of a generic `DeviceType` struct (`Pair<f32>`, or
+    /// `Pair<{float}>` while its arguments are being inferred): the
+    /// struct's name (interned like a struct's) and its arguments.
+    Generic(StructKey, TupleKey),
 }
 
 /// What an open variable may still become.
@@ -110,6 +114,56 @@ impl Types {
         self.tuples.push(elems);
         let key = (self.tuples.len() - 1) as TupleKey;
         self.known(Shape::Tuple(key))
+    }
+
+    /// An instantiation of the generic struct `name` with `args`.
+    pub(super) fn generic(&mut self, name: &str, args: Vec<TyVar>) -> TyVar {
+        let key = self.struct_key(name);
+        self.tuples.push(args);
+        let args = (self.tuples.len() - 1) as TupleKey;
+        self.known(Shape::Generic(key, args))
+    }
+
+    /// The name of an instantiation whose arguments are known (an open
+    /// literal takes rustc's fallback type): `Pair<f32>`.
+    pub(super) fn instance_name(&self, key: StructKey, args: TupleKey) -> Option<String> {
+        let names: Vec<&str> = self
+            .instance_args(args)?
+            .iter()
+            .map(|s| s.rust_name())
+            .collect();
+        Some(format!("{}<{}>", self.struct_name(key), names.join(", ")))
+    }
+
+    /// The arguments of an instantiation, when known (an open literal
+    /// takes rustc's fallback type).
+    pub(super) fn instance_args(&self, args: TupleKey) -> Option<Vec<Scalar>> {
+        self.tuple_elems(args)
+            .iter()
+            .map(|a| self.scalar_of(*a).or_else(|| self.default_scalar(*a)))
+            .collect()
+    }
+
+    /// The key of a struct name interned before, if it was.
+    pub(super) fn find_struct_key(&self, name: &str) -> Option<StructKey> {
+        self.struct_names
+            .iter()
+            .position(|n| n == name)
+            .map(|i| i as StructKey)
+    }
+
+    /// Every instantiation of a generic struct that some known type names.
+    pub(super) fn used_generics(&self) -> Vec<(StructKey, TupleKey)> {
+        self.slots
+            .iter()
+            .filter_map(|s| match s {
+                Slot::Known {
+                    shape: Shape::Generic(k, a),
+                    ..
+                } => Some((*k, *a)),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The element types of a tuple shape.
@@ -195,7 +249,9 @@ impl Types {
                 external
                     || match shape {
                         Shape::Array(elem, _) | Shape::Option(elem) => self.is_external(elem),
-                        Shape::Tuple(k) => self.tuple_elems(k).iter().any(|e| self.is_external(*e)),
+                        Shape::Tuple(k) | Shape::Generic(_, k) => {
+                            self.tuple_elems(k).iter().any(|e| self.is_external(*e))
+                        }
                         _ => false,
                     }
             }
@@ -291,6 +347,15 @@ impl Types {
                         self.unify(ea_elem, eb_elem)?
                     }
                     (Shape::Option(x), Shape::Option(y)) => self.unify(x, y)?,
+                    (Shape::Generic(kx, x), Shape::Generic(ky, y)) if kx == ky => {
+                        let (xs, ys) = (self.tuple_elems(x).to_vec(), self.tuple_elems(y).to_vec());
+                        if xs.len() != ys.len() {
+                            return Err(Mismatch);
+                        }
+                        for (a, b) in xs.into_iter().zip(ys) {
+                            self.unify(a, b)?;
+                        }
+                    }
                     (Shape::Tuple(x), Shape::Tuple(y)) => {
                         let (xs, ys) = (self.tuple_elems(x).to_vec(), self.tuple_elems(y).to_vec());
                         if xs.len() != ys.len() {
@@ -326,7 +391,7 @@ impl Types {
                 ..
             } => self.occurs(var, elem),
             Slot::Known {
-                shape: Shape::Tuple(k),
+                shape: Shape::Tuple(k) | Shape::Generic(_, k),
                 ..
             } => self.tuple_elems(k).iter().any(|e| self.occurs(var, *e)),
             _ => false,
@@ -366,6 +431,14 @@ impl Types {
                 Shape::Scalar(s) => s.rust_name().into(),
                 Shape::Array(elem, len) => format!("[{}; {}]", self.describe(elem), len),
                 Shape::Struct(k) => self.struct_name(k).into(),
+                Shape::Generic(k, args) => {
+                    let args: Vec<String> = self
+                        .tuple_elems(args)
+                        .iter()
+                        .map(|a| self.describe(*a))
+                        .collect();
+                    format!("{}<{}>", self.struct_name(k), args.join(", "))
+                }
                 Shape::Tuple(k) => {
                     let elems: Vec<String> = self
                         .tuple_elems(k)

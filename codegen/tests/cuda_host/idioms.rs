@@ -337,6 +337,7 @@ static VEC2_FIELDS: [FieldLayout; 2] = [
 ];
 static VEC2_LAYOUT: StructLayout = StructLayout {
     name: "Vec2",
+    args: &[],
     size: 8,
     align: 4,
     fields: &VEC2_FIELDS,

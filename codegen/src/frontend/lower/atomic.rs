@@ -61,7 +61,7 @@ impl Lowerer<'_, '_, '_> {
         // arguments are not compared with it.
         let scalar_place = !matches!(
             self.types().shape(place.ty),
-            Some(Shape::Array(..) | Shape::Struct(_) | Shape::Unit)
+            Some(Shape::Array(..) | Shape::Struct(_) | Shape::Generic(..) | Shape::Unit)
         );
         for a in args.iter().filter(|_| scalar_place) {
             self.expect_ty(

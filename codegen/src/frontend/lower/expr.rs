@@ -469,11 +469,9 @@ impl Lowerer<'_, '_, '_> {
 
     fn struct_lit(&mut self, s: &syn::ExprStruct) -> HExpr {
         let span = s.span();
-        let Some(name) = self.struct_name_of_path(&s.path, s.qself.is_some()) else {
+        let Some((name, ty)) = self.struct_type_of_path(&s.path, s.qself.is_some()) else {
             return self.error_expr(span);
         };
-        let key = self.types().struct_key(&name);
-        let ty = self.types().known(Shape::Struct(key));
         let mut names = Vec::new();
         for f in &s.fields {
             match &f.member {
@@ -503,8 +501,10 @@ impl Lowerer<'_, '_, '_> {
             let at = self.stmts.len();
             self.temp_at(at, b, rest.span())
         });
-        let env = self.cx.env;
-        let Some(defs) = env.struct_fields(self.types(), key) else {
+        let Ok(defs) = self.fields_of_type(ty, s.path.span()) else {
+            return self.error_expr(span);
+        };
+        let Some(defs) = defs else {
             // Fields unknown at macro time: each value has an external type.
             for v in &values {
                 let t = self.types().fresh_external();

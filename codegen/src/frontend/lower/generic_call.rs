@@ -7,7 +7,7 @@
 use super::Lowerer;
 use crate::frontend::env::Env;
 use crate::frontend::hir::{CalleeKey, HExpr};
-use crate::frontend::types::Kind;
+use crate::frontend::types::{Kind, Shape, TyVar};
 use crate::frontend::{value_type_of, GenericParam, GenericParamKind};
 use crate::ir::Scalar;
 use crate::layout::ConstValue;
@@ -134,26 +134,7 @@ impl Lowerer<'_, '_, '_> {
             let syn::FnArg::Typed(t) = input else {
                 continue;
             };
-            let syn::Type::Path(tp) = value_type_of(&t.ty) else {
-                continue;
-            };
-            let Some(i) = tp
-                .path
-                .get_ident()
-                .and_then(|ident| params.iter().position(|p| ident == &p.name))
-            else {
-                continue;
-            };
-            if values[i].is_some() {
-                continue;
-            }
-            let types = self.types();
-            let s = types.scalar_of(arg.ty).or(match types.open_kind(arg.ty) {
-                Some(Kind::Float) => Some(Scalar::F64),
-                Some(Kind::Int) => Some(Scalar::I32),
-                _ => None,
-            });
-            values[i] = s.map(GenericArg::Type);
+            self.infer_from(&value_type_of(&t.ty), arg.ty, params, &mut values);
         }
         let mut out = Vec::new();
         for (param, v) in params.iter().zip(values) {
@@ -177,6 +158,62 @@ impl Lowerer<'_, '_, '_> {
             }
         }
         Some(out)
+    }
+}
+
+impl Lowerer<'_, '_, '_> {
+    /// Infers the type parameters that the parameter type `ty` names from
+    /// the type `v` of the argument passed for it: `T` (a scalar), `Pair<T>`
+    /// (an instantiation of a generic struct), `[T; N]`.
+    fn infer_from(
+        &mut self,
+        ty: &syn::Type,
+        v: TyVar,
+        params: &[GenericParam],
+        values: &mut [Option<GenericArg>],
+    ) {
+        match ty {
+            syn::Type::Paren(p) => self.infer_from(&p.elem, v, params, values),
+            syn::Type::Group(g) => self.infer_from(&g.elem, v, params, values),
+            syn::Type::Array(a) => {
+                if let Some(Shape::Array(elem, _)) = self.types().shape(v) {
+                    self.infer_from(&a.elem, elem, params, values);
+                }
+            }
+            syn::Type::Path(tp) if tp.qself.is_none() => {
+                if let Some(i) = tp
+                    .path
+                    .get_ident()
+                    .and_then(|ident| params.iter().position(|p| ident == &p.name))
+                {
+                    if values[i].is_none() {
+                        let types = self.types();
+                        let s = types.scalar_of(v).or(match types.open_kind(v) {
+                            Some(Kind::Float) => Some(Scalar::F64),
+                            Some(Kind::Int) => Some(Scalar::I32),
+                            _ => None,
+                        });
+                        values[i] = s.map(GenericArg::Type);
+                    }
+                    return;
+                }
+                let Some(syn::PathArguments::AngleBracketed(a)) =
+                    tp.path.segments.last().map(|s| &s.arguments)
+                else {
+                    return;
+                };
+                let Some(Shape::Generic(_, args)) = self.types().shape(v) else {
+                    return;
+                };
+                let arg_vars = self.types().tuple_elems(args).to_vec();
+                for (a, av) in a.args.iter().zip(arg_vars) {
+                    if let syn::GenericArgument::Type(t) = a {
+                        self.infer_from(t, av, params, values);
+                    }
+                }
+            }
+            _ => {}
+        }
     }
 }
 

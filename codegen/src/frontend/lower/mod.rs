@@ -26,6 +26,7 @@ mod place;
 mod reject;
 mod shared;
 mod stmt;
+mod structs;
 mod swap;
 mod view;
 

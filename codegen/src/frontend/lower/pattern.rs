@@ -17,7 +17,7 @@ use super::stmt::binary;
 use super::Lowerer;
 use crate::frontend::anon::{OPTION_IS_SOME, OPTION_VALUE};
 use crate::frontend::hir::{HExpr, HExprKind, HLit, HPlace, HProj, HStmtKind};
-use crate::frontend::signature::{record_path, value_type};
+use crate::frontend::signature::value_type;
 use crate::frontend::types::{Kind, Shape, TyVar};
 use crate::ir::{BinOp, LocalId, Scalar};
 
@@ -487,11 +487,9 @@ impl Lowerer<'_, '_, '_> {
 
     /// `Name { a, b: pat, .. }` against a struct.
     fn struct_pattern(&mut self, st: &syn::PatStruct, s: &Subject, out: &mut Tested) {
-        let Some(name) = self.struct_name_of_path(&st.path, st.qself.is_some()) else {
+        let Some((_, ty)) = self.struct_type_of_path(&st.path, st.qself.is_some()) else {
             return;
         };
-        let key = self.types().struct_key(&name);
-        let ty = self.types().known(Shape::Struct(key));
         if !self.expect_ty(s.place.ty, ty, st.path.span(), " in struct pattern") {
             return;
         }
@@ -507,8 +505,7 @@ impl Lowerer<'_, '_, '_> {
             self.pat_into(&f.pat, &part, out);
         }
         if st.rest.is_none() && self.cx.env.is_link() {
-            let env = self.cx.env;
-            if let Some(fields) = env.struct_fields(self.types(), key) {
+            if let Ok(Some(fields)) = self.fields_of_type(ty, st.path.span()) {
                 let named: Vec<String> = st
                     .fields
                     .iter()
@@ -564,37 +561,6 @@ impl Lowerer<'_, '_, '_> {
                 self.pat_into(p, &part, out);
             }
         }
-    }
-
-    /// The struct a struct literal or pattern names (`Self` is the impl's
-    /// type); records the path for the glue. `None` after an error.
-    pub(super) fn struct_name_of_path(&mut self, path: &syn::Path, qself: bool) -> Option<String> {
-        let Some(last) = path.segments.last().filter(|_| !qself) else {
-            self.error(path, "unsupported struct path");
-            return None;
-        };
-        if !last.arguments.is_none() {
-            self.error(path, "generic structs are not supported in kernels");
-            return None;
-        }
-        let name = last.ident.to_string();
-        if name == "Self" && path.segments.len() == 1 {
-            return self.self_name(path);
-        }
-        if !self.cx.env.struct_exists(&name) {
-            self.error(
-                path,
-                format!(
-                    "no layout is known for `{name}`: a struct used in a kernel needs \
-                     `#[derive(DeviceType)]` and `#[repr(C)]`"
-                ),
-            );
-            return None;
-        }
-        if name != crate::ir::DIM3 {
-            record_path(self.cx.struct_paths, path);
-        }
-        Some(name)
     }
 }
 

@@ -223,9 +223,8 @@ impl Lowerer<'_, '_, '_> {
                 );
                 None
             }
-            (Some(Shape::Struct(key)), None) => {
-                let env = self.cx.env;
-                let Some(fields) = env.struct_fields(self.types(), key) else {
+            (Some(Shape::Struct(_) | Shape::Generic(..)), None) => {
+                let Some(fields) = self.fields_of_type(ty, span).ok()? else {
                     // A DeviceType at macro time: its fields are unknown.
                     return Some((0, self.types().fresh_external()));
                 };
@@ -233,7 +232,7 @@ impl Lowerer<'_, '_, '_> {
                     return Some((i as u32, fields[i].ty));
                 }
                 let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
-                let sname = self.types().struct_name(key).to_string();
+                let sname = self.types().describe(ty);
                 let msg = if names.is_empty() {
                     format!("`{sname}` is an enum and has no fields")
                 } else {

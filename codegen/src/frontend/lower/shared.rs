@@ -60,7 +60,7 @@ impl Lowerer<'_, '_, '_> {
         tile_hint: &str,
     ) -> bool {
         match self.types().shape(elem) {
-            Some(Shape::Scalar(_) | Shape::Struct(_)) | None => true,
+            Some(Shape::Scalar(_) | Shape::Struct(_) | Shape::Generic(..)) | None => true,
             Some(_) => {
                 let t = self.types().describe(elem);
                 self.error(

@@ -189,6 +189,7 @@ static WIDE_FIELDS: [FieldLayout; 1] = [FieldLayout {
 }];
 static WIDE_LAYOUT: StructLayout = StructLayout {
     name: "Wide",
+    args: &[],
     size: 32,
     align: 32,
     fields: &WIDE_FIELDS,
@@ -203,6 +204,7 @@ static VEC4_FIELDS: [FieldLayout; 1] = [FieldLayout {
 }];
 static VEC4_LAYOUT: StructLayout = StructLayout {
     name: "Vec4",
+    args: &[],
     size: 16,
     align: 16,
     fields: &VEC4_FIELDS,

@@ -195,6 +195,7 @@ static OTHER_PARTICLE_FIELDS: [FieldLayout; 1] = [FieldLayout {
 }];
 static OTHER_PARTICLE_LAYOUT: StructLayout = StructLayout {
     name: "Particle",
+    args: &[],
     size: 4,
     align: 4,
     fields: &OTHER_PARTICLE_FIELDS,

@@ -118,6 +118,7 @@ static PARTICLE_FIELDS: [FieldLayout; 2] = [
 ];
 static PARTICLE_LAYOUT: StructLayout = StructLayout {
     name: "Particle",
+    args: &[],
     size: 16,
     align: 4,
     fields: &PARTICLE_FIELDS,
@@ -145,6 +146,7 @@ static TALLY_FIELDS: [FieldLayout; 3] = [
 ];
 static TALLY_LAYOUT: StructLayout = StructLayout {
     name: "Tally",
+    args: &[],
     size: 40,
     align: 4,
     fields: &TALLY_FIELDS,
@@ -159,6 +161,7 @@ static ADD_FIELDS: [FieldLayout; 1] = [FieldLayout {
 }];
 static ADD_LAYOUT: StructLayout = StructLayout {
     name: "Add",
+    args: &[],
     size: 4,
     align: 4,
     fields: &ADD_FIELDS,
@@ -184,6 +187,7 @@ static SWARM_FIELDS: [FieldLayout; 2] = [
 ];
 static SWARM_LAYOUT: StructLayout = StructLayout {
     name: "Swarm",
+    args: &[],
     size: 36,
     align: 4,
     fields: &SWARM_FIELDS,
