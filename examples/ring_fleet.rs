@@ -1,7 +1,8 @@
 //! Many streams, one actor each, in one group: the anomaly detector of
 //! `ring_anomaly` serving 256 machines of 8 sensors, each machine an actor
 //! of one `ActorGroup` (one executor for all of them, not one per
-//! machine). Readings go out in rounds, pipelined over every machine;
+//! machine: a pool of worker threads on the CPU backend, one persistent
+//! kernel on a GPU). Readings go out in rounds, pipelined over every machine;
 //! `recv_any` takes the verdicts as they come, and each is checked against
 //! a host reference of its machine.
 //!
@@ -23,16 +24,9 @@ const ROUND: usize = 8;
 fn main() -> spindle::Result<()> {
     let dev = Device::default()?;
     let start = std::time::Instant::now();
-    let mut group = match detect::spawn_group(&dev, vec![Model::default(); MACHINES]) {
-        Err(Error::Unsupported(why)) => {
-            println!(
-                "{}: {why}\nserving the streams on the CPU backend",
-                dev.name()
-            );
-            detect::spawn_group(&Device::cpu(), vec![Model::default(); MACHINES])?
-        }
-        group => group?,
-    };
+    // One executor for every machine: worker threads on the CPU backend,
+    // one persistent kernel on a GPU.
+    let mut group = detect::spawn_group(&dev, vec![Model::default(); MACHINES])?;
     let streams: Vec<Vec<Reading>> = (0..MACHINES)
         .map(|m| stream(READINGS, 1 + m as u64))
         .collect();
@@ -60,9 +54,10 @@ fn main() -> spindle::Result<()> {
     let elapsed = start.elapsed();
     let total = MACHINES * READINGS;
     println!(
-        "{total} readings from {MACHINES} machines ({} actors in one group): {alarms} anomalies \
+        "{}: {total} readings from {MACHINES} machines ({} actors in one group): {alarms} anomalies \
          flagged ({} injected), {agree} verdicts match the host reference, final models match: \
          {}; {:.0} readings/s",
+        dev.name(),
         models.len(),
         MACHINES * (READINGS / 500),
         models == reference,

@@ -1,6 +1,7 @@
 //! Actor groups through the public API: the `spawn_group` glue of a ring
-//! kernel, the contract's example as written, fault isolation with an
-//! interpreted handler, and bad input.
+//! kernel, the contract's example as written, fault isolation, fairness,
+//! block-wide handlers and bad input — on the CPU backend and on a GPU
+//! when present (one persistent kernel; under the CUDA stand-in too).
 
 mod common;
 
@@ -9,6 +10,12 @@ mod ring_block;
 
 use spindle::prelude::*;
 use spindle::FaultKind;
+
+fn devices(test: &str) -> Vec<Device> {
+    let mut devs = vec![common::cpu()];
+    devs.extend(common::gpu(test));
+    devs
+}
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, DeviceType)]
 #[repr(C)]
@@ -38,10 +45,17 @@ fn lookup(state: &mut [u32; 4], msg: u32) -> u32 {
     state[msg as usize]
 }
 
-/// The contract's example, as written, on the CPU backend.
+/// The contract's example, as written.
 #[test]
 fn contract_example_ten_thousand_actors() -> spindle::Result<()> {
-    let dev = Device::cpu();
+    for dev in devices("contract_example_ten_thousand_actors") {
+        contract_example(&dev)?;
+    }
+    Ok(())
+}
+
+fn contract_example(dev: &Device) -> spindle::Result<()> {
+    let dev = dev.clone();
     let msg = Add { value: 2.0 };
     let i = 9_999;
     let mut group = tally::spawn_group(&dev, vec![Tally::default(); 10_000])?; // one kernel
@@ -72,8 +86,15 @@ fn contract_example_ten_thousand_actors() -> spindle::Result<()> {
 }
 
 #[test]
-fn an_interpreted_fault_fails_only_its_actor() -> spindle::Result<()> {
-    let dev = Device::cpu();
+fn a_fault_fails_only_its_actor() -> spindle::Result<()> {
+    for dev in devices("a_fault_fails_only_its_actor") {
+        a_fault_on(&dev)?;
+    }
+    Ok(())
+}
+
+fn a_fault_on(dev: &Device) -> spindle::Result<()> {
+    let dev = dev.clone();
     let config = GroupConfig::default().workers(2);
     let mut group = lookup::spawn_group_with(&dev, vec![[0u32; 4]; 6], config)?;
     assert_eq!(group.call(2, 1)?, 1);
@@ -118,7 +139,14 @@ fn an_interpreted_fault_fails_only_its_actor() -> spindle::Result<()> {
 
 #[test]
 fn bad_input_gets_clear_errors() -> spindle::Result<()> {
-    let dev = Device::cpu();
+    for dev in devices("bad_input_gets_clear_errors") {
+        bad_input_on(&dev)?;
+    }
+    Ok(())
+}
+
+fn bad_input_on(dev: &Device) -> spindle::Result<()> {
+    let dev = dev.clone();
     let e = tally::spawn_group(&dev, Vec::new()).unwrap_err();
     assert!(e.to_string().contains("at least one actor"), "{e}");
     let mut group = tally::spawn_group(&dev, vec![Tally::default(); 3])?;
@@ -139,17 +167,19 @@ fn bad_input_gets_clear_errors() -> spindle::Result<()> {
 #[test]
 fn groups_are_send() {
     fn send<T: Send>(_: &T) {}
-    let group = tally::spawn_group(&Device::cpu(), vec![Tally::default(); 2]).unwrap();
-    send(&group);
-    // Used from another thread, too.
-    let states = std::thread::spawn(move || {
-        let mut group = group;
-        group.call(1, Add { value: 3.0 }).unwrap();
-        group.shutdown().unwrap()
-    })
-    .join()
-    .unwrap();
-    assert_eq!(states[1].count, 1);
+    for dev in devices("groups_are_send") {
+        let group = tally::spawn_group(&dev, vec![Tally::default(); 2]).unwrap();
+        send(&group);
+        // Used from another thread, too.
+        let states = std::thread::spawn(move || {
+            let mut group = group;
+            group.call(1, Add { value: 3.0 }).unwrap();
+            group.shutdown().unwrap()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(states[1].count, 1);
+    }
 }
 
 #[test]
@@ -161,8 +191,15 @@ fn group_kernels_compile_with_nvrtc() {
 /// atomic) serving a group: every actor's replies and state exact.
 #[test]
 fn block_wide_handlers_work_in_groups() -> spindle::Result<()> {
+    for dev in devices("block_wide_handlers_work_in_groups") {
+        block_wide_on(&dev)?;
+    }
+    Ok(())
+}
+
+fn block_wide_on(dev: &Device) -> spindle::Result<()> {
     use ring_block::{accumulate, accumulate_reference, batch, Lanes};
-    let dev = Device::cpu();
+    let dev = dev.clone();
     let actors = 40;
     let mut group = accumulate::spawn_group(&dev, vec![Lanes::default(); actors])?;
     let mut models = vec![Lanes::default(); actors];

@@ -132,6 +132,18 @@ impl KernelInfo {
         Ok(crate::cuda::module_source(&kernel)?.code)
     }
 
+    /// The CUDA C of this ring kernel's actor-group executor (the kernel
+    /// `spawn_group` launches on a GPU); an error for a batch kernel.
+    pub fn group_cuda_source(&'static self) -> Result<String> {
+        let kernel = self.linked()?;
+        spindle_codegen::ring::emit_group(&kernel, &Default::default())
+            .map(|g| g.code)
+            .map_err(|message| Error::Link {
+                kernel: self.name.to_string(),
+                message,
+            })
+    }
+
     /// The linked IR of this kernel, linking it on first use.
     pub fn linked(&'static self) -> Result<Arc<Kernel>> {
         self.linked
@@ -380,6 +392,12 @@ impl RegisteredKernel {
     /// gives it (needs no GPU); an error when the kernel cannot be linked.
     pub fn cuda_source(&self) -> Result<String> {
         self.0.cuda_source()
+    }
+
+    /// For a ring kernel, the CUDA C of its actor-group executor (what
+    /// `spawn_group` runs on a GPU); an error for a batch kernel.
+    pub fn group_cuda_source(&self) -> Result<String> {
+        self.0.group_cuda_source()
     }
 }
 

@@ -55,7 +55,17 @@ pub fn compile_all_kernels_with_nvrtc(test: &str) {
             module.cubin.starts_with(b"\x7fELF"),
             "kernel `{name}`: NVRTC output is not a CUBIN"
         );
-        names.push(name);
+        names.push(name.to_string());
+        if kernel.mode().is_ring() {
+            // The same handler in an actor group's kernel.
+            let source = kernel
+                .group_cuda_source()
+                .unwrap_or_else(|e| panic!("kernel `{name}` has no group source: {e}"));
+            spindle_runtime::cuda::compile_cubin(name, &source, "sm_90").unwrap_or_else(|e| {
+                panic!("the group kernel of `{name}` does not compile with NVRTC: {e}")
+            });
+            names.push(format!("{name} (group)"));
+        }
     }
     assert!(
         !names.is_empty(),

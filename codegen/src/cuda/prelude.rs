@@ -172,11 +172,13 @@ __device__ __forceinline__ void spindle_store_release_sys_u32(uint32_t* p, uint3
 /// fold into `i < n - c` forms); `spindle_check_u32` for an index that fits
 /// in 32 bits; `spindle_check` for any `u64`.
 ///
-/// A ring kernel's loop defines `SPINDLE_ON_FAULT()` before this unit: a
-/// faulting handler thread first publishes the replies its batch finished.
+/// A ring kernel's loop defines `SPINDLE_ON_FAULT(kind, site, index, len)`
+/// before this unit: a faulting handler thread first publishes the replies
+/// its batch finished (a group's hook also records the fault for its actor
+/// and never returns).
 const FAULTS: &str = r#"
 #ifndef SPINDLE_ON_FAULT
-#define SPINDLE_ON_FAULT()
+#define SPINDLE_ON_FAULT(kind, site, index, len)
 #endif
 // The second half of recording a fault: the faulting thread's block and thread, then stop.
 // A function of its own, so its six index reads (which ptxas issues together) never share
@@ -190,7 +192,7 @@ const FAULTS: &str = r#"
 }
 // Records the launch's first fault (one thread wins the flag), then stops this thread.
 [[noreturn]] __device__ __noinline__ void spindle_fault_exit(SpindleFault* f, uint32_t kind, uint32_t site, uint64_t index, uint64_t len) {
-  SPINDLE_ON_FAULT();
+  SPINDLE_ON_FAULT(kind, site, index, len);
   if (spindle_atomic_cas_u32(&f->flag, 0u, 1u) == 0u) {
     f->kind = kind;
     f->site = site;

@@ -14,12 +14,28 @@ pub(crate) const BEFORE_HANDLER: &str = "\
 // The ring loop's fault hook (defined with the loop below): a faulting handler
 // thread publishes the replies its batch has finished before it stops.
 __device__ void spindle_ring_on_fault(void);
-#define SPINDLE_ON_FAULT() spindle_ring_on_fault()
+#define SPINDLE_ON_FAULT(kind, site, index, len) spindle_ring_on_fault()
 ";
 
 /// The device side of the protocol for this kernel.
 pub(crate) fn device_loop(entry: &str, h: &RingHandler, plan: &RingPlan) -> String {
     let mut out = String::from("\n// ---- ring executor (spindle_codegen::ring::emit)\n");
+    out.push_str(&plan_defines(plan));
+    out.push_str(&common_text(h));
+    out.push_str(
+        &LOOP
+            .replace("$ENTRY", entry)
+            .replace("$HANDLER", &h.handler)
+            .replace("$S", &h.state_type)
+            .replace("$M", &h.msg_type)
+            .replace("$R", &h.reply_type),
+    );
+    out
+}
+
+/// The `SPINDLE_RING_*` plan constants of `plan`, as `#define`s.
+pub(crate) fn plan_defines(plan: &RingPlan) -> String {
+    let mut out = String::new();
     let b = |v: bool| u32::from(v);
     let defines: [(&str, u32); 12] = [
         ("SPINDLE_RING_THREADS", plan.handler_threads),
@@ -38,20 +54,19 @@ pub(crate) fn device_loop(entry: &str, h: &RingHandler, plan: &RingPlan) -> Stri
     for (name, value) in defines {
         let _ = writeln!(out, "#define {name} {value}u");
     }
-    out.push_str(
-        &LOOP
-            .replace("$ENTRY", entry)
-            .replace("$HANDLER", &h.handler)
-            .replace("$S", &h.state_type)
-            .replace("$M", &h.msg_type)
-            .replace("$R", &h.reply_type),
-    );
     out
 }
 
-/// The executor loop. `$S`, `$M`, `$R`, `$HANDLER`, `$ENTRY` are replaced;
-/// the `SPINDLE_RING_*` plan constants are defined above it.
-const LOOP: &str = r#"
+/// What the single-actor loop and the group loop share (device helpers,
+/// the block's shared control, slot addressing, staging copies), for this
+/// kernel's types.
+pub(crate) fn common_text(h: &RingHandler) -> String {
+    COMMON.replace("$M", &h.msg_type)
+}
+
+/// Shared by both loops: `$M` is replaced; the plan constants are defined
+/// above it.
+const COMMON: &str = r#"
 #ifndef SPINDLE_HOST_SHIM
 // Barrier that returns how many threads reached it; a thread that exited
 // (a fault) releases the barrier but is not counted.
@@ -142,7 +157,40 @@ __device__ void spindle_ring_copy_replies(uint32_t t, uint32_t threads, uint32_t
 #endif
 }
 
-// Publishes the replies to messages [0, n) of the batch (their payloads are
+// Copies the batch's `n` messages from their slots into shared memory:
+// thread t of the block loads its words (COPY_UNROLL of them before storing
+// any, so one thread keeps that many reads in flight) and stores them.
+__device__ void spindle_ring_fetch(uint32_t t, uint32_t n) {
+#if SPINDLE_RING_MSG_STAGED
+  const uint32_t total = n * SPINDLE_RING_MSG_WORDS;
+  const uint32_t req = spindle_ring_sh.req_pos;
+  for (uint32_t base = 0u; base < total; base += SPINDLE_RING_BLOCK * SPINDLE_RING_COPY_UNROLL) {
+    uint64_t w[SPINDLE_RING_COPY_UNROLL];
+    SPINDLE_RING_UNROLL
+    for (uint32_t u = 0u; u < SPINDLE_RING_COPY_UNROLL; ++u) {
+      const uint32_t k = base + u * SPINDLE_RING_BLOCK + t;
+      w[u] = 0u;
+      if (k < total) {
+        const unsigned char* slot = (const unsigned char*)&spindle_ring_request_slot(req + k / SPINDLE_RING_MSG_WORDS)->payload;
+        w[u] = spindle_ring_load_word_sys(slot + 8u * (k % SPINDLE_RING_MSG_WORDS));
+      }
+    }
+    SPINDLE_RING_UNROLL
+    for (uint32_t u = 0u; u < SPINDLE_RING_COPY_UNROLL; ++u) {
+      const uint32_t k = base + u * SPINDLE_RING_BLOCK + t;
+      if (k < total) spindle_ring_store_word(&spindle_ring_msgs[k], w[u]);
+    }
+  }
+#else
+  (void)t; (void)n;
+#endif
+}
+
+"#;
+
+/// The single actor's loop. `$S`, `$M`, `$R`, `$HANDLER`, `$ENTRY` are
+/// replaced; [`COMMON`] precedes it.
+const LOOP: &str = r#"// Publishes the replies to messages [0, n) of the batch (their payloads are
 // in their slots) and frees the batch's first `n` request slots.
 __device__ void spindle_ring_publish(uint32_t n) {
   // Release pattern (this fence, then the strong stores below): orders
@@ -274,35 +322,6 @@ __device__ uint32_t spindle_ring_poll(SpindleRingPoll* p, uint32_t lane, uint32_
       sleep_ns = (sleep_ns >= p->idle_ns / 2u) ? p->idle_ns : sleep_ns * 2u;
     }
   }
-}
-
-// Copies the batch's `n` messages from their slots into shared memory:
-// thread t of the block loads its words (COPY_UNROLL of them before storing
-// any, so one thread keeps that many reads in flight) and stores them.
-__device__ void spindle_ring_fetch(uint32_t t, uint32_t n) {
-#if SPINDLE_RING_MSG_STAGED
-  const uint32_t total = n * SPINDLE_RING_MSG_WORDS;
-  const uint32_t req = spindle_ring_sh.req_pos;
-  for (uint32_t base = 0u; base < total; base += SPINDLE_RING_BLOCK * SPINDLE_RING_COPY_UNROLL) {
-    uint64_t w[SPINDLE_RING_COPY_UNROLL];
-    SPINDLE_RING_UNROLL
-    for (uint32_t u = 0u; u < SPINDLE_RING_COPY_UNROLL; ++u) {
-      const uint32_t k = base + u * SPINDLE_RING_BLOCK + t;
-      w[u] = 0u;
-      if (k < total) {
-        const unsigned char* slot = (const unsigned char*)&spindle_ring_request_slot(req + k / SPINDLE_RING_MSG_WORDS)->payload;
-        w[u] = spindle_ring_load_word_sys(slot + 8u * (k % SPINDLE_RING_MSG_WORDS));
-      }
-    }
-    SPINDLE_RING_UNROLL
-    for (uint32_t u = 0u; u < SPINDLE_RING_COPY_UNROLL; ++u) {
-      const uint32_t k = base + u * SPINDLE_RING_BLOCK + t;
-      if (k < total) spindle_ring_store_word(&spindle_ring_msgs[k], w[u]);
-    }
-  }
-#else
-  (void)t; (void)n;
-#endif
 }
 
 // Thread 0 before arriving at the barrier that ends message `i`: whether an

@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! offset 0                          GroupControl (2 lines: config, command)
-//! GroupLayout::block_status_offset  G × RingStatus line   (one per block / worker)
+//! GroupLayout::block_status_offset  G × BlockStatus line  (one per block / worker)
 //! GroupLayout::actors_offset        K × actor_stride:
 //!     + 0                             ActorExecutor line  (request head, error, fault record)
 //!     + 128                           host line           (reply head)
@@ -28,7 +28,7 @@
 //! |-----------------------------------|----------|---------------------------------------------|
 //! | `config.*`                        | host     | once, before the executor starts            |
 //! | `command.stop`                    | host     | shutdown (`STOP_DRAIN`) or drop (`STOP_ABORT`) |
-//! | block `b`'s status                | block `b`| start, exit                                 |
+//! | block `b`'s status                | block `b`| start, exit; `faults` when a launch of it ends on a fault |
 //! | actor `a`'s `request_head`        | the block that owns `a` | once per batch, with its replies |
 //! | actor `a`'s `error`, `fault`      | the block that owns `a` | once, when `a`'s handler faults  |
 //! | actor `a`'s `reply_head`          | host     | after copying a reply out of its slot       |
@@ -73,13 +73,24 @@
 //! record). From then on the block skips `a`; the other actors keep
 //! running. The host acquires `error` before it reads the record, and
 //! returns the fault for every later call on `a`, naming the actor.
+//!
+//! On a GPU a faulting handler thread ends (it cannot return into the
+//! loop), so the block that ran it cannot go on: its other threads leave
+//! too, and the last thread out stores the block's `faults` word (release)
+//! as `launch + 1`, where `launch` numbers the block's launches from 0.
+//! The host then launches the block again (`launch + 1`), alone; the new
+//! launch reads where each actor's requests stand from the region's
+//! request heads (a copy kept in device memory) and skips the failed ones.
+//! Nothing else of a block lives outside the region and the actors'
+//! states, so a relaunch loses nothing. The CPU backend's workers make a
+//! fresh handler instead and never store `faults`.
 
 use std::fmt::Write as _;
 use std::mem::{offset_of, size_of};
 
 use super::layout::{
-    CacheLine, PayloadShape, RingCommand, RingIndex, RingStatus, SlotLayout, CACHE_LINE,
-    MAX_CAPACITY, MAX_PAYLOAD,
+    CacheLine, PayloadShape, RingCommand, RingIndex, SlotLayout, CACHE_LINE, MAX_CAPACITY,
+    MAX_PAYLOAD,
 };
 use crate::abi::FaultRecord;
 use crate::cdecl::c_struct_decl;
@@ -87,7 +98,7 @@ use crate::cdecl::c_struct_decl;
 /// `config.magic` of a group region: `"SPGR"`.
 pub const GROUP_MAGIC: u32 = 0x5350_4752;
 /// `config.version` of a group region: bump on any layout change.
-pub const GROUP_VERSION: u32 = 1;
+pub const GROUP_VERSION: u32 = 2;
 /// The most actors one group holds.
 pub const MAX_GROUP_ACTORS: u32 = 1 << 22;
 /// The most blocks (CPU workers) one group runs on.
@@ -134,6 +145,22 @@ crate::cdecl::c_struct! {
 }
 
 crate::cdecl::c_struct! {
+    /// A block's (CPU worker's) status words, written by that block only.
+    pub struct BlockStatus as "SpindleGroupBlockStatus" {
+        /// Non-zero once a launch of the block has checked `config` and
+        /// runs (`launch + 1`).
+        pub running: u32 => "uint32_t" "" false,
+        /// An `EXIT_*` code; non-zero once the block has stopped for good.
+        pub exited: u32 => "uint32_t" "" false,
+        /// An `ERROR_*` code (`ERROR_LAYOUT`: the config check failed).
+        pub error: u32 => "uint32_t" "" false,
+        /// `launch + 1` once launch `launch` of the block ended because a
+        /// handler faulted (GPU only): the host launches it again.
+        pub faults: u32 => "uint32_t" "" false,
+    }
+}
+
+crate::cdecl::c_struct! {
     /// An actor's words written by the block that owns it.
     pub struct ActorExecutorWords as "SpindleActorExecutor" {
         /// Request positions consumed (= reply positions published).
@@ -162,6 +189,7 @@ const _: () = {
     assert!(size_of::<ActorExecutorWords>() == 64);
     assert!(offset_of!(ActorExecutorWords, fault) == 8);
     assert!(size_of::<ActorLines>() == 2 * CACHE_LINE);
+    assert!(size_of::<CacheLine<BlockStatus>>() == CACHE_LINE);
 };
 
 /// Byte offsets of the group-wide words (the control block is at 0).
@@ -185,11 +213,15 @@ pub mod group_offsets {
     pub const ACTOR_REPLY_HEAD: usize =
         offset_of!(ActorLines, reply_head) + offset_of!(RingIndex, index);
     /// `running` within a block's status line.
-    pub const BLOCK_RUNNING: usize = offset_of!(RingStatus, running);
+    pub const BLOCK_RUNNING: usize = offset_of!(BlockStatus, running);
     /// `exited` within a block's status line.
-    pub const BLOCK_EXITED: usize = offset_of!(RingStatus, exited);
+    pub const BLOCK_EXITED: usize = offset_of!(BlockStatus, exited);
     /// `error` within a block's status line.
-    pub const BLOCK_ERROR: usize = offset_of!(RingStatus, error);
+    pub const BLOCK_ERROR: usize = offset_of!(BlockStatus, error);
+    /// `faults` within a block's status line.
+    pub const BLOCK_FAULTS: usize = offset_of!(BlockStatus, faults);
+    /// Request slot 0 within an actor's part (its two lines come first).
+    pub const ACTOR_REQUESTS: usize = size_of::<ActorLines>();
 }
 
 /// The whole region of a group.
@@ -264,7 +296,7 @@ impl GroupLayout {
             ));
         }
         let line = |n: usize| n.div_ceil(CACHE_LINE) * CACHE_LINE;
-        let request_offset = size_of::<ActorLines>();
+        let request_offset = group_offsets::ACTOR_REQUESTS;
         let reply_offset = request_offset + line(capacity * request.stride);
         let actor_stride = reply_offset + line(capacity * reply.stride);
         let state_stride = state.size.next_multiple_of(state.align.max(8));
@@ -363,8 +395,31 @@ pub fn group_c_declarations() -> String {
     ] {
         let _ = writeln!(out, "#define {name} {value}u");
     }
+    // Byte offsets the device loop uses (it addresses actors' parts by
+    // offset: their size depends on the capacity, known at run time).
+    for (name, value) in [
+        ("SPINDLE_GROUP_BLOCKS_AT", size_of::<GroupControl>()),
+        ("SPINDLE_GROUP_LINE", CACHE_LINE),
+        (
+            "SPINDLE_GROUP_ACTOR_REQUEST_HEAD",
+            group_offsets::ACTOR_REQUEST_HEAD,
+        ),
+        ("SPINDLE_GROUP_ACTOR_ERROR", group_offsets::ACTOR_ERROR),
+        ("SPINDLE_GROUP_ACTOR_FAULT", group_offsets::ACTOR_FAULT),
+        (
+            "SPINDLE_GROUP_ACTOR_REPLY_HEAD",
+            group_offsets::ACTOR_REPLY_HEAD,
+        ),
+        (
+            "SPINDLE_GROUP_ACTOR_REQUESTS",
+            group_offsets::ACTOR_REQUESTS,
+        ),
+    ] {
+        let _ = writeln!(out, "#define {name} {value}u");
+    }
     c_struct_decl::<GroupConfigWords>(&mut out);
     c_struct_decl::<GroupControl>(&mut out);
+    c_struct_decl::<BlockStatus>(&mut out);
     c_struct_decl::<ActorExecutorWords>(&mut out);
     c_struct_decl::<ActorLines>(&mut out);
     out

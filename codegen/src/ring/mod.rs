@@ -4,6 +4,7 @@
 mod device_loop;
 pub mod emit;
 pub mod group_layout;
+pub mod group_loop;
 pub mod layout;
 pub mod plan;
 #[cfg(any(test, feature = "testing"))]
@@ -17,3 +18,4 @@ mod group_layout_tests;
 mod layout_tests;
 
 pub use emit::{check_ring_kernel, emit_ring, ring_entry_symbol, RingKernelSource};
+pub use group_loop::{emit_group, group_entry_symbol};

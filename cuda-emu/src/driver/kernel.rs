@@ -39,13 +39,13 @@ use super::stream_api::stream_in;
 use super::{driver, lock, run};
 use crate::config::LaunchFault;
 
-/// Persistent (polling) kernels running now.
+/// Blocks of persistent (polling) kernels running now.
 static PERSISTENT: AtomicU64 = AtomicU64::new(0);
 
 /// The sleep of a polling kernel (`__nanosleep`, the ring loop's back-off):
-/// at least 10 µs per persistent kernel running (at most 2 ms), so that
-/// many idle persistent kernels do not starve the CPUs they share with the
-/// host. Only latency depends on it; on a GPU the sleep costs nothing.
+/// at least 10 µs per persistent block running (at most 2 ms), so that
+/// many idle persistent kernels (or one with many blocks) do not starve
+/// the CPUs they share with the host. Only latency depends on it; on a GPU the sleep costs nothing.
 pub(crate) extern "C" fn pace(ns: c_uint) {
     let running = PERSISTENT.load(Ordering::Relaxed).max(1);
     if ns < 1000 && running <= 2 {
@@ -90,6 +90,8 @@ pub(crate) struct Launch {
     storage: Vec<u128>,
     offsets: Vec<usize>,
     fault: Option<LaunchFault>,
+    /// `cuLaunchCooperativeKernel`: every block runs at once.
+    cooperative: bool,
 }
 
 impl Launch {
@@ -220,7 +222,8 @@ fn launch(
     let f = function(func)?;
     let s = stream_in(&ctx, stream as u64)?;
     // SAFETY: cuLaunchKernel's contract: one pointer per parameter.
-    let p = unsafe { Prepared::new(f, grid, block, shared_bytes, params, extra, call) }?;
+    let mut p = unsafe { Prepared::new(f, grid, block, shared_bytes, params, extra, call) }?;
+    p.cooperative = call == "cuLaunchCooperativeKernel";
     queue_launch(&ctx, &s, p, call)
 }
 
@@ -234,6 +237,9 @@ pub(crate) struct Prepared {
     pub(crate) shared_bytes: u32,
     pub(crate) storage: Vec<u128>,
     pub(crate) offsets: Vec<usize>,
+    /// Launched by `cuLaunchCooperativeKernel`: all its blocks are
+    /// resident at once.
+    pub(crate) cooperative: bool,
 }
 
 impl Prepared {
@@ -263,6 +269,7 @@ impl Prepared {
             shared_bytes,
             storage,
             offsets,
+            cooperative: false,
         })
     }
 }
@@ -345,6 +352,7 @@ pub(crate) fn queue_launch(
             storage: p.storage,
             offsets: p.offsets,
             fault,
+            cooperative: p.cooperative,
         })),
         Vec::new(),
     );
@@ -443,12 +451,13 @@ pub(crate) fn execute(stream: &Stream, l: &Launch) -> Result<(), CUresult> {
         }
     }
     module.running.fetch_add(1, Ordering::AcqRel);
+    let resident = u64::from(resident_blocks(l));
     if persistent {
-        PERSISTENT.fetch_add(1, Ordering::Relaxed);
+        PERSISTENT.fetch_add(resident, Ordering::Relaxed);
     }
     let result = run_blocks(l);
     if persistent {
-        PERSISTENT.fetch_sub(1, Ordering::Relaxed);
+        PERSISTENT.fetch_sub(resident, Ordering::Relaxed);
     }
     module.running.fetch_sub(1, Ordering::AcqRel);
     d.slots.release(slot);
@@ -467,6 +476,20 @@ fn emu_launch(inst: &Instance, l: &Launch, params: *mut *mut c_void) -> Result<S
         shared_bytes: l.shared_bytes,
         _pad: 0,
     }))
+}
+
+/// Blocks of `l` that run at once: all of a cooperative launch (CUDA
+/// guarantees they are co-resident, and a persistent kernel's blocks may
+/// wait for each other), else up to `SPINDLE_EMU_THREADS`.
+fn resident_blocks(l: &Launch) -> u32 {
+    let blocks = l.grid.iter().map(|&g| u64::from(g)).product::<u64>();
+    let blocks = u32::try_from(blocks).unwrap_or(u32::MAX);
+    if l.cooperative {
+        return blocks.max(1);
+    }
+    (crate::config::get().parallel_blocks as u32)
+        .min(blocks)
+        .max(1)
 }
 
 fn run_blocks(l: &Launch) -> Result<(), CUresult> {
@@ -495,9 +518,7 @@ fn run_blocks(l: &Launch) -> Result<(), CUresult> {
         .collect();
     // The runner only reads the pointer array, which outlives the run.
     let params = pointers.as_mut_ptr() as usize;
-    let parallel = (crate::config::get().parallel_blocks as u32)
-        .min(blocks)
-        .max(1);
+    let parallel = resident_blocks(l);
     let next = AtomicU64::new(0);
     let failed: Mutex<Option<CUresult>> = Mutex::new(None);
     let take_block = || {

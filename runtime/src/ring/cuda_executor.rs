@@ -124,17 +124,17 @@ pub(crate) fn start(
     tracing::debug!(kernel = %name, threads = src.block_threads, capacity = layout.capacity, "started ring kernel");
     let mut executor = CudaExecutor {
         kernel: name.clone(),
-        gpu: gpu.clone(),
-        parts: Some(Parts {
+        run: KernelRun::new(
+            src.entry.clone(),
+            gpu.clone(),
             stream,
-            kept: Kept {
+            Kept {
                 _function: function,
                 _state: state,
                 fault,
                 _slot: slot,
             },
-        }),
-        ended: false,
+        ),
     };
     // 6. Started: it stored `running` (or already exited or died, which
     //    the session reports).
@@ -145,7 +145,7 @@ pub(crate) fn start(
         // It may start later: then it sees the abort and exits at once.
         // Release: the config and zeroed rings it reads come before.
         region.store(offsets::STOP, STOP_ABORT, Release);
-        executor.give_up(Some(region));
+        executor.run.give_up(Some(Box::new(region)));
         return Err(e);
     }
     Ok((region, Box::new(executor)))
@@ -200,12 +200,6 @@ fn launch_error(
     cuda_error(&format!("launching ring kernel `{name}`"), e)
 }
 
-/// What the executor owns while the kernel may run.
-struct Parts {
-    stream: Stream,
-    kept: Kept,
-}
-
 /// Freed (and the slot released) only once the kernel has ended.
 struct Kept {
     /// The entry point (its module stays loaded for the process).
@@ -218,25 +212,45 @@ struct Kept {
     _slot: crate::cuda::ActorSlot,
 }
 
-/// A running ring kernel as the host sees it.
-struct CudaExecutor {
-    kernel: String,
+/// One launch of a persistent kernel on a stream of its own, as the host
+/// watches it, with what it uses (`K`), kept until it has ended. A single
+/// actor is one; a group is one per launch of its blocks.
+pub(crate) struct KernelRun<K: Send + 'static> {
+    /// The entry point's name, for messages.
+    entry: String,
     gpu: Arc<Gpu>,
     /// `None` once released (or handed to the GPU to release later).
-    parts: Option<Parts>,
+    parts: Option<(Stream, K)>,
     /// The stream has completed: the kernel returned (or crashed).
     ended: bool,
 }
 
-enum StreamState {
+/// Where a [`KernelRun`]'s stream stands.
+pub(crate) enum StreamState {
     Running,
     Done,
     Failed(String),
 }
 
-impl CudaExecutor {
-    fn query(&mut self) -> StreamState {
-        let Some(parts) = &self.parts else {
+impl<K: Send + 'static> KernelRun<K> {
+    /// A kernel launched on `stream`, using `kept`.
+    pub(crate) fn new(entry: String, gpu: Arc<Gpu>, stream: Stream, kept: K) -> Self {
+        KernelRun {
+            entry,
+            gpu,
+            parts: Some((stream, kept)),
+            ended: false,
+        }
+    }
+
+    /// What the kernel uses, until released.
+    pub(crate) fn kept(&self) -> Option<&K> {
+        self.parts.as_ref().map(|(_, k)| k)
+    }
+
+    /// Whether the kernel runs, returned, or crashed (`cuStreamQuery`).
+    pub(crate) fn query(&mut self) -> StreamState {
+        let Some((stream, _)) = &self.parts else {
             return StreamState::Done;
         };
         if self.ended {
@@ -251,7 +265,7 @@ impl CudaExecutor {
             ));
         }
         // SAFETY: a live stream of this context.
-        match unsafe { sys::cuStreamQuery(parts.stream.raw()) } {
+        match unsafe { sys::cuStreamQuery(stream.raw()) } {
             sys::CUresult::CUDA_SUCCESS => {
                 self.ended = true;
                 StreamState::Done
@@ -259,55 +273,13 @@ impl CudaExecutor {
             sys::CUresult::CUDA_ERROR_NOT_READY => StreamState::Running,
             e => {
                 self.ended = true;
-                StreamState::Failed(crashed(&self.kernel, cudarc::driver::DriverError(e)))
+                StreamState::Failed(crashed(&self.entry, cudarc::driver::DriverError(e)))
             }
-        }
-    }
-
-    /// Waits until the kernel has stored `running`, exited or died;
-    /// `Err` when it failed or did not start within `timeout`.
-    fn wait_started(&mut self, region: &RawRegion, timeout: Duration) -> Result<()> {
-        let started = Instant::now();
-        let mut pause = Duration::from_micros(1);
-        loop {
-            // Acquire, though `running` orders nothing: a cheap poll.
-            if region.load(offsets::RUNNING, Acquire) != 0
-                || region.load(offsets::EXITED, Acquire) != EXIT_NONE
-            {
-                return Ok(());
-            }
-            match self.query() {
-                StreamState::Running => {}
-                // Ended without `running`: the session reports why.
-                StreamState::Done => return Ok(()),
-                StreamState::Failed(reason) => {
-                    return Err(Error::ActorStopped {
-                        kernel: self.kernel.clone(),
-                        reason,
-                    })
-                }
-            }
-            if started.elapsed() >= timeout {
-                return Err(Error::ActorStopped {
-                    kernel: self.kernel.clone(),
-                    reason: format!(
-                        "its kernel was launched but did not start within {timeout:?}: the GPU \
-                         has no room for it now ({} actors run on GPU {}; kernels of other \
-                         processes or long batch launches may fill it too). Stop actors or \
-                         other GPU work and spawn again. Its memory is released once the \
-                         kernel has ended; it was told to exit as soon as it starts",
-                        self.gpu.actors.live(),
-                        self.gpu.ordinal,
-                    ),
-                });
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(1));
         }
     }
 
     /// Waits up to `timeout` for the kernel to end.
-    fn wait_end(&mut self, timeout: Duration) -> bool {
+    pub(crate) fn wait_end(&mut self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
             match self.query() {
@@ -320,32 +292,120 @@ impl CudaExecutor {
         }
     }
 
+    /// Hands what the kernel may still use (and `extra`, e.g. a region the
+    /// caller owns) to the GPU, which releases it once the stream reports
+    /// the kernel ended.
+    pub(crate) fn give_up(&mut self, extra: Option<Box<dyn Send>>) {
+        if let Some((stream, kept)) = self.parts.take() {
+            self.gpu.defer_until_done(stream, Box::new((kept, extra)));
+        }
+    }
+
+    /// The host is done with the kernel (`exited`: it published that it
+    /// stopped). Waits a grace period for it to end, then releases what it
+    /// used, or hands that to the GPU to release once it ends. `true` when
+    /// it ended.
+    pub(crate) fn finish(&mut self, exited: bool) -> bool {
+        let ended = self.wait_end(if exited { EXIT_GRACE } else { ABANDON_GRACE });
+        if ended {
+            if let Some((stream, kept)) = self.parts.take() {
+                drop(kept);
+                self.gpu.return_stream(stream);
+            }
+        } else {
+            // The kernel may still run and use all of it: released only
+            // once its stream reports it ended.
+            tracing::warn!(kernel = %self.entry, "ring kernel still running; its memory is released once it ends");
+            self.give_up(None);
+        }
+        ended
+    }
+}
+
+impl<K: Send + 'static> Drop for KernelRun<K> {
+    fn drop(&mut self) {
+        // Dropped without `finish`: keep everything until the kernel has
+        // ended.
+        self.give_up(None);
+    }
+}
+
+/// A running ring kernel as the host sees it.
+struct CudaExecutor {
+    kernel: String,
+    run: KernelRun<Kept>,
+}
+
+impl CudaExecutor {
+    /// Waits until the kernel has stored `running`, exited or died;
+    /// `Err` when it failed or did not start within `timeout`.
+    fn wait_started(&mut self, region: &RawRegion, timeout: Duration) -> Result<()> {
+        let (kernel, run) = (&self.kernel, &mut self.run);
+        wait_started(kernel, run, timeout, || {
+            // Acquire, though `running` orders nothing: a cheap poll.
+            region.load(offsets::RUNNING, Acquire) != 0
+                || region.load(offsets::EXITED, Acquire) != EXIT_NONE
+        })
+    }
+
     /// The kernel's fault record; only once the kernel has ended.
     fn read_fault(&self) -> Option<FaultRecord> {
-        let parts = self.parts.as_ref()?;
+        let kept = self.run.kept()?;
         let mut bytes = [0u8; size_of::<FaultRecord>()];
-        parts.kept.fault.copy_to_host(&mut bytes).ok()?;
+        kept.fault.copy_to_host(&mut bytes).ok()?;
         // SAFETY: FaultRecord is repr(C) plain integers; every bit pattern
         // is a value.
         Some(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<FaultRecord>()) })
     }
+}
 
-    /// Hands what the kernel may still use (and `region`, when the caller
-    /// owns it) to the GPU, which releases it once the stream reports the
-    /// kernel ended.
-    fn give_up(&mut self, region: Option<Arc<RawRegion>>) {
-        if let Some(Parts { stream, kept }) = self.parts.take() {
-            self.gpu.defer_until_done(stream, Box::new((kept, region)));
+/// Waits until `started()` (the kernel stored `running`), or the kernel
+/// ended or died; `Err` when it failed or did not start within `timeout`.
+pub(crate) fn wait_started<K: Send + 'static>(
+    kernel: &str,
+    run: &mut KernelRun<K>,
+    timeout: Duration,
+    started: impl Fn() -> bool,
+) -> Result<()> {
+    let began = Instant::now();
+    let mut pause = Duration::from_micros(1);
+    loop {
+        if started() {
+            return Ok(());
         }
+        match run.query() {
+            StreamState::Running => {}
+            // Ended without `running`: the session reports why.
+            StreamState::Done => return Ok(()),
+            StreamState::Failed(reason) => {
+                return Err(Error::ActorStopped {
+                    kernel: kernel.to_string(),
+                    reason,
+                })
+            }
+        }
+        if began.elapsed() >= timeout {
+            return Err(Error::ActorStopped {
+                kernel: kernel.to_string(),
+                reason: format!(
+                    "its kernel was launched but did not start within {timeout:?}: the GPU \
+                     has no room for it now ({} actors run on GPU {}; kernels of other \
+                     processes or long batch launches may fill it too). Stop actors or \
+                     other GPU work and spawn again. Its memory is released once the \
+                     kernel has ended; it was told to exit as soon as it starts",
+                    run.gpu.actors.live(),
+                    run.gpu.ordinal,
+                ),
+            });
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(1));
     }
 }
 
 /// Why an actor's kernel died on the GPU, and what to do.
-fn crashed(kernel: &str, e: cudarc::driver::DriverError) -> String {
-    let mut reason = format!(
-        "its kernel `spindle_ring_{kernel}` failed on the GPU ({})",
-        describe(e)
-    );
+fn crashed(entry: &str, e: cudarc::driver::DriverError) -> String {
+    let mut reason = format!("its kernel `{entry}` failed on the GPU ({})", describe(e));
     if is_sticky(e) {
         reason.push_str(
             ". This error leaves the GPU's CUDA context unusable: restart the process to use the \
@@ -361,7 +421,7 @@ fn crashed(kernel: &str, e: cudarc::driver::DriverError) -> String {
 
 impl Executor for CudaExecutor {
     fn check_alive(&mut self) -> std::result::Result<(), ExecutorDeath> {
-        match self.query() {
+        match self.run.query() {
             StreamState::Running => Ok(()),
             StreamState::Failed(why) => Err(ExecutorDeath::Other(why)),
             StreamState::Done => match self.read_fault() {
@@ -377,7 +437,7 @@ impl Executor for CudaExecutor {
     }
 
     fn fault_record(&mut self, timeout: Duration) -> Option<FaultRecord> {
-        if self.wait_end(timeout) {
+        if self.run.wait_end(timeout) {
             self.read_fault()
         } else {
             None
@@ -385,37 +445,22 @@ impl Executor for CudaExecutor {
     }
 
     fn failure(&mut self, code: u32) -> Error {
-        Error::ActorStopped {
-            kernel: self.kernel.clone(),
-            reason: format!(
-                "its kernel reported error code {code}, which this runtime does not know: the \
-                 kernel was generated by another version of spindle; rebuild the program so \
-                 both come from the same version"
-            ),
-        }
+        unknown_code(&self.kernel, code)
     }
 
     fn finish(&mut self, exited: bool) -> bool {
-        let ended = self.wait_end(if exited { EXIT_GRACE } else { ABANDON_GRACE });
-        if ended {
-            if let Some(Parts { stream, kept }) = self.parts.take() {
-                drop(kept);
-                self.gpu.return_stream(stream);
-            }
-        } else {
-            // The kernel may still run and use all of it: released only
-            // once its stream reports it ended.
-            tracing::warn!(kernel = %self.kernel, "ring kernel still running; its memory is released once it ends");
-            self.give_up(None);
-        }
-        ended
+        self.run.finish(exited)
     }
 }
 
-impl Drop for CudaExecutor {
-    fn drop(&mut self) {
-        // Dropped without `finish` (the session always finishes): keep
-        // everything until the kernel has ended.
-        self.give_up(None);
+/// The error for an executor error code this runtime does not know.
+pub(crate) fn unknown_code(kernel: &str, code: u32) -> Error {
+    Error::ActorStopped {
+        kernel: kernel.to_string(),
+        reason: format!(
+            "its kernel reported error code {code}, which this runtime does not know: the \
+             kernel was generated by another version of spindle; rebuild the program so \
+             both come from the same version"
+        ),
     }
 }

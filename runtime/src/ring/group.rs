@@ -17,6 +17,7 @@ use super::group_cpu::{CpuGroup, HandlerFactory};
 use super::group_executor::write_group_config;
 use super::group_host::GroupSession;
 use super::memory::RawBytes;
+use super::wait::Polling;
 use crate::device::DeviceInner;
 use crate::kernel::KernelInfo;
 use crate::types::{bytes_of, DeviceType};
@@ -68,8 +69,11 @@ impl GroupConfig {
         self
     }
 
-    /// Worker threads serving the group on the CPU backend (default: the
-    /// cores available, never more than the actors).
+    /// Executors serving the group: worker threads on the CPU backend
+    /// (default: the cores available), blocks of its persistent kernel on
+    /// a GPU (default: one per multiprocessor). Never more than the
+    /// actors. On a GPU every block must be resident at once: a count the
+    /// GPU cannot hold is refused with [`Error::InvalidLaunch`].
     pub fn workers(mut self, workers: usize) -> Self {
         self.workers = Some(workers);
         self
@@ -169,13 +173,24 @@ impl GroupConfig {
         self.workers.unwrap_or(cores).clamp(1, actors.max(1))
     }
 
+    /// The GPU blocks' longest idle back-off sleep, in nanoseconds.
+    fn gpu_idle_ns(&self) -> u32 {
+        let ring = super::config::RingConfig::default();
+        match self.idle_sleep {
+            Some(d) => ring.idle_sleep(d),
+            None => ring,
+        }
+        .gpu_idle_ns()
+    }
+
     fn host_max_sleep(&self) -> Duration {
         (self.timeout / 100).clamp(Duration::from_micros(10), Duration::from_millis(10))
     }
 }
 
 /// Many actors of one ring kernel — thousands — served by one executor: a
-/// fixed pool of worker threads on the CPU backend. Actor `i` holds state
+/// fixed pool of worker threads on the CPU backend, one persistent kernel
+/// on a GPU (its blocks share the actors). Actor `i` holds state
 /// `S`, takes messages `M` and answers each with a reply `R`, in order,
 /// exactly as an [`Actor`](crate::Actor) does, through its own pair of
 /// rings.
@@ -184,15 +199,17 @@ impl GroupConfig {
 /// function. Actors are addressed by index (`0..len()`); an index out of
 /// range is an [`Error::Argument`] and changes nothing.
 ///
-/// - **Fair**: each worker visits its actors round-robin and takes at most
-///   one batch (up to 32 messages) per actor per visit, so an actor
+/// - **Fair**: each worker (GPU block) visits its actors round-robin and
+///   takes at most one batch (up to 32 messages) per actor per visit, so an actor
 ///   flooded with messages delays the others by at most one batch each
 ///   round; it never starves them.
 /// - **Isolated faults**: a handler fault (an index out of bounds, a
 ///   panic) fails only its actor: the replies to the messages it handled
 ///   before are still received, then every call on that actor returns
 ///   [`Error::GroupActor`] naming the actor and the fault. The others keep
-///   running.
+///   running. (On a GPU the fault ends the threads of the block that ran
+///   the handler; the host launches that block again for its other
+///   actors, with nothing lost.)
 /// - **Memory**: every actor takes 256 bytes of control lines, its two
 ///   rings (`capacity` slots each; a slot is 8 bytes of header plus the
 ///   message or reply, rounded up to 8, each ring rounded up to 128 bytes)
@@ -200,9 +217,9 @@ impl GroupConfig {
 ///   8-byte replies and states, so 10 000 such actors take 7.8 MB.
 ///   [`GroupConfig::max_bytes`] bounds it (1 GiB by default).
 ///
-/// A GPU group (one persistent kernel whose blocks share the actors) is
-/// not available yet: `spawn_group` on a CUDA device returns
-/// [`Error::Unsupported`].
+/// On a GPU a group is one kernel among the 127 spindle runs at once, so a
+/// program can hold 10 000 actors where single actors stop at 127; the
+/// states live in device memory and the rings in mapped pinned memory.
 pub struct ActorGroup<S: DeviceType, M: DeviceType, R: DeviceType> {
     session: GroupSession<RawBytes, M, R>,
     _state: PhantomData<fn() -> S>,
@@ -246,12 +263,55 @@ impl<S: DeviceType, M: DeviceType, R: DeviceType> ActorGroup<S, M, R> {
                     kernel.threads,
                 )
             }
-            DeviceInner::Cuda(_) => Err(Error::Unsupported(format!(
-                "actor group `{}`: groups do not run on a CUDA device yet (only on the CPU \
-                 backend, SPINDLE_BACKEND=cpu); spawn single actors with `spawn` instead",
-                kernel.name
-            ))),
+            DeviceInner::Cuda(cuda) => Self::start_cuda(cuda, &kernel, inits, config),
         }
+    }
+
+    /// The group as one persistent kernel on a GPU (`group_cuda`).
+    fn start_cuda(
+        cuda: &crate::cuda::CudaDevice,
+        kernel: &Arc<Kernel>,
+        inits: Vec<S>,
+        config: GroupConfig,
+    ) -> Result<Self> {
+        config.validate()?;
+        let name = &kernel.name;
+        let actors = inits.len();
+        let blocks = match config.workers {
+            Some(w) => w.clamp(1, actors.max(1)),
+            None => super::group_cuda::default_blocks(&cuda.gpu, actors)?,
+        };
+        let layout = config.layout::<S, M, R>(name, actors, blocks)?;
+        let lease = cuda.gpu.mapped(layout.total_size)?;
+        let (host, device) = (lease.block().host(), lease.block().device());
+        // SAFETY: `host` points to at least `total_size` zeroed, page-aligned
+        // bytes of pinned memory that stay valid while the lease (the
+        // region's owner) lives; only the protocol touches them.
+        let region =
+            Arc::new(unsafe { RawBytes::external(host, layout.total_size, Box::new(lease)) });
+        let executor = super::group_cuda::start(
+            cuda,
+            kernel,
+            &region,
+            device,
+            &layout,
+            bytes_of(&inits),
+            config.gpu_idle_ns(),
+            config.timeout,
+        )?;
+        Ok(ActorGroup {
+            session: GroupSession::new(
+                region,
+                name.clone(),
+                layout,
+                Box::new(executor),
+                Some(kernel.clone()),
+                Box::new(Polling::new(config.host_max_sleep())),
+                config.timeout,
+                config.shutdown_timeout,
+            ),
+            _state: PhantomData,
+        })
     }
 
     /// A group whose handler is a Rust closure, on CPU worker threads over

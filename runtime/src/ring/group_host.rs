@@ -52,6 +52,17 @@ pub(crate) trait GroupExecutor: Send {
         let _ = actor;
     }
 
+    /// Launches block `block` again as launch `launch`, after its previous
+    /// launch ended on a handler fault (it stored `faults = launch`). Only
+    /// a GPU executor's blocks end that way.
+    fn revive(&mut self, block: u32, launch: u32) -> std::result::Result<(), String> {
+        let _ = launch;
+        Err(format!(
+            "block {block} of the group's executor reported that it ended on a fault, which \
+             this executor never does; this is a bug in spindle"
+        ))
+    }
+
     /// The host is done with the executor; `exited`: every block published
     /// `exited`. `true` when the region may be freed.
     fn finish(&mut self, exited: bool) -> bool;
@@ -91,6 +102,8 @@ pub(crate) struct GroupSession<Mem: RingMemory + ?Sized, M, R> {
     alive_checked: Instant,
     /// The executor as a whole stopped talking (died, or exited unasked).
     ended: Option<Error>,
+    /// Per block: its launches so far after the first (see `revive`).
+    relaunched: Vec<u32>,
     finished: bool,
     _msg: PhantomData<fn(M)>,
 }
@@ -132,6 +145,7 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> GroupSession<Mem, M
             shutdown_timeout,
             alive_checked: Instant::now(),
             ended: None,
+            relaunched: vec![0; layout.blocks as usize],
             finished: false,
             _msg: PhantomData,
         }
@@ -205,6 +219,7 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> GroupSession<Mem, M
         if let Some(e) = &self.ended {
             return Err(e.clone());
         }
+        self.revive(self.layout.block_of(a))?;
         if let Some(e) = &self.actors[a as usize].failed {
             return Err(e.clone());
         }
@@ -215,6 +230,43 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> GroupSession<Mem, M
         if code != ERROR_NONE {
             self.drain_replies(a);
             return Err(self.fail(a, code));
+        }
+        Ok(())
+    }
+
+    /// Launches block `b` again if its last launch ended on a handler
+    /// fault (GPU: the fault ended the block's threads; its other actors
+    /// must go on being served). The group ends if that fails.
+    fn revive(&mut self, b: u32) -> Result<()> {
+        // Acquire: pairs with the block's release of `faults`, made after
+        // its last write of the region and of the device's copies.
+        let faults = self.mem.load(
+            self.layout.block_status(b) + group_offsets::BLOCK_FAULTS,
+            Acquire,
+        );
+        if faults <= self.relaunched[b as usize] {
+            return Ok(());
+        }
+        self.relaunched[b as usize] = faults;
+        tracing::debug!(kernel = %self.kernel, block = b, launch = faults, "relaunching a block of an actor group after a fault");
+        if let Err(reason) = self.executor.revive(b, faults) {
+            for a in 0..self.layout.actors {
+                self.drain_replies(a);
+            }
+            let e = Error::ActorStopped {
+                kernel: self.kernel.clone(),
+                reason,
+            };
+            self.ended = Some(e.clone());
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// [`Self::revive`] for every block.
+    fn revive_all(&mut self) -> Result<()> {
+        for b in 0..self.layout.blocks {
+            self.revive(b)?;
         }
         Ok(())
     }
@@ -262,6 +314,7 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> GroupSession<Mem, M
         } else if let Some(e) = &self.ended {
             return Err(e.clone());
         }
+        self.revive_all()?;
         // Every wait looks at the blocks' `exited` (a few loads); the
         // executor is asked whether it is alive at most every period.
         let exited = (0..self.layout.blocks).find(|&b| block_exited(&*self.mem, &self.layout, b));
@@ -574,6 +627,10 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> GroupSession<Mem, M
         loop {
             if self.all_exited() {
                 return Ok(());
+            }
+            // A block that ended on a fault must run again to see the stop.
+            if self.ended.is_none() {
+                self.revive_all()?;
             }
             let mut discarded = false;
             for i in 0..self.busy.len() {

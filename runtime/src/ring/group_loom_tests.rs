@@ -38,6 +38,7 @@ fn region(layout: &GroupLayout) -> LoomRegion {
             group_offsets::BLOCK_RUNNING,
             group_offsets::BLOCK_EXITED,
             group_offsets::BLOCK_ERROR,
+            group_offsets::BLOCK_FAULTS,
         ] {
             words.insert(at + off, AtomicU32::new(0));
         }

@@ -18,8 +18,9 @@
 //! - [`Actor`] and [`RingConfig`]: the user's API;
 //! - [`ActorGroup`] and [`GroupConfig`]: many actors of one kernel in one
 //!   executor (`group`; its host side `group_host`, its loop
-//!   `group_executor`, the CPU backend's worker pool `group_cpu`; the
-//!   region is `spindle_codegen::ring::group_layout`).
+//!   `group_executor`, the CPU backend's worker pool `group_cpu`, the
+//!   GPU's persistent grid `group_cuda`; the region is
+//!   `spindle_codegen::ring::group_layout`).
 
 mod actor;
 mod config;
@@ -28,6 +29,7 @@ mod cuda_executor;
 mod executor;
 mod group;
 mod group_cpu;
+mod group_cuda;
 mod group_executor;
 mod group_host;
 mod host;

@@ -186,6 +186,13 @@ fn cuda_corpus_compiles_with_nvrtc() {
         let path = work.join(format!("{name}.cu"));
         std::fs::write(&path, unit(&k)).unwrap();
         files.push(path);
+        if k.mode.is_ring() {
+            // The same handler in an actor group's kernel.
+            let path = work.join(format!("{name}_group.cu"));
+            let group = crate::ring::emit_group(&k, &EmitOptions::default()).unwrap();
+            std::fs::write(&path, group.code).unwrap();
+            files.push(path);
+        }
     }
     let mut bad = Vec::new();
     for arch in ["sm_75", "sm_80", "sm_90"] {
