@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! cargo bench --bench gpu                  # everything
-//! cargo bench --bench gpu -- cpu jit       # only some groups: cpu batch ring jit
+//! cargo bench --bench gpu -- cpu jit       # only some groups: cpu batch ring group jit
 //! cargo bench --bench gpu -- --quick       # a tenth of the repetitions
 //! cargo bench --bench gpu -- --strict      # fail when any figure could not be measured
 //! target/release/deps/gpu-<hash> --probe   # what spindle sees: GPU, arch, NVRTC
@@ -19,6 +19,8 @@
 mod batch;
 #[path = "gpu/cpu.rs"]
 mod cpu;
+#[path = "gpu/group.rs"]
+mod group;
 mod harness;
 #[path = "gpu/jit.rs"]
 mod jit;
@@ -57,7 +59,7 @@ use spindle::Device;
 
 use harness::Stats;
 
-const GROUPS: [&str; 4] = ["cpu", "batch", "ring", "jit"];
+const GROUPS: [&str; 5] = ["cpu", "batch", "ring", "group", "jit"];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -123,6 +125,9 @@ fn main() -> ExitCode {
     if wants("ring") {
         ring::run_gpu(&mut r, gpu);
         ring::run_cpu(&mut r);
+    }
+    if wants("group") {
+        group::run(&mut r, gpu);
     }
     if wants("jit") {
         jit::run(&mut r, gpu, arch.as_deref());

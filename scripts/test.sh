@@ -38,7 +38,7 @@ if [ "${SPINDLE_SKIP_EMU:-0}" != "1" ]; then
         # The GPU benchmark runner: every figure must be measured; the
         # emulated run marks them all [emulated] (never GPU figures).
         SPINDLE_BENCH_JSON=target/cuda-emu/gpu-bench.jsonl \
-            cargo test --bench gpu -- --quick --strict batch ring jit
+            cargo test --bench gpu -- --quick --strict batch ring group jit
     )
 fi
 if [ "${SPINDLE_SKIP_LOOM:-0}" != "1" ]; then

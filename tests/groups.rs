@@ -130,10 +130,17 @@ fn a_fault_on(dev: &Device) -> spindle::Result<()> {
         group.call(2, 0),
         Err(Error::GroupActor { index: 2, .. })
     ));
+    // A second fault on the same worker (GPU: a block launched again a
+    // second time): only that actor fails.
+    let e = group.call(4, 7).unwrap_err();
+    assert!(matches!(e, Error::GroupActor { index: 4, .. }), "{e}");
+    assert_eq!(group.call(0, 1)?, 1);
+    assert_eq!(group.call(5, 3)?, 1);
     let states = group.shutdown()?;
     assert_eq!(states[2], [0, 1, 0, 1]);
     assert_eq!(states[4], [1, 0, 0, 1]);
-    assert_eq!(states[0], [1, 0, 0, 0]);
+    assert_eq!(states[0], [1, 1, 0, 0]);
+    assert_eq!(states[5], [1, 0, 0, 1]);
     Ok(())
 }
 

@@ -173,6 +173,7 @@ impl CudaGroup {
     /// a stream of their own: the whole grid cooperatively, a relaunched
     /// block alone.
     fn launch(&mut self, first: u32, count: u32, launch: u32) -> Result<()> {
+        self.release_ended();
         let gpu = &self.gpu;
         let name = &self.kernel;
         let stream = gpu
@@ -249,6 +250,19 @@ impl CudaGroup {
             self.serving[b as usize] = run;
         }
         Ok(())
+    }
+}
+
+impl CudaGroup {
+    /// Releases the stream and actor slot of every launch that serves no
+    /// block any more (its blocks ended on a fault and run again
+    /// elsewhere) and has ended, so faults do not use up the GPU's slots.
+    fn release_ended(&mut self) {
+        for (i, run) in self.runs.iter_mut().enumerate() {
+            if !self.serving.contains(&i) && matches!(run.query(), StreamState::Done) {
+                run.finish(true);
+            }
+        }
     }
 }
 

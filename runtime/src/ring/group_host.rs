@@ -36,6 +36,8 @@ pub(crate) trait GroupExecutor: Send {
     /// publishing `exited` for every block.
     /// `exited(b)`: whether block `b` published `exited` (its end is
     /// then expected).
+    /// (Also true for a block whose launch ended on a fault that the host
+    /// has yet to launch it again for.)
     fn check_alive(&mut self, exited: &dyn Fn(u32) -> bool) -> std::result::Result<(), String>;
 
     /// The error for actor `actor`'s non-zero `error` code other than
@@ -323,9 +325,13 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> GroupSession<Mem, M
             Some(b) => Some(self.block_exit_reason(b)),
             None if now.duration_since(self.alive_checked) >= ALIVE_CHECK_PERIOD => {
                 self.alive_checked = now;
-                let (mem, layout) = (&*self.mem, &self.layout);
+                let (mem, layout, relaunched) = (&*self.mem, &self.layout, &self.relaunched);
+                // A block that ended on a fault since `revive_all` looked is
+                // accounted for: the next check launches it again.
                 self.executor
-                    .check_alive(&|b| block_exited(mem, layout, b))
+                    .check_alive(&|b| {
+                        block_exited(mem, layout, b) || block_faulted(mem, layout, relaunched, b)
+                    })
                     .err()
             }
             None => None,
@@ -413,11 +419,14 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> GroupSession<Mem, M
         };
         match a {
             Some(a) => {
-                let block = layout.block_status(layout.block_of(a));
+                let b = layout.block_of(a);
+                let block = layout.block_status(b);
+                let relaunched = self.relaunched[b as usize];
                 self.waiter.pause(&|| {
                     ready_one(a)
                         || (room && actors[a as usize].requests.room_visible(mem))
                         || mem.load(block + group_offsets::BLOCK_EXITED, Relaxed) != EXIT_NONE
+                        || mem.load(block + group_offsets::BLOCK_FAULTS, Relaxed) > relaunched
                 })
             }
             None => self.waiter.pause(&|| busy.iter().any(|&a| ready_one(a))),
@@ -644,8 +653,10 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> GroupSession<Mem, M
             }
             if self.alive_checked.elapsed() >= ALIVE_CHECK_PERIOD {
                 self.alive_checked = Instant::now();
-                let (mem, layout) = (&*self.mem, &self.layout);
-                if let Err(reason) = self.executor.check_alive(&|b| block_exited(mem, layout, b)) {
+                let (mem, layout, relaunched) = (&*self.mem, &self.layout, &self.relaunched);
+                let ended =
+                    |b| block_exited(mem, layout, b) || block_faulted(mem, layout, relaunched, b);
+                if let Err(reason) = self.executor.check_alive(&ended) {
                     if self.all_exited() {
                         continue;
                     }
@@ -759,6 +770,21 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> GroupSession<Mem, M
         }
         freeable
     }
+}
+
+/// Whether block `b`'s last launch ended on a fault that the host has not
+/// launched it again for (`relaunched[b]` launches so far).
+fn block_faulted<Mem: RingMemory + ?Sized>(
+    mem: &Mem,
+    layout: &GroupLayout,
+    relaunched: &[u32],
+    b: u32,
+) -> bool {
+    // Acquire: pairs with the block's release of `faults`.
+    mem.load(
+        layout.block_status(b) + group_offsets::BLOCK_FAULTS,
+        Acquire,
+    ) > relaunched[b as usize]
 }
 
 /// Whether block `b` has published `exited`.
