@@ -187,9 +187,19 @@ impl Lowerer<'_, '_, '_> {
             syn::Type::Paren(p) => self.infer_from(&p.elem, v, params, values),
             syn::Type::Group(g) => self.infer_from(&g.elem, v, params, values),
             syn::Type::Array(a) => {
-                let Some(Shape::Array(elem, _)) = self.types().shape(v) else {
+                let Some(Shape::Array(elem, len)) = self.types().shape(v) else {
                     return;
                 };
+                // `[T; N]`: `N` is the argument's length, as rustc infers it.
+                let named = match &a.len {
+                    syn::Expr::Path(p) if p.qself.is_none() => p.path.get_ident(),
+                    _ => None,
+                };
+                if let Some(i) = named.and_then(|id| params.iter().position(|q| id == &q.name)) {
+                    if let (GenericParamKind::Const(s), None) = (&params[i].kind, &values[i]) {
+                        values[i] = Some(GenericArg::Const(ConstValue::Int(*s, len as i128)));
+                    }
+                }
                 self.infer_from(&a.elem, elem, params, values);
             }
             syn::Type::Path(tp) if tp.qself.is_none() => {
