@@ -303,6 +303,100 @@ fn ring_kernel_with_a_generic_struct_message() {
     }
 }
 
+// ------------------------------------------------------------- methods
+
+#[device]
+impl<T: Num> Pair<T> {
+    fn new(lo: T, hi: T) -> Self {
+        Pair { lo, hi }
+    }
+
+    fn sum(&self) -> T {
+        self.lo + self.hi
+    }
+
+    fn width(self) -> T {
+        self.hi - self.lo
+    }
+
+    fn grow(&mut self, by: T) {
+        self.lo -= by;
+        self.hi += by;
+    }
+
+    fn swapped(&self) -> Self {
+        Self::new(self.hi, self.lo)
+    }
+}
+
+/// Generic methods from a generic kernel: an associated fn, `&self`,
+/// `self` and `&mut self` methods, one calling another through `Self`.
+#[kernel(mode = "batch")]
+fn pair_methods<T: Num>(pairs: &mut [Pair<T>], sums: &mut [T], by: T) {
+    let i = global_index();
+    if i < pairs.len() {
+        let p = Pair::new(pairs[i].lo, pairs[i].hi);
+        sums[i] = p.sum() + p.swapped().width();
+        pairs[i].grow(by);
+    }
+}
+
+/// The same methods from a non-generic kernel, at `Pair<f32>`.
+#[kernel(mode = "batch")]
+fn pair_sums(pairs: &[Pair<f32>], out: &mut [f32]) {
+    let i = global_index();
+    if i < pairs.len() {
+        let mut p = pairs[i];
+        p.grow(0.5);
+        out[i] = p.sum() * Pair::new(1.0f32, 3.0).width();
+    }
+}
+
+#[test]
+fn generic_methods_from_generic_and_plain_kernels() {
+    for dev in devices("generic_methods_from_generic_and_plain_kernels") {
+        let pairs: Vec<Pair<i32>> = (0..64).map(|i| Pair::new(i - 20, 3 * i)).collect();
+        let mut b = dev.upload(&pairs).unwrap();
+        let mut sums = dev.zeros::<i32>(pairs.len()).unwrap();
+        pair_methods::launch(
+            &dev,
+            Launch::for_elements(pairs.len()),
+            &mut b,
+            &mut sums,
+            2,
+        )
+        .unwrap();
+        let want_sums: Vec<i32> = pairs
+            .iter()
+            .map(|p| p.sum() + p.swapped().width())
+            .collect();
+        let want: Vec<Pair<i32>> = pairs
+            .iter()
+            .map(|p| {
+                let mut p = *p;
+                p.grow(2);
+                p
+            })
+            .collect();
+        assert_eq!(sums.to_vec().unwrap(), want_sums);
+        assert_eq!(b.to_vec().unwrap(), want);
+
+        let pairs: Vec<Pair<f32>> = (0..32).map(|i| Pair::new(i as f32, 0.25)).collect();
+        let input = dev.upload(&pairs).unwrap();
+        let mut out = dev.zeros::<f32>(pairs.len()).unwrap();
+        pair_sums::launch(&dev, Launch::for_elements(pairs.len()), &input, &mut out).unwrap();
+        let want: Vec<f32> = pairs
+            .iter()
+            .map(|p| {
+                let mut p = *p;
+                p.grow(0.5);
+                p.sum() * Pair::new(1.0f32, 3.0).width()
+            })
+            .collect();
+        assert_eq!(out.to_vec().unwrap(), want);
+    }
+}
+
 // ------------------------------------------------------------- emitted code
 
 #[test]
@@ -325,6 +419,8 @@ fn every_kernel_compiles_with_nvrtc() {
         spans::kernel::<i64>(),
         widen::kernel::<f64>(),
         widen::kernel::<u16>(),
+        pair_methods::kernel::<i32>(),
+        pair_methods::kernel::<f64>(),
     ];
     assert_eq!(made[0].name(), "spans::<f32>");
     common::compile_all_kernels_with_nvrtc("generic_structs::every_kernel_compiles_with_nvrtc");

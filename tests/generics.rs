@@ -217,6 +217,47 @@ fn every_instantiation_compiles_with_nvrtc() {
     common::compile_all_kernels_with_nvrtc("every_instantiation_compiles_with_nvrtc");
 }
 
+// ------------------------------------------------------------- inferred lengths
+
+#[device]
+fn total<T: Num, const N: usize>(a: [T; N]) -> T {
+    let mut s = T::ZERO;
+    for v in a {
+        s += v;
+    }
+    s
+}
+
+/// `total(w)` infers `T` from the elements and `N` from the length.
+#[kernel(mode = "batch")]
+fn windows_of_three(x: &[i64], out: &mut [i64]) {
+    let i = global_index();
+    if i + 2 < x.len() {
+        let w = [x[i], x[i + 1], x[i + 2]];
+        let pair = [x[i] as f32, 0.5];
+        out[i] = total(w) + total(pair) as i64;
+    }
+}
+
+#[test]
+fn const_parameters_are_inferred_from_array_lengths() {
+    for dev in devices("const_parameters_are_inferred_from_array_lengths") {
+        let x: Vec<i64> = (0..50).map(|i| i * i - 30).collect();
+        let xb = dev.upload(&x).unwrap();
+        let mut out = dev.zeros::<i64>(x.len()).unwrap();
+        windows_of_three::launch(&dev, Launch::for_elements(x.len()), &xb, &mut out).unwrap();
+        let mut want = vec![0i64; x.len()];
+        for i in 0..x.len() - 2 {
+            want[i] = total([x[i], x[i + 1], x[i + 2]]) + total([x[i] as f32, 0.5]) as i64;
+        }
+        assert_eq!(out.to_vec().unwrap(), want);
+        let src = windows_of_three::cuda_source();
+        // One instantiation per length and element type.
+        assert!(src.contains("spindle_arr_3_int64_t p_a"), "{src}");
+        assert!(src.contains("spindle_arr_2_float p_a"), "{src}");
+    }
+}
+
 // ------------------------------------------------------------- ring kernels
 
 #[kernel(mode = "ring")]

@@ -115,7 +115,7 @@ pub fn expand(
 }
 
 /// The struct's type parameters, each bounded by a scalar trait.
-fn type_params(generics: &syn::Generics) -> syn::Result<Vec<syn::Ident>> {
+pub(crate) fn type_params(generics: &syn::Generics) -> syn::Result<Vec<syn::Ident>> {
     if let Some(w) = &generics.where_clause {
         return Err(syn::Error::new_spanned(
             w,

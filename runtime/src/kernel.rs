@@ -4,7 +4,7 @@
 use std::sync::{Arc, OnceLock};
 
 use spindle_codegen::ir::Kernel;
-use spindle_codegen::layout::{ConstValue, TypeDesc};
+use spindle_codegen::layout::{ConstValue, FieldShape, TypeDesc};
 use spindle_codegen::{ExternalConst, ItemSource, KernelMode, KernelOptions};
 
 pub use crate::generic::Generic;
@@ -185,7 +185,11 @@ impl KernelInfo {
             let reached = named_types(&types);
             let before = stack.len();
             for (imp, taken) in impls.iter().zip(taken.iter_mut()) {
-                if !*taken && reached.iter().any(|t| same_type(t, imp.self_ty)) {
+                if !*taken
+                    && reached
+                        .iter()
+                        .any(|t| same_type(t, imp.self_ty) || of_generic(t, imp.self_ty))
+                {
                     *taken = true;
                     types.push(imp.self_ty);
                     stack.extend_from_slice(imp.items);
@@ -265,6 +269,35 @@ fn named_types(types: &[&'static TypeDesc]) -> Vec<&'static TypeDesc> {
         visit(d, &mut out);
     }
     out
+}
+
+/// Whether `t` is an instantiation of (or, through its fields, names) the
+/// generic struct `g`: a generic struct's `#[device] impl` block serves
+/// every instantiation.
+fn of_generic(t: &TypeDesc, g: &TypeDesc) -> bool {
+    let TypeDesc::Generic(g) = g else {
+        return false;
+    };
+    fn names(s: &FieldShape, name: &str) -> bool {
+        match s {
+            FieldShape::Param(_) => false,
+            FieldShape::Known(d) => match d {
+                TypeDesc::Struct(l) => l.name == name && !l.args.is_empty(),
+                _ => false,
+            },
+            FieldShape::Array(e, _) => names(e, name),
+            FieldShape::Generic(inner, args) => {
+                inner.name == name
+                    || inner.fields.iter().any(|f| names(&f.ty, name))
+                    || args.iter().any(|a| names(a, name))
+            }
+        }
+    }
+    match t {
+        TypeDesc::Struct(l) => l.name == g.name && !l.args.is_empty(),
+        TypeDesc::Generic(o) => o.fields.iter().any(|f| names(&f.ty, g.name)),
+        _ => false,
+    }
 }
 
 /// Whether two descriptions are the same `#[derive(DeviceType)]` type:

@@ -110,6 +110,40 @@ impl<'a> LinkEnv<'a> {
         self.fns[self.base(key) as usize].src
     }
 
+    /// What `Self` is in callee `key` when it is an item of a `#[device]
+    /// impl` block: the block's type; for an instantiation of a method of
+    /// a generic struct's block, that instantiation of the struct (its
+    /// arguments are the first of the method's).
+    pub fn self_ty(&self, key: CalleeKey) -> Option<String> {
+        let owner = super::link::impl_owner(self.src(key).name)?;
+        let instance = (key as usize).checked_sub(self.fns.len());
+        match (self.generics.get(owner), instance) {
+            (Some(g), Some(i)) => {
+                let list = self.instances.borrow();
+                let args: Vec<String> = list[i].args[..g.params.len().min(list[i].args.len())]
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
+                Some(format!("{owner}<{}>", args.join(", ")))
+            }
+            // The generic method itself (its signature read before the
+            // call's instantiation is known): arguments still unknown.
+            (Some(g), None) => {
+                let unknown = vec!["_"; g.params.len()];
+                Some(format!("{owner}<{}>", unknown.join(", ")))
+            }
+            (None, _) => Some(owner.to_string()),
+        }
+    }
+
+    /// The number of type parameters of the generic struct whose
+    /// `#[device] impl` block callee `key` comes from (0 otherwise).
+    pub fn impl_params(&self, key: CalleeKey) -> usize {
+        super::link::impl_owner(self.src(key).name)
+            .and_then(|o| self.generics.get(o))
+            .map_or(0, |g| g.params.len())
+    }
+
     /// The generic fn callee `key` instantiates, or `key` itself.
     fn base(&self, key: CalleeKey) -> CalleeKey {
         match (key as usize).checked_sub(self.fns.len()) {

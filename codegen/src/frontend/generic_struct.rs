@@ -12,7 +12,13 @@ use crate::ir::Scalar;
 
 /// The type `Self` stands for in a `#[device] impl` block of `name`:
 /// a struct, or an instantiation of a generic one (`Pair<f32>`).
-pub(super) fn self_type(types: &mut Types, name: &str) -> TyVar {
+pub(super) fn self_type(types: &mut Types, name: &str, link: bool) -> TyVar {
+    if !link {
+        // At macro time any instantiation is the struct's name.
+        let base = name.split('<').next().unwrap_or(name);
+        let key = types.struct_key(base);
+        return types.known(Shape::Struct(key));
+    }
     if let Some((base, args)) = name.strip_suffix('>').and_then(|n| n.split_once('<')) {
         let args = args
             .split(',')

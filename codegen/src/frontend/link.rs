@@ -79,9 +79,15 @@ pub(crate) fn link_kernel(
             .map_err(|e| fail(Owner::Device(key), vec![e]))?;
         // Each function's constants are those of its own module.
         shared.consts = src.consts;
-        let self_ty = impl_owner(src.name);
-        let l = lower_checked(&mut shared, &item, FnRole::Device, src.line, self_ty)
-            .map_err(|e| fail(Owner::Device(key), e))?;
+        let self_ty = env.self_ty(key);
+        let l = lower_checked(
+            &mut shared,
+            &item,
+            FnRole::Device,
+            src.line,
+            self_ty.as_deref(),
+        )
+        .map_err(|e| fail(Owner::Device(key), e))?;
         work.extend(l.calls.iter().map(|(k, _)| *k));
         lowered.insert(key, l);
     }

@@ -248,9 +248,10 @@ pub fn is_generic(item: &syn::ItemFn) -> bool {
 /// item is checked once per instantiation [`generics::check_instances`]
 /// lists; the analysis describes its parameters with their generic types.
 fn analyze(item: &syn::ItemFn, role: FnRole, self_ty: Option<&str>) -> MacroAnalysis {
-    // Methods of `#[device] impl` blocks are not generic (the signature
-    // check says so).
-    if !is_generic(item) || self_ty.is_some() {
+    // A method of a generic `#[device] impl` block is generic over the
+    // block's parameters (and its own); at macro time `Self` is the
+    // struct's name, whatever its arguments.
+    if !is_generic(item) {
         return analyze_plain(item, role, self_ty);
     }
     let (params, generic_errors) = generics::generic_params_lenient(&item.sig);

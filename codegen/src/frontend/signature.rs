@@ -78,8 +78,7 @@ pub(super) fn check_signature(
                     ));
                     continue;
                 };
-                let key = cx.types.struct_key(name);
-                let ty = cx.types.known(Shape::Struct(key));
+                let ty = super::generic_struct::self_type(cx.types, name, cx.env.is_link());
                 let (hkind, kind) = match (&r.reference, &r.mutability) {
                     (Some(_), Some(_)) => {
                         (HParamKind::Ref(ty), ParamShapeKind::Ref { mutable: true })
@@ -97,7 +96,8 @@ pub(super) fn check_signature(
                     mutable: r.reference.is_none() && r.mutability.is_some(),
                     span: ident.span(),
                 });
-                let self_path: syn::Path = syn::Ident::new(name, r.self_token.span).into();
+                let base = name.split('<').next().unwrap_or(name);
+                let self_path: syn::Path = syn::Ident::new(base, r.self_token.span).into();
                 shapes.push(ParamShape {
                     name: ident,
                     kind,
@@ -553,7 +553,13 @@ fn path_type(cx: &mut TypeCx<'_, '_>, path: &syn::Path) -> syn::Result<TyVar> {
     let mut name = last.ident.to_string();
     if name == "Self" && path.segments.len() == 1 {
         match cx.self_ty {
-            Some(s) => return Ok(super::generic_struct::self_type(cx.types, s)),
+            Some(s) => {
+                return Ok(super::generic_struct::self_type(
+                    cx.types,
+                    s,
+                    cx.env.is_link(),
+                ))
+            }
             None => name = String::new(),
         }
     }

@@ -130,8 +130,19 @@ impl Lowerer<'_, '_, '_> {
         };
         let item = link.item(key).ok()?;
         let mut values: Vec<Option<GenericArg>> = vec![None; params.len()];
+        let impl_params = link.impl_params(key);
         for (input, arg) in item.sig.inputs.iter().zip(args) {
             let syn::FnArg::Typed(t) = input else {
+                // `self` of a generic struct's block: the struct's arguments
+                // are the method's first parameters.
+                if let Some(Shape::Generic(_, struct_args)) = self.types().shape(arg.ty) {
+                    let vars = self.types().tuple_elems(struct_args).to_vec();
+                    for (j, v) in vars.into_iter().enumerate().take(impl_params) {
+                        if values[j].is_none() {
+                            values[j] = self.types().scalar_of(v).map(GenericArg::Type);
+                        }
+                    }
+                }
                 continue;
             };
             self.infer_from(&value_type_of(&t.ty), arg.ty, params, &mut values);
@@ -176,9 +187,20 @@ impl Lowerer<'_, '_, '_> {
             syn::Type::Paren(p) => self.infer_from(&p.elem, v, params, values),
             syn::Type::Group(g) => self.infer_from(&g.elem, v, params, values),
             syn::Type::Array(a) => {
-                if let Some(Shape::Array(elem, _)) = self.types().shape(v) {
-                    self.infer_from(&a.elem, elem, params, values);
+                let Some(Shape::Array(elem, len)) = self.types().shape(v) else {
+                    return;
+                };
+                // `[T; N]`: `N` is the argument's length, as rustc infers it.
+                let named = match &a.len {
+                    syn::Expr::Path(p) if p.qself.is_none() => p.path.get_ident(),
+                    _ => None,
+                };
+                if let Some(i) = named.and_then(|id| params.iter().position(|q| id == &q.name)) {
+                    if let (GenericParamKind::Const(s), None) = (&params[i].kind, &values[i]) {
+                        values[i] = Some(GenericArg::Const(ConstValue::Int(*s, len as i128)));
+                    }
                 }
+                self.infer_from(&a.elem, elem, params, values);
             }
             syn::Type::Path(tp) if tp.qself.is_none() => {
                 if let Some(i) = tp

@@ -86,8 +86,10 @@ impl Lowerer<'_, '_, '_> {
         let name = segs.last().expect("a path has a segment").clone();
         let owner = associated_owner(&segs);
         let full = match owner {
+            // `Self` of a generic struct's block is an instantiation
+            // (`Pair<f32>`): its items are the struct's.
             Some("Self") => match self.self_name(p) {
-                Some(t) => format!("{t}::{name}"),
+                Some(t) => format!("{}::{name}", t.split('<').next().unwrap_or(&t)),
                 None => return self.error_expr(span),
             },
             Some(o) => format!("{o}::{name}"),
@@ -162,9 +164,10 @@ impl Lowerer<'_, '_, '_> {
         // The callee's own problems are reported when it is lowered; its
         // array lengths may name constants of its own module.
         let mut ignored = Vec::new();
+        let self_ty = link.self_ty(key);
         let mut cx = self.type_cx();
         cx.consts = link.src(key).consts;
-        cx.self_ty = crate::frontend::link::impl_owner(link.src(key).name);
+        cx.self_ty = self_ty.as_deref();
         Some(check_signature(
             &item,
             FnRole::Device,
@@ -338,6 +341,15 @@ impl Lowerer<'_, '_, '_> {
         };
         let mut args = vec![receiver];
         args.extend(rest);
+        // A method of a generic struct's block: the instantiation its
+        // receiver and arguments (or its turbofish) name.
+        let mut path = syn::Path::from(m.method.clone());
+        if let Some(t) = &m.turbofish {
+            path.segments[0].arguments = syn::PathArguments::AngleBracketed(t.clone());
+        }
+        let Some(key) = self.generic_callee(key, &full, &path, &args) else {
+            return self.error_expr(span);
+        };
         self.finish_call(key, &full, args, span, &m.method)
     }
 
@@ -350,7 +362,7 @@ impl Lowerer<'_, '_, '_> {
         let item = segs.last().expect("a path has a segment").clone();
         let owner = match associated_owner(&segs) {
             Some("Self") => match self.self_name(p) {
-                Some(t) => t,
+                Some(t) => t.split('<').next().unwrap_or(&t).to_string(),
                 None => return self.error_expr(span),
             },
             Some(o) => o.to_string(),

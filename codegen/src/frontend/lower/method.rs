@@ -235,7 +235,9 @@ impl Lowerer<'_, '_, '_> {
         }
         match recv_ty.map(|t| self.types().shape(t)) {
             // A `DeviceType` struct or enum: a method of its impl blocks.
-            Some(Some(Shape::Struct(key))) if self.types().struct_name(key) != DIM3 => {
+            Some(Some(Shape::Struct(key) | Shape::Generic(key, _)))
+                if self.types().struct_name(key) != DIM3 =>
+            {
                 let owner = self.types().struct_name(key).to_string();
                 return self.user_method(recv, owner, m);
             }

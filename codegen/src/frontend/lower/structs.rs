@@ -47,7 +47,8 @@ impl Lowerer<'_, '_, '_> {
         }
         if name == "Self" && path.segments.len() == 1 {
             let name = self.self_name(path)?;
-            let ty = self_type(self.types(), &name);
+            let link = self.cx.env.is_link();
+            let ty = self_type(self.types(), &name, link);
             return Some((name, ty));
         }
         if let Some(g) = self.cx.env.generic_struct(&name) {
