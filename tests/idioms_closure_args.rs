@@ -189,6 +189,76 @@ fn ring_handler_closure_changes_the_state() {
     }
 }
 
+#[device]
+fn for_range(mut f: impl FnMut(usize), lo: usize, hi: usize) {
+    for i in lo..hi {
+        f(i);
+    }
+}
+
+/// Closures capturing the kernel's slices: read through a `&[T]`, written
+/// through a `&mut [T]` (an `FnMut`), with their own bounds checks.
+#[kernel(mode = "batch")]
+fn window_sums(x: &[u32], width: usize, out: &mut [u32]) {
+    let i = global_index();
+    if i < out.len() {
+        let mut s = 0u32;
+        for_range(|j| s = s.wrapping_add(x[j]), i, i + width);
+        out[i] = s;
+    }
+}
+
+#[kernel(mode = "batch")]
+fn double_into(x: &[u32], out: &mut [u32]) {
+    let i = global_index();
+    if i == 0 {
+        let n = out.len();
+        for_range(|j| out[j] = x[j] * 2 + n as u32, 0, n);
+    }
+}
+
+#[test]
+fn closures_capture_slices() {
+    let mut rng = common::rng("closures_capture_slices");
+    let x: Vec<u32> = (0..64).map(|_| rng.u32(..1 << 20)).collect();
+    for dev in devices("closures_capture_slices") {
+        let xb = dev.upload(&x).unwrap();
+        let mut out = dev.zeros::<u32>(60).unwrap();
+        window_sums::launch(&dev, Launch::for_elements(60), &xb, 4, &mut out).unwrap();
+        let want: Vec<u32> = (0..60).map(|i| x[i..i + 4].iter().sum()).collect();
+        assert_eq!(out.to_vec().unwrap(), want, "on {}", dev.name());
+
+        let mut out = dev.zeros::<u32>(50).unwrap();
+        double_into::launch(&dev, Launch::new(1, 32u32), &xb, &mut out).unwrap();
+        let want: Vec<u32> = (0..50).map(|i| x[i] * 2 + 50).collect();
+        assert_eq!(out.to_vec().unwrap(), want, "on {}", dev.name());
+
+        // Past the end of `x` inside the closure: the fault names `x`.
+        let mut out = dev.zeros::<u32>(64).unwrap();
+        let e = window_sums::launch(&dev, Launch::for_elements(64), &xb, 4, &mut out).unwrap_err();
+        match e.fault() {
+            Some(f) => assert_eq!(
+                f.kind,
+                spindle::FaultKind::OutOfBounds { index: 64, len: 64 },
+                "{e} on {}",
+                dev.name()
+            ),
+            None => panic!("no fault on {}: {e}", dev.name()),
+        }
+        // At the closure's line in the kernel, which wrote it.
+        let msg = e.to_string();
+        let line = 1 + include_str!("idioms_closure_args.rs")
+            .lines()
+            .position(|l| l.contains("for_range(|j| s = s.wrapping_add(x[j])"))
+            .unwrap();
+        let at = format!("tests/idioms_closure_args.rs:{line} in `window_sums`");
+        assert!(
+            msg.contains("`x[64]` with length 64") && msg.contains(&at),
+            "{msg}"
+        );
+    }
+}
+
 #[test]
 fn closure_args_match_rust() {
     let mut rng = common::rng("closure_args_match_rust");

@@ -14,10 +14,12 @@
 //! parameter's name, and each call of it inlines its body as above, with
 //! the names, constants and source lines of the function that wrote it.
 //! What it captures is passed as hidden parameters appended to the fn's
-//! own ([`Capture`]): by value when the variable cannot change while the
+//! own (see `closure_param::Capture`): by value when the variable cannot change while the
 //! closure lives (not `mut`, or copied by `move`), by `&mut` when it is a
 //! `mut` variable the closure borrows (an `FnMut` changes it through
-//! that), and a slice parameter as a slice.
+//! that), and a slice parameter as the slice itself (a hidden slice
+//! parameter of the instantiation, lent by an `ExprKind::Borrow` of the
+//! caller's).
 
 use syn::spanned::Spanned;
 

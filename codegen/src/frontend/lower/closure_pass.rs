@@ -443,13 +443,12 @@ impl<'e> Lowerer<'_, '_, 'e> {
                 ty,
                 span,
             },
-            CaptureKind::Slice { .. } => {
-                return Err(format!(
-                    "this closure captures the slice `{name}`, which a closure passed to a \
-                     `#[device] fn` cannot yet: pass the elements it needs as the closure's \
-                     arguments"
-                ))
-            }
+            // The whole slice: its element type is the place's.
+            CaptureKind::Slice { .. } => HExpr {
+                kind: HExprKind::Borrow(place),
+                ty,
+                span,
+            },
         };
         let cap = Capture {
             name: name.to_string(),

@@ -241,7 +241,7 @@ impl Lowerer<'_, '_, '_> {
         let mut ok = true;
         for (param, arg) in sig.params.iter().zip(&args) {
             let borrowed = matches!(arg.kind, HExprKind::Borrow(_));
-            let wants_ref = matches!(param.kind, HParamKind::Ref(_));
+            let wants_ref = matches!(param.kind, HParamKind::Ref(_) | HParamKind::Slice { .. });
             if borrowed != wants_ref && !matches!(arg.kind, HExprKind::Error) {
                 let msg = if wants_ref {
                     format!(

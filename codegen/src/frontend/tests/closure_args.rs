@@ -46,6 +46,58 @@ fn one_instantiation_per_closure_with_hidden_captures() {
 }
 
 #[test]
+fn captured_slices_are_slice_parameters() {
+    let k = link(
+        "fn k(x: &[u32], out: &mut [u32]) {
+            let i = global_index();
+            let mut s = 0u32;
+            each(|j| s += x[j as usize], 4);
+            each(|j| out[j as usize] = s, 4);
+        }",
+        batch(),
+        &[EACH],
+        &[],
+    );
+    let kinds: Vec<Vec<&ParamKind>> = k
+        .device_fns
+        .iter()
+        .map(|f| f.params.iter().map(|p| &p.kind).collect())
+        .collect();
+    let u = s(Scalar::U32);
+    let slice = |mutable| ParamKind::Slice {
+        elem: u.clone(),
+        mutable,
+    };
+    assert_eq!(
+        kinds,
+        // `i`, then the captures in the order the body names them (`s` is
+        // a `mut` variable: by reference).
+        [
+            vec![
+                &ParamKind::Value(u.clone()),
+                &ParamKind::Ref(u.clone()),
+                &slice(false)
+            ],
+            vec![
+                &ParamKind::Value(u.clone()),
+                &slice(true),
+                &ParamKind::Ref(u.clone())
+            ],
+        ]
+    );
+    // Each call lends the whole slice parameter.
+    let lent: Vec<&Place> = exprs(&k.entry.body)
+        .into_iter()
+        .filter_map(|e| match &e.kind {
+            ExprKind::Borrow(p) if matches!(p.root, PlaceRoot::Param(_)) => Some(p),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(lent.len(), 2);
+    assert!(lent.iter().all(|p| p.proj.is_empty()));
+}
+
+#[test]
 fn generic_closure_parameter_and_passing_on() {
     let k = link(
         "fn k(out: &mut [u32]) {
