@@ -395,7 +395,9 @@ pub enum ParamKind {
     /// A scalar, array or struct by value.
     Value(Ty),
     /// `&[T]` (`mutable == false`) or `&mut [T]`. On CUDA: a pointer plus a
-    /// `u64` length. Only kernel entries have slice parameters.
+    /// `u64` length. A device fn has one only as the hidden parameter of a
+    /// slice a closure passed to it captures; its argument is an
+    /// [`ExprKind::Borrow`] of the caller's slice parameter.
     Slice { elem: Ty, mutable: bool },
     /// Ring state `&mut S`: a place that lives across messages.
     StateRef(Ty),
@@ -519,12 +521,15 @@ pub enum ExprKind {
     /// `inner as ty`, scalar to scalar.
     Cast(Box<Expr>),
     /// A `#[device]` function call; arguments by value, except that a
-    /// [`ParamKind::Ref`] parameter takes an [`ExprKind::Borrow`].
+    /// [`ParamKind::Ref`] or [`ParamKind::Slice`] parameter takes an
+    /// [`ExprKind::Borrow`].
     Call(FnId, Vec<Expr>),
     /// `&mut place`: only as the argument of a [`ParamKind::Ref`]
     /// parameter in a [`ExprKind::Call`]. The place (and its indices, with
     /// their checks) is evaluated where the argument is; its type is the
-    /// place's.
+    /// place's. Of a bare slice parameter (no projection; its type is the
+    /// element's): the whole slice, as the argument of a
+    /// [`ParamKind::Slice`] parameter.
     Borrow(Place),
     Intrinsic(Intrinsic, Vec<Expr>),
     /// An atomic read-modify-write of `place`, returning the value it held

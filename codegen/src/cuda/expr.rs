@@ -149,6 +149,24 @@ impl FnEmitter<'_, '_> {
                 }
                 self.place(p)
             }
+            // A whole slice: the pointer and the length a
+            // `ParamKind::Slice` parameter takes.
+            ExprKind::Borrow(Place {
+                root: PlaceRoot::Param(id),
+                proj,
+                ..
+            }) if proj.is_empty()
+                && matches!(
+                    self.f.params.get(*id as usize).map(|p| &p.kind),
+                    Some(ParamKind::Slice { .. })
+                ) =>
+            {
+                let (n, len) = (
+                    &self.names.params[*id as usize],
+                    &self.names.lens[*id as usize],
+                );
+                format!("{n}, {len}")
+            }
             // `&place`: the pointer a `ParamKind::Ref` parameter takes.
             ExprKind::Borrow(p) => format!("&{}", self.place(p)),
             ExprKind::Unary(op, a) => {

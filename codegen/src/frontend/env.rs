@@ -6,7 +6,8 @@
 
 use std::collections::HashMap;
 
-use super::hir::CalleeKey;
+use super::closure_param::{ClosureArg, MAX_CLOSURE_DEPTH};
+use super::hir::{CalleeKey, Owner};
 use super::types::{Shape, StructKey, TupleKey, TyVar, Types};
 use crate::ir::{self, FieldDef, Scalar, StructDef, StructId, Ty, DIM3};
 use crate::layout::{EnumLayout, FieldShape, GenericStruct, StructLayout, TypeDesc};
@@ -28,16 +29,26 @@ pub(super) struct LinkEnv<'a> {
     /// Generic structs, by name.
     generics: HashMap<&'static str, &'static GenericStruct>,
     pub fns: Vec<DeviceFnSource<'a>>,
-    /// The instantiations of generic device fns made so far; the callee
-    /// key of instance `i` is `fns.len() + i`.
+    /// The kernel being linked.
+    pub kernel: ItemSource<'a>,
+    /// The instantiations of generic device fns (and of device fns for
+    /// the closures passed to them) made so far; the callee key of
+    /// instance `i` is `fns.len() + i`.
     instances: std::cell::RefCell<Vec<FnInstance>>,
 }
 
-/// One instantiation of a generic `#[device]` fn.
+/// One instantiation of a generic `#[device]` fn, or of a `#[device]` fn
+/// for the closures a call passes it.
 struct FnInstance {
+    /// The fn whose source it is.
     generic: CalleeKey,
     args: Vec<crate::GenericArg>,
     item: syn::ItemFn,
+    /// For closures: the callee instantiated (the fn, or its generic
+    /// instantiation), and the closures, one per closure parameter.
+    of: Option<CalleeKey>,
+    closures: Vec<ClosureArg>,
+    depth: u32,
 }
 
 /// One `#[device]` fn's source, parsed once.
@@ -55,7 +66,11 @@ pub(super) struct FieldInfo {
 impl<'a> LinkEnv<'a> {
     /// Collects every struct reachable from `types`; two different layouts
     /// under one name are an error (the message says which).
-    pub fn new(types: &[&'static TypeDesc], fns: &[ItemSource<'a>]) -> Result<Self, String> {
+    pub fn new(
+        kernel: ItemSource<'a>,
+        types: &[&'static TypeDesc],
+        fns: &[ItemSource<'a>],
+    ) -> Result<Self, String> {
         let mut named = Named::default();
         for desc in types {
             collect_structs(desc, &mut named)?;
@@ -100,6 +115,7 @@ impl<'a> LinkEnv<'a> {
             enums,
             generics,
             fns,
+            kernel,
             instances: Default::default(),
         })
     }
@@ -203,8 +219,82 @@ impl<'a> LinkEnv<'a> {
             generic: key,
             args: args.to_vec(),
             item,
+            of: None,
+            closures: Vec::new(),
+            depth: 0,
         });
         Ok((self.fns.len() + list.len() - 1) as CalleeKey)
+    }
+
+    /// The callee key of `key` (a fn with closure parameters, or a generic
+    /// instantiation of one) instantiated for `closures`, made now if it is
+    /// the first call with them. An error when the closures nest deeper
+    /// than recursion through closures allows.
+    pub fn closure_instance(
+        &self,
+        key: CalleeKey,
+        closures: Vec<ClosureArg>,
+    ) -> Result<CalleeKey, String> {
+        let found = self.instances.borrow().iter().position(|i| {
+            i.of == Some(key)
+                && i.closures.len() == closures.len()
+                && i.closures.iter().zip(&closures).all(|(a, b)| a.same(b))
+        });
+        if let Some(i) = found {
+            return Ok((self.fns.len() + i) as CalleeKey);
+        }
+        let depth = 1 + closures.iter().map(|c| c.origin.depth).max().unwrap_or(0);
+        if depth > MAX_CLOSURE_DEPTH {
+            return Err(format!(
+                "closures are passed through {MAX_CLOSURE_DEPTH} nested calls of `{}`: a \
+                 function that passes a new closure to itself is recursive, which the GPU \
+                 cannot do; rewrite it as a loop",
+                self.src(key).name
+            ));
+        }
+        let item = self.item(key).map_err(|e| e.to_string())?;
+        let generic = self.base(key);
+        let args = match (key as usize).checked_sub(self.fns.len()) {
+            Some(i) => self.instances.borrow()[i].args.clone(),
+            None => Vec::new(),
+        };
+        let mut list = self.instances.borrow_mut();
+        list.push(FnInstance {
+            generic,
+            args,
+            item,
+            of: Some(key),
+            closures,
+            depth,
+        });
+        Ok((self.fns.len() + list.len() - 1) as CalleeKey)
+    }
+
+    /// The closures instance `key` was made for (none for other callees).
+    pub fn closures(&self, key: CalleeKey) -> Vec<ClosureArg> {
+        match (key as usize).checked_sub(self.fns.len()) {
+            Some(i) => self.instances.borrow()[i].closures.clone(),
+            None => Vec::new(),
+        }
+    }
+
+    /// How many closure instantiations deep `owner` is.
+    pub fn depth(&self, owner: Owner) -> u32 {
+        match owner {
+            Owner::Kernel => 0,
+            Owner::Device(key) => match (key as usize).checked_sub(self.fns.len()) {
+                Some(i) => self.instances.borrow()[i].depth,
+                None => 0,
+            },
+        }
+    }
+
+    /// The source record of the kernel or a device fn.
+    pub fn owner_src(&self, owner: Owner) -> ItemSource<'a> {
+        match owner {
+            Owner::Kernel => self.kernel,
+            Owner::Device(key) => self.src(key),
+        }
     }
 }
 
@@ -300,7 +390,13 @@ fn collect_structs(desc: &'static TypeDesc, out: &mut Named) -> Result<(), Strin
 /// block as the function that computes it.
 fn parse_item(source: &str) -> Result<syn::ItemFn, syn::Error> {
     match syn::parse_str::<syn::Item>(source)? {
-        syn::Item::Fn(f) => Ok(f),
+        syn::Item::Fn(mut f) => {
+            // Its problems were reported when the macro checked it.
+            match super::closure_param::normalize(&mut f).into_iter().next() {
+                None => Ok(f),
+                Some(e) => Err(e),
+            }
+        }
         syn::Item::Const(c) => Ok(super::const_as_fn(&c)),
         other => Err(syn::Error::new_spanned(
             other,

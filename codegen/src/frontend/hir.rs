@@ -171,6 +171,13 @@ pub(super) enum HLit {
 /// Index of a `#[device]` fn among the sources given to the linker.
 pub(super) type CalleeKey = u32;
 
+/// Which function something belongs to: the kernel or a device fn.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub(super) enum Owner {
+    Kernel,
+    Device(CalleeKey),
+}
+
 #[derive(Clone, Debug)]
 pub(super) enum HExprKind {
     Lit(HLit),

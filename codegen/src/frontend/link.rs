@@ -8,7 +8,7 @@ use proc_macro2::Span;
 use super::anon::StructTable;
 use super::env::{struct_table, Env, LinkEnv};
 use super::finalize::Finalizer;
-use super::hir::CalleeKey;
+use super::hir::{CalleeKey, Owner};
 use super::lower::too_many_shared_bytes;
 use super::lower::{lower_fn, LowerCx, Lowered};
 use super::signature::{check_signature, FnRole, TypeCx};
@@ -18,13 +18,6 @@ use crate::ir::{FnId, Kernel, SrcSpan, Ty, DYNAMIC_SHARED_ALIGN, MAX_SHARED_BYTE
 use crate::layout::TypeDesc;
 use crate::{GenericArg, ItemSource, KernelMode, KernelOptions, LinkError};
 
-/// Which function an error belongs to: the kernel or a device fn.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-enum Owner {
-    Kernel,
-    Device(CalleeKey),
-}
-
 pub(crate) fn link_kernel(
     kernel: &ItemSource<'_>,
     args: &[GenericArg],
@@ -32,7 +25,7 @@ pub(crate) fn link_kernel(
     device_fns: &[ItemSource<'_>],
     types: &[&'static TypeDesc],
 ) -> Result<Kernel, LinkError> {
-    let env = LinkEnv::new(types, device_fns).map_err(|message| LinkError {
+    let env = LinkEnv::new(*kernel, types, device_fns).map_err(|message| LinkError {
         message,
         file: kernel.file.to_string(),
         span: SrcSpan {
@@ -65,8 +58,8 @@ pub(crate) fn link_kernel(
     };
 
     let role = FnRole::Kernel(*options);
-    let entry = lower_checked(&mut shared, &item, role, kernel.line, None)
-        .map_err(|e| fail(Owner::Kernel, e))?;
+    let entry = lower_checked(&mut shared, &item, role, kernel.line, None, Owner::Kernel)
+        .map_err(|(owner, e)| fail(owner, e))?;
     let mut lowered: HashMap<CalleeKey, Lowered> = HashMap::new();
     let mut work: Vec<CalleeKey> = entry.calls.iter().map(|(k, _)| *k).collect();
     while let Some(key) = work.pop() {
@@ -80,14 +73,16 @@ pub(crate) fn link_kernel(
         // Each function's constants are those of its own module.
         shared.consts = src.consts;
         let self_ty = env.self_ty(key);
+        let owner = Owner::Device(key);
         let l = lower_checked(
             &mut shared,
             &item,
             FnRole::Device,
             src.line,
             self_ty.as_deref(),
+            owner,
         )
-        .map_err(|e| fail(Owner::Device(key), e))?;
+        .map_err(|(owner, e)| fail(owner, e))?;
         work.extend(l.calls.iter().map(|(k, _)| *k));
         lowered.insert(key, l);
     }
@@ -240,14 +235,17 @@ fn check_dynamic_shared_align(kernel: &Kernel) -> Result<(), LinkError> {
     })
 }
 
-/// Checks the signature and lowers the body; any error fails.
+/// Checks the signature and lowers the body; any error fails, with the
+/// function it belongs to (errors in a closure passed from another
+/// function are that function's).
 fn lower_checked(
     shared: &mut LowerCx<'_, '_>,
     item: &syn::ItemFn,
     role: FnRole,
     line: u32,
     self_ty: Option<&str>,
-) -> Result<Lowered, Vec<syn::Error>> {
+    owner: Owner,
+) -> Result<Lowered, (Owner, Vec<syn::Error>)> {
     let mut errors = Vec::new();
     let sig = check_signature(
         item,
@@ -263,13 +261,23 @@ fn lower_checked(
         &mut errors,
     );
     if !errors.is_empty() {
-        return Err(errors);
+        return Err((owner, errors));
     }
-    let l = lower_fn(shared, item, role, sig, line, self_ty);
+    let l = lower_fn(shared, item, role, sig, line, self_ty, owner);
+    if let Some((origin, _)) = l.foreign_errors.first() {
+        let origin = *origin;
+        let errors = l
+            .foreign_errors
+            .into_iter()
+            .filter(|(o, _)| *o == origin)
+            .map(|(_, e)| e)
+            .collect();
+        return Err((origin, errors));
+    }
     if l.errors.is_empty() {
         Ok(l)
     } else {
-        Err(l.errors)
+        Err((owner, l.errors))
     }
 }
 

@@ -13,6 +13,7 @@
 
 mod annotate;
 mod anon;
+mod closure_param;
 mod consts;
 mod env;
 mod finalize;
@@ -248,6 +249,24 @@ pub fn is_generic(item: &syn::ItemFn) -> bool {
 /// item is checked once per instantiation [`generics::check_instances`]
 /// lists; the analysis describes its parameters with their generic types.
 fn analyze(item: &syn::ItemFn, role: FnRole, self_ty: Option<&str>) -> MacroAnalysis {
+    // Cloned only when there is something to rewrite: `annotate_lets`
+    // finds the lets of `item` by address.
+    if !closure_param::has_closure_generics(item) {
+        return analyze_normal(item, role, self_ty);
+    }
+    let mut normal = item.clone();
+    let closure_errors = closure_param::normalize(&mut normal);
+    let mut a = analyze_normal(&normal, role, self_ty);
+    if !closure_errors.is_empty() {
+        a.signature_errors += closure_errors.len();
+        a.errors.splice(0..0, closure_errors);
+    }
+    a
+}
+
+/// [`analyze`] of an item whose closure type parameters are rewritten
+/// (see [`closure_param::normalize`]).
+fn analyze_normal(item: &syn::ItemFn, role: FnRole, self_ty: Option<&str>) -> MacroAnalysis {
     // A method of a generic `#[device] impl` block is generic over the
     // block's parameters (and its own); at macro time `Self` is the
     // struct's name, whatever its arguments.
@@ -287,7 +306,11 @@ fn analyze(item: &syn::ItemFn, role: FnRole, self_ty: Option<&str>) -> MacroAnal
         a.errors.splice(0..0, generic_errors);
     }
     // The glue is generic like the item: its parameters' types as written.
-    for (shape, input) in a.analysis.params.iter_mut().zip(&item.sig.inputs) {
+    let value_inputs = item.sig.inputs.iter().filter(|i| match i {
+        syn::FnArg::Typed(t) => closure_param::closure_param(&t.ty).is_none(),
+        syn::FnArg::Receiver(_) => true,
+    });
+    for (shape, input) in a.analysis.params.iter_mut().zip(value_inputs) {
         if let syn::FnArg::Typed(t) = input {
             shape.ty = value_type_of(&t.ty);
         }
@@ -345,7 +368,7 @@ fn analyze_plain(item: &syn::ItemFn, role: FnRole, self_ty: Option<&str>) -> Mac
         consts: &[],
         debug_assertions: true,
     };
-    let lowered = lower::lower_fn(&mut shared, item, role, sig, 1, self_ty);
+    let lowered = lower::lower_fn(&mut shared, item, role, sig, 1, self_ty, hir::Owner::Kernel);
     errors.extend(lowered.errors);
     // The checks that need final types, where the types are known.
     let (no_structs, no_fns) = (HashMap::new(), HashMap::new());

@@ -4,6 +4,7 @@
 use quote::ToTokens;
 use syn::spanned::Spanned;
 
+use super::closure_param::{closure_param, ClosureSig};
 use super::env::Env;
 use super::hir::{HParam, HParamKind};
 use super::types::{Shape, TyVar, Types};
@@ -35,6 +36,17 @@ pub(super) struct Signature {
     /// `()` when the fn declares no return type.
     pub ret: TyVar,
     pub ret_syn: Option<syn::Type>,
+    /// The closure parameters of a `#[device]` fn (`f: impl Fn(u32) ->
+    /// u32`), which are not among `params`.
+    pub closures: Vec<ClosureParam>,
+}
+
+/// A closure parameter of a `#[device]` fn.
+#[derive(Clone, Debug)]
+pub(super) struct ClosureParam {
+    pub name: String,
+    pub sig: ClosureSig,
+    pub span: proc_macro2::Span,
 }
 
 /// Resolves the syntax of value types, recording the struct paths (and the
@@ -66,6 +78,7 @@ pub(super) fn check_signature(
     let sig = &item.sig;
     let mut shapes = Vec::new();
     let mut params = Vec::new();
+    let mut closures = Vec::new();
     let inputs: Vec<&syn::FnArg> = sig.inputs.iter().collect();
     for (i, arg) in inputs.iter().enumerate() {
         let pat = match arg {
@@ -113,6 +126,14 @@ pub(super) fn check_signature(
         let Some((name, mutable)) = param_name(&pat.pat, errors) else {
             continue;
         };
+        if let (Some(c), FnRole::Device) = (closure_param(&pat.ty), role) {
+            closures.push(ClosureParam {
+                name: name.to_string(),
+                sig: c,
+                span: name.span(),
+            });
+            continue;
+        }
         let (kind, ty) = classify_param(role, i, &pat.ty, &name, cx, errors);
         let hkind = match kind {
             ParamShapeKind::Value => HParamKind::Value(ty.1),
@@ -159,6 +180,7 @@ pub(super) fn check_signature(
         params,
         ret,
         ret_syn,
+        closures,
     }
 }
 
@@ -470,9 +492,9 @@ pub(super) fn value_type(cx: &mut TypeCx<'_, '_>, ty: &syn::Type) -> syn::Result
         syn::Type::Infer(_) => Err(err(ty, "`_` types are not supported here: write the type")),
         syn::Type::ImplTrait(_) => Err(err(
             ty,
-            "`impl Trait` types are not supported in kernels: a closure is called in the \
-             function that defines it (`let f = |x| …; f(v)`); pass values, or call a \
-             `#[device] fn`",
+            "`impl Trait` types are not supported here: a `#[device] fn` takes a closure as a \
+             parameter `f: impl Fn(u32) -> u32` (or `FnMut`, `FnOnce`); kernels take values \
+             and slices",
         )),
         _ => Err(err(
             ty,

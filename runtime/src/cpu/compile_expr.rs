@@ -5,7 +5,7 @@
 //! Expressions never write locals, so reading a local in place is safe.
 
 use spindle_codegen::ir::{
-    BinOp, Expr, ExprKind, FnId, Intrinsic, Lit, ParamKind, Place, Proj, Scalar, Ty,
+    BinOp, Expr, ExprKind, FnId, Intrinsic, Lit, ParamKind, Place, PlaceRoot, Proj, Scalar, Ty,
 };
 
 use super::compile::{scalar_of, CompileResult, Compiler, FnCtx, Storage, MAX_INLINE_DEPTH};
@@ -497,6 +497,21 @@ impl<'k> Compiler<'k> {
         for (p, a) in f.params.iter().zip(args) {
             vals.push(match (&p.kind, &a.kind) {
                 (ParamKind::Ref(_), ExprKind::Borrow(place)) => Arg::Lent(self.lend(cx, place)?),
+                // A whole slice parameter, lent to the callee's.
+                (ParamKind::Slice { .. }, ExprKind::Borrow(place)) => {
+                    match (place.root, place.proj.is_empty()) {
+                        (PlaceRoot::Param(p), true) => match cx.params.get(p as usize) {
+                            Some(s @ Storage::Slice { .. }) => Arg::Lent(*s),
+                            _ => return Err(format!("`{}`: parameter {p} is not a slice", f.name)),
+                        },
+                        _ => {
+                            return Err(format!(
+                                "`{}`: a slice parameter takes a whole slice",
+                                f.name
+                            ))
+                        }
+                    }
+                }
                 (ParamKind::Ref(_), _) | (_, ExprKind::Borrow(_)) => {
                     return Err(format!(
                         "`{}`: a `&mut` parameter needs a borrow and only it takes one",

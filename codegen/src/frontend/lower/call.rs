@@ -18,8 +18,10 @@ impl Lowerer<'_, '_, '_> {
     pub(super) fn call(&mut self, c: &syn::ExprCall) -> HExpr {
         if let syn::Expr::Path(p) = strip(&c.func) {
             if let Some(ident) = p.path.get_ident() {
-                if let Some(super::Binding::Closure(id)) = self.lookup(&ident.to_string()) {
-                    return self.call_closure(id, c);
+                match self.lookup(&ident.to_string()) {
+                    Some(super::Binding::Closure(id)) => return self.call_closure(id, c),
+                    Some(super::Binding::ClosureParam(j)) => return self.call_closure_param(j, c),
+                    _ => {}
                 }
                 if ident == "Some" && c.args.len() == 1 {
                     let v = self.expr(&c.args[0]);

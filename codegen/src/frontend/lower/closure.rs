@@ -7,10 +7,24 @@
 //! borrow checker keeps those variables from changing while the closure
 //! lives); a `move` closure captures copies made where it is written,
 //! which its calls read and write.
+//!
+//! A closure passed to a `#[device]` fn's closure parameter (`f: impl
+//! Fn(u32) -> u32`) makes an instantiation of that fn for the closure
+//! (see `LinkEnv::closure_instance`). There the closure is bound to the
+//! parameter's name, and each call of it inlines its body as above, with
+//! the names, constants and source lines of the function that wrote it.
+//! What it captures is passed as hidden parameters appended to the fn's
+//! own (see `closure_param::Capture`): by value when the variable cannot change while the
+//! closure lives (not `mut`, or copied by `move`), by `&mut` when it is a
+//! `mut` variable the closure borrows (an `FnMut` changes it through
+//! that), and a slice parameter as the slice itself (a hidden slice
+//! parameter of the instantiation, lent by an `ExprKind::Borrow` of the
+//! caller's).
 
 use syn::spanned::Spanned;
 
 use super::{Binding, Lowerer};
+use crate::frontend::closure_param::Origin;
 use crate::frontend::hir::HExpr;
 use crate::frontend::signature::value_type;
 
@@ -19,8 +33,14 @@ use crate::frontend::signature::value_type;
 pub(super) struct Closure {
     pub expr: syn::ExprClosure,
     /// The scopes where it was written (with the copies a `move` closure
-    /// captured in place of the names they copy).
+    /// captured in place of the names they copy); for a closure passed
+    /// from another function, its captures as hidden parameters.
     pub scopes: Vec<Vec<(String, Binding)>>,
+    /// For a closure passed from another function: where it was written.
+    pub origin: Option<Origin>,
+    /// Whether its body was lowered once (at macro time a closure passed
+    /// to a function is checked once).
+    pub checked: bool,
 }
 
 impl Lowerer<'_, '_, '_> {
@@ -41,9 +61,22 @@ impl Lowerer<'_, '_, '_> {
                 return true;
             }
         };
+        let Some(id) = self.bind_closure(c) else {
+            return true;
+        };
+        self.scopes
+            .last_mut()
+            .expect("a scope is open")
+            .push((name, Binding::Closure(id)));
+        true
+    }
+
+    /// Makes closure `c` (making a `move` closure's copies here); `None`
+    /// after an error.
+    pub(super) fn bind_closure(&mut self, c: &syn::ExprClosure) -> Option<u32> {
         if let Some(bad) = unsupported_in_closure(c) {
             self.error(bad.0, bad.1);
-            return true;
+            return None;
         }
         let mut scopes = self.scopes.clone();
         if c.capture.is_some() {
@@ -67,21 +100,17 @@ impl Lowerer<'_, '_, '_> {
         self.closures.push(Closure {
             expr: c.clone(),
             scopes,
+            origin: None,
+            checked: false,
         });
-        let id = (self.closures.len() - 1) as u32;
-        self.scopes
-            .last_mut()
-            .expect("a scope is open")
-            .push((name, Binding::Closure(id)));
-        true
+        Some((self.closures.len() - 1) as u32)
     }
 
     /// `f(args)` of closure `id`: its body, inlined.
     pub(super) fn call_closure(&mut self, id: u32, c: &syn::ExprCall) -> HExpr {
-        let clo = self.closures[id as usize].clone();
         let span = c.span();
-        if clo.expr.inputs.len() != c.args.len() {
-            let n = clo.expr.inputs.len();
+        let n = self.closures[id as usize].expr.inputs.len();
+        if n != c.args.len() {
             self.error(
                 &c.args,
                 format!("this closure takes {n} argument(s), {} given", c.args.len()),
@@ -89,7 +118,18 @@ impl Lowerer<'_, '_, '_> {
             return self.error_expr(span);
         }
         let args = self.operands(&c.args);
+        self.inline_closure(id, args)
+    }
+
+    /// The body of closure `id` for `args`, inlined here.
+    pub(super) fn inline_closure(&mut self, id: u32, args: Vec<HExpr>) -> HExpr {
+        self.closures[id as usize].checked = true;
+        let clo = self.closures[id as usize].clone();
         let outer = std::mem::replace(&mut self.scopes, clo.scopes);
+        // A closure from another function means that function's names,
+        // constants and lines; its errors are reported there.
+        let saved = clo.origin.as_ref().map(|o| self.enter_origin(o));
+        let mark = self.errors.len();
         self.scopes.push(Vec::new());
         for (pat, arg) in clo.expr.inputs.iter().zip(args) {
             self.bind_arg(pat, arg);
@@ -105,6 +145,13 @@ impl Lowerer<'_, '_, '_> {
                 }
                 Err(e) => self.errors.push(e),
             }
+        }
+        if let (Some(saved), Some(origin)) = (saved, &clo.origin) {
+            self.leave_origin(saved);
+            let owner = origin.owner;
+            let moved = self.errors.split_off(mark);
+            self.foreign_errors
+                .extend(moved.into_iter().map(|e| (owner, e)));
         }
         self.scopes = outer;
         v
@@ -142,7 +189,7 @@ impl Lowerer<'_, '_, '_> {
 }
 
 /// Names in a token stream.
-fn idents(tokens: proc_macro2::TokenStream) -> Vec<String> {
+pub(super) fn idents(tokens: proc_macro2::TokenStream) -> Vec<String> {
     let mut out = Vec::new();
     for t in tokens {
         match t {

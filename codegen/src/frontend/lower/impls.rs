@@ -18,6 +18,7 @@ use proc_macro2::Span;
 use quote::ToTokens;
 use syn::spanned::Spanned;
 
+use super::closure_pass::{hidden_params, ClosureRef};
 use super::place::Access;
 use super::stmt::strip;
 use super::Lowerer;
@@ -43,9 +44,32 @@ impl Lowerer<'_, '_, '_> {
         &mut self,
         es: impl IntoIterator<Item = &'x syn::Expr>,
     ) -> Vec<HExpr> {
+        self.call_args_with(es, false).0
+    }
+
+    /// [`Self::call_args`]; with `closures`, an argument that is a
+    /// closure is made where it stands and returned apart, with its
+    /// position.
+    fn call_args_with<'x>(
+        &mut self,
+        es: impl IntoIterator<Item = &'x syn::Expr>,
+        closures: bool,
+    ) -> (Vec<HExpr>, Vec<(usize, ClosureRef)>) {
         let mut out: Vec<HExpr> = Vec::new();
-        for e in es {
+        let mut passed = Vec::new();
+        for (i, e) in es.into_iter().enumerate() {
             let mark = self.stmts.len();
+            if closures {
+                if let Some(r) = self.closure_ref(e) {
+                    // A `move` closure's copies are made here, after the
+                    // arguments before it.
+                    if self.stmts.len() != mark {
+                        self.spill_args(&mut out, mark);
+                    }
+                    passed.push((i, r));
+                    continue;
+                }
+            }
             let v = match strip(e) {
                 syn::Expr::Reference(r) if r.mutability.is_some() => {
                     match self.place_for_write(&r.expr) {
@@ -64,24 +88,30 @@ impl Lowerer<'_, '_, '_> {
                 _ => self.expr(e),
             };
             if self.stmts.len() != mark {
-                let mut at = mark;
-                for o in out.iter_mut() {
-                    let before = self.stmts.len();
-                    let old = std::mem::replace(o, self.unit_expr(Span::call_site()));
-                    *o = self.spill_at(at, old);
-                    at += self.stmts.len() - before;
-                }
+                self.spill_args(&mut out, mark);
             }
             out.push(v);
         }
-        out
+        (out, passed)
+    }
+
+    /// Moves the arguments `out` into temporaries declared at statement
+    /// index `mark` (before a later argument's statements).
+    fn spill_args(&mut self, out: &mut [HExpr], mark: usize) {
+        let mut at = mark;
+        for o in out.iter_mut() {
+            let before = self.stmts.len();
+            let old = std::mem::replace(o, self.unit_expr(Span::call_site()));
+            *o = self.spill_at(at, old);
+            at += self.stmts.len() - before;
+        }
     }
 
     /// A call of a free `#[device]` fn (`helper(x)`, `geom::helper(x)`) or
     /// of an associated fn (`Vec2::new(x, y)`, `Self::new(..)`).
     pub(super) fn device_call(&mut self, p: &syn::ExprPath, c: &syn::ExprCall) -> HExpr {
         let span = c.span();
-        let args = self.call_args(&c.args);
+        let (args, closures) = self.call_args_with(&c.args, true);
         let segs = crate::frontend::path_idents(&p.path);
         let name = segs.last().expect("a path has a segment").clone();
         let owner = associated_owner(&segs);
@@ -104,6 +134,9 @@ impl Lowerer<'_, '_, '_> {
                 Some("Self") => {}
                 Some(_) => record_path(self.cx.struct_paths, &owner_path(&p.path)),
             }
+            for (i, r) in &closures {
+                self.check_passed_closure(*r, &c.args[*i]);
+            }
             return self.external_call(args, span);
         }
         let Some(key) = self.cx.env.callee(&full) else {
@@ -122,6 +155,9 @@ impl Lowerer<'_, '_, '_> {
             };
             return self.reject_call(p, &msg);
         };
+        if !closures.is_empty() || self.takes_closures(key) {
+            return self.closure_call(key, &full, p, args, closures, c);
+        }
         let Some(key) = self.generic_callee(key, &full, &p.path, &args) else {
             return self.error_expr(span);
         };
@@ -168,17 +204,25 @@ impl Lowerer<'_, '_, '_> {
         let mut cx = self.type_cx();
         cx.consts = link.src(key).consts;
         cx.self_ty = self_ty.as_deref();
-        Some(check_signature(
-            &item,
-            FnRole::Device,
-            &mut cx,
-            &mut ignored,
-        ))
+        let mut sig = check_signature(&item, FnRole::Device, &mut cx, &mut ignored);
+        let span = sig.params.last().map_or(Span::call_site(), |p| p.span);
+        sig.params.extend(hidden_params(&link.closures(key), span));
+        Some(sig)
+    }
+
+    /// Whether device fn `key` has closure parameters (link time).
+    fn takes_closures(&self, key: CalleeKey) -> bool {
+        match self.cx.env {
+            Env::Link(link) => link
+                .item(key)
+                .is_ok_and(|item| crate::frontend::closure_param::takes_closures(&item)),
+            Env::Macro => false,
+        }
     }
 
     /// Checks `args` against the signature of device fn `key` and makes
     /// the call.
-    fn finish_call(
+    pub(super) fn finish_call(
         &mut self,
         key: CalleeKey,
         name: &str,
@@ -200,7 +244,7 @@ impl Lowerer<'_, '_, '_> {
         let mut ok = true;
         for (param, arg) in sig.params.iter().zip(&args) {
             let borrowed = matches!(arg.kind, HExprKind::Borrow(_));
-            let wants_ref = matches!(param.kind, HParamKind::Ref(_));
+            let wants_ref = matches!(param.kind, HParamKind::Ref(_) | HParamKind::Slice { .. });
             if borrowed != wants_ref && !matches!(arg.kind, HExprKind::Error) {
                 let msg = if wants_ref {
                     format!(

@@ -11,6 +11,7 @@ mod assert;
 mod atomic;
 mod call;
 mod closure;
+mod closure_pass;
 mod collective;
 mod dynamic_shared;
 mod expr;
@@ -38,9 +39,9 @@ pub(super) use shared::too_many_shared_bytes;
 use super::env::Env;
 use super::hir::{
     CalleeKey, HBlock, HDynamicShared, HExpr, HExprKind, HFn, HLocal, HParam, HShared, HStmt,
-    HStmtKind,
+    HStmtKind, Owner,
 };
-use super::signature::{FnRole, Signature, TypeCx};
+use super::signature::{ClosureParam, FnRole, Signature, TypeCx};
 use super::types::{Kind, TyVar, Types};
 use crate::ir::{FaultSite, LocalId, LoopId, ParamId, SrcSpan};
 use crate::ExternalConst;
@@ -71,6 +72,9 @@ pub(super) struct Lowered {
     /// `#[device]` fns called (link time), with the call's span.
     pub calls: Vec<(CalleeKey, Span)>,
     pub errors: Vec<syn::Error>,
+    /// Errors in the bodies of closures written in another function (and
+    /// passed to this one), with that function.
+    pub foreign_errors: Vec<(Owner, syn::Error)>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -84,8 +88,12 @@ enum Binding {
     Alias(u32),
     /// A sub-slice (`let w = &x[a..b];`), by index into [`Lowerer::views`].
     View(u32),
-    /// A closure (`let f = |x| …;`), by index into [`Lowerer::closures`].
+    /// A closure (`let f = |x| …;`, or a closure parameter at link time),
+    /// by index into [`Lowerer::closures`].
     Closure(u32),
+    /// A closure parameter at macro time (`f: impl Fn(u32) -> u32`), by
+    /// index into [`Lowerer::closure_params`].
+    ClosureParam(u32),
 }
 
 /// Block-shared memory a binding names. The binding is not a value: it is
@@ -137,6 +145,13 @@ pub(super) struct Lowerer<'s, 'a, 'e> {
     views: Vec<view::View>,
     /// Closures that `Binding::Closure` names.
     closures: Vec<closure::Closure>,
+    /// The closure parameters that `Binding::ClosureParam` names.
+    closure_params: Vec<ClosureParam>,
+    /// The function being lowered.
+    owner: Owner,
+    /// Hidden parameters that pass a captured variable by reference: the
+    /// closure names them without `*`.
+    captured_vars: Vec<ParamId>,
     scopes: Vec<Vec<(String, Binding)>>,
     loops: Vec<LoopFrame>,
     next_loop: LoopId,
@@ -144,6 +159,7 @@ pub(super) struct Lowerer<'s, 'a, 'e> {
     ret: TyVar,
     calls: Vec<(CalleeKey, Span)>,
     errors: Vec<syn::Error>,
+    foreign_errors: Vec<(Owner, syn::Error)>,
 }
 
 /// Lowers a function whose signature was checked into `sig`. `line_base` is
@@ -155,6 +171,7 @@ pub(super) fn lower_fn(
     sig: Signature,
     line_base: u32,
     self_ty: Option<&str>,
+    owner: Owner,
 ) -> Lowered {
     let scope = sig
         .params
@@ -180,6 +197,9 @@ pub(super) fn lower_fn(
         aliases: Vec::new(),
         views: Vec::new(),
         closures: Vec::new(),
+        closure_params: Vec::new(),
+        owner,
+        captured_vars: Vec::new(),
         scopes: vec![scope],
         loops: Vec::new(),
         next_loop: 0,
@@ -187,7 +207,9 @@ pub(super) fn lower_fn(
         ret: sig.ret,
         calls: Vec::new(),
         errors: Vec::new(),
+        foreign_errors: Vec::new(),
     };
+    l.bind_closure_params(sig.closures);
     l.fn_body(&item.block);
     let span = l.src_span(item.sig.ident.span());
     Lowered {
@@ -203,6 +225,7 @@ pub(super) fn lower_fn(
         },
         calls: l.calls,
         errors: l.errors,
+        foreign_errors: l.foreign_errors,
     }
 }
 

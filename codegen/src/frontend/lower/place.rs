@@ -43,13 +43,14 @@ impl Lowerer<'_, '_, '_> {
             syn::Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
                 let ident = p.path.get_ident().expect("checked");
                 match self.lookup(&ident.to_string()) {
-                    Some(Binding::Closure(_)) => {
+                    Some(Binding::Closure(_) | Binding::ClosureParam(_)) => {
                         self.error(
                             p,
                             format!(
-                                "`{ident}` is a closure: kernels call a closure (`{ident}(x)`) in \
-                                 the function that defines it; it cannot be passed to a \
-                                 function, stored or returned (write a `#[device] fn` for that)"
+                                "`{ident}` is a closure: kernels call it (`{ident}(x)`) or pass \
+                                 it to a `#[device] fn` parameter `f: impl Fn(..)` \
+                                 (`apply({ident}, x)`); it cannot be stored, returned or used as \
+                                 a value"
                             ),
                         );
                         Access::Value(self.error_expr(p.span()))
@@ -70,7 +71,9 @@ impl Lowerer<'_, '_, '_> {
         let (root, ty, bare_state) = match b {
             Binding::Shared(mem) => return Access::Shared { mem, text: name },
             Binding::View(view) => return Access::View { view, text: name },
-            Binding::Closure(_) => unreachable!("`access` reports a closure used as a value"),
+            Binding::Closure(_) | Binding::ClosureParam(_) => {
+                unreachable!("`access` reports a closure used as a value")
+            }
             Binding::Alias(id) => {
                 // An `&mut` item: a reference, read and written through `*`.
                 return Access::Place {
@@ -87,7 +90,11 @@ impl Lowerer<'_, '_, '_> {
                         text: name,
                     }
                 }
-                HParamKind::StateRef(t) | HParamKind::Ref(t) => (PlaceRoot::Param(id), t, true),
+                HParamKind::StateRef(t) | HParamKind::Ref(t) => {
+                    // A captured variable passed by reference is named bare.
+                    let bare = !self.captured_vars.contains(&id);
+                    (PlaceRoot::Param(id), t, bare)
+                }
                 HParamKind::Value(t) | HParamKind::MsgRef(t) => (PlaceRoot::Param(id), t, false),
             },
         };

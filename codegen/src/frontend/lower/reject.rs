@@ -30,9 +30,9 @@ pub(super) fn macro_message(mac: &syn::Macro) -> String {
 pub(super) fn rejection(e: &syn::Expr) -> &'static str {
     match e {
         syn::Expr::Closure(_) => {
-            "closures in kernels are bound by `let` and called in the same function (`let f = \
-             |x| x * 2; f(3)`): they cannot be passed to functions, stored or returned; write \
-             a `#[device] fn` for that"
+            "closures in kernels are bound by `let` and called (`let f = |x| x * 2; f(3)`), or \
+             passed to a `#[device] fn` parameter `f: impl Fn(..)` (`apply(|x| x * 2, 3)`); \
+             they cannot be stored, returned, or passed to methods or intrinsics"
         }
         syn::Expr::Reference(_) => {
             "references are not supported here: use values (device fns take their arguments \

@@ -3,6 +3,7 @@
 
 mod annotate;
 mod basics;
+mod closure_args;
 mod consts;
 mod dynamic_shared;
 mod errors;
