@@ -19,11 +19,55 @@ __device__ void spindle_ring_on_fault(void);
 
 /// The device side of the protocol for this kernel.
 pub(crate) fn device_loop(entry: &str, h: &RingHandler, plan: &RingPlan) -> String {
-    let mut out = String::from("\n// ---- ring executor (spindle_codegen::ring::emit)\n");
+    let hooks = BatchHooks {
+        check_abort: "spindle_ring_check_abort",
+        leave: "",
+        exit: "spindle_ring_exit(spindle_state, spindle_state_out, ",
+    };
+    executor_text(
+        "ring executor (spindle_codegen::ring::emit)",
+        LOOP,
+        &hooks,
+        entry,
+        h,
+        plan,
+    )
+}
+
+/// What a loop's batch ([`BATCH`]) calls where the single actor and a
+/// group differ.
+pub(crate) struct BatchHooks<'a> {
+    /// Thread 0's check for an abort: `uint32_t f(uint64_t* last_read)`.
+    pub check_abort: &'a str,
+    /// A statement each thread runs when another thread of the block left
+    /// on a fault, before it returns too (empty: none).
+    pub leave: &'a str,
+    /// The start of thread 0's exit call, completed by the exit code and
+    /// `);`.
+    pub exit: &'a str,
+}
+
+/// An executor's CUDA C: the plan constants, [`COMMON`], then `template`
+/// with [`BATCH`] (made with `hooks`) in place of its `$BATCH` line, and
+/// `$S`, `$M`, `$R`, `$HANDLER`, `$ENTRY` replaced.
+pub(crate) fn executor_text(
+    title: &str,
+    template: &str,
+    hooks: &BatchHooks<'_>,
+    entry: &str,
+    h: &RingHandler,
+    plan: &RingPlan,
+) -> String {
+    let batch = BATCH
+        .replace("$CHECK_ABORT", hooks.check_abort)
+        .replace("        $LEAVE\n", &leave_line(hooks.leave))
+        .replace("$EXIT(", hooks.exit);
+    let mut out = format!("\n// ---- {title}\n");
     out.push_str(&plan_defines(plan));
     out.push_str(&common_text(h));
     out.push_str(
-        &LOOP
+        &template
+            .replace("$BATCH\n", &batch)
             .replace("$ENTRY", entry)
             .replace("$HANDLER", &h.handler)
             .replace("$S", &h.state_type)
@@ -32,6 +76,59 @@ pub(crate) fn device_loop(entry: &str, h: &RingHandler, plan: &RingPlan) -> Stri
     );
     out
 }
+
+/// `statement` as a line of [`BATCH`]'s leave branch (nothing when empty).
+fn leave_line(statement: &str) -> String {
+    if statement.is_empty() {
+        String::new()
+    } else {
+        format!("        {statement}\n")
+    }
+}
+
+/// The handling of one batch of `spindle_n` messages, the same in the single
+/// actor's loop and a group's (see [`BatchHooks`]): stage the messages, run
+/// the handler on each (thread 0's return value is the reply, built where
+/// it goes), stop on a fault or an abort, stage the replies back.
+const BATCH: &str = r#"#if SPINDLE_RING_MSG_STAGED
+    spindle_ring_fetch(spindle_t, spindle_n);
+    // The staged messages are complete before any handler reads them.
+    spindle_sync_threads();
+#endif
+    uint64_t spindle_stop_read = 0u;
+    if (spindle_t == 0u) spindle_stop_read = spindle_ring_clock_ns();
+    for (uint32_t spindle_i = 0u; spindle_i < spindle_n; ++spindle_i) {
+      if (spindle_t < SPINDLE_RING_THREADS) {
+        spindle_ring_sh.at[spindle_t] = (uint8_t)spindle_i;
+        const $M& spindle_msg = *spindle_ring_msg(spindle_i);
+        if (spindle_t == 0u) {
+          // Thread 0's return value is the reply: built where it goes.
+          new (spindle_ring_reply_at(spindle_i), SpindleRingPlace{}) $R($HANDLER(spindle_fault, spindle_state, spindle_msg));
+          spindle_ring_sh.abort[spindle_i & 1u] = $CHECK_ABORT(&spindle_stop_read);
+        } else {
+          (void)$HANDLER(spindle_fault, spindle_state, spindle_msg);
+        }
+      }
+      // Every live thread is done with message i; a thread that faulted has
+      // left (after recording the fault and publishing the batch's earlier
+      // replies) and is not counted: the others leave too.
+      if (spindle_sync_threads_count(1u) != SPINDLE_RING_BLOCK) {
+        $LEAVE
+        return;
+      }
+      // abort[i & 1] was written before this barrier; thread 0 writes it
+      // again only after the next one, when every thread has read it.
+      if (spindle_ring_sh.abort[spindle_i & 1u] != SPINDLE_RING_RUN) {
+        if (spindle_t == 0u) $EXIT(SPINDLE_RING_EXIT_ABORTED);
+        return;
+      }
+    }
+#if SPINDLE_RING_REPLY_STAGED
+    spindle_ring_copy_replies(spindle_t, SPINDLE_RING_BLOCK, spindle_n);
+    // Every reply is in its slot before thread 0's release.
+    spindle_sync_threads();
+#endif
+"#;
 
 /// The `SPINDLE_RING_*` plan constants of `plan`, as `#define`s.
 pub(crate) fn plan_defines(plan: &RingPlan) -> String {
@@ -393,41 +490,7 @@ extern "C" __global__ void __launch_bounds__(SPINDLE_RING_BLOCK) $ENTRY(SpindleR
       return;
     }
     const uint32_t spindle_n = spindle_ring_sh.count;
-#if SPINDLE_RING_MSG_STAGED
-    spindle_ring_fetch(spindle_t, spindle_n);
-    // The staged messages are complete before any handler reads them.
-    spindle_sync_threads();
-#endif
-    uint64_t spindle_stop_read = 0u;
-    if (spindle_t == 0u) spindle_stop_read = spindle_ring_clock_ns();
-    for (uint32_t spindle_i = 0u; spindle_i < spindle_n; ++spindle_i) {
-      if (spindle_t < SPINDLE_RING_THREADS) {
-        spindle_ring_sh.at[spindle_t] = (uint8_t)spindle_i;
-        const $M& spindle_msg = *spindle_ring_msg(spindle_i);
-        if (spindle_t == 0u) {
-          // Thread 0's return value is the reply: built where it goes.
-          new (spindle_ring_reply_at(spindle_i), SpindleRingPlace{}) $R($HANDLER(spindle_fault, spindle_state, spindle_msg));
-          spindle_ring_sh.abort[spindle_i & 1u] = spindle_ring_check_abort(&spindle_stop_read);
-        } else {
-          (void)$HANDLER(spindle_fault, spindle_state, spindle_msg);
-        }
-      }
-      // Every live thread is done with message i; a thread that faulted has
-      // exited (after publishing the batch's earlier replies) and is not
-      // counted: the others stop too.
-      if (spindle_sync_threads_count(1u) != SPINDLE_RING_BLOCK) return;
-      // abort[i & 1] was written before this barrier; thread 0 writes it
-      // again only after the next one, when every thread has read it.
-      if (spindle_ring_sh.abort[spindle_i & 1u] != SPINDLE_RING_RUN) {
-        if (spindle_t == 0u) spindle_ring_exit(spindle_state, spindle_state_out, SPINDLE_RING_EXIT_ABORTED);
-        return;
-      }
-    }
-#if SPINDLE_RING_REPLY_STAGED
-    spindle_ring_copy_replies(spindle_t, SPINDLE_RING_BLOCK, spindle_n);
-    // Every reply is in its slot before thread 0's release.
-    spindle_sync_threads();
-#endif
+$BATCH
     if (spindle_t == 0u) spindle_ring_publish(spindle_n);
     if (spindle_t < SPINDLE_RING_POLL_LANES) {
       spindle_poll.req_pos += spindle_n;

@@ -50,7 +50,7 @@
 
 use std::fmt::Write as _;
 
-use super::device_loop::{common_text, plan_defines};
+use super::device_loop::{executor_text, BatchHooks};
 use super::group_layout::group_c_declarations;
 use super::RingKernelSource;
 use crate::cuda::{self, EmitOptions, RingHandler};
@@ -111,19 +111,19 @@ pub fn emit_group(kernel: &Kernel, options: &EmitOptions) -> Result<RingKernelSo
 }
 
 fn group_device_loop(entry: &str, h: &RingHandler, plan: &super::plan::RingPlan) -> String {
-    let mut out =
-        String::from("\n// ---- actor group executor (spindle_codegen::ring::group_loop)\n");
-    out.push_str(&plan_defines(plan));
-    out.push_str(&common_text(h));
-    out.push_str(
-        &GROUP_LOOP
-            .replace("$ENTRY", entry)
-            .replace("$HANDLER", &h.handler)
-            .replace("$S", &h.state_type)
-            .replace("$M", &h.msg_type)
-            .replace("$R", &h.reply_type),
-    );
-    out
+    let hooks = BatchHooks {
+        check_abort: "spindle_group_check_abort",
+        leave: "spindle_group_leave();",
+        exit: "spindle_group_exit(spindle_scan.owned, ",
+    };
+    executor_text(
+        "actor group executor (spindle_codegen::ring::group_loop)",
+        GROUP_LOOP,
+        &hooks,
+        entry,
+        h,
+        plan,
+    )
 }
 
 /// The group loop. `$S`, `$M`, `$R`, `$HANDLER`, `$ENTRY` are replaced; the
@@ -405,41 +405,7 @@ extern "C" __global__ void __launch_bounds__(SPINDLE_RING_BLOCK) $ENTRY(unsigned
     const uint32_t spindle_a = spindle_group_sh.actor;
     $S* spindle_state = spindle_group_state(spindle_a);
     SpindleFault* spindle_fault = (SpindleFault*)(spindle_group_lines(spindle_a) + SPINDLE_GROUP_ACTOR_FAULT);
-#if SPINDLE_RING_MSG_STAGED
-    spindle_ring_fetch(spindle_t, spindle_n);
-    // The staged messages are complete before any handler reads them.
-    spindle_sync_threads();
-#endif
-    uint64_t spindle_stop_read = 0u;
-    if (spindle_t == 0u) spindle_stop_read = spindle_ring_clock_ns();
-    for (uint32_t spindle_i = 0u; spindle_i < spindle_n; ++spindle_i) {
-      if (spindle_t < SPINDLE_RING_THREADS) {
-        spindle_ring_sh.at[spindle_t] = (uint8_t)spindle_i;
-        const $M& spindle_msg = *spindle_ring_msg(spindle_i);
-        if (spindle_t == 0u) {
-          new (spindle_ring_reply_at(spindle_i), SpindleRingPlace{}) $R($HANDLER(spindle_fault, spindle_state, spindle_msg));
-          spindle_ring_sh.abort[spindle_i & 1u] = spindle_group_check_abort(&spindle_stop_read);
-        } else {
-          (void)$HANDLER(spindle_fault, spindle_state, spindle_msg);
-        }
-      }
-      // A thread that faulted has left (after recording the fault and
-      // publishing the batch's earlier replies) and is not counted: this
-      // launch of the block ends, and the host launches it again.
-      if (spindle_sync_threads_count(1u) != SPINDLE_RING_BLOCK) {
-        spindle_group_leave();
-        return;
-      }
-      if (spindle_ring_sh.abort[spindle_i & 1u] != SPINDLE_RING_RUN) {
-        if (spindle_t == 0u) spindle_group_exit(spindle_scan.owned, SPINDLE_RING_EXIT_ABORTED);
-        return;
-      }
-    }
-#if SPINDLE_RING_REPLY_STAGED
-    spindle_ring_copy_replies(spindle_t, SPINDLE_RING_BLOCK, spindle_n);
-    // Every reply is in its slot before thread 0's release.
-    spindle_sync_threads();
-#endif
+$BATCH
     if (spindle_t == 0u) spindle_group_publish(spindle_a, spindle_n);
   }
 }

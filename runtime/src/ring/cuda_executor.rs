@@ -34,8 +34,8 @@ use cudarc::driver::{result, sys};
 use spindle_codegen::abi::FaultRecord;
 use spindle_codegen::cuda::EmitOptions;
 use spindle_codegen::ir::Kernel;
-use spindle_codegen::ring::emit_ring;
 use spindle_codegen::ring::layout::{offsets, RingLayout, EXIT_NONE, STOP_ABORT};
+use spindle_codegen::ring::{emit_ring, RingKernelSource};
 
 use super::config::RingConfig;
 use super::executor::{Executor, ExecutorDeath};
@@ -58,6 +58,32 @@ const START_TIMEOUT: Duration = Duration::from_secs(2);
 /// must not fail the spawn of a healthy actor.
 const MIN_START_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// The CUDA C of `kernel` from `emit` (the single actor's loop or a
+/// group's), refused when its request and reply slot strides differ from
+/// `strides`, those of the memory the host laid out for the `what`
+/// (`"actor"`, `"group"`).
+pub(crate) fn emitted(
+    kernel: &Kernel,
+    emit: fn(&Kernel, &EmitOptions) -> std::result::Result<RingKernelSource, String>,
+    strides: (usize, usize),
+    what: &str,
+) -> Result<RingKernelSource> {
+    let src = emit(kernel, &EmitOptions::default()).map_err(|message| Error::Link {
+        kernel: kernel.name.clone(),
+        message,
+    })?;
+    if (src.request.stride, src.reply.stride) != strides {
+        return Err(Error::Argument {
+            kernel: kernel.name.clone(),
+            param: String::new(),
+            message: format!(
+                "the message or reply type's layout differs between the kernel and the {what}"
+            ),
+        });
+    }
+    Ok(src)
+}
+
 /// Starts ring kernel `kernel` on `dev` with initial state bytes `init`.
 pub(crate) fn start(
     dev: &CudaDevice,
@@ -68,18 +94,12 @@ pub(crate) fn start(
 ) -> Result<(Arc<RawRegion>, Box<dyn Executor>)> {
     let gpu = &dev.gpu;
     let name = &kernel.name;
-    let src = emit_ring(kernel, &EmitOptions::default()).map_err(|message| Error::Link {
-        kernel: name.clone(),
-        message,
-    })?;
-    if (src.request.stride, src.reply.stride) != (layout.request.stride, layout.reply.stride) {
-        return Err(Error::Argument {
-            kernel: name.clone(),
-            param: String::new(),
-            message: "the message or reply type's layout differs between the kernel and the actor"
-                .into(),
-        });
-    }
+    let src = emitted(
+        kernel,
+        emit_ring,
+        (layout.request.stride, layout.reply.stride),
+        "actor",
+    )?;
     // 1. Before the first actor: every registered kernel loaded, the stack
     //    reserved (once per GPU).
     gpu.prepare_actors()?;

@@ -27,13 +27,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cudarc::driver::{result, sys};
-use spindle_codegen::cuda::EmitOptions;
 use spindle_codegen::ir::Kernel;
 use spindle_codegen::ring::emit_group;
 use spindle_codegen::ring::group_layout::{group_offsets, GroupLayout};
 use spindle_codegen::ring::layout::{EXIT_NONE, STOP_ABORT};
 
-use super::cuda_executor::{unknown_code, wait_started, KernelRun, StreamState};
+use super::cuda_executor::{emitted, unknown_code, wait_started, KernelRun, StreamState};
 use super::group_executor::write_group_config;
 use super::group_host::GroupExecutor;
 use super::memory::{RawBytes, RingMemory};
@@ -107,18 +106,12 @@ pub(crate) fn start(
 ) -> Result<CudaGroup> {
     let gpu = &dev.gpu;
     let name = &kernel.name;
-    let src = emit_group(kernel, &EmitOptions::default()).map_err(|message| Error::Link {
-        kernel: name.clone(),
-        message,
-    })?;
-    if (src.request.stride, src.reply.stride) != (layout.request.stride, layout.reply.stride) {
-        return Err(Error::Argument {
-            kernel: name.clone(),
-            param: String::new(),
-            message: "the message or reply type's layout differs between the kernel and the group"
-                .into(),
-        });
-    }
+    let src = emitted(
+        kernel,
+        emit_group,
+        (layout.request.stride, layout.reply.stride),
+        "group",
+    )?;
     gpu.prepare_actors()?;
     let function = gpu.ring_kernel(name, &src.code, &src.entry)?;
     write_group_config(&**region, layout, idle_ns, kernel.threads);
