@@ -406,9 +406,10 @@ impl Lowerer<'_, '_, '_> {
     /// turbofish), `.min()` and `.max()`; `None` when `m` is no such call.
     pub(super) fn iter_fold(&mut self, m: &syn::ExprMethodCall) -> Option<HExpr> {
         let op = match m.method.to_string().as_str() {
-            "sum" => BinOp::Add,
-            "product" => BinOp::Mul,
-            "min" | "max" if m.turbofish.is_none() => BinOp::Lt,
+            "sum" => Some(BinOp::Add),
+            "product" => Some(BinOp::Mul),
+            // `min` / `max`.
+            "min" | "max" if m.turbofish.is_none() => None,
             _ => return None,
         };
         if !m.args.is_empty() || !matches!(strip(&m.receiver), syn::Expr::MethodCall(_)) {
@@ -441,9 +442,21 @@ impl Lowerer<'_, '_, '_> {
             );
             return Some(self.error_expr(m.span()));
         }
-        if op == BinOp::Lt {
-            return Some(self.iter_extreme(m, &it));
+        if op.is_none() && it.items == Items::Mut {
+            // An `Option<&mut T>` would write through to the element.
+            let name = &m.method;
+            self.error(
+                name,
+                format!(
+                    "`.{name}()` of `iter_mut()` is not supported in kernels: take it of \
+                     `.iter()` (`x.iter().{name}()`), and write to the element by index"
+                ),
+            );
+            return Some(self.error_expr(m.span()));
         }
+        let Some(op) = op else {
+            return Some(self.iter_extreme(m, &it));
+        };
         let span = m.span();
         let src = self.source(&it, None, span)?;
         let usize_ty = self.types().scalar(Scalar::Usize);

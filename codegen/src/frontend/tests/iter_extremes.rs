@@ -136,6 +136,11 @@ fn misleading_forms_get_advice() {
         "max()",
     );
     b(
+        "fn k(out: &mut [u32]) { if let Some(m) = out.iter_mut().max() { *m = 0; } }",
+        "`.max()` of `iter_mut()` is not supported in kernels",
+        "max()",
+    );
+    b(
         "fn k(x: &[u32], out: &mut [u32]) { out[0] = x.iter().skip(1).sum(); }",
         "`skip` is not supported before `.sum()` in kernels",
         "skip",
@@ -144,5 +149,27 @@ fn misleading_forms_get_advice() {
         "fn k(x: &[u32], out: &mut [u32]) { out[0] = x.into_iter().max().copied().unwrap_or(0); }",
         "`.min()` and `.max()`; for anything else write a `for` loop",
         "into_iter",
+    );
+}
+
+#[test]
+fn generic_items_are_checked_for_every_type() {
+    // `Int` is `Ord`: every integer type passes.
+    assert!(kernel_errors(
+        "fn k<T: Int>(x: &[T], out: &mut [T]) { \
+         out[0] = x.iter().copied().max().unwrap_or(T::ZERO); }",
+        batch()
+    )
+    .is_empty());
+    // `Num` admits floats, which are not.
+    let errs = kernel_errors(
+        "fn k<T: Num>(x: &[T], out: &mut [T]) { \
+         out[0] = x.iter().copied().min().unwrap_or(T::ZERO); }",
+        batch(),
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.0.contains("are not `Ord` in Rust") && e.0.contains("(with T = f32)")),
+        "{errs:#?}"
     );
 }
