@@ -99,9 +99,11 @@ fn folds(a: u32, b: u32) -> [u32; 4] {
 }
 
 #[device]
-fn float_folds(x: f32) -> [f32; 4] {
+fn float_folds(x: f32) -> [f32; 5] {
     let v = [x, -x, 0.5 * x, -0.0];
     let s: f32 = v.iter().sum();
+    // Summed in the iteration's order: 1.0 reversed, 0.0 forward.
+    let r: f32 = [1.0f32, 1e8 * x.signum(), -1e8].iter().rev().sum();
     let neg_zeros = [-0.0f32, -0.0];
     let z: f32 = neg_zeros.iter().sum();
     let pr: f32 = [x, 2.0, -1.5].iter().product();
@@ -114,12 +116,12 @@ fn float_folds(x: f32) -> [f32; 4] {
     for p in scaled.iter_mut() {
         p.scale(3.0);
     }
-    [s, z, pr, d + scaled[1].x + scaled[0].y]
+    [s, z, pr, d + scaled[1].x + scaled[0].y, r]
 }
 
 map2!(k_iterate_arrays, iterate_arrays, u32, u32, [u32; 8]);
 map2!(k_folds, folds, u32, u32, [u32; 4]);
-map1!(k_float_folds, float_folds, f32, [f32; 4]);
+map1!(k_float_folds, float_folds, f32, [f32; 5]);
 
 /// Every thread reads all of `x` (a short slice); thread 0 also rewrites
 /// `y` through `iter_mut`.

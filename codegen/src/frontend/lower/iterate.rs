@@ -467,7 +467,8 @@ impl Lowerer<'_, '_, '_> {
         // its product at 1.0; the integer ones at 0 and 1.
         let mut acc = 0;
         let body = self.nested(|l| {
-            let index = l.item_index(var, &len, false, span);
+            // In the iteration's order: float sums round by it.
+            let index = l.item_index(var, &len, it.rev, span);
             let elem = l.index_into(src.access.clone(), index, l.stmts.len(), it.base, span);
             let v = l.access_into_value(elem, it.base);
             let ty = v.ty;
