@@ -1,6 +1,7 @@
 //! Everyday Rust in kernels, continued: iteration over arrays, slices and
-//! shared arrays, and sub-slices — run on the CPU backend (and a GPU when present) against
-//! Rust's own result, as in `idioms.rs`.
+//! shared arrays (with `sum`, `product`, `min` and `max`), and sub-slices —
+//! run on the CPU backend (and a GPU when present) against Rust's own
+//! result, as in `idioms.rs`.
 
 mod common;
 #[macro_use]
@@ -98,9 +99,11 @@ fn folds(a: u32, b: u32) -> [u32; 4] {
 }
 
 #[device]
-fn float_folds(x: f32) -> [f32; 4] {
+fn float_folds(x: f32) -> [f32; 5] {
     let v = [x, -x, 0.5 * x, -0.0];
     let s: f32 = v.iter().sum();
+    // Summed in the iteration's order: 1.0 reversed, 0.0 forward.
+    let r: f32 = [1.0f32, 1e8 * x.signum(), -1e8].iter().rev().sum();
     let neg_zeros = [-0.0f32, -0.0];
     let z: f32 = neg_zeros.iter().sum();
     let pr: f32 = [x, 2.0, -1.5].iter().product();
@@ -113,12 +116,12 @@ fn float_folds(x: f32) -> [f32; 4] {
     for p in scaled.iter_mut() {
         p.scale(3.0);
     }
-    [s, z, pr, d + scaled[1].x + scaled[0].y]
+    [s, z, pr, d + scaled[1].x + scaled[0].y, r]
 }
 
 map2!(k_iterate_arrays, iterate_arrays, u32, u32, [u32; 8]);
 map2!(k_folds, folds, u32, u32, [u32; 4]);
-map1!(k_float_folds, float_folds, f32, [f32; 4]);
+map1!(k_float_folds, float_folds, f32, [f32; 5]);
 
 /// Every thread reads all of `x` (a short slice); thread 0 also rewrites
 /// `y` through `iter_mut`.
@@ -244,6 +247,132 @@ fn iteration_over_slices_and_shared_arrays() {
                     dev.name()
                 );
             }
+        }
+    }
+}
+
+// ---------------------------------------------------------- min and max
+
+#[device]
+fn extremes(a: u32, b: u32) -> [i64; 8] {
+    // Negative and positive `i32`s.
+    let s = [
+        a as i32,
+        (b % 2000) as i32 - 1000,
+        (a ^ b) as i32,
+        -((b % 7) as i32),
+    ];
+    let mx = s.iter().copied().max().unwrap_or(0) as i64;
+    let mn = if let Some(&m) = s.iter().min() {
+        m as i64
+    } else {
+        1
+    };
+    let bytes = [a as u8, b as u8, (a >> 8) as u8];
+    let bmax = bytes.iter().max().copied().unwrap_or(0) as i64;
+    let signed = [a as i8, b as i8, (a >> 16) as i8];
+    let smin = match signed.iter().rev().min() {
+        Some(v) => *v as i64,
+        None => 2,
+    };
+    let wide = [a as u64 * b as u64, (a as u64) << 31, u64::MAX - b as u64];
+    let wmin = wide.iter().cloned().min().unwrap_or(0) as i64;
+    let halves = [
+        a as i16,
+        (b as i16).wrapping_neg(),
+        i16::MIN + (a % 3) as i16,
+    ];
+    let hmax = halves.iter().max().copied().unwrap_or(0) as i64;
+    // A prefix of `s`, empty one time in four: `None`.
+    let n = (a % 4) as usize;
+    let part = &s[..n];
+    let pmax = match part.iter().copied().max() {
+        Some(v) => v as i64,
+        None => -7777,
+    };
+    let pmin = if part.iter().min().is_none() {
+        -8888
+    } else {
+        part.iter().min().copied().unwrap_or(0) as i64
+    };
+    [mx, mn, bmax, smin, wmin, hmax, pmax, pmin]
+}
+
+map2!(k_extremes, extremes, u32, u32, [i64; 8]);
+
+/// Each thread takes the least and greatest item of the window
+/// `x[i..i + 3]` (clamped to the end, so empty past it) and the greatest
+/// of its block's tile of `x`.
+#[kernel(mode = "batch")]
+fn window_extremes(x: &[i32], lo: &mut [i64], hi: &mut [i64], top: &mut [i64]) {
+    let tile = shared_array::<i32, 64>();
+    let t = thread_idx().x as usize;
+    let i = global_index();
+    let n = x.len();
+    tile[t] = if i < n { x[i] } else { i32::MIN };
+    sync_threads();
+    if i < lo.len() {
+        let w = &x[i.min(n)..(i + 3).min(n)];
+        lo[i] = match w.iter().min() {
+            Some(&v) => v as i64,
+            None => i64::MIN,
+        };
+        hi[i] = if let Some(v) = w.iter().max() {
+            *v as i64
+        } else {
+            i64::MAX
+        };
+        top[i] = tile.iter().copied().max().unwrap_or(0) as i64;
+    }
+}
+
+#[test]
+fn min_and_max_match_rust() {
+    let mut rng = common::rng("min_and_max_match_rust");
+    let edges = [0, 1, u32::MAX, 4, 5, 255, 256, 1 << 31, 65535];
+    check_map!(
+        k_extremes,
+        extremes,
+        u32s(&mut rng, &edges, u32::MAX),
+        u32s(&mut rng, &edges, u32::MAX)
+    );
+    for dev in devices("min_and_max_match_rust") {
+        let x: Vec<i32> = (0..150).map(|_| rng.i32(-1000..1000)).collect();
+        let threads = 192;
+        let xb = dev.upload(&x).unwrap();
+        let (mut lo, mut hi, mut top) = (
+            dev.zeros::<i64>(threads).unwrap(),
+            dev.zeros::<i64>(threads).unwrap(),
+            dev.zeros::<i64>(threads).unwrap(),
+        );
+        window_extremes::launch(
+            &dev,
+            Launch::new(threads as u32 / 64, 64),
+            &xb,
+            &mut lo,
+            &mut hi,
+            &mut top,
+        )
+        .unwrap();
+        let (lo, hi, top) = (
+            lo.to_vec().unwrap(),
+            hi.to_vec().unwrap(),
+            top.to_vec().unwrap(),
+        );
+        for i in 0..threads {
+            let w = &x[i.min(x.len())..(i + 3).min(x.len())];
+            let want_lo = w.iter().min().map_or(i64::MIN, |&v| v as i64);
+            let want_hi = w.iter().max().map_or(i64::MAX, |&v| v as i64);
+            let b = i / 64 * 64;
+            let tile = (b..b + 64).map(|k| x.get(k).copied().unwrap_or(i32::MIN));
+            let want_top = tile.max().unwrap_or(0) as i64;
+            let got = (lo[i], hi[i], top[i]);
+            assert_eq!(
+                got,
+                (want_lo, want_hi, want_top),
+                "thread {i} on {}",
+                dev.name()
+            );
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Iteration over arrays, slices and block-shared memory: `for v in arr`,
 //! `for v in x.iter()`, `for &v in &x`, `for (i, v) in x.iter().enumerate()`,
 //! `for v in y.iter_mut()` (and `.rev()`, `.copied()`), and
-//! `x.iter().sum()` / `.product()`.
+//! `x.iter().sum()` / `.product()` / `.min()` / `.max()`.
 //!
 //! Each is an indexed loop `for k in 0..len` whose element access is an
 //! ordinary index projection, so it carries the same bounds check as
@@ -17,7 +17,8 @@ use super::stmt::{binary, local_place, strip};
 use super::{Binding, Lowerer};
 use crate::frontend::hir::{HExpr, HExprKind, HLit, HPlace, HProj, HStmtKind};
 use crate::frontend::signature::value_type;
-use crate::ir::{BinOp, LocalId, Scalar};
+use crate::frontend::types::{Kind, Shape, TyVar};
+use crate::ir::{BinOp, Intrinsic, LocalId, Scalar};
 
 /// How an iteration hands out its items.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,6 +127,19 @@ fn unsupported_adapter(e: &syn::Expr) -> Option<&syn::Ident> {
             ADAPTERS.contains(&name.as_str()).then_some(&m.method)
         }),
         _ => None,
+    }
+}
+
+/// Whether a method chain holds `.iter()`, `.iter_mut()` or `.into_iter()`.
+fn iterates(e: &syn::Expr) -> bool {
+    match strip(e) {
+        syn::Expr::MethodCall(m) => {
+            matches!(
+                m.method.to_string().as_str(),
+                "iter" | "iter_mut" | "into_iter"
+            ) || iterates(&m.receiver)
+        }
+        _ => false,
     }
 }
 
@@ -389,20 +403,60 @@ impl Lowerer<'_, '_, '_> {
     }
 
     /// `x.iter().sum()`, `.product()` (also with `.copied()` and a
-    /// turbofish); `None` when `m` is no such call.
+    /// turbofish), `.min()` and `.max()`; `None` when `m` is no such call.
     pub(super) fn iter_fold(&mut self, m: &syn::ExprMethodCall) -> Option<HExpr> {
         let op = match m.method.to_string().as_str() {
-            "sum" => BinOp::Add,
-            "product" => BinOp::Mul,
+            "sum" => Some(BinOp::Add),
+            "product" => Some(BinOp::Mul),
+            // `min` / `max`.
+            "min" | "max" if m.turbofish.is_none() => None,
             _ => return None,
         };
         if !m.args.is_empty() || !matches!(strip(&m.receiver), syn::Expr::MethodCall(_)) {
             return None;
         }
+        if let Some(adapter) = unsupported_adapter(&m.receiver).filter(|_| iterates(&m.receiver)) {
+            let name = &m.method;
+            self.error(
+                adapter,
+                format!(
+                    "`{adapter}` is not supported before `.{name}()` in kernels: `.sum()`, \
+                     `.product()`, `.min()` and `.max()` take the items of `x.iter()` \
+                     (`.copied()`, `.rev()`); write a `for` loop for anything else"
+                ),
+            );
+            return Some(self.error_expr(m.span()));
+        }
         let it = iteration(&m.receiver)?;
-        if it.items == Items::Natural || it.enumerate {
+        if it.items == Items::Natural {
             return None;
         }
+        if it.enumerate {
+            let name = &m.method;
+            self.error(
+                name,
+                format!(
+                    "`.{name}()` of `.enumerate()` is not supported in kernels: write a `for` \
+                     loop (`for (i, v) in x.iter().enumerate()`)"
+                ),
+            );
+            return Some(self.error_expr(m.span()));
+        }
+        if op.is_none() && it.items == Items::Mut {
+            // An `Option<&mut T>` would write through to the element.
+            let name = &m.method;
+            self.error(
+                name,
+                format!(
+                    "`.{name}()` of `iter_mut()` is not supported in kernels: take it of \
+                     `.iter()` (`x.iter().{name}()`), and write to the element by index"
+                ),
+            );
+            return Some(self.error_expr(m.span()));
+        }
+        let Some(op) = op else {
+            return Some(self.iter_extreme(m, &it));
+        };
         let span = m.span();
         let src = self.source(&it, None, span)?;
         let usize_ty = self.types().scalar(Scalar::Usize);
@@ -413,7 +467,8 @@ impl Lowerer<'_, '_, '_> {
         // its product at 1.0; the integer ones at 0 and 1.
         let mut acc = 0;
         let body = self.nested(|l| {
-            let index = l.item_index(var, &len, false, span);
+            // In the iteration's order: float sums round by it.
+            let index = l.item_index(var, &len, it.rev, span);
             let elem = l.index_into(src.access.clone(), index, l.stmts.len(), it.base, span);
             let v = l.access_into_value(elem, it.base);
             let ty = v.ty;
@@ -470,6 +525,180 @@ impl Lowerer<'_, '_, '_> {
             span,
         );
         Some(self.load_local(acc, span))
+    }
+
+    /// `x.iter().min()` / `.max()` (and `.copied()`, `.rev()`) of integer
+    /// items: `None` for no items, else `Some` of the least (greatest)
+    /// item. An `Option<&T>` is held as the `Option<T>` of its value, as
+    /// `x.get(i)` is; for integers, which of equal items Rust returns
+    /// (the first least, the last greatest) does not show.
+    fn iter_extreme(&mut self, m: &syn::ExprMethodCall, it: &Iteration) -> HExpr {
+        let span = m.span();
+        let name = m.method.to_string();
+        let which = if name == "min" {
+            Intrinsic::Min
+        } else {
+            Intrinsic::Max
+        };
+        let Some(src) = self.source(it, None, span) else {
+            return self.error_expr(span);
+        };
+        let usize_ty = self.types().scalar(Scalar::Usize);
+        let bool_ty = self.types().scalar(Scalar::Bool);
+        let id = self.new_loop(None);
+        let var = self.temp(usize_ty, span);
+        let found = self.temp(bool_ty, span);
+        let len = src.len.clone();
+        let mut best = 0;
+        // for k in 0..len { let v = x[k]; if found { best = best.max(v) }
+        //                   else { best = v; found = true } }
+        let body = self.nested(|l| {
+            let index = l.item_index(var, &len, false, span);
+            let elem = l.index_into(src.access.clone(), index, l.stmts.len(), it.base, span);
+            let v = l.access_into_value(elem, it.base);
+            let ty = v.ty;
+            best = l.temp(ty, span);
+            let item = l.temp(ty, span);
+            l.push_let(item, Some(v), span);
+            let then_block = l.nested(|l| {
+                let a = l.load_local(best, span);
+                let b = l.load_local(item, span);
+                let value = HExpr {
+                    kind: HExprKind::Intrinsic(which, vec![a, b]),
+                    ty,
+                    span,
+                };
+                l.push(
+                    HStmtKind::Assign {
+                        place: local_place(best, ty),
+                        value,
+                    },
+                    span,
+                );
+            });
+            let else_block = l.nested(|l| {
+                let value = l.load_local(item, span);
+                l.push(
+                    HStmtKind::Assign {
+                        place: local_place(best, ty),
+                        value,
+                    },
+                    span,
+                );
+                let yes = HExpr {
+                    kind: HExprKind::Lit(HLit::Bool(true)),
+                    ty: bool_ty,
+                    span,
+                };
+                l.push(
+                    HStmtKind::Assign {
+                        place: local_place(found, bool_ty),
+                        value: yes,
+                    },
+                    span,
+                );
+            });
+            let cond = l.load_local(found, span);
+            l.push(
+                HStmtKind::If {
+                    cond,
+                    then_block,
+                    else_block,
+                },
+                span,
+            );
+        });
+        self.loops.pop();
+        let ty = self.locals[best as usize].ty;
+        if !self.ordered_items(ty, &m.method, it.base) {
+            return self.error_expr(span);
+        }
+        let no = HExpr {
+            kind: HExprKind::Lit(HLit::Bool(false)),
+            ty: bool_ty,
+            span,
+        };
+        self.push_let(found, Some(no), span);
+        // Like `None`'s, the value of no items is a zero.
+        let zero = HExpr {
+            kind: HExprKind::Zero,
+            ty,
+            span,
+        };
+        self.push_let(best, Some(zero), span);
+        let start = HExpr {
+            kind: HExprKind::Lit(HLit::Int(0)),
+            ty: usize_ty,
+            span,
+        };
+        self.push(
+            HStmtKind::For {
+                id,
+                var,
+                start,
+                end: src.len,
+                inclusive: false,
+                step: None,
+                body,
+            },
+            span,
+        );
+        let is_some = self.load_local(found, span);
+        let value = self.load_local(best, span);
+        let ty = self.types().known(Shape::Option(ty));
+        HExpr {
+            kind: HExprKind::StructLit(vec![is_some, value]),
+            ty,
+            span,
+        }
+    }
+
+    /// Whether items of type `ty` have the order `.min()` / `.max()`
+    /// (`method`) of an iteration over `base` need: kernels give it to
+    /// integers; floats are not `Ord` in Rust. Reports why not.
+    fn ordered_items(&mut self, ty: TyVar, method: &syn::Ident, base: &syn::Expr) -> bool {
+        // Macro time, a type only the linker knows: checked when linked.
+        if self.types().shape(ty).is_none() && self.types().is_external(ty) {
+            return true;
+        }
+        let float = match self.types().scalar_of(ty) {
+            Some(s) if s.is_float() => Some(s),
+            _ if self.types().open_kind(ty) == Some(Kind::Float) => {
+                Some(self.types().default_scalar(ty).unwrap_or(Scalar::F64))
+            }
+            _ => None,
+        };
+        if let Some(f) = float {
+            let f = f.rust_name();
+            let x = super::place::tokens_text(base);
+            let (start, pick) = if method == "min" {
+                ("INFINITY", "min")
+            } else {
+                ("NEG_INFINITY", "max")
+            };
+            self.error(
+                method,
+                format!(
+                    "`.{method}()` of an iterator needs `Ord` items, and `f32`/`f64` are not \
+                     `Ord` in Rust (NaN has no place in their order): write a loop, `let mut m \
+                     = {f}::{start}; for &v in {x}.iter() {{ m = m.{pick}(v); }}` \
+                     (`{f}::{pick}` ignores NaNs)"
+                ),
+            );
+            return false;
+        }
+        if self.types().require_kind(ty, Kind::Int).is_ok() {
+            return true;
+        }
+        let t = self.types().describe(ty);
+        self.error(
+            method,
+            format!(
+                "kernels support `.{method}()` of an iterator over integer items, found `{t}` \
+                 items: write a loop"
+            ),
+        );
+        false
     }
 }
 

@@ -166,8 +166,8 @@ fn known_unsupported(name: &str) -> Option<&'static str> {
         "iter" | "iter_mut" | "into_iter" | "map" | "sum" | "product" | "fold" | "zip"
         | "enumerate" | "copied" | "cloned" => {
             "iterators are supported as a `for` loop's source (`for v in x.iter()`, \
-             `x.iter_mut()`, `x.iter().enumerate()`) and in `x.iter().sum()` / `.product()`; \
-             for anything else write a `for` loop"
+             `x.iter_mut()`, `x.iter().enumerate()`) and in `x.iter().sum()`, `.product()`, \
+             `.min()` and `.max()`; for anything else write a `for` loop"
         }
         "unwrap" | "expect" => {
             "`unwrap`/`expect` are not supported in kernels (a kernel cannot panic): use \

@@ -89,6 +89,15 @@ impl Lowerer<'_, '_, '_> {
             // `Option<&T>` is held as `Option<T>`.
             ("copied", 0) | ("cloned", 0) => o,
             ("unwrap_or", 1) => {
+                if let syn::Expr::Reference(r) = &m.args[0] {
+                    // `x.get(i).unwrap_or(&0)`, `x.iter().max().unwrap_or(&0)`.
+                    self.error(
+                        r,
+                        "kernels hold the `&T` of an `Option<&T>` as a copy of its value: write \
+                         `.copied().unwrap_or(v)` (`x.iter().max().copied().unwrap_or(0)`)",
+                    );
+                    return self.error_expr(span);
+                }
                 // `o`, then the default (Rust evaluates it before the call).
                 let subject = self.subject_of_value(o);
                 let d = self.expr(&m.args[0]);

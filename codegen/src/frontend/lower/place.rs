@@ -157,6 +157,17 @@ impl Lowerer<'_, '_, '_> {
                 }
             }
         }
+        if let syn::Expr::MethodCall(m) = strip(&u.expr) {
+            if matches!(
+                m.method.to_string().as_str(),
+                "unwrap_or" | "unwrap" | "expect"
+            ) {
+                // The value of an `Option<&T>` (`*x.iter().max().unwrap_or(&0)`):
+                // kernels hold it as a copy, so `*` reads it (rustc has checked
+                // that `*` applies), and the call says what is not supported.
+                return Access::Value(self.expr(&u.expr));
+            }
+        }
         self.error(
             u,
             "`*` only applies to references: the ring state (`*state`), a message taken as \

@@ -12,6 +12,7 @@ mod idioms;
 mod infer;
 mod intrinsic_errors;
 mod intrinsics;
+mod iter_extremes;
 mod link;
 mod lower;
 
