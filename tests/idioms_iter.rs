@@ -295,7 +295,17 @@ fn extremes(a: u32, b: u32) -> [i64; 8] {
     } else {
         part.iter().min().copied().unwrap_or(0) as i64
     };
-    [mx, mn, bmax, smin, wmin, hmax, pmax, pmin]
+    // A reference item and an `Option<&T>`'s value kept in plain `let`s.
+    let mut refs = 0i64;
+    for v in s.iter() {
+        let r = v;
+        refs += *r as i64;
+    }
+    if let Some(m) = s.iter().max() {
+        let top = m;
+        refs += *top as i64;
+    }
+    [mx, mn, bmax, smin, wmin, hmax, pmax, pmin + refs]
 }
 
 map2!(k_extremes, extremes, u32, u32, [i64; 8]);

@@ -2,8 +2,9 @@
 //! the function rustc checks, so rustc verifies our inference.
 //!
 //! Only `let`s without an annotation whose type is a scalar or an array of
-//! scalars, inferred without any external item (see [`type_tokens`]), are
-//! annotated. The `let`s
+//! scalars, inferred without any external item (see [`type_tokens`]), and
+//! whose value cannot be a reference in Rust (see [`may_be_reference`]),
+//! are annotated. The `let`s
 //! are found again by address: the analysis borrows the same syntax tree
 //! that is then walked mutably, and nothing moves in between.
 
@@ -88,6 +89,12 @@ fn local(l: &mut syn::Local, annotations: &HashMap<usize, String>) {
     let Some(text) = annotations.get(&key) else {
         return;
     };
+    if l.init
+        .as_ref()
+        .is_some_and(|init| may_be_reference(&init.expr))
+    {
+        return;
+    }
     let span = l.pat.to_token_stream().into_iter().next().map(|t| t.span());
     let Ok(tokens) = text.parse::<TokenStream>() else {
         return;
@@ -103,6 +110,37 @@ fn local(l: &mut syn::Local, annotations: &HashMap<usize, String>) {
         colon_token: Default::default(),
         ty: Box::new(ty),
     });
+}
+
+/// Whether `e` may be a reference in Rust where the front end holds a copy
+/// of the value (an item of `.iter()`, the value of an `Option<&T>`): a
+/// name, `a.min(b)` / `.max` / `.clamp` of one (`Ord` for `&T` keeps the
+/// reference), or a block, `if` or `match` whose value may be one. Its
+/// `let` is left to rustc: `let y: u32 = v` would not compile for `v: &u32`.
+fn may_be_reference(e: &syn::Expr) -> bool {
+    use syn::Expr as E;
+    let tail = |b: &syn::Block| match b.stmts.last() {
+        Some(syn::Stmt::Expr(e, None)) => may_be_reference(e),
+        _ => false,
+    };
+    match e {
+        E::Path(_) => true,
+        E::Paren(p) => may_be_reference(&p.expr),
+        E::Group(g) => may_be_reference(&g.expr),
+        E::Block(b) => tail(&b.block),
+        E::If(i) => {
+            tail(&i.then_branch)
+                || i.else_branch
+                    .as_ref()
+                    .is_some_and(|(_, e)| may_be_reference(e))
+        }
+        E::Match(m) => m.arms.iter().any(|arm| may_be_reference(&arm.body)),
+        E::MethodCall(m) => {
+            matches!(m.method.to_string().as_str(), "min" | "max" | "clamp")
+                && may_be_reference(&m.receiver)
+        }
+        _ => false,
+    }
 }
 
 fn block(b: &mut syn::Block, annotations: &HashMap<usize, String>) {

@@ -71,3 +71,27 @@ fn device_fns_are_annotated_too() {
     let out = item.block.to_token_stream().to_string();
     assert!(out.contains("let k : f32 = 2.0"), "{out}");
 }
+
+#[test]
+fn lets_whose_value_may_be_a_reference_are_left_to_rustc() {
+    let out = annotated(
+        "fn k(x: &[u32], out: &mut [u32]) {
+            let mut acc = 0u32;
+            for v in x.iter() {
+                let y = v;
+                let z = (v);
+                let w = if acc > 3 { v } else { y };
+                let m = v.max(y);
+                let doubled = *v * 2;
+                let copy = acc;
+                acc += *y + *z + *w + *m + doubled + copy;
+            }
+            out[0] = acc;
+        }",
+    );
+    for name in ["y", "z", "w", "m", "copy"] {
+        assert!(out.contains(&format!("let {name} =")), "{name}: {out}");
+    }
+    assert!(out.contains("let doubled : u32 ="), "{out}");
+    assert!(out.contains("let mut acc : u32 ="), "{out}");
+}
