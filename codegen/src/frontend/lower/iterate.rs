@@ -15,10 +15,10 @@ use syn::spanned::Spanned;
 use super::place::Access;
 use super::stmt::{binary, local_place, strip};
 use super::{Binding, Lowerer};
-use crate::frontend::hir::{HExpr, HExprKind, HLit, HPlace, HProj, HStmtKind};
+use crate::frontend::hir::{HBlock, HExpr, HExprKind, HLit, HPlace, HProj, HStmtKind};
 use crate::frontend::signature::value_type;
 use crate::frontend::types::{Kind, Shape, TyVar};
-use crate::ir::{BinOp, Intrinsic, LocalId, Scalar};
+use crate::ir::{BinOp, Intrinsic, LocalId, LoopId, Scalar};
 
 /// How an iteration hands out its items.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -233,24 +233,30 @@ impl Lowerer<'_, '_, '_> {
             l.push(HStmtKind::Block(inner), span);
         });
         self.loops.pop();
-        let zero = HExpr {
+        self.push_index_loop(id, var, src.len, body, span);
+        true
+    }
+
+    /// `for var in 0..len { body }`: the indexed loop `id` an iteration is
+    /// lowered to.
+    fn push_index_loop(&mut self, id: LoopId, var: LocalId, len: HExpr, body: HBlock, span: Span) {
+        let start = HExpr {
             kind: HExprKind::Lit(HLit::Int(0)),
-            ty: usize_ty,
+            ty: self.types().scalar(Scalar::Usize),
             span,
         };
         self.push(
             HStmtKind::For {
                 id,
                 var,
-                start: zero,
-                end: src.len,
+                start,
+                end: len,
                 inclusive: false,
                 step: None,
                 body,
             },
             span,
         );
-        true
     }
 
     /// The element index of iteration `var`: `var`, or `len - 1 - var`
@@ -507,23 +513,7 @@ impl Lowerer<'_, '_, '_> {
             span,
         };
         self.push_let(acc, Some(init), span);
-        let zero = HExpr {
-            kind: HExprKind::Lit(HLit::Int(0)),
-            ty: usize_ty,
-            span,
-        };
-        self.push(
-            HStmtKind::For {
-                id,
-                var,
-                start: zero,
-                end: src.len,
-                inclusive: false,
-                step: None,
-                body,
-            },
-            span,
-        );
+        self.push_index_loop(id, var, src.len, body, span);
         Some(self.load_local(acc, span))
     }
 
@@ -626,23 +616,7 @@ impl Lowerer<'_, '_, '_> {
             span,
         };
         self.push_let(best, Some(zero), span);
-        let start = HExpr {
-            kind: HExprKind::Lit(HLit::Int(0)),
-            ty: usize_ty,
-            span,
-        };
-        self.push(
-            HStmtKind::For {
-                id,
-                var,
-                start,
-                end: src.len,
-                inclusive: false,
-                step: None,
-                body,
-            },
-            span,
-        );
+        self.push_index_loop(id, var, src.len, body, span);
         let is_some = self.load_local(found, span);
         let value = self.load_local(best, span);
         let ty = self.types().known(Shape::Option(ty));
