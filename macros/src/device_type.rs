@@ -60,19 +60,7 @@ pub fn expand(item: TokenStream) -> syn::Result<TokenStream> {
     let name = &input.ident;
     let name_str = name.to_string();
     let n = fields.len();
-    let field_layouts = fields.iter().map(|f| {
-        let ident = f.ident.as_ref().expect("named fields");
-        let fname = ident.to_string();
-        let ty = &f.ty;
-        let desc = quote_spanned!(ty.span()=> <#ty as #krate::DeviceType>::DESC);
-        quote! {
-            #private::FieldLayout {
-                name: #fname,
-                offset: ::core::mem::offset_of!(#name, #ident),
-                ty: &#desc,
-            }
-        }
-    });
+    let field_layouts = fields.iter().map(|f| field_layout(f, &quote!(#name)));
     let msg = format!("spindle: the layout of `{name_str}` does not follow C's rules; keep #[repr(C)] without packed or align");
     Ok(quote! {
         const _: () = {
@@ -264,4 +252,22 @@ pub(crate) fn check_field_type(ty: &Type) -> syn::Result<()> {
         ty,
         format!("unsupported field type for DeviceType: {reason}"),
     ))
+}
+
+/// The `FieldLayout` of named field `f` of struct `owner` (the struct's
+/// name, or `Self` inside a generic struct's impl).
+pub(crate) fn field_layout(f: &syn::Field, owner: &TokenStream) -> TokenStream {
+    let krate = paths::krate();
+    let private = paths::private();
+    let ident = f.ident.as_ref().expect("named fields");
+    let fname = ident.to_string();
+    let ty = &f.ty;
+    let desc = quote_spanned!(ty.span()=> <#ty as #krate::DeviceType>::DESC);
+    quote! {
+        #private::FieldLayout {
+            name: #fname,
+            offset: ::core::mem::offset_of!(#owner, #ident),
+            ty: &#desc,
+        }
+    }
 }

@@ -56,19 +56,7 @@ pub fn expand(
     let param_idents = &params;
     let field_layouts: Vec<TokenStream> = fields
         .iter()
-        .map(|f| {
-            let ident = f.ident.as_ref().expect("named fields");
-            let fname = ident.to_string();
-            let ty = &f.ty;
-            let desc = quote_spanned!(ty.span()=> <#ty as #krate::DeviceType>::DESC);
-            quote! {
-                #private::FieldLayout {
-                    name: #fname,
-                    offset: ::core::mem::offset_of!(Self, #ident),
-                    ty: &#desc,
-                }
-            }
-        })
+        .map(|f| crate::device_type::field_layout(f, &quote!(Self)))
         .collect();
     let layout = quote! {
         #private::StructLayout {
