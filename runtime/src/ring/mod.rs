@@ -37,6 +37,7 @@ mod host;
 pub mod memory;
 mod placement;
 mod protocol;
+mod task_wait;
 mod wait;
 mod watcher;
 
