@@ -520,6 +520,35 @@ fn a_slow_reply_wakes_its_task_without_periodic_polling() {
     assert!(waited < Duration::from_secs(5), "woken only after {waited:?}");
 }
 
+/// Replies that come after a future's first spin wake its task at once
+/// (the worker rings the host's doorbell), not at its first re-check of
+/// the executor's health 10 ms later: 20 calls and 20 receives of a 2 ms
+/// handler take far less than 40 × 10 ms.
+#[test]
+fn replies_wake_their_task_promptly() {
+    let handler = |s: &mut u32, m: u32| {
+        std::thread::sleep(Duration::from_millis(2));
+        *s += m;
+        *s
+    };
+    let mut group =
+        ActorGroup::<u32, u32, u32>::spawn_fn("slow", vec![0; 2], GroupConfig::default(), handler)
+            .unwrap();
+    let started = std::time::Instant::now();
+    futures::executor::block_on(async {
+        for k in 1..=20 {
+            assert_eq!(group.call_async(1, 1).await.unwrap(), k);
+            group.send_async(0, 1).await.unwrap();
+            assert_eq!(group.recv_any_async().await.unwrap(), (0, k));
+        }
+    });
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(300),
+        "40 waits of 2 ms took {took:?}"
+    );
+}
+
 #[test]
 fn an_async_wait_times_out_with_the_group_timeout() {
     let gate = Arc::new(AtomicBool::new(false));
