@@ -133,7 +133,10 @@ fn main() -> spindle::Result<()> {
         s.readings as f64 / elapsed.as_secs_f64()
     );
     assert_eq!(s.readings, streams * n, "every reading answered once");
-    assert_eq!(s.agree, s.readings, "every verdict matches the host reference");
+    assert_eq!(
+        s.agree, s.readings,
+        "every verdict matches the host reference"
+    );
     assert!(s.models_match, "every final model matches");
     Ok(())
 }

@@ -139,7 +139,9 @@ fn inits(actors: u32) -> Vec<u32> {
 
 /// The final states after `pipelined` from 1 to `upto` (inclusive).
 fn finals(actors: u32, upto: u32) -> Vec<u32> {
-    (0..actors).map(|a| 1000 * a + (1..=upto).sum::<u32>()).collect()
+    (0..actors)
+        .map(|a| 1000 * a + (1..=upto).sum::<u32>())
+        .collect()
 }
 
 #[test]
@@ -334,7 +336,13 @@ fn a_cancelled_call_leaves_its_reply_to_the_next_recv_in_order() {
         loop {
             let slow = Work { value: 1, rounds };
             group.send(3, slow).unwrap();
-            let call = group.call_async(3, Work { value: 10, rounds: 0 });
+            let call = group.call_async(
+                3,
+                Work {
+                    value: 10,
+                    rounds: 0,
+                },
+            );
             let polled = poll_once_and_drop(call);
             sum += 1;
             if polled.is_ready() {
@@ -346,10 +354,29 @@ fn a_cancelled_call_leaves_its_reply_to_the_next_recv_in_order() {
                 rounds *= 10;
                 continue;
             }
-            assert_eq!(group.in_flight(3).unwrap(), 2, "the call's message is in flight");
+            assert_eq!(
+                group.in_flight(3).unwrap(),
+                2,
+                "the call's message is in flight"
+            );
             // Another actor's call meanwhile gets its own reply.
-            assert_eq!(group.call(1, Work { value: 5, rounds: 0 }).unwrap(), 5);
-            assert_eq!(group.recv(3).unwrap(), sum, "the slow message's reply first");
+            assert_eq!(
+                group
+                    .call(
+                        1,
+                        Work {
+                            value: 5,
+                            rounds: 0
+                        }
+                    )
+                    .unwrap(),
+                5
+            );
+            assert_eq!(
+                group.recv(3).unwrap(),
+                sum,
+                "the slow message's reply first"
+            );
             sum += 10;
             let r = futures::executor::block_on(group.recv_async(3)).unwrap();
             assert_eq!(r, sum, "then the cancelled call's");
@@ -364,9 +391,27 @@ fn a_cancelled_call_leaves_its_reply_to_the_next_recv_in_order() {
             .unwrap();
         rt.block_on(async {
             loop {
-                group.send_async(3, Work { value: 1, rounds: 0 }).await.unwrap();
-                group.send_async(3, Work { value: 2, rounds }).await.unwrap();
-                let call = group.call_async(3, Work { value: 100, rounds: 0 });
+                group
+                    .send_async(
+                        3,
+                        Work {
+                            value: 1,
+                            rounds: 0,
+                        },
+                    )
+                    .await
+                    .unwrap();
+                group
+                    .send_async(3, Work { value: 2, rounds })
+                    .await
+                    .unwrap();
+                let call = group.call_async(
+                    3,
+                    Work {
+                        value: 100,
+                        rounds: 0,
+                    },
+                );
                 let cut = tokio::time::timeout(Duration::from_millis(1), call).await;
                 if let Ok(r) = cut {
                     // Answered within the timeout: the earlier replies wait.
@@ -387,7 +432,16 @@ fn a_cancelled_call_leaves_its_reply_to_the_next_recv_in_order() {
                 break;
             }
             assert_eq!(
-                group.call_async(3, Work { value: 1000, rounds: 0 }).await.unwrap(),
+                group
+                    .call_async(
+                        3,
+                        Work {
+                            value: 1000,
+                            rounds: 0
+                        }
+                    )
+                    .await
+                    .unwrap(),
                 sum + 1000
             );
             sum += 1000;
@@ -399,14 +453,23 @@ fn a_cancelled_call_leaves_its_reply_to_the_next_recv_in_order() {
 }
 
 /// A group whose handler waits until `gate` opens.
-fn gated_group(gate: Arc<AtomicBool>, actors: usize, config: GroupConfig) -> ActorGroup<u32, u32, u32> {
-    ActorGroup::spawn_fn("gated", vec![0u32; actors], config, move |s: &mut u32, m: u32| {
-        while !gate.load(Ordering::Acquire) {
-            std::thread::sleep(Duration::from_micros(200));
-        }
-        *s += m;
-        *s
-    })
+fn gated_group(
+    gate: Arc<AtomicBool>,
+    actors: usize,
+    config: GroupConfig,
+) -> ActorGroup<u32, u32, u32> {
+    ActorGroup::spawn_fn(
+        "gated",
+        vec![0u32; actors],
+        config,
+        move |s: &mut u32, m: u32| {
+            while !gate.load(Ordering::Acquire) {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            *s += m;
+            *s
+        },
+    )
     .unwrap()
 }
 
@@ -452,7 +515,9 @@ fn a_cancelled_send_on_a_full_ring_sends_nothing() {
 #[test]
 fn send_async_on_a_full_ring_waits_without_blocking_the_thread() {
     let gate = Arc::new(AtomicBool::new(false));
-    let config = GroupConfig::default().capacity(2).timeout(Duration::from_secs(20));
+    let config = GroupConfig::default()
+        .capacity(2)
+        .timeout(Duration::from_secs(20));
     let mut group = gated_group(gate.clone(), 2, config);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -517,7 +582,10 @@ fn a_slow_reply_wakes_its_task_without_periodic_polling() {
     assert_eq!(reply.unwrap(), 7);
     let polls = count.load(Ordering::Relaxed);
     assert!(polls <= 30, "polled {polls} times while waiting 300 ms");
-    assert!(waited < Duration::from_secs(5), "woken only after {waited:?}");
+    assert!(
+        waited < Duration::from_secs(5),
+        "woken only after {waited:?}"
+    );
 }
 
 /// Replies that come after a future's first spin wake its task at once
@@ -607,7 +675,11 @@ fn the_service_example_matches_its_host_reference() {
             .unwrap();
         let served = rt.block_on(ring_service::serve(&dev, 6, 600)).unwrap();
         assert_eq!(served.readings, 6 * 600);
-        assert_eq!(served.agree, 6 * 600, "every verdict as the host reference's");
+        assert_eq!(
+            served.agree,
+            6 * 600,
+            "every verdict as the host reference's"
+        );
         assert!(served.models_match);
         assert_eq!(served.alarms, 6, "one injected spike per stream");
     }
