@@ -1,7 +1,8 @@
 //! The futures' other wake path: an executor that cannot ring a doorbell
 //! (as a GPU cannot), whose replies the ring watcher's probes find. A Rust
 //! executor thread that idles without ringing stands in for the GPU, so
-//! these run on every machine.
+//! these run on every machine; for a group, CPU workers whose host polls
+//! as for a GPU group (no task waits on their doorbell).
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +15,7 @@ use super::cpu_executor::FnHandler;
 use super::executor::{run_executor, Executor, ExecutorDeath, RingHandler};
 use super::memory::RawRegion;
 use super::wait::Idle;
-use super::{Actor, RingConfig};
+use super::{Actor, ActorGroup, GroupConfig, RingConfig};
 use crate::cpu::HostMem;
 use crate::Error;
 
@@ -201,4 +202,90 @@ fn a_silent_death_fails_the_pending_future_before_its_timeout() {
         }
         other => panic!("expected ActorStopped, got {other:?}"),
     }
+}
+
+/// A group's waits on the watcher's path (a CPU group whose host polls as
+/// for a GPU group): a call, a receive and a receive from any actor, each
+/// waiting 170 ms for a gate, are woken by the probes as their reply
+/// lands — not at the next health re-check (at 213 ms: 1, 2, 4 … 50 ms
+/// apart) — and keep order.
+#[test]
+fn the_watcher_wakes_a_group_task_when_its_reply_lands() {
+    use std::time::Instant;
+    let gate = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(Mutex::new(None::<Instant>));
+    let (g, done) = (gate.clone(), answered.clone());
+    let mut group = ActorGroup::<u32, u32, u32>::spawn_fn_polling(
+        "watched",
+        vec![0; 3],
+        GroupConfig::default().workers(2),
+        move |s: &mut u32, m: u32| {
+            while !g.load(Ordering::Acquire) {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            *s += m;
+            *done.lock().unwrap() = Some(Instant::now());
+            *s
+        },
+    )
+    .unwrap();
+    // How long after the handler answered its task came back.
+    let late = |wait: &mut dyn FnMut() -> u32, expected: u32| {
+        gate.store(false, Ordering::Release);
+        let opener = {
+            let gate = gate.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(170));
+                gate.store(true, Ordering::Release);
+            })
+        };
+        assert_eq!(wait(), expected);
+        let late = answered.lock().unwrap().unwrap().elapsed();
+        opener.join().unwrap();
+        late
+    };
+    let call = late(
+        &mut || {
+            let (r, polls) = block_on(group.call_async(1, 7));
+            assert!(polls <= 30, "polled {polls} times while waiting 170 ms");
+            r.unwrap()
+        },
+        7,
+    );
+    group.send(0, 5).unwrap();
+    let recv = late(&mut || block_on(group.recv_async(0)).0.unwrap(), 5);
+    group.send(2, 3).unwrap();
+    let any = late(
+        &mut || {
+            let (r, _) = block_on(group.recv_any_async());
+            let (i, r) = r.unwrap();
+            assert_eq!(i, 2);
+            r
+        },
+        3,
+    );
+    for (what, late) in [
+        ("call_async", call),
+        ("recv_async", recv),
+        ("recv_any_async", any),
+    ] {
+        assert!(
+            late < Duration::from_millis(20),
+            "{what} came back {late:?} after its reply"
+        );
+    }
+    // Pipelined, then a call behind them: order kept.
+    let (replies, _) = block_on(async {
+        for m in 1..=5 {
+            group.send_async(1, m).await?;
+        }
+        let call = group.call_async(1, 100).await?;
+        let mut v = Vec::new();
+        for _ in 0..5 {
+            v.push(group.recv_async(1).await?);
+        }
+        Ok::<_, Error>((call, v))
+    });
+    assert_eq!(replies.unwrap(), (122, vec![8, 10, 13, 17, 22]));
+    assert_eq!(group.shutdown().unwrap(), [5, 122, 3]);
 }

@@ -349,6 +349,25 @@ impl<S: DeviceType, M: DeviceType, R: DeviceType> ActorGroup<S, M, R> {
         Self::start_cpu(name, None, inits, config, make, None, 1)
     }
 
+    /// [`spawn_fn`](Self::spawn_fn) with the host waiting as it does for
+    /// a GPU group, which cannot ring the host: its futures are woken by
+    /// the ring watcher's probes (that path, tested on any machine).
+    #[cfg(test)]
+    pub(crate) fn spawn_fn_polling<F>(
+        name: &str,
+        inits: Vec<S>,
+        config: GroupConfig,
+        handler: F,
+    ) -> Result<Self>
+    where
+        F: Fn(&mut S, M) -> R + Send + Sync + 'static,
+    {
+        let max_sleep = config.host_max_sleep();
+        let mut group = Self::spawn_fn(name, inits, config, handler)?;
+        group.session.set_waiter(Box::new(Polling::new(max_sleep)));
+        Ok(group)
+    }
+
     fn start_cpu(
         name: &str,
         ir: Option<Arc<Kernel>>,
