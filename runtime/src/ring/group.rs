@@ -352,7 +352,7 @@ impl<S: DeviceType, M: DeviceType, R: DeviceType> ActorGroup<S, M, R> {
     /// [`spawn_fn`](Self::spawn_fn) with the host waiting as it does for
     /// a GPU group, which cannot ring the host: its futures are woken by
     /// the ring watcher's probes (that path, tested on any machine).
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn spawn_fn_polling<F>(
         name: &str,
         inits: Vec<S>,
