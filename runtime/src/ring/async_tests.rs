@@ -244,34 +244,45 @@ fn the_watcher_wakes_a_group_task_when_its_reply_lands() {
         opener.join().unwrap();
         late
     };
-    let call = late(
-        &mut || {
-            let (r, polls) = block_on(group.call_async(1, 7));
-            assert!(polls <= 30, "polled {polls} times while waiting 170 ms");
-            r.unwrap()
-        },
-        7,
-    );
-    group.send(0, 5).unwrap();
-    let recv = late(&mut || block_on(group.recv_async(0)).0.unwrap(), 5);
-    group.send(2, 3).unwrap();
-    let any = late(
-        &mut || {
-            let (r, _) = block_on(group.recv_any_async());
-            let (i, r) = r.unwrap();
-            assert_eq!(i, 2);
-            r
-        },
-        3,
-    );
-    for (what, late) in [
-        ("call_async", call),
-        ("recv_async", recv),
-        ("recv_any_async", any),
-    ] {
+    // Each kind of wait, until one comes back promptly, at most three
+    // times: a loaded machine may be slow to run a woken task once, but a
+    // missed probe is late every time.
+    let mut sums = [0u32; 3];
+    for what in ["call_async", "recv_async", "recv_any_async"] {
+        let mut quickest = Duration::MAX;
+        for _ in 0..3 {
+            let a = match what {
+                "call_async" => 1,
+                "recv_async" => 0,
+                _ => 2,
+            };
+            sums[a] += 1;
+            let group = &mut group;
+            let mut wait = || match what {
+                "call_async" => {
+                    let (r, polls) = block_on(group.call_async(1, 1));
+                    assert!(polls <= 30, "polled {polls} times while waiting 170 ms");
+                    r.unwrap()
+                }
+                "recv_async" => {
+                    group.send(0, 1).unwrap();
+                    block_on(group.recv_async(0)).0.unwrap()
+                }
+                _ => {
+                    group.send(2, 1).unwrap();
+                    let (i, r) = block_on(group.recv_any_async()).0.unwrap();
+                    assert_eq!(i, 2);
+                    r
+                }
+            };
+            quickest = quickest.min(late(&mut wait, sums[a]));
+            if quickest < Duration::from_millis(20) {
+                break;
+            }
+        }
         assert!(
-            late < Duration::from_millis(20),
-            "{what} came back {late:?} after its reply"
+            quickest < Duration::from_millis(20),
+            "{what} came back {quickest:?} after its reply, at the quickest"
         );
     }
     // Pipelined, then a call behind them: order kept.
@@ -286,6 +297,10 @@ fn the_watcher_wakes_a_group_task_when_its_reply_lands() {
         }
         Ok::<_, Error>((call, v))
     });
-    assert_eq!(replies.unwrap(), (122, vec![8, 10, 13, 17, 22]));
-    assert_eq!(group.shutdown().unwrap(), [5, 122, 3]);
+    let b = sums[1];
+    assert_eq!(
+        replies.unwrap(),
+        (b + 115, vec![b + 1, b + 3, b + 6, b + 10, b + 15])
+    );
+    assert_eq!(group.shutdown().unwrap(), [sums[0], b + 115, sums[2]]);
 }
