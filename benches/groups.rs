@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! cargo bench --bench groups                 # both groups
-//! cargo bench --bench groups -- throughput   # groups: throughput latency
+//! cargo bench --bench groups -- throughput   # groups: throughput latency async
 //! cargo bench --bench groups -- --quick      # fewer repetitions
 //! ```
 //!
@@ -14,7 +14,9 @@
 //! of the group (all pipelined), then takes every reply with `recv_any`;
 //! the single actor gets the same number of messages, sent all at once
 //! and then received. Latency: `call` to a random actor of an idle group,
-//! against `call` on the single actor.
+//! against `call` on the single actor. Async: `call` beside `call_async`
+//! on one actor of an idle group of 10 000, alternating rounds on one
+//! tokio task (as `benches/actors.rs`'s `async` does for one actor).
 
 mod harness;
 
@@ -22,9 +24,10 @@ use std::time::Instant;
 
 use spindle::prelude::*;
 
+use harness::async_calls::{call_vs_call_async, Member, Runtime};
 use harness::{fmt, measure, report, Stats};
 
-const GROUPS: [&str; 2] = ["throughput", "latency"];
+const GROUPS: [&str; 3] = ["throughput", "latency", "async"];
 const ACTORS: usize = 10_000;
 
 /// The ring handler timed: state += msg, reply the state.
@@ -64,6 +67,13 @@ fn main() {
         println!("\n## call round trip, group of {ACTORS} (random actor) vs one actor");
         let reps = if quick { 2_000 } else { 20_000 };
         latency(&dev, reps);
+    }
+    if wants("async") {
+        println!(
+            "\n## call beside call_async, one actor of a group of {ACTORS}, alternating rounds"
+        );
+        let reps = if quick { 2_000 } else { 20_000 };
+        async_calls(&dev, reps);
     }
 }
 
@@ -170,4 +180,37 @@ fn latency(dev: &Device, reps: usize) {
         states.len(),
         fmt(started.elapsed() - spawned)
     );
+}
+
+/// `call` and `call_async` on the last actor of an idle group, per tokio
+/// flavour.
+fn async_calls(dev: &Device, reps: usize) {
+    for runtime in [Runtime::TokioCurrentThread, Runtime::TokioMultiThread] {
+        let mut g = add_up::spawn_group(dev, vec![0u32; ACTORS]).expect("spawn_group");
+        let mut member = Member {
+            group: &mut g,
+            index: ACTORS - 1,
+        };
+        let (call, call_async) =
+            call_vs_call_async(&mut member, runtime, reps / 10 + 10, reps, 10).expect("calls");
+        let name = runtime.name();
+        report(
+            "groups",
+            &format!("async: group of 10000, call ({name} task)"),
+            call,
+            "",
+        );
+        report(
+            "groups",
+            &format!("async: group of 10000, call_async ({name})"),
+            call_async,
+            "",
+        );
+        println!(
+            "async: group call_async / call on {name}: {:.2}× median, {:.2}× p99",
+            call_async.median.as_secs_f64() / call.median.as_secs_f64(),
+            call_async.p99.as_secs_f64() / call.p99.as_secs_f64(),
+        );
+        g.shutdown().expect("shutdown");
+    }
 }

@@ -1,13 +1,45 @@
-//! `call` beside `call_async` on one actor, measured side by side: the
-//! two alternate in rounds on the same thread, so both see the same
-//! machine. The async calls run on a tokio runtime; the blocking ones are
-//! made from inside the same task (on purpose: one thread, one actor).
+//! `call` beside `call_async` on one actor (alone, or one of a group),
+//! measured side by side: the two alternate in rounds on the same thread,
+//! so both see the same machine. The async calls run on a tokio runtime;
+//! the blocking ones are made from inside the same task (on purpose: one
+//! thread, one actor).
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use spindle::prelude::*;
 
 use super::Stats;
+
+/// What is called: `call` and `call_async` of a running sum of `u32`s.
+pub trait Calls {
+    fn call(&mut self, msg: u32) -> spindle::Result<u32>;
+    fn call_async(&mut self, msg: u32) -> impl Future<Output = spindle::Result<u32>> + '_;
+}
+
+impl Calls for Actor<u32, u32, u32> {
+    fn call(&mut self, msg: u32) -> spindle::Result<u32> {
+        Actor::call(self, msg)
+    }
+    fn call_async(&mut self, msg: u32) -> impl Future<Output = spindle::Result<u32>> + '_ {
+        Actor::call_async(self, msg)
+    }
+}
+
+/// Actor `index` of `group`.
+pub struct Member<'a> {
+    pub group: &'a mut ActorGroup<u32, u32, u32>,
+    pub index: usize,
+}
+
+impl Calls for Member<'_> {
+    fn call(&mut self, msg: u32) -> spindle::Result<u32> {
+        self.group.call(self.index, msg)
+    }
+    fn call_async(&mut self, msg: u32) -> impl Future<Output = spindle::Result<u32>> + '_ {
+        self.group.call_async(self.index, msg)
+    }
+}
 
 /// How the async side is driven.
 #[derive(Clone, Copy, Debug)]
@@ -33,7 +65,7 @@ impl Runtime {
 /// nothing yet), `reps` each after `warmup` each, in `rounds` alternating
 /// rounds. Checks every reply.
 pub fn call_vs_call_async(
-    actor: &mut Actor<u32, u32, u32>,
+    actor: &mut impl Calls,
     runtime: Runtime,
     warmup: usize,
     reps: usize,

@@ -1,7 +1,8 @@
 //! The futures' other wake path: an executor that cannot ring a doorbell
 //! (as a GPU cannot), whose replies the ring watcher's probes find. A Rust
 //! executor thread that idles without ringing stands in for the GPU, so
-//! these run on every machine.
+//! these run on every machine; for a group, CPU workers whose host polls
+//! as for a GPU group (no task waits on their doorbell).
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +15,7 @@ use super::cpu_executor::FnHandler;
 use super::executor::{run_executor, Executor, ExecutorDeath, RingHandler};
 use super::memory::RawRegion;
 use super::wait::Idle;
-use super::{Actor, RingConfig};
+use super::{Actor, ActorGroup, GroupConfig, RingConfig};
 use crate::cpu::HostMem;
 use crate::Error;
 
@@ -201,4 +202,105 @@ fn a_silent_death_fails_the_pending_future_before_its_timeout() {
         }
         other => panic!("expected ActorStopped, got {other:?}"),
     }
+}
+
+/// A group's waits on the watcher's path (a CPU group whose host polls as
+/// for a GPU group): a call, a receive and a receive from any actor, each
+/// waiting 170 ms for a gate, are woken by the probes as their reply
+/// lands — not at the next health re-check (at 213 ms: 1, 2, 4 … 50 ms
+/// apart) — and keep order.
+#[test]
+fn the_watcher_wakes_a_group_task_when_its_reply_lands() {
+    use std::time::Instant;
+    let gate = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(Mutex::new(None::<Instant>));
+    let (g, done) = (gate.clone(), answered.clone());
+    let mut group = ActorGroup::<u32, u32, u32>::spawn_fn_polling(
+        "watched",
+        vec![0; 3],
+        GroupConfig::default().workers(2),
+        move |s: &mut u32, m: u32| {
+            while !g.load(Ordering::Acquire) {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            *s += m;
+            *done.lock().unwrap() = Some(Instant::now());
+            *s
+        },
+    )
+    .unwrap();
+    // How long after the handler answered its task came back.
+    let late = |wait: &mut dyn FnMut() -> u32, expected: u32| {
+        gate.store(false, Ordering::Release);
+        let opener = {
+            let gate = gate.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(170));
+                gate.store(true, Ordering::Release);
+            })
+        };
+        assert_eq!(wait(), expected);
+        let late = answered.lock().unwrap().unwrap().elapsed();
+        opener.join().unwrap();
+        late
+    };
+    // Each kind of wait, until one comes back promptly, at most three
+    // times: a loaded machine may be slow to run a woken task once, but a
+    // missed probe is late every time.
+    let mut sums = [0u32; 3];
+    for what in ["call_async", "recv_async", "recv_any_async"] {
+        let mut quickest = Duration::MAX;
+        for _ in 0..3 {
+            let a = match what {
+                "call_async" => 1,
+                "recv_async" => 0,
+                _ => 2,
+            };
+            sums[a] += 1;
+            let group = &mut group;
+            let mut wait = || match what {
+                "call_async" => {
+                    let (r, polls) = block_on(group.call_async(1, 1));
+                    assert!(polls <= 30, "polled {polls} times while waiting 170 ms");
+                    r.unwrap()
+                }
+                "recv_async" => {
+                    group.send(0, 1).unwrap();
+                    block_on(group.recv_async(0)).0.unwrap()
+                }
+                _ => {
+                    group.send(2, 1).unwrap();
+                    let (i, r) = block_on(group.recv_any_async()).0.unwrap();
+                    assert_eq!(i, 2);
+                    r
+                }
+            };
+            quickest = quickest.min(late(&mut wait, sums[a]));
+            if quickest < Duration::from_millis(20) {
+                break;
+            }
+        }
+        assert!(
+            quickest < Duration::from_millis(20),
+            "{what} came back {quickest:?} after its reply, at the quickest"
+        );
+    }
+    // Pipelined, then a call behind them: order kept.
+    let (replies, _) = block_on(async {
+        for m in 1..=5 {
+            group.send_async(1, m).await?;
+        }
+        let call = group.call_async(1, 100).await?;
+        let mut v = Vec::new();
+        for _ in 0..5 {
+            v.push(group.recv_async(1).await?);
+        }
+        Ok::<_, Error>((call, v))
+    });
+    let b = sums[1];
+    assert_eq!(
+        replies.unwrap(),
+        (b + 115, vec![b + 1, b + 3, b + 6, b + 10, b + 15])
+    );
+    assert_eq!(group.shutdown().unwrap(), [sums[0], b + 115, sums[2]]);
 }

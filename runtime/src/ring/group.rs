@@ -220,6 +220,24 @@ impl GroupConfig {
 /// On a GPU a group is one kernel among the 127 spindle runs at once, so a
 /// program can hold 10 000 actors where single actors stop at 127; the
 /// states live in device memory and the rings in mapped pinned memory.
+///
+/// # Async
+///
+/// [`call_async`](ActorGroup::call_async),
+/// [`send_async`](ActorGroup::send_async),
+/// [`recv_async`](ActorGroup::recv_async) and
+/// [`recv_any_async`](ActorGroup::recv_any_async) are the same operations
+/// as futures, exactly as an [`Actor`](crate::Actor)'s are: same checks,
+/// order, errors (a bad index, [`Error::GroupActor`] for a failed actor)
+/// and timeout ([`GroupConfig::timeout`]), under any async runtime. On the
+/// CPU backend the worker that publishes a reply wakes the waiting task;
+/// on a GPU the process's ring watcher thread polls, while a future waits,
+/// what it waits for (its actor's rings, or every busy actor's reply ring
+/// for `recv_any_async`). The futures borrow the group mutably — one
+/// operation at a time: serve a group from one task (or share it through
+/// an async mutex) — and are `Send`. A dropped future loses nothing; see
+/// [`call_async`](ActorGroup::call_async) for what a later receive returns.
+/// `shutdown` and drop stay blocking.
 pub struct ActorGroup<S: DeviceType, M: DeviceType, R: DeviceType> {
     session: GroupSession<RawBytes, M, R>,
     _state: PhantomData<fn() -> S>,
@@ -331,6 +349,25 @@ impl<S: DeviceType, M: DeviceType, R: DeviceType> ActorGroup<S, M, R> {
         Self::start_cpu(name, None, inits, config, make, None, 1)
     }
 
+    /// [`spawn_fn`](Self::spawn_fn) with the host waiting as it does for
+    /// a GPU group, which cannot ring the host: its futures are woken by
+    /// the ring watcher's probes (that path, tested on any machine).
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn spawn_fn_polling<F>(
+        name: &str,
+        inits: Vec<S>,
+        config: GroupConfig,
+        handler: F,
+    ) -> Result<Self>
+    where
+        F: Fn(&mut S, M) -> R + Send + Sync + 'static,
+    {
+        let max_sleep = config.host_max_sleep();
+        let mut group = Self::spawn_fn(name, inits, config, handler)?;
+        group.session.set_waiter(Box::new(Polling::new(max_sleep)));
+        Ok(group)
+    }
+
     fn start_cpu(
         name: &str,
         ir: Option<Arc<Kernel>>,
@@ -436,6 +473,51 @@ impl<S: DeviceType, M: DeviceType, R: DeviceType> ActorGroup<S, M, R> {
     /// The next reply from any actor if one is ready.
     pub fn try_recv_any(&mut self) -> Result<Option<(usize, R)>> {
         self.session.try_recv_any()
+    }
+
+    /// [`call`](Self::call) as a future: sends `msg` to actor `i` (waiting
+    /// for room without blocking the thread) and resolves to its reply.
+    /// Replies to messages sent to `i` earlier stay queued for
+    /// [`recv`](Self::recv), in order. Errors and the timeout are those of
+    /// `call`; the future is `Send` and needs no particular async runtime
+    /// (see the type's docs).
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping the future before its message went out (while it waits for
+    /// room) sends nothing. Dropping it after leaves the message in flight:
+    /// nothing is lost and order is kept — its reply is the one a later
+    /// [`recv`](Self::recv) of actor `i` (or `recv_async`, `try_recv`)
+    /// returns once `i`'s replies to earlier messages have been received,
+    /// or that [`recv_any`](Self::recv_any) returns in its turn;
+    /// [`in_flight`](Self::in_flight) counts it until then.
+    pub async fn call_async(&mut self, i: usize, msg: M) -> Result<R> {
+        let a = self.session.actor(i)?;
+        self.session.call_async(a, &msg).await
+    }
+
+    /// [`send`](Self::send) as a future: resolves once `msg` is in actor
+    /// `i`'s request ring, waiting for room (up to the timeout) without
+    /// blocking the thread. Dropped before it resolves, it sent nothing.
+    pub async fn send_async(&mut self, i: usize, msg: M) -> Result<()> {
+        let a = self.session.actor(i)?;
+        self.session.send_async(a, &msg).await
+    }
+
+    /// [`recv`](Self::recv) as a future: actor `i`'s reply to its oldest
+    /// message not yet received. Dropping it never loses that reply: a
+    /// later receive returns it.
+    pub async fn recv_async(&mut self, i: usize) -> Result<R> {
+        let a = self.session.actor(i)?;
+        self.session.recv_async(a).await
+    }
+
+    /// [`recv_any`](Self::recv_any) as a future: the next reply from any
+    /// actor, with the actor's index; each actor's replies in its send
+    /// order, a failed actor reported once as [`Error::GroupActor`].
+    /// Dropping it never loses a reply.
+    pub async fn recv_any_async(&mut self) -> Result<(usize, R)> {
+        self.session.recv_any_async().await
     }
 
     /// Handles every message sent so far, stops the executor and returns

@@ -21,10 +21,14 @@ use spindle_codegen::ring::layout::{
 
 use super::memory::RingMemory;
 use super::protocol::{Consumer, Producer, RingGeometry};
-use super::wait::Waiter;
+use super::task_wait::task_spin;
+use super::wait::{Spin, Waiter};
 use crate::fault::fault_error;
 use crate::types::{bytes_of, DeviceType};
 use crate::{Error, Result};
+
+#[path = "group_async.rs"]
+mod group_async;
 
 /// How often a wait asks the executor whether it is alive.
 const ALIVE_CHECK_PERIOD: Duration = Duration::from_millis(1);
@@ -107,6 +111,8 @@ pub(crate) struct GroupSession<Mem: RingMemory + ?Sized, M, R> {
     /// Per block: its launches so far after the first (see `revive`).
     relaunched: Vec<u32>,
     finished: bool,
+    /// How futures spin before they wait (`task_wait`).
+    tasks: Spin,
     _msg: PhantomData<fn(M)>,
 }
 
@@ -133,6 +139,7 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> GroupSession<Mem, M
                 busy_at: NOT_BUSY,
             })
             .collect();
+        let tasks = task_spin(waiter.bell().is_some());
         GroupSession {
             mem,
             kernel,
@@ -149,8 +156,17 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> GroupSession<Mem, M
             ended: None,
             relaunched: vec![0; layout.blocks as usize],
             finished: false,
+            tasks,
             _msg: PhantomData,
         }
+    }
+
+    /// Makes the host wait with `waiter` (its futures too): one that
+    /// cannot ring makes a CPU group wait as a GPU group does.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn set_waiter(&mut self, waiter: Box<dyn Waiter>) {
+        self.tasks = task_spin(waiter.bell().is_some());
+        self.waiter = waiter;
     }
 
     /// Actors in the group.
@@ -407,30 +423,15 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> GroupSession<Mem, M
     /// One pause of a wait for actor `a` (a reply, or room when `room`),
     /// or for any busy actor's reply (`a` is `None`).
     fn pause(&mut self, a: Option<u32>, room: bool) {
-        let mem = &*self.mem;
-        let layout = &self.layout;
-        let actors = &self.actors;
-        let busy = &self.busy;
-        let ready_one = |a: u32| {
-            let end = &actors[a as usize];
-            end.replies.is_ready(mem)
-                || mem.load(layout.actor_offset(a) + group_offsets::ACTOR_ERROR, Relaxed)
-                    != ERROR_NONE
-        };
-        match a {
-            Some(a) => {
-                let b = layout.block_of(a);
-                let block = layout.block_status(b);
-                let relaunched = self.relaunched[b as usize];
-                self.waiter.pause(&|| {
-                    ready_one(a)
-                        || (room && actors[a as usize].requests.room_visible(mem))
-                        || mem.load(block + group_offsets::BLOCK_EXITED, Relaxed) != EXIT_NONE
-                        || mem.load(block + group_offsets::BLOCK_FAULTS, Relaxed) > relaunched
-                })
-            }
-            None => self.waiter.pause(&|| busy.iter().any(|&a| ready_one(a))),
-        }
+        let (mem, layout, actors, busy, relaunched) = (
+            &*self.mem,
+            &self.layout,
+            &self.actors,
+            &self.busy,
+            &self.relaunched,
+        );
+        self.waiter
+            .pause(&|| wait_ready(mem, layout, actors, busy, relaunched, a, room));
     }
 
     /// Repeats `attempt` until it yields a value, the timeout passes, or
@@ -540,26 +541,31 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> GroupSession<Mem, M
         self.send(a, msg)?;
         let earlier = self.actors[a as usize].in_flight - 1;
         let timeout = self.timeout;
-        let take = |s: &mut Self| -> Option<R> {
-            s.drain_replies(a);
-            let end = &mut s.actors[a as usize];
-            if end.pending.len() as u64 <= earlier {
-                return None;
-            }
-            let r = end.pending.remove(earlier as usize);
-            end.in_flight -= 1;
-            if end.in_flight == 0 {
-                s.unmark_busy(a);
-            }
-            r
-        };
-        let waited = self.wait_for(Some(a), false, timeout, |s| Ok(take(s)));
+        let waited = self.wait_for(Some(a), false, timeout, |s| {
+            Ok(s.take_reply_after(a, earlier))
+        });
         match waited {
             Ok(r) => Ok(r),
             // A failure queued the replies published before it: ours may
             // be among them.
-            Err(e) => take(self).ok_or(e),
+            Err(e) => self.take_reply_after(a, earlier).ok_or(e),
         }
+    }
+
+    /// A call's reply: actor `a`'s reply after the `earlier` ones before
+    /// it, which stay queued (in order) for `recv`, if it has come.
+    fn take_reply_after(&mut self, a: u32, earlier: u64) -> Option<R> {
+        self.drain_replies(a);
+        let end = &mut self.actors[a as usize];
+        if end.pending.len() as u64 <= earlier {
+            return None;
+        }
+        let r = end.pending.remove(earlier as usize);
+        end.in_flight -= 1;
+        if end.in_flight == 0 {
+            self.unmark_busy(a);
+        }
+        r
     }
 
     /// The next reply of any actor, without waiting: actors are visited
@@ -794,4 +800,65 @@ fn block_exited<Mem: RingMemory + ?Sized>(mem: &Mem, layout: &GroupLayout, b: u3
         layout.block_status(b) + group_offsets::BLOCK_EXITED,
         Acquire,
     ) != EXIT_NONE
+}
+
+/// Whether actor `a` (whose reply ring `replies` is) has published a reply
+/// or failed. Relaxed loads: a peek; what acts on it acquires.
+fn actor_ready<Mem: RingMemory + ?Sized>(
+    mem: &Mem,
+    layout: &GroupLayout,
+    a: u32,
+    replies: &Consumer,
+) -> bool {
+    replies.is_ready(mem)
+        || mem.load(layout.actor_offset(a) + group_offsets::ACTOR_ERROR, Relaxed) != ERROR_NONE
+}
+
+/// Whether something a wait for actor `a` may need was published: a reply
+/// or a failure of `a`, room in its request ring (`requests`, when the
+/// wait needs room), or its block's exit or fault (`relaunched`: the
+/// block's launches the host knows of). Relaxed loads.
+fn actor_wait_ready<Mem: RingMemory + ?Sized>(
+    mem: &Mem,
+    layout: &GroupLayout,
+    a: u32,
+    replies: &Consumer,
+    requests: Option<&Producer>,
+    relaunched: u32,
+) -> bool {
+    let block = layout.block_status(layout.block_of(a));
+    actor_ready(mem, layout, a, replies)
+        || requests.is_some_and(|r| r.room_visible(mem))
+        || mem.load(block + group_offsets::BLOCK_EXITED, Relaxed) != EXIT_NONE
+        || mem.load(block + group_offsets::BLOCK_FAULTS, Relaxed) > relaunched
+}
+
+/// Whether something a wait may need was published: for actor `a` (room
+/// in its request ring too when `room`), see [`actor_wait_ready`]; for any
+/// actor (`a` is `None`), a reply or failure of a busy one.
+fn wait_ready<Mem: RingMemory + ?Sized, R>(
+    mem: &Mem,
+    layout: &GroupLayout,
+    actors: &[ActorEnd<R>],
+    busy: &[u32],
+    relaunched: &[u32],
+    a: Option<u32>,
+    room: bool,
+) -> bool {
+    match a {
+        Some(a) => {
+            let end = &actors[a as usize];
+            actor_wait_ready(
+                mem,
+                layout,
+                a,
+                &end.replies,
+                room.then_some(&end.requests),
+                relaunched[layout.block_of(a) as usize],
+            )
+        }
+        None => busy
+            .iter()
+            .any(|&a| actor_ready(mem, layout, a, &actors[a as usize].replies)),
+    }
 }

@@ -76,8 +76,8 @@ pub(crate) struct HostSession<Mem: RingMemory + ?Sized, M, R> {
     ended: Option<Ended>,
     /// The executor has published `exited` and been finished.
     finished: bool,
-    /// How futures wait (`host_async`).
-    tasks: host_async::TaskWait,
+    /// How futures spin before they wait (`task_wait`).
+    tasks: super::wait::Spin,
     _msg: PhantomData<fn(M)>,
 }
 
@@ -92,7 +92,7 @@ impl<Mem: RingMemory + ?Sized, M: DeviceType, R: DeviceType> HostSession<Mem, M,
         waiter: Box<dyn Waiter>,
         timeout: Duration,
     ) -> Self {
-        let tasks = host_async::TaskWait::new(waiter.bell().is_some());
+        let tasks = super::task_wait::task_spin(waiter.bell().is_some());
         HostSession {
             mem,
             kernel,

@@ -11,13 +11,15 @@
 //!   memory shared with host-compiled CUDA), behind [`RingMemory`];
 //! - `protocol`: the producer and consumer of one ring;
 //! - `host`: the host session (send, receive, the host-side reply queue,
-//!   waits with timeouts, stop);
+//!   waits with timeouts, stop), and its futures (`host_async`);
+//! - `task_wait` and `watcher`: how those futures (and a group's) wait;
 //! - `executor`: what the host needs from an executor, and the executor
 //!   loop in Rust — the same loop the generated GPU kernel runs;
 //! - `cpu_executor` / `cuda_executor`: the two executors of a [`crate::Device`];
 //! - [`Actor`] and [`RingConfig`]: the user's API;
 //! - [`ActorGroup`] and [`GroupConfig`]: many actors of one kernel in one
-//!   executor (`group`; its host side `group_host`, its loop
+//!   executor (`group`; its host side `group_host` and its futures
+//!   `group_async`, its loop
 //!   `group_executor`, the CPU backend's worker pool `group_cpu`, the
 //!   GPU's persistent grid `group_cuda`; the region is
 //!   `spindle_codegen::ring::group_layout`).
@@ -37,6 +39,7 @@ mod host;
 pub mod memory;
 mod placement;
 mod protocol;
+mod task_wait;
 mod wait;
 mod watcher;
 

@@ -99,7 +99,7 @@ const ROUNDS_PER_CLOCK: u32 = 16;
 /// other's wake-up came, so no wait ever ends while spinning and neither
 /// budget grows again (a call then costs two wake-ups, ≈ 10 µs on a 2-vCPU
 /// VM, for the rest of the actor's life).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Spin {
     budget: Duration,
     min: Duration,

@@ -1,6 +1,7 @@
 //! The ring watcher: one thread per process that wakes the futures of
-//! async actor operations ([`crate::Actor::call_async`] and the others)
-//! when no executor can wake them itself.
+//! async actor operations ([`crate::Actor::call_async`],
+//! [`crate::ActorGroup::recv_any_async`] and the others) when no executor
+//! can wake them itself.
 //!
 //! A future that waits leaves a [`Watch`]: its task's `Waker`, when to wake
 //! it at the latest (its deadline, or the next check that its executor is
@@ -18,8 +19,9 @@
 //! parks without a timeout: an application with no pending future pays
 //! nothing for it.
 //!
-//! CPU actors do not need the probes: their executor rings the waiting
-//! task's doorbell (`super::wait::Doorbell`), so they register only times.
+//! CPU actors and groups do not need the probes: their executor (or a
+//! group's worker) rings the waiting task's doorbell
+//! (`super::wait::Doorbell`), so they register only times.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, OnceLock, PoisonError};
