@@ -34,6 +34,24 @@ pub(crate) fn current_cpu() -> Cpu {
     }
 }
 
+/// Whether the calling thread may run on more than one CPU (so
+/// [`move_off`] can move it).
+pub(crate) fn can_move() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        let size = size_of::<libc::cpu_set_t>();
+        // SAFETY: as in `move_off`: one set, its size, the calling thread.
+        unsafe {
+            let mut allowed: libc::cpu_set_t = std::mem::zeroed();
+            libc::sched_getaffinity(0, size, &mut allowed) == 0 && libc::CPU_COUNT(&allowed) >= 2
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
+    }
+}
+
 /// Moves the calling thread off `cpu` to another CPU it is allowed to run
 /// on, leaving its allowed set as it was. `false` when it may run nowhere
 /// else (or the OS refused).
@@ -103,6 +121,28 @@ mod tests {
             let same = (0..libc::CPU_SETSIZE as usize)
                 .all(|c| unsafe { libc::CPU_ISSET(c, &before) == libc::CPU_ISSET(c, &after) });
             assert!(same, "the allowed set is restored");
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_thread_pinned_to_one_cpu_cannot_move() {
+        std::thread::spawn(|| {
+            let size = size_of::<libc::cpu_set_t>();
+            let cpu = current_cpu() as usize;
+            // SAFETY: as in `move_off`: a set of the calling thread and its
+            // size; CPU_* only touch the set.
+            unsafe {
+                let mut all: libc::cpu_set_t = std::mem::zeroed();
+                assert_eq!(libc::sched_getaffinity(0, size, &mut all), 0);
+                assert_eq!(can_move(), libc::CPU_COUNT(&all) >= 2);
+                let mut one: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_SET(cpu, &mut one);
+                assert_eq!(libc::sched_setaffinity(0, size, &one), 0);
+            }
+            assert!(!can_move(), "one allowed CPU");
+            assert!(!move_off(cpu as Cpu), "nowhere to go");
         })
         .join()
         .unwrap();

@@ -28,8 +28,18 @@
 //! sleeps until a message comes. No wait yields in a loop. A wait does not
 //! spin at all when the other side last ran on the same CPU (each side
 //! notes its CPU, `sched_getcpu`, in its doorbell): then only blocking
-//! lets the other side run, and the hand-off is a wake-up (a few µs). The
-//! budget adapts per waiter: it doubles after a wait that ended while
+//! lets the other side run, and the hand-off is a wake-up (a few µs). A
+//! CPU executor then moves its own thread to another CPU (at most once a
+//! millisecond; `placement`). Two facts of the 2-vCPU VMs shape how: a
+//! woken thread is often placed on its waker's CPU, behind the waker, even
+//! when the other CPU is idle; and moving onto an idle vCPU takes tens of
+//! µs. So before it moves, the executor waits (up to 50 µs) for the host
+//! it just woke to run and note where it woke, which may already be the
+//! idle CPU; and while it moves, the host spins with its longest budget for the
+//! reply instead of parking (a parked host would be woken
+//! onto the executor's new CPU, and the two would share a core again).
+//!
+//! The budget adapts per waiter: it doubles after a wait that ended while
 //! spinning, grows to cover twice a wait that blocked but was woken soon
 //! after, and halves after one that blocked for longer, so it grows where
 //! spinning pays (two free cores) and shrinks where it does not (busy
@@ -56,7 +66,7 @@ use std::time::{Duration, Instant};
 
 use atomic_waker::AtomicWaker;
 
-use super::placement::{current_cpu, move_off, Cpu, NO_CPU};
+use super::placement::{can_move, current_cpu, move_off, Cpu, NO_CPU};
 
 /// The host's pause between two checks of a condition.
 pub(crate) trait Waiter: Send {
@@ -201,6 +211,8 @@ pub(crate) struct Doorbell {
     task: AtomicWaker,
     /// The CPU the owner last waited on ([`NO_CPU`]: unknown).
     cpu: AtomicU32,
+    /// The owner is moving itself to another CPU.
+    moving: AtomicBool,
 }
 
 impl Doorbell {
@@ -211,6 +223,7 @@ impl Doorbell {
             task_waiting: AtomicBool::new(false),
             task: AtomicWaker::new(),
             cpu: AtomicU32::new(NO_CPU),
+            moving: AtomicBool::new(false),
         })
     }
 
@@ -225,6 +238,20 @@ impl Doorbell {
     /// Whether the owner last ran on `cpu` (a known one).
     fn ran_on(&self, cpu: Cpu) -> bool {
         cpu != NO_CPU && self.cpu.load(Ordering::Relaxed) == cpu
+    }
+
+    /// Whether the owner is moving to another CPU (see
+    /// `Parking::move_off_peer`).
+    fn moving(&self) -> bool {
+        self.moving.load(Ordering::Relaxed)
+    }
+
+    /// Whether the owner is parked (or woken but not yet running): its
+    /// noted CPU is where it ran before, not where the wake-up puts it.
+    fn asleep(&self) -> bool {
+        // Acquire: pairs with the release in `Parking::park`, so a
+        // sleeper seen awake has noted the CPU it woke on.
+        self.sleeping.load(Ordering::Acquire)
     }
 
     /// Called after publishing something the sleeper may wait for.
@@ -306,6 +333,11 @@ pub(crate) struct Parking {
 /// enough that two threads never chase each other around.
 const MOVE_EVERY: Duration = Duration::from_millis(1);
 
+/// How long an executor about to move waits for the host it just woke to
+/// run and note its CPU: a wake-up onto an idle vCPU takes a few to tens
+/// of µs. Spent at most once per [`MOVE_EVERY`].
+const PEER_WAKE_WAIT: Duration = Duration::from_micros(50);
+
 thread_local! {
     /// Its address tells threads apart.
     static THREAD_TOKEN: u8 = const { 0 };
@@ -347,9 +379,16 @@ impl Parking {
         self
     }
 
-    /// Moves this thread off `cpu` if it may, and not too often; whether it
-    /// did.
-    fn try_move_off(&mut self, cpu: Cpu) -> bool {
+    /// The other side last ran on `cpu`, this thread's: moves this thread
+    /// off it if it may, and not too often. Whether the two now run apart
+    /// (or work came), so that spinning pays.
+    ///
+    /// An other side that was just woken (by this thread's ring) noted
+    /// the CPU it slept on, and the wake-up may have put it on another
+    /// one, often the idle CPU this thread would move to. So first this
+    /// waits, briefly, for it to run and note where it is: moving on its
+    /// stale CPU would put both threads on one core again, every time.
+    fn move_off_peer(&mut self, cpu: Cpu, ready: &dyn Fn() -> bool) -> bool {
         let Some(last) = &mut self.moves else {
             return false;
         };
@@ -358,17 +397,51 @@ impl Parking {
             return false;
         }
         *last = Some(now);
-        move_off(cpu)
+        if !can_move() {
+            return false;
+        }
+        while self.peer.asleep() && now.elapsed() < PEER_WAKE_WAIT {
+            if ready() {
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        if !self.peer.ran_on(cpu) {
+            // It woke elsewhere.
+            return true;
+        }
+        // While it moves (tens of µs onto an idle vCPU) the other side
+        // spins for its next reply, rather than park for a thread it
+        // believes shares its core.
+        self.own.moving.store(true, Ordering::Relaxed);
+        self.own.cpu.store(NO_CPU, Ordering::Relaxed);
+        let moved = move_off(cpu);
+        let now_on = self.own.note_cpu();
+        self.own.moving.store(false, Ordering::Relaxed);
+        if moved && now_on != cpu {
+            // The other side runs as soon as it gets the core this thread
+            // left: spin long enough for its next message (the budget may
+            // have shrunk to the minimum while both shared a core).
+            self.spin.budget = self.spin.max;
+            true
+        } else {
+            false
+        }
     }
 
     fn wait(&mut self, ready: &dyn Fn() -> bool) {
         if !self.spin.exhausted {
             let cpu = self.own.note_cpu();
-            if self.peer.ran_on(cpu) && !(self.try_move_off(cpu) && self.own.note_cpu() != cpu) {
+            if self.peer.ran_on(cpu) && !self.move_off_peer(cpu, ready) {
                 // Sharing this core with the other side: park at once
                 // (this is not a spin that failed, so the budget stays).
                 self.spin.skip();
             } else {
+                if self.peer.moving() {
+                    // It is on its way to another core: the reply comes
+                    // from there, after the move (tens of µs).
+                    self.spin.budget = self.spin.max;
+                }
                 // Spinning; the caller re-checks whether it ended for a
                 // reason or because the budget ran out (the next pause
                 // parks).
@@ -389,7 +462,6 @@ impl Parking {
             max => {
                 self.park(ready, max);
                 self.spin.woken();
-                self.own.note_cpu();
             }
         }
     }
@@ -404,7 +476,10 @@ impl Parking {
                 None => std::thread::park(),
             }
         }
-        self.own.sleeping.store(false, Ordering::Relaxed);
+        // The CPU it woke on, before it counts as awake (see
+        // `Doorbell::asleep`).
+        self.own.note_cpu();
+        self.own.sleeping.store(false, Ordering::Release);
     }
 }
 
