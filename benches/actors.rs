@@ -47,16 +47,11 @@ fn add_up(state: &mut u32, msg: u32) -> u32 {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
-    let chosen: Vec<&str> = args
-        .iter()
-        .map(String::as_str)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    if let Some(bad) = chosen.iter().find(|a| !GROUPS.contains(a)) {
-        eprintln!("actors bench: unknown group {bad:?}; choose from {GROUPS:?}");
+    let chosen = harness::Chosen::from_args("actors", &args, &GROUPS).unwrap_or_else(|e| {
+        eprintln!("{e}");
         std::process::exit(2);
-    }
-    let wants = |g: &str| chosen.is_empty() || chosen.contains(&g);
+    });
+    let wants = |g: &str| chosen.wants(g);
     let reps = |n: usize| if quick { (n / 10).max(5) } else { n };
     println!(
         "actors bench: {} cores, machine busy {:.0} % over the last second, load average {}",

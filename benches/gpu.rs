@@ -76,16 +76,14 @@ fn main() -> ExitCode {
     // A functional check (scripts/test.sh under the CUDA stand-in): every
     // figure must be measured.
     let strict = args.iter().any(|a| a == "--strict");
-    let chosen: Vec<&str> = args
-        .iter()
-        .map(String::as_str)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    if let Some(bad) = chosen.iter().find(|a| !GROUPS.contains(a)) {
-        eprintln!("gpu bench: unknown group {bad:?}; choose from {GROUPS:?}");
-        return ExitCode::FAILURE;
-    }
-    let wants = |g: &str| chosen.is_empty() || chosen.contains(&g);
+    let chosen = match harness::Chosen::from_args("gpu", &args, &GROUPS) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let wants = |g: &str| chosen.wants(g);
 
     let mut r = report::Reporter::from_env(quick);
     let (gpu, arch) = open_gpu();

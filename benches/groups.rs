@@ -45,16 +45,11 @@ fn add(s: &mut u32, m: u32) -> u32 {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
-    let chosen: Vec<&str> = args
-        .iter()
-        .map(String::as_str)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    if let Some(bad) = chosen.iter().find(|a| !GROUPS.contains(a)) {
-        eprintln!("groups bench: unknown group {bad:?}; choose from {GROUPS:?}");
+    let chosen = harness::Chosen::from_args("groups", &args, &GROUPS).unwrap_or_else(|e| {
+        eprintln!("{e}");
         std::process::exit(2);
-    }
-    let wants = |g: &str| chosen.is_empty() || chosen.contains(&g);
+    });
+    let wants = |g: &str| chosen.wants(g);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("groups bench: {cores} cores, {ACTORS} actors per group, CPU backend");
     let dev = Device::cpu();

@@ -75,3 +75,31 @@ pub fn fmt(d: Duration) -> String {
         format!("{:.2} s", ns / 1e9)
     }
 }
+
+/// The groups of a bench run: the command line's words that do not start
+/// with `-` (`cargo bench` passes `--bench`), each one of `all`; none
+/// chosen means every group.
+pub struct Chosen(Vec<String>);
+
+impl Chosen {
+    /// Reads the groups from `args`; an error names an unknown one and
+    /// lists `all`.
+    pub fn from_args(bench: &str, args: &[String], all: &[&str]) -> Result<Chosen, String> {
+        let words: Vec<String> = args
+            .iter()
+            .filter(|a| !a.starts_with('-'))
+            .cloned()
+            .collect();
+        match words.iter().find(|w| !all.contains(&w.as_str())) {
+            Some(bad) => Err(format!(
+                "{bench} bench: unknown group {bad:?}; choose from {all:?}"
+            )),
+            None => Ok(Chosen(words)),
+        }
+    }
+
+    /// Whether group `g` runs.
+    pub fn wants(&self, g: &str) -> bool {
+        self.0.is_empty() || self.0.iter().any(|w| w == g)
+    }
+}
