@@ -10,6 +10,7 @@ mod ring_block;
 
 use spindle::prelude::*;
 use spindle::FaultKind;
+use std::time::Duration;
 
 fn devices(test: &str) -> Vec<Device> {
     let mut devs = vec![common::cpu()];
@@ -156,6 +157,29 @@ fn bad_input_on(dev: &Device) -> spindle::Result<()> {
     let dev = dev.clone();
     let e = tally::spawn_group(&dev, Vec::new()).unwrap_err();
     assert!(e.to_string().contains("at least one actor"), "{e}");
+    // A bad configuration names the group's own setter.
+    let states = || vec![Tally::default(); 3];
+    for (config, setter) in [
+        (
+            GroupConfig::default().capacity(3),
+            "GroupConfig::capacity(3)",
+        ),
+        (
+            GroupConfig::default().timeout(Duration::ZERO),
+            "GroupConfig::timeout(0)",
+        ),
+        (
+            GroupConfig::default().shutdown_timeout(Duration::ZERO),
+            "GroupConfig::shutdown_timeout(0)",
+        ),
+        (GroupConfig::default().workers(0), "GroupConfig::workers(0)"),
+    ] {
+        let e = tally::spawn_group_with(&dev, states(), config).unwrap_err();
+        assert!(
+            matches!(&e, Error::Config(m) if m.contains(setter)),
+            "{setter}: {e}"
+        );
+    }
     let mut group = tally::spawn_group(&dev, vec![Tally::default(); 3])?;
     let e = group.call(3, Add { value: 1.0 }).unwrap_err();
     assert!(

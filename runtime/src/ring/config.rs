@@ -127,26 +127,12 @@ impl RingConfig {
 
     /// Checks the settings.
     pub fn validate(&self) -> Result<()> {
-        if self.capacity == 0
-            || !self.capacity.is_power_of_two()
-            || self.capacity > MAX_CAPACITY as usize
-        {
-            return Err(Error::Config(format!(
-                "RingConfig::capacity({}): the ring capacity must be a power of two between 1 and {MAX_CAPACITY}",
-                self.capacity
-            )));
-        }
-        if self.timeout.is_zero() {
-            return Err(Error::Config(
-                "RingConfig::timeout(0): a zero timeout makes every wait fail; use try_send / try_recv to poll".into(),
-            ));
-        }
-        if self.shutdown_timeout.is_zero() {
-            return Err(Error::Config(
-                "RingConfig::shutdown_timeout(0): shutdown could never wait for the drain it promises".into(),
-            ));
-        }
-        Ok(())
+        check_waits(
+            "RingConfig",
+            self.capacity,
+            self.timeout,
+            self.shutdown_timeout,
+        )
     }
 
     /// The region layout for state `S`, messages `M` and replies `R`.
@@ -181,6 +167,34 @@ pub(crate) fn shape<T: DeviceType>() -> PayloadShape {
         size: size_of::<T>(),
         align: align_of::<T>(),
     }
+}
+
+/// The checks a ring configuration and a group configuration share, with
+/// `owner` (`RingConfig`, `GroupConfig`) naming the setter in the error:
+/// a capacity that is a power of two up to [`MAX_CAPACITY`], and non-zero
+/// timeouts.
+pub(crate) fn check_waits(
+    owner: &str,
+    capacity: usize,
+    timeout: Duration,
+    shutdown_timeout: Duration,
+) -> Result<()> {
+    if capacity == 0 || !capacity.is_power_of_two() || capacity > MAX_CAPACITY as usize {
+        return Err(Error::Config(format!(
+            "{owner}::capacity({capacity}): the ring capacity must be a power of two between 1 and {MAX_CAPACITY}"
+        )));
+    }
+    if timeout.is_zero() {
+        return Err(Error::Config(format!(
+            "{owner}::timeout(0): a zero timeout makes every wait fail; use try_send / try_recv to poll"
+        )));
+    }
+    if shutdown_timeout.is_zero() {
+        return Err(Error::Config(format!(
+            "{owner}::shutdown_timeout(0): shutdown could never wait for the drain it promises"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

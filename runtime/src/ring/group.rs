@@ -118,15 +118,12 @@ impl GroupConfig {
 
     /// Checks the settings that do not depend on the group's types.
     pub fn validate(&self) -> Result<()> {
-        super::config::RingConfig::default()
-            .capacity(self.capacity)
-            .timeout(self.timeout)
-            .shutdown_timeout(self.shutdown_timeout)
-            .validate()
-            .map_err(|e| match e {
-                Error::Config(m) => Error::Config(m.replace("RingConfig", "GroupConfig")),
-                other => other,
-            })?;
+        super::config::check_waits(
+            "GroupConfig",
+            self.capacity,
+            self.timeout,
+            self.shutdown_timeout,
+        )?;
         if self.workers == Some(0) {
             return Err(Error::Config(
                 "GroupConfig::workers(0): a group needs at least one worker".into(),
