@@ -164,6 +164,12 @@ impl Spin {
         }
     }
 
+    /// The next spin may last the longest budget: the other side is known
+    /// to be about to answer from another core (it moved, or this one did).
+    fn widen(&mut self) {
+        self.budget = self.max;
+    }
+
     /// Gives up this wait's spin without spending it (and without counting
     /// it against the budget).
     fn skip(&mut self) {
@@ -422,7 +428,7 @@ impl Parking {
             // The other side runs as soon as it gets the core this thread
             // left: spin long enough for its next message (the budget may
             // have shrunk to the minimum while both shared a core).
-            self.spin.budget = self.spin.max;
+            self.spin.widen();
             true
         } else {
             false
@@ -440,7 +446,7 @@ impl Parking {
                 if self.peer.moving() {
                     // It is on its way to another core: the reply comes
                     // from there, after the move (tens of µs).
-                    self.spin.budget = self.spin.max;
+                    self.spin.widen();
                 }
                 // Spinning; the caller re-checks whether it ended for a
                 // reason or because the budget ran out (the next pause
